@@ -1,0 +1,1 @@
+"""HTTP interface: a FastAPI app built from settings by `create_app`."""

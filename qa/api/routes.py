@@ -1,0 +1,64 @@
+"""HTTP routes: each one a thin call into the search service."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+
+from qa.api.schemas import DocumentResponse, ErrorResponse, HealthResponse, SearchRequest, SearchResponse
+from qa.errors import IndexNotFound
+from qa.search import SearchService
+
+router = APIRouter()
+_ERRORS = {
+    404: {"model": ErrorResponse, "description": "Unknown document id."},
+    422: {"model": ErrorResponse, "description": "Empty or over-long question, or top_k out of range."},
+    503: {"model": ErrorResponse, "description": "No usable index is loaded."},
+}
+
+
+def _service(request: Request) -> SearchService:
+    """The service loaded at start-up."""
+    service = request.app.state.service
+    if service is None:
+        raise IndexNotFound(request.app.state.load_error or "no index is loaded")
+    return service
+
+
+@router.post("/search", response_model=SearchResponse, responses=_ERRORS)
+def search_post(body: SearchRequest, request: Request) -> dict:
+    """The passages that best answer a question, each with its citation."""
+    return _service(request).search(body.question, body.top_k).as_dict()
+
+
+@router.get("/search", response_model=SearchResponse, responses=_ERRORS)
+def search_get(
+    request: Request,
+    q: str = Query(description="A question in plain language."),
+    top_k: int | None = Query(default=None, description="How many passages to return (default 5)."),
+) -> dict:
+    """The same as POST /search, for links and quick checks."""
+    return _service(request).search(q, top_k).as_dict()
+
+
+@router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=_ERRORS)
+def document(doc_id: str, request: Request) -> dict:
+    """A document's text and metadata, so any citation can be opened; ids are looked up, never read from disk."""
+    found = _service(request).document(doc_id)
+    meta = found.metadata
+    return {
+        "id": found.doc_id, "title": meta.title, "date": meta.date, "author": meta.author, "source": meta.source,
+        "content_hash": found.content_hash, "lines": found.n_lines, "text": found.text,
+    }
+
+
+@router.get("/health", response_model=HealthResponse)
+def health(request: Request) -> dict:
+    """Whether the index is loaded, its model and counts."""
+    service = request.app.state.service
+    if service is None:
+        return {"status": "unavailable", "index_loaded": False, "error": request.app.state.load_error}
+    info = service.info()
+    return {
+        "status": "ok", "index_loaded": True, "model": info["model"], "documents": info["counts"]["documents"],
+        "chunks": info["counts"]["chunks"], "index_dir": info["index_dir"], "created": info["created"],
+    }

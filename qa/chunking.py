@@ -1,0 +1,217 @@
+"""Pure chunking: document text -> sentence-aligned passages with exact character and line spans."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+# Counts tokens for a batch of texts, without special tokens ([CLS]/[SEP] are added by the caller's budget).
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Sentence ends: Western terminators followed by optional closing quotes/brackets; CJK terminators need
+# no following space. Lines are also boundaries: headlines and bylines carry no final punctuation.
+_TERMINATOR = re.compile(r"""[.!?]+["'”’)\]]*(?=\s)|[。！？；]+[”’」』）)]*""")
+_NEWLINE = re.compile(r"\n")
+# Inside an over-long sentence: cut after clause punctuation first, then between words.
+_CLAUSE = re.compile(r"[,;:，；：、]+(?=\s)|[，；：、]+")
+_WORD_END = re.compile(r"\S(?=\s)")
+# Tokens before a period that do not end a sentence.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st no nos vs etc e.g i.e fig art sec vol p pp jan feb mar apr jun jul aug "
+    "sep sept oct nov dec inc ltd co corp gov dept u.s u.k".split()
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range ``[start, end)`` of a document."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One passage: ``document_text[start:end] == text``; lines are 1-based and inclusive."""
+
+    index: int
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    text: str
+    n_tokens: int
+
+
+def _trimmed(text: str, start: int, end: int) -> Span | None:
+    """Shrink ``[start, end)`` to exclude surrounding whitespace; None when nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Span(start, end) if start < end else None
+
+
+def _ends_with_abbreviation(text: str, period_at: int) -> bool:
+    """Whether the period at ``period_at`` closes an abbreviation or an initial rather than a sentence."""
+    word_start = period_at
+    while word_start > 0 and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:period_at].lower().lstrip("(\"'“")
+    if not word:
+        return False
+    if word in _ABBREVIATIONS:
+        return True
+    # Single-letter initials ("J. Smith") and dotted acronyms ("U.S.") do not end sentences.
+    return len(word) == 1 and word.isalpha()
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Split text into sentence spans (whitespace trimmed) that cover every non-blank character.
+
+    Args:
+        text: the whole document.
+
+    Returns:
+        Spans in document order; every non-whitespace character lies in exactly one span.
+    """
+    cuts = {0, len(text)}
+    for match in _NEWLINE.finditer(text):
+        cuts.add(match.end())
+    for match in _TERMINATOR.finditer(text):
+        token = match.group()
+        if token[0] == "." and len(token.rstrip("\"'”’)]")) == 1 and _ends_with_abbreviation(text, match.start()):
+            continue
+        cuts.add(match.end())
+    ordered = sorted(cuts)
+    spans = []
+    for start, end in zip(ordered, ordered[1:]):
+        span = _trimmed(text, start, end)
+        if span is not None:
+            spans.append(span)
+    return spans
+
+
+def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
+    """Cut a sentence longer than ``budget`` tokens into pieces that fit: at clauses, then at words."""
+    clauses = _pieces(text, span, _CLAUSE)
+    pieces: list[tuple[Span, int]] = []
+    for clause, n in zip(clauses, count([text[c.start : c.end] for c in clauses])):
+        if n <= budget:
+            pieces.append((clause, n))
+            continue
+        words = _pieces(text, clause, _WORD_END)
+        for word, m in zip(words, count([text[w.start : w.end] for w in words])):
+            # A single "word" over the budget (a long URL, unbroken CJK text): cut it by characters.
+            pieces.extend(_split_by_characters(text, word, budget, count) if m > budget else [(word, m)])
+    return _pack(text, pieces, budget, count)
+
+
+def _pieces(text: str, span: Span, boundary: re.Pattern[str]) -> list[Span]:
+    """``span`` cut after each ``boundary`` match, whitespace trimmed."""
+    cuts = [span.start] + [span.start + m.end() for m in boundary.finditer(text[span.start : span.end])] + [span.end]
+    return [p for a, b in zip(cuts, cuts[1:]) if (p := _trimmed(text, a, b)) is not None]
+
+
+def _pack(text: str, pieces: list[tuple[Span, int]], budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
+    """Merge consecutive pieces while the merged text stays within ``budget`` tokens."""
+    packed: list[tuple[Span, int]] = []
+    for span, n in pieces:
+        if packed and packed[-1][1] + n <= budget:
+            merged = Span(packed[-1][0].start, span.end)
+            merged_n = count([text[merged.start : merged.end]])[0]
+            if merged_n <= budget:
+                packed[-1] = (merged, merged_n)
+                continue
+        packed.append((span, n))
+    return packed
+
+
+def _split_by_characters(text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
+    """Last resort for text with no spaces: the longest prefixes that fit, found by bisection."""
+    pieces = []
+    start = span.start
+    while start < span.end:
+        low, high = start + 1, span.end
+        while low < high:
+            mid = (low + high + 1) // 2
+            if count([text[start:mid]])[0] <= budget:
+                low = mid
+            else:
+                high = mid - 1
+        pieces.append((Span(start, low), count([text[start:low]])[0]))
+        start = low
+    return pieces
+
+
+def _line_number(line_starts: list[int], offset: int) -> int:
+    """1-based line holding character ``offset`` (``line_starts`` are the offsets where lines begin)."""
+    low, high = 0, len(line_starts) - 1
+    while low < high:
+        mid = (low + high + 1) // 2
+        if line_starts[mid] <= offset:
+            low = mid
+        else:
+            high = mid - 1
+    return low + 1
+
+
+def chunk_text(text: str, *, size: int, overlap: int, count_tokens: TokenCounter) -> list[Chunk]:
+    """Pack whole sentences into passages of at most ``size`` tokens, overlapping by up to ``overlap`` tokens.
+
+    Args:
+        text: the whole document text; offsets refer to it.
+        size: maximum tokens per passage as counted by ``count_tokens`` (without special tokens).
+        overlap: how many tokens of trailing sentences the next passage may repeat; whole sentences only.
+        count_tokens: the model tokenizer's counter; sentences longer than ``size`` are cut at words.
+
+    Returns:
+        Chunks in order, each a verbatim slice of ``text``.
+    """
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    if overlap < 0 or overlap >= size:
+        raise ValueError("overlap must be at least 0 and smaller than size")
+    units: list[tuple[Span, int]] = []
+    sentences = split_sentences(text)
+    for span, n in zip(sentences, count_tokens([text[s.start : s.end] for s in sentences])):
+        units.extend(_split_long(text, span, size, count_tokens) if n > size else [(span, n)])
+
+    line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
+    chunks: list[Chunk] = []
+    first = 0
+    while first < len(units):
+        last, used = first, units[first][1]
+        while last + 1 < len(units) and used + units[last + 1][1] <= size:
+            last += 1
+            used += units[last][1]
+        start, end = units[first][0].start, units[last][0].end
+        chunk = text[start:end]
+        # Joining can tokenise differently from the parts (rarely); trust only the real count.
+        n_tokens = count_tokens([chunk])[0]
+        while n_tokens > size and last > first:
+            last -= 1
+            end = units[last][0].end
+            chunk = text[start:end]
+            n_tokens = count_tokens([chunk])[0]
+        chunks.append(
+            Chunk(
+                index=len(chunks),
+                start=start,
+                end=end,
+                line_start=_line_number(line_starts, start),
+                line_end=_line_number(line_starts, end - 1),
+                text=chunk,
+                n_tokens=n_tokens,
+            )
+        )
+        if last + 1 >= len(units):
+            break
+        # Step back over whole trailing sentences while they fit in the overlap, always moving forward.
+        next_first, carried = last + 1, 0
+        while next_first - 1 > first and carried + units[next_first - 1][1] <= overlap:
+            next_first -= 1
+            carried += units[next_first][1]
+        first = next_first
+    return chunks

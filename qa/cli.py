@@ -1,0 +1,212 @@
+"""The `qa` command: thin wrappers over the indexer and the search service."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
+from qa.errors import QAError
+
+INDEX_OPTION = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), envvar="QA_INDEX_DIR", default=None,
+    help="Index directory [env QA_INDEX_DIR; default: embeddings].",
+)
+MODEL_OPTION = click.option(
+    "--model", envvar="QA_MODEL", default=None,
+    help="sentence-transformers model name or path [env QA_MODEL; default: the index's model, "
+    "or all-MiniLM-L6-v2 for a new index].",
+)
+
+
+def _expected_errors(command):
+    """Map QAError to one line on stderr and its exit code: expected failures never show a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except QAError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def _progress_printer():
+    """A progress callback that redraws one stderr line on a terminal and prints nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\r{stage}: {done}/{total}", err=True, nl=False)
+        if end:
+            click.echo("", err=True)
+
+    return show
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qa")
+def main() -> None:
+    """Semantic question answering over your documents, with a citation for every passage."""
+
+
+@main.command()
+@click.argument("corpus", type=click.Path(path_type=Path), required=False, envvar="QA_CORPUS")
+@INDEX_OPTION
+@MODEL_OPTION
+@click.option("--chunk-size", type=click.IntRange(min=8), envvar="QA_CHUNK_SIZE", default=DEFAULT_CHUNK_SIZE,
+              show_default=True, help="Passage size in model tokens [env QA_CHUNK_SIZE].")
+@click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP",
+              default=DEFAULT_CHUNK_OVERLAP, show_default=True,
+              help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@_expected_errors
+def index(corpus, index_dir, model, chunk_size, chunk_overlap, as_json) -> None:
+    """Build or rebuild the index of CORPUS (default: seeds) atomically."""
+    from qa.encoder import DEFAULT_MODEL, load_encoder
+    from qa.indexer import build_index
+
+    settings = Settings.from_env(index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    corpus = settings.corpus or DEFAULT_CORPUS
+    encoder = load_encoder(model or DEFAULT_MODEL)
+    report = build_index(
+        corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+        progress=_progress_printer(),
+    )
+    for skipped in report.skipped:
+        click.echo(f"warning: skipped {skipped.doc_id}: {skipped.reason}", err=True)
+    if as_json:
+        click.echo(json.dumps({
+            "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": encoder.model_id,
+            "documents": report.documents, "chunks": report.chunks,
+            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
+            "seconds": round(report.seconds, 3),
+        }))
+        return
+    click.echo(
+        f"Indexed {report.documents} documents ({report.chunks} passages) from {report.corpus} into "
+        f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files."
+    )
+
+
+@main.command()
+@click.argument("question", required=False)
+@INDEX_OPTION
+@MODEL_OPTION
+@click.option("--top-k", "-k", type=int, envvar="QA_TOP_K", default=None, help="Passages per question [env QA_TOP_K; default 5].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (the HTTP shape).")
+@_expected_errors
+def ask(question, index_dir, model, top_k, as_json) -> None:
+    """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
+    from qa.render import render_answer
+    from qa.search import SearchService
+
+    settings = Settings.from_env(index_dir=index_dir, model=model)
+    service = SearchService.open(settings)
+    if question is not None:
+        answer = service.search(question, top_k)
+        click.echo(json.dumps(answer.as_dict(), ensure_ascii=False) if as_json else render_answer(answer))
+        return
+    failed = False
+    first = True
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer = service.search(line, top_k)
+        except QAError as exc:
+            # One bad line must not stop a batch: report it in place and carry on.
+            failed = True
+            click.echo(f"error: {exc}", err=True)
+            if as_json:
+                click.echo(json.dumps({"question": line.strip(), "error": str(exc)}, ensure_ascii=False))
+            continue
+        if as_json:
+            click.echo(json.dumps(answer.as_dict(), ensure_ascii=False))
+        else:
+            click.echo(("" if first else "\n") + render_answer(answer))
+            first = False
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_expected_errors
+def info(index_dir, as_json) -> None:
+    """Describe an index: model, build parameters, documents and skipped files."""
+    from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
+    from qa.store import StoreReader
+
+    settings = Settings.from_env(index_dir=index_dir)
+    manifest = Manifest.read(settings.index_dir)
+    verify_checksums(settings.index_dir, manifest)
+    store = StoreReader(settings.index_dir / DATABASE_FILE)
+    documents = store.documents()
+    skipped = store.skipped()
+    if as_json:
+        click.echo(json.dumps({
+            "index_dir": str(settings.index_dir.absolute()), "model": manifest.model, "dimension": manifest.dimension,
+            "format_version": manifest.format_version, "chunking": manifest.chunking, "corpus": manifest.corpus,
+            "counts": manifest.counts, "created": manifest.created,
+            "documents": [{"source": d, "title": m.title, "date": m.date, "author": m.author, "source_name": m.source,
+                           "chunks": n} for d, m, n in documents],
+            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],
+        }, ensure_ascii=False))
+        return
+    chunking = manifest.chunking
+    click.echo(f"index:     {settings.index_dir.absolute()} (format {manifest.format_version}, built {manifest.created})")
+    click.echo(f"model:     {manifest.model} ({manifest.dimension} dimensions, cosine)")
+    click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
+    click.echo(f"corpus:    {manifest.corpus.get('root')}")
+    click.echo(f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
+               f"{len(skipped)} skipped")
+    for doc_id, meta, n in documents:
+        click.echo(f"  {doc_id}  [{meta.date or 'no date'}, {n} passages]  {meta.title or '(no title)'}")
+    for s in skipped:
+        click.echo(f"  skipped {s.doc_id}: {s.reason}")
+
+
+@main.command()
+@INDEX_OPTION
+@MODEL_OPTION
+@click.option("--corpus", type=click.Path(path_type=Path), envvar="QA_CORPUS", default=None,
+              help="Corpus to (re)build from when the index is missing or stale [env QA_CORPUS; default: the "
+              "index's own corpus, or seeds for a new index].")
+@click.option("--host", envvar="QA_HOST", default="127.0.0.1", show_default=True, help="Address to bind [env QA_HOST].")
+@click.option("--port", envvar="QA_PORT", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port [env QA_PORT].")
+@click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
+@_expected_errors
+def serve(index_dir, model, corpus, host, port, no_build) -> None:
+    """Start the HTTP service, building the index first if it is missing or stale."""
+    import uvicorn
+
+    from qa.api.app import create_app
+    from qa.encoder import DEFAULT_MODEL, load_encoder
+    from qa.indexer import ensure_index
+    from qa.search import SearchService
+
+    settings = Settings.from_env(index_dir=index_dir, model=model, host=host, port=port)
+    if not no_build:
+        report, reason = ensure_index(
+            settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
+            model=settings.model, chunk_size=None, chunk_overlap=None,
+            defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap),
+            load_model=load_encoder, progress=_progress_printer(),
+        )
+        if report is not None:
+            click.echo(f"Rebuilt index ({reason}): {report.documents} documents, {report.chunks} passages "
+                       f"in {report.seconds:.1f} s", err=True)
+    service = SearchService.open(settings)
+    click.echo(f"Serving {service.manifest.counts['chunks']} passages from {settings.index_dir.absolute()} "
+               f"on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")

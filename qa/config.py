@@ -1,0 +1,106 @@
+"""Settings: one object, filled from defaults, then environment variables, then command-line options."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from qa.errors import ConfigError
+
+DEFAULT_INDEX_DIR = Path("embeddings")
+DEFAULT_CORPUS = Path("seeds")
+# Passage size in model tokens (special tokens excluded) and the overlap carried into the next passage.
+DEFAULT_CHUNK_SIZE = 128
+DEFAULT_CHUNK_OVERLAP = 24
+
+# Environment variable for each setting; documented in README.md ("Configuration").
+ENV_VARS = {
+    "index_dir": "QA_INDEX_DIR",
+    "corpus": "QA_CORPUS",
+    "model": "QA_MODEL",
+    "chunk_size": "QA_CHUNK_SIZE",
+    "chunk_overlap": "QA_CHUNK_OVERLAP",
+    "host": "QA_HOST",
+    "port": "QA_PORT",
+    "top_k": "QA_TOP_K",
+    "max_top_k": "QA_MAX_TOP_K",
+    "max_question_chars": "QA_MAX_QUESTION_CHARS",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to build, load and serve an index.
+
+    ``model`` is None to mean "whatever model the index was built with"; when set, a different model in
+    the index is refused.
+    """
+
+    index_dir: Path = DEFAULT_INDEX_DIR
+    corpus: Path | None = None
+    model: str | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    top_k: int = 5
+    max_top_k: int = 100
+    max_question_chars: int = 2000
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Defaults, then ``QA_*`` environment variables, then non-None ``overrides``.
+
+        Raises:
+            ConfigError: an environment variable holds a value of the wrong type.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_VARS[f.name])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with the non-None ``changes`` applied."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def check(self) -> None:
+        """Reject values that cannot work, with a message naming the setting.
+
+        Raises:
+            ConfigError: a value is out of range.
+        """
+        if self.chunk_size < 8:
+            raise ConfigError(f"chunk size must be at least 8 tokens, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(
+                f"chunk overlap must be between 0 and the chunk size minus one ({self.chunk_size - 1}), "
+                f"got {self.chunk_overlap}"
+            )
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+        if not 1 <= self.max_top_k <= 1000:
+            raise ConfigError(f"max top_k must be between 1 and 1000, got {self.max_top_k}")
+        if not 1 <= self.top_k <= self.max_top_k:
+            raise ConfigError(f"top_k must be between 1 and {self.max_top_k}, got {self.top_k}")
+        if self.max_question_chars < 1:
+            raise ConfigError(f"max question length must be positive, got {self.max_question_chars}")
+
+
+def _convert(name: str, raw: str) -> object:
+    """Turn an environment string into the setting's type."""
+    if name in ("index_dir", "corpus"):
+        return Path(raw)
+    if name in ("chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_VARS[name]} must be a whole number, got {raw!r}") from None
+    return raw

@@ -1,0 +1,71 @@
+"""One error hierarchy for everything a user can cause; the CLI and HTTP layers map it in one place."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class for expected failures: carries an HTTP status and a CLI exit code."""
+
+    status_code: int = 500
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidRequest(QAError):
+    """The request itself is wrong: empty question, top_k out of range, bad option value."""
+
+    status_code = 422
+
+
+class ConfigError(QAError):
+    """A setting cannot work (for example a chunk size over the model's limit)."""
+
+    status_code = 500
+
+
+class CorpusError(QAError):
+    """The corpus folder is missing, unreadable or holds nothing indexable."""
+
+    status_code = 500
+
+
+class IndexNotFound(QAError):
+    """No index exists at the given directory."""
+
+    status_code = 503
+
+
+class IndexIncompatible(QAError):
+    """The index was built in a way this process cannot use (format, model, dimension)."""
+
+    status_code = 503
+
+
+class IndexCorrupt(QAError):
+    """The index files are present but damaged or inconsistent."""
+
+    status_code = 503
+
+
+class ModelError(QAError):
+    """The embedding model cannot be found or loaded."""
+
+    status_code = 503
+
+
+class DocumentNotFound(QAError):
+    """No document with the requested id is in the index."""
+
+    status_code = 404
+
+
+class BuildInProgress(QAError):
+    """Another process is building the same index."""
+
+    status_code = 409

@@ -1,0 +1,177 @@
+"""Build an index directory from a corpus: read, chunk, embed, store, then swap it in atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from qa.atomic import replace_directory, staging_directory
+from qa.chunking import chunk_text
+from qa.encoder import Encoder, model_id_for
+from qa.errors import ConfigError, CorpusError, QAError
+from qa.ingest import CorpusScan, Skipped, scan_corpus
+from qa.manifest import CHUNKER_VERSION, DATABASE_FILE, FORMAT_VERSION, VECTORS_FILE, Manifest, file_checksum
+from qa.store import StoreWriter
+from qa.vectors import VectorIndex
+
+# Called with (stage, done, total) as a build advances; the CLI draws progress from it.
+Progress = Callable[[str, int, int], None]
+EMBED_BATCH = 64
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI to print."""
+
+    index_dir: Path
+    corpus: Path
+    documents: int
+    chunks: int
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def chunking_parameters(size: int, overlap: int) -> dict:
+    """The chunking block of the manifest; equal blocks mean equal chunks for equal text."""
+    return {"unit": "tokens", "size": size, "overlap": overlap, "splitter": f"sentences-v{CHUNKER_VERSION}"}
+
+
+def build_index(
+    corpus: Path,
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    chunk_size: int,
+    chunk_overlap: int,
+    scan: CorpusScan | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
+
+    Args:
+        scan: a scan of ``corpus`` already made (to avoid reading it twice); made here when None.
+        progress: optional callback for progress display.
+
+    Raises:
+        CorpusError: the corpus is unreadable or has nothing to index.
+        ConfigError: the chunk size exceeds what the model can read.
+        BuildInProgress: another build holds the lock.
+    """
+    started = time.perf_counter()
+    if chunk_size > encoder.max_tokens:
+        raise ConfigError(
+            f"chunk size {chunk_size} exceeds the model's limit of {encoder.max_tokens} tokens per passage "
+            f"({encoder.model_id}); use --chunk-size {encoder.max_tokens} or less"
+        )
+    scan = scan if scan is not None else scan_corpus(corpus)
+    if not scan.documents:
+        raise CorpusError(f"nothing to index in {scan.root}: no readable .txt or .md files ({len(scan.skipped)} skipped)")
+    report = progress or (lambda stage, done, total: None)
+    index_dir = Path(index_dir).absolute()
+    with staging_directory(index_dir) as staging:
+        store = StoreWriter(staging / DATABASE_FILE)
+        n_chunks = 0
+        for number, document in enumerate(scan.documents, start=1):
+            chunks = chunk_text(document.text, size=chunk_size, overlap=chunk_overlap, count_tokens=encoder.count_tokens)
+            store.add_document(document, chunks)
+            n_chunks += len(chunks)
+            report("chunking", number, len(scan.documents))
+        store.add_skipped(scan.skipped)
+
+        pending = store.missing_embeddings()
+        for first in range(0, len(pending), EMBED_BATCH):
+            batch = pending[first : first + EMBED_BATCH]
+            store.add_embeddings([h for h, _ in batch], encoder.encode([t for _, t in batch]))
+            report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
+
+        ids, vectors = store.chunk_vectors(encoder.dimension)
+        store.close()
+        VectorIndex.build(ids, vectors).save(staging / VECTORS_FILE)
+        Manifest(
+            format_version=FORMAT_VERSION,
+            model=encoder.model_id,
+            dimension=encoder.dimension,
+            max_tokens=encoder.max_tokens,
+            chunking=chunking_parameters(chunk_size, chunk_overlap),
+            corpus={"root": str(scan.root), "fingerprint": scan.fingerprint},
+            counts={"documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped)},
+            checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        ).write(staging)
+        replace_directory(staging, index_dir)
+    return BuildReport(
+        index_dir=index_dir,
+        corpus=scan.root,
+        documents=len(scan.documents),
+        chunks=n_chunks,
+        skipped=list(scan.skipped),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def staleness(index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int) -> str | None:
+    """Why the index at ``index_dir`` does not reflect ``scan`` with these settings; None when it does."""
+    try:
+        manifest = Manifest.read(Path(index_dir))
+    except QAError as exc:
+        return str(exc)
+    if manifest.model != model_id_for(model):
+        return f"it was built with model {manifest.model}, not {model}"
+    if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap):
+        return "its chunking parameters differ"
+    if manifest.corpus.get("fingerprint") != scan.fingerprint:
+        return f"the corpus {scan.root} has changed since it was built"
+    return None
+
+
+def ensure_index(
+    index_dir: Path,
+    *,
+    corpus: Path | None,
+    default_corpus: Path | None,
+    model: str | None,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
+    defaults: tuple[str, int, int],
+    load_model: Callable[[str], Encoder],
+    progress: Progress | None = None,
+) -> tuple[BuildReport | None, str | None]:
+    """Build the index if it is missing or no longer matches its corpus; leave a fresh one alone.
+
+    The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
+    else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,
+    else from ``defaults`` (model, size, overlap). A copied index whose corpus is not on this machine is
+    used as it is.
+
+    Returns:
+        ``(report, reason)`` after a build, ``(None, None)`` when nothing needed doing.
+    """
+    index_dir = Path(index_dir)
+    try:
+        manifest: Manifest | None = Manifest.read(index_dir)
+    except QAError:
+        manifest = None
+    if corpus is None and manifest is not None:
+        recorded = Path(manifest.corpus.get("root", ""))
+        corpus = recorded if recorded.is_dir() else None
+        if corpus is None:
+            return None, None
+    if corpus is None:
+        corpus = default_corpus
+    if corpus is None:
+        return None, None
+    model = model or (manifest.model if manifest else defaults[0])
+    chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults[1])
+    chunk_overlap = chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
+    scan = scan_corpus(corpus)
+    reason = staleness(index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    if reason is None:
+        return None, None
+    encoder = load_model(model)
+    report = build_index(
+        Path(corpus), index_dir, encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, scan=scan, progress=progress
+    )
+    return report, reason

