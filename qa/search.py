@@ -9,12 +9,27 @@ from pathlib import Path
 import numpy as np
 
 from qa.atomic import recover
-from qa.config import Settings
+from qa.chunking import Span, split_sentences
+from qa.confidence import DEFAULT_CALIBRATION, term_coverage
+from qa.config import MODES, Settings
+from qa.dense import DenseRetriever
 from qa.encoder import Encoder, load_encoder, model_id_for
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexIncompatible, InvalidRequest
+from qa.filters import SearchFilter
+from qa.fusion import normalised_score_fusion, reciprocal_rank_fusion
+from qa.highlight import supporting_sentences
+from qa.keyword import KeywordRetriever, query_terms
 from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums
-from qa.store import StoreReader, StoredDocument
+from qa.store import StoredChunk, StoredDocument, StoreReader
 from qa.vectors import VectorIndex
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A supporting sentence: ``document.text[start:end]``, inside the passage."""
+
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,7 @@ class Citation:
     end: int
     line_start: int
     line_end: int
+    highlight: list[Highlight]
 
 
 @dataclass(frozen=True)
@@ -42,9 +58,16 @@ class Hit:
 
 @dataclass(frozen=True)
 class Answer:
-    """The response to one question; ``as_dict`` is the JSON shape shared by HTTP and `qa ask --json`."""
+    """The response to one question; ``as_dict`` is the JSON shape shared by HTTP and `qa ask --json`.
+
+    ``answerable`` is False when the best passage probably does not answer the question (results are still
+    returned); ``confidence`` is the calibrated probability behind that call.
+    """
 
     question: str
+    mode: str
+    answerable: bool
+    confidence: float
     results: list[Hit]
     took_ms: float
 
@@ -53,28 +76,16 @@ class Answer:
         return asdict(self)
 
 
-class DenseRetriever:
-    """Ranks chunks by cosine similarity of their embeddings to the question's."""
-
-    def __init__(self, encoder: Encoder, vectors: VectorIndex) -> None:
-        self.encoder = encoder
-        self.vectors = vectors
-
-    def retrieve(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Best ``k`` ``(chunk id, score)`` pairs, best first."""
-        query = self.encoder.encode([question])
-        scores, ids = self.vectors.search(query, k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
-
-
 class SearchService:
     """An opened index plus its model; one per process, shared by every request."""
 
-    def __init__(self, settings: Settings, manifest: Manifest, store: StoreReader, retriever: DenseRetriever) -> None:
+    def __init__(self, settings: Settings, manifest: Manifest, store: StoreReader, dense: DenseRetriever) -> None:
         self.settings = settings
         self.manifest = manifest
         self.store = store
-        self.retriever = retriever
+        self.dense = dense
+        self.keyword = KeywordRetriever(store, title_weight=settings.title_weight, text_weight=settings.text_weight)
+        self.calibration = DEFAULT_CALIBRATION
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> "SearchService":
@@ -140,31 +151,107 @@ class SearchService:
             raise InvalidRequest(f"top_k must be a whole number from 1 to {limit}, got {top_k!r}")
         return int(top_k)
 
-    def search(self, question: str, top_k: int | None = None) -> Answer:
-        """The ``top_k`` passages that best answer ``question``, each with its citation.
+    def check_mode(self, mode: object) -> str:
+        """``mode`` if it names a retrieval mode.
 
         Raises:
-            InvalidRequest: the question or ``top_k`` is unusable.
+            InvalidRequest: an unknown mode.
+        """
+        if mode not in MODES:
+            raise InvalidRequest(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        return str(mode)
+
+    def search(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        mode: str | None = None,
+        search_filter: SearchFilter | None = None,
+        highlights: bool = True,
+    ) -> Answer:
+        """The ``top_k`` passages that best answer ``question``, each with its citation and supporting sentences.
+
+        Args:
+            mode: ``dense``, ``keyword`` or ``hybrid`` (default: the settings' mode).
+            search_filter: restricts which documents may answer, before ranking.
+            highlights: find supporting sentences (evaluation of deep rankings turns this off).
+
+        Raises:
+            InvalidRequest: the question, ``top_k`` or mode is unusable.
         """
         started = time.perf_counter()
         question = self.check_question(question)
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
-        ranked = self.retriever.retrieve(question, top_k)
+        mode = self.check_mode(self.settings.mode if mode is None else mode)
+        ranked, query, cosines = self._rank(question, top_k, mode, search_filter)
         chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
-        hits = []
-        for chunk_id, score in ranked:
-            chunk = chunks[chunk_id]
-            citation = Citation(
-                source=chunk.doc_id,
-                title=chunk.title,
-                date=chunk.date,
-                start=chunk.start,
-                end=chunk.end,
-                line_start=chunk.line_start,
-                line_end=chunk.line_end,
-            )
-            hits.append(Hit(rank=len(hits) + 1, score=round(score, 6), text=chunk.text, citation=citation))
-        return Answer(question=question, results=hits, took_ms=round((time.perf_counter() - started) * 1000, 3))
+        terms = query_terms(question)
+        hits = [
+            self._hit(rank, chunks[chunk_id], score, query, terms if highlights else None)
+            for rank, (chunk_id, score) in enumerate(ranked, 1)
+        ]
+        if hits:
+            best = ranked[0][0]
+            top_cosine = cosines.get(best)
+            if top_cosine is None:
+                top_cosine = self.dense.similarity(query, [best])[best]
+            confidence = self.calibration.confidence(top_cosine, term_coverage(terms, hits[0].text))
+        else:
+            confidence = 0.0
+        return Answer(
+            question=question,
+            mode=mode,
+            answerable=self.calibration.answerable(confidence),
+            confidence=round(confidence, 4),
+            results=hits,
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    def _rank(
+        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None
+    ) -> tuple[list[tuple[int, float]], np.ndarray, dict[int, float]]:
+        """Ranked ``(chunk id, score)`` for a mode, the question vector, and the cosines already known."""
+        query = self.dense.embed(question)
+        allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
+        if mode == "dense":
+            ranked = self.dense.retrieve(query, top_k, allowed)
+            return ranked, query, dict(ranked)
+        if mode == "keyword":
+            return self.keyword.retrieve(question, top_k, search_filter), query, {}
+        depth = max(top_k, self.settings.candidates)
+        dense = self.dense.retrieve(query, depth, allowed)
+        keyword = self.keyword.retrieve(question, depth, search_filter)
+        if self.settings.fusion == "rrf":
+            fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
+            return fused[:top_k], query, dict(dense)
+        cosines = dict(dense)
+        # Keyword-only candidates get their exact cosine, so both scores exist for every candidate.
+        cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
+        fused = normalised_score_fusion(cosines, dict(keyword), dense_weight=self.settings.dense_weight)
+        return fused[:top_k], query, cosines
+
+    def _hit(self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str] | None) -> Hit:
+        """A result with its citation and, unless ``terms`` is None, its supporting sentences."""
+        support = []
+        if terms is not None:
+            local = split_sentences(chunk.text)
+            vectors = self.store.sentence_vectors(chunk.text_hash, self.manifest.dimension)
+            if len(vectors) == len(local):
+                spans = [Span(chunk.start + s.start, chunk.start + s.end) for s in local]
+                texts = [chunk.text[s.start : s.end] for s in local]
+                support = supporting_sentences(query, spans, vectors, texts, terms)
+        citation = Citation(
+            source=chunk.doc_id,
+            title=chunk.title,
+            date=chunk.date,
+            start=chunk.start,
+            end=chunk.end,
+            line_start=chunk.line_start,
+            line_end=chunk.line_end,
+            highlight=[Highlight(span.start, span.end) for span in support],
+        )
+        return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation)
 
     def document(self, doc_id: str) -> StoredDocument:
         """A document by id, exactly as indexed (citations index its text).

@@ -55,7 +55,19 @@ def m001_create_tables(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_create_tables]
+def m002_keyword_index_and_sentence_vectors(db: sqlite3.Connection) -> None:
+    """BM25 keyword index over chunk titles and texts (FTS5); per-passage sentence vectors for highlights."""
+    db.executescript(
+        """
+        -- rowid is the chunk id; written in the same transaction as the chunk row.
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+        -- One row per sentence of the passage (qa.chunking.split_sentences of its text), float32, in order.
+        ALTER TABLE embeddings ADD COLUMN sentence_vectors BLOB;
+        """
+    )
+
+
+MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -65,10 +77,20 @@ def text_hash(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class PendingText:
+    """A passage waiting for its vectors: the model input, and where the passage starts inside it."""
+
+    embed_input: str
+    passage_offset: int
+    passage: str
+
+
+@dataclass(frozen=True)
 class StoredChunk:
     """A chunk joined with its document's citation fields."""
 
     id: int
+    document_row: int
     doc_id: str
     title: str | None
     date: str | None
@@ -77,6 +99,7 @@ class StoredChunk:
     line_start: int
     line_end: int
     text: str
+    text_hash: str
 
 
 @dataclass(frozen=True)
@@ -116,9 +139,18 @@ class StoreWriter:
         # A built index is one self-contained file: no -wal/-shm companions to forget when copying it.
         self.db.execute("PRAGMA journal_mode = DELETE")
         migrate(self.db)
+        self._pending: dict[str, PendingText] = {}
 
-    def add_document(self, document: Document, chunks: Sequence[Chunk]) -> list[int]:
-        """Insert a document and its chunks in one transaction; returns the chunk ids (FAISS ids)."""
+    def add_document(self, document: Document, chunks: Sequence[Chunk], embed_inputs: Sequence[str]) -> list[int]:
+        """Insert a document, its chunks and their keyword-index rows in one transaction.
+
+        Args:
+            embed_inputs: per chunk, the exact text the model embeds for it (the passage, perhaps after a
+                title); its hash keys the passage's vectors.
+
+        Returns:
+            The chunk ids, which are also their FAISS ids.
+        """
         meta = document.metadata
         with self.db:
             cursor = self.db.execute(
@@ -138,23 +170,19 @@ class StoreWriter:
             )
             document_row = cursor.lastrowid
             ids = []
-            for chunk in chunks:
+            for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
+                key = text_hash(embed_input)
+                self._pending.setdefault(key, PendingText(embed_input, len(embed_input) - len(chunk.text), chunk.text))
                 cursor = self.db.execute(
                     'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens,'
                     " text_hash, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        document_row,
-                        chunk.index,
-                        chunk.start,
-                        chunk.end,
-                        chunk.line_start,
-                        chunk.line_end,
-                        chunk.n_tokens,
-                        text_hash(chunk.text),
-                        chunk.text,
-                    ),
+                    (document_row, chunk.index, chunk.start, chunk.end, chunk.line_start, chunk.line_end,
+                     chunk.n_tokens, key, chunk.text),
                 )
                 ids.append(cursor.lastrowid)
+                self.db.execute(
+                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (cursor.lastrowid, meta.title or "", chunk.text)
+                )
         return ids
 
     def add_skipped(self, skipped: Iterable[Skipped]) -> None:
@@ -162,19 +190,20 @@ class StoreWriter:
         with self.db:
             self.db.executemany("INSERT INTO skipped (doc_id, reason) VALUES (?, ?)", [(s.doc_id, s.reason) for s in skipped])
 
-    def missing_embeddings(self) -> list[tuple[str, str]]:
-        """``(text_hash, text)`` for each distinct chunk text that has no vector yet."""
-        return self.db.execute(
-            "SELECT text_hash, MIN(text) FROM chunks WHERE text_hash NOT IN (SELECT text_hash FROM embeddings)"
-            " GROUP BY text_hash ORDER BY MIN(id)"
-        ).fetchall()
+    def missing_embeddings(self) -> list[tuple[str, PendingText]]:
+        """``(hash, pending)`` for each distinct passage input that has no vectors stored yet."""
+        stored = {row[0] for row in self.db.execute("SELECT text_hash FROM embeddings")}
+        return [(key, pending) for key, pending in self._pending.items() if key not in stored]
 
-    def add_embeddings(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Store float32 vectors keyed by passage-text hash."""
+    def add_embeddings(self, hashes: Sequence[str], vectors: np.ndarray, sentence_vectors: Sequence[np.ndarray]) -> None:
+        """Store float32 passage vectors and their per-sentence vectors, keyed by embed-input hash."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO embeddings (text_hash, vector) VALUES (?, ?)",
-                [(h, np.asarray(v, dtype="<f4").tobytes()) for h, v in zip(hashes, vectors)],
+                "INSERT OR REPLACE INTO embeddings (text_hash, vector, sentence_vectors) VALUES (?, ?, ?)",
+                [
+                    (h, np.asarray(v, dtype="<f4").tobytes(), np.asarray(sv, dtype="<f4").tobytes())
+                    for h, v, sv in zip(hashes, vectors, sentence_vectors, strict=True)
+                ],
             )
 
     def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,8 +246,8 @@ class StoreReader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._connection().execute(
-            'SELECT c.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text'
-            f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
+            f" c.text_hash FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         )
         return {row[0]: StoredChunk(*row) for row in rows}
@@ -226,8 +255,8 @@ class StoreReader:
     def iter_chunks(self) -> Iterator[tuple[StoredChunk, int]]:
         """Every chunk with its token count, in document order."""
         rows = self._connection().execute(
-            'SELECT c.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text, c.n_tokens'
-            " FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.doc_id, c.ord"
+            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
+            " c.text_hash, c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.doc_id, c.ord"
         )
         for row in rows:
             yield StoredChunk(*row[:-1]), row[-1]
@@ -257,3 +286,37 @@ class StoreReader:
     def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
         """All chunk ids and their stored vectors, in id order (to rebuild or verify the FAISS file)."""
         return _chunk_vectors(self._connection(), dimension)
+
+    def keyword_search(
+        self, match: str, k: int, *, weights: tuple[float, float], where: str | None = None, params: Sequence = ()
+    ) -> list[tuple[int, float]]:
+        """BM25 over chunk titles and texts: best ``k`` ``(chunk id, score)``, higher is better.
+
+        Args:
+            match: an FTS5 query expression (see ``qa.keyword.match_expression``).
+            weights: BM25 column weights for (title, text).
+            where: an optional SQL condition on documents ``d`` restricting which chunks may match.
+        """
+        restrict = ""
+        if where:
+            restrict = f" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where})"
+        # FTS5's bm25() is lower-is-better; negate so every retriever scores higher-is-better.
+        sql = (
+            f"SELECT rowid, -bm25(chunks_fts, {float(weights[0])}, {float(weights[1])}) AS score FROM chunks_fts"
+            f" WHERE chunks_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?"
+        )
+        return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
+
+    def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
+        """Ids of the chunks whose documents satisfy an SQL condition on ``d``."""
+        rows = self._connection().execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}", tuple(params)
+        )
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def sentence_vectors(self, key: str, dimension: int) -> np.ndarray:
+        """The per-sentence vectors stored for a passage (rows follow ``split_sentences`` of its text)."""
+        row = self._connection().execute("SELECT sentence_vectors FROM embeddings WHERE text_hash = ?", (key,)).fetchone()
+        if row is None or row[0] is None:
+            return np.zeros((0, dimension), dtype=np.float32)
+        return np.frombuffer(row[0], dtype="<f4").reshape(-1, dimension)

@@ -65,8 +65,22 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` ``(scores, ids)`` per query row; ids of -1 pad rows when fewer vectors exist."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` ``(scores, ids)`` per query row; ids of -1 pad rows when fewer vectors qualify.
+
+        Args:
+            allowed: if given, only these ids may be returned (the filter applies before ranking).
+        """
         k = max(1, min(k, len(self))) if len(self) else 1
-        scores, ids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, ids
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is None:
+            return self._index.search(queries, k)
+        faiss = _faiss()
+        if len(allowed) == 0:
+            return np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64)
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        return self._index.search(queries, k, params=faiss.SearchParameters(sel=selector))
+
+    def reconstruct(self, ids: list[int]) -> np.ndarray:
+        """The stored vectors of the given ids, one row each."""
+        return np.vstack([self._index.reconstruct(int(i)) for i in ids])

@@ -20,14 +20,18 @@ def test_post_search_returns_ranked_cited_passages(http):
     response = http.post("/search", json={"question": "Who led the research group to Guizhou?", "top_k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "results", "took_ms"}
+    assert set(body) == {"question", "mode", "answerable", "confidence", "results", "took_ms"}
+    assert body["mode"] == "hybrid" and body["answerable"] is True and 0 <= body["confidence"] <= 1
     assert body["question"] == "Who led the research group to Guizhou?"
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     for result in body["results"]:
         assert set(result) == {"rank", "score", "text", "citation"}
-        assert set(result["citation"]) == {"source", "title", "date", "start", "end", "line_start", "line_end"}
-        text = (SEEDS / result["citation"]["source"]).read_text(encoding="utf-8")
-        assert text[result["citation"]["start"] : result["citation"]["end"]] == result["text"]
+        citation = result["citation"]
+        assert set(citation) == {"source", "title", "date", "start", "end", "line_start", "line_end", "highlight"}
+        text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
+        assert text[citation["start"] : citation["end"]] == result["text"]
+        for mark in citation["highlight"]:
+            assert citation["start"] <= mark["start"] < mark["end"] <= citation["end"]
 
 
 def test_get_search_matches_post(http):
@@ -35,6 +39,20 @@ def test_get_search_matches_post(http):
     got = http.get("/search", params={"q": question, "top_k": 4}).json()
     posted = http.post("/search", json={"question": question, "top_k": 4}).json()
     assert got["results"] == posted["results"]
+
+
+def test_search_accepts_mode_and_filters_in_post_and_get(http):
+    body = {"question": "railway cases", "top_k": 4, "mode": "keyword", "source": "002_*", "after": "2024-01-01"}
+    posted = http.post("/search", json=body).json()
+    assert posted["mode"] == "keyword" and len(posted["results"]) == 4
+    assert {r["citation"]["source"] for r in posted["results"]} == {"002_7611d074bac0c8e6.txt"}
+    params = {"q": "railway cases", "top_k": 4, "mode": "keyword", "source": "002_*", "after": "2024-01-01"}
+    assert http.get("/search", params=params).json()["results"] == posted["results"]
+
+
+def test_off_topic_question_is_flagged_not_answerable_over_http(http):
+    body = http.post("/search", json={"question": "How do I make sourdough bread rise faster?"}).json()
+    assert body["answerable"] is False and len(body["results"]) == 5
 
 
 def test_default_top_k_is_five(http):
@@ -84,6 +102,9 @@ def test_health_reports_model_and_counts(http):
         ({"question": "ok", "top_k": "many"}, "top_k"),
         ({"question": 42}, "question"),
         ({}, "question: Field required"),
+        ({"question": "ok", "mode": "fuzzy"}, "mode"),
+        ({"question": "ok", "after": "last week"}, "after must be an ISO date"),
+        ({"question": "ok", "after": "2024-05-01", "before": "2024-01-01"}, "later than before"),
     ],
 )
 def test_bad_search_requests_are_422_with_a_message(http, payload, message):

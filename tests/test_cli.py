@@ -67,6 +67,8 @@ def test_ask_prints_numbered_passages_with_citation_lines(built):
     assert lines[0].startswith("Q: How long should an egg boil")
     assert lines[1].startswith("1. [score ")
     assert "six minutes" in result.stdout
+    # Not a terminal: the supporting sentence is marked with ** instead of bold.
+    assert "**A soft-boiled egg needs six minutes in boiling water.**" in result.stdout
     citation = next(line for line in lines if line.strip().startswith("-- source: notes/guide.md"))
     assert "title: Boiling eggs" in citation and "date: 2023-05-01" in citation and "chars " in citation
     assert any(line.startswith("2. [score ") for line in lines)
@@ -79,7 +81,7 @@ def test_ask_json_is_the_http_shape_one_line_per_question(built):
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in answers] == ["soft-boiled egg", "meeting of the two high courts"]
     assert answers[0]["results"][0]["citation"]["source"] == "notes/guide.md"
-    assert set(answers[1]) == {"question", "results", "took_ms"}
+    assert set(answers[1]) == {"question", "mode", "answerable", "confidence", "results", "took_ms"}
 
 
 def test_ask_reads_stdin_and_reports_bad_lines_without_stopping(built):
@@ -186,7 +188,7 @@ def test_serve_rebuilds_a_stale_index_and_keeps_a_fresh_one(small_corpus, tmp_pa
     from qa.indexer import ensure_index
 
     args = dict(corpus=None, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-                defaults=("all-MiniLM-L6-v2", 128, 24), load_model=load_encoder)
+                defaults=("all-MiniLM-L6-v2", 128, 24, False), load_model=load_encoder)
     assert ensure_index(index_dir, **args) == (None, None)
     (corpus / "new.txt").write_text("A brand new document about tea.", encoding="utf-8")
     report, reason = ensure_index(index_dir, **args)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query, Request
 
 from qa.api.schemas import DocumentResponse, ErrorResponse, HealthResponse, SearchRequest, SearchResponse
 from qa.errors import IndexNotFound
+from qa.filters import SearchFilter
 from qa.search import SearchService
 
 router = APIRouter()
@@ -26,18 +29,24 @@ def _service(request: Request) -> SearchService:
 
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS)
 def search_post(body: SearchRequest, request: Request) -> dict:
-    """The passages that best answer a question, each with its citation."""
-    return _service(request).search(body.question, body.top_k).as_dict()
+    """The passages that best answer a question, each with its citation and supporting sentences."""
+    search_filter = SearchFilter.of(source=body.source, after=body.after, before=body.before)
+    return _service(request).search(body.question, body.top_k, mode=body.mode, search_filter=search_filter).as_dict()
 
 
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
 def search_get(
     request: Request,
     q: str = Query(description="A question in plain language."),
-    top_k: int | None = Query(default=None, description="How many passages to return (default 5)."),
+    top_k: int | None = Query(default=None, description="How many passages to return (default 5, at most 100)."),
+    mode: Literal["hybrid", "dense", "keyword"] | None = Query(default=None, description="Retrieval mode (default hybrid)."),
+    source: str | None = Query(default=None, description="Only documents whose id matches this glob."),
+    after: str | None = Query(default=None, description="Only documents dated on or after this ISO date."),
+    before: str | None = Query(default=None, description="Only documents dated on or before this ISO date."),
 ) -> dict:
     """The same as POST /search, for links and quick checks."""
-    return _service(request).search(q, top_k).as_dict()
+    search_filter = SearchFilter.of(source=source, after=after, before=before)
+    return _service(request).search(q, top_k, mode=mode, search_filter=search_filter).as_dict()
 
 
 @router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=_ERRORS)

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
 class SearchRequest(BaseModel):
-    """A question; limits are checked by the service so HTTP and CLI give the same messages."""
+    """A question and optional restrictions; limits are checked by the service so HTTP and CLI agree."""
 
     question: str = Field(description="A question in plain language.", examples=["Who presided over the March 29 study session?"])
-    top_k: int | None = Field(default=None, description="How many passages to return (default 5).", examples=[5])
+    top_k: int | None = Field(default=None, description="How many passages to return (default 5, at most 100).", examples=[5])
+    mode: Literal["hybrid", "dense", "keyword"] | None = Field(
+        default=None, description="Retrieval mode (default hybrid).", examples=["hybrid"]
+    )
+    source: str | None = Field(default=None, description="Only documents whose id matches this glob.", examples=["00*.txt"])
+    after: str | None = Field(default=None, description="Only documents dated on or after this ISO date.", examples=["2024-01-01"])
+    before: str | None = Field(default=None, description="Only documents dated on or before this ISO date.", examples=["2024-12-31"])
+
+
+class HighlightModel(BaseModel):
+    """A supporting sentence: `text[start:end]` of the document, inside the passage."""
+
+    start: int
+    end: int
 
 
 class CitationModel(BaseModel):
@@ -22,6 +37,7 @@ class CitationModel(BaseModel):
     end: int
     line_start: int
     line_end: int
+    highlight: list[HighlightModel]
 
 
 class SearchHit(BaseModel):
@@ -34,9 +50,12 @@ class SearchHit(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    """The passages for one question, best first."""
+    """The passages for one question, best first; `answerable` is false when they probably do not answer it."""
 
     question: str
+    mode: str
+    answerable: bool
+    confidence: float = Field(ge=0.0, le=1.0)
     results: list[SearchHit]
     took_ms: float
 

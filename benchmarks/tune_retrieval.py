@@ -1,0 +1,67 @@
+"""Sweep fusion settings over a built index and a labelled set; prints one row per setting.
+
+Usage (tune on SciFact train, never on test):
+    python benchmarks/tune_retrieval.py ../shared/eval/public/scifact --split train --index /tmp/scifact-idx
+    python benchmarks/tune_retrieval.py tests/data/seeds_questions.jsonl --corpus seeds --index /tmp/seeds-idx
+The index must already be built from the dataset's corpus (`qa eval ... --index DIR` builds it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa.config import Settings  # noqa: E402
+from qa.datasets import load_dataset  # noqa: E402
+from qa.encoder import load_encoder  # noqa: E402
+from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
+from qa.manifest import Manifest  # noqa: E402
+from qa.search import SearchService  # noqa: E402
+
+GRID = [
+    {"mode": "dense"},
+    {"mode": "keyword"},
+    {"mode": "keyword", "title_weight": 2.0},
+    {"mode": "keyword", "title_weight": 0.5},
+    *({"mode": "hybrid", "fusion": "rrf", "rrf_k": k} for k in (10, 60)),
+    *({"mode": "hybrid", "fusion": "score", "dense_weight": w} for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--grid", help="JSON list of settings overrides instead of the built-in grid")
+    args = parser.parse_args()
+    dataset = load_dataset(args.dataset, split=args.split, corpus=args.corpus)
+    manifest = Manifest.read(args.index)
+    encoder = load_encoder(manifest.model)
+    # Each question is embedded once for the whole sweep.
+    encoder.encode = functools.lru_cache(maxsize=None)(lambda texts, _encode=encoder.encode: _encode(list(texts)))
+    cached = encoder.encode
+    encoder.encode = lambda texts, **_: cached(tuple(texts))
+    base = Settings(index_dir=args.index, max_top_k=BEIR_PASSAGES)
+    print(f"dataset {dataset.name} split {args.split}: {len(dataset.queries)} queries; index {manifest.chunking}")
+    for overrides in json.loads(args.grid) if args.grid else GRID:
+        settings = replace(base, **overrides)
+        service = SearchService.open(settings, encoder=encoder)
+        report = run_queries(dataset, service, settings.mode)
+        m = report.metrics
+        print(
+            f"{json.dumps(overrides):70s} nDCG@10 {m.ndcg_at_10:.4f}  R@100 {m.recall_at_100:.4f}  "
+            f"MRR@10 {m.mrr_at_10:.4f}  hit@5 {m.hit_at_5:.4f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Answerability: a calibrated probability that the top passage answers the question."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+_WORD = re.compile(r"\w+")
+
+
+def term_coverage(terms: list[str], text: str) -> float:
+    """Share of the question's content terms found in a passage (by 5-letter prefix, a cheap stemmer)."""
+    if not terms:
+        return 0.0
+    words = {w[:5] for w in _WORD.findall(text.lower())}
+    return sum(1 for t in terms if t[:5] in words) / len(terms)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic model over two features of the best passage; fitted by benchmarks/calibrate_abstention.py."""
+
+    cosine_weight: float
+    coverage_weight: float
+    bias: float
+    threshold: float = 0.5
+
+    def confidence(self, top_cosine: float, coverage: float) -> float:
+        """Probability in [0, 1] that the question is answered by the documents."""
+        z = self.cosine_weight * top_cosine + self.coverage_weight * coverage + self.bias
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def answerable(self, confidence: float) -> bool:
+        """Whether to present the passages as an answer."""
+        return confidence >= self.threshold
+
+
+# Placeholder until calibrated on data (see benchmarks/calibrate_abstention.py).
+DEFAULT_CALIBRATION = Calibration(cosine_weight=10.0, coverage_weight=2.0, bias=-5.0)

@@ -1,0 +1,146 @@
+"""`qa eval`: score retrieval on a labelled set (BEIR folder or phrase-labelled questions over a corpus)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from qa.config import Settings
+from qa.datasets import Dataset, beir_document_text, iter_beir_corpus
+from qa.encoder import Encoder
+from qa.errors import InvalidRequest
+from qa.indexer import Progress, build_index, staleness
+from qa.ingest import CorpusScan, Document, scan_corpus
+from qa.metadata import Metadata
+from qa.metrics import MetricSummary, percentile, summarise
+from qa.search import Answer, SearchService
+
+# Passages fetched per query: enough distinct documents for Recall@100 after passages are merged.
+BEIR_PASSAGES = 400
+QUESTION_PASSAGES = 100
+_MATCH = "\0match"
+
+
+@dataclass
+class EvalReport:
+    """Figures for one dataset and one retrieval mode."""
+
+    dataset: str
+    mode: str
+    metrics: MetricSummary
+    latency_median_ms: float
+    latency_p95_ms: float
+    mean_passage_chars: float
+
+    def as_dict(self) -> dict:
+        """Plain data for JSON."""
+        return {
+            "dataset": self.dataset,
+            "mode": self.mode,
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in self.metrics.as_dict().items()},
+            "latency_median_ms": round(self.latency_median_ms, 2),
+            "latency_p95_ms": round(self.latency_p95_ms, 2),
+            "mean_passage_chars": round(self.mean_passage_chars, 1),
+        }
+
+
+def beir_scan(corpus_jsonl: Path) -> CorpusScan:
+    """A BEIR corpus as documents: id ``_id``, text title and text joined, title as metadata."""
+    digest = hashlib.sha256()
+    with corpus_jsonl.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    scan = CorpusScan(root=corpus_jsonl.resolve(), fingerprint="beir:" + digest.hexdigest())
+    for doc_id, title, text in iter_beir_corpus(corpus_jsonl):
+        body = beir_document_text(title, text)
+        if body.strip():
+            content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+            scan.documents.append(Document(doc_id, body, content_hash, Metadata(title=title.strip() or None)))
+    return scan
+
+
+def _ranking(dataset: Dataset, answer: Answer, phrase: str | None, relevant_doc: str | None) -> list[str]:
+    """What the metrics rank: documents for BEIR (best passage per document); for phrase-labelled questions,
+    a passage counts as the answer when it comes from the right document and contains the phrase."""
+    if dataset.kind == "beir":
+        return [hit.citation.source for hit in answer.results]
+    return [
+        _MATCH if hit.citation.source == relevant_doc and (phrase is None or phrase in hit.text) else f"{hit.rank}"
+        for hit in answer.results
+    ]
+
+
+def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalReport:
+    """Ask every question of ``dataset`` and score the rankings. Ranking never sees the labels."""
+    depth = BEIR_PASSAGES if dataset.kind == "beir" else QUESTION_PASSAGES
+    runs: dict[str, list[str]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    latencies: list[float] = []
+    lengths: list[int] = []
+    for query in dataset.queries:
+        # Latency is timed on what a user asks for (top 10, with supporting sentences) ...
+        started = time.perf_counter()
+        shown = service.search(query.text, 10, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        lengths.extend(len(hit.text) for hit in shown.results[:5])
+        # ... and the metrics on a deep ranking, which needs no highlights.
+        answer = service.search(query.text, depth, mode=mode, highlights=False)
+        relevant_doc = next(iter(query.relevant)) if dataset.kind != "beir" else None
+        runs[query.id] = _ranking(dataset, answer, query.phrase, relevant_doc)
+        qrels[query.id] = query.relevant if dataset.kind == "beir" else {_MATCH: 1}
+    return EvalReport(
+        dataset=dataset.name,
+        mode=mode,
+        metrics=summarise(runs, qrels),
+        latency_median_ms=percentile(latencies, 50) if latencies else 0.0,
+        latency_p95_ms=percentile(latencies, 95) if latencies else 0.0,
+        mean_passage_chars=sum(lengths) / len(lengths) if lengths else 0.0,
+    )
+
+
+def evaluate(
+    dataset: Dataset,
+    settings: Settings,
+    encoder: Encoder,
+    modes: list[str],
+    *,
+    index_dir: Path | None = None,
+    progress: Progress | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> list[EvalReport]:
+    """Index the dataset's corpus (or reuse ``index_dir`` when it is already built from it) and score each mode.
+
+    Raises:
+        InvalidRequest: a question set without a corpus folder.
+    """
+    if dataset.kind == "beir":
+        scan = beir_scan(dataset.beir_corpus)
+    else:
+        if dataset.corpus_dir is None:
+            raise InvalidRequest(f"{dataset.name}: name the corpus the questions are about with --corpus DIR")
+        scan = scan_corpus(dataset.corpus_dir)
+    with ExitStack() as stack:
+        if index_dir is None:
+            index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-"))) / "index"
+        reason = staleness(
+            index_dir, scan, model=encoder.model_id, chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title,
+        )
+        if reason is not None:
+            log(f"indexing {len(scan.documents)} documents into {index_dir}")
+            report = build_index(
+                scan.root, index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+                embed_title=settings.embed_title, scan=scan, progress=progress,
+            )
+            log(f"indexed {report.chunks} passages in {report.seconds:.1f} s")
+        else:
+            log(f"reusing the index at {index_dir}")
+        # Deep rankings are needed for Recall@100 over documents; the service's own limit is for users.
+        eval_settings = replace(settings, index_dir=index_dir, max_top_k=max(BEIR_PASSAGES, settings.max_top_k))
+        service = SearchService.open(eval_settings, encoder=encoder)
+        return [run_queries(dataset, service, mode) for mode in modes]

@@ -1,0 +1,61 @@
+"""The encoder: the packaged model found offline, unit vectors, token counts, span vectors from one pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, model_id_for, packaged_model_path, resolve_model
+from qa.errors import ModelError
+
+
+def test_default_model_resolves_to_the_packaged_copy_under_every_alias():
+    packaged = packaged_model_path()
+    assert packaged is not None and (packaged / "modules.json").is_file()
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "ALL-MINILM-L6-V2"):
+        assert resolve_model(name) == str(packaged)
+        assert model_id_for(name) == DEFAULT_MODEL
+    assert model_id_for(str(packaged)) == DEFAULT_MODEL
+
+
+def test_a_local_directory_loads_as_itself(tmp_path):
+    assert resolve_model(str(tmp_path)) == str(tmp_path.resolve())
+    assert model_id_for("some-org/other-model") == "some-org/other-model"
+
+
+def test_model_that_is_not_available_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="cannot load embedding model 'no-such-org/no-such-model'.*HF_HUB_OFFLINE"):
+        SentenceTransformerEncoder("no-such-org/no-such-model")
+
+
+def test_embeddings_are_unit_length_float32(encoder):
+    vectors = encoder.encode(["a short question", "another, rather longer, sentence about procuratorial work"])
+    assert vectors.dtype == np.float32 and vectors.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert encoder.encode([]).shape == (0, 384)
+
+
+def test_token_counts_match_the_model_tokenizer_without_special_tokens(encoder):
+    texts = ["Hello world.", "Supreme People's Procuratorate", "中文句子。", "x" * 3000]
+    expected = [len(encoder._model.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert encoder.count_tokens(texts) == expected
+    assert encoder.max_tokens == encoder._model.max_seq_length - 2
+
+
+def test_span_encoding_gives_the_same_text_vectors_as_encode(encoder):
+    texts = ["First sentence here. Second sentence there.", "One more text, of another length entirely."]
+    plain = encoder.encode(texts)
+    vectors, spans = encoder.encode_with_spans(texts, [[(0, 20), (21, 43)], [(0, 43)]])
+    assert np.allclose(plain, vectors, atol=1e-5)
+    assert [s.shape for s in spans] == [(2, 384), (1, 384)]
+    assert np.allclose(np.linalg.norm(np.vstack(spans), axis=1), 1.0, atol=1e-5)
+    # A span covering the whole text pools the same tokens as the text (specials aside): nearly the same vector.
+    assert float(spans[1][0] @ vectors[1]) > 0.95
+
+
+def test_span_vector_is_closest_to_a_question_about_that_span(encoder):
+    text = "The cat slept on the warm windowsill. Interest rates rose by half a percent in March."
+    _, (spans,) = encoder.encode_with_spans([text], [[(0, 37), (38, len(text))]])
+    question = encoder.encode(["What happened to interest rates?"])[0]
+    assert float(spans[1] @ question) > float(spans[0] @ question)

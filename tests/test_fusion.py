@@ -1,0 +1,73 @@
+"""Fusion of dense and keyword rankings: pure cases, and real passages only one retriever can find."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.config import Settings
+from qa.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion
+from qa.indexer import build_index
+from qa.search import SearchService
+
+
+def test_rrf_sums_reciprocal_ranks():
+    fused = dict(reciprocal_rank_fusion([[(1, 0.9), (2, 0.8)], [(2, 5.0), (3, 4.0)]], k=60))
+    assert fused[2] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[1] == pytest.approx(1 / 61)
+    assert fused[3] == pytest.approx(1 / 62)
+    assert [i for i, _ in reciprocal_rank_fusion([[(1, 0.9), (2, 0.8)], [(2, 5.0), (3, 4.0)]])][0] == 2
+
+
+def test_min_max_scales_to_unit_range_and_handles_ties():
+    assert min_max({1: 2.0, 2: 4.0, 3: 3.0}) == {1: 0.0, 2: 1.0, 3: 0.5}
+    assert min_max({1: 7.0, 2: 7.0}) == {1: 1.0, 2: 1.0}
+    assert min_max({}) == {}
+
+
+def test_score_fusion_keeps_items_found_by_only_one_list():
+    dense = {1: 0.8, 2: 0.5, 3: 0.2}  # 3 is the dense-only item
+    keyword = {1: 10.0, 4: 12.0, 5: 1.0}  # 4 is keyword-only and the best keyword match
+    fused = dict(normalised_score_fusion(dense, keyword, dense_weight=0.5))
+    assert fused[1] == pytest.approx(0.5 * 1.0 + 0.5 * (9 / 11))
+    assert fused[4] == pytest.approx(0.5 * 1.0)
+    assert fused[3] == pytest.approx(0.0)
+    assert set(fused) == {1, 2, 3, 4, 5}
+
+
+@pytest.mark.parametrize("weight, first", [(1.0, 1), (0.0, 4)])
+def test_score_fusion_weight_moves_between_the_two_rankings(weight, first):
+    dense = {1: 0.9, 4: 0.1}
+    keyword = {1: 1.0, 4: 9.0}
+    assert normalised_score_fusion(dense, keyword, dense_weight=weight)[0][0] == first
+
+
+@pytest.fixture(scope="module")
+def fusion_index(tmp_path_factory, encoder):
+    corpus = tmp_path_factory.mktemp("fusion-corpus")
+    documents = {
+        "parts.txt": "Maintenance log\nThe gasket with part number ZK4471 was replaced on the north pump last week.",
+        "cats.txt": "Animal habits\nFelines doze through most of the day, often for sixteen hours or more.",
+        "tea.txt": "Tea notes\nGreen tea should steep for two minutes in water just below boiling.",
+        "trains.txt": "Rail timetable\nThe express to the coast leaves every morning at seven from platform two.",
+        "garden.txt": "Garden diary\nTomatoes need full sun, regular watering and a stake to climb.",
+    }
+    for name, text in documents.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("fusion") / "idx"
+    build_index(corpus, index_dir, encoder, chunk_size=64, chunk_overlap=0)
+    return SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+
+
+def test_hybrid_finds_a_passage_only_keywords_can_find(fusion_index):
+    # A part number means nothing to the embedding model, but matches exactly as a keyword.
+    question = "ZK4471"
+    assert fusion_index.search(question, 1, mode="keyword").results[0].citation.source == "parts.txt"
+    assert fusion_index.search(question, 1, mode="hybrid").results[0].citation.source == "parts.txt"
+
+
+def test_hybrid_finds_a_passage_only_meaning_can_find(fusion_index):
+    # No word of the question occurs in the answer: only the embedding sees that felines are cats.
+    question = "How long do kittens nap?"
+    assert not any(h.citation.source == "cats.txt" for h in fusion_index.search(question, 5, mode="keyword").results)
+    assert fusion_index.search(question, 1, mode="dense").results[0].citation.source == "cats.txt"
+    assert fusion_index.search(question, 1, mode="hybrid").results[0].citation.source == "cats.txt"
