@@ -27,8 +27,8 @@ from qa.search import SearchService  # noqa: E402
 GRID = [
     {"mode": "dense"},
     {"mode": "keyword"},
-    {"mode": "keyword", "title_weight": 2.0},
-    {"mode": "keyword", "title_weight": 0.5},
+    {"mode": "keyword", "context_weight": 2.0},
+    {"mode": "keyword", "context_weight": 0.5},
     *({"mode": "hybrid", "fusion": "rrf", "rrf_k": k} for k in (10, 60)),
     *({"mode": "hybrid", "fusion": "score", "dense_weight": w} for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)),
 ]

@@ -36,7 +36,8 @@ ENV_VARS = {
     "dense_weight": "QA_DENSE_WEIGHT",
     "rrf_k": "QA_RRF_K",
     "candidates": "QA_CANDIDATES",
-    "title_weight": "QA_TITLE_WEIGHT",
+    "sentence_weight": "QA_SENTENCE_WEIGHT",
+    "context_weight": "QA_CONTEXT_WEIGHT",
     "text_weight": "QA_TEXT_WEIGHT",
 }
 
@@ -54,7 +55,7 @@ class Settings:
     model: str | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
-    embed_title: bool = False
+    embed_title: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     top_k: int = 5
@@ -64,9 +65,11 @@ class Settings:
     mode: str = "hybrid"
     fusion: str = "score"
     dense_weight: float = 0.5
+    # Share of a passage's meaning score taken from its best sentence (hybrid score fusion).
     rrf_k: float = 60.0
     candidates: int = 100
-    title_weight: float = 1.0
+    sentence_weight: float = 0.8
+    context_weight: float = 1.0
     text_weight: float = 1.0
 
     @classmethod
@@ -117,7 +120,9 @@ class Settings:
             raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ConfigError(f"dense weight must be between 0 and 1, got {self.dense_weight}")
-        if self.candidates < 1 or self.rrf_k <= 0 or self.title_weight < 0 or self.text_weight < 0:
+        if not 0.0 <= self.sentence_weight <= 1.0:
+            raise ConfigError(f"sentence weight must be between 0 and 1, got {self.sentence_weight}")
+        if self.candidates < 1 or self.rrf_k <= 0 or self.context_weight < 0 or self.text_weight < 0:
             raise ConfigError("candidates and rrf_k must be positive, keyword weights non-negative")
         if self.max_question_chars < 1:
             raise ConfigError(f"max question length must be positive, got {self.max_question_chars}")
@@ -131,7 +136,7 @@ def _convert(name: str, raw: str) -> object:
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ConfigError(f"{ENV_VARS[name]} must be true or false, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
-    if name in ("dense_weight", "rrf_k", "title_weight", "text_weight"):
+    if name in ("dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight"):
         try:
             return float(raw)
         except ValueError:

@@ -44,3 +44,4 @@ def normalised_score_fusion(
     items = set(dense_n) | set(keyword_n)
     fused = {i: dense_weight * dense_n.get(i, 0.0) + (1.0 - dense_weight) * keyword_n.get(i, 0.0) for i in items}
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+

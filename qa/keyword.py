@@ -32,11 +32,11 @@ def match_expression(question: str) -> str | None:
 
 
 class KeywordRetriever:
-    """Ranks chunks by BM25 (FTS5, Porter stemming) over their document title and text."""
+    """Ranks chunks by BM25 (FTS5, Porter stemming) over their text and their document context (title, date, author, source)."""
 
-    def __init__(self, store: StoreReader, *, title_weight: float = 1.0, text_weight: float = 1.0) -> None:
+    def __init__(self, store: StoreReader, *, context_weight: float = 1.0, text_weight: float = 1.0) -> None:
         self.store = store
-        self.weights = (title_weight, text_weight)
+        self.weights = (context_weight, text_weight)
 
     def retrieve(self, question: str, k: int, search_filter: SearchFilter | None = None) -> list[tuple[int, float]]:
         """Best ``k`` ``(chunk id, BM25 score)`` pairs, best first; empty when no term matches."""

@@ -84,7 +84,7 @@ class SearchService:
         self.manifest = manifest
         self.store = store
         self.dense = dense
-        self.keyword = KeywordRetriever(store, title_weight=settings.title_weight, text_weight=settings.text_weight)
+        self.keyword = KeywordRetriever(store, context_weight=settings.context_weight, text_weight=settings.text_weight)
         self.calibration = DEFAULT_CALIBRATION
 
     @classmethod
@@ -222,14 +222,28 @@ class SearchService:
         depth = max(top_k, self.settings.candidates)
         dense = self.dense.retrieve(query, depth, allowed)
         keyword = self.keyword.retrieve(question, depth, search_filter)
+        cosines = dict(dense)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
-            return fused[:top_k], query, dict(dense)
-        cosines = dict(dense)
-        # Keyword-only candidates get their exact cosine, so both scores exist for every candidate.
-        cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
-        fused = normalised_score_fusion(cosines, dict(keyword), dense_weight=self.settings.dense_weight)
+        else:
+            # Keyword-only candidates get their exact cosine, so both scores exist for every candidate.
+            cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
+            meaning = cosines
+            if self.settings.sentence_weight > 0:
+                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight)
+            fused = normalised_score_fusion(meaning, dict(keyword), dense_weight=self.settings.dense_weight)
         return fused[:top_k], query, cosines
+
+    def _with_best_sentence(self, query: np.ndarray, cosines: dict[int, float], weight: float) -> dict[int, float]:
+        """Blend each passage's cosine with its best sentence's: a question about one fact should find the
+        passage holding the sentence that states it, even when the rest of the passage is about other things."""
+        sentences = self.store.sentence_vectors_of(list(cosines), self.manifest.dimension)
+        blended = {}
+        for chunk_id, cosine in cosines.items():
+            vectors = sentences.get(chunk_id)
+            best = float(np.max(vectors @ query)) if vectors is not None and len(vectors) else cosine
+            blended[chunk_id] = (1 - weight) * cosine + weight * best
+        return blended
 
     def _hit(self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str] | None) -> Hit:
         """A result with its citation and, unless ``terms`` is None, its supporting sentences."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import sqlite3
 import threading
@@ -56,11 +57,12 @@ def m001_create_tables(db: sqlite3.Connection) -> None:
 
 
 def m002_keyword_index_and_sentence_vectors(db: sqlite3.Connection) -> None:
-    """BM25 keyword index over chunk titles and texts (FTS5); per-passage sentence vectors for highlights."""
+    """BM25 keyword index over chunk context and text (FTS5); per-passage sentence vectors for highlights."""
     db.executescript(
         """
-        -- rowid is the chunk id; written in the same transaction as the chunk row.
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(title, text, tokenize = 'porter unicode61 remove_diacritics 2');
+        -- rowid is the chunk id; written in the same transaction as the chunk row. ``context`` holds what the
+        -- passage itself may not say: its document's title, date (in words), author and source.
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(context, text, tokenize = 'porter unicode61 remove_diacritics 2');
         -- One row per sentence of the passage (qa.chunking.split_sentences of its text), float32, in order.
         ALTER TABLE embeddings ADD COLUMN sentence_vectors BLOB;
         """
@@ -69,6 +71,26 @@ def m002_keyword_index_and_sentence_vectors(db: sqlite3.Connection) -> None:
 
 MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def document_context(meta: Metadata) -> str:
+    """Words about a document that its passages may not contain: title, date spelled out, author, source."""
+    parts = [meta.title or ""]
+    if meta.date:
+        parts.append(spelled_date(meta.date))
+    parts.extend(p for p in (meta.author, meta.source) if p)
+    return "\n".join(p for p in parts if p)
+
+
+def spelled_date(iso: str) -> str:
+    """``2024-03-29`` -> ``March 29 2024`` (partial dates keep what they have), for keyword matching."""
+    pieces = iso.split("-")
+    words = [pieces[0]]
+    if len(pieces) > 1 and pieces[1].isdigit() and 1 <= int(pieces[1]) <= 12:
+        words.insert(0, calendar.month_name[int(pieces[1])])
+        if len(pieces) > 2 and pieces[2].isdigit():
+            words.insert(1, str(int(pieces[2])))
+    return " ".join(words)
 
 
 def text_hash(text: str) -> str:
@@ -169,6 +191,7 @@ class StoreWriter:
                 ),
             )
             document_row = cursor.lastrowid
+            context = document_context(meta)
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
@@ -181,7 +204,7 @@ class StoreWriter:
                 )
                 ids.append(cursor.lastrowid)
                 self.db.execute(
-                    "INSERT INTO chunks_fts (rowid, title, text) VALUES (?, ?, ?)", (cursor.lastrowid, meta.title or "", chunk.text)
+                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)", (cursor.lastrowid, context, chunk.text)
                 )
         return ids
 
@@ -294,7 +317,7 @@ class StoreReader:
 
         Args:
             match: an FTS5 query expression (see ``qa.keyword.match_expression``).
-            weights: BM25 column weights for (title, text).
+            weights: BM25 column weights for (context, text).
             where: an optional SQL condition on documents ``d`` restricting which chunks may match.
         """
         restrict = ""
@@ -306,6 +329,17 @@ class StoreReader:
             f" WHERE chunks_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?"
         )
         return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
+
+    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, np.ndarray]:
+        """Per-sentence vectors of many chunks at once, by chunk id."""
+        if not len(ids):
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._connection().execute(
+            f"SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash) WHERE c.id IN ({marks})",
+            [int(i) for i in ids],
+        )
+        return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
 
     def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
         """Ids of the chunks whose documents satisfy an SQL condition on ``d``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Settings
+from qa.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -37,7 +37,11 @@ def seeds_index(tmp_path_factory, encoder) -> Path:
     from qa.indexer import build_index
 
     index_dir = tmp_path_factory.mktemp("seeds-index") / "embeddings"
-    build_index(SEEDS, index_dir, encoder, chunk_size=DEFAULT_CHUNK_SIZE, chunk_overlap=DEFAULT_CHUNK_OVERLAP)
+    defaults = Settings()
+    build_index(
+        SEEDS, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+    )
     return index_dir
 
 

@@ -121,6 +121,8 @@ def test_manifest_from_another_model_is_refused(index_copy, encoder):
     "field, value, error, message",
     [
         ("format_version", 99, IndexIncompatible, "format version 99"),
+        # An index from before keyword search and highlights (format 1) is refused, never misread.
+        ("format_version", 1, IndexIncompatible, "format version 1; .* rebuild it"),
         ("dimension", 768, IndexIncompatible, "768-dimensional"),
         ("counts", {"documents": 5, "chunks": 3, "skipped": 0}, IndexCorrupt, "does not match its manifest"),
     ],

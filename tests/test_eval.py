@@ -1,0 +1,76 @@
+"""`qa eval`: real indexing and ranking of a small BEIR folder and of the seeds questions, scored end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import DATA, SEEDS
+from qa.cli import main
+
+
+@pytest.fixture()
+def tiny_beir(tmp_path):
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [
+        {"_id": "d1", "title": "Vitamin D and bones", "text": "Vitamin D deficiency is linked to weaker bones in older adults."},
+        {"_id": "d2", "title": "Coffee and sleep", "text": "Caffeine taken late in the day delays the onset of sleep."},
+        {"_id": "d3", "title": "Exercise", "text": "Regular aerobic exercise lowers resting blood pressure."},
+    ]
+    queries = [{"_id": "q1", "text": "Does caffeine affect sleep?"}, {"_id": "q2", "text": "vitamin D bone strength"}]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(c) for c in corpus), encoding="utf-8")
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td1\t1\n", encoding="utf-8")
+    return folder
+
+
+def test_eval_scores_a_beir_folder_in_every_mode(tiny_beir, encoder):
+    result = CliRunner().invoke(main, ["eval", str(tiny_beir), "--mode", "all", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["mode"] for r in rows] == ["hybrid", "dense", "keyword"]
+    for row in rows:
+        # Two easy queries, each with its one relevant document ranked first.
+        assert row["queries"] == 2
+        assert row["ndcg_at_10"] == pytest.approx(1.0) and row["mrr_at_10"] == pytest.approx(1.0)
+        assert row["recall_at_100"] == pytest.approx(1.0)
+        assert row["latency_median_ms"] > 0 and row["latency_p95_ms"] >= row["latency_median_ms"]
+        assert row["mean_passage_chars"] > 0
+
+
+def test_eval_table_reuses_a_kept_index(tiny_beir, tmp_path, encoder):
+    index_dir = tmp_path / "kept"
+    first = CliRunner().invoke(main, ["eval", str(tiny_beir), "--index", str(index_dir)])
+    assert first.exit_code == 0, first.output
+    assert "nDCG@10" in first.stdout and "hybrid" in first.stdout
+    assert "indexing 3 documents" in first.stderr
+    second = CliRunner().invoke(main, ["eval", str(tiny_beir), "--index", str(index_dir)])
+    assert "reusing the index" in second.stderr
+
+
+def test_eval_of_seeds_questions_reports_hit_rate_and_passage_length(encoder):
+    result = CliRunner().invoke(
+        main, ["eval", str(DATA / "seeds_questions.jsonl"), "--corpus", str(SEEDS), "--mode", "hybrid", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert row["queries"] >= 40 and row["hit_at_5"] >= 0.8
+    assert 100 < row["mean_passage_chars"] <= 800
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval", "{tmp}/missing"], "dataset not found"),
+        (["eval", str(DATA / "seeds_questions.jsonl")], "--corpus"),
+        (["eval", "{beir}", "--split", "dev"], "no qrels for split 'dev'"),
+    ],
+)
+def test_eval_errors_are_one_line_and_exit_1(tiny_beir, tmp_path, args, message):
+    args = [a.format(tmp=tmp_path, beir=tiny_beir) for a in args]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
