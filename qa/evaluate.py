@@ -36,6 +36,9 @@ class EvalReport:
     latency_median_ms: float
     latency_p95_ms: float
     mean_passage_chars: float
+    # Phrase-labelled sets only: of the top-5 passages holding the answer phrase, the share whose
+    # supporting sentences contain it too.
+    highlight_accuracy: float | None = None
 
     def as_dict(self) -> dict:
         """Plain data for JSON."""
@@ -46,6 +49,7 @@ class EvalReport:
             "latency_median_ms": round(self.latency_median_ms, 2),
             "latency_p95_ms": round(self.latency_p95_ms, 2),
             "mean_passage_chars": round(self.mean_passage_chars, 1),
+            "highlight_accuracy": None if self.highlight_accuracy is None else round(self.highlight_accuracy, 4),
         }
 
 
@@ -82,12 +86,15 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
     qrels: dict[str, dict[str, int]] = {}
     latencies: list[float] = []
     lengths: list[int] = []
+    highlighted: list[bool] = []
     for query in dataset.queries:
         # Latency is timed on what a user asks for (top 10, with supporting sentences) ...
         started = time.perf_counter()
         shown = service.search(query.text, 10, mode=mode)
         latencies.append((time.perf_counter() - started) * 1000)
         lengths.extend(len(hit.text) for hit in shown.results[:5])
+        if query.phrase is not None:
+            highlighted.extend(_phrase_highlighted(hit, query.phrase) for hit in shown.results[:5] if query.phrase in hit.text)
         # ... and the metrics on a deep ranking, which needs no highlights.
         answer = service.search(query.text, depth, mode=mode, highlights=False)
         relevant_doc = next(iter(query.relevant)) if dataset.kind != "beir" else None
@@ -100,7 +107,14 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
         latency_median_ms=percentile(latencies, 50) if latencies else 0.0,
         latency_p95_ms=percentile(latencies, 95) if latencies else 0.0,
         mean_passage_chars=sum(lengths) / len(lengths) if lengths else 0.0,
+        highlight_accuracy=sum(highlighted) / len(highlighted) if highlighted else None,
     )
+
+
+def _phrase_highlighted(hit, phrase: str) -> bool:
+    """Whether the answer phrase lies inside one of the passage's supporting sentences."""
+    start = hit.citation.start
+    return any(phrase in hit.text[m.start - start : m.end - start] for m in hit.citation.highlight)
 
 
 def evaluate(

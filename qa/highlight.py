@@ -9,7 +9,7 @@ from qa.chunking import Span
 # A second sentence is named too when it scores nearly as well as the best one.
 _SECOND_SENTENCE_RATIO = 0.9
 # Sentences sharing more of the question's terms get a small lift over pure embedding similarity.
-_TERM_BONUS = 0.1
+_TERM_BONUS = 0.3
 
 
 def supporting_sentences(

@@ -56,7 +56,7 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
 
 def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) -> str:
     """One row per mode: the quality metrics, latency and mean passage length."""
-    header = ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "hit@5", "queries", "median ms", "p95 ms", "chars"]
+    header = ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "hit@5", "queries", "median ms", "p95 ms", "chars", "highlight"]
     rows = [
         [
             r.mode,
@@ -69,6 +69,7 @@ def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) 
             f"{r.latency_median_ms:.1f}",
             f"{r.latency_p95_ms:.1f}",
             f"{r.mean_passage_chars:.0f}",
+            "-" if r.highlight_accuracy is None else f"{r.highlight_accuracy:.3f}",
         ]
         for r in reports
     ]

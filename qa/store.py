@@ -73,6 +73,11 @@ MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def line_count(text: str) -> int:
+    """Lines as an editor shows them: a final newline does not start another line."""
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
 def document_context(meta: Metadata) -> str:
     """Words about a document that its passages may not contain: title, date spelled out, author, source."""
     parts = [meta.title or ""]
@@ -186,7 +191,7 @@ class StoreWriter:
                     meta.source,
                     document.content_hash,
                     len(document.text),
-                    document.text.count("\n") + 1,
+                    line_count(document.text),
                     document.text,
                 ),
             )

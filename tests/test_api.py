@@ -84,6 +84,17 @@ def test_unknown_or_escaping_document_ids_are_404(http, path):
     assert "root:" not in response.text and "[project]" not in response.text
 
 
+def test_document_line_count_matches_the_file(http):
+    for path in sorted(SEEDS.glob("*.txt")):
+        body = http.get(f"/documents/{path.name}").json()
+        assert body["lines"] == len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_unknown_route_answers_in_the_error_shape(http):
+    response = http.get("/nowhere")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
 def test_health_reports_model_and_counts(http):
     body = http.get("/health").json()
     assert body["status"] == "ok" and body["index_loaded"] is True

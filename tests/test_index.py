@@ -185,3 +185,18 @@ def test_second_concurrent_build_is_refused(index_copy, encoder):
         fcntl.flock(lock, fcntl.LOCK_EX)
         with pytest.raises(BuildInProgress, match="another `qa index`"):
             build_index(SEEDS, index_copy, encoder, chunk_size=128, chunk_overlap=0)
+
+
+def test_committed_default_index_is_fresh_for_the_seeds_and_loads(encoder):
+    from conftest import ROOT
+    from qa.indexer import staleness
+    from qa.ingest import scan_corpus
+
+    defaults = Settings()
+    reason = staleness(
+        ROOT / "embeddings", scan_corpus(SEEDS), model=encoder.model_id, chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title,
+    )
+    assert reason is None, f"embeddings/ is stale ({reason}): rebuild it with `qa index seeds`"
+    service = SearchService.open(Settings(index_dir=ROOT / "embeddings"), encoder=encoder)
+    assert service.search("railway procuratorates", 1).results
