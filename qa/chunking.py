@@ -11,10 +11,12 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # Sentence ends: Western terminators followed by optional closing quotes/brackets; CJK terminators need
 # no following space. Lines are also boundaries: headlines and bylines carry no final punctuation.
-_TERMINATOR = re.compile(r"""[.!?]+["'”’)\]]*(?=\s)|[。！？；]+[”’」』）)]*""")
+# Runs match only from their first character and never give characters back (possessive ``++``/``*+``):
+# otherwise a long run of dots or commas with no space after it costs quadratic time to reject.
+_TERMINATOR = re.compile(r"""(?<![.!?])[.!?]++["'”’)\]]*+(?=\s)|[。！？；]+[”’」』）)]*""")
 _NEWLINE = re.compile(r"\n")
 # Inside an over-long sentence: cut after clause punctuation first, then between words.
-_CLAUSE = re.compile(r"[,;:，；：、]+(?=\s)|[，；：、]+")
+_CLAUSE = re.compile(r"(?<![,;:，；：、])[,;:，；：、]++(?=\s)|[，；：、]+")
 _WORD_END = re.compile(r"\S(?=\s)")
 # Tokens before a period that do not end a sentence.
 _ABBREVIATIONS = frozenset(
@@ -42,6 +44,20 @@ class Chunk:
     line_end: int
     text: str
     n_tokens: int
+
+
+# Texts handed to the token counter at once: a tokenizer keeps every encoding of a batch in memory.
+_COUNT_BATCH = 4096
+
+
+def _count_all(count: TokenCounter, texts: list[str]) -> list[int]:
+    """``count(texts)`` in bounded batches, so a huge document of tiny pieces does not exhaust memory."""
+    if len(texts) <= _COUNT_BATCH:
+        return list(count(texts))
+    counts: list[int] = []
+    for first in range(0, len(texts), _COUNT_BATCH):
+        counts.extend(count(texts[first : first + _COUNT_BATCH]))
+    return counts
 
 
 def _trimmed(text: str, start: int, end: int) -> Span | None:
@@ -93,16 +109,18 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
-def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
-    """Cut a sentence longer than ``budget`` tokens into pieces that fit: at clauses, then at words."""
+def _split_long(text: str, span: Span, n_tokens: int, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
+    """Cut a sentence of ``n_tokens`` (over ``budget``) into pieces that fit: at clauses, then at words."""
     clauses = _pieces(text, span, _CLAUSE)
+    # A sentence with no clause break is its own single clause: its count is known already.
+    known = [n_tokens] if clauses == [span] else None
     pieces: list[tuple[Span, int]] = []
-    for clause, n in zip(clauses, count([text[c.start : c.end] for c in clauses])):
+    for clause, n in zip(clauses, known or _count_all(count, [text[c.start : c.end] for c in clauses])):
         if n <= budget:
             pieces.append((clause, n))
             continue
         words = _pieces(text, clause, _WORD_END)
-        for word, m in zip(words, count([text[w.start : w.end] for w in words])):
+        for word, m in zip(words, _count_all(count, [text[w.start : w.end] for w in words])):
             # A single "word" over the budget (a long URL, unbroken CJK text): cut it by characters.
             pieces.extend(_split_by_characters(text, word, budget, count) if m > budget else [(word, m)])
     return _pack(text, pieces, budget, count)
@@ -115,32 +133,68 @@ def _pieces(text: str, span: Span, boundary: re.Pattern[str]) -> list[Span]:
 
 
 def _pack(text: str, pieces: list[tuple[Span, int]], budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
-    """Merge consecutive pieces while the merged text stays within ``budget`` tokens."""
+    """Merge consecutive pieces while the merged text stays within ``budget`` tokens.
+
+    A run is first taken while the pieces' counts add up to at most ``budget`` and counted once as a whole
+    (shortened from the end if joining made it longer); then, as joins inside a word can count fewer tokens
+    than their parts, it grows one piece at a time on real counts while there is room. Counting once per run
+    rather than once per piece keeps a long sentence of many words linear in its length.
+    """
     packed: list[tuple[Span, int]] = []
-    for span, n in pieces:
-        if packed and packed[-1][1] + n <= budget:
-            merged = Span(packed[-1][0].start, span.end)
-            merged_n = count([text[merged.start : merged.end]])[0]
-            if merged_n <= budget:
-                packed[-1] = (merged, merged_n)
-                continue
-        packed.append((span, n))
+    first = 0
+    while first < len(pieces):
+        start = pieces[first][0].start
+        last, total = first, pieces[first][1]
+        while last + 1 < len(pieces) and total + pieces[last + 1][1] <= budget:
+            last += 1
+            total += pieces[last][1]
+        n = pieces[first][1] if last == first else count([text[start : pieces[last][0].end]])[0]
+        while n > budget and last > first:
+            last -= 1
+            n = pieces[first][1] if last == first else count([text[start : pieces[last][0].end]])[0]
+        while last + 1 < len(pieces) and n + pieces[last + 1][1] <= budget:
+            merged_n = count([text[start : pieces[last + 1][0].end]])[0]
+            if merged_n > budget:
+                break
+            last, n = last + 1, merged_n
+        packed.append((Span(start, pieces[last][0].end), n))
+        first = last + 1
     return packed
 
 
 def _split_by_characters(text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
-    """Last resort for text with no spaces: the longest prefixes that fit, found by bisection."""
+    """Last resort for text with no spaces: the longest prefixes that fit.
+
+    Each prefix is found by galloping (a window of ``budget`` characters, doubled while it fits) and then
+    bisection inside the last window, so no count reads much more than one piece: linear in the span, where
+    bisecting over the whole remaining span would be quadratic.
+    """
     pieces = []
     start = span.start
     while start < span.end:
-        low, high = start + 1, span.end
+        low = start + 1  # at least one character, even if it alone is over the budget
+        low_n: int | None = None
+        window = max(budget, 1)
+        high = span.end
+        while True:
+            probe = min(start + window, span.end)
+            n = count([text[start:probe]])[0]
+            if n <= budget:
+                low, low_n = probe, n
+                if probe == span.end:
+                    break
+                window *= 2
+            else:
+                high = probe - 1
+                break
         while low < high:
             mid = (low + high + 1) // 2
-            if count([text[start:mid]])[0] <= budget:
-                low = mid
+            n = count([text[start:mid]])[0]
+            if n <= budget:
+                low, low_n = mid, n
             else:
                 high = mid - 1
-        pieces.append((Span(start, low), count([text[start:low]])[0]))
+        pieces.append((Span(start, low), low_n if low_n is not None else count([text[start:low]])[0]))
         start = low
     return pieces
 
@@ -175,8 +229,8 @@ def chunk_text(text: str, *, size: int, overlap: int, count_tokens: TokenCounter
         raise ValueError("overlap must be at least 0 and smaller than size")
     units: list[tuple[Span, int]] = []
     sentences = split_sentences(text)
-    for span, n in zip(sentences, count_tokens([text[s.start : s.end] for s in sentences])):
-        units.extend(_split_long(text, span, size, count_tokens) if n > size else [(span, n)])
+    for span, n in zip(sentences, _count_all(count_tokens, [text[s.start : s.end] for s in sentences])):
+        units.extend(_split_long(text, span, n, size, count_tokens) if n > size else [(span, n)])
 
     line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     chunks: list[Chunk] = []

@@ -29,6 +29,8 @@ class SearchFilter:
             InvalidRequest: a date is not ISO 8601, or ``after`` is later than ``before``.
         """
         source = source.strip() if source and source.strip() else None
+        if source is not None and not _encodable(source):
+            raise InvalidRequest("source must be valid Unicode text (it holds an unpaired surrogate)")
         for name, value in (("after", after), ("before", before)):
             if value is not None and not _is_iso_date(value):
                 raise InvalidRequest(f"{name} must be an ISO date like 2024-03-29 (or 2024-03, 2024), got {value!r}")
@@ -51,6 +53,15 @@ class SearchFilter:
             clauses.append("d.date IS NOT NULL AND d.date <= ?")
             params.append(_upper(self.before))
         return " AND ".join(clauses) or "1", tuple(params)
+
+
+def _encodable(value: str) -> bool:
+    """Whether text can be stored and compared as UTF-8 (JSON can carry unpaired surrogates; SQLite cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_iso_date(value: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,17 +45,50 @@ class CorpusScan:
     fingerprint: str = ""
 
 
-def _candidate_files(root: Path) -> list[tuple[str, Path]]:
-    """Supported files under ``root`` (hidden entries excluded), as sorted ``(doc_id, path)`` pairs."""
+def _display_name(name: str) -> str:
+    """``name`` as valid text: bytes that are not UTF-8 (surrogate escapes from the file system) become ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def _is_valid_text(name: str) -> bool:
+    """Whether a name from the file system decoded as real UTF-8 (no surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _candidate_files(root: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
+    """Supported files under ``root`` (hidden entries excluded), as sorted ``(doc_id, path)`` pairs, and the
+    folders that could not be listed (each a :class:`Skipped` whose id ends with ``/``).
+
+    Symbolic links to folders are never followed, so a link back up the tree cannot loop.
+    """
     found = []
-    for directory, subdirs, files in os.walk(root, followlinks=False, onerror=None):
+    unlisted: list[Skipped] = []
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else root
+        relative = where.relative_to(root).as_posix() if where != root else "."
+        unlisted.append(Skipped(_display_name(relative) + "/", f"folder cannot be read: {error.strerror or error}"))
+
+    for directory, subdirs, files in os.walk(root, followlinks=False, onerror=unreadable):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in files:
             if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
                 continue
             path = Path(directory) / name
             found.append((path.relative_to(root).as_posix(), path))
-    return sorted(found)
+    return sorted(found), sorted(unlisted, key=lambda s: s.doc_id)
+
+
+def _size_label(n_bytes: int) -> str:
+    """``52428800`` -> ``50 MB``; limits that are not whole megabytes in KB or bytes."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n_bytes >= factor and n_bytes % factor == 0:
+            return f"{n_bytes // factor} {unit}"
+    return f"{n_bytes} bytes"
 
 
 def read_document(root: Path, doc_id: str, path: Path) -> tuple[Document | None, Skipped | None, str]:
@@ -64,17 +98,31 @@ def read_document(root: Path, doc_id: str, path: Path) -> tuple[Document | None,
         ``(document, None, hash)`` when it can be indexed, otherwise ``(None, skipped, hash)``; the hash is
         of the raw bytes ("" when unreadable) and feeds the corpus fingerprint either way.
     """
+    if not _is_valid_text(doc_id):
+        # The id would carry surrogate escapes that SQLite, JSON and terminals cannot take.
+        reason = "folder name is not valid UTF-8" if _is_valid_text(path.name) else "file name is not valid UTF-8"
+        return None, Skipped(_display_name(doc_id), reason), ""
     if path.is_symlink():
-        target = path.resolve()
+        try:
+            target = path.resolve(strict=True)
+        except RuntimeError:  # Python 3.11 reports a loop this way; later versions raise OSError (ELOOP)
+            return None, Skipped(doc_id, "symbolic link cannot be followed: Too many levels of symbolic links"), ""
+        except OSError as exc:  # a dangling link, or a loop
+            return None, Skipped(doc_id, f"symbolic link cannot be followed: {exc.strerror or exc}"), ""
         if not target.is_relative_to(root):
             return None, Skipped(doc_id, "symbolic link points outside the corpus"), ""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, Skipped(doc_id, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"), ""
+        info = path.stat()
+        # A FIFO or device named like a document would block or never end: read regular files only.
+        if not stat.S_ISREG(info.st_mode):
+            return None, Skipped(doc_id, "not a regular file"), ""
+        if info.st_size > MAX_FILE_BYTES:
+            return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
         raw = path.read_bytes()
     except OSError as exc:
         return None, Skipped(doc_id, f"cannot be read: {exc.strerror or exc}"), ""
+    if len(raw) > MAX_FILE_BYTES:  # grew after it was measured
+        return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
     digest = hashlib.sha256(raw).hexdigest()
     if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
         return None, Skipped(doc_id, "not a text file (binary content)"), digest
@@ -106,12 +154,16 @@ def scan_corpus(root: str | os.PathLike[str]) -> CorpusScan:
     root_path = root_path.resolve()
     scan = CorpusScan(root=root_path)
     fingerprint = hashlib.sha256()
-    for doc_id, path in _candidate_files(root_path):
+    candidates, unlisted = _candidate_files(root_path)
+    for doc_id, path in candidates:
         document, skipped, digest = read_document(root_path, doc_id, path)
-        fingerprint.update(f"{doc_id}\0{digest}\n".encode())
+        fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
         if document is not None:
             scan.documents.append(document)
         else:
             scan.skipped.append(skipped)
+    for skipped in unlisted:
+        fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode())
+        scan.skipped.append(skipped)
     scan.fingerprint = fingerprint.hexdigest()
     return scan

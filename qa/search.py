@@ -125,14 +125,23 @@ class SearchService:
         return cls(settings, manifest, store, DenseRetriever(encoder, vectors))
 
     def check_question(self, question: object) -> str:
-        """The question with surrounding whitespace removed.
+        """The question made safe to search and echo, with surrounding whitespace removed.
+
+        Control characters (C0 except tab, newline and carriage return; DEL; C1) are not text a person means
+        to ask: each run of them becomes one space, so ``what\\x00is`` still reads as two words and nothing
+        like a terminal escape is echoed back. Lone surrogates (possible in JSON ``"\\ud800"`` escapes, but
+        not encodable, so the tokenizer and SQLite fail on them) become U+FFFD. Everything else, including
+        format characters such as bidirectional marks and zero-width joiners, is kept as written.
 
         Raises:
-            InvalidRequest: not a string, empty, or longer than the limit.
+            InvalidRequest: not a string, empty (or only control characters), or longer than the limit.
         """
+        import re
+
         if not isinstance(question, str):
             raise InvalidRequest("question must be a string")
-        cleaned = question.strip()
+        cleaned = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+", " ", question)
+        cleaned = re.sub("[\ud800-\udfff]", "\ufffd", cleaned).strip()
         if not cleaned:
             raise InvalidRequest("question is empty")
         limit = self.settings.max_question_chars

@@ -11,7 +11,10 @@ class SearchRequest(BaseModel):
     """A question and optional restrictions; limits are checked by the service so HTTP and CLI agree."""
 
     question: str = Field(description="A question in plain language.", examples=["Who presided over the March 29 study session?"])
-    top_k: int | None = Field(default=None, description="How many passages to return (default 5, at most 100).", examples=[5])
+    # strict: "5", 5.0 and true are not whole numbers; a lax int would quietly turn them into 5, 5 and 1.
+    top_k: int | None = Field(
+        default=None, strict=True, description="How many passages to return (default 5, at most 100).", examples=[5]
+    )
     mode: Literal["hybrid", "dense", "keyword"] | None = Field(
         default=None, description="Retrieval mode (default hybrid).", examples=["hybrid"]
     )
