@@ -200,10 +200,15 @@ def info(index_dir, as_json) -> None:
 @click.option("--host", envvar="QA_HOST", default="127.0.0.1", show_default=True, help="Address to bind [env QA_HOST].")
 @click.option("--port", envvar="QA_PORT", type=click.IntRange(1, 65535), default=8000, show_default=True,
               help="Port [env QA_PORT].")
+@click.option("--api-key", envvar="QA_API_KEY", default=None, metavar="KEY",
+              help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
+              "characters [env QA_API_KEY, better: an option shows in the process list; default: open].")
 @click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
 @_expected_errors
-def serve(index_dir, model, corpus, host, port, no_build) -> None:
+def serve(index_dir, model, corpus, host, port, api_key, no_build) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
+    import ipaddress
+
     import uvicorn
 
     from qa.api.app import create_app
@@ -211,7 +216,14 @@ def serve(index_dir, model, corpus, host, port, no_build) -> None:
     from qa.indexer import ensure_index
     from qa.search import SearchService
 
-    settings = Settings.from_env(index_dir=index_dir, model=model, host=host, port=port)
+    settings = Settings.from_env(index_dir=index_dir, model=model, host=host, port=port, api_key=api_key)
+    try:
+        loopback = settings.host == "localhost" or ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and settings.api_key is None:
+        click.echo(f"warning: listening on {settings.host} without an API key: anyone who can reach it can read "
+                   "every indexed document (set QA_API_KEY)", err=True)
     if not no_build:
         report, reason = ensure_index(
             settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
@@ -223,8 +235,9 @@ def serve(index_dir, model, corpus, host, port, no_build) -> None:
             click.echo(f"Rebuilt index ({reason}): {report.documents} documents, {report.chunks} passages "
                        f"in {report.seconds:.1f} s", err=True)
     service = SearchService.open(settings)
+    access = "API key required" if settings.api_key is not None else "no API key"
     click.echo(f"Serving {service.manifest.counts['chunks']} passages from {settings.index_dir.absolute()} "
-               f"on http://{settings.host}:{settings.port}", err=True)
+               f"on http://{settings.host}:{settings.port} ({access})", err=True)
     uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
 
 

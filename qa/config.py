@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from qa.errors import ConfigError
@@ -17,6 +18,15 @@ DEFAULT_CHUNK_OVERLAP = 24
 # Retrieval modes; the default is the best on the measurements in README.md ("Retrieval quality").
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("score", "rrf")
+
+# Access (README.md, "Access"): request bodies are capped; an API key, when set, must be this long.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+MIN_BODY_LIMIT, MAX_BODY_LIMIT = 1024, 10 * 1024 * 1024
+MIN_API_KEY_CHARS = 16
+# A key travels in an HTTP header: visible ASCII only, no spaces.
+_API_KEY_RE = re.compile(r"[!-~]+")
+# An origin as a browser sends it: scheme, host and optional port; no path, no trailing slash.
+_ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 
 # Environment variable for each setting; documented in README.md ("Configuration").
 ENV_VARS = {
@@ -39,6 +49,9 @@ ENV_VARS = {
     "sentence_weight": "QA_SENTENCE_WEIGHT",
     "context_weight": "QA_CONTEXT_WEIGHT",
     "text_weight": "QA_TEXT_WEIGHT",
+    "api_key": "QA_API_KEY",
+    "cors_origins": "QA_CORS_ORIGINS",
+    "max_body_bytes": "QA_MAX_BODY_BYTES",
 }
 
 
@@ -47,7 +60,7 @@ class Settings:
     """Everything a process needs to build, load and serve an index.
 
     ``model`` is None to mean "whatever model the index was built with"; when set, a different model in
-    the index is refused.
+    the index is refused. ``api_key`` None leaves the HTTP service open; it is kept out of ``repr``.
     """
 
     index_dir: Path = DEFAULT_INDEX_DIR
@@ -71,6 +84,17 @@ class Settings:
     sentence_weight: float = 0.8
     context_weight: float = 1.0
     text_weight: float = 1.0
+    # Access to the HTTP service (README.md, "Access").
+    api_key: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
+        origins = self.cors_origins
+        if isinstance(origins, str):
+            origins = origins.split(",")
+        object.__setattr__(self, "cors_origins", tuple(o.strip() for o in origins if o and o.strip()))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -126,6 +150,24 @@ class Settings:
             raise ConfigError("candidates and rrf_k must be positive, keyword weights non-negative")
         if self.max_question_chars < 1:
             raise ConfigError(f"max question length must be positive, got {self.max_question_chars}")
+        if self.api_key is not None:
+            # Never echo the key itself: only its length.
+            if len(self.api_key) < MIN_API_KEY_CHARS:
+                raise ConfigError(
+                    f"API key must be at least {MIN_API_KEY_CHARS} characters, got {len(self.api_key)}"
+                )
+            if not _API_KEY_RE.fullmatch(self.api_key):
+                raise ConfigError("API key must be visible ASCII characters without spaces")
+        for origin in self.cors_origins:
+            if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
+                raise ConfigError(
+                    f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, "
+                    f"got {origin!r}"
+                )
+        if not MIN_BODY_LIMIT <= self.max_body_bytes <= MAX_BODY_LIMIT:
+            raise ConfigError(
+                f"max body bytes must be between {MIN_BODY_LIMIT} and {MAX_BODY_LIMIT}, got {self.max_body_bytes}"
+            )
 
 
 def _convert(name: str, raw: str) -> object:
@@ -141,7 +183,12 @@ def _convert(name: str, raw: str) -> object:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{ENV_VARS[name]} must be a number, got {raw!r}") from None
-    if name in ("chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates"):
+    if name == "cors_origins":
+        return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+    if name in (
+        "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
+        "max_body_bytes",
+    ):
         try:
             return int(raw)
         except ValueError:

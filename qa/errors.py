@@ -8,6 +8,8 @@ class QAError(Exception):
 
     status_code: int = 500
     exit_code: int = 1
+    # Extra HTTP response headers the error calls for (e.g. WWW-Authenticate on a 401).
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -69,3 +71,29 @@ class BuildInProgress(QAError):
     """Another process is building the same index."""
 
     status_code = 409
+
+
+class Unauthorized(QAError):
+    """The service requires an API key and the request did not carry the right one.
+
+    The message is the same whatever was wrong (no header, another scheme, a wrong key), so a caller
+    learns nothing from it.
+    """
+
+    status_code = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self, message: str = "missing or invalid API key") -> None:
+        super().__init__(message)
+
+
+class PayloadTooLarge(QAError):
+    """A request body is over the configured limit (``max_body_bytes``)."""
+
+    status_code = 413
+
+    def __init__(self, size: int, limit: int, *, at_least: bool = False) -> None:
+        qualifier = "at least " if at_least else ""
+        super().__init__(f"request body is {qualifier}{size} bytes; the limit is {limit}")
+        self.size = size
+        self.limit = limit

@@ -1,4 +1,9 @@
-"""Build the FastAPI application from settings; the index and model load once, at start-up."""
+"""Build the FastAPI application from settings; the index and model load once, at start-up.
+
+Requests pass, outermost first: CORS (only when origins are configured, so a browser's preflight is
+answered before any key is asked for), the API key (only when one is set), the body size limit, then
+the routes.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from qa import __version__
 from qa.api.routes import router
+from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
 from qa.config import Settings
 from qa.errors import QAError
 from qa.search import SearchService
 
-
-def _error_kind(exc: QAError) -> str:
-    """snake_case of the error class: ``IndexNotFound`` -> ``index_not_found``."""
-    name = type(exc).__name__
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+CORS_METHODS = ("GET", "POST")
+CORS_HEADERS = ("Authorization", "Content-Type")
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -33,8 +37,12 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     """A new app serving the index named by ``settings`` (or an already opened ``service``).
 
     When the index cannot be opened the app still starts: /health reports why and searches answer 503.
+
+    Raises:
+        ConfigError: a setting cannot work (for example an API key under 16 characters).
     """
     settings = settings or Settings.from_env()
+    settings.check()
     app = FastAPI(
         title="qa: cited question answering",
         version=__version__,
@@ -51,7 +59,7 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
-        return JSONResponse({"error": _error_kind(exc), "message": str(exc)}, status_code=exc.status_code)
+        return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -64,4 +72,34 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         return JSONResponse({"error": "invalid_request", "message": _validation_message(exc)}, status_code=422)
 
     app.include_router(router)
+
+    # add_middleware wraps what is already there, so the last one added sees a request first.
+    app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(RequireAPIKey, api_key=settings.api_key)
+        _document_bearer_auth(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_HEADERS),
+        )
     return app
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Declare the bearer key in the OpenAPI schema, so /docs offers to send it; open endpoints say so."""
+    build_schema = app.openapi
+
+    def openapi() -> dict:
+        schema = build_schema()  # FastAPI caches the dict; these edits are idempotent
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
+            "type": "http", "scheme": "bearer", "description": "The service's API key (QA_API_KEY).",
+        }
+        schema["security"] = [{"apiKey": []}]
+        for method, path in OPEN_ENDPOINTS:
+            operation = schema.get("paths", {}).get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = []
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

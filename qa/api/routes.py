@@ -13,10 +13,12 @@ from qa.search import SearchService
 
 router = APIRouter()
 _ERRORS = {
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key (only when the service has one)."},
     404: {"model": ErrorResponse, "description": "Unknown document id."},
     422: {"model": ErrorResponse, "description": "Empty or over-long question, or top_k out of range."},
     503: {"model": ErrorResponse, "description": "No usable index is loaded."},
 }
+_BODY_ERRORS = {**_ERRORS, 413: {"model": ErrorResponse, "description": "Request body over the size limit."}}
 
 
 def _service(request: Request) -> SearchService:
@@ -27,7 +29,7 @@ def _service(request: Request) -> SearchService:
     return service
 
 
-@router.post("/search", response_model=SearchResponse, responses=_ERRORS)
+@router.post("/search", response_model=SearchResponse, responses=_BODY_ERRORS)
 def search_post(body: SearchRequest, request: Request) -> dict:
     """The passages that best answer a question, each with its citation and supporting sentences."""
     search_filter = SearchFilter.of(source=body.source, after=body.after, before=body.before)
@@ -62,7 +64,7 @@ def document(doc_id: str, request: Request) -> dict:
 
 @router.get("/health", response_model=HealthResponse)
 def health(request: Request) -> dict:
-    """Whether the index is loaded, its model and counts."""
+    """Whether the index is loaded, its model and counts; open even when the service requires an API key."""
     service = request.app.state.service
     if service is None:
         return {"status": "unavailable", "index_loaded": False, "error": request.app.state.load_error}
