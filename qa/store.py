@@ -140,7 +140,7 @@ class StoredDocument:
     metadata: Metadata
 
 
-def _chunk_vectors(db: sqlite3.Connection, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_vectors(db: "sqlite3.Connection | _SharedConnection", dimension: int) -> tuple[np.ndarray, np.ndarray]:
     """All chunk ids and their vectors (float32), in id order."""
     rows = db.execute("SELECT c.id, e.vector FROM chunks c JOIN embeddings e USING (text_hash) ORDER BY c.id").fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -244,29 +244,53 @@ class StoreWriter:
         self.db.close()
 
 
+class _Rows(list):
+    """Fetched rows with the cursor methods the readers use."""
+
+    def fetchone(self):
+        return self[0] if self else None
+
+    def fetchall(self):
+        return list(self)
+
+
+class _SharedConnection:
+    """One connection shared by all threads, each statement run and fetched whole under a lock.
+
+    The connection is opened when the index is loaded, never later: a rebuild swaps a new directory in
+    under the same path, and a connection opened after that would read the new store beside the old
+    vectors. An open file keeps reading the store it was opened on, even once that file is deleted.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, params: Sequence = ()) -> _Rows:
+        with self._lock:
+            return _Rows(self._db.execute(sql, tuple(params)).fetchall())
+
+
 class StoreReader:
-    """Read-only access to a built store, safe to share between threads (one connection per thread)."""
+    """Read-only access to a built store, safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
+        # immutable=1: an index directory is never changed in place (rebuilds swap whole directories),
+        # so no locking is needed and the file may sit on read-only media.
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        try:
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.execute("SELECT 1 FROM documents LIMIT 1")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
         if version != SCHEMA_VERSION:
             raise IndexCorrupt(f"{path} has schema version {version}, expected {SCHEMA_VERSION}")
+        self._shared = _SharedConnection(db)
 
-    def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            # immutable=1: an index directory is never changed in place (rebuilds swap whole directories),
-            # so no locking is needed and the file may sit on read-only media.
-            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
-            try:
-                db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                db.execute("SELECT 1 FROM documents LIMIT 1")
-            except sqlite3.DatabaseError as exc:
-                raise IndexCorrupt(f"cannot read {self.path}: {exc}") from exc
-            self._local.db = db
-        return db
+    def _connection(self) -> _SharedConnection:
+        return self._shared
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """Chunks by id, with their documents' citation fields."""

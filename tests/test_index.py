@@ -200,3 +200,21 @@ def test_committed_default_index_is_fresh_for_the_seeds_and_loads(encoder):
     assert reason is None, f"embeddings/ is stale ({reason}): rebuild it with `qa index seeds`"
     service = SearchService.open(Settings(index_dir=ROOT / "embeddings"), encoder=encoder)
     assert service.search("railway procuratorates", 1).results
+
+
+def test_open_service_keeps_answering_from_its_own_index_after_a_rebuild_swaps_the_directory(index_copy, encoder, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
+    question = "railway procuratorates in Guizhou"
+    before = service.search(question, 5).as_dict()["results"]
+    other = tmp_path / "other-corpus"
+    other.mkdir()
+    (other / "tea.txt").write_text("Tea notes\nGreen tea steeps for two minutes. Railway tea is served on trains.", encoding="utf-8")
+    build_index(other, index_copy, encoder, chunk_size=128, chunk_overlap=0)
+    # Fresh threads (as a server's pool would use) must still see one consistent, old index: never the new
+    # store's rows joined to the old vectors' ids.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: service.search(question, 5).as_dict()["results"], range(8)))
+    assert all(r == before for r in results)
+    assert SearchService.open(Settings(index_dir=index_copy), encoder=encoder).search(question, 1).results[0].citation.source == "tea.txt"
