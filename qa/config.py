@@ -52,6 +52,7 @@ ENV_VARS = {
     "api_key": "QA_API_KEY",
     "cors_origins": "QA_CORS_ORIGINS",
     "max_body_bytes": "QA_MAX_BODY_BYTES",
+    "reload_interval": "QA_RELOAD_INTERVAL",
 }
 
 
@@ -88,6 +89,8 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Seconds between looks for a rebuilt index while serving; 0 turns live reload off.
+    reload_interval: float = 2.0
 
     def __post_init__(self) -> None:
         # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
@@ -164,6 +167,8 @@ class Settings:
                     f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, "
                     f"got {origin!r}"
                 )
+        if not 0 <= self.reload_interval <= 3600:
+            raise ConfigError(f"reload interval must be between 0 and 3600 seconds, got {self.reload_interval}")
         if not MIN_BODY_LIMIT <= self.max_body_bytes <= MAX_BODY_LIMIT:
             raise ConfigError(
                 f"max body bytes must be between {MIN_BODY_LIMIT} and {MAX_BODY_LIMIT}, got {self.max_body_bytes}"
@@ -178,7 +183,7 @@ def _convert(name: str, raw: str) -> object:
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ConfigError(f"{ENV_VARS[name]} must be true or false, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
-    if name in ("dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight"):
+    if name in ("dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight", "reload_interval"):
         try:
             return float(raw)
         except ValueError:

@@ -7,6 +7,8 @@ the routes.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +20,7 @@ from qa.api.routes import router
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
 from qa.config import Settings
 from qa.errors import QAError
+from qa.reload import LiveService
 from qa.search import SearchService
 
 CORS_METHODS = ("GET", "POST")
@@ -36,26 +39,34 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(settings: Settings | None = None, *, service: SearchService | None = None) -> FastAPI:
     """A new app serving the index named by ``settings`` (or an already opened ``service``).
 
-    When the index cannot be opened the app still starts: /health reports why and searches answer 503.
+    When the index cannot be opened the app still starts: /health reports why and searches answer 503
+    until an index appears. While the app runs, a replaced index directory is reloaded every
+    ``settings.reload_interval`` seconds.
 
     Raises:
         ConfigError: a setting cannot work (for example an API key under 16 characters).
     """
     settings = settings or Settings.from_env()
     settings.check()
+    live = LiveService(settings, service)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # A rebuilt index (qa index into the same directory) is picked up without a restart.
+        live.start(settings.reload_interval)
+        try:
+            yield
+        finally:
+            live.stop()
+
     app = FastAPI(
         title="qa: cited question answering",
         version=__version__,
         description="Ask questions over your documents; every passage comes with a citation you can open.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.service = service
-    app.state.load_error = None
-    if service is None:
-        try:
-            app.state.service = SearchService.open(settings)
-        except QAError as exc:
-            app.state.load_error = str(exc)
+    app.state.live = live
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:

@@ -22,10 +22,11 @@ _BODY_ERRORS = {**_ERRORS, 413: {"model": ErrorResponse, "description": "Request
 
 
 def _service(request: Request) -> SearchService:
-    """The service loaded at start-up."""
-    service = request.app.state.service
+    """The service for this whole request: taken once, so a reload mid-request cannot mix two indexes."""
+    live = request.app.state.live
+    service = live.current()
     if service is None:
-        raise IndexNotFound(request.app.state.load_error or "no index is loaded")
+        raise IndexNotFound(live.last_error or "no index is loaded")
     return service
 
 
@@ -65,9 +66,10 @@ def document(doc_id: str, request: Request) -> dict:
 @router.get("/health", response_model=HealthResponse)
 def health(request: Request) -> dict:
     """Whether the index is loaded, its model and counts; open even when the service requires an API key."""
-    service = request.app.state.service
+    live = request.app.state.live
+    service = live.current()
     if service is None:
-        return {"status": "unavailable", "index_loaded": False, "error": request.app.state.load_error}
+        return {"status": "unavailable", "index_loaded": False, "error": live.last_error}
     info = service.info()
     return {
         "status": "ok", "index_loaded": True, "model": info["model"], "documents": info["counts"]["documents"],

@@ -1,0 +1,104 @@
+"""Live reload: notice when the index directory has been replaced and swap in a freshly opened service."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from qa.config import Settings
+from qa.errors import QAError
+from qa.manifest import MANIFEST_FILE
+from qa.search import SearchService
+
+Opener = Callable[[Settings, object], SearchService]
+
+
+def _default_opener(settings: Settings, encoder: object) -> SearchService:
+    return SearchService.open(settings, encoder=encoder)
+
+
+def index_identity(index_dir: Path) -> tuple | None:
+    """What changes when a build swaps a new index in: the directory's inode and the manifest's stamp."""
+    try:
+        directory = os.stat(index_dir)
+        manifest = os.stat(Path(index_dir) / MANIFEST_FILE)
+    except OSError:
+        return None
+    return directory.st_ino, manifest.st_ino, manifest.st_mtime_ns, manifest.st_size
+
+
+class LiveService:
+    """The service currently answering requests, replaced whole when a rebuilt index appears.
+
+    A request takes ``current()`` once and uses that object to the end, so it always sees one index:
+    never the old vectors with the new store. Opening the new index happens on the watcher thread;
+    requests never wait for it. If the new index cannot be opened, the old one keeps serving and
+    ``last_error`` says why.
+    """
+
+    def __init__(
+        self, settings: Settings, service: SearchService | None = None, *, opener: Opener = _default_opener
+    ) -> None:
+        self.settings = settings
+        self._opener = opener
+        self._service = service
+        self._identity = index_identity(settings.index_dir)
+        self.last_error: str | None = None
+        self.reloads = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if service is None:
+            self._open(self._identity)
+
+    def current(self) -> SearchService | None:
+        """The service to use for one whole request (None when no index could be opened yet)."""
+        return self._service
+
+    def check(self) -> bool:
+        """Open and swap in the index if the directory was replaced since the last look; True if swapped."""
+        identity = index_identity(self.settings.index_dir)
+        if identity is None or identity == self._identity:
+            return False
+        return self._open(identity)
+
+    def _open(self, identity: tuple | None) -> bool:
+        current = self._service
+        # The model is reused when the new index was built with the same one (it loads once per process).
+        encoder = current.dense.encoder if current is not None else None
+        try:
+            try:
+                fresh = self._opener(self.settings, encoder)
+            except QAError:
+                if encoder is None:
+                    raise
+                fresh = self._opener(self.settings, None)  # another model: load the one the index needs
+        except QAError as exc:
+            # Keep serving what we have; the same directory is tried again on the next look.
+            self.last_error = str(exc)
+            return False
+        self._service, self._identity, self.last_error = fresh, identity, None
+        if current is not None:
+            self.reloads += 1
+        return True
+
+    def start(self, interval: float) -> None:
+        """Look for a replaced index every ``interval`` seconds on a daemon thread (0 disables)."""
+        if interval <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+
+        def watch() -> None:
+            while not self._stop.wait(interval):
+                self.check()
+
+        self._thread = threading.Thread(target=watch, name="qa-index-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
