@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 
 from qa import __version__
 from qa.api.routes import router
@@ -76,7 +77,17 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Unknown routes and methods answer in the same shape as every other error.
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route on the path that refused the method; list every route's.
+            allowed = {
+                method
+                for route in request.app.router.routes
+                if route.matches(request.scope)[0] == Match.PARTIAL
+                for method in getattr(route, "methods", None) or ()
+            }
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

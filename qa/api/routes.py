@@ -6,7 +6,16 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 
-from qa.api.schemas import DocumentResponse, ErrorResponse, HealthResponse, SearchRequest, SearchResponse
+from qa.api.schemas import (
+    ISO_DATE_SCHEMA,
+    QUESTION_SCHEMA,
+    TOP_K_SCHEMA,
+    DocumentResponse,
+    ErrorResponse,
+    HealthResponse,
+    SearchRequest,
+    SearchResponse,
+)
 from qa.errors import IndexNotFound
 from qa.filters import SearchFilter
 from qa.search import SearchService
@@ -18,7 +27,11 @@ _ERRORS = {
     422: {"model": ErrorResponse, "description": "Empty or over-long question, or top_k out of range."},
     503: {"model": ErrorResponse, "description": "No usable index is loaded."},
 }
-_BODY_ERRORS = {**_ERRORS, 413: {"model": ErrorResponse, "description": "Request body over the size limit."}}
+_BODY_ERRORS = {
+    **_ERRORS,
+    400: {"model": ErrorResponse, "description": "Request body is not JSON text (for example, not UTF-8)."},
+    413: {"model": ErrorResponse, "description": "Request body over the size limit."},
+}
 
 
 def _service(request: Request) -> SearchService:
@@ -40,12 +53,18 @@ def search_post(body: SearchRequest, request: Request) -> dict:
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS)
 def search_get(
     request: Request,
-    q: str = Query(description="A question in plain language."),
-    top_k: int | None = Query(default=None, description="How many passages to return (default 5, at most 100)."),
+    q: str = Query(description="A question in plain language.", json_schema_extra=QUESTION_SCHEMA),
+    top_k: int | None = Query(
+        default=None, description="How many passages to return (default 5, at most 100).", json_schema_extra=TOP_K_SCHEMA
+    ),
     mode: Literal["hybrid", "dense", "keyword"] | None = Query(default=None, description="Retrieval mode (default hybrid)."),
     source: str | None = Query(default=None, description="Only documents whose id matches this glob."),
-    after: str | None = Query(default=None, description="Only documents dated on or after this ISO date."),
-    before: str | None = Query(default=None, description="Only documents dated on or before this ISO date."),
+    after: str | None = Query(
+        default=None, description="Only documents dated on or after this ISO date.", json_schema_extra=ISO_DATE_SCHEMA
+    ),
+    before: str | None = Query(
+        default=None, description="Only documents dated on or before this ISO date.", json_schema_extra=ISO_DATE_SCHEMA
+    ),
 ) -> dict:
     """The same as POST /search, for links and quick checks."""
     search_filter = SearchFilter.of(source=source, after=after, before=before)

@@ -6,21 +6,67 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from qa.config import Settings
+
+# What the service accepts, written into the OpenAPI schema so that clients and schema-driven tools know it.
+# These are JSON Schema keywords only, not pydantic constraints: the service still checks every value itself,
+# so HTTP and CLI share one check and one message. The limits are the defaults (QA_MAX_QUESTION_CHARS and
+# QA_MAX_TOP_K can change them); GET /search can use the same dicts with ``Query(json_schema_extra=...)``.
+_DEFAULTS = Settings()
+
+# A question must hold something besides whitespace and control characters (``SearchService.check_question``
+# turns control characters into spaces and strips whitespace): one character outside exactly that set.
+# The limit counts the cleaned question, so a raw question within maxLength is always within the limit.
+QUESTION_SCHEMA: dict = {
+    "minLength": 1,
+    "maxLength": _DEFAULTS.max_question_chars,
+    "pattern": r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+}
+TOP_K_SCHEMA: dict = {"minimum": 1, "maximum": _DEFAULTS.max_top_k}
+
+# YYYY, YYYY-MM or YYYY-MM-DD naming a real date (``qa.filters``): year 0001-9999, month 01-12, a day the month
+# has, February 29 only in leap years. ASCII digits only; whether ``after`` is later than ``before`` (a 422)
+# is the one rule a JSON Schema cannot say.
+_YEAR = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_MONTH = "(?:0[1-9]|1[0-2])"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+ISO_DATE_SCHEMA: dict = {
+    "pattern": f"^(?:{_YEAR}(?:-{_MONTH})?|{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$",
+}
+
 
 class SearchRequest(BaseModel):
     """A question and optional restrictions; limits are checked by the service so HTTP and CLI agree."""
 
-    question: str = Field(description="A question in plain language.", examples=["Who presided over the March 29 study session?"])
+    question: str = Field(
+        description=(
+            f"A question in plain language: not only whitespace or control characters, at most "
+            f"{_DEFAULTS.max_question_chars} characters (QA_MAX_QUESTION_CHARS)."
+        ),
+        examples=["Who presided over the March 29 study session?"],
+        json_schema_extra=QUESTION_SCHEMA,
+    )
     # strict: "5", 5.0 and true are not whole numbers; a lax int would quietly turn them into 5, 5 and 1.
     top_k: int | None = Field(
-        default=None, strict=True, description="How many passages to return (default 5, at most 100).", examples=[5]
+        default=None, strict=True, examples=[5], json_schema_extra=TOP_K_SCHEMA,
+        description=f"How many passages to return (default {_DEFAULTS.top_k}, at most {_DEFAULTS.max_top_k}).",
     )
     mode: Literal["hybrid", "dense", "keyword"] | None = Field(
         default=None, description="Retrieval mode (default hybrid).", examples=["hybrid"]
     )
     source: str | None = Field(default=None, description="Only documents whose id matches this glob.", examples=["00*.txt"])
-    after: str | None = Field(default=None, description="Only documents dated on or after this ISO date.", examples=["2024-01-01"])
-    before: str | None = Field(default=None, description="Only documents dated on or before this ISO date.", examples=["2024-12-31"])
+    after: str | None = Field(
+        default=None, examples=["2024-01-01"], json_schema_extra=ISO_DATE_SCHEMA,
+        description="Only documents dated on or after this ISO date (YYYY, YYYY-MM or YYYY-MM-DD).",
+    )
+    before: str | None = Field(
+        default=None, examples=["2024-12-31"], json_schema_extra=ISO_DATE_SCHEMA,
+        description="Only documents dated on or before this ISO date (YYYY, YYYY-MM or YYYY-MM-DD); not before `after`.",
+    )
 
 
 class HighlightModel(BaseModel):
