@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,11 @@ from qa.keyword import KeywordRetriever, query_terms
 from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums
 from qa.store import StoredChunk, StoredDocument, StoreReader
 from qa.vectors import VectorIndex
+
+
+# What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
+_CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -136,12 +142,9 @@ class SearchService:
         Raises:
             InvalidRequest: not a string, empty (or only control characters), or longer than the limit.
         """
-        import re
-
         if not isinstance(question, str):
             raise InvalidRequest("question must be a string")
-        cleaned = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+", " ", question)
-        cleaned = re.sub("[\ud800-\udfff]", "\ufffd", cleaned).strip()
+        cleaned = _LONE_SURROGATE.sub("\ufffd", _CONTROL_RUN.sub(" ", question)).strip()
         if not cleaned:
             raise InvalidRequest("question is empty")
         limit = self.settings.max_question_chars
