@@ -127,17 +127,21 @@ class SentenceTransformerEncoder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
+        # Both calls under the lock: a Hugging Face tokenizer call sets truncation and padding on the shared
+        # tokenizer, so a query encoded on another thread meanwhile could change what this call returns.
         with self._lock:
             outputs = self._model.encode(list(texts), batch_size=batch_size, output_value=None, show_progress_bar=False)
-        offsets = self._model.tokenizer(
-            list(texts), return_offsets_mapping=True, truncation=True, max_length=self._model.max_seq_length
-        )["offset_mapping"]
+            offsets = self._model.tokenizer(
+                list(texts), return_offsets_mapping=True, truncation=True, max_length=self._model.max_seq_length
+            )["offset_mapping"]
         vectors = np.vstack([o["sentence_embedding"].float().numpy() for o in outputs]).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         span_vectors = []
         for output, text_offsets, text_spans, vector in zip(outputs, offsets, spans, vectors):
             # Batches are padded to their longest text; the offsets cover this text's real tokens only.
             tokens = output["token_embeddings"].float().numpy()[: len(text_offsets)]
+            if len(tokens) < len(text_offsets):
+                raise RuntimeError("tokenizer offsets do not match the model's tokens")  # never silently misalign
             starts = np.array([a for a, _ in text_offsets])
             ends = np.array([b for _, b in text_offsets])
             real = ends > starts  # special tokens have empty offsets

@@ -59,3 +59,20 @@ def test_span_vector_is_closest_to_a_question_about_that_span(encoder):
     _, (spans,) = encoder.encode_with_spans([text], [[(0, 37), (38, len(text))]])
     question = encoder.encode(["What happened to interest rates?"])[0]
     assert float(spans[1] @ question) > float(spans[0] @ question)
+
+
+def test_span_encoding_is_consistent_while_other_threads_encode_queries(encoder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Passage number {i} about railway procuratorates. " * (1 + i % 7) for i in range(64)]
+    spans = [[(0, len(t))] for t in texts]
+    expected, _ = encoder.encode_with_spans(texts, spans)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        queries = [pool.submit(encoder.encode, [f"short query {i}"]) for i in range(200)]
+        indexing = [pool.submit(encoder.encode_with_spans, texts, spans) for _ in range(3)]
+        for future in queries:
+            future.result()
+        for future in indexing:
+            vectors, span_vectors = future.result()
+            assert np.allclose(vectors, expected, atol=1e-5)
+            assert all(s.shape == (1, 384) for s in span_vectors)

@@ -143,6 +143,16 @@ def test_truncated_index_file_is_refused(index_copy, encoder, name):
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
 
 
+@pytest.mark.parametrize("name", [VECTORS_FILE, DATABASE_FILE])
+def test_tampered_index_file_of_the_same_size_is_refused(index_copy, encoder, name):
+    path = index_copy / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle: same size, different content
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexCorrupt, match="does not match its manifest checksum"):
+        SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
+
+
 def test_missing_index_is_a_clear_error(tmp_path):
     with pytest.raises(IndexNotFound, match="qa index"):
         SearchService.open(Settings(index_dir=tmp_path / "nothing"))
