@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -68,15 +69,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(service):
-    """The real app served by uvicorn over loopback HTTP; yields its base URL."""
+@contextlib.contextmanager
+def serving(app):
+    """``app`` served by uvicorn on loopback in a thread; yields its base URL, stops it afterwards."""
     import uvicorn
 
-    from qa.api.app import create_app
-
     port = free_port()
-    app = create_app(Settings(index_dir=service.settings.index_dir), service=service)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -85,9 +83,20 @@ def live_server(service):
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(service):
+    """The real app served by uvicorn over loopback HTTP; yields its base URL."""
+    from qa.api.app import create_app
+
+    with serving(create_app(Settings(index_dir=service.settings.index_dir), service=service)) as url:
+        yield url
 
 
 class WordCounter:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import re
-import threading
-import time
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from conftest import free_port
+from conftest import serving
 from qa.api.app import create_app
 from qa.cli import main
 from qa.config import DEFAULT_MAX_BODY_BYTES, Settings
@@ -27,25 +24,6 @@ UNAUTHORIZED = {"error": "unauthorized", "message": "missing or invalid API key"
 ORIGIN = "https://app.example"
 
 
-@contextlib.contextmanager
-def serving(app):
-    """``app`` served by uvicorn on loopback in a thread; yields its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def keyed_app(service, **settings):

@@ -8,9 +8,8 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 
-from conftest import SEEDS, free_port
+from conftest import SEEDS, serving
 from qa.api.app import create_app
 from qa.config import Settings
 from qa.indexer import build_index
@@ -47,20 +46,13 @@ def test_server_reloads_rebuilt_index_under_load_without_errors_or_torn_response
     corpora = {"seeds": _texts(SEEDS), "other": _texts(other_corpus)}
     settings = Settings(index_dir=index_copy, reload_interval=0.2)
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     problems: list[str] = []
     seen: set[str] = set()
     counts = {"requests": 0}
     lock = threading.Lock()
 
-    def client(number: int) -> None:
+    def client(url: str, number: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as http:
             while not stop.is_set():
                 question = QUESTIONS[number % len(QUESTIONS)]
@@ -98,24 +90,23 @@ def test_server_reloads_rebuilt_index_under_load_without_errors_or_torn_response
                 "other" if name == "other" else "seeds"
             )
 
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(6)]
-    for worker in workers:
-        worker.start()
-    try:
-        time.sleep(0.5)
-        _build(other_corpus, index_copy, encoder)  # rebuilt and swapped under the running server
-        wait_for("other")
-        with lock:
-            seen.clear()
-        _build(SEEDS, index_copy, encoder)  # and back again
-        wait_for("seeds")
-        time.sleep(0.3)
-    finally:
-        stop.set()
+    with serving(app) as url:
+        workers = [threading.Thread(target=client, args=(url, i)) for i in range(6)]
         for worker in workers:
-            worker.join(timeout=30)
-        server.should_exit = True
-        thread.join(timeout=10)
+            worker.start()
+        try:
+            time.sleep(0.5)
+            _build(other_corpus, index_copy, encoder)  # rebuilt and swapped under the running server
+            wait_for("other")
+            with lock:
+                seen.clear()
+            _build(SEEDS, index_copy, encoder)  # and back again
+            wait_for("seeds")
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=30)
     print(f"\nlive reload: {counts['requests']} requests across two rebuilds, {len(problems)} problems")
     assert problems == []
     assert app.state.live.reloads == 2
