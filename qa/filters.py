@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from qa.errors import InvalidRequest
+from qa.ingest import is_valid_text
 
 _ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -29,7 +30,7 @@ class SearchFilter:
             InvalidRequest: a date is not ISO 8601, or ``after`` is later than ``before``.
         """
         source = source.strip() if source and source.strip() else None
-        if source is not None and not _encodable(source):
+        if source is not None and not is_valid_text(source):
             raise InvalidRequest("source must be valid Unicode text (it holds an unpaired surrogate)")
         for name, value in (("after", after), ("before", before)):
             if value is not None and not _is_iso_date(value):
@@ -53,15 +54,6 @@ class SearchFilter:
             clauses.append("d.date IS NOT NULL AND d.date <= ?")
             params.append(_upper(self.before))
         return " AND ".join(clauses) or "1", tuple(params)
-
-
-def _encodable(value: str) -> bool:
-    """Whether text can be stored and compared as UTF-8 (JSON can carry unpaired surrogates; SQLite cannot)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _is_iso_date(value: str) -> bool:

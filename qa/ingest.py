@@ -50,10 +50,11 @@ def _display_name(name: str) -> str:
     return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
-def _is_valid_text(name: str) -> bool:
-    """Whether a name from the file system decoded as real UTF-8 (no surrogate escapes)."""
+def is_valid_text(value: str) -> bool:
+    """Whether text can be stored, compared and sent as UTF-8: no unpaired surrogates (from file-system
+    surrogate escapes, or JSON's ``"\\ud800"``), which SQLite, JSON and terminals cannot take."""
     try:
-        name.encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
@@ -98,9 +99,9 @@ def read_document(root: Path, doc_id: str, path: Path) -> tuple[Document | None,
         ``(document, None, hash)`` when it can be indexed, otherwise ``(None, skipped, hash)``; the hash is
         of the raw bytes ("" when unreadable) and feeds the corpus fingerprint either way.
     """
-    if not _is_valid_text(doc_id):
+    if not is_valid_text(doc_id):
         # The id would carry surrogate escapes that SQLite, JSON and terminals cannot take.
-        reason = "folder name is not valid UTF-8" if _is_valid_text(path.name) else "file name is not valid UTF-8"
+        reason = "folder name is not valid UTF-8" if is_valid_text(path.name) else "file name is not valid UTF-8"
         return None, Skipped(_display_name(doc_id), reason), ""
     if path.is_symlink():
         try:
