@@ -199,8 +199,10 @@ class SearchService:
         ranked, query, cosines = self._rank(question, top_k, mode, search_filter)
         chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
         terms = query_terms(question)
+        # One query for every hit's sentence vectors, not one per hit.
+        sentences = self.store.sentence_vectors_of(list(chunks), self.manifest.dimension) if highlights else {}
         hits = [
-            self._hit(rank, chunks[chunk_id], score, query, terms if highlights else None)
+            self._hit(rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None)
             for rank, (chunk_id, score) in enumerate(ranked, 1)
         ]
         if hits:
@@ -257,16 +259,18 @@ class SearchService:
             blended[chunk_id] = (1 - weight) * cosine + weight * best
         return blended
 
-    def _hit(self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str] | None) -> Hit:
-        """A result with its citation and, unless ``terms`` is None, its supporting sentences."""
+    def _hit(
+        self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str],
+        sentence_vectors: np.ndarray | None,
+    ) -> Hit:
+        """A result with its citation and, when its ``sentence_vectors`` are given, its supporting sentences."""
         support = []
-        if terms is not None:
+        if sentence_vectors is not None:
             local = split_sentences(chunk.text)
-            vectors = self.store.sentence_vectors(chunk.text_hash, self.manifest.dimension)
-            if len(vectors) == len(local):
+            if len(sentence_vectors) == len(local):
                 spans = [Span(chunk.start + s.start, chunk.start + s.end) for s in local]
                 texts = [chunk.text[s.start : s.end] for s in local]
-                support = supporting_sentences(query, spans, vectors, texts, terms)
+                support = supporting_sentences(query, spans, sentence_vectors, texts, terms)
         citation = Citation(
             source=chunk.doc_id,
             title=chunk.title,

@@ -126,7 +126,6 @@ class StoredChunk:
     line_start: int
     line_end: int
     text: str
-    text_hash: str
 
 
 @dataclass(frozen=True)
@@ -298,8 +297,8 @@ class StoreReader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._connection().execute(
-            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
-            f" c.text_hash FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text'
+            f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         )
         return {row[0]: StoredChunk(*row) for row in rows}
@@ -308,7 +307,7 @@ class StoreReader:
         """Every chunk with its token count, in document order."""
         rows = self._connection().execute(
             'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
-            " c.text_hash, c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.doc_id, c.ord"
+            " c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.doc_id, c.ord"
         )
         for row in rows:
             yield StoredChunk(*row[:-1]), row[-1]
@@ -376,10 +375,3 @@ class StoreReader:
             f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}", tuple(params)
         )
         return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def sentence_vectors(self, key: str, dimension: int) -> np.ndarray:
-        """The per-sentence vectors stored for a passage (rows follow ``split_sentences`` of its text)."""
-        row = self._connection().execute("SELECT sentence_vectors FROM embeddings WHERE text_hash = ?", (key,)).fetchone()
-        if row is None or row[0] is None:
-            return np.zeros((0, dimension), dtype=np.float32)
-        return np.frombuffer(row[0], dtype="<f4").reshape(-1, dimension)
