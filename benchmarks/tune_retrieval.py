@@ -9,7 +9,6 @@ The index must already be built from the dataset's corpus (`qa eval ... --index 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 from dataclasses import replace
@@ -46,9 +45,15 @@ def main() -> None:
     manifest = Manifest.read(args.index)
     encoder = load_encoder(manifest.model)
     # Each question is embedded once for the whole sweep.
-    encoder.encode = functools.lru_cache(maxsize=None)(lambda texts, _encode=encoder.encode: _encode(list(texts)))
-    cached = encoder.encode
-    encoder.encode = lambda texts, **_: cached(tuple(texts))
+    original, memo = encoder.encode, {}
+
+    def encode(texts, **kwargs):
+        key = tuple(texts)
+        if key not in memo:
+            memo[key] = original(texts, **kwargs)
+        return memo[key]
+
+    encoder.encode = encode
     base = Settings(index_dir=args.index, max_top_k=BEIR_PASSAGES)
     print(f"dataset {dataset.name} split {args.split}: {len(dataset.queries)} queries; index {manifest.chunking}")
     for overrides in json.loads(args.grid) if args.grid else GRID:
