@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,14 @@ MODEL_OPTION = click.option(
     help="sentence-transformers model name or path [env QA_MODEL; default: the index's model, "
     "or all-MiniLM-L6-v2 for a new index].",
 )
+
+ENCODER_OPTION = click.option(
+    "--encoder", type=click.Choice(["auto", "onnx", "torch"]), envvar="QA_ENCODER", default=None,
+    help="Embedding backend: onnx (ONNX Runtime, exported once and cached), torch (sentence-transformers), or "
+    "auto: onnx when the model allows it [env QA_ENCODER; default auto].",
+)
+# Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
+BUILD_THREADS = os.cpu_count() or 1
 
 
 def _expected_errors(command):
@@ -68,18 +77,20 @@ def main() -> None:
               help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].")
 @click.option("--embed-title/--no-embed-title", default=None,
               help="Embed each passage with its document's title [env QA_EMBED_TITLE].")
+@ENCODER_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @_expected_errors
-def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, as_json) -> None:
+def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, as_json) -> None:
     """Build or rebuild the index of CORPUS (default: seeds) atomically."""
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import build_index
 
     settings = Settings.from_env(
-        index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title
+        index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+        embed_title=embed_title, encoder=encoder,
     )
     corpus = settings.corpus or DEFAULT_CORPUS
-    encoder = load_encoder(model or DEFAULT_MODEL)
+    encoder = load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title, progress=_progress_printer(),
@@ -110,15 +121,16 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, as_j
 @click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
 @click.option("--after", default=None, help="Only documents dated on or after this ISO date.")
 @click.option("--before", default=None, help="Only documents dated on or before this ISO date.")
+@ENCODER_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (the HTTP shape).")
 @_expected_errors
-def ask(question, index_dir, model, top_k, mode, source, after, before, as_json) -> None:
+def ask(question, index_dir, model, top_k, mode, source, after, before, encoder, as_json) -> None:
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
     from qa.filters import SearchFilter
     from qa.render import render_answer
     from qa.search import SearchService
 
-    settings = Settings.from_env(index_dir=index_dir, model=model, mode=mode)
+    settings = Settings.from_env(index_dir=index_dir, model=model, mode=mode, encoder=encoder)
     search_filter = SearchFilter.of(source=source, after=after, before=before)
     service = SearchService.open(settings)
     color = sys.stdout.isatty()
@@ -204,8 +216,9 @@ def info(index_dir, as_json) -> None:
               help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
               "characters [env QA_API_KEY, better: an option shows in the process list; default: open].")
 @click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
+@ENCODER_OPTION
 @_expected_errors
-def serve(index_dir, model, corpus, host, port, api_key, no_build) -> None:
+def serve(index_dir, model, corpus, host, port, api_key, no_build, encoder) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
 
@@ -216,7 +229,9 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build) -> None:
     from qa.indexer import ensure_index
     from qa.search import SearchService
 
-    settings = Settings.from_env(index_dir=index_dir, model=model, host=host, port=port, api_key=api_key)
+    settings = Settings.from_env(
+        index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder
+    )
     try:
         loopback = settings.host == "localhost" or ipaddress.ip_address(settings.host).is_loopback
     except ValueError:
@@ -229,7 +244,9 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build) -> None:
             settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
             model=settings.model, chunk_size=None, chunk_overlap=None,
             defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap, settings.embed_title),
-            load_model=load_encoder, progress=_progress_printer(),
+            # One thread, like the queries that follow: the same loaded model then serves them.
+            load_model=lambda name: load_encoder(name, settings.encoder, cache_dir=settings.cache_dir),
+            progress=_progress_printer(),
         )
         if report is not None:
             click.echo(f"Rebuilt index ({reason}): {report.documents} documents, {report.chunks} passages "
@@ -255,9 +272,12 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build) -> None:
               help="Passage size in model tokens for the dataset's index.")
 @click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP", default=None)
 @click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
+@ENCODER_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per mode, one per line.")
 @_expected_errors
-def evaluate(dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, as_json) -> None:
+def evaluate(
+    dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, encoder, as_json
+) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.config import MODES
     from qa.datasets import load_dataset
@@ -265,10 +285,12 @@ def evaluate(dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_
     from qa.evaluate import evaluate as run_evaluation
     from qa.render import render_eval_table
 
-    settings = Settings.from_env(chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title)
+    settings = Settings.from_env(
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, encoder=encoder
+    )
     labelled = load_dataset(dataset, split=split, corpus=corpus)
     chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))
-    encoder = load_encoder(model or DEFAULT_MODEL)
+    encoder = load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
     reports = run_evaluation(
         labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(),
         log=lambda message: click.echo(message, err=True),

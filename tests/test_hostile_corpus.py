@@ -221,6 +221,7 @@ class TokenizerOnlyEncoder:
         self.model_id = real.model_id
         self.dimension = real.dimension
         self.max_tokens = real.max_tokens
+        self.backend, self.precision = real.backend, real.precision
         self.count_tokens = real.count_tokens
 
     def _vector(self, text: str) -> np.ndarray:

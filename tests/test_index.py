@@ -25,6 +25,7 @@ class FailingEncoder:
         self._calls = 0
         self.fail_after = fail_after
         self.model_id, self.dimension, self.max_tokens = real.model_id, real.dimension, real.max_tokens
+        self.backend, self.precision = real.backend, real.precision
 
     def count_tokens(self, texts):
         return self._real.count_tokens(texts)

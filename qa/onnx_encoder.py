@@ -1,0 +1,133 @@
+"""The embedding model through ONNX Runtime and the `tokenizers` library: no PyTorch on the query path.
+
+It loads an export made by ``qa.onnx_export`` and reproduces sentence-transformers' encode: the same
+tokenisation (truncation at the model's max_seq_length, padding to the longest text in a batch), the same
+pooling over the transformer's token embeddings, then unit length. tests/test_onnx_encoder.py holds it to
+the PyTorch encoder within 1e-4 cosine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from qa.encoder import pool_spans
+from qa.errors import EncoderUnavailable, ModelError
+from qa.onnx_export import GRAPH_FILE, SETTINGS_FILE, TOKENIZER_FILE
+
+# Texts per model call. Batches are sorted by length first, so a batch pads to similar lengths.
+BATCH = 32
+
+
+class OnnxEncoder:
+    """A sentence-transformers model exported to ONNX, on the CPU."""
+
+    backend = "onnx"
+    precision = "fp32"
+
+    def __init__(self, export_dir: Path, *, threads: int = 1) -> None:
+        """Load an export.
+
+        Args:
+            threads: threads ONNX Runtime uses inside one call. One suits a server answering several short
+                questions at once (calls run in parallel); the core count suits bulk indexing.
+
+        Raises:
+            ModelError: the export is unreadable or onnxruntime/tokenizers are missing.
+        """
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise EncoderUnavailable("the ONNX encoder needs onnxruntime and tokenizers: pip install onnxruntime tokenizers") from exc
+        try:
+            settings = json.loads((export_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            # Spinning threads help a loop of batches but burn a core between the short calls of a server.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads > 1 else "0")
+            self._session = onnxruntime.InferenceSession(
+                str(export_dir / GRAPH_FILE), options, providers=["CPUExecutionProvider"]
+            )
+            tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
+        except Exception as exc:  # json, OSError, onnxruntime's own errors
+            raise ModelError(f"cannot load the ONNX export in {export_dir}: {exc} (delete it to export again)") from exc
+        self.model_id: str = settings["model_id"]
+        self.dimension = int(settings["dimension"])
+        self.max_tokens = int(settings["max_seq_length"]) - int(settings["special_tokens"])
+        self._pooling = settings["pooling"]
+        self._inputs = list(settings["inputs"])
+        # A private copy counts tokens untruncated; the encoding copy truncates and pads like sentence-transformers.
+        self._counter = Tokenizer.from_str(tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        tokenizer.enable_truncation(max_length=int(settings["max_seq_length"]))
+        tokenizer.enable_padding(pad_id=int(settings["pad_id"]), pad_token=settings["pad_token"])
+        # Fixed here and never changed again, so calls from several threads are safe (no lock needed);
+        # ONNX Runtime sessions may run concurrently too.
+        self._tokenizer = tokenizer
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model's tokenizer counts them, special tokens excluded."""
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = BATCH) -> np.ndarray:
+        """Unit-length float32 embeddings, one row per text."""
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for order, encodings, tokens in self._batches(texts, batch_size):
+            vectors[order] = self._pool(tokens, encodings)
+        return vectors
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = BATCH
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text embeddings plus, per text, a unit vector for each ``(start, end)`` character span.
+
+        A span's vector is the mean of the token embeddings inside it (see ``qa.encoder.pool_spans``).
+        """
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_vectors: list[np.ndarray | None] = [None] * len(texts)
+        for order, encodings, tokens in self._batches(texts, batch_size):
+            pooled = self._pool(tokens, encodings)
+            vectors[order] = pooled
+            for row, (i, encoding) in enumerate(zip(order, encodings)):
+                real = int(sum(encoding.attention_mask))
+                span_vectors[i] = pool_spans(tokens[row, :real], encoding.offsets[:real], spans[i], pooled[row])
+        return vectors, span_vectors  # type: ignore[return-value]
+
+    def _batches(self, texts: Sequence[str], batch_size: int):
+        """Yield (positions, encodings, token embeddings) for batches of texts of similar length."""
+        if not texts:
+            return
+        lengths = self.count_tokens(texts)
+        ranked = sorted(range(len(texts)), key=lambda i: lengths[i])
+        for first in range(0, len(ranked), batch_size):
+            order = ranked[first : first + batch_size]
+            encodings = self._tokenizer.encode_batch([texts[i] for i in order])
+            feeds = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            }
+            tokens = self._session.run(None, {name: feeds[name] for name in self._inputs})[0]
+            yield order, encodings, tokens
+
+    def _pool(self, tokens: np.ndarray, encodings) -> np.ndarray:
+        """Pool token embeddings into one unit vector per text, as the model's Pooling module does."""
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
+        if self._pooling == "mean":
+            pooled = (tokens * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        elif self._pooling == "cls":
+            pooled = tokens[:, 0]
+        else:  # max, over real tokens only
+            pooled = np.where(mask > 0, tokens, -1e9).max(axis=1)
+        pooled = pooled.astype(np.float32)
+        pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return pooled
