@@ -19,7 +19,7 @@ from qa.vectors import VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
 Progress = Callable[[str, int, int], None]
-# Texts handed to the model at once; it sorts each batch by length, so larger batches pad less.
+# Texts handed to the encoder at once (it batches them further for the model).
 EMBED_BATCH = 256
 # A title is embedded with its passages only if it leaves at least this many tokens for the passage.
 MIN_PASSAGE_TOKENS = 64
@@ -106,7 +106,9 @@ def build_index(
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
 
-        pending = store.missing_embeddings()
+        # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
+        # are not left for the end of the progress bar.
+        pending = sorted(store.missing_embeddings(), key=lambda item: -len(item[1].embed_input))
         for first in range(0, len(pending), EMBED_BATCH):
             batch = pending[first : first + EMBED_BATCH]
             spans = [
