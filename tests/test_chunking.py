@@ -17,12 +17,12 @@ def _covered(text: str, chunks) -> set[int]:
 
 
 @pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.name[:3])
-def test_every_seed_chunk_is_an_exact_slice_with_right_lines_and_within_token_limit(path, encoder):
+def test_every_seed_chunk_is_an_exact_slice_with_right_lines_and_within_token_limit(path, encoder, torch_encoder):
     text = path.read_text(encoding="utf-8")
     chunks = chunk_text(text, size=encoder.max_tokens, overlap=32, count_tokens=encoder.count_tokens)
     assert chunks
     lines = text.split("\n")
-    tokenizer = encoder._model.tokenizer
+    tokenizer = torch_encoder._model.tokenizer
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.line_start == text.count("\n", 0, chunk.start) + 1
@@ -30,7 +30,7 @@ def test_every_seed_chunk_is_an_exact_slice_with_right_lines_and_within_token_li
         assert chunk.text in "\n".join(lines[chunk.line_start - 1 : chunk.line_end])
         # Counted with the model's own tokenizer, special tokens included, nothing truncated.
         ids = tokenizer(chunk.text, add_special_tokens=True, truncation=False)["input_ids"]
-        assert len(ids) <= encoder._model.max_seq_length
+        assert len(ids) <= torch_encoder._model.max_seq_length
     non_blank = {i for i, ch in enumerate(text) if not ch.isspace()}
     assert non_blank <= _covered(text, chunks)
 
