@@ -81,7 +81,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @_expected_errors
 def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, as_json) -> None:
-    """Build or rebuild the index of CORPUS (default: seeds) atomically."""
+    """Build or rebuild the index of CORPUS (default: seeds) atomically: its .txt, .md, .html, .pdf and .docx files."""
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import build_index
 

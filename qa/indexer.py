@@ -12,6 +12,7 @@ from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, QAError
+from qa.formats import SUFFIXES
 from qa.ingest import CorpusScan, Skipped, scan_corpus
 from qa.manifest import CHUNKER_VERSION, DATABASE_FILE, FORMAT_VERSION, VECTORS_FILE, Manifest, file_checksum
 from qa.store import StoreWriter
@@ -84,7 +85,8 @@ def build_index(
         )
     scan = scan if scan is not None else scan_corpus(corpus)
     if not scan.documents:
-        raise CorpusError(f"nothing to index in {scan.root}: no readable .txt or .md files ({len(scan.skipped)} skipped)")
+        kinds = ", ".join(SUFFIXES)
+        raise CorpusError(f"nothing to index in {scan.root}: no readable {kinds} files ({len(scan.skipped)} skipped)")
     report = progress or (lambda stage, done, total: None)
     index_dir = Path(index_dir).absolute()
     with staging_directory(index_dir) as staging:

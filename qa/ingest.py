@@ -1,30 +1,35 @@
-"""Read a corpus folder: decode each text file, pull its metadata, and say why anything was skipped."""
+"""Read a corpus folder: extract each document's text (see qa.formats), pull its metadata, and say why anything
+was skipped."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.metadata import Metadata, extract_metadata
+from qa.formats import SUFFIXES, Extracted, Unreadable, extract
+from qa.metadata import Metadata, extract_metadata, parse_date
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = SUFFIXES
 MAX_FILE_BYTES = 50 * 1024 * 1024
-# Bytes that never occur in text; one in the first block marks a binary file.
-_BINARY_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
 class Document:
-    """A decoded document: ``doc_id`` is its POSIX path relative to the corpus root."""
+    """A document's extracted text: ``doc_id`` is its POSIX path relative to the corpus root.
+
+    ``text`` is what citations index and ``GET /documents/{id}`` serves; ``pages`` holds the offset in it where
+    each page starts (page 1 first) for paged formats (PDF), None for the others.
+    """
 
     doc_id: str
     text: str
     content_hash: str
     metadata: Metadata
+    pages: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,18 +130,29 @@ def read_document(root: Path, doc_id: str, path: Path) -> tuple[Document | None,
     if len(raw) > MAX_FILE_BYTES:  # grew after it was measured
         return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
     digest = hashlib.sha256(raw).hexdigest()
-    if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
-        return None, Skipped(doc_id, "not a text file (binary content)"), digest
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, Skipped(doc_id, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"), digest
-    # A byte-order mark is not content; offsets count from the first real character.
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
+    if not raw.strip():
         return None, Skipped(doc_id, "empty"), digest
-    metadata = extract_metadata(text, suffix=path.suffix.lower())
-    return Document(doc_id=doc_id, text=text, content_hash=digest, metadata=metadata), None, digest
+    suffix = path.suffix.lower()
+    try:
+        extracted = extract(raw, suffix)
+    except Unreadable as exc:
+        return None, Skipped(doc_id, str(exc)), digest
+    if not extracted.text.strip():
+        return None, Skipped(doc_id, "empty"), digest
+    metadata = _metadata(extracted, suffix)
+    document = Document(doc_id, extracted.text, digest, metadata, pages=extracted.pages)
+    return document, None, digest
+
+
+def _metadata(extracted: Extracted, suffix: str) -> Metadata:
+    """What the file declares (an HTML ``<title>``, PDF or DOCX properties) first; the rest read from the text."""
+    found = extract_metadata(extracted.text, suffix=suffix)
+    declared = {
+        "title": extracted.title if extracted.title and is_valid_text(extracted.title) else None,
+        "date": parse_date(extracted.date) if extracted.date else None,
+        "author": extracted.author if extracted.author and is_valid_text(extracted.author) else None,
+    }
+    return replace(found, **{k: v for k, v in declared.items() if v})
 
 
 def scan_corpus(root: str | os.PathLike[str]) -> CorpusScan:

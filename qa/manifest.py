@@ -10,7 +10,8 @@ from pathlib import Path
 from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 
 # 2: keyword index (FTS5) and sentence spans in the store; passage embedding input recorded.
-FORMAT_VERSION = 2
+# 3: page start offsets of paged documents (PDF) in the store (migration m003_pages); HTML, PDF, DOCX read.
+FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 DATABASE_FILE = "store.sqlite3"

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def citation_line(citation: Citation) -> str:
-    """One line that lets a reader find the passage: source, title, date, characters and lines."""
+    """One line that lets a reader find the passage: source, title, date, characters, lines and (PDF) pages."""
     parts = [f"source: {citation.source}"]
     if citation.title:
         parts.append(f"title: {citation.title}")
@@ -20,6 +20,9 @@ def citation_line(citation: Citation) -> str:
     parts.append(f"chars {citation.start}-{citation.end}")
     lines = f"line {citation.line_start}" if citation.line_start == citation.line_end else f"lines {citation.line_start}-{citation.line_end}"
     parts.append(lines)
+    if citation.page is not None:
+        same = citation.page_end in (None, citation.page)
+        parts.append(f"page {citation.page}" if same else f"pages {citation.page}-{citation.page_end}")
     return " | ".join(parts)
 
 

@@ -40,7 +40,11 @@ class Highlight:
 
 @dataclass(frozen=True)
 class Citation:
-    """Where a passage comes from: ``document.text[start:end]`` is the passage; lines are 1-based, inclusive."""
+    """Where a passage comes from: ``document.text[start:end]`` is the passage; lines are 1-based, inclusive.
+
+    ``page`` and ``page_end`` are the 1-based pages holding the passage's first and last characters in a paged
+    document (PDF); both None for documents without pages.
+    """
 
     source: str
     title: str | None
@@ -49,6 +53,8 @@ class Citation:
     end: int
     line_start: int
     line_end: int
+    page: int | None
+    page_end: int | None
     highlight: list[Highlight]
 
 
@@ -285,6 +291,8 @@ class SearchService:
             end=chunk.end,
             line_start=chunk.line_start,
             line_end=chunk.line_end,
+            page=chunk.page,
+            page_end=chunk.page_end,
             highlight=[Highlight(span.start, span.end) for span in support],
         )
         return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation)

@@ -69,7 +69,23 @@ def m002_keyword_index_and_sentence_vectors(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors]
+def m003_pages(db: sqlite3.Connection) -> None:
+    """Where each page of a paged document (PDF) starts in its text, so citations can name their page."""
+    db.executescript(
+        """
+        -- Page ``number`` (1-based) of the document starts at ``text[start]``; no rows for documents without pages.
+        CREATE TABLE pages (
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            PRIMARY KEY (document_id, number)
+        ) WITHOUT ROWID;
+        CREATE INDEX pages_start ON pages(document_id, start);
+        """
+    )
+
+
+MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -114,7 +130,8 @@ class PendingText:
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A chunk joined with its document's citation fields."""
+    """A chunk joined with its document's citation fields; ``page`` and ``page_end`` are the pages holding its
+    first and last characters (None for documents without pages)."""
 
     id: int
     document_row: int
@@ -126,17 +143,27 @@ class StoredChunk:
     line_start: int
     line_end: int
     text: str
+    page: int | None = None
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)
 class StoredDocument:
-    """A document as served to clients."""
+    """A document as served to clients; ``pages`` holds the offset in ``text`` where each page starts, or None."""
 
     doc_id: str
     text: str
     content_hash: str
     n_lines: int
     metadata: Metadata
+    pages: tuple[int, ...] | None = None
+
+
+# The page holding a chunk's first character and the one holding its last, for chunk ``c`` of document ``d``.
+_CHUNK_PAGES = (
+    "(SELECT MAX(p.number) FROM pages p WHERE p.document_id = d.id AND p.start <= c.start),"
+    ' (SELECT MAX(p.number) FROM pages p WHERE p.document_id = d.id AND p.start < c."end")'
+)
 
 
 def _chunk_vectors(db: "sqlite3.Connection | _SharedConnection", dimension: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,6 +222,11 @@ class StoreWriter:
                 ),
             )
             document_row = cursor.lastrowid
+            if document.pages is not None:
+                self.db.executemany(
+                    "INSERT INTO pages (document_id, number, start) VALUES (?, ?, ?)",
+                    [(document_row, number, start) for number, start in enumerate(document.pages, start=1)],
+                )
             context = document_context(meta)
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
@@ -297,8 +329,8 @@ class StoreReader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._connection().execute(
-            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text'
-            f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
+            f" {_CHUNK_PAGES} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         )
         return {row[0]: StoredChunk(*row) for row in rows}
@@ -307,7 +339,8 @@ class StoreReader:
         """Every chunk with its token count, in document order."""
         rows = self._connection().execute(
             'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
-            " c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.doc_id, c.ord"
+            f" {_CHUNK_PAGES}, c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id"
+            " ORDER BY d.doc_id, c.ord"
         )
         for row in rows:
             yield StoredChunk(*row[:-1]), row[-1]
@@ -320,7 +353,12 @@ class StoreReader:
         ).fetchone()
         if row is None:
             return None
-        return StoredDocument(row[0], row[1], row[2], row[3], Metadata(*row[4:]))
+        starts = self._connection().execute(
+            "SELECT p.start FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.doc_id = ? ORDER BY p.number",
+            (doc_id,),
+        )
+        pages = tuple(r[0] for r in starts) or None
+        return StoredDocument(row[0], row[1], row[2], row[3], Metadata(*row[4:]), pages)
 
     def documents(self) -> list[tuple[str, Metadata, int]]:
         """``(doc_id, metadata, chunk count)`` for every document."""

@@ -27,7 +27,10 @@ def test_post_search_returns_ranked_cited_passages(http):
     for result in body["results"]:
         assert set(result) == {"rank", "score", "text", "citation"}
         citation = result["citation"]
-        assert set(citation) == {"source", "title", "date", "start", "end", "line_start", "line_end", "highlight"}
+        assert set(citation) == {
+            "source", "title", "date", "start", "end", "line_start", "line_end", "page", "page_end", "highlight"
+        }
+        assert citation["page"] is None and citation["page_end"] is None  # text files have no pages
         text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
         assert text[citation["start"] : citation["end"]] == result["text"]
         for mark in citation["highlight"]:

@@ -78,7 +78,8 @@ def document(doc_id: str, request: Request) -> dict:
     meta = found.metadata
     return {
         "id": found.doc_id, "title": meta.title, "date": meta.date, "author": meta.author, "source": meta.source,
-        "content_hash": found.content_hash, "lines": found.n_lines, "text": found.text,
+        "content_hash": found.content_hash, "lines": found.n_lines,
+        "pages": list(found.pages) if found.pages is not None else None, "text": found.text,
     }
 
 

@@ -86,6 +86,14 @@ class CitationModel(BaseModel):
     end: int
     line_start: int
     line_end: int
+    page: int | None = Field(
+        default=None,
+        description="1-based page holding the passage's first character (PDF); null for documents without pages.",
+    )
+    page_end: int | None = Field(
+        default=None,
+        description="1-based page holding the passage's last character; equals `page` unless it spans pages.",
+    )
     highlight: list[HighlightModel]
 
 
@@ -119,6 +127,11 @@ class DocumentResponse(BaseModel):
     source: str | None
     content_hash: str
     lines: int
+    pages: list[int] | None = Field(
+        default=None,
+        description="For paged documents (PDF), the offset in `text` where each page starts, page 1 first; "
+        "null otherwise.",
+    )
     text: str
 
 
