@@ -7,7 +7,7 @@ runs N client threads until the request budget is spent (or the time limit), and
 index twice with `qa index` (to another corpus and back), which the server reloads live. Prints: requests,
 errors, torn responses (passages whose text is not the cited slice of the corpus the response came from,
 or passages from two corpora in one response), reloads seen, latency p50/p99, and the server's resident
-memory after warm-up and at the end. Exits 1 if there was any error or torn response.
+memory after warm-up, every 1,000 requests and at the end. Exits 1 if there was any error or torn response.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# Resident memory is sampled every this many requests, to tell a plateau (allocator warm-up) from a leak.
+SAMPLE_EVERY = 1000
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "tests/data/seeds_questions.jsonl").open()]
 
 
@@ -93,6 +95,7 @@ def main() -> int:
             latencies: list[float] = []
             problems: list[str] = []
             seen_created: set[str] = set()
+            memory: list[tuple[int, float]] = [(0, rss_start)]
             issued = {"n": 0}
             stop_at = time.monotonic() + args.max_seconds
 
@@ -104,6 +107,8 @@ def main() -> int:
                                 return
                             issued["n"] += 1
                             question = QUESTIONS[issued["n"] % len(QUESTIONS)]
+                            if issued["n"] % SAMPLE_EVERY == 0:
+                                memory.append((issued["n"], rss_mb(server.pid)))
                         started = time.perf_counter()
                         try:
                             response = http.post("/search", json={"question": question, "top_k": 5})
@@ -148,6 +153,10 @@ def main() -> int:
         print(f"latency p50 {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms")
         print(f"server resident memory: {rss_start:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
               f"({rss_end - rss_start:+.0f} MB)")
+        print("resident memory by requests served: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in memory))
+        half = [mb for n, mb in memory if n >= args.requests // 2]
+        if half:
+            print(f"growth over the second half of the run: {half[-1] - half[0]:+.0f} MB")
         return 0 if not problems and len(seen_created) == 2 else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
