@@ -455,3 +455,9 @@ def test_with_an_api_key_the_page_asks_for_it_and_keeps_it_for_the_tab(page, key
     assert page.evaluate("localStorage.length") == 0
     page.reload()
     expect(page.locator("#api-key")).to_have_value(KEY)
+
+
+def test_readme_tour_shows_a_screenshot_of_the_page():
+    root = Path(__file__).resolve().parents[1]
+    assert "](docs/web-page.png)" in (root / "README.md").read_text(encoding="utf-8")
+    assert_png(root / "docs" / "web-page.png")
