@@ -86,9 +86,13 @@ def _install_chromium() -> None:
         pytest.fail(f"could not install Debian's chromium with apt-get (exit {result.returncode}):\n{result.stderr[-2000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium under Playwright, installed first if missing (Playwright's own download is not used)."""
+    """Headless Debian Chromium under Playwright, installed first if missing (Playwright's own download is not used).
+
+    Module-scoped: while Playwright's sync API runs it holds an event loop on the main thread, which
+    would break ``asyncio.run`` in tests of other modules.
+    """
     if not CHROMIUM.exists():
         _install_chromium()
     with sync_playwright() as playwright:
