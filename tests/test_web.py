@@ -83,7 +83,9 @@ def _install_chromium() -> None:
         subprocess.run([apt, "update"], env=env, capture_output=True, text=True)
         result = subprocess.run(install, env=env, capture_output=True, text=True)
     if result.returncode != 0 or not CHROMIUM.exists():
-        pytest.fail(f"could not install Debian's chromium with apt-get (exit {result.returncode}):\n{result.stderr[-2000:]}")
+        pytest.fail(
+            f"could not install Debian's chromium with apt-get (exit {result.returncode}):\n{result.stderr[-2000:]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +270,9 @@ def test_question_shows_cited_passages_and_a_citation_opens_the_document_at_the_
         expect(shown.locator(".cite-open")).to_contain_text(citation["title"])
         expect(shown.locator(".cite-date")).to_have_text(citation["date"])
         expect(shown.locator(".cite-source")).to_have_text(citation["source"])
-        lines = citation["line_start"], citation["line_end"]
-        expect(shown.locator(".cite-lines")).to_have_text(f"line {lines[0]}" if lines[0] == lines[1] else f"lines {lines[0]}\u2013{lines[1]}")
+        first, last = citation["line_start"], citation["line_end"]
+        lines = f"line {first}" if first == last else f"lines {first}\u2013{last}"
+        expect(shown.locator(".cite-lines")).to_have_text(lines)
     page.screenshot(path=shots / "results-desktop.png", full_page=True)
 
     # The last hit: its span is furthest from the top of its document's text, so scrolling has to happen.
@@ -283,6 +286,14 @@ def test_question_shows_cited_passages_and_a_citation_opens_the_document_at_the_
     page.locator("#doc-close").click()
     expect(page.locator("#document")).to_be_hidden()
     expect(hits.last.locator(".cite-open")).to_be_focused()
+
+    # A new question closes an open document and leaves focus in the question box.
+    hits.first.locator(".cite-open").click()
+    expect(page.locator("#document")).to_be_visible()
+    page.locator("#question").focus()
+    ask(page, OFF_TOPIC)
+    expect(page.locator("#document")).to_be_hidden()
+    expect(page.locator("#question")).to_be_focused()
     for name in ("results-desktop.png", "document-desktop.png"):
         assert_png(shots / name)
 
@@ -380,7 +391,7 @@ def test_keyboard_alone_asks_opens_a_citation_and_closes_it(page, base_url):
     order = []
     for _ in range(6):
         page.keyboard.press("Tab")
-        order.append(page.evaluate("document.activeElement.id || document.activeElement.className || document.activeElement.tagName"))
+        order.append(page.evaluate("(e => e.id || e.className || e.tagName)(document.activeElement)"))
     assert order == ["ask-button", "mode", "top-k", "SUMMARY", "cite-open", "cite-open"]
 
     # Focus is visible, and Enter on a citation opens the document with focus on the cited passage.

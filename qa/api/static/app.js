@@ -182,6 +182,7 @@
   async function search(event) {
     event.preventDefault();
     const seq = ++searchSeq;
+    hideDocument(); // the open document belongs to the previous question; focus stays where it is
     showError("");
     notice.hidden = true;
     results.replaceChildren();
@@ -283,10 +284,15 @@
     cited.focus({ preventScroll: true });
   }
 
-  function closeDocument() {
+  function hideDocument() {
+    docSeq += 1; // a document still on its way no longer opens
     docPane.hidden = true;
     docText.replaceChildren();
     document.body.classList.remove("reading");
+  }
+
+  function closeDocument() {
+    hideDocument();
     if (openedFrom && openedFrom.isConnected) openedFrom.focus();
   }
 
