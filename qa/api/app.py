@@ -19,6 +19,7 @@ from starlette.routing import Match
 from qa import __version__
 from qa.api.routes import router
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
+from qa.api.web import router as web_router
 from qa.config import Settings
 from qa.errors import QAError
 from qa.reload import LiveService
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         return JSONResponse({"error": "invalid_request", "message": _validation_message(exc)}, status_code=422)
 
     app.include_router(router)
+    app.include_router(web_router)  # the question page at / (not in the OpenAPI schema)
 
     # add_middleware wraps what is already there, so the last one added sees a request first.
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)

@@ -12,10 +12,12 @@ import hmac
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qa.api.web import PAGE_ENDPOINTS
 from qa.errors import PayloadTooLarge, QAError, Unauthorized
 
-# (method, path) pairs answered without a key: a load balancer's health probe carries no secret.
-OPEN_ENDPOINTS = frozenset({("GET", "/health")})
+# (method, path) pairs answered without a key: a load balancer's health probe carries no secret, and the
+# web page and its assets hold no data (the searches it makes carry the key the user enters).
+OPEN_ENDPOINTS = frozenset({("GET", "/health")}) | PAGE_ENDPOINTS
 
 
 def error_kind(exc: QAError) -> str:
