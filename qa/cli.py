@@ -216,21 +216,28 @@ def info(index_dir, as_json) -> None:
               help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
               "characters [env QA_API_KEY, better: an option shows in the process list; default: open].")
 @click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
+@click.option("--log-level", default=None, metavar="LEVEL",
+              help="debug, info, warning or error [env QA_LOG_LEVEL; default: info].")
+@click.option("--log-format", default=None, metavar="FORMAT",
+              help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; "
+              "default: auto].")
 @ENCODER_OPTION
 @_expected_errors
-def serve(index_dir, model, corpus, host, port, api_key, no_build, encoder) -> None:
+def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
 
     import uvicorn
 
     from qa.api.app import create_app
+    from qa.api.logs import log_config
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import ensure_index
     from qa.search import SearchService
 
     settings = Settings.from_env(
-        index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder
+        index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder,
+        log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(),
     )
     try:
         loopback = settings.host == "localhost" or ipaddress.ip_address(settings.host).is_loopback
@@ -255,7 +262,12 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, encoder) -> N
     access = "API key required" if settings.api_key is not None else "no API key"
     click.echo(f"Serving {service.manifest.counts['chunks']} passages from {settings.index_dir.absolute()} "
                f"on http://{settings.host}:{settings.port} ({access})", err=True)
-    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+    # One line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its own
+    # messages (start, stop, errors) use the same format.
+    uvicorn.run(
+        create_app(settings, service=service), host=settings.host, port=settings.port,
+        log_config=log_config(settings), log_level=settings.log_level, access_log=False,
+    )
 
 
 @main.command(name="eval")

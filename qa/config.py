@@ -29,6 +29,11 @@ _API_KEY_RE = re.compile(r"[!-~]+")
 # An origin as a browser sends it: scheme, host and optional port; no path, no trailing slash.
 _ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 
+# Logging (README.md, "Operations"): "auto" is JSON lines unless standard error is a terminal.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "text")
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
 # Environment variable for each setting; documented in README.md ("Configuration").
 ENV_VARS = {
     "index_dir": "QA_INDEX_DIR",
@@ -56,12 +61,18 @@ ENV_VARS = {
     "cors_origins": "QA_CORS_ORIGINS",
     "max_body_bytes": "QA_MAX_BODY_BYTES",
     "reload_interval": "QA_RELOAD_INTERVAL",
+    "log_level": "QA_LOG_LEVEL",
+    "log_format": "QA_LOG_FORMAT",
+    "log_questions": "QA_LOG_QUESTIONS",
 }
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything a process needs to build, load and serve an index.
+
+    Each field has a ``QA_*`` environment variable (``ENV_VARS``; the table in README.md, "Configuration",
+    says what each means).
 
     ``model`` is None to mean "whatever model the index was built with"; when set, a different model in
     the index is refused. ``api_key`` None leaves the HTTP service open; it is kept out of ``repr``.
@@ -98,6 +109,11 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Seconds between looks for a rebuilt index while serving; 0 turns live reload off.
     reload_interval: float = 2.0
+    # Logs of `qa serve` (README.md, "Operations"): one line per request, on standard error. Questions are
+    # left out unless ``log_questions`` is set: they can hold what a user would not want written down.
+    log_level: str = "info"
+    log_format: str = "auto"
+    log_questions: bool = False
 
     def __post_init__(self) -> None:
         # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
@@ -120,9 +136,15 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _convert(f.name, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        from_environment = set(values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+        from_environment -= set(given)
         settings = cls(**values)
-        settings.check()
+        for names, message in settings.problems():
+            # A value that came from the environment is named by its variable, so it can be found and fixed.
+            blamed = [ENV_VARS[name] for name in names if name in from_environment]
+            raise ConfigError(f"{', '.join(blamed)}: {message}" if blamed else message)
         return settings
 
     def with_(self, **changes: object) -> "Settings":
@@ -135,63 +157,78 @@ class Settings:
         Raises:
             ConfigError: a value is out of range.
         """
+        for _names, message in self.problems():
+            raise ConfigError(message)
+
+    def problems(self):
+        """Yield ``(field names, message)`` for each value that cannot work; the API key itself is never shown."""
         if self.chunk_size < 8:
-            raise ConfigError(f"chunk size must be at least 8 tokens, got {self.chunk_size}")
+            yield ("chunk_size",), f"chunk size must be at least 8 tokens, got {self.chunk_size}"
         if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ConfigError(
+            yield ("chunk_overlap", "chunk_size"), (
                 f"chunk overlap must be between 0 and the chunk size minus one ({self.chunk_size - 1}), "
                 f"got {self.chunk_overlap}"
             )
         if not 1 <= self.port <= 65535:
-            raise ConfigError(f"port must be between 1 and 65535, got {self.port}")
+            yield ("port",), f"port must be between 1 and 65535, got {self.port}"
         if not 1 <= self.max_top_k <= 1000:
-            raise ConfigError(f"max top_k must be between 1 and 1000, got {self.max_top_k}")
+            yield ("max_top_k",), f"max top_k must be between 1 and 1000, got {self.max_top_k}"
         if not 1 <= self.top_k <= self.max_top_k:
-            raise ConfigError(f"top_k must be between 1 and {self.max_top_k}, got {self.top_k}")
+            yield ("top_k", "max_top_k"), f"top_k must be between 1 and {self.max_top_k}, got {self.top_k}"
         if self.encoder not in ENCODERS:
-            raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+            yield ("encoder",), f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}"
         if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            yield ("mode",), f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"
         if self.fusion not in FUSIONS:
-            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+            yield ("fusion",), f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}"
         if not 0.0 <= self.dense_weight <= 1.0:
-            raise ConfigError(f"dense weight must be between 0 and 1, got {self.dense_weight}")
+            yield ("dense_weight",), f"dense weight must be between 0 and 1, got {self.dense_weight}"
         if not 0.0 <= self.sentence_weight <= 1.0:
-            raise ConfigError(f"sentence weight must be between 0 and 1, got {self.sentence_weight}")
-        if self.candidates < 1 or self.rrf_k <= 0 or self.context_weight < 0 or self.text_weight < 0:
-            raise ConfigError("candidates and rrf_k must be positive, keyword weights non-negative")
+            yield ("sentence_weight",), f"sentence weight must be between 0 and 1, got {self.sentence_weight}"
+        if self.candidates < 1:
+            yield ("candidates",), f"candidates must be positive, got {self.candidates}"
+        if self.rrf_k <= 0:
+            yield ("rrf_k",), f"rrf_k must be positive, got {self.rrf_k}"
+        if self.context_weight < 0 or self.text_weight < 0:
+            yield ("context_weight", "text_weight"), "keyword weights must not be negative"
         if self.max_question_chars < 1:
-            raise ConfigError(f"max question length must be positive, got {self.max_question_chars}")
+            yield ("max_question_chars",), f"max question length must be positive, got {self.max_question_chars}"
         if self.api_key is not None:
             # Never echo the key itself: only its length.
             if len(self.api_key) < MIN_API_KEY_CHARS:
-                raise ConfigError(
-                    f"API key must be at least {MIN_API_KEY_CHARS} characters, got {len(self.api_key)}"
-                )
-            if not _API_KEY_RE.fullmatch(self.api_key):
-                raise ConfigError("API key must be visible ASCII characters without spaces")
+                yield ("api_key",), f"API key must be at least {MIN_API_KEY_CHARS} characters, got {len(self.api_key)}"
+            elif not _API_KEY_RE.fullmatch(self.api_key):
+                yield ("api_key",), "API key must be visible ASCII characters without spaces"
         for origin in self.cors_origins:
             if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
-                raise ConfigError(
+                yield ("cors_origins",), (
                     f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, "
                     f"got {origin!r}"
                 )
         if not 0 <= self.reload_interval <= 3600:
-            raise ConfigError(f"reload interval must be between 0 and 3600 seconds, got {self.reload_interval}")
+            yield ("reload_interval",), (
+                f"reload interval must be between 0 and 3600 seconds, got {self.reload_interval}"
+            )
         if not MIN_BODY_LIMIT <= self.max_body_bytes <= MAX_BODY_LIMIT:
-            raise ConfigError(
+            yield ("max_body_bytes",), (
                 f"max body bytes must be between {MIN_BODY_LIMIT} and {MAX_BODY_LIMIT}, got {self.max_body_bytes}"
             )
+        if self.log_level not in LOG_LEVELS:
+            yield ("log_level",), f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+        if self.log_format not in LOG_FORMATS:
+            yield ("log_format",), f"log format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
 
 
 def _convert(name: str, raw: str) -> object:
     """Turn an environment string into the setting's type."""
     if name in ("index_dir", "corpus", "cache_dir"):
         return Path(raw)
-    if name == "embed_title":
-        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+    if name in ("embed_title", "log_questions"):
+        if raw.strip().lower() not in _BOOLEANS:
             raise ConfigError(f"{ENV_VARS[name]} must be true or false, got {raw!r}")
-        return raw.lower() in ("1", "true", "yes")
+        return _BOOLEANS[raw.strip().lower()]
+    if name in ("log_level", "log_format"):
+        return raw.strip().lower()
     if name in ("dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight", "reload_interval"):
         try:
             return float(raw)

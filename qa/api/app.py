@@ -1,8 +1,8 @@
 """Build the FastAPI application from settings; the index and model load once, at start-up.
 
-Requests pass, outermost first: CORS (only when origins are configured, so a browser's preflight is
-answered before any key is asked for), the API key (only when one is set), the body size limit, then
-the routes.
+Requests pass, outermost first: telemetry (request id, log line, metrics: qa/api/telemetry.py), CORS
+(only when origins are configured, so a browser's preflight is answered before any key is asked for), the
+API key (only when one is set), the body size limit, then the routes.
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match
 
 from qa import __version__
+from qa.api.logs import REQUEST_ID_HEADER
+from qa.api.metrics import Metrics
+from qa.api.metrics import router as metrics_router
+from qa.api.openapi import document_request_ids
 from qa.api.routes import router
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
 from qa.api.web import router as web_router
+from qa.api.telemetry import RequestTelemetry
 from qa.config import Settings
 from qa.errors import QAError
 from qa.reload import LiveService
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     )
     app.state.settings = settings
     app.state.live = live
+    app.state.metrics = Metrics(live)
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
@@ -96,6 +102,8 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
 
     app.include_router(router)
     app.include_router(web_router)  # the question page at / (not in the OpenAPI schema)
+    app.include_router(metrics_router)
+    document_request_ids(app)
 
     # add_middleware wraps what is already there, so the last one added sees a request first.
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_body_bytes)
@@ -105,8 +113,9 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=list(CORS_METHODS),
-            allow_headers=list(CORS_HEADERS),
+            allow_headers=list(CORS_HEADERS), expose_headers=[REQUEST_ID_HEADER],
         )
+    app.add_middleware(RequestTelemetry, metrics=app.state.metrics, fastapi_app=app)  # outermost: sees everything
     return app
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 
+from qa.api.logs import note_search
+from qa.api.openapi import (
+    DOCUMENT_RESPONSES,
+    HEALTH_RESPONSES,
+    SEARCH_EXAMPLES,
+    SEARCH_GET_RESPONSES,
+    SEARCH_POST_RESPONSES,
+    SEARCH_QUERY_EXAMPLES,
+)
 from qa.api.schemas import (
     ISO_DATE_SCHEMA,
     QUESTION_SCHEMA,
     TOP_K_SCHEMA,
     DocumentResponse,
-    ErrorResponse,
     HealthResponse,
     SearchRequest,
     SearchResponse,
@@ -21,17 +29,6 @@ from qa.filters import SearchFilter
 from qa.search import SearchService
 
 router = APIRouter()
-_ERRORS = {
-    401: {"model": ErrorResponse, "description": "Missing or invalid API key (only when the service has one)."},
-    404: {"model": ErrorResponse, "description": "Unknown document id."},
-    422: {"model": ErrorResponse, "description": "Empty or over-long question, or top_k out of range."},
-    503: {"model": ErrorResponse, "description": "No usable index is loaded."},
-}
-_BODY_ERRORS = {
-    **_ERRORS,
-    400: {"model": ErrorResponse, "description": "Request body is not JSON text (for example, not UTF-8)."},
-    413: {"model": ErrorResponse, "description": "Request body over the size limit."},
-}
 
 
 def _service(request: Request) -> SearchService:
@@ -43,35 +40,59 @@ def _service(request: Request) -> SearchService:
     return service
 
 
-@router.post("/search", response_model=SearchResponse, responses=_BODY_ERRORS)
-def search_post(body: SearchRequest, request: Request) -> dict:
+def _search(request: Request, question: str, top_k: int | None, mode: str | None, **filters: str | None) -> dict:
+    """Answer one search; its request's log line gets the mode, top_k, names of the filters used and the outcome."""
+    settings = request.app.state.settings
+    note_search(
+        request, question, mode=mode or settings.mode, top_k=top_k if top_k is not None else settings.top_k,
+        filters=sorted(name for name, value in filters.items() if value is not None) or None,
+    )
+    search_filter = SearchFilter.of(**filters)
+    answer = _service(request).search(question, top_k, mode=mode, search_filter=search_filter)
+    note_search(request, mode=answer.mode, results=len(answer.results), answerable=answer.answerable)
+    return answer.as_dict()
+
+
+@router.post("/search", response_model=SearchResponse, responses=SEARCH_POST_RESPONSES)
+def search_post(body: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)], request: Request) -> dict:
     """The passages that best answer a question, each with its citation and supporting sentences."""
-    search_filter = SearchFilter.of(source=body.source, after=body.after, before=body.before)
-    return _service(request).search(body.question, body.top_k, mode=body.mode, search_filter=search_filter).as_dict()
+    return _search(
+        request, body.question, body.top_k, body.mode, source=body.source, after=body.after, before=body.before
+    )
 
 
-@router.get("/search", response_model=SearchResponse, responses=_ERRORS)
+@router.get("/search", response_model=SearchResponse, responses=SEARCH_GET_RESPONSES)
 def search_get(
     request: Request,
-    q: str = Query(description="A question in plain language.", json_schema_extra=QUESTION_SCHEMA),
-    top_k: int | None = Query(
-        default=None, description="How many passages to return (default 5, at most 100).", json_schema_extra=TOP_K_SCHEMA
+    q: str = Query(
+        description="A question in plain language.", json_schema_extra=QUESTION_SCHEMA,
+        openapi_examples=SEARCH_QUERY_EXAMPLES["q"],
     ),
-    mode: Literal["hybrid", "dense", "keyword"] | None = Query(default=None, description="Retrieval mode (default hybrid)."),
-    source: str | None = Query(default=None, description="Only documents whose id matches this glob."),
+    top_k: int | None = Query(
+        default=None, description="How many passages to return (default 5, at most 100).",
+        json_schema_extra=TOP_K_SCHEMA, openapi_examples=SEARCH_QUERY_EXAMPLES["top_k"],
+    ),
+    mode: Literal["hybrid", "dense", "keyword"] | None = Query(
+        default=None, description="Retrieval mode (default hybrid).", openapi_examples=SEARCH_QUERY_EXAMPLES["mode"]
+    ),
+    source: str | None = Query(
+        default=None, description="Only documents whose id matches this glob.",
+        openapi_examples=SEARCH_QUERY_EXAMPLES["source"],
+    ),
     after: str | None = Query(
-        default=None, description="Only documents dated on or after this ISO date.", json_schema_extra=ISO_DATE_SCHEMA
+        default=None, description="Only documents dated on or after this ISO date.", json_schema_extra=ISO_DATE_SCHEMA,
+        openapi_examples=SEARCH_QUERY_EXAMPLES["after"],
     ),
     before: str | None = Query(
-        default=None, description="Only documents dated on or before this ISO date.", json_schema_extra=ISO_DATE_SCHEMA
+        default=None, description="Only documents dated on or before this ISO date.", json_schema_extra=ISO_DATE_SCHEMA,
+        openapi_examples=SEARCH_QUERY_EXAMPLES["before"],
     ),
 ) -> dict:
     """The same as POST /search, for links and quick checks."""
-    search_filter = SearchFilter.of(source=source, after=after, before=before)
-    return _service(request).search(q, top_k, mode=mode, search_filter=search_filter).as_dict()
+    return _search(request, q, top_k, mode, source=source, after=after, before=before)
 
 
-@router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=_ERRORS)
+@router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=DOCUMENT_RESPONSES)
 def document(doc_id: str, request: Request) -> dict:
     """A document's text and metadata, so any citation can be opened; ids are looked up, never read from disk."""
     found = _service(request).document(doc_id)
@@ -83,7 +104,7 @@ def document(doc_id: str, request: Request) -> dict:
     }
 
 
-@router.get("/health", response_model=HealthResponse)
+@router.get("/health", response_model=HealthResponse, responses=HEALTH_RESPONSES)
 def health(request: Request) -> dict:
     """Whether the index is loaded, its model and counts; open even when the service requires an API key."""
     live = request.app.state.live
