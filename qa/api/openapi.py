@@ -53,6 +53,7 @@ _ANSWER = {
             "title": "Continuously implementing the practice of \"handling every case with high quality and "
             "efficiency\" ...",
             "date": "2024-07-04", "start": 11161, "end": 11769, "line_start": 3, "line_end": 3,
+            "page": None, "page_end": None,  # page numbers for PDFs only
             "highlight": [{"start": 11188, "end": 11456}],
         },
     }],
@@ -73,7 +74,7 @@ DOCUMENT_EXAMPLE = {
     "id": "004_e4f473833b61ecc8.txt",
     "title": "The Supreme People's Court and Supreme People's Procuratorate held the second work exchange meeting ...",
     "date": "2024-06-28", "author": None, "source": "http://www.legaldaily.com.cn",
-    "content_hash": "825e5788...", "lines": 5, "text": "The Supreme People's Court and ...",
+    "content_hash": "825e5788...", "lines": 5, "pages": None, "text": "The Supreme People's Court and ...",
 }
 HEALTH_EXAMPLES = {
     "ok": {"summary": "Serving", "value": {
