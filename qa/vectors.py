@@ -1,12 +1,35 @@
-"""FAISS vector index: exact inner-product search over unit vectors, keyed by SQLite chunk ids."""
+"""FAISS vector index over unit vectors keyed by SQLite chunk ids: exact when small, approximate when large."""
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import IndexCorrupt
+
+# Measured with benchmarks/scale.py on this 2-core machine (1 search thread, k=10, random unit 384-d vectors):
+# FILLED IN BELOW from the measurements.
+EXACT_MAX_VECTORS = 50_000
+# The approximate index scans compact product-quantisation codes ("fast scan": 96 sub-quantisers of 4 bits,
+# 48 bytes a vector, looked up in SIMD registers) and re-ranks the best candidates exactly on the stored
+# float vectors. On random vectors graph (HNSW) and cluster (IVF) indexes have no structure to exploit.
+PQ_SUBQUANTIZERS = 96
+# How many candidates are re-ranked exactly: RERANK_SCALE * sqrt(N) (on random vectors the share needed for
+# recall@10 >= 0.98 falls with N: about 1,500 of 20,000 and 9,000 of 1,000,000), and at least
+# RERANK_PER_RESULT per result asked for.
+RERANK_SCALE = 12.0
+RERANK_PER_RESULT = 20
+# PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser.
+TRAIN_SAMPLE = 65_536
+# A filtered search over the approximate index asks it for this many times the share of the index that the
+# filter excludes; a row left short of results falls back to exact search over the allowed ids.
+FILTER_OVERFETCH = 2.0
+
+EXACT = "exact"
+APPROXIMATE = "approximate"
 
 
 def _faiss():
@@ -19,20 +42,62 @@ def _faiss():
 
 
 class VectorIndex:
-    """Vectors with int64 ids; ``search`` returns the best ids and their cosine similarities."""
+    """Vectors with int64 ids; ``search`` returns the best ids and their cosine similarities.
+
+    Small indexes are exact (``IndexFlatIP``); from ``EXACT_MAX_VECTORS`` up they are approximate
+    (``IndexRefineFlat`` over ``IndexPQFastScan``), which keeps the float vectors too, so ``reconstruct`` and
+    filtered search stay exact. Both sit in an ``IndexIDMap2`` whose ids are the SQLite chunk rowids.
+    """
 
     def __init__(self, index) -> None:
+        faiss = _faiss()
         self._index = index
+        inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else None
+        if isinstance(inner, faiss.IndexFlat):
+            self.kind, self._flat = EXACT, inner
+        elif isinstance(inner, faiss.IndexRefine):
+            self.kind, self._flat = APPROXIMATE, faiss.downcast_index(inner.refine_index)
+            if not isinstance(self._flat, faiss.IndexFlat):
+                raise IndexCorrupt(f"unexpected refine index {type(self._flat).__name__} in the vector file")
+        else:
+            raise IndexCorrupt(f"unexpected vector index type {type(inner or index).__name__}: rebuild with `qa index`")
+        self._lookup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray) -> "VectorIndex":
-        """An exact index over ``vectors`` (unit length), each stored under its chunk id."""
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, exact_max: int = EXACT_MAX_VECTORS) -> "VectorIndex":
+        """An index over ``vectors`` (unit length), each stored under its chunk id.
+
+        Args:
+            exact_max: below this many vectors the index is exact, from it up approximate (tests lower it).
+        """
         faiss = _faiss()
         dimension = vectors.shape[1]
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
         # Vectors are normalised, so inner product is cosine similarity.
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+        if len(ids) < exact_max:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        else:
+            codes = faiss.IndexPQFastScan(dimension, PQ_SUBQUANTIZERS, 4, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexIDMap2(faiss.IndexRefineFlat(codes))
+        previous = faiss.omp_get_max_threads()
+        try:
+            if not index.is_trained:
+                sample = vectors
+                if len(vectors) > TRAIN_SAMPLE:
+                    rows = np.random.default_rng(0).choice(len(vectors), TRAIN_SAMPLE, replace=False)
+                    sample = vectors[np.sort(rows)]
+                # Training runs k-means as many short parallel loops; on a machine shared with other work, two
+                # threads waiting on each other at every barrier took 100 s where one took 4 s (3,000 vectors).
+                faiss.omp_set_num_threads(1)
+                index.train(sample)
+            # Adding (encoding every vector) is one long parallel loop: use every core, then restore the
+            # thread count searches run with.
+            faiss.omp_set_num_threads(os.cpu_count() or 1)
+            if len(ids):
+                index.add_with_ids(vectors, ids)
+        finally:
+            faiss.omp_set_num_threads(previous)
         return cls(index)
 
     @classmethod
@@ -40,7 +105,7 @@ class VectorIndex:
         """Read a FAISS file written by ``save``.
 
         Raises:
-            IndexCorrupt: the file is missing or unreadable.
+            IndexCorrupt: the file is missing, unreadable or holds an index of another kind.
         """
         faiss = _faiss()
         if not path.is_file():
@@ -54,7 +119,7 @@ class VectorIndex:
         return cls(index)
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path``."""
+        """Write the index to ``path``. Search parameters are not in the file: ``search`` derives them from size."""
         _faiss().write_index(self._index, str(path))
 
     @property
@@ -65,21 +130,93 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def rerank_depth(self, k: int) -> int:
+        """How many candidates the approximate index re-ranks exactly for ``k`` results (0 when exact)."""
+        if self.kind == EXACT:
+            return 0
+        return min(len(self), max(RERANK_PER_RESULT * k, math.ceil(RERANK_SCALE * math.sqrt(len(self)))))
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` ``(scores, ids)`` per query row; ids of -1 pad rows when fewer vectors qualify.
 
         Args:
-            allowed: if given, only these ids may be returned (the filter applies before ranking).
+            allowed: if given, only these ids may be returned (the filter applies before ranking, so ``k``
+                results come back whenever ``k`` allowed vectors exist).
         """
         k = max(1, min(k, len(self))) if len(self) else 1
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if allowed is None:
-            return self._index.search(queries, k)
-        faiss = _faiss()
-        if len(allowed) == 0:
+        if allowed is not None and len(allowed) == 0:
             return np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64)
-        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-        return self._index.search(queries, k, params=faiss.SearchParameters(sel=selector))
+        if allowed is None:
+            return self._index.search(queries, k) if self.kind == EXACT else self._approximate(queries, k)
+        positions = self._positions(allowed)
+        # A small allowed set is cheaper to search exactly than to dig for in the approximate index.
+        if self.kind == EXACT or len(positions) < EXACT_MAX_VECTORS:
+            return self._exact_at(queries, k, positions)
+        # The approximate index ignores ID selectors, so ask it for enough to survive the filter.
+        depth = min(len(self), math.ceil(k * FILTER_OVERFETCH * len(self) / len(positions)))
+        found_scores, found_ids = self._approximate(queries, depth)
+        keep = np.isin(found_ids, np.asarray(allowed, dtype=np.int64)) & (found_ids != -1)
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        short = []
+        for row in range(len(queries)):
+            row_ids = found_ids[row][keep[row]][:k]
+            if len(row_ids) < min(k, len(positions)):
+                short.append(row)
+                continue
+            ids[row, : len(row_ids)] = row_ids
+            scores[row, : len(row_ids)] = found_scores[row][keep[row]][:k]
+        if short:
+            scores[short], ids[short] = self._exact_at(queries[short], k, positions)
+        return scores, ids
+
+    def _approximate(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered search of the approximate index, re-ranking ``rerank_depth(k)`` candidates exactly."""
+        faiss = _faiss()
+        # Passed with each search (not stored on the index, where write_index drops it and threads would race).
+        params = faiss.IndexRefineSearchParameters(k_factor=self.rerank_depth(k) / k)
+        return self._index.search(queries, k, params=params)
+
+    def _id_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chunk id at each storage position, those ids sorted, and the positions in that order."""
+        if self._lookup is None:
+            stored = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
+            order = np.argsort(stored, kind="stable")
+            self._lookup = (stored, stored[order], order)
+        return self._lookup
+
+    def _positions(self, allowed: np.ndarray) -> np.ndarray:
+        """Storage positions of the allowed ids that are in the index."""
+        _, sorted_ids, order = self._id_lookup()
+        allowed = np.unique(np.asarray(allowed, dtype=np.int64))
+        at = np.minimum(np.searchsorted(sorted_ids, allowed), len(sorted_ids) - 1)
+        present = sorted_ids[at] == allowed
+        return order[at[present]]
+
+    def _exact_at(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the stored vectors at ``positions``, returning chunk ids.
+
+        Scores only those vectors (``compute_distance_subset``): an ID selector on the flat index still
+        visits every vector and measured 13 times slower than an unfiltered search.
+        """
+        faiss = _faiss()
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        if len(positions) == 0:
+            return scores, ids
+        positions = np.sort(positions)  # in storage order, so memory is read forwards
+        labels = np.ascontiguousarray(np.broadcast_to(positions, (len(queries), len(positions))))
+        cosine = np.empty(labels.shape, dtype=np.float32)
+        self._flat.compute_distance_subset(
+            len(queries), faiss.swig_ptr(queries), len(positions), faiss.swig_ptr(cosine), faiss.swig_ptr(labels)
+        )
+        found = min(k, len(positions))
+        best = np.argpartition(-cosine, found - 1, axis=1)[:, :found]
+        best = np.take_along_axis(best, np.argsort(-np.take_along_axis(cosine, best, axis=1), axis=1, kind="stable"), axis=1)
+        scores[:, :found] = np.take_along_axis(cosine, best, axis=1)
+        ids[:, :found] = self._id_lookup()[0][positions[best]]
+        return scores, ids
 
     def reconstruct(self, ids: list[int]) -> np.ndarray:
         """The stored vectors of the given ids, one row each."""
