@@ -121,7 +121,7 @@ def main() -> None:
             print(f"approximate: {row}", flush=True)
 
         filtered = []
-        for share in (0.01, 0.1, 0.5):
+        for share in (0.01, 0.1, 0.3, 0.5):
             allowed = np.sort(rng.choice(ids, max(1, math.ceil(share * args.n)), replace=False))
             subset = queries[: args.filter_queries]
             times, found = timed_searches(approx, subset, args.k, allowed)

@@ -22,10 +22,16 @@ PQ_SUBQUANTIZERS = 96
 # RERANK_PER_RESULT per result asked for.
 RERANK_SCALE = 12.0
 RERANK_PER_RESULT = 20
-# PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser.
+# PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser;
+# with fewer than APPROXIMATE_MIN_VECTORS (faiss wants 39 per centroid) the index stays exact whatever is asked.
 TRAIN_SAMPLE = 65_536
-# A filtered search over the approximate index asks it for this many times the share of the index that the
-# filter excludes; a row left short of results falls back to exact search over the allowed ids.
+APPROXIMATE_MIN_VECTORS = 1_000
+# A filter that leaves less than FILTER_EXACT_SHARE of the index (or, over the approximate index, fewer than
+# EXACT_MAX_VECTORS ids) is searched exactly over the allowed vectors alone. A wider one asks the index for
+# FILTER_OVERFETCH times k divided by the share allowed and drops the rest; a row still short of results falls
+# back to exact search over the allowed ids. Scoring a chosen subset costs about 3 times as much per vector as
+# a flat scan (compute_distance_subset, 15,000 of 50,000 vectors vs all 50,000), hence the share.
+FILTER_EXACT_SHARE = 0.25
 FILTER_OVERFETCH = 2.0
 
 EXACT = "exact"
@@ -68,14 +74,15 @@ class VectorIndex:
         """An index over ``vectors`` (unit length), each stored under its chunk id.
 
         Args:
-            exact_max: below this many vectors the index is exact, from it up approximate (tests lower it).
+            exact_max: below this many vectors the index is exact, from it up approximate (tests lower it;
+                below ``APPROXIMATE_MIN_VECTORS`` it is exact regardless).
         """
         faiss = _faiss()
         dimension = vectors.shape[1]
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         # Vectors are normalised, so inner product is cosine similarity.
-        if len(ids) < exact_max:
+        if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS):
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         else:
             codes = faiss.IndexPQFastScan(dimension, PQ_SUBQUANTIZERS, 4, faiss.METRIC_INNER_PRODUCT)
@@ -150,13 +157,21 @@ class VectorIndex:
         if allowed is None:
             return self._index.search(queries, k) if self.kind == EXACT else self._approximate(queries, k)
         positions = self._positions(allowed)
-        # A small allowed set is cheaper to search exactly than to dig for in the approximate index.
-        if self.kind == EXACT or len(positions) < EXACT_MAX_VECTORS:
+        share = len(positions) / len(self)
+        # A small allowed set is cheaper to score on its own than to dig for in the whole index.
+        if share < FILTER_EXACT_SHARE or (self.kind == APPROXIMATE and len(positions) < EXACT_MAX_VECTORS):
             return self._exact_at(queries, k, positions)
-        # The approximate index ignores ID selectors, so ask it for enough to survive the filter.
-        depth = min(len(self), math.ceil(k * FILTER_OVERFETCH * len(self) / len(positions)))
-        found_scores, found_ids = self._approximate(queries, depth)
-        keep = np.isin(found_ids, np.asarray(allowed, dtype=np.int64)) & (found_ids != -1)
+        # Neither ID selectors (ignored by the approximate index, slow on the flat one) nor scoring a wide allowed
+        # set one vector at a time pays: ask the index for enough to survive the filter, re-ranking (when
+        # approximate) as many more candidates as the filter will throw away.
+        depth = min(len(self), math.ceil(k * FILTER_OVERFETCH / share))
+        if self.kind == EXACT:
+            found_scores, found_ids = self._index.search(queries, depth)
+        else:
+            found_scores, found_ids = self._approximate(queries, depth, math.ceil(self.rerank_depth(k) / share))
+        allowed_mask = np.zeros(len(self), dtype=bool)
+        allowed_mask[positions] = True
+        keep = (found_ids != -1) & allowed_mask[self._positions_of(found_ids)]
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         short = []
@@ -171,11 +186,12 @@ class VectorIndex:
             scores[short], ids[short] = self._exact_at(queries[short], k, positions)
         return scores, ids
 
-    def _approximate(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Unfiltered search of the approximate index, re-ranking ``rerank_depth(k)`` candidates exactly."""
+    def _approximate(self, queries: np.ndarray, k: int, rerank: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered search of the approximate index, re-ranking at least ``rerank_depth(k)`` candidates exactly."""
         faiss = _faiss()
+        rerank = min(len(self), max(rerank, self.rerank_depth(k)))
         # Passed with each search (not stored on the index, where write_index drops it and threads would race).
-        params = faiss.IndexRefineSearchParameters(k_factor=self.rerank_depth(k) / k)
+        params = faiss.IndexRefineSearchParameters(k_factor=rerank / k)
         return self._index.search(queries, k, params=params)
 
     def _id_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,12 +203,17 @@ class VectorIndex:
         return self._lookup
 
     def _positions(self, allowed: np.ndarray) -> np.ndarray:
-        """Storage positions of the allowed ids that are in the index."""
+        """Storage positions of the allowed ids that are in the index, sorted, each once."""
         _, sorted_ids, order = self._id_lookup()
-        allowed = np.unique(np.asarray(allowed, dtype=np.int64))
+        allowed = np.asarray(allowed, dtype=np.int64)
         at = np.minimum(np.searchsorted(sorted_ids, allowed), len(sorted_ids) - 1)
-        present = sorted_ids[at] == allowed
-        return order[at[present]]
+        positions = np.sort(order[at[sorted_ids[at] == allowed]])
+        return positions[np.r_[True, positions[1:] != positions[:-1]]] if len(positions) else positions
+
+    def _positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """Storage positions of ids known to be in the index (any shape)."""
+        _, sorted_ids, order = self._id_lookup()
+        return order[np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)]
 
     def _exact_at(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over the stored vectors at ``positions``, returning chunk ids.
@@ -205,7 +226,7 @@ class VectorIndex:
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         if len(positions) == 0:
             return scores, ids
-        positions = np.sort(positions)  # in storage order, so memory is read forwards
+        # ``positions`` come sorted, so memory is read forwards.
         labels = np.ascontiguousarray(np.broadcast_to(positions, (len(queries), len(positions))))
         cosine = np.empty(labels.shape, dtype=np.float32)
         self._flat.compute_distance_subset(

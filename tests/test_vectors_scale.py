@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import qa.vectors as vectors_module
 from qa.vectors import APPROXIMATE, EXACT, EXACT_MAX_VECTORS, VectorIndex
 
 N = 2_000
@@ -48,8 +49,11 @@ def test_size_chooses_the_index_type(data, exact, approximate):
     assert N < EXACT_MAX_VECTORS and exact.kind == EXACT
     assert approximate.kind == APPROXIMATE
     ids, vectors = data
-    assert VectorIndex.build(ids[:100], vectors[:100], exact_max=100).kind == APPROXIMATE
-    assert VectorIndex.build(ids[:99], vectors[:99], exact_max=100).kind == EXACT
+    assert VectorIndex.build(ids[:1_000], vectors[:1_000], exact_max=1_000).kind == APPROXIMATE
+    assert VectorIndex.build(ids[:999], vectors[:999], exact_max=1_000).kind == EXACT
+    # Too few vectors to train the quantiser: exact whatever the threshold.
+    assert VectorIndex.build(ids[:999], vectors[:999], exact_max=0).kind == EXACT
+    assert VectorIndex.build(ids[:0], vectors[:0], exact_max=0).kind == EXACT
 
 
 def test_approximate_recall_at_10_against_exact_search(data, approximate, exact):
@@ -90,6 +94,22 @@ def test_filter_returns_only_allowed_ids_and_enough_of_them(data, exact, approxi
         assert len(real) == min(k, allowed_count)
         assert np.all(np.diff(scores[row][: len(real)]) <= 1e-6)
     assert _recall(found[:, : min(k, allowed_count)], _truth(data, queries, min(k, allowed_count), allowed)) >= 0.98
+
+
+@pytest.mark.parametrize("kind", [EXACT, APPROXIMATE])
+@pytest.mark.parametrize("overfetch", [2.0, 0.1])
+def test_wide_filter_still_fills_k_from_allowed_ids(data, exact, approximate, monkeypatch, kind, overfetch):
+    # A wide filter goes through the whole index and drops what is not allowed; with too little
+    # over-fetching (0.1) every row comes back short and falls back to exact search over the allowed ids.
+    index = exact if kind == EXACT else approximate
+    monkeypatch.setattr(vectors_module, "EXACT_MAX_VECTORS", 100)
+    monkeypatch.setattr(vectors_module, "FILTER_OVERFETCH", overfetch)
+    ids, _ = data
+    allowed = np.random.default_rng(5).choice(ids, 1_200, replace=False)
+    queries = _unit(20, 6)
+    _, found = index.search(queries, 30, allowed=allowed)
+    assert set(found.ravel().tolist()) <= set(allowed.tolist()) and -1 not in found
+    assert _recall(found, _truth(data, queries, 30, allowed)) >= 0.98
 
 
 def test_filter_with_ids_not_in_the_index_or_none_at_all(exact, approximate, data):
