@@ -156,7 +156,7 @@ class VectorIndex:
         """
         k = max(1, min(k, len(self))) if len(self) else 1
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if allowed is not None and len(allowed) == 0:
+        if not len(self) or (allowed is not None and len(allowed) == 0):
             return np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64)
         if allowed is None:
             return self._index.search(queries, k) if self.kind == EXACT else self._approximate(queries, k)

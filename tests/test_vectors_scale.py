@@ -139,3 +139,11 @@ def test_reconstruct_returns_the_stored_vectors(data, exact, approximate, kind):
     index = exact if kind == EXACT else approximate
     ids, vectors = data
     assert np.allclose(index.reconstruct([int(ids[9]), int(ids[0]), int(ids[1234])]), vectors[[9, 0, 1234]], atol=1e-6)
+
+
+def test_an_empty_index_finds_nothing_with_or_without_a_filter(data):
+    ids, vectors = data
+    empty = VectorIndex.build(ids[:0], vectors[:0])
+    for allowed in (None, ids[:3]):
+        scores, found = empty.search(vectors[:2], 5, allowed=allowed)
+        assert found.shape[0] == 2 and set(found.ravel().tolist()) == {-1}
