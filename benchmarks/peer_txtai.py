@@ -81,11 +81,12 @@ def ask(args) -> dict:
 def serve(args) -> None:
     import uvicorn
 
-    config = Path(tempfile.mkdtemp(prefix="peer-api-")) / "config.yml"
-    # txtai's API loads the saved index at `path`; `embeddings` enables its search routes.
-    config.write_text(f"path: {args.index}\nwritable: false\nembeddings:\n  path: {model_dir()}\n", encoding="utf-8")
-    os.environ["CONFIG"] = str(config)
-    uvicorn.run("txtai.api:app", host="127.0.0.1", port=args.port, log_level="warning")
+    with tempfile.TemporaryDirectory(prefix="peer-api-") as folder:  # uvicorn returns on SIGTERM
+        config = Path(folder) / "config.yml"
+        # txtai's API loads the saved index at `path`; `embeddings` enables its search routes.
+        config.write_text(f"path: {args.index}\nwritable: false\nembeddings:\n  path: {model_dir()}\n", encoding="utf-8")
+        os.environ["CONFIG"] = str(config)
+        uvicorn.run("txtai.api:app", host="127.0.0.1", port=args.port, log_level="warning")
 
 
 def main() -> int:
