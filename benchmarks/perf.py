@@ -215,7 +215,8 @@ class Server:
             command = ["-m", "qa", "serve", "--index", str(self.index_dir), "--corpus", str(ROOT / "seeds"),
                        "--port", str(self.port)]
         else:
-            command = [str(PEER_SCRIPT), "serve", "--index", str(self.index_dir), "--port", str(self.port)]
+            command = [str(PEER_SCRIPT), "serve", "--index", str(self.index_dir), "--port", str(self.port),
+                       "--config", str(self.index_dir.parent / "peer-api.yml")]
         started = time.perf_counter()
         self.process = subprocess.Popen([self.side.python, *command], env=self.side.env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
