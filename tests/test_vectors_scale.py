@@ -147,3 +147,22 @@ def test_an_empty_index_finds_nothing_with_or_without_a_filter(data):
     for allowed in (None, ids[:3]):
         scores, found = empty.search(vectors[:2], 5, allowed=allowed)
         assert found.shape[0] == 2 and set(found.ravel().tolist()) == {-1}
+
+
+def test_searches_from_a_worker_thread_run_on_one_openmp_thread(exact, data):
+    """OpenMP's thread count is per calling thread; a server searches from worker threads, not the main one."""
+    import threading
+
+    import faiss
+
+    seen = {}
+
+    def worker():
+        seen["before"] = faiss.omp_get_max_threads()
+        exact.search(data[1][:1], 5)
+        seen["after"] = faiss.omp_get_max_threads()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["after"] == 1
