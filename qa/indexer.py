@@ -74,7 +74,9 @@ def embed_input(title: str | None, passage: str, embed_title: bool) -> str:
     return f"{title}\n{passage}" if embed_title and title else passage
 
 
-def previous_index(index_dir: Path, model_id: str, dimension: int, max_tokens: int, chunking: dict) -> tuple[Path | None, str | None]:
+def previous_index(
+    index_dir: Path, model_id: str, dimension: int, max_tokens: int, chunking: dict
+) -> tuple[Path | None, str | None]:
     """Whether the index at ``index_dir`` can seed an update built with these settings.
 
     Returns:
@@ -92,10 +94,12 @@ def previous_index(index_dir: Path, model_id: str, dimension: int, max_tokens: i
     if manifest.dimension != dimension or manifest.max_tokens != max_tokens:
         return None, "the previous index has another vector dimension or token limit"
     if manifest.chunking != chunking:
-        differ = sorted(k for k in chunking.keys() | manifest.chunking.keys() if chunking.get(k) != manifest.chunking.get(k))
-        return None, "the previous index has other chunking parameters (" + ", ".join(
-            f"{k} {manifest.chunking.get(k)} -> {chunking.get(k)}" for k in differ
-        ) + ")"
+        was = manifest.chunking
+        differ = ", ".join(
+            f"{k} {was.get(k)} -> {chunking.get(k)}" for k in sorted(chunking.keys() | was.keys())
+            if chunking.get(k) != was.get(k)
+        )
+        return None, f"the previous index has other chunking parameters ({differ})"
     return index_dir, None
 
 
@@ -266,7 +270,10 @@ def ensure_index(
     load_model: Callable[[str], Encoder],
     progress: Progress | None = None,
 ) -> tuple[BuildReport | None, str | None]:
-    """Build the index if it is missing or no longer matches its corpus; leave a fresh one alone.
+    """Build the index if it is missing, update it if it no longer matches its corpus; leave a fresh one alone.
+
+    An update reuses what the previous index holds (see ``build_index``); a change of model or chunking means
+    a full build.
 
     The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
     else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,

@@ -211,7 +211,7 @@ def test_cli_prints_the_update_counts(small_corpus, tmp_path):
     index_dir = tmp_path / "idx"
     first = run_qa("index", small_corpus, "--index", index_dir)
     assert first.returncode == 0, first.stderr
-    assert "Full build (there is no previous index): 2 added, 0 changed, 0 removed, 0 unchanged documents" in first.stdout
+    assert "Full build (there is no previous index): 2 added, 0 changed, 0 removed, 0 unchanged" in first.stdout
     _edit_one_paragraph(small_corpus / "meeting.txt")
     (small_corpus / "tea.md").unlink()
     (small_corpus / "eggs.txt").write_text("Eggs\nA soft-boiled egg needs six minutes.", encoding="utf-8")
