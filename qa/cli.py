@@ -111,8 +111,8 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, full
     how = "Updated" if report.update else f"Full build ({report.full_reason})"
     click.echo(
         f"{how}: {report.added} added, {report.changed} changed, {report.removed} removed, "
-        f"{report.unchanged} unchanged documents; {report.passages_embedded} passages embedded, "
-        f"{report.passages_reused} reused."
+        f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
+        f"reused {report.passages_reused}."
     )
 
 

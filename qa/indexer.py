@@ -22,7 +22,7 @@ from qa.manifest import (
     file_checksum,
     verify_checksums,
 )
-from qa.store import PreviousDocument, StoreWriter
+from qa.store import PreviousDocument, StoreWriter, text_hash
 from qa.vectors import VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -104,11 +104,12 @@ def previous_index(
 
 
 def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
-    """Whether the previous index holds this document as it is now (same bytes, same metadata)."""
+    """Whether the previous index holds this document as it is now (same bytes, text and metadata)."""
     return (
         previous is not None
         and previous.content_hash == document.content_hash
         and previous.metadata == document.metadata
+        and previous.text_hash == text_hash(document.text)
     )
 
 

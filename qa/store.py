@@ -117,7 +117,8 @@ class PreviousDocument:
     """A document as the index being replaced holds it: enough to tell whether it changed."""
 
     row: int
-    content_hash: str
+    content_hash: str  # of the file's bytes
+    text_hash: str  # of the decoded text: reading the same bytes may give other text after a change to ingest
     metadata: Metadata
 
 
@@ -247,12 +248,12 @@ class StoreWriter:
                 self.detach_previous()
                 raise IndexCorrupt(f"its store has schema version {version}, not {SCHEMA_VERSION}")
             rows = self.db.execute(
-                "SELECT id, doc_id, content_hash, title, date, author, source FROM previous.documents"
+                "SELECT id, doc_id, content_hash, text, title, date, author, source FROM previous.documents"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             self.detach_previous()
             raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
-        return {r[1]: PreviousDocument(r[0], r[2], Metadata(*r[3:7])) for r in rows}
+        return {r[1]: PreviousDocument(r[0], r[2], text_hash(r[3]), Metadata(*r[4:8])) for r in rows}
 
     def copy_document(self, document: Document, previous: PreviousDocument) -> int:
         """Insert ``document`` with the chunks it had in the attached previous store (same text, same passages).

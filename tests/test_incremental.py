@@ -228,3 +228,22 @@ def test_cli_prints_the_update_counts(small_corpus, tmp_path):
     full = json.loads(run_qa("index", small_corpus, "--index", index_dir, "--json", "--full").stdout)
     assert full["mode"] == "full" and full["full_reason"] == "a full build was asked for"
     assert full["passages_embedded"] == full["chunks"] and full["added"] == 3
+
+
+def test_document_whose_stored_text_differs_from_what_is_read_now_is_chunked_again(small_corpus, tmp_path, encoder):
+    # Same file bytes, other text: what a change to how files are decoded would leave in an older index.
+    from qa.manifest import Manifest, file_checksum
+
+    index_dir = tmp_path / "idx"
+    build_index(small_corpus, index_dir, encoder, **BUILD)
+    db = sqlite3.connect(index_dir / DATABASE_FILE)
+    with db:
+        db.execute("UPDATE documents SET text = text || ' (decoded differently)' WHERE doc_id = 'tea.md'")
+    db.close()
+    manifest = Manifest.read(index_dir)
+    manifest.checksums[DATABASE_FILE] = file_checksum(index_dir / DATABASE_FILE)
+    manifest.write(index_dir)
+    report = build_index(small_corpus, index_dir, CountingEncoder(encoder), **BUILD)
+    assert report.update and (report.changed, report.unchanged) == (1, 1)
+    service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+    assert service.store.document("tea.md").text.endswith("two minutes.\n")
