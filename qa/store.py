@@ -174,6 +174,9 @@ class StoreWriter:
         self.db.execute("PRAGMA foreign_keys = ON")
         # A built index is one self-contained file: no -wal/-shm companions to forget when copying it.
         self.db.execute("PRAGMA journal_mode = DELETE")
+        # No sync per transaction: the file is invisible until the finished build is fsynced and swapped in
+        # (qa.atomic.replace_directory), and a build killed before that is discarded whole.
+        self.db.execute("PRAGMA synchronous = OFF")
         migrate(self.db)
         self._pending: dict[str, PendingText] = {}
 
