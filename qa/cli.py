@@ -78,10 +78,16 @@ def main() -> None:
 @click.option("--embed-title/--no-embed-title", default=None,
               help="Embed each passage with its document's title [env QA_EMBED_TITLE].")
 @ENCODER_OPTION
+@click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @_expected_errors
-def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, as_json) -> None:
-    """Build or rebuild the index of CORPUS (default: seeds) atomically: its .txt, .md, .html, .pdf and .docx files."""
+def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, full, as_json) -> None:
+    """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
+
+    CORPUS's .txt, .md, .html, .pdf and .docx files are indexed. An existing index built with the same model
+    and chunking is updated: unchanged files are copied from it and only new passage texts are embedded.
+    Anything else (or --full) builds from scratch.
+    """
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import build_index
 
@@ -93,21 +99,32 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
     encoder = load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title, progress=_progress_printer(),
+        embed_title=settings.embed_title, progress=_progress_printer(), full=full,
     )
     for skipped in report.skipped:
         click.echo(f"warning: skipped {skipped.doc_id}: {skipped.reason}", err=True)
+    counts = {
+        "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
+        "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
+    }
     if as_json:
         click.echo(json.dumps({
             "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": encoder.model_id,
             "documents": report.documents, "chunks": report.chunks,
             "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
             "seconds": round(report.seconds, 3),
+            "mode": "update" if report.update else "full", "full_reason": report.full_reason, **counts,
         }))
         return
     click.echo(
         f"Indexed {report.documents} documents ({report.chunks} passages) from {report.corpus} into "
         f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files."
+    )
+    how = "Updated" if report.update else f"Full build ({report.full_reason})"
+    click.echo(
+        f"{how}: {report.added} added, {report.changed} changed, {report.removed} removed, "
+        f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
+        f"reused {report.passages_reused}."
     )
 
 
@@ -256,8 +273,11 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
             progress=_progress_printer(),
         )
         if report is not None:
-            click.echo(f"Rebuilt index ({reason}): {report.documents} documents, {report.chunks} passages "
-                       f"in {report.seconds:.1f} s", err=True)
+            how = "Updated" if report.update else "Rebuilt"
+            click.echo(f"{how} index ({reason}): {report.documents} documents, {report.chunks} passages "
+                       f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
+                       f"{report.removed} removed, {report.unchanged} unchanged; "
+                       f"{report.passages_embedded} passages embedded)", err=True)
     service = SearchService.open(settings)
     access = "API key required" if settings.api_key is not None else "no API key"
     click.echo(f"Serving {service.manifest.counts['chunks']} passages from {settings.index_dir.absolute()} "

@@ -11,11 +11,19 @@ from typing import Callable
 from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, QAError
+from qa.errors import ConfigError, CorpusError, IndexNotFound, QAError
 from qa.formats import SUFFIXES
-from qa.ingest import CorpusScan, Skipped, scan_corpus
-from qa.manifest import CHUNKER_VERSION, DATABASE_FILE, FORMAT_VERSION, VECTORS_FILE, Manifest, file_checksum
-from qa.store import StoreWriter
+from qa.ingest import CorpusScan, Document, Skipped, scan_corpus
+from qa.manifest import (
+    CHUNKER_VERSION,
+    DATABASE_FILE,
+    FORMAT_VERSION,
+    VECTORS_FILE,
+    Manifest,
+    file_checksum,
+    verify_checksums,
+)
+from qa.store import PreviousDocument, StoreWriter, text_hash
 from qa.vectors import VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -28,7 +36,12 @@ MIN_PASSAGE_TOKENS = 64
 
 @dataclass
 class BuildReport:
-    """What a build did, for the CLI to print."""
+    """What a build did, for the CLI to print.
+
+    ``update`` is True when the previous index was reused (unchanged documents copied, known passage texts not
+    embedded again); otherwise ``full_reason`` says why everything was built afresh. Documents are counted
+    against the previous index: after a full build every document counts as added.
+    """
 
     index_dir: Path
     corpus: Path
@@ -36,6 +49,14 @@ class BuildReport:
     chunks: int
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    update: bool = False
+    full_reason: str | None = None
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    passages_embedded: int = 0
+    passages_reused: int = 0
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool) -> dict:
@@ -54,6 +75,45 @@ def embed_input(title: str | None, passage: str, embed_title: bool) -> str:
     return f"{title}\n{passage}" if embed_title and title else passage
 
 
+def previous_index(
+    index_dir: Path, model_id: str, dimension: int, max_tokens: int, chunking: dict
+) -> tuple[Path | None, str | None]:
+    """Whether the index at ``index_dir`` can seed an update built with these settings.
+
+    Returns:
+        ``(index_dir, None)`` when it can, else ``(None, why not)``.
+    """
+    try:
+        manifest = Manifest.read(index_dir)
+        verify_checksums(index_dir, manifest)
+    except IndexNotFound:
+        return None, "there is no previous index"
+    except QAError as exc:
+        return None, f"the previous index cannot be reused: {exc}"
+    if manifest.model != model_id:
+        return None, f"the previous index was built with model {manifest.model}, not {model_id}"
+    if manifest.dimension != dimension or manifest.max_tokens != max_tokens:
+        return None, "the previous index has another vector dimension or token limit"
+    if manifest.chunking != chunking:
+        was = manifest.chunking
+        differ = ", ".join(
+            f"{k} {was.get(k)} -> {chunking.get(k)}" for k in sorted(chunking.keys() | was.keys())
+            if chunking.get(k) != was.get(k)
+        )
+        return None, f"the previous index has other chunking parameters ({differ})"
+    return index_dir, None
+
+
+def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
+    """Whether the previous index holds this document as it is now (same bytes, text and metadata)."""
+    return (
+        previous is not None
+        and previous.content_hash == document.content_hash
+        and previous.metadata == document.metadata
+        and previous.text_hash == text_hash(document.text)
+    )
+
+
 def build_index(
     corpus: Path,
     index_dir: Path,
@@ -64,13 +124,20 @@ def build_index(
     embed_title: bool = False,
     scan: CorpusScan | None = None,
     progress: Progress | None = None,
+    full: bool = False,
 ) -> BuildReport:
     """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
+
+    When ``index_dir`` holds a sound index built with the same model and chunking, this is an update: the new
+    index is still written beside it and swapped in whole, but documents whose content is unchanged are copied
+    from it (passages, vectors and all), only new and changed documents are chunked, and only passage texts the
+    previous index never embedded go to the model. The result equals a clean build of the same corpus.
 
     Args:
         embed_title: embed each passage with its document's title before it (the keyword index always has it).
         scan: a scan of ``corpus`` already made (to avoid reading it twice); made here when None.
         progress: optional callback for progress display.
+        full: build from scratch even when the previous index could be reused.
 
     Raises:
         CorpusError: the corpus is unreadable or has nothing to index.
@@ -89,10 +156,32 @@ def build_index(
         raise CorpusError(f"nothing to index in {scan.root}: no readable {kinds} files ({len(scan.skipped)} skipped)")
     report = progress or (lambda stage, done, total: None)
     index_dir = Path(index_dir).absolute()
+    chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title)
     with staging_directory(index_dir) as staging:
+        # Decided under the build lock, so no other build can swap the previous index out meanwhile.
+        if full:
+            previous, full_reason = None, "a full build was asked for"
+        else:
+            previous, full_reason = previous_index(
+                index_dir, encoder.model_id, encoder.dimension, encoder.max_tokens, chunking
+            )
         store = StoreWriter(staging / DATABASE_FILE)
-        n_chunks = 0
+        known: dict[str, PreviousDocument] = {}
+        if previous is not None:
+            try:
+                known = store.attach_previous(previous / DATABASE_FILE)
+            except QAError as exc:
+                previous, full_reason = None, f"the previous index cannot be reused: {exc}"
+        n_chunks = added = changed = unchanged = 0
         for number, document in enumerate(scan.documents, start=1):
+            # Documents go in corpus order either way, so chunk ids equal those of a clean build.
+            before = known.get(document.doc_id)
+            if _unchanged(document, before):
+                n_chunks += store.copy_document(document, before)
+                unchanged += 1
+                report("chunking", number, len(scan.documents))
+                continue
+            added, changed = (added + 1, changed) if before is None else (added, changed + 1)
             title = document.metadata.title if embed_title else None
             size = chunk_size
             if title:
@@ -107,6 +196,9 @@ def build_index(
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
+        removed = len(known.keys() - {d.doc_id for d in scan.documents})
+        reused = store.reuse_embeddings() if previous is not None else 0
+        store.detach_previous()
 
         # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
         # are not left for the end of the progress bar.
@@ -130,7 +222,7 @@ def build_index(
             encoder={"backend": encoder.backend, "precision": encoder.precision},
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
-            chunking=chunking_parameters(chunk_size, chunk_overlap, embed_title),
+            chunking=chunking,
             corpus={"root": str(scan.root), "fingerprint": scan.fingerprint},
             counts={"documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped)},
             checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
@@ -144,6 +236,14 @@ def build_index(
         chunks=n_chunks,
         skipped=list(scan.skipped),
         seconds=time.perf_counter() - started,
+        update=previous is not None,
+        full_reason=full_reason,
+        added=added,
+        changed=changed,
+        removed=removed,
+        unchanged=unchanged,
+        passages_embedded=len(pending),
+        passages_reused=reused,
     )
 
 
@@ -176,7 +276,10 @@ def ensure_index(
     load_model: Callable[[str], Encoder],
     progress: Progress | None = None,
 ) -> tuple[BuildReport | None, str | None]:
-    """Build the index if it is missing or no longer matches its corpus; leave a fresh one alone.
+    """Build the index if it is missing, update it if it no longer matches its corpus; leave a fresh one alone.
+
+    An update reuses what the previous index holds (see ``build_index``); a change of model or chunking means
+    a full build.
 
     The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
     else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,

@@ -129,6 +129,16 @@ class PendingText:
 
 
 @dataclass(frozen=True)
+class PreviousDocument:
+    """A document as the index being replaced holds it: enough to tell whether it changed."""
+
+    row: int
+    content_hash: str  # of the file's bytes
+    text_hash: str  # of the decoded text: reading the same bytes may give other text after a change to ingest
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
 class StoredChunk:
     """A chunk joined with its document's citation fields; ``page`` and ``page_end`` are the pages holding its
     first and last characters (None for documents without pages)."""
@@ -191,6 +201,9 @@ class StoreWriter:
         self.db.execute("PRAGMA foreign_keys = ON")
         # A built index is one self-contained file: no -wal/-shm companions to forget when copying it.
         self.db.execute("PRAGMA journal_mode = DELETE")
+        # No sync per transaction: the file is invisible until the finished build is fsynced and swapped in
+        # (qa.atomic.replace_directory), and a build killed before that is discarded whole.
+        self.db.execute("PRAGMA synchronous = OFF")
         migrate(self.db)
         self._pending: dict[str, PendingText] = {}
 
@@ -204,30 +217,9 @@ class StoreWriter:
         Returns:
             The chunk ids, which are also their FAISS ids.
         """
-        meta = document.metadata
         with self.db:
-            cursor = self.db.execute(
-                "INSERT INTO documents (doc_id, title, date, author, source, content_hash, n_chars, n_lines, text)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    document.doc_id,
-                    meta.title,
-                    meta.date,
-                    meta.author,
-                    meta.source,
-                    document.content_hash,
-                    len(document.text),
-                    line_count(document.text),
-                    document.text,
-                ),
-            )
-            document_row = cursor.lastrowid
-            if document.pages is not None:
-                self.db.executemany(
-                    "INSERT INTO pages (document_id, number, start) VALUES (?, ?, ?)",
-                    [(document_row, number, start) for number, start in enumerate(document.pages, start=1)],
-                )
-            context = document_context(meta)
+            document_row = self._insert_document(document)
+            context = document_context(document.metadata)
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
@@ -243,6 +235,102 @@ class StoreWriter:
                     "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)", (cursor.lastrowid, context, chunk.text)
                 )
         return ids
+
+    def _insert_document(self, document: Document) -> int:
+        """Insert one document row and its page offsets (inside the caller's transaction); returns its rowid."""
+        meta = document.metadata
+        cursor = self.db.execute(
+            "INSERT INTO documents (doc_id, title, date, author, source, content_hash, n_chars, n_lines, text)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                document.doc_id,
+                meta.title,
+                meta.date,
+                meta.author,
+                meta.source,
+                document.content_hash,
+                len(document.text),
+                line_count(document.text),
+                document.text,
+            ),
+        )
+        if document.pages is not None:
+            self.db.executemany(
+                "INSERT INTO pages (document_id, number, start) VALUES (?, ?, ?)",
+                [(cursor.lastrowid, number, start) for number, start in enumerate(document.pages, start=1)],
+            )
+        return cursor.lastrowid
+
+    def attach_previous(self, path: Path) -> dict[str, PreviousDocument]:
+        """Open the store of the index being replaced, read-only, to copy unchanged rows and vectors from.
+
+        Returns:
+            Its documents by id.
+
+        Raises:
+            IndexCorrupt: it cannot be read or has another schema version.
+        """
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1"
+        try:
+            self.db.execute("ATTACH DATABASE ? AS previous", (uri,))
+            attached = {row[1]: row[2] for row in self.db.execute("PRAGMA database_list")}.get("previous")
+            if attached != str(Path(path).resolve()):
+                # An SQLite built without URI file names would have created a new file named after the URI.
+                self.detach_previous()
+                raise IndexCorrupt(f"cannot open {path} read-only (SQLite without URI file names)")
+            version = self.db.execute("PRAGMA previous.user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                self.detach_previous()
+                raise IndexCorrupt(f"its store has schema version {version}, not {SCHEMA_VERSION}")
+            rows = self.db.execute(
+                "SELECT id, doc_id, content_hash, text, title, date, author, source FROM previous.documents"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self.detach_previous()
+            raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
+        return {r[1]: PreviousDocument(r[0], r[2], text_hash(r[3]), Metadata(*r[4:8])) for r in rows}
+
+    def copy_document(self, document: Document, previous: PreviousDocument) -> int:
+        """Insert ``document`` with the chunks it had in the attached previous store (same text, same passages).
+
+        Returns:
+            The number of chunks copied.
+        """
+        with self.db:
+            document_row = self._insert_document(document)
+            cursor = self.db.execute(
+                'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash, text)'
+                ' SELECT ?, ord, start, "end", line_start, line_end, n_tokens, text_hash, text FROM previous.chunks'
+                " WHERE document_id = ? ORDER BY ord",
+                (document_row, previous.row),
+            )
+            self.db.execute(
+                "INSERT INTO chunks_fts (rowid, context, text) SELECT id, ?, text FROM chunks WHERE document_id = ?"
+                " ORDER BY id",
+                (document_context(document.metadata), document_row),
+            )
+        return cursor.rowcount
+
+    def reuse_embeddings(self) -> int:
+        """Copy from the attached previous store the vectors of every passage input this store needs.
+
+        Keyed by embed-input hash, so a passage whose text was seen before (in any document) is not embedded again.
+
+        Returns:
+            The number of distinct passage inputs whose vectors were copied.
+        """
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO embeddings (text_hash, vector, sentence_vectors)"
+                " SELECT text_hash, vector, sentence_vectors FROM previous.embeddings"
+                " WHERE text_hash IN (SELECT text_hash FROM chunks)"
+            )
+        return cursor.rowcount
+
+    def detach_previous(self) -> None:
+        """Let go of the previous store (a no-op when none is attached)."""
+        if any(row[1] == "previous" for row in self.db.execute("PRAGMA database_list")):
+            self.db.execute("DETACH DATABASE previous")
 
     def add_skipped(self, skipped: Iterable[Skipped]) -> None:
         """Record files that were not indexed, so `qa info` can say why."""

@@ -1,4 +1,5 @@
-"""Crash safety: `qa index` killed with SIGKILL at random moments never leaves a broken index behind."""
+"""Crash safety: `qa index` (a full build or an update) killed with SIGKILL at random moments never leaves a broken
+index behind."""
 
 from __future__ import annotations
 
@@ -54,37 +55,44 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
     new_answers = _answers(reference, encoder)
 
     rng = random.Random(20261121)
-    outcomes = {"old": 0, "new": 0}
+    outcomes = {(kind, left): 0 for kind in ("build", "update") for left in ("old", "new")}
     for trial in range(TRIALS):
+        # Half the trials rebuild from scratch, half update the old index (the edited file is embedded, the
+        # copies reuse their originals' vectors): both must be killable at any moment.
+        kind = "build" if trial % 4 < 2 else "update"
         process = subprocess.Popen(
-            [sys.executable, "-m", "qa", "index", str(new_corpus), "--index", str(index_dir)],
+            [sys.executable, "-m", "qa", "index", str(new_corpus), "--index", str(index_dir)]
+            + (["--full"] if kind == "build" else []),
             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         if trial % 2 == 0:
             # Anywhere in the run, start-up included.
             time.sleep(rng.uniform(0.0, 8.0))
         else:
-            # Inside the build itself: wait for the staging directory, then a little longer.
+            # Inside the build itself: wait for the staging directory, then a little longer (an update is short).
             deadline = time.monotonic() + 60
             while not list(tmp_path.glob(".idx.building-*")) and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 1.5))
+            time.sleep(rng.uniform(0.0, 1.5 if kind == "build" else 0.5))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
         manifest = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
         if manifest["created"] == old_manifest["created"] and manifest["corpus"] == old_manifest["corpus"]:
-            assert _answers(index_dir, encoder) == old_answers, f"trial {trial}: old index changed"
-            outcomes["old"] += 1
+            assert _answers(index_dir, encoder) == old_answers, f"trial {trial} ({kind}): old index changed"
+            outcomes[kind, "old"] += 1
         else:
-            # The swap finished before the kill: the new index must be complete.
+            # The swap finished before the kill: the new index must be complete, and an update equal a build.
             assert manifest["counts"] == json.loads((reference / MANIFEST_FILE).read_text(encoding="utf-8"))["counts"]
-            assert _answers(index_dir, encoder) == new_answers, f"trial {trial}: new index differs"
-            outcomes["new"] += 1
+            assert _answers(index_dir, encoder) == new_answers, f"trial {trial} ({kind}): new index differs"
+            outcomes[kind, "new"] += 1
             build_index(old_corpus, index_dir, encoder, **build)  # back to the old index for the next trial
             old_manifest = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    print(f"\nSIGKILL trials: {outcomes['old']} left the previous index, {outcomes['new']} the finished new one")
-    assert outcomes["old"] >= TRIALS // 2  # most kills land before the swap: the property was really exercised
+    summary = ", ".join(f"{kind} left the {left} index {n} times" for (kind, left), n in outcomes.items())
+    print(f"\nSIGKILL trials: {summary}")
+    # Most kills land before the swap, in builds and in updates: the property was really exercised.
+    assert outcomes["build", "old"] + outcomes["update", "old"] >= TRIALS // 2
+    assert outcomes["update", "old"] >= 1
 
     # Whatever the kills left behind, the next build succeeds and cleans up after them.
     build_index(new_corpus, index_dir, encoder, **build)

@@ -377,3 +377,31 @@ def test_a_corpus_of_only_broken_files_names_the_formats_it_reads(corpus, tmp_pa
     kinds = r"\.txt, \.md, \.html, \.htm, \.pdf, \.docx"
     with pytest.raises(CorpusError, match=rf"no readable {kinds} files \({len(BROKEN)} skipped\)"):
         build_index(corpus / "broken", tmp_path / "index", encoder, chunk_size=128, chunk_overlap=24)
+
+
+def test_an_update_keeps_the_pages_of_unchanged_pdfs(corpus, formats_index, tmp_path, encoder):
+    """An update copies unchanged documents from the previous index: their page offsets come along."""
+    import shutil
+
+    from qa.store import StoreReader
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(formats_index[0], index_dir)
+    grown = tmp_path / "corpus"
+    shutil.copytree(corpus, grown)
+    (grown / "extra.txt").write_text("Lighthouse keepers log the fog signal every hour.\n", encoding="utf-8")
+    defaults = Settings()
+    report = build_index(
+        grown, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+    )
+    assert report.update and report.added == 1 and report.unchanged == 5
+    before = StoreReader(formats_index[0] / "store.sqlite3").document("report.pdf")
+    after = StoreReader(index_dir / "store.sqlite3").document("report.pdf")
+    assert before.pages is not None and after.pages == before.pages
+    def pages(index: Path) -> dict:
+        chunks = StoreReader(index / "store.sqlite3").iter_chunks()
+        return {(c.doc_id, c.start): (c.page, c.page_end) for c, _ in chunks if c.doc_id == "report.pdf"}
+
+    assert len(pages(index_dir)) > 1 and pages(index_dir) == pages(formats_index[0])
+    assert all(page is not None for page, _ in pages(index_dir).values())
