@@ -112,3 +112,19 @@ class WordCounter:
 
     def __call__(self, texts):
         return [len(t.split()) for t in texts]
+
+
+def wait_for_server(url: str, process, timeout: float = 180) -> None:
+    """Wait until a `qa serve` subprocess answers GET /health; fail with its stderr if it exits first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("server did not come up")

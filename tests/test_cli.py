@@ -7,12 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from conftest import SEEDS, free_port
+from conftest import SEEDS, free_port, wait_for_server
 from qa.manifest import MANIFEST_FILE
 
 
@@ -147,19 +146,6 @@ def test_copied_index_answers_offline_without_re_embedding(built, tmp_path):
     assert answer["results"] == original["results"]
 
 
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("server did not come up")
-
-
 def test_serve_builds_a_missing_index_then_answers_over_http(small_corpus, tmp_path):
     port = free_port()
     index_dir = tmp_path / "served"
@@ -169,7 +155,7 @@ def test_serve_builds_a_missing_index_then_answers_over_http(small_corpus, tmp_p
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for(url, process)
+        wait_for_server(url, process)
         assert (index_dir / MANIFEST_FILE).is_file()
         body = httpx.post(f"{url}/search", json={"question": "how long to boil an egg", "top_k": 1}, timeout=30).json()
         assert body["results"][0]["citation"]["source"] == "notes/guide.md"

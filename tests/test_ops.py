@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, SEEDS, free_port, serving
+from conftest import ROOT, SEEDS, free_port, serving, wait_for_server
 from qa.api.app import create_app
 from qa.api.logs import ACCESS_LOGGER, JSONFormatter, TextFormatter, log_config, request_id_from, resolve_format
 from qa.cli import main
@@ -333,19 +332,6 @@ def test_auto_log_format_is_json_unless_stderr_is_a_terminal():
     assert config["loggers"]["uvicorn.access"]["handlers"] == []
 
 
-def _wait_for_health(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("server did not come up")
-
-
 def test_qa_serve_writes_json_lines_and_no_uvicorn_access_log(seeds_index, tmp_path):
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_LOG_FORMAT": "text"}  # the flag below wins over it
@@ -360,8 +346,8 @@ def test_qa_serve_writes_json_lines_and_no_uvicorn_access_log(seeds_index, tmp_p
         try:
             url = f"http://127.0.0.1:{port}"
             with open(stderr_path, encoding="utf-8") as log:
-                process.stderr = log  # for _wait_for_health's message if the server dies
-                _wait_for_health(url, process)
+                process.stderr = log  # for wait_for_server's message if the server dies
+                wait_for_server(url, process)
             response = httpx.get(f"{url}/search", params={"q": QUESTION, "top_k": 1},
                                  headers={"X-Request-ID": "serve-test-1"}, timeout=60)
             assert response.status_code == 200 and response.headers["x-request-id"] == "serve-test-1"
