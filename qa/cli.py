@@ -200,6 +200,7 @@ def info(index_dir, as_json) -> None:
     if as_json:
         click.echo(json.dumps({
             "index_dir": str(settings.index_dir.absolute()), "model": manifest.model, "dimension": manifest.dimension,
+            "encoder": manifest.encoder, "vectors": manifest.vectors,
             "format_version": manifest.format_version, "chunking": manifest.chunking, "corpus": manifest.corpus,
             "counts": manifest.counts, "created": manifest.created,
             "documents": [{"source": d, "title": m.title, "date": m.date, "author": m.author, "source_name": m.source,
@@ -209,7 +210,9 @@ def info(index_dir, as_json) -> None:
         return
     chunking = manifest.chunking
     click.echo(f"index:     {settings.index_dir.absolute()} (format {manifest.format_version}, built {manifest.created})")
-    click.echo(f"model:     {manifest.model} ({manifest.dimension} dimensions, cosine)")
+    click.echo(f"model:     {manifest.model} ({manifest.dimension} dimensions, cosine; embedded with "
+               f"{manifest.encoder.get('backend')} {manifest.encoder.get('precision')}; "
+               f"{manifest.vectors.get('kind', 'exact')} vector search)")
     click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
     click.echo(f"corpus:    {manifest.corpus.get('root')}")
     click.echo(f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "

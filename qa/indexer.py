@@ -215,11 +215,13 @@ def build_index(
 
         ids, vectors = store.chunk_vectors(encoder.dimension)
         store.close()
-        VectorIndex.build(ids, vectors).save(staging / VECTORS_FILE)
+        vector_index = VectorIndex.build(ids, vectors)
+        vector_index.save(staging / VECTORS_FILE)
         Manifest(
             format_version=FORMAT_VERSION,
             model=encoder.model_id,
             encoder={"backend": encoder.backend, "precision": encoder.precision},
+            vectors={"kind": vector_index.kind},
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
             chunking=chunking,

@@ -34,6 +34,8 @@ class Manifest:
     created: str
     # The backend and precision that embedded the passages; ONNX fp32 and PyTorch fp32 give the same vectors.
     encoder: dict = field(default_factory=lambda: {"backend": "torch", "precision": "fp32"})
+    # The FAISS index type: "exact" (flat) or "approximate" (PQ fast-scan with exact re-ranking), by size.
+    vectors: dict = field(default_factory=dict)
     normalized: bool = True
     metric: str = "cosine (inner product of unit vectors)"
     files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})
