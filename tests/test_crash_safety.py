@@ -54,6 +54,20 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
     build_index(new_corpus, reference, encoder, **build)
     new_answers = _answers(reference, encoder)
 
+    # How long an uninterrupted run of each kind takes here, so random kills can land anywhere in one (or just
+    # after it) whatever the machine's speed.
+    durations = {}
+    for kind in ("build", "update"):
+        scratch = tmp_path / f"timed-{kind}"
+        shutil.copytree(index_dir, scratch)
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "qa", "index", str(new_corpus), "--index", str(scratch)]
+            + (["--full"] if kind == "build" else []),
+            env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True,
+        )
+        durations[kind] = time.monotonic() - started
+
     rng = random.Random(20261121)
     outcomes = {(kind, left): 0 for kind in ("build", "update") for left in ("old", "new")}
     for trial in range(TRIALS):
@@ -67,7 +81,7 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
         )
         if trial % 2 == 0:
             # Anywhere in the run, start-up included.
-            time.sleep(rng.uniform(0.0, 8.0))
+            time.sleep(rng.uniform(0.0, 1.1 * durations[kind]))  # a few land after the swap
         else:
             # Inside the build itself: wait for the staging directory, then a little longer (an update is short).
             deadline = time.monotonic() + 60

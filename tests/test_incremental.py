@@ -38,6 +38,7 @@ class CountingEncoder:
         self._real = real
         self.texts: list[str] = []
         self.model_id, self.dimension, self.max_tokens = real.model_id, real.dimension, real.max_tokens
+        self.backend, self.precision = real.backend, real.precision
 
     def count_tokens(self, texts):
         return self._real.count_tokens(texts)

@@ -239,7 +239,7 @@ def test_page_and_its_assets_are_served_with_their_content_types_and_no_key(key,
 
 def test_page_and_assets_are_not_in_the_openapi_schema(web_service):
     schema = create_app(Settings(index_dir=web_service.settings.index_dir), service=web_service).openapi()
-    assert set(schema["paths"]) == {"/search", "/documents/{doc_id}", "/health"}
+    assert set(schema["paths"]) == {"/search", "/documents/{doc_id}", "/health", "/metrics"}
 
 
 def test_page_assets_are_package_data():
