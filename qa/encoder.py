@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -97,6 +97,20 @@ def pool_spans(
         pooled = tokens[inside].mean(axis=0) if inside.any() else vector
         rows.append(pooled / (np.linalg.norm(pooled) or 1.0))
     return np.array(rows, dtype=np.float32).reshape(len(rows), len(vector))
+
+
+def untruncated_counter(core) -> Callable[[Sequence[str]], list[int]]:
+    """Tokens per text, special tokens excluded, never truncated, from a `tokenizers.Tokenizer`.
+
+    Counts with a private copy, so switching truncation and padding off cannot change how the encoder's own
+    tokenizer prepares the model's input.
+    """
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(core.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    return lambda texts: [len(e.ids) for e in copy.encode_batch(list(texts), add_special_tokens=False)]
 
 
 def quiet_transformers() -> None:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from qa.encoder import pool_spans
+from qa.encoder import pool_spans, untruncated_counter
 from qa.errors import EncoderUnavailable, ModelError
 from qa.onnx_export import GRAPH_FILE, SETTINGS_FILE, TOKENIZER_FILE
 
@@ -63,27 +63,24 @@ class OnnxEncoder:
         self.max_tokens = int(settings["max_seq_length"]) - int(settings["special_tokens"])
         self._pooling = settings["pooling"]
         self._inputs = list(settings["inputs"])
-        # A private copy counts tokens untruncated; the encoding copy truncates and pads like sentence-transformers.
-        self._counter = Tokenizer.from_str(tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        self._counter = untruncated_counter(tokenizer)
+        # Truncated like sentence-transformers; each batch is padded (in ``_batches``) to its own longest text.
         tokenizer.enable_truncation(max_length=int(settings["max_seq_length"]))
-        tokenizer.enable_padding(pad_id=int(settings["pad_id"]), pad_token=settings["pad_token"])
+        tokenizer.no_padding()
+        self._pad_id = int(settings["pad_id"])
         # Fixed here and never changed again, so calls from several threads are safe (no lock needed);
         # ONNX Runtime sessions may run concurrently too.
         self._tokenizer = tokenizer
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them, special tokens excluded."""
-        if not texts:
-            return []
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+        return self._counter(texts) if texts else []
 
     def encode(self, texts: Sequence[str], *, batch_size: int = BATCH) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text."""
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for order, encodings, tokens in self._batches(texts, batch_size):
-            vectors[order] = self._pool(tokens, encodings)
+        for order, _, mask, tokens in self._batches(texts, batch_size):
+            vectors[order] = self._pool(tokens, mask)
         return vectors
 
     def encode_with_spans(
@@ -95,34 +92,44 @@ class OnnxEncoder:
         """
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         span_vectors: list[np.ndarray | None] = [None] * len(texts)
-        for order, encodings, tokens in self._batches(texts, batch_size):
-            pooled = self._pool(tokens, encodings)
+        for order, encodings, mask, tokens in self._batches(texts, batch_size):
+            pooled = self._pool(tokens, mask)
             vectors[order] = pooled
             for row, (i, encoding) in enumerate(zip(order, encodings)):
-                real = int(sum(encoding.attention_mask))
-                span_vectors[i] = pool_spans(tokens[row, :real], encoding.offsets[:real], spans[i], pooled[row])
+                real = len(encoding.ids)
+                span_vectors[i] = pool_spans(tokens[row, :real], encoding.offsets, spans[i], pooled[row])
         return vectors, span_vectors  # type: ignore[return-value]
 
     def _batches(self, texts: Sequence[str], batch_size: int):
-        """Yield (positions, encodings, token embeddings) for batches of texts of similar length."""
+        """Yield (positions, encodings, attention mask, token embeddings) for batches of texts of similar length.
+
+        Every text is tokenised once; batches are padded on the right to their own longest text, as
+        sentence-transformers pads them.
+        """
         if not texts:
             return
-        lengths = self.count_tokens(texts)
-        ranked = sorted(range(len(texts)), key=lambda i: lengths[i])
+        all_encodings = self._tokenizer.encode_batch(list(texts))
+        ranked = sorted(range(len(texts)), key=lambda i: len(all_encodings[i].ids))
         for first in range(0, len(ranked), batch_size):
             order = ranked[first : first + batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in order])
+            encodings = [all_encodings[i] for i in order]
+            width = max(len(e.ids) for e in encodings)
             feeds = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+                "input_ids": np.full((len(order), width), self._pad_id, dtype=np.int64),
+                "attention_mask": np.zeros((len(order), width), dtype=np.int64),
+                "token_type_ids": np.zeros((len(order), width), dtype=np.int64),
             }
+            for row, encoding in enumerate(encodings):
+                n = len(encoding.ids)
+                feeds["input_ids"][row, :n] = encoding.ids
+                feeds["attention_mask"][row, :n] = 1
+                feeds["token_type_ids"][row, :n] = encoding.type_ids
             tokens = self._session.run(None, {name: feeds[name] for name in self._inputs})[0]
-            yield order, encodings, tokens
+            yield order, encodings, feeds["attention_mask"], tokens
 
-    def _pool(self, tokens: np.ndarray, encodings) -> np.ndarray:
+    def _pool(self, tokens: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Pool token embeddings into one unit vector per text, as the model's Pooling module does."""
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)[:, :, None]
+        mask = attention_mask.astype(np.float32)[:, :, None]
         if self._pooling == "mean":
             pooled = (tokens * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         elif self._pooling == "cls":

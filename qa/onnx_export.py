@@ -140,7 +140,6 @@ def _export(model_id: str, target: str, out: Path) -> None:
     settings.update(
         inputs=names,
         pad_id=int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
-        pad_token=str(tokenizer.pad_token or "[PAD]"),
         special_tokens=len(tokenizer("")["input_ids"]),
         torch=torch.__version__,
     )

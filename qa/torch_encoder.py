@@ -8,7 +8,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from qa.encoder import DEFAULT_MODEL, model_id_for, pool_spans, quiet_transformers, resolve_model
+from qa.encoder import (
+    DEFAULT_MODEL,
+    model_id_for,
+    pool_spans,
+    quiet_transformers,
+    resolve_model,
+    untruncated_counter,
+)
 from qa.errors import ModelError
 
 
@@ -94,13 +101,7 @@ def _token_counter(tokenizer) -> Callable[[Sequence[str]], list[int]]:
     """A counter that never truncates: the fast tokenizer's Rust core when there is one."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        from tokenizers import Tokenizer
-
-        # A private copy, so switching truncation off cannot change what encode() does.
-        core = Tokenizer.from_str(backend.to_str())
-        core.no_truncation()
-        core.no_padding()
-        return lambda texts: [len(e.ids) for e in core.encode_batch(list(texts), add_special_tokens=False)]
+        return untruncated_counter(backend)
     return lambda texts: [
         len(ids) for ids in tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
     ]
