@@ -32,6 +32,13 @@ ENCODER_OPTION = click.option(
 BUILD_THREADS = os.cpu_count() or 1
 
 
+def _bulk_encoder(model: str | None, settings: Settings):
+    """The model (default: all-MiniLM-L6-v2) on the configured backend, with every core, for indexing."""
+    from qa.encoder import DEFAULT_MODEL, load_encoder
+
+    return load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
+
+
 def _expected_errors(command):
     """Map QAError to one line on stderr and its exit code: expected failures never show a traceback."""
 
@@ -88,7 +95,6 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
     and chunking is updated: unchanged files are copied from it and only new passage texts are embedded.
     Anything else (or --full) builds from scratch.
     """
-    from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import build_index
 
     settings = Settings.from_env(
@@ -96,7 +102,7 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
         embed_title=embed_title, encoder=encoder,
     )
     corpus = settings.corpus or DEFAULT_CORPUS
-    encoder = load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
+    encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title, progress=_progress_printer(), full=full,
@@ -316,7 +322,6 @@ def evaluate(
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.config import MODES
     from qa.datasets import load_dataset
-    from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.evaluate import evaluate as run_evaluation
     from qa.render import render_eval_table
 
@@ -325,7 +330,7 @@ def evaluate(
     )
     labelled = load_dataset(dataset, split=split, corpus=corpus)
     chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))
-    encoder = load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
+    encoder = _bulk_encoder(model, settings)
     reports = run_evaluation(
         labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(),
         log=lambda message: click.echo(message, err=True),
