@@ -28,6 +28,11 @@ ENCODER_OPTION = click.option(
     help="Embedding backend: onnx (ONNX Runtime, exported once and cached), torch (sentence-transformers), or "
     "auto: onnx when the model allows it [env QA_ENCODER; default auto].",
 )
+PRECISION_OPTION = click.option(
+    "--precision", type=click.Choice(["fp32", "int8"]), envvar="QA_PRECISION", default=None,
+    help="Arithmetic a new index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
+    "are always embedded at the index's own precision [env QA_PRECISION; default fp32].",
+)
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1
 
@@ -36,7 +41,10 @@ def _bulk_encoder(model: str | None, settings: Settings):
     """The model (default: all-MiniLM-L6-v2) on the configured backend, with every core, for indexing."""
     from qa.encoder import DEFAULT_MODEL, load_encoder
 
-    return load_encoder(model or DEFAULT_MODEL, settings.encoder, threads=BUILD_THREADS, cache_dir=settings.cache_dir)
+    return load_encoder(
+        model or DEFAULT_MODEL, settings.encoder, precision=settings.precision, threads=BUILD_THREADS,
+        cache_dir=settings.cache_dir,
+    )
 
 
 def _expected_errors(command):
@@ -85,10 +93,11 @@ def main() -> None:
 @click.option("--embed-title/--no-embed-title", default=None,
               help="Embed each passage with its document's title [env QA_EMBED_TITLE].")
 @ENCODER_OPTION
+@PRECISION_OPTION
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @_expected_errors
-def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, full, as_json) -> None:
+def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, as_json) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
     CORPUS's .txt, .md, .html, .pdf and .docx files are indexed. An existing index built with the same model
@@ -99,7 +108,7 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
 
     settings = Settings.from_env(
         index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-        embed_title=embed_title, encoder=encoder,
+        embed_title=embed_title, encoder=encoder, precision=precision,
     )
     corpus = settings.corpus or DEFAULT_CORPUS
     encoder = _bulk_encoder(model, settings)
@@ -248,8 +257,9 @@ def info(index_dir, as_json) -> None:
               help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; "
               "default: auto].")
 @ENCODER_OPTION
+@PRECISION_OPTION
 @_expected_errors
-def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder) -> None:
+def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder, precision) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
 
@@ -262,7 +272,7 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
     from qa.search import SearchService
 
     settings = Settings.from_env(
-        index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder,
+        index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
         log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(),
     )
     try:
@@ -276,9 +286,13 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
         report, reason = ensure_index(
             settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
             model=settings.model, chunk_size=None, chunk_overlap=None,
-            defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap, settings.embed_title),
+            defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap, settings.embed_title,
+                      settings.precision),
             # One thread, like the queries that follow: the same loaded model then serves them.
-            load_model=lambda name: load_encoder(name, settings.encoder, cache_dir=settings.cache_dir),
+            load_model=lambda name, precision: load_encoder(
+                name, settings.encoder, precision=precision, cache_dir=settings.cache_dir
+            ),
+            precision=precision,
             progress=_progress_printer(),
         )
         if report is not None:
@@ -314,10 +328,12 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
 @click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP", default=None)
 @click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
 @ENCODER_OPTION
+@PRECISION_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per mode, one per line.")
 @_expected_errors
 def evaluate(
-    dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, encoder, as_json
+    dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, encoder, precision,
+    as_json,
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.config import MODES
@@ -326,7 +342,8 @@ def evaluate(
     from qa.render import render_eval_table
 
     settings = Settings.from_env(
-        chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, encoder=encoder
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, encoder=encoder,
+        precision=precision,
     )
     labelled = load_dataset(dataset, split=split, corpus=corpus)
     chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))

@@ -19,6 +19,9 @@ DEFAULT_CHUNK_OVERLAP = 24
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("score", "rrf")
 ENCODERS = ("auto", "onnx", "torch")
+# Precision of the model's arithmetic when embedding; an index records its own, and queries follow it.
+PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
 
 # Access (README.md, "Access"): request bodies are capped; an API key, when set, must be this long.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -40,6 +43,7 @@ ENV_VARS = {
     "corpus": "QA_CORPUS",
     "model": "QA_MODEL",
     "encoder": "QA_ENCODER",
+    "precision": "QA_PRECISION",
     "cache_dir": "QA_CACHE_DIR",
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
@@ -83,6 +87,8 @@ class Settings:
     model: str | None = None
     # Encoder backend (README.md, "Performance"): onnx, torch, or auto (onnx when the model allows it).
     encoder: str = "auto"
+    # Precision a new index is embedded at (README.md, "Performance"); an existing index keeps its own.
+    precision: str = DEFAULT_PRECISION
     # Where the ONNX export of a model is cached; None for $XDG_CACHE_HOME/qa or ~/.cache/qa.
     cache_dir: Path | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -177,6 +183,8 @@ class Settings:
             yield ("top_k", "max_top_k"), f"top_k must be between 1 and {self.max_top_k}, got {self.top_k}"
         if self.encoder not in ENCODERS:
             yield ("encoder",), f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}"
+        if self.precision not in PRECISIONS:
+            yield ("precision",), f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
         if self.mode not in MODES:
             yield ("mode",), f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"
         if self.fusion not in FUSIONS:

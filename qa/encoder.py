@@ -12,7 +12,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from qa.config import ENCODERS
+from qa.config import ENCODERS, PRECISIONS
 from qa.errors import ConfigError, EncoderUnavailable
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -26,7 +26,7 @@ class Encoder(Protocol):
 
     model_id: str
     backend: str  # "onnx" or "torch"
-    precision: str  # "fp32": vectors equal across backends of one precision
+    precision: str  # "fp32" (vectors equal across backends) or "int8" (ONNX only)
     dimension: int
     max_tokens: int  # tokens per passage, special tokens excluded
 
@@ -129,38 +129,51 @@ _CACHE_LOCK = threading.Lock()
 
 
 def load_encoder(
-    name: str = DEFAULT_MODEL, backend: str = "auto", *, threads: int = 1, cache_dir: Path | None = None
+    name: str = DEFAULT_MODEL,
+    backend: str = "auto",
+    *,
+    precision: str = "fp32",
+    threads: int = 1,
+    cache_dir: Path | None = None,
 ) -> Encoder:
-    """Load a model once per process (per backend and thread count) and reuse it.
+    """Load a model once per process (per backend, precision and thread count) and reuse it.
 
     Args:
         backend: "onnx" (ONNX Runtime, exported once into ``cache_dir``), "torch" (sentence-transformers), or
-            "auto": ONNX when the model's pipeline can be exported, else PyTorch.
+            "auto": ONNX when the model's pipeline can be exported, else PyTorch (fp32 only).
+        precision: "fp32", or "int8" (ONNX Runtime only: quantised once, beside the export).
         threads: ONNX Runtime threads per call (1 for serving, the core count for indexing).
 
     Raises:
-        ConfigError: an unknown backend.
+        ConfigError: an unknown backend or precision.
+        EncoderUnavailable: int8 with the torch backend, or a model the ONNX encoder cannot run at int8.
         ModelError: the model cannot be loaded with the backend asked for.
     """
     if backend not in ENCODERS:
         raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if backend == "torch" and precision != "fp32":
+        raise EncoderUnavailable(f"the torch encoder runs at fp32 only; {precision} needs --encoder onnx (or auto)")
     target = resolve_model(name)
-    key = (target, backend, threads, str(cache_dir))
+    key = (target, backend, precision, threads, str(cache_dir))
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _load(name, target, backend, threads, cache_dir)
+            _CACHE[key] = _load(name, target, backend, precision, threads, cache_dir)
         return _CACHE[key]
 
 
-def _load(name: str, target: str, backend: str, threads: int, cache_dir: Path | None) -> Encoder:
+def _load(name: str, target: str, backend: str, precision: str, threads: int, cache_dir: Path | None) -> Encoder:
     if backend != "torch":
         from qa.onnx_encoder import OnnxEncoder
         from qa.onnx_export import cached_export
 
         try:
-            return OnnxEncoder(cached_export(model_id_for(name), target, cache_dir), threads=threads)
+            return OnnxEncoder(
+                cached_export(model_id_for(name), target, cache_dir), threads=threads, precision=precision
+            )
         except EncoderUnavailable:
-            if backend == "onnx":
+            if backend == "onnx" or precision != "fp32":
                 raise
     from qa.torch_encoder import SentenceTransformerEncoder
 

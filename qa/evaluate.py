@@ -143,7 +143,7 @@ def evaluate(
             index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-"))) / "index"
         reason = staleness(
             index_dir, scan, model=encoder.model_id, chunk_size=settings.chunk_size,
-            chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title,
+            chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=encoder.precision,
         )
         if reason is not None:
             log(f"indexing {len(scan.documents)} documents into {index_dir}")

@@ -76,7 +76,7 @@ def embed_input(title: str | None, passage: str, embed_title: bool) -> str:
 
 
 def previous_index(
-    index_dir: Path, model_id: str, dimension: int, max_tokens: int, chunking: dict
+    index_dir: Path, model_id: str, dimension: int, max_tokens: int, chunking: dict, precision: str = "fp32"
 ) -> tuple[Path | None, str | None]:
     """Whether the index at ``index_dir`` can seed an update built with these settings.
 
@@ -92,6 +92,9 @@ def previous_index(
         return None, f"the previous index cannot be reused: {exc}"
     if manifest.model != model_id:
         return None, f"the previous index was built with model {manifest.model}, not {model_id}"
+    was = manifest.encoder.get("precision", "fp32")
+    if was != precision:  # its vectors would not be the ones this build computes
+        return None, f"the previous index was embedded at {was} precision, not {precision}"
     if manifest.dimension != dimension or manifest.max_tokens != max_tokens:
         return None, "the previous index has another vector dimension or token limit"
     if manifest.chunking != chunking:
@@ -163,7 +166,7 @@ def build_index(
             previous, full_reason = None, "a full build was asked for"
         else:
             previous, full_reason = previous_index(
-                index_dir, encoder.model_id, encoder.dimension, encoder.max_tokens, chunking
+                index_dir, encoder.model_id, encoder.dimension, encoder.max_tokens, chunking, encoder.precision
             )
         store = StoreWriter(staging / DATABASE_FILE)
         known: dict[str, PreviousDocument] = {}
@@ -250,7 +253,8 @@ def build_index(
 
 
 def staleness(
-    index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool
+    index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
+    precision: str | None = None,
 ) -> str | None:
     """Why the index at ``index_dir`` does not reflect ``scan`` with these settings; None when it does."""
     try:
@@ -261,6 +265,9 @@ def staleness(
         return f"it was built with model {manifest.model}, not {model}"
     if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap, embed_title):
         return "its chunking parameters differ"
+    was = manifest.encoder.get("precision", "fp32")
+    if precision is not None and was != precision:
+        return f"it was embedded at {was} precision, not {precision}"
     if manifest.corpus.get("fingerprint") != scan.fingerprint:
         return f"the corpus {scan.root} has changed since it was built"
     return None
@@ -274,8 +281,9 @@ def ensure_index(
     model: str | None,
     chunk_size: int | None,
     chunk_overlap: int | None,
-    defaults: tuple[str, int, int, bool],
-    load_model: Callable[[str], Encoder],
+    defaults: tuple[str, int, int, bool, str],
+    load_model: Callable[[str, str], Encoder],
+    precision: str | None = None,
     progress: Progress | None = None,
 ) -> tuple[BuildReport | None, str | None]:
     """Build the index if it is missing, update it if it no longer matches its corpus; leave a fresh one alone.
@@ -285,7 +293,8 @@ def ensure_index(
 
     The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
     else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,
-    else from ``defaults`` (model, size, overlap, embed_title). A copied index whose corpus is not on this machine is
+    else from ``defaults`` (model, size, overlap, embed_title, precision); ``load_model(name, precision)`` loads
+    the model for a build. A copied index whose corpus is not on this machine is
     used as it is.
 
     Returns:
@@ -309,13 +318,15 @@ def ensure_index(
     chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults[1])
     chunk_overlap = chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
     embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
+    precision = precision or (manifest.encoder.get("precision", "fp32") if manifest else defaults[4])
     scan = scan_corpus(corpus)
     reason = staleness(
-        index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title
+        index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
+        precision=precision,
     )
     if reason is None:
         return None, None
-    encoder = load_model(model)
+    encoder = load_model(model, precision)
     report = build_index(
         Path(corpus), index_dir, encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
         scan=scan, progress=progress,

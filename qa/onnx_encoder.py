@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.encoder import pool_spans, untruncated_counter
 from qa.errors import EncoderUnavailable, ModelError
-from qa.onnx_export import GRAPH_FILE, SETTINGS_FILE, TOKENIZER_FILE
+from qa.onnx_export import SETTINGS_FILE, TOKENIZER_FILE, graph_path
 
 # Texts per model call. Batches are sorted by length first, so a batch pads to similar lengths.
 BATCH = 32
@@ -26,12 +26,13 @@ class OnnxEncoder:
     """A sentence-transformers model exported to ONNX, on the CPU."""
 
     backend = "onnx"
-    precision = "fp32"
 
-    def __init__(self, export_dir: Path, *, threads: int = 1) -> None:
+    def __init__(self, export_dir: Path, *, threads: int = 1, precision: str = "fp32") -> None:
         """Load an export.
 
         Args:
+            precision: "fp32" (the exported graph: vectors equal to PyTorch's) or "int8" (its MatMul weights
+                quantised, made once and kept beside it; see ``qa.onnx_export.graph_path``).
             threads: threads ONNX Runtime uses inside one call. One suits a server answering several short
                 questions at once (calls run in parallel); the core count suits bulk indexing.
 
@@ -43,6 +44,7 @@ class OnnxEncoder:
             from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise EncoderUnavailable("the ONNX encoder needs onnxruntime and tokenizers: pip install onnxruntime tokenizers") from exc
+        graph = graph_path(export_dir, precision)
         try:
             settings = json.loads((export_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
             options = onnxruntime.SessionOptions()
@@ -53,11 +55,12 @@ class OnnxEncoder:
             # indexing with two threads it measured no faster (66.6 vs 62.9 passages/s without it).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = onnxruntime.InferenceSession(
-                str(export_dir / GRAPH_FILE), options, providers=["CPUExecutionProvider"]
+                str(graph), options, providers=["CPUExecutionProvider"]
             )
             tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
         except Exception as exc:  # json, OSError, onnxruntime's own errors
             raise ModelError(f"cannot load the ONNX export in {export_dir}: {exc} (delete it to export again)") from exc
+        self.precision = precision
         self.model_id: str = settings["model_id"]
         self.dimension = int(settings["dimension"])
         self.max_tokens = int(settings["max_seq_length"]) - int(settings["special_tokens"])

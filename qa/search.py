@@ -118,10 +118,13 @@ class SearchService:
                 f"requested: query it with --model {manifest.model} (or no --model), or rebuild it"
             )
         verify_checksums(index_dir, manifest)
-        encoder = encoder or load_encoder(manifest.model, settings.encoder, cache_dir=settings.cache_dir)
+        precision = manifest.encoder.get("precision", "fp32")
+        # Questions are embedded at the precision the index was embedded at.
+        encoder = encoder or load_encoder(
+            manifest.model, settings.encoder, precision=precision, cache_dir=settings.cache_dir
+        )
         if encoder.model_id != manifest.model:
             raise IndexIncompatible(f"index at {index_dir} needs model {manifest.model!r}, got {encoder.model_id!r}")
-        precision = manifest.encoder.get("precision", "fp32")
         if encoder.precision != precision:
             raise IndexIncompatible(
                 f"index at {index_dir} was embedded at {precision} precision, but the {encoder.backend} encoder "

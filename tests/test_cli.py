@@ -176,7 +176,8 @@ def test_serve_rebuilds_a_stale_index_and_keeps_a_fresh_one(small_corpus, tmp_pa
     from qa.indexer import ensure_index
 
     args = dict(corpus=None, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-                defaults=("all-MiniLM-L6-v2", 128, 24, False), load_model=load_encoder)
+                defaults=("all-MiniLM-L6-v2", 128, 24, False, "fp32"),
+                load_model=lambda name, precision: load_encoder(name, precision=precision))
     assert ensure_index(index_dir, **args) == (None, None)
     (corpus / "new.txt").write_text("A brand new document about tea.", encoding="utf-8")
     report, reason = ensure_index(index_dir, **args)

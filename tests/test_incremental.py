@@ -201,7 +201,7 @@ def test_serve_freshness_check_updates_a_stale_index(small_corpus, tmp_path, enc
     counting = CountingEncoder(encoder)
     report, reason = ensure_index(
         index_dir, corpus=None, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 128, 24, True), load_model=lambda name: counting,
+        defaults=("all-MiniLM-L6-v2", 128, 24, True, "fp32"), load_model=lambda name, precision: counting,
     )
     assert "has changed" in reason
     assert report.update and (report.changed, report.unchanged) == (1, 1)
