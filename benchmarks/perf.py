@@ -1,6 +1,7 @@
 """Performance of qa, and of the peer (txtai) side by side in the same run: a table of figures and ratios.
 
     python benchmarks/perf.py [--peer-python /work/peer-venv/bin/python] [--encoder torch|onnx]
+                              [--precision int8|fp32]
                               [--sections index,query,cli,http] [--chunks 2000] [--runs 3]
                               [--requests 200] [--duration 10] [--clients 8] [--json out.json] [--scale]
 
@@ -25,7 +26,8 @@ Sections (all by default):
           peak (VmHWM) and current (VmRSS) resident memory after the load.
 
 Both sides run in subprocesses of this script, interleaved, so every ratio comes from one run on the same
-machine state. With --encoder, QA_ENCODER is set for every qa process (ignored by versions without it).
+machine state. With --encoder, QA_ENCODER is set for every qa process (ignored by versions without it);
+with --precision, QA_PRECISION likewise (the index qa builds is embedded at it, and so are its questions).
 The peer runs from its own virtual environment (see README, "Performance"); without --peer-python only
 qa's figures are printed. --scale also runs benchmarks/scale.py when it exists.
 """
@@ -429,6 +431,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", help="The peer's interpreter (its own venv with txtai); omit for qa only.")
     parser.add_argument("--encoder", choices=["torch", "onnx"], help="Passed to qa as QA_ENCODER.")
+    parser.add_argument("--precision", choices=["int8", "fp32"], help="Passed to qa as QA_PRECISION.")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"Comma-separated subset of {','.join(SECTIONS)}.")
     parser.add_argument("--chunks", type=int, default=2000, help="Passages in the indexing corpus (about).")
     parser.add_argument("--seed", type=int, default=7, help="Corpus generator seed.")
@@ -459,6 +462,8 @@ def main() -> int:
     ours_env = {**os.environ, **quiet, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if args.encoder:
         ours_env["QA_ENCODER"] = args.encoder
+    if args.precision:
+        ours_env["QA_PRECISION"] = args.precision
     ours = Side("ours", sys.executable, ours_env)
     peer = None
     if args.peer_python:
@@ -506,7 +511,7 @@ def main() -> int:
     results["load_average_end"] = os.getloadavg()
     text, summary = table(results)
     results["summary"] = summary
-    encoder = args.encoder or "default (PyTorch)"
+    encoder = f"{args.encoder or 'default'}, precision {args.precision or 'default'}"
     print(f"qa encoder: {encoder}; peer: {'txtai via ' + args.peer_python if peer else 'not run'}; "
           f"{os.cpu_count()} CPUs, load average {results['load_average_start'][0]:.1f} -> "
           f"{results['load_average_end'][0]:.1f}")

@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, split=args.split, corpus=args.corpus)
     manifest = Manifest.read(args.index)
-    encoder = load_encoder(manifest.model)
+    encoder = load_encoder(manifest.model, precision=manifest.encoder.get("precision", "fp32"))
     # Each question is embedded once for the whole sweep.
     original, memo = encoder.encode, {}
 

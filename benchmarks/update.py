@@ -99,7 +99,7 @@ def main() -> None:
     timings_file = index_dir.parent / f"{index_dir.name}.full-build.json"
     defaults = Settings()
     build = dict(chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
-    encoder = load_encoder()
+    encoder = load_encoder(precision=defaults.precision)  # what `qa index` embeds at by default
 
     # Regenerate from the seed each run, so edits from an earlier run are undone and the index either still
     # holds exactly this corpus (reused) or is rebuilt.

@@ -31,7 +31,7 @@ ENCODER_OPTION = click.option(
 PRECISION_OPTION = click.option(
     "--precision", type=click.Choice(["fp32", "int8"]), envvar="QA_PRECISION", default=None,
     help="Arithmetic a new index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
-    "are always embedded at the index's own precision [env QA_PRECISION; default fp32].",
+    "are always embedded at the index's own precision [env QA_PRECISION; default int8].",
 )
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1

@@ -21,7 +21,7 @@ FUSIONS = ("score", "rrf")
 ENCODERS = ("auto", "onnx", "torch")
 # Precision of the model's arithmetic when embedding; an index records its own, and queries follow it.
 PRECISIONS = ("fp32", "int8")
-DEFAULT_PRECISION = "fp32"
+DEFAULT_PRECISION = "int8"
 
 # Access (README.md, "Access"): request bodies are capped; an API key, when set, must be this long.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024

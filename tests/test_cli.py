@@ -97,12 +97,12 @@ def test_info_lists_documents_and_skipped_files(built):
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["model"] == "all-MiniLM-L6-v2" and info["counts"]["documents"] == 2
-    assert info["encoder"] == {"backend": "onnx", "precision": "fp32"} and info["vectors"] == {"kind": "exact"}
+    assert info["encoder"] == {"backend": "onnx", "precision": "int8"} and info["vectors"] == {"kind": "exact"}
     assert [d["source"] for d in info["documents"]] == ["meeting.txt", "notes/guide.md"]
     assert {s["source"] for s in info["skipped"]} == {"empty.txt", "latin1.txt", "blob.md"}
     text = run_qa("info", "--index", index_dir)
     assert "notes/guide.md" in text.stdout and "skipped empty.txt: empty" in text.stdout
-    assert "embedded with onnx fp32; exact vector search" in text.stdout
+    assert "embedded with onnx int8; exact vector search" in text.stdout
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import SEEDS
 from qa.config import Settings
+from qa.encoder import load_encoder
 from qa.indexer import build_index
 from qa.manifest import MANIFEST_FILE
 from qa.search import SearchService
@@ -42,10 +43,11 @@ def corpora(tmp_path_factory):
     return old, new
 
 
-def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora, encoder, tmp_path):
+def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora, tmp_path):
     old_corpus, new_corpus = corpora
     index_dir = tmp_path / "idx"
     defaults = Settings()
+    encoder = load_encoder(precision=defaults.precision)  # what the `qa index` processes below embed with
     build = dict(chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
     build_index(old_corpus, index_dir, encoder, **build)
     old_manifest = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))

@@ -206,10 +206,11 @@ def test_committed_default_index_is_fresh_for_the_seeds_and_loads(encoder):
     defaults = Settings()
     reason = staleness(
         ROOT / "embeddings", scan_corpus(SEEDS), model=encoder.model_id, chunk_size=defaults.chunk_size,
-        chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title,
+        chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title, precision=defaults.precision,
     )
     assert reason is None, f"embeddings/ is stale ({reason}): rebuild it with `qa index seeds`"
-    service = SearchService.open(Settings(index_dir=ROOT / "embeddings"), encoder=encoder)
+    service = SearchService.open(Settings(index_dir=ROOT / "embeddings"))
+    assert service.dense.encoder.precision == defaults.precision
     assert service.search("railway procuratorates", 1).results
 
 

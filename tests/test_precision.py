@@ -54,6 +54,16 @@ def test_int8_vectors_stay_close_to_fp32_but_are_really_quantised(encoder, int8_
     assert int8_encoder.count_tokens(_passages()) == encoder.count_tokens(_passages())
 
 
+def test_an_int8_vector_depends_on_its_own_text_only(int8_encoder):
+    """int8 quantises activations per model call: texts must not share a call, or a passage's vector would
+    change with its neighbours and an updated index would not equal a clean build."""
+    texts = _passages()
+    together = load_encoder(precision="int8", threads=2).encode(texts)
+    alone = np.vstack([int8_encoder.encode([t]) for t in texts])
+    reordered = int8_encoder.encode(texts[::-1])[::-1]
+    assert np.array_equal(together, alone) and np.array_equal(reordered, alone)
+
+
 def test_the_int8_graph_is_made_once_beside_the_export(tmp_path, monkeypatch):
     export = onnx_export.cached_export("all-MiniLM-L6-v2", str(packaged_model_path()), tmp_path)
     graph = onnx_export.graph_path(export, "int8")
@@ -119,13 +129,17 @@ def test_a_live_server_follows_an_index_rebuilt_at_another_precision(tmp_path, e
     assert live.current().search("Who attended the exchange meeting?").results
 
 
-def test_the_cli_indexes_at_int8_and_answers_from_it(tmp_path):
+def test_the_cli_indexes_at_int8_by_default_and_answers_from_it(tmp_path):
+    assert Settings().precision == "int8"
     index_dir = tmp_path / "index"
-    built = run_qa("index", SEEDS, "--index", index_dir, "--precision", "int8", "--json")
+    built = run_qa("index", SEEDS, "--index", index_dir, "--json")
     assert built.returncode == 0, built.stderr
     assert "quantization" not in built.stderr.lower()  # the quantiser's advice stays off the output
     info = run_qa("info", "--index", index_dir)
     assert "onnx int8" in info.stdout
+    assert run_qa("index", SEEDS, "--index", index_dir, "--precision", "fp32").returncode == 0
+    assert "onnx fp32" in run_qa("info", "--index", index_dir).stdout
+    assert run_qa("index", SEEDS, "--index", index_dir, "--precision", "int8").returncode == 0
     asked = run_qa("ask", "Which railway cases does the Guizhou procuratorate handle?", "--index", index_dir, "--json")
     assert asked.returncode == 0, asked.stderr
     top = json.loads(asked.stdout)["results"][0]
