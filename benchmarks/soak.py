@@ -166,17 +166,24 @@ def check(response: httpx.Response, corpora: dict[str, dict[str, str]]) -> str |
     """None when the response is a 200 whose passages all come, exactly, from one corpus."""
     if response.status_code != 200:
         return f"{response.status_code}: {response.text[:120]}"
-    results = response.json()["results"]
+    return answering_corpus(response.json()["results"], corpora)[1]
+
+
+def answering_corpus(results: list[dict], corpora: dict[str, dict[str, str]]) -> tuple[str | None, str | None]:
+    """``(corpus name, None)`` when every result is a passage of one corpus at its exact offsets there, else
+    ``(None, what is wrong)``: one response, one index. ``corpora`` maps a name to {source: document text}.
+
+    tests/test_reload.py holds a live reload to the same rule."""
     sources = {r["citation"]["source"] for r in results}
     owners = [name for name, docs in corpora.items() if sources <= set(docs)]
     if len(owners) != 1:
-        return f"passages from mixed or unknown sources: {sorted(sources)}"
+        return None, f"passages from mixed or unknown sources: {sorted(sources)}"
     docs = corpora[owners[0]]
     for r in results:
         c = r["citation"]
         if docs[c["source"]][c["start"] : c["end"]] != r["text"]:
-            return f"torn passage from {c['source']}"
-    return None
+            return None, f"torn passage from {c['source']}"
+    return owners[0], None
 
 
 if __name__ == "__main__":

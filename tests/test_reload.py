@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from conftest import SEEDS, serving
+from conftest import ROOT, SEEDS, serving
 from qa.api.app import create_app
 from qa.config import Settings
 from qa.indexer import build_index
 from qa.reload import LiveService
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from soak import answering_corpus  # noqa: E402  (the soak benchmark checks responses by the same rule)
 
 QUESTIONS = ["railway procuratorates", "green tea steeping", "Who led the research group?", "public interest litigation"]
 
@@ -62,19 +66,13 @@ def test_server_reloads_rebuilt_index_under_load_without_errors_or_torn_response
                 if response.status_code != 200:
                     problems.append(f"{response.status_code}: {response.text[:200]}")
                     continue
-                sources = {r["citation"]["source"] for r in response.json()["results"]}
                 # One response, one index: every passage from the same corpus, at its exact offsets there.
-                owners = [name for name, texts in corpora.items() if sources <= set(texts)]
-                if len(owners) != 1:
-                    problems.append(f"mixed or unknown sources {sources}")
+                owner, problem = answering_corpus(response.json()["results"], corpora)
+                if problem:
+                    problems.append(problem)
                     continue
-                texts = corpora[owners[0]]
-                for r in response.json()["results"]:
-                    c = r["citation"]
-                    if texts[c["source"]][c["start"] : c["end"]] != r["text"]:
-                        problems.append(f"torn passage from {c['source']}")
                 with lock:
-                    seen.add(owners[0])
+                    seen.add(owner)
 
     def wait_for(name: str) -> None:
         deadline = time.monotonic() + 60
