@@ -21,6 +21,7 @@ from qa.fusion import normalised_score_fusion, reciprocal_rank_fusion
 from qa.highlight import supporting_sentences
 from qa.keyword import KeywordRetriever, query_terms
 from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums
+from qa.sentences import SentenceVectors
 from qa.store import StoredChunk, StoredDocument, StoreReader
 from qa.vectors import VectorIndex
 
@@ -97,6 +98,7 @@ class SearchService:
         self.store = store
         self.dense = dense
         self.keyword = KeywordRetriever(store, context_weight=settings.context_weight, text_weight=settings.text_weight)
+        self.sentences = SentenceVectors(store, manifest.dimension)
         self.calibration = DEFAULT_CALIBRATION
 
     @classmethod
@@ -211,11 +213,15 @@ class SearchService:
         question = self.check_question(question)
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
-        ranked, query, cosines = self._rank(question, top_k, mode, search_filter)
+        read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
+        ranked, query, cosines = self._rank(question, top_k, mode, search_filter, read)
         chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
         terms = query_terms(question)
-        # One query for every hit's sentence vectors, not one per hit.
-        sentences = self.store.sentence_vectors_of(list(chunks), self.manifest.dimension) if highlights else {}
+        sentences = {}
+        if highlights:
+            # The blend read most hits' vectors already; the rest come in one query, not one per hit.
+            sentences = {i: read[i] for i in chunks if i in read}
+            sentences.update(self.sentences.of([i for i in chunks if i not in read]))
         hits = [
             self._hit(rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None)
             for rank, (chunk_id, score) in enumerate(ranked, 1)
@@ -238,9 +244,13 @@ class SearchService:
         )
 
     def _rank(
-        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None
+        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
     ) -> tuple[list[tuple[int, float]], np.ndarray, dict[int, float]]:
-        """Ranked ``(chunk id, score)`` for a mode, the question vector, and the cosines already known."""
+        """Ranked ``(chunk id, score)`` for a mode, the question vector, and the cosines already known.
+
+        Args:
+            read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
+        """
         query = self.dense.embed(question)
         allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
         if mode == "dense":
@@ -259,20 +269,25 @@ class SearchService:
             cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
             meaning = cosines
             if self.settings.sentence_weight > 0:
-                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight)
+                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight, read)
             fused = normalised_score_fusion(meaning, dict(keyword), dense_weight=self.settings.dense_weight)
         return fused[:top_k], query, cosines
 
-    def _with_best_sentence(self, query: np.ndarray, cosines: dict[int, float], weight: float) -> dict[int, float]:
+    def _with_best_sentence(
+        self, query: np.ndarray, cosines: dict[int, float], weight: float, read: dict[int, np.ndarray]
+    ) -> dict[int, float]:
         """Blend each passage's cosine with its best sentence's: a question about one fact should find the
-        passage holding the sentence that states it, even when the rest of the passage is about other things."""
-        sentences = self.store.sentence_vectors_of(list(cosines), self.manifest.dimension)
-        blended = {}
-        for chunk_id, cosine in cosines.items():
-            vectors = sentences.get(chunk_id)
-            best = float(np.max(vectors @ query)) if vectors is not None and len(vectors) else cosine
-            blended[chunk_id] = (1 - weight) * cosine + weight * best
-        return blended
+        passage holding the sentence that states it, even when the rest of the passage is about other things.
+
+        A passage without sentence vectors keeps its cosine. Vectors read from the store go into ``read``.
+        """
+        ids = list(cosines)
+        if not self.sentences.in_memory:
+            read.update(self.sentences.of(ids))
+        best = self.sentences.best(query, ids, read)
+        return {
+            chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine) for chunk_id, cosine in cosines.items()
+        }
 
     def _hit(
         self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str],
