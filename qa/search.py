@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,14 @@ class Citation:
     page_end: int | None
     highlight: list[Highlight]
 
+    def as_dict(self) -> dict:
+        """Plain data for JSON, fields in declaration order."""
+        return {
+            "source": self.source, "title": self.title, "date": self.date, "start": self.start, "end": self.end,
+            "line_start": self.line_start, "line_end": self.line_end, "page": self.page, "page_end": self.page_end,
+            "highlight": [{"start": h.start, "end": h.end} for h in self.highlight],
+        }
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -67,6 +75,10 @@ class Hit:
     score: float
     text: str
     citation: Citation
+
+    def as_dict(self) -> dict:
+        """Plain data for JSON, fields in declaration order."""
+        return {"rank": self.rank, "score": self.score, "text": self.text, "citation": self.citation.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,11 @@ class Answer:
     took_ms: float
 
     def as_dict(self) -> dict:
-        """Plain data for JSON."""
-        return asdict(self)
+        """Plain data for JSON: what ``dataclasses.asdict`` gives, built directly (it deep-copies every value)."""
+        return {
+            "question": self.question, "mode": self.mode, "answerable": self.answerable,
+            "confidence": self.confidence, "results": [hit.as_dict() for hit in self.results], "took_ms": self.took_ms,
+        }
 
 
 class SearchService:
