@@ -29,6 +29,8 @@ from qa.vectors import VectorIndex
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Passages whose sentence split is remembered (by chunk id; an index never changes under its service).
+_SPLIT_CACHE_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class SearchService:
         self.dense = dense
         self.keyword = KeywordRetriever(store, context_weight=settings.context_weight, text_weight=settings.text_weight)
         self.sentences = SentenceVectors(store, manifest.dimension)
+        self._splits: dict[int, tuple[list[Span], list[str]]] = {}
         self.calibration = DEFAULT_CALIBRATION
 
     @classmethod
@@ -311,10 +314,8 @@ class SearchService:
         """A result with its citation and, when its ``sentence_vectors`` are given, its supporting sentences."""
         support = []
         if sentence_vectors is not None:
-            local = split_sentences(chunk.text)
-            if len(sentence_vectors) == len(local):
-                spans = [Span(chunk.start + s.start, chunk.start + s.end) for s in local]
-                texts = [chunk.text[s.start : s.end] for s in local]
+            spans, texts = self._sentences_of(chunk)
+            if len(sentence_vectors) == len(spans):
                 support = supporting_sentences(query, spans, sentence_vectors, texts, terms)
         citation = Citation(
             source=chunk.doc_id,
@@ -329,6 +330,20 @@ class SearchService:
             highlight=[Highlight(span.start, span.end) for span in support],
         )
         return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation)
+
+    def _sentences_of(self, chunk: StoredChunk) -> tuple[list[Span], list[str]]:
+        """A passage's sentence spans (document offsets) and texts, split once per passage (treat as read-only)."""
+        found = self._splits.get(chunk.id)
+        if found is None:
+            local = split_sentences(chunk.text)
+            found = (
+                [Span(chunk.start + s.start, chunk.start + s.end) for s in local],
+                [chunk.text[s.start : s.end] for s in local],
+            )
+            if len(self._splits) >= _SPLIT_CACHE_SIZE:
+                self._splits.clear()  # bounded; a big index's hot passages come back at once
+            self._splits[chunk.id] = found
+        return found
 
     def document(self, doc_id: str) -> StoredDocument:
         """A document by id, exactly as indexed (citations index its text).
