@@ -76,15 +76,19 @@ class SentenceVectors:
             return {i: float((v @ query).max()) for i, v in vectors.items() if len(v)}
         # One product per sentence count: numpy's matmul runs the same gemv per (n, dimension) slice as a
         # product per passage would, so every score is bit for bit the per-passage one.
-        wanted: dict[int, tuple[list[int], list[int]]] = {}
+        wanted: dict[int, list[tuple[int, int]]] = {}
         for chunk_id in ids:
             place = self._where.get(chunk_id)
             if place is not None and place[0]:
-                group = wanted.setdefault(place[0], ([], []))
-                group[0].append(chunk_id)
-                group[1].append(place[1])
+                wanted.setdefault(place[0], []).append((chunk_id, place[1]))
         best: dict[int, float] = {}
-        for count, (chunk_ids, positions) in wanted.items():
-            scores = (self._groups[count][positions] @ query).max(axis=1)
-            best.update(zip(chunk_ids, scores.tolist()))
+        for count, members in wanted.items():
+            stacked = self._groups[count]
+            if 2 * len(members) >= len(stacked):
+                # Most of the group is wanted: scoring all of it beats copying the wanted rows out first.
+                scores = (stacked @ query).max(axis=1).tolist()
+                best.update((chunk_id, scores[position]) for chunk_id, position in members)
+            else:
+                scores = (stacked[[position for _, position in members]] @ query).max(axis=1).tolist()
+                best.update(zip([chunk_id for chunk_id, _ in members], scores))
         return best
