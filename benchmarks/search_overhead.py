@@ -14,13 +14,15 @@ For each code tree (this checkout, then each ``--baseline`` tree, e.g. an older 
   http_conc    req/s and p50 with --clients keep-alive connections for --duration seconds (wrk, one thread)
 
 Each pass times every question of tests/data/seeds_questions.jsonl once; a figure is the median over the
-passes of each pass's median. Trees run alternately, --rounds times, so ratios come from one machine state.
+passes of each pass's median. Trees run alternately, --rounds times, so ratios come from one machine state:
+the in-process workers one after another, the HTTP servers all up at once with their passes interleaved.
 The index should be built with the encoder precision being measured (``qa index seeds --precision int8``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -181,20 +183,31 @@ def concurrent(port: int, asked: list[str], clients: int, seconds: float, work: 
             "errors": figures["errors"]}
 
 
-def http_figures(tree: Path, index_dir: Path, passes: int, clients: int, seconds: float, work: Path) -> dict:
-    """Per-pass medians of GET and POST /search, then one concurrent load, against one server."""
+def http_figures(trees: list[Path], index_dir: Path, passes: int, clients: int, seconds: float, work: Path) -> dict:
+    """Per-pass medians of GET and POST /search and one concurrent load per tree, servers up side by side.
+
+    Every tree's server runs at once and the passes alternate between them, so a burst of load elsewhere on
+    the machine touches each tree alike.
+    """
     asked = questions()
-    figures: dict = {"http_get": [], "http_post": [], "http_conc_req_per_s": [], "http_conc_p50_ms": []}
-    with Server(tree, index_dir, work / "serve.log") as server:
-        http_pass(server.port, "GET", asked)  # warm up
+    figures: dict = {
+        str(tree): {"http_get": [], "http_post": [], "http_conc_req_per_s": [], "http_conc_p50_ms": []} for tree in trees
+    }
+    with contextlib.ExitStack() as stack:
+        servers = {str(tree): stack.enter_context(Server(tree, index_dir, work / f"serve-{n}.log"))
+                   for n, tree in enumerate(trees)}
+        for server in servers.values():
+            http_pass(server.port, "GET", asked)  # warm up
         for _ in range(passes):
-            figures["http_get"].append(http_pass(server.port, "GET", asked))
-            figures["http_post"].append(http_pass(server.port, "POST", asked))
+            for name, server in servers.items():
+                figures[name]["http_get"].append(http_pass(server.port, "GET", asked))
+                figures[name]["http_post"].append(http_pass(server.port, "POST", asked))
         if clients > 0 and seconds > 0:
-            load = concurrent(server.port, asked, clients, seconds, work)
-            if load:
-                figures["http_conc_req_per_s"].append(load["req_per_s"])
-                figures["http_conc_p50_ms"].append(load["p50_ms"])
+            for name, server in servers.items():
+                load = concurrent(server.port, asked, clients, seconds, work)
+                if load:
+                    figures[name]["http_conc_req_per_s"].append(load["req_per_s"])
+                    figures[name]["http_conc_p50_ms"].append(load["p50_ms"])
     return figures
 
 
@@ -265,18 +278,20 @@ def main() -> int:
         work = Path(scratch)
         for round_number in range(args.rounds):
             for tree in trees:
-                print(f"round {round_number + 1}/{args.rounds}: {tree}", file=sys.stderr)
+                print(f"round {round_number + 1}/{args.rounds}: in-process, {tree}", file=sys.stderr)
                 env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
                 out = subprocess.run(
                     [sys.executable, str(Path(__file__).resolve()), "--worker", "--index", str(args.index.resolve()),
                      "--passes", str(args.passes)], env=env, cwd=tree, capture_output=True, text=True, check=True,
                 ).stdout
-                figures = json.loads(out.strip().splitlines()[-1])
-                if not args.no_http:
-                    figures.update(http_figures(tree, args.index.resolve(), args.passes, args.clients,
-                                                args.duration, work))
-                for key, values in figures.items():
+                for key, values in json.loads(out.strip().splitlines()[-1]).items():
                     samples[str(tree)].setdefault(key, []).extend(values)
+            if not args.no_http:
+                print(f"round {round_number + 1}/{args.rounds}: HTTP", file=sys.stderr)
+                by_tree = http_figures(trees, args.index.resolve(), args.passes, args.clients, args.duration, work)
+                for name, figures in by_tree.items():
+                    for key, values in figures.items():
+                        samples[name].setdefault(key, []).extend(values)
     results = {name: summarise(values) for name, values in samples.items()}
     print(table(trees, results))
     if args.json:
