@@ -270,12 +270,12 @@ class SearchService:
             read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
         """
         query = self.dense.embed(question)
+        if mode == "keyword":
+            return self.keyword.retrieve(question, top_k, search_filter), query, {}
         allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
         if mode == "dense":
             ranked = self.dense.retrieve(query, top_k, allowed)
             return ranked, query, dict(ranked)
-        if mode == "keyword":
-            return self.keyword.retrieve(question, top_k, search_filter), query, {}
         depth = max(top_k, self.settings.candidates)
         dense = self.dense.retrieve(query, depth, allowed)
         keyword = self.keyword.retrieve(question, depth, search_filter)
