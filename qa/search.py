@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,25 @@ from qa.vectors import VectorIndex
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Keyword retrieval runs here while the calling thread embeds the question: the model uses one core, and
+# SQLite releases the GIL, so on a machine with another core the BM25 query costs no latency. One pool per
+# process (not per service: a reloaded index must not leave idle threads behind); two threads, because
+# searches share one SQLite connection under a lock anyway.
+_KEYWORD_THREADS = 2
+_keyword_pool: ThreadPoolExecutor | None = None
+_keyword_pool_lock = threading.Lock()
+
+
+def _in_background(call, *args) -> Future:
+    """``call(*args)`` started on the keyword thread pool."""
+    global _keyword_pool
+    if _keyword_pool is None:
+        with _keyword_pool_lock:
+            if _keyword_pool is None:
+                _keyword_pool = ThreadPoolExecutor(_KEYWORD_THREADS, thread_name_prefix="qa-keyword")
+    return _keyword_pool.submit(call, *args)
+
+
 # Passages whose sentence split is remembered (by chunk id; an index never changes under its service).
 _SPLIT_CACHE_SIZE = 20_000
 
@@ -269,16 +290,17 @@ class SearchService:
         Args:
             read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
         """
+        depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
+        pending = _in_background(self.keyword.retrieve, question, depth, search_filter) if mode != "dense" else None
         query = self.dense.embed(question)
+        keyword = pending.result() if pending is not None else []
         if mode == "keyword":
-            return self.keyword.retrieve(question, top_k, search_filter), query, {}
+            return keyword, query, {}
         allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
         if mode == "dense":
             ranked = self.dense.retrieve(query, top_k, allowed)
             return ranked, query, dict(ranked)
-        depth = max(top_k, self.settings.candidates)
         dense = self.dense.retrieve(query, depth, allowed)
-        keyword = self.keyword.retrieve(question, depth, search_filter)
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
