@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Mapping, Sequence
 
 Ranked = Sequence[tuple[int, float]]
@@ -43,5 +44,9 @@ def normalised_score_fusion(
     dense_n, keyword_n = min_max(dense), min_max(keyword)
     items = set(dense_n) | set(keyword_n)
     fused = {i: dense_weight * dense_n.get(i, 0.0) + (1.0 - dense_weight) * keyword_n.get(i, 0.0) for i in items}
-    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+    # Best score first, ties by ascending id: sort by id, then stably by score (the order a
+    # ``(-score, id)`` key gives, without building a tuple per item).
+    ordered = sorted(fused.items())
+    ordered.sort(key=itemgetter(1), reverse=True)
+    return ordered
 

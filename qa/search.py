@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
-from dataclasses import asdict, dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from qa.fusion import normalised_score_fusion, reciprocal_rank_fusion
 from qa.highlight import supporting_sentences
 from qa.keyword import KeywordRetriever, query_terms
 from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums
+from qa.sentences import SentenceVectors
 from qa.store import StoredChunk, StoredDocument, StoreReader
 from qa.vectors import VectorIndex
 
@@ -28,6 +31,27 @@ from qa.vectors import VectorIndex
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Keyword retrieval runs here while the calling thread embeds the question: the model uses one core, and
+# SQLite releases the GIL, so on a machine with another core the BM25 query costs no latency. One pool per
+# process (not per service: a reloaded index must not leave idle threads behind); two threads, because
+# searches share one SQLite connection under a lock anyway.
+_KEYWORD_THREADS = 2
+_keyword_pool: ThreadPoolExecutor | None = None
+_keyword_pool_lock = threading.Lock()
+
+
+def _in_background(call, *args) -> Future:
+    """``call(*args)`` started on the keyword thread pool."""
+    global _keyword_pool
+    if _keyword_pool is None:
+        with _keyword_pool_lock:
+            if _keyword_pool is None:
+                _keyword_pool = ThreadPoolExecutor(_KEYWORD_THREADS, thread_name_prefix="qa-keyword")
+    return _keyword_pool.submit(call, *args)
+
+
+# Passages whose sentence split is remembered (by chunk id; an index never changes under its service).
+_SPLIT_CACHE_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,14 @@ class Citation:
     page_end: int | None
     highlight: list[Highlight]
 
+    def as_dict(self) -> dict:
+        """Plain data for JSON, fields in declaration order."""
+        return {
+            "source": self.source, "title": self.title, "date": self.date, "start": self.start, "end": self.end,
+            "line_start": self.line_start, "line_end": self.line_end, "page": self.page, "page_end": self.page_end,
+            "highlight": [{"start": h.start, "end": h.end} for h in self.highlight],
+        }
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -66,6 +98,10 @@ class Hit:
     score: float
     text: str
     citation: Citation
+
+    def as_dict(self) -> dict:
+        """Plain data for JSON, fields in declaration order."""
+        return {"rank": self.rank, "score": self.score, "text": self.text, "citation": self.citation.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -84,8 +120,11 @@ class Answer:
     took_ms: float
 
     def as_dict(self) -> dict:
-        """Plain data for JSON."""
-        return asdict(self)
+        """Plain data for JSON: what ``dataclasses.asdict`` gives, built directly (it deep-copies every value)."""
+        return {
+            "question": self.question, "mode": self.mode, "answerable": self.answerable,
+            "confidence": self.confidence, "results": [hit.as_dict() for hit in self.results], "took_ms": self.took_ms,
+        }
 
 
 class SearchService:
@@ -97,6 +136,8 @@ class SearchService:
         self.store = store
         self.dense = dense
         self.keyword = KeywordRetriever(store, context_weight=settings.context_weight, text_weight=settings.text_weight)
+        self.sentences = SentenceVectors(store, manifest.dimension)
+        self._splits: dict[int, tuple[list[Span], list[str]]] = {}
         self.calibration = DEFAULT_CALIBRATION
 
     @classmethod
@@ -211,11 +252,15 @@ class SearchService:
         question = self.check_question(question)
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
-        ranked, query, cosines = self._rank(question, top_k, mode, search_filter)
+        read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
+        ranked, query, cosines = self._rank(question, top_k, mode, search_filter, read)
         chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
         terms = query_terms(question)
-        # One query for every hit's sentence vectors, not one per hit.
-        sentences = self.store.sentence_vectors_of(list(chunks), self.manifest.dimension) if highlights else {}
+        sentences = {}
+        if highlights:
+            # The blend read most hits' vectors already; the rest come in one query, not one per hit.
+            sentences = {i: read[i] for i in chunks if i in read}
+            sentences.update(self.sentences.of([i for i in chunks if i not in read]))
         hits = [
             self._hit(rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None)
             for rank, (chunk_id, score) in enumerate(ranked, 1)
@@ -238,19 +283,24 @@ class SearchService:
         )
 
     def _rank(
-        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None
+        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
     ) -> tuple[list[tuple[int, float]], np.ndarray, dict[int, float]]:
-        """Ranked ``(chunk id, score)`` for a mode, the question vector, and the cosines already known."""
+        """Ranked ``(chunk id, score)`` for a mode, the question vector, and the cosines already known.
+
+        Args:
+            read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
+        """
+        depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
+        pending = _in_background(self.keyword.retrieve, question, depth, search_filter) if mode != "dense" else None
         query = self.dense.embed(question)
+        keyword = pending.result() if pending is not None else []
+        if mode == "keyword":
+            return keyword, query, {}
         allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
         if mode == "dense":
             ranked = self.dense.retrieve(query, top_k, allowed)
             return ranked, query, dict(ranked)
-        if mode == "keyword":
-            return self.keyword.retrieve(question, top_k, search_filter), query, {}
-        depth = max(top_k, self.settings.candidates)
         dense = self.dense.retrieve(query, depth, allowed)
-        keyword = self.keyword.retrieve(question, depth, search_filter)
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
@@ -259,20 +309,25 @@ class SearchService:
             cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
             meaning = cosines
             if self.settings.sentence_weight > 0:
-                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight)
+                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight, read)
             fused = normalised_score_fusion(meaning, dict(keyword), dense_weight=self.settings.dense_weight)
         return fused[:top_k], query, cosines
 
-    def _with_best_sentence(self, query: np.ndarray, cosines: dict[int, float], weight: float) -> dict[int, float]:
+    def _with_best_sentence(
+        self, query: np.ndarray, cosines: dict[int, float], weight: float, read: dict[int, np.ndarray]
+    ) -> dict[int, float]:
         """Blend each passage's cosine with its best sentence's: a question about one fact should find the
-        passage holding the sentence that states it, even when the rest of the passage is about other things."""
-        sentences = self.store.sentence_vectors_of(list(cosines), self.manifest.dimension)
-        blended = {}
-        for chunk_id, cosine in cosines.items():
-            vectors = sentences.get(chunk_id)
-            best = float(np.max(vectors @ query)) if vectors is not None and len(vectors) else cosine
-            blended[chunk_id] = (1 - weight) * cosine + weight * best
-        return blended
+        passage holding the sentence that states it, even when the rest of the passage is about other things.
+
+        A passage without sentence vectors keeps its cosine. Vectors read from the store go into ``read``.
+        """
+        ids = list(cosines)
+        if not self.sentences.in_memory:
+            read.update(self.sentences.of(ids))
+        best = self.sentences.best(query, ids, read)
+        return {
+            chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine) for chunk_id, cosine in cosines.items()
+        }
 
     def _hit(
         self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str],
@@ -281,10 +336,8 @@ class SearchService:
         """A result with its citation and, when its ``sentence_vectors`` are given, its supporting sentences."""
         support = []
         if sentence_vectors is not None:
-            local = split_sentences(chunk.text)
-            if len(sentence_vectors) == len(local):
-                spans = [Span(chunk.start + s.start, chunk.start + s.end) for s in local]
-                texts = [chunk.text[s.start : s.end] for s in local]
+            spans, texts = self._sentences_of(chunk)
+            if len(sentence_vectors) == len(spans):
                 support = supporting_sentences(query, spans, sentence_vectors, texts, terms)
         citation = Citation(
             source=chunk.doc_id,
@@ -299,6 +352,20 @@ class SearchService:
             highlight=[Highlight(span.start, span.end) for span in support],
         )
         return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation)
+
+    def _sentences_of(self, chunk: StoredChunk) -> tuple[list[Span], list[str]]:
+        """A passage's sentence spans (document offsets) and texts, split once per passage (treat as read-only)."""
+        found = self._splits.get(chunk.id)
+        if found is None:
+            local = split_sentences(chunk.text)
+            found = (
+                [Span(chunk.start + s.start, chunk.start + s.end) for s in local],
+                [chunk.text[s.start : s.end] for s in local],
+            )
+            if len(self._splits) >= _SPLIT_CACHE_SIZE:
+                self._splits.clear()  # bounded; a big index's hot passages come back at once
+            self._splits[chunk.id] = found
+        return found
 
     def document(self, doc_id: str) -> StoredDocument:
         """A document by id, exactly as indexed (citations index its text).

@@ -495,6 +495,20 @@ class StoreReader:
         )
         return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
 
+    def sentence_vector_bytes(self) -> int:
+        """Total size of every chunk's sentence vectors (a passage text shared by chunks counts for each)."""
+        row = self._connection().execute(
+            "SELECT COALESCE(SUM(LENGTH(e.sentence_vectors)), 0) FROM chunks c JOIN embeddings e USING (text_hash)"
+        ).fetchone()
+        return int(row[0])
+
+    def all_sentence_vectors(self, dimension: int) -> dict[int, np.ndarray]:
+        """Per-sentence vectors of every chunk, by chunk id."""
+        rows = self._connection().execute(
+            "SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash)"
+        )
+        return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
+
     def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
         """Ids of the chunks whose documents satisfy an SQL condition on ``d``."""
         rows = self._connection().execute(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
-from conftest import SEEDS
+from conftest import SEEDS, serving
 from qa.api.app import create_app
+from qa.api.routes import answer_body
+from qa.api.schemas import SearchResponse
 from qa.config import Settings
+from qa.dense import DenseRetriever
+from qa.search import SearchService
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +155,48 @@ def test_app_without_an_index_starts_and_says_why(tmp_path):
         response = client.post("/search", json={"question": "anything"})
         assert response.status_code == 503
         assert response.json()["error"] == "index_not_found"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_search_body_is_byte_for_byte_what_response_model_validation_would_encode(service, mode):
+    # FastAPI's own path for a returned dict: validate it as the response model, then dump it as JSON.
+    adapter = TypeAdapter(SearchResponse)
+    questions = ["Who led the research group to Guizhou?", "what is the weather on Mars?", "the", "Гуйчжоу 贵州 “quoted”"]
+    for question in questions:
+        for top_k in (1, 5, 100):
+            answer = service.search(question, top_k, mode=mode)
+            assert answer_body(answer) == adapter.dump_json(adapter.validate_python(answer.as_dict()))
+
+
+class _GatedEncoder:
+    """The real encoder, but each call waits until the test opens the gate."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def encode(self, texts):
+        self.entered.set()
+        self.gate.wait(timeout=30)
+        return self.encoder.encode(texts)
+
+
+def test_the_event_loop_answers_other_requests_while_a_question_is_embedded(service):
+    gated = _GatedEncoder(service.dense.encoder)
+    slow = SearchService(service.settings, service.manifest, service.store, DenseRetriever(gated, service.dense.vectors))
+    with serving(create_app(Settings(index_dir=service.settings.index_dir), service=slow)) as url:
+        searched: list[httpx.Response] = []
+        asking = threading.Thread(target=lambda: searched.append(httpx.get(f"{url}/search", params={"q": "Guizhou"}, timeout=60)))
+        asking.start()
+        try:
+            assert gated.entered.wait(timeout=30)
+            health = httpx.get(f"{url}/health", timeout=10)  # answered while the search is still embedding
+            assert health.status_code == 200 and not searched
+        finally:
+            gated.gate.set()
+            asking.join(timeout=60)
+        assert searched[0].status_code == 200 and searched[0].json()["results"]

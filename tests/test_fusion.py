@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from random import Random
+
 import pytest
 
 from qa.config import Settings
@@ -22,6 +24,17 @@ def test_min_max_scales_to_unit_range_and_handles_ties():
     assert min_max({1: 2.0, 2: 4.0, 3: 3.0}) == {1: 0.0, 2: 1.0, 3: 0.5}
     assert min_max({1: 7.0, 2: 7.0}) == {1: 1.0, 2: 1.0}
     assert min_max({}) == {}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_score_fusion_orders_by_score_then_ascending_id_with_many_ties(seed):
+    random = Random(seed)
+    # Few distinct values, so many fused scores tie exactly.
+    dense = {i: random.choice([0.1, 0.2, 0.3, 0.5]) for i in random.sample(range(200), 80)}
+    keyword = {i: random.choice([1.0, 2.0, 4.0]) for i in random.sample(range(200), 60)}
+    fused = normalised_score_fusion(dense, keyword, dense_weight=random.choice([0.0, 0.3, 0.5, 1.0]))
+    assert fused == sorted(fused, key=lambda pair: (-pair[1], pair[0]))
+    assert {i for i, _ in fused} == set(dense) | set(keyword)
 
 
 def test_score_fusion_keeps_items_found_by_only_one_list():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -86,3 +87,12 @@ def test_top_k_larger_than_the_index_returns_every_passage(service):
 def test_unknown_document_ids_are_not_found(service, doc_id):
     with pytest.raises(DocumentNotFound):
         service.document(doc_id)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_answer_as_dict_is_exactly_dataclasses_asdict(service, mode):
+    for item in QUESTIONS[:20]:
+        answer = service.search(item["question"], 7, mode=mode)
+        data = answer.as_dict()
+        assert data == dataclasses.asdict(answer)
+        assert json.dumps(data) == json.dumps(dataclasses.asdict(answer))  # the same keys in the same order

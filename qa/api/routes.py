@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
 
 from qa.api.logs import note_search
 from qa.api.openapi import (
@@ -26,7 +28,7 @@ from qa.api.schemas import (
 )
 from qa.errors import IndexNotFound
 from qa.filters import SearchFilter
-from qa.search import SearchService
+from qa.search import Answer, SearchService
 
 router = APIRouter()
 
@@ -40,29 +42,49 @@ def _service(request: Request) -> SearchService:
     return service
 
 
-def _search(request: Request, question: str, top_k: int | None, mode: str | None, **filters: str | None) -> dict:
-    """Answer one search; its request's log line gets the mode, top_k, names of the filters used and the outcome."""
+def answer_body(answer: Answer) -> bytes:
+    """The JSON body of a search: byte for byte what FastAPI makes of ``answer.as_dict()`` as a
+    ``SearchResponse`` (pydantic's encoder, fields in model order), without validating data the service built."""
+    return to_json(answer.as_dict())
+
+
+async def _search(
+    request: Request, question: str, top_k: int | None, mode: str | None, **filters: str | None
+) -> Response:
+    """Answer one search; its request's log line gets the mode, top_k, names of the filters used and the outcome.
+
+    The search and its JSON encoding run in the threadpool, in one hop: the event loop stays free while the
+    question is embedded. ``response_model=SearchResponse`` only documents the body (``answer_body``).
+    """
     settings = request.app.state.settings
     note_search(
         request, question, mode=mode or settings.mode, top_k=top_k if top_k is not None else settings.top_k,
         filters=sorted(name for name, value in filters.items() if value is not None) or None,
     )
     search_filter = SearchFilter.of(**filters)
-    answer = _service(request).search(question, top_k, mode=mode, search_filter=search_filter)
-    note_search(request, mode=answer.mode, results=len(answer.results), answerable=answer.answerable)
-    return answer.as_dict()
+    service = _service(request)
+
+    def answer() -> tuple[bytes, str, int, bool]:
+        found = service.search(question, top_k, mode=mode, search_filter=search_filter)
+        return answer_body(found), found.mode, len(found.results), found.answerable
+
+    body, used_mode, results, answerable = await run_in_threadpool(answer)
+    note_search(request, mode=used_mode, results=results, answerable=answerable)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/search", response_model=SearchResponse, responses=SEARCH_POST_RESPONSES)
-def search_post(body: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)], request: Request) -> dict:
+async def search_post(
+    body: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)], request: Request
+) -> Response:
     """The passages that best answer a question, each with its citation and supporting sentences."""
-    return _search(
+    return await _search(
         request, body.question, body.top_k, body.mode, source=body.source, after=body.after, before=body.before
     )
 
 
 @router.get("/search", response_model=SearchResponse, responses=SEARCH_GET_RESPONSES)
-def search_get(
+async def search_get(
     request: Request,
     q: str = Query(
         description="A question in plain language.", json_schema_extra=QUESTION_SCHEMA,
@@ -87,9 +109,9 @@ def search_get(
         default=None, description="Only documents dated on or before this ISO date.", json_schema_extra=ISO_DATE_SCHEMA,
         openapi_examples=SEARCH_QUERY_EXAMPLES["before"],
     ),
-) -> dict:
+) -> Response:
     """The same as POST /search, for links and quick checks."""
-    return _search(request, q, top_k, mode, source=source, after=after, before=before)
+    return await _search(request, q, top_k, mode, source=source, after=after, before=before)
 
 
 @router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=DOCUMENT_RESPONSES)
