@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Match
 
 from qa import __version__
 from qa.api.logs import REQUEST_ID_HEADER
@@ -22,6 +21,7 @@ from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
 from qa.api.openapi import document_request_ids
 from qa.api.routes import router
+from qa.api.routing import matching_routes
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
 from qa.api.web import router as web_router
 from qa.api.telemetry import RequestTelemetry
@@ -89,8 +89,7 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
             # Starlette names only the first route on the path that refused the method; list every route's.
             allowed = {
                 method
-                for route in request.app.router.routes
-                if route.matches(request.scope)[0] == Match.PARTIAL
+                for route in matching_routes(request.app, request.scope)[1]
                 for method in getattr(route, "methods", None) or ()
             }
             headers["Allow"] = ", ".join(sorted(allowed))

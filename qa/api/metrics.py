@@ -26,11 +26,11 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from starlette.routing import Match
 from starlette.types import Scope
 
 from qa import __version__
 from qa.api.openapi import METRICS_RESPONSES
+from qa.api.routing import matching_routes
 from qa.reload import LiveService
 from qa.search import SearchService
 
@@ -54,27 +54,10 @@ def route_template(app, scope: Scope) -> str:
     """
     route = scope.get("route")
     if route is None:
-        partial = None
-        for candidate in _plain_routes(app.router.routes):
-            match, _ = candidate.matches(scope)
-            if match == Match.FULL:
-                route = candidate
-                break
-            if match == Match.PARTIAL and partial is None:
-                partial = candidate
-        route = route or partial
+        full, partial = matching_routes(app, scope)
+        route = (full or partial or [None])[0]
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return template if isinstance(template, str) else UNMATCHED
-
-
-def _plain_routes(routes):
-    """Routes with their included routers opened up (FastAPI >= 0.16x keeps an included router as one route)."""
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from _plain_routes(inner.routes)
-        else:
-            yield route
 
 
 class Metrics:
