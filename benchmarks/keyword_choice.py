@@ -37,16 +37,16 @@ except ImportError as exc:  # pragma: no cover - a scratch environment, not qa's
 
 from qa.config import Settings  # noqa: E402
 from qa.datasets import Dataset, beir_document_text, iter_beir_corpus, load_dataset  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
 import qa.evaluate  # noqa: E402
 from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
 from qa.filters import SearchFilter  # noqa: E402
 from qa.keyword import KeywordRetriever, match_expression  # noqa: E402
-from qa.manifest import DATABASE_FILE, Manifest  # noqa: E402
+from qa.manifest import DATABASE_FILE  # noqa: E402
 from qa.metadata import Metadata  # noqa: E402
 from qa.metrics import ndcg_at_k, percentile, summarise  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 from qa.store import StoreReader, document_context  # noqa: E402
+from tune_retrieval import memoised_encoder  # noqa: E402  (run from benchmarks/, like the other scripts)
 
 # bm25s settings compared, fixed before any run: its defaults (Lucene's BM25, k1 1.5, b 0.75), the classic
 # Robertson formula, and Lucene's formula with FTS5's k1 of 1.2.
@@ -278,18 +278,8 @@ def main() -> None:
     }
     print(json.dumps(out["build"]), flush=True)
 
-    manifest = Manifest.read(args.index)
-    encoder = load_encoder(manifest.model, precision=manifest.encoder.get("precision", "fp32"))
     # Each question is embedded once for all runs, so the systems differ only in their keyword side.
-    original, memo = encoder.encode, {}
-
-    def encode(texts, **kwargs):
-        key = tuple(texts)
-        if key not in memo:
-            memo[key] = original(texts, **kwargs)
-        return memo[key]
-
-    encoder.encode = encode
+    encoder = memoised_encoder(args.index)
     service = SearchService.open(Settings(index_dir=args.index, max_top_k=BEIR_PASSAGES), encoder=encoder)
     fts = KeywordRetriever(StoreReader(store))
     systems = {"fts5": fts, **{name: Bm25sRetriever(ids, joined, **p) for name, p in VARIANTS.items()}}

@@ -26,7 +26,6 @@ import contextlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -40,20 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS_FILE = ROOT / "tests/data/seeds_questions.jsonl"
 TOP_K = 5
 
-WRK_SCRIPT = """
-local paths = {%s}
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", paths[(i %% #paths) + 1])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRKJSON {"requests": %%d, "seconds": %%f, "errors": %%d, "p50_ms": %%f}\\n',
-    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50) / 1000))
-end
-"""
+from perf import concurrent as perf_concurrent  # noqa: E402  (run from benchmarks/, like the other scripts)
+from perf import stop_process  # noqa: E402
 
 
 def questions() -> list[str]:
@@ -137,13 +124,7 @@ class Server:
         raise RuntimeError(f"qa serve from {self.tree} did not answer within 120 s")
 
     def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def http_pass(port: int, method: str, asked: list[str]) -> float:
@@ -168,19 +149,10 @@ def http_pass(port: int, method: str, asked: list[str]) -> float:
 
 
 def concurrent(port: int, asked: list[str], clients: int, seconds: float, work: Path) -> dict:
-    """req/s and p50 of ``clients`` keep-alive connections asking GET /search for ``seconds`` (wrk)."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        return {}
+    """req/s and p50 of ``clients`` keep-alive connections asking GET /search for ``seconds`` (perf.py's load)."""
     paths = ["/search?" + urllib.parse.urlencode({"q": q, "top_k": TOP_K}) for q in asked]
-    script = work / "paths.lua"
-    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths), encoding="utf-8")
-    out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-                          "-s", str(script), f"http://127.0.0.1:{port}"], capture_output=True, text=True,
-                         check=True).stdout
-    figures = json.loads(next(line for line in out.splitlines() if line.startswith("WRKJSON "))[8:])
-    return {"req_per_s": figures["requests"] / figures["seconds"], "p50_ms": figures["p50_ms"],
-            "errors": figures["errors"]}
+    figures = perf_concurrent(port, paths, clients, seconds, work)
+    return {"req_per_s": figures["req_per_s"], "p50_ms": figures["p50_ms"], "errors": figures["errors"]}
 
 
 def http_figures(trees: list[Path], index_dir: Path, passes: int, clients: int, seconds: float, work: Path) -> dict:

@@ -33,6 +33,22 @@ GRID = [
 ]
 
 
+def memoised_encoder(index_dir: Path):
+    """The model of the index at ``index_dir``, at its precision, embedding each distinct input only once."""
+    manifest = Manifest.read(index_dir)
+    encoder = load_encoder(manifest.model, precision=manifest.encoder.get("precision", "fp32"))
+    original, memo = encoder.encode, {}
+
+    def encode(texts, **kwargs):
+        key = tuple(texts)
+        if key not in memo:
+            memo[key] = original(texts, **kwargs)
+        return memo[key]
+
+    encoder.encode = encode
+    return encoder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
@@ -43,17 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, split=args.split, corpus=args.corpus)
     manifest = Manifest.read(args.index)
-    encoder = load_encoder(manifest.model, precision=manifest.encoder.get("precision", "fp32"))
     # Each question is embedded once for the whole sweep.
-    original, memo = encoder.encode, {}
-
-    def encode(texts, **kwargs):
-        key = tuple(texts)
-        if key not in memo:
-            memo[key] = original(texts, **kwargs)
-        return memo[key]
-
-    encoder.encode = encode
+    encoder = memoised_encoder(args.index)
     base = Settings(index_dir=args.index, max_top_k=BEIR_PASSAGES)
     print(f"dataset {dataset.name} split {args.split}: {len(dataset.queries)} queries; index {manifest.chunking}")
     for overrides in json.loads(args.grid) if args.grid else GRID:
