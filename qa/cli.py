@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -30,8 +31,9 @@ ENCODER_OPTION = click.option(
 )
 PRECISION_OPTION = click.option(
     "--precision", type=click.Choice(["fp32", "int8"]), envvar="QA_PRECISION", default=None,
-    help="Arithmetic a new index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
-    "are always embedded at the index's own precision [env QA_PRECISION; default int8].",
+    help="Arithmetic the index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
+    "are always embedded at the index's own precision [env QA_PRECISION; default: the existing index's own, "
+    "int8 for a new one].",
 )
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1
@@ -104,12 +106,14 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
     and chunking is updated: unchanged files are copied from it and only new passage texts are embedded.
     Anything else (or --full) builds from scratch.
     """
-    from qa.indexer import build_index
+    from qa.indexer import build_index, recorded_precision
 
     settings = Settings.from_env(
         index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
         embed_title=embed_title, encoder=encoder, precision=precision,
     )
+    if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
+        settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = settings.corpus or DEFAULT_CORPUS
     encoder = _bulk_encoder(model, settings)
     report = build_index(

@@ -142,7 +142,8 @@ def load_encoder(
         backend: "onnx" (ONNX Runtime, exported once into ``cache_dir``), "torch" (sentence-transformers), or
             "auto": ONNX when the model's pipeline can be exported, else PyTorch (fp32 only).
         precision: "fp32", or "int8" (ONNX Runtime only: quantised once, beside the export).
-        threads: ONNX Runtime threads per call (1 for serving, the core count for indexing).
+        threads: texts the ONNX encoder embeds at once, one ONNX Runtime thread each (1 for serving, the core
+            count for indexing).
 
     Raises:
         ConfigError: an unknown backend or precision.

@@ -107,6 +107,14 @@ def previous_index(
     return index_dir, None
 
 
+def recorded_precision(index_dir: Path) -> str | None:
+    """The precision the index at ``index_dir`` was embedded at; None when there is no readable index."""
+    try:
+        return Manifest.read(Path(index_dir)).encoder.get("precision", "fp32")
+    except QAError:
+        return None
+
+
 def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
     """Whether the previous index holds this document as it is now (same bytes, text and metadata)."""
     return (
