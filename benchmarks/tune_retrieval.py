@@ -36,7 +36,7 @@ GRID = [
 def memoised_encoder(index_dir: Path):
     """The model of the index at ``index_dir``, at its precision, embedding each distinct input only once."""
     manifest = Manifest.read(index_dir)
-    encoder = load_encoder(manifest.model, precision=manifest.encoder.get("precision", "fp32"))
+    encoder = load_encoder(manifest.model, precision=manifest.precision)
     original, memo = encoder.encode, {}
 
     def encode(texts, **kwargs):

@@ -92,7 +92,7 @@ def previous_index(
         return None, f"the previous index cannot be reused: {exc}"
     if manifest.model != model_id:
         return None, f"the previous index was built with model {manifest.model}, not {model_id}"
-    was = manifest.encoder.get("precision", "fp32")
+    was = manifest.precision
     if was != precision:  # its vectors would not be the ones this build computes
         return None, f"the previous index was embedded at {was} precision, not {precision}"
     if manifest.dimension != dimension or manifest.max_tokens != max_tokens:
@@ -110,7 +110,7 @@ def previous_index(
 def recorded_precision(index_dir: Path) -> str | None:
     """The precision the index at ``index_dir`` was embedded at; None when there is no readable index."""
     try:
-        return Manifest.read(Path(index_dir)).encoder.get("precision", "fp32")
+        return Manifest.read(Path(index_dir)).precision
     except QAError:
         return None
 
@@ -273,7 +273,7 @@ def staleness(
         return f"it was built with model {manifest.model}, not {model}"
     if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap, embed_title):
         return "its chunking parameters differ"
-    was = manifest.encoder.get("precision", "fp32")
+    was = manifest.precision
     if precision is not None and was != precision:
         return f"it was embedded at {was} precision, not {precision}"
     if manifest.corpus.get("fingerprint") != scan.fingerprint:
@@ -326,7 +326,7 @@ def ensure_index(
     chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults[1])
     chunk_overlap = chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
     embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
-    precision = precision or (manifest.encoder.get("precision", "fp32") if manifest else defaults[4])
+    precision = precision or (manifest.precision if manifest else defaults[4])
     scan = scan_corpus(corpus)
     reason = staleness(
         index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,

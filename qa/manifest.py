@@ -40,6 +40,11 @@ class Manifest:
     metric: str = "cosine (inner product of unit vectors)"
     files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})
 
+    @property
+    def precision(self) -> str:
+        """The precision the passages were embedded at ("fp32" for indexes that predate the field)."""
+        return self.encoder.get("precision", "fp32")
+
     def write(self, directory: Path) -> None:
         """Write ``manifest.json`` into ``directory``."""
         (directory / MANIFEST_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

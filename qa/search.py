@@ -159,7 +159,7 @@ class SearchService:
                 f"requested: query it with --model {manifest.model} (or no --model), or rebuild it"
             )
         verify_checksums(index_dir, manifest)
-        precision = manifest.encoder.get("precision", "fp32")
+        precision = manifest.precision
         # Questions are embedded at the precision the index was embedded at.
         encoder = encoder or load_encoder(
             manifest.model, settings.encoder, precision=precision, cache_dir=settings.cache_dir
