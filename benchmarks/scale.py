@@ -107,13 +107,13 @@ def main() -> None:
         print(f"approximate built: {approx_row}", flush=True)
         depths = [approx.rerank_depth(args.k)] + [int(d) for d in args.rerank.split(",") if d.strip()]
         for depth in dict.fromkeys(depths):
-            # A sweep overrides the module's constants; the first depth is the configured one.
-            saved = vectors_module.RERANK_SCALE, vectors_module.RERANK_PER_RESULT
-            vectors_module.RERANK_SCALE, vectors_module.RERANK_PER_RESULT = depth / math.sqrt(args.n), 0
+            # A sweep overrides the index's depth; the first depth is the configured one.
+            saved = approx.rerank_scale, approx.rerank_per_result
+            approx.rerank_scale, approx.rerank_per_result = depth / math.sqrt(args.n), 0
             try:
                 times, found = timed_searches(approx, queries, args.k)
             finally:
-                vectors_module.RERANK_SCALE, vectors_module.RERANK_PER_RESULT = saved
+                approx.rerank_scale, approx.rerank_per_result = saved
             row = dict(approx_row, rerank=depth, configured=depth == depths[0],
                        median_ms=round(statistics.median(times), 3), p95_ms=round(p95(times), 3),
                        recall_at_k=round(recall(found, truth), 4))
@@ -121,7 +121,7 @@ def main() -> None:
             print(f"approximate: {row}", flush=True)
 
         filtered = []
-        for share in (0.01, 0.1, 0.3, 0.5):
+        for share in (0.01, 0.1, 0.3, 0.5) if args.filter_queries > 0 else ():
             allowed = np.sort(rng.choice(ids, max(1, math.ceil(share * args.n)), replace=False))
             subset = queries[: args.filter_queries]
             times, found = timed_searches(approx, subset, args.k, allowed)

@@ -11,20 +11,24 @@ import numpy as np
 
 from qa.errors import IndexCorrupt
 
-# Below EXACT_MAX_VECTORS search is exact. benchmarks/scale.py on this 2-core machine (shared, load average ~11;
-# 1 search thread, k=10, random unit 384-d vectors), median exact / approximate ms (approximate recall@10):
-# 25k 4.9 / 0.65 (0.991), 50k 7.5 / 1.2 (0.990), 100k 18.7 / 2.0 (0.986), 1M 186 / 20.6 (0.988).
-# Flat search passes ~5 ms at 25,000 vectors, where the approximate index is already 7x faster.
+# Below EXACT_MAX_VECTORS search is exact. benchmarks/scale.py on this 2-core machine, idle (1 search thread, k=10,
+# random unit 384-d vectors), median exact / approximate ms (approximate recall@10): 25k 1.1 / 0.15 (0.993),
+# 100k 5.2 / 0.45 (0.99+), 1M 54 / 4.1 (0.997). Exact search stays near a millisecond up to 25,000 vectors
+# (4.9 ms there at load ~11); above it the approximate index is many times faster for a recall under 1.
 EXACT_MAX_VECTORS = 25_000
-# The approximate index scans compact product-quantisation codes ("fast scan": 96 sub-quantisers of 4 bits,
-# 48 bytes a vector, looked up in SIMD registers) and re-ranks the best candidates exactly on the stored float
-# vectors. Random vectors give graph and cluster indexes no structure to use: HNSW (M=32, efConstruction=80) on
-# 100,000 reached recall@10 0.956 only at efSearch 2048, in 32 ms, slower than flat search (11.6 ms).
-PQ_SUBQUANTIZERS = 96
+# The approximate index scans compact product-quantisation codes ("fast scan": 192 sub-quantisers of 4 bits,
+# 96 bytes a vector, looked up in SIMD registers) and re-ranks the best candidates exactly on the stored float
+# vectors. At 1M the scan takes ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few
+# candidates beat coarse ones that need many: 96 sub-quantisers needed 12,000 candidates for recall@10 0.99
+# (6.8 ms), 128 needed 3,000 for 0.984 (4.0 ms), 192 needs 500 for 0.991 (3.9 ms) and 1,000 for 0.997 (4.1 ms).
+# Random vectors give graph and cluster indexes no structure to use: HNSW (M=32, efConstruction=80) on
+# 100,000 reached recall@10 0.956 only at efSearch 2048, in 32 ms, slower than flat search.
+PQ_SUBQUANTIZERS = 192
 # How many candidates are re-ranked exactly: RERANK_SCALE * sqrt(N), and at least RERANK_PER_RESULT per result
-# asked for. The share needed for recall@10 >= 0.98 falls with N (1M: 8,000 re-ranked gave 0.979, 12,000
-# 0.988, 16,000 0.993; 50k: 2,000 gave 0.983). Deeper lists get less: recall@100 at 100k is 0.936.
-RERANK_SCALE = 12.0
+# asked for (1M: 1,000 for k=10; recall@100 with 2,000 is 0.986, at 100k 0.998). Indexes written with 96
+# sub-quantisers (before 192) keep the depth they were tuned with, LEGACY_RERANK_SCALE.
+RERANK_SCALE = 1.0
+LEGACY_RERANK_SCALE = 12.0
 RERANK_PER_RESULT = 20
 # PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser;
 # with fewer than APPROXIMATE_MIN_VECTORS (faiss wants 39 per centroid) the index stays exact whatever is asked.
@@ -88,6 +92,11 @@ class VectorIndex:
                 raise IndexCorrupt(f"unexpected refine index {type(self._flat).__name__} in the vector file")
         else:
             raise IndexCorrupt(f"unexpected vector index type {type(inner or index).__name__}: rebuild with `qa index`")
+        # Re-ranking depth per result and per sqrt(N) (approximate indexes only; benchmarks/scale.py sweeps them).
+        self.rerank_per_result = RERANK_PER_RESULT
+        self.rerank_scale = RERANK_SCALE
+        if self.kind == APPROXIMATE and faiss.downcast_index(inner.base_index).M < PQ_SUBQUANTIZERS:
+            self.rerank_scale = LEGACY_RERANK_SCALE
         self._lookup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
@@ -160,7 +169,7 @@ class VectorIndex:
         """How many candidates the approximate index re-ranks exactly for ``k`` results (0 when exact)."""
         if self.kind == EXACT:
             return 0
-        return min(len(self), max(RERANK_PER_RESULT * k, math.ceil(RERANK_SCALE * math.sqrt(len(self)))))
+        return min(len(self), max(self.rerank_per_result * k, math.ceil(self.rerank_scale * math.sqrt(len(self)))))
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` ``(scores, ids)`` per query row; ids of -1 pad rows when fewer vectors qualify.
