@@ -4,6 +4,9 @@ Usage (tune on SciFact train, never on test):
     python benchmarks/tune_retrieval.py ../shared/eval/public/scifact --split train --index /tmp/scifact-idx
     python benchmarks/tune_retrieval.py tests/data/seeds_questions.jsonl --corpus seeds --index /tmp/seeds-idx
 The index must already be built from the dataset's corpus (`qa eval ... --index DIR` builds it).
+
+With ``--grid``, every row after the first also gets its nDCG@10 and MRR@10 difference from the first row,
+with a 95% paired bootstrap interval over the questions and the number of questions it ranks better and worse.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import json
 import os
 from dataclasses import replace
+
+import numpy as np
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,8 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa.config import Settings  # noqa: E402
 from qa.datasets import load_dataset  # noqa: E402
 from qa.encoder import load_encoder  # noqa: E402
+import qa.evaluate  # noqa: E402
 from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
 from qa.manifest import Manifest  # noqa: E402
+from qa.metrics import mrr_at_k, ndcg_at_k, summarise  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 
 GRID = [
@@ -49,6 +56,33 @@ def memoised_encoder(index_dir: Path):
     return encoder
 
 
+def scored(dataset, service: SearchService, mode: str):
+    """``run_queries``' report, and each judged question's (nDCG@10, MRR@10) from the very rankings it scored."""
+    seen: dict = {}
+
+    def capture(runs, qrels):
+        seen.update(runs=runs, qrels=qrels)
+        return summarise(runs, qrels)
+
+    qa.evaluate.summarise = capture
+    try:
+        report = run_queries(dataset, service, mode)
+    finally:
+        qa.evaluate.summarise = summarise
+    runs, qrels = seen["runs"], seen["qrels"]
+    judged = sorted(q for q, relevant in qrels.items() if any(g > 0 for g in relevant.values()))
+    return report, {q: (ndcg_at_k(runs.get(q, []), qrels[q], 10), mrr_at_k(runs.get(q, []), qrels[q], 10)) for q in judged}
+
+
+def paired(base: dict[str, tuple], other: dict[str, tuple], column: int, resamples: int = 2000) -> str:
+    """``other - base`` in one per-question column: mean, 95% paired bootstrap interval, questions better/worse."""
+    diffs = np.array([other[q][column] - base[q][column] for q in sorted(base)])
+    draws = np.random.default_rng(0).integers(0, len(diffs), size=(resamples, len(diffs)))
+    means = diffs[draws].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return f"{diffs.mean():+.4f} [{low:+.4f}, {high:+.4f}] +{(diffs > 1e-9).sum()}/-{(diffs < -1e-9).sum()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
@@ -63,14 +97,20 @@ def main() -> None:
     encoder = memoised_encoder(args.index)
     base = Settings(index_dir=args.index, max_top_k=BEIR_PASSAGES)
     print(f"dataset {dataset.name} split {args.split}: {len(dataset.queries)} queries; index {manifest.chunking}")
+    first = None
     for overrides in json.loads(args.grid) if args.grid else GRID:
         settings = replace(base, **overrides)
         service = SearchService.open(settings, encoder=encoder)
-        report = run_queries(dataset, service, settings.mode)
+        report, per_question = scored(dataset, service, settings.mode)
         m = report.metrics
+        versus = ""
+        if first is None:
+            first = per_question
+        elif args.grid:
+            versus = f"  vs first: nDCG@10 {paired(first, per_question, 0)}  MRR@10 {paired(first, per_question, 1)}"
         print(
             f"{json.dumps(overrides):70s} nDCG@10 {m.ndcg_at_10:.4f}  R@100 {m.recall_at_100:.4f}  "
-            f"MRR@10 {m.mrr_at_10:.4f}  hit@5 {m.hit_at_5:.4f}",
+            f"MRR@10 {m.mrr_at_10:.4f}  hit@5 {m.hit_at_5:.4f}  median {report.latency_median_ms:.1f} ms{versus}",
             flush=True,
         )
 
