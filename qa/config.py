@@ -58,6 +58,7 @@ ENV_VARS = {
     "dense_weight": "QA_DENSE_WEIGHT",
     "rrf_k": "QA_RRF_K",
     "candidates": "QA_CANDIDATES",
+    "fusion_window": "QA_FUSION_WINDOW",
     "sentence_weight": "QA_SENTENCE_WEIGHT",
     "context_weight": "QA_CONTEXT_WEIGHT",
     "text_weight": "QA_TEXT_WEIGHT",
@@ -103,9 +104,11 @@ class Settings:
     mode: str = "hybrid"
     fusion: str = "score"
     dense_weight: float = 0.5
-    # Share of a passage's meaning score taken from its best sentence (hybrid score fusion).
     rrf_k: float = 60.0
     candidates: int = 100
+    # Score fusion scales each list by its best and its ``fusion_window``-th best score (0: best and lowest).
+    fusion_window: int = 100
+    # Share of a passage's meaning score taken from its best sentence (hybrid score fusion).
     sentence_weight: float = 0.8
     context_weight: float = 1.0
     text_weight: float = 1.0
@@ -195,6 +198,8 @@ class Settings:
             yield ("sentence_weight",), f"sentence weight must be between 0 and 1, got {self.sentence_weight}"
         if self.candidates < 1:
             yield ("candidates",), f"candidates must be positive, got {self.candidates}"
+        if self.fusion_window < 0:
+            yield ("fusion_window",), f"fusion window must not be negative, got {self.fusion_window}"
         if self.rrf_k <= 0:
             yield ("rrf_k",), f"rrf_k must be positive, got {self.rrf_k}"
         if self.context_weight < 0 or self.text_weight < 0:
@@ -246,7 +251,7 @@ def _convert(name: str, raw: str) -> object:
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     if name in (
         "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
-        "max_body_bytes",
+        "max_body_bytes", "fusion_window",
     ):
         try:
             return int(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from operator import itemgetter
 from typing import Mapping, Sequence
 
@@ -28,22 +29,46 @@ def min_max(scores: Mapping[int, float]) -> dict[int, float]:
     return {item: (score - low) / (high - low) for item, score in scores.items()}
 
 
+def window_min_max(scores: Mapping[int, float], window: int) -> dict[int, float]:
+    """Scale scores so the best is 1.0 and the ``window``-th best 0.0; scores below the window go below 0.
+
+    The scale is set by the head of the list alone, so it does not change with how deep the list was fetched
+    or with low scores added for candidates another list brought in. Plain ``min_max`` when ``window`` is 0,
+    when the list is no longer than the window, or when the window's scores are all equal.
+    """
+    if window <= 0 or len(scores) <= window:
+        return min_max(scores)
+    high = max(scores.values())
+    low = heapq.nlargest(window, scores.values())[-1]
+    if high == low:
+        return min_max(scores)
+    return {item: (score - low) / (high - low) for item, score in scores.items()}
+
+
 def normalised_score_fusion(
-    dense: Mapping[int, float], keyword: Mapping[int, float], *, dense_weight: float
+    dense: Mapping[int, float], keyword: Mapping[int, float], *, dense_weight: float, window: int = 0
 ) -> list[tuple[int, float]]:
-    """Fuse by ``w * minmax(dense) + (1 - w) * minmax(keyword)``; an id missing from a list scores 0 there.
+    """Fuse by ``w * norm(dense) + (1 - w) * norm(keyword)``, each list scaled by ``window_min_max``.
+
+    An id missing from a list scores that list's lowest scaled score there (0 with plain min-max).
 
     Args:
         dense: cosine similarity per candidate (ideally for every candidate of both lists).
         keyword: BM25 score per candidate that matched any query term.
         dense_weight: ``w`` in [0, 1].
+        window: scale each list by its best and its ``window``-th best score; 0 for its best and lowest.
 
     Returns:
-        ``(id, fused score in [0, 1])``, best first.
+        ``(id, fused score)``, best first; at most 1, and at least 0 when no list is longer than the window.
     """
-    dense_n, keyword_n = min_max(dense), min_max(keyword)
+    dense_n, keyword_n = window_min_max(dense, window), window_min_max(keyword, window)
+    # Missing from a list ranks below everything the list returned.
+    dense_floor, keyword_floor = min(dense_n.values(), default=0.0), min(keyword_n.values(), default=0.0)
     items = set(dense_n) | set(keyword_n)
-    fused = {i: dense_weight * dense_n.get(i, 0.0) + (1.0 - dense_weight) * keyword_n.get(i, 0.0) for i in items}
+    fused = {
+        i: dense_weight * dense_n.get(i, dense_floor) + (1.0 - dense_weight) * keyword_n.get(i, keyword_floor)
+        for i in items
+    }
     # Best score first, ties by ascending id: sort by id, then stably by score (the order a
     # ``(-score, id)`` key gives, without building a tuple per item).
     ordered = sorted(fused.items())

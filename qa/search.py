@@ -310,7 +310,9 @@ class SearchService:
             meaning = cosines
             if self.settings.sentence_weight > 0:
                 meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight, read)
-            fused = normalised_score_fusion(meaning, dict(keyword), dense_weight=self.settings.dense_weight)
+            fused = normalised_score_fusion(
+                meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
+            )
         return fused[:top_k], query, cosines
 
     def _with_best_sentence(

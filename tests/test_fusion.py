@@ -7,7 +7,7 @@ from random import Random
 import pytest
 
 from qa.config import Settings
-from qa.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion
+from qa.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion, window_min_max
 from qa.indexer import build_index
 from qa.search import SearchService
 
@@ -24,6 +24,48 @@ def test_min_max_scales_to_unit_range_and_handles_ties():
     assert min_max({1: 2.0, 2: 4.0, 3: 3.0}) == {1: 0.0, 2: 1.0, 3: 0.5}
     assert min_max({1: 7.0, 2: 7.0}) == {1: 1.0, 2: 1.0}
     assert min_max({}) == {}
+
+
+def test_window_min_max_scales_by_the_best_and_the_window_th_best():
+    scores = {1: 10.0, 2: 8.0, 3: 6.0, 4: 2.0}
+    assert window_min_max(scores, 3) == {1: 1.0, 2: 0.5, 3: 0.0, 4: -1.0}
+
+
+@pytest.mark.parametrize("window", [0, 4, 10])
+def test_window_min_max_is_min_max_when_the_list_fits_the_window(window):
+    scores = {1: 10.0, 2: 8.0, 3: 6.0, 4: 2.0}
+    assert window_min_max(scores, window) == min_max(scores)
+
+
+def test_window_min_max_falls_back_to_min_max_when_the_window_is_flat():
+    assert window_min_max({1: 5.0, 2: 5.0, 3: 1.0}, 2) == {1: 1.0, 2: 1.0, 3: 0.0}
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_window_scale_of_the_head_ignores_how_deep_the_list_goes(seed):
+    random = Random(seed)
+    head = {i: random.uniform(0.5, 1.0) for i in range(20)}
+    tail = {i: random.uniform(-0.2, 0.49) for i in range(20, 20 + random.randint(1, 300))}
+    assert {i: window_min_max({**head, **tail}, 20)[i] for i in head} == pytest.approx(window_min_max(head, 20))
+
+
+def test_fusion_window_keeps_a_far_low_score_from_flattening_a_list():
+    # Candidate 9 came from keywords only, with a very low cosine. Over the whole dense list it sets the
+    # minimum and squeezes the gap between 1 and 2 to almost nothing, so keywords decide; with a window of
+    # three dense scores that gap keeps its size and meaning decides.
+    dense = {1: 0.80, 2: 0.60, 3: 0.55, 9: -0.90}
+    keyword = {2: 5.0, 1: 4.0, 9: 1.0}
+    assert normalised_score_fusion(dense, keyword, dense_weight=0.5)[0][0] == 2
+    assert normalised_score_fusion(dense, keyword, dense_weight=0.5, window=3)[0][0] == 1
+
+
+def test_fusion_window_puts_ids_missing_from_a_list_below_all_it_returned():
+    dense = {1: 0.9, 2: 0.8, 3: 0.7, 4: 0.1, 5: 0.5}
+    keyword = {1: 9.0, 2: 6.0, 3: 3.0, 4: 1.0}  # 5 matched no keyword
+    fused = dict(normalised_score_fusion(dense, keyword, dense_weight=0.5, window=3))
+    scaled = window_min_max(keyword, 3)
+    assert min(scaled.values()) < 0
+    assert fused[5] == pytest.approx(0.5 * window_min_max(dense, 3)[5] + 0.5 * min(scaled.values()))
 
 
 @pytest.mark.parametrize("seed", range(20))

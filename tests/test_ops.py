@@ -382,6 +382,8 @@ def test_qa_serve_writes_json_lines_and_no_uvicorn_access_log(seeds_index, tmp_p
         ({"QA_RELOAD_INTERVAL": "-1"}, "QA_RELOAD_INTERVAL: reload interval must be between 0 and 3600"),
         ({"QA_CHUNK_SIZE": "64", "QA_CHUNK_OVERLAP": "64"}, "QA_CHUNK_OVERLAP, QA_CHUNK_SIZE: chunk overlap"),
         ({"QA_API_KEY": "short"}, "QA_API_KEY: API key must be at least 16 characters, got 5"),
+        ({"QA_FUSION_WINDOW": "-1"}, "QA_FUSION_WINDOW: fusion window must not be negative, got -1"),
+        ({"QA_FUSION_WINDOW": "wide"}, "QA_FUSION_WINDOW must be a whole number, got 'wide'"),
     ],
 )
 def test_a_bad_environment_value_is_a_config_error_naming_the_variable(environ, message):
