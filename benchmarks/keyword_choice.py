@@ -30,23 +30,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 try:
     import bm25s
-    import numpy as np
     import Stemmer
 except ImportError as exc:  # pragma: no cover - a scratch environment, not qa's
     raise SystemExit(f"{exc}: run this with an interpreter that has `pip install bm25s PyStemmer` (see the docstring)")
 
 from qa.config import Settings  # noqa: E402
 from qa.datasets import Dataset, beir_document_text, iter_beir_corpus, load_dataset  # noqa: E402
-import qa.evaluate  # noqa: E402
-from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
+from qa.evaluate import BEIR_PASSAGES  # noqa: E402
 from qa.filters import SearchFilter  # noqa: E402
 from qa.keyword import KeywordRetriever, match_expression  # noqa: E402
 from qa.manifest import DATABASE_FILE  # noqa: E402
 from qa.metadata import Metadata  # noqa: E402
-from qa.metrics import ndcg_at_k, percentile, summarise  # noqa: E402
+from qa.metrics import percentile, summarise  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 from qa.store import StoreReader, document_context  # noqa: E402
-from tune_retrieval import memoised_encoder  # noqa: E402  (run from benchmarks/, like the other scripts)
+from tune_retrieval import memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
 
 # bm25s settings compared, fixed before any run: its defaults (Lucene's BM25, k1 1.5, b 0.75), the classic
 # Robertson formula, and Lucene's formula with FTS5's k1 of 1.2.
@@ -165,38 +163,6 @@ def whole_documents(dataset: Dataset) -> dict[str, dict]:
     return {name: m.as_dict() for name, m in results.items()}
 
 
-def per_query_ndcg(dataset: Dataset, service: SearchService, mode: str):
-    """run_queries' report plus each judged query's nDCG@10, taken from the very rankings it scored."""
-    seen: dict = {}
-
-    def capture(runs, qrels):
-        seen.update(runs=runs, qrels=qrels)
-        return summarise(runs, qrels)
-
-    qa.evaluate.summarise = capture
-    try:
-        report = run_queries(dataset, service, mode)
-    finally:
-        qa.evaluate.summarise = summarise
-    runs, qrels = seen["runs"], seen["qrels"]
-    judged = sorted(q for q, relevant in qrels.items() if any(g > 0 for g in relevant.values()))
-    return report, {q: ndcg_at_k(runs.get(q, []), qrels[q], 10) for q in judged}
-
-
-def paired(base: dict[str, float], other: dict[str, float], resamples: int = 2000) -> dict:
-    """Mean nDCG@10 difference (other - base) with a 95% paired bootstrap interval, and queries won and lost."""
-    queries = sorted(base)
-    diffs = np.array([other[q] - base[q] for q in queries])
-    draws = np.random.default_rng(0).integers(0, len(diffs), size=(resamples, len(diffs)))
-    means = diffs[draws].mean(axis=1)
-    return {
-        "mean_diff": float(diffs.mean()),
-        "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
-        "better": int((diffs > 1e-9).sum()),
-        "worse": int((diffs < -1e-9).sum()),
-    }
-
-
 def latency(retrievers: dict[str, object], questions: list[str], k: int, rounds: int) -> dict[str, dict]:
     """Median and p95 ms of ``retrieve(question, k)`` per retriever, the retrievers taking turns on each question;
     the median over rounds of each round's figures, and of each round's ratio to the first retriever's median."""
@@ -293,10 +259,11 @@ def main() -> None:
     for name, retriever in systems.items():
         service.keyword = retriever
         for mode in ("keyword", "hybrid"):
-            report, per_query[name, mode] = per_query_ndcg(dataset, service, mode)
+            report, per_question = scored(dataset, service, mode)
+            per_query[name, mode] = {q: ndcg for q, (ndcg, _) in per_question.items()}
             row = report.metrics.as_dict()
             if name != "fts5":
-                row["vs_fts5"] = paired(per_query["fts5", mode], per_query[name, mode])
+                row["vs_fts5"] = paired_difference(per_query["fts5", mode], per_query[name, mode])
             out["quality"][f"{name} {mode}"] = row
             versus = ""
             if "vs_fts5" in row:

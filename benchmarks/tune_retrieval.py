@@ -74,13 +74,24 @@ def scored(dataset, service: SearchService, mode: str):
     return report, {q: (ndcg_at_k(runs.get(q, []), qrels[q], 10), mrr_at_k(runs.get(q, []), qrels[q], 10)) for q in judged}
 
 
-def paired(base: dict[str, tuple], other: dict[str, tuple], column: int, resamples: int = 2000) -> str:
-    """``other - base`` in one per-question column: mean, 95% paired bootstrap interval, questions better/worse."""
-    diffs = np.array([other[q][column] - base[q][column] for q in sorted(base)])
+def paired_difference(base: dict[str, float], other: dict[str, float], resamples: int = 2000) -> dict:
+    """Mean per-question difference (other - base) with a 95% paired bootstrap interval, and questions won and lost."""
+    diffs = np.array([other[q] - base[q] for q in sorted(base)])
     draws = np.random.default_rng(0).integers(0, len(diffs), size=(resamples, len(diffs)))
     means = diffs[draws].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return f"{diffs.mean():+.4f} [{low:+.4f}, {high:+.4f}] +{(diffs > 1e-9).sum()}/-{(diffs < -1e-9).sum()}"
+    return {
+        "mean_diff": float(diffs.mean()),
+        "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+        "better": int((diffs > 1e-9).sum()),
+        "worse": int((diffs < -1e-9).sum()),
+    }
+
+
+def paired(base: dict[str, tuple], other: dict[str, tuple], column: int) -> str:
+    """``paired_difference`` of one per-question column, as ``+0.0012 [-0.0010, +0.0034] +5/-3``."""
+    d = paired_difference({q: v[column] for q, v in base.items()}, {q: v[column] for q, v in other.items()})
+    low, high = d["ci95"]
+    return f"{d['mean_diff']:+.4f} [{low:+.4f}, {high:+.4f}] +{d['better']}/-{d['worse']}"
 
 
 def main() -> None:
