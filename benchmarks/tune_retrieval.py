@@ -15,9 +15,9 @@ import argparse
 import json
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -12,21 +12,21 @@ import numpy as np
 from qa.errors import IndexCorrupt
 
 # Below EXACT_MAX_VECTORS search is exact. benchmarks/scale.py on this 2-core machine, idle (1 search thread, k=10,
-# random unit 384-d vectors), median exact / approximate ms (approximate recall@10): 25k 1.1 / 0.15 (0.993),
-# 100k 5.2 / 0.45 (0.99+), 1M 54 / 4.1 (0.997). Exact search stays near a millisecond up to 25,000 vectors
+# random unit 384-d vectors), median exact / approximate ms (approximate recall@10): 25k 1.28 / 0.17 (0.994),
+# 100k 6.6 / 0.50 (0.994), 1M 57 / 4.39 (0.999). Exact search stays near a millisecond up to 25,000 vectors
 # (4.9 ms there at load ~11); above it the approximate index is many times faster for a recall under 1.
 EXACT_MAX_VECTORS = 25_000
-# The approximate index scans compact product-quantisation codes ("fast scan": 192 sub-quantisers of 4 bits,
-# 96 bytes a vector, looked up in SIMD registers) and re-ranks the best candidates exactly on the stored float
+# The approximate index scans compact product-quantisation codes ("fast scan": one 4-bit sub-quantiser per
+# DIMENSIONS_PER_SUBQUANTIZER dimensions, 192 and 96 bytes a vector for 384 dimensions, looked up in SIMD registers) and re-ranks the best candidates exactly on the stored float
 # vectors. At 1M the scan takes ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few
 # candidates beat coarse ones that need many: 96 sub-quantisers needed 12,000 candidates for recall@10 0.99
 # (6.8 ms), 128 needed 3,000 for 0.984 (4.0 ms), 192 needs 500 for 0.991 (3.9 ms) and 1,000 for 0.997 (4.1 ms).
 # Random vectors give graph and cluster indexes no structure to use: HNSW (M=32, efConstruction=80) on
 # 100,000 reached recall@10 0.956 only at efSearch 2048, in 32 ms, slower than flat search.
-PQ_SUBQUANTIZERS = 192
+DIMENSIONS_PER_SUBQUANTIZER = 2
 # How many candidates are re-ranked exactly: RERANK_SCALE * sqrt(N), and at least RERANK_PER_RESULT per result
-# asked for (1M: 1,000 for k=10; recall@100 with 2,000 is 0.986, at 100k 0.998). Indexes written with 96
-# sub-quantisers (before 192) keep the depth they were tuned with, LEGACY_RERANK_SCALE.
+# asked for (1M: 1,000 for k=10; recall@100 with 2,000 is 0.986, at 100k 0.998). Indexes written with coarser
+# codes (96 sub-quantisers for 384 dimensions, before) keep the depth they were tuned with, LEGACY_RERANK_SCALE.
 RERANK_SCALE = 1.0
 LEGACY_RERANK_SCALE = 12.0
 RERANK_PER_RESULT = 20
@@ -54,6 +54,12 @@ def _faiss():
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError("faiss is not installed: pip install faiss-cpu") from exc
     return faiss
+
+
+def _subquantizers(dimension: int) -> int:
+    """Sub-quantisers for ``dimension``-dimensional vectors; 0 when the dimensions do not divide evenly (odd
+    dimensions, which no common model has: such an index stays exact)."""
+    return dimension // DIMENSIONS_PER_SUBQUANTIZER if dimension % DIMENSIONS_PER_SUBQUANTIZER == 0 else 0
 
 
 _THREAD = threading.local()
@@ -95,7 +101,8 @@ class VectorIndex:
         # Re-ranking depth per result and per sqrt(N) (approximate indexes only; benchmarks/scale.py sweeps them).
         self.rerank_per_result = RERANK_PER_RESULT
         self.rerank_scale = RERANK_SCALE
-        if self.kind == APPROXIMATE and faiss.downcast_index(inner.base_index).M < PQ_SUBQUANTIZERS:
+        codes = faiss.downcast_index(inner.base_index) if self.kind == APPROXIMATE else None
+        if codes is not None and getattr(codes, "M", 0) < _subquantizers(int(index.d)):
             self.rerank_scale = LEGACY_RERANK_SCALE
         self._lookup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -112,10 +119,11 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         # Vectors are normalised, so inner product is cosine similarity.
-        if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS):
+        subquantizers = _subquantizers(dimension)
+        if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS) or not subquantizers:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         else:
-            codes = faiss.IndexPQFastScan(dimension, PQ_SUBQUANTIZERS, 4, faiss.METRIC_INNER_PRODUCT)
+            codes = faiss.IndexPQFastScan(dimension, subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
             index = faiss.IndexIDMap2(faiss.IndexRefineFlat(codes))
         previous = faiss.omp_get_max_threads()
         try:

@@ -185,3 +185,21 @@ def test_an_index_with_the_older_coarser_codes_keeps_its_deeper_reranking(data, 
     queries = _unit(100, 8)
     _, found = loaded.search(queries, 10)
     assert _recall(found, _truth(data, queries, 10)) >= 0.98
+
+
+@pytest.mark.parametrize("dimension", [256, 512, 1024])
+def test_other_models_dimensions_get_an_approximate_index_too(dimension):
+    # One sub-quantiser per two dimensions: every even dimension divides (1024 did not divide into 96 before).
+    vectors = np.random.default_rng(dimension).standard_normal((1_500, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1_500, dtype=np.int64) + 11
+    index = VectorIndex.build(ids, vectors, exact_max=1_000)
+    assert index.kind == APPROXIMATE and index.rerank_scale == vectors_module.RERANK_SCALE
+    _, found = index.search(vectors[:20], 5)
+    assert found[:, 0].tolist() == ids[:20].tolist()
+
+
+def test_odd_dimensions_stay_exact():
+    vectors = _unit(1_500, 9)[:, :383].copy()
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert VectorIndex.build(np.arange(1_500, dtype=np.int64), vectors, exact_max=1_000).kind == EXACT
