@@ -44,7 +44,7 @@ from qa.metadata import Metadata  # noqa: E402
 from qa.metrics import percentile, summarise  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 from qa.store import StoreReader, document_context  # noqa: E402
-from tune_retrieval import memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
+from tune_retrieval import add_dataset_arguments, memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
 
 # bm25s settings compared, fixed before any run: its defaults (Lucene's BM25, k1 1.5, b 0.75), the classic
 # Robertson formula, and Lucene's formula with FTS5's k1 of 1.2.
@@ -210,10 +210,7 @@ def bm25s_memory(ids, documents, params) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", type=Path)
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--corpus", type=Path)
+    add_dataset_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds (latency and build)")
     parser.add_argument("--latency-k", type=int, default=100, help="passages per timed query (hybrid fetches 100)")
     parser.add_argument("--json", type=Path, help="also write every figure here")

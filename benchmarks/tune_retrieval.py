@@ -24,10 +24,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa.config import Settings  # noqa: E402
 from qa.datasets import load_dataset  # noqa: E402
 from qa.encoder import load_encoder  # noqa: E402
-import qa.evaluate  # noqa: E402
 from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
 from qa.manifest import Manifest  # noqa: E402
-from qa.metrics import mrr_at_k, ndcg_at_k, summarise  # noqa: E402
+from qa.metrics import mrr_at_k, ndcg_at_k  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 
 GRID = [
@@ -58,20 +57,18 @@ def memoised_encoder(index_dir: Path):
 
 def scored(dataset, service: SearchService, mode: str):
     """``run_queries``' report, and each judged question's (nDCG@10, MRR@10) from the very rankings it scored."""
-    seen: dict = {}
-
-    def capture(runs, qrels):
-        seen.update(runs=runs, qrels=qrels)
-        return summarise(runs, qrels)
-
-    qa.evaluate.summarise = capture
-    try:
-        report = run_queries(dataset, service, mode)
-    finally:
-        qa.evaluate.summarise = summarise
-    runs, qrels = seen["runs"], seen["qrels"]
+    report = run_queries(dataset, service, mode)
+    runs, qrels = report.runs, report.qrels
     judged = sorted(q for q, relevant in qrels.items() if any(g > 0 for g in relevant.values()))
     return report, {q: (ndcg_at_k(runs.get(q, []), qrels[q], 10), mrr_at_k(runs.get(q, []), qrels[q], 10)) for q in judged}
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The labelled set and the index built from its corpus, as the sweeps here take them."""
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--corpus", type=Path)
 
 
 def paired_difference(base: dict[str, float], other: dict[str, float], resamples: int = 2000) -> dict:
@@ -96,10 +93,7 @@ def paired(base: dict[str, tuple], other: dict[str, tuple], column: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", type=Path)
-    parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--corpus", type=Path)
+    add_dataset_arguments(parser)
     parser.add_argument("--grid", help="JSON list of settings overrides instead of the built-in grid")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, split=args.split, corpus=args.corpus)

@@ -6,7 +6,7 @@ import hashlib
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +39,10 @@ class EvalReport:
     # Phrase-labelled sets only: of the top-5 passages holding the answer phrase, the share whose
     # supporting sentences contain it too.
     highlight_accuracy: float | None = None
+    # What the metrics were computed from (not in ``as_dict``): each question's ranking and its judgements,
+    # for per-question comparisons (benchmarks/tune_retrieval.py).
+    runs: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
         """Plain data for JSON."""
@@ -108,6 +112,8 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
         latency_p95_ms=percentile(latencies, 95) if latencies else 0.0,
         mean_passage_chars=sum(lengths) / len(lengths) if lengths else 0.0,
         highlight_accuracy=sum(highlighted) / len(highlighted) if highlighted else None,
+        runs=runs,
+        qrels=qrels,
     )
 
 

@@ -74,3 +74,15 @@ def test_eval_errors_are_one_line_and_exit_1(tiny_beir, tmp_path, args, message)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_a_report_keeps_the_rankings_and_judgements_its_metrics_came_from(service):
+    from qa.datasets import load_dataset
+    from qa.evaluate import run_queries
+    from qa.metrics import summarise
+
+    questions = load_dataset(DATA / "seeds_questions.jsonl", corpus=SEEDS)
+    report = run_queries(questions, service, "keyword")
+    assert set(report.runs) == set(report.qrels) == {q.id for q in questions.queries}
+    assert summarise(report.runs, report.qrels) == report.metrics
+    assert "runs" not in report.as_dict() and "qrels" not in report.as_dict()
