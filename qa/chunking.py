@@ -211,14 +211,35 @@ def _line_number(line_starts: list[int], offset: int) -> int:
     return low + 1
 
 
-def chunk_text(text: str, *, size: int, overlap: int, count_tokens: TokenCounter) -> list[Chunk]:
+# A sentence under this share of the passage size that can share a passage with nothing after it is a fragment:
+# it joins the passage before, which may then stretch to STRETCH times the size (benchmarks on SciFact train
+# and the seeds questions: README, "How the defaults were chosen").
+FRAGMENT_SHARE = 0.25
+STRETCH = 1.25
+
+
+def _is_fragment(units: list[tuple[Span, int]], i: int, size: int) -> bool:
+    """Whether unit ``i`` is short and could start no passage but its own: the text ends after it, or it and
+    the unit after it do not fit in one passage together."""
+    n = units[i][1]
+    return n < FRAGMENT_SHARE * size and (i + 1 == len(units) or n + units[i + 1][1] > size)
+
+
+def chunk_text(
+    text: str, *, size: int, overlap: int, count_tokens: TokenCounter, limit: int | None = None
+) -> list[Chunk]:
     """Pack whole sentences into passages of at most ``size`` tokens, overlapping by up to ``overlap`` tokens.
 
     Args:
         text: the whole document text; offsets refer to it.
         size: maximum tokens per passage as counted by ``count_tokens`` (without special tokens).
-        overlap: how many tokens of trailing sentences the next passage may repeat; whole sentences only.
+        overlap: how many tokens of trailing sentences the next passage may repeat; whole sentences only; never
+            so many that the next passage would have no room for a sentence of its own.
         count_tokens: the model tokenizer's counter; sentences longer than ``size`` are cut at words.
+        limit: the most tokens any passage may hold (what the model reads). With it, a fragment (a sentence under
+            ``FRAGMENT_SHARE`` of ``size`` that ends the text or cannot share a passage with the sentence after
+            it) joins the passage before, which may then hold up to ``min(STRETCH * size, limit)`` tokens,
+            instead of standing alone. Without it, no passage holds more than ``size``.
 
     Returns:
         Chunks in order, each a verbatim slice of ``text``.
@@ -232,23 +253,33 @@ def chunk_text(text: str, *, size: int, overlap: int, count_tokens: TokenCounter
     for span, n in zip(sentences, _count_all(count_tokens, [text[s.start : s.end] for s in sentences])):
         units.extend(_split_long(text, span, n, size, count_tokens) if n > size else [(span, n)])
 
+    stretched = size if limit is None else max(size, min(int(STRETCH * size), limit))
     line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     chunks: list[Chunk] = []
-    first = 0
+    first, previous_last = 0, -1
     while first < len(units):
         last, used = first, units[first][1]
         while last + 1 < len(units) and used + units[last + 1][1] <= size:
+            last += 1
+            used += units[last][1]
+        filled = last
+        while last + 1 < len(units) and _is_fragment(units, last + 1, size) and used + units[last + 1][1] <= stretched:
             last += 1
             used += units[last][1]
         start, end = units[first][0].start, units[last][0].end
         chunk = text[start:end]
         # Joining can tokenise differently from the parts (rarely); trust only the real count.
         n_tokens = count_tokens([chunk])[0]
-        while n_tokens > size and last > first:
+        while n_tokens > (stretched if last > filled else size) and last > first:
             last -= 1
             end = units[last][0].end
             chunk = text[start:end]
             n_tokens = count_tokens([chunk])[0]
+        if last <= previous_last:
+            # Only repeated overlap is left (joined, the text counted more than its parts): start after it.
+            first = previous_last + 1
+            continue
+        previous_last = last
         chunks.append(
             Chunk(
                 index=len(chunks),
@@ -262,9 +293,14 @@ def chunk_text(text: str, *, size: int, overlap: int, count_tokens: TokenCounter
         )
         if last + 1 >= len(units):
             break
-        # Step back over whole trailing sentences while they fit in the overlap, always moving forward.
-        next_first, carried = last + 1, 0
-        while next_first - 1 > first and carried + units[next_first - 1][1] <= overlap:
+        # Step back over whole trailing sentences while they fit in the overlap and leave the next passage room
+        # for the next sentence (else it would repeat them and nothing more), always moving forward.
+        next_first, carried, following = last + 1, 0, units[last + 1][1]
+        while (
+            next_first - 1 > first
+            and carried + units[next_first - 1][1] <= overlap
+            and carried + units[next_first - 1][1] + following <= size
+        ):
             next_first -= 1
             carried += units[next_first][1]
         first = next_first

@@ -194,14 +194,19 @@ def build_index(
                 continue
             added, changed = (added + 1, changed) if before is None else (added, changed + 1)
             title = document.metadata.title if embed_title else None
-            size = chunk_size
+            size, room = chunk_size, encoder.max_tokens
             if title:
                 # The title shares the model's window with the passage: shrink passages so nothing is cut off,
                 # unless the title would leave too little room, in which case it is not embedded.
-                room = encoder.max_tokens - encoder.count_tokens([f"{title}\n"])[0]
-                title, size = (title, min(chunk_size, room)) if room >= MIN_PASSAGE_TOKENS else (None, chunk_size)
+                room -= encoder.count_tokens([f"{title}\n"])[0]
+                title, size, room = (
+                    (title, min(chunk_size, room), room) if room >= MIN_PASSAGE_TOKENS
+                    else (None, chunk_size, encoder.max_tokens)
+                )
             overlap = min(chunk_overlap, size // 2)
-            chunks = chunk_text(document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens)
+            chunks = chunk_text(
+                document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room
+            )
             inputs = [embed_input(title, c.text, title is not None) for c in chunks]
             store.add_document(document, chunks, inputs)
             n_chunks += len(chunks)

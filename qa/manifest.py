@@ -16,7 +16,8 @@ MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 DATABASE_FILE = "store.sqlite3"
 # Bumped when the sentence splitter or packing changes, so an old index counts as stale.
-CHUNKER_VERSION = 1
+# 2: a short sentence that could only stand alone joins the passage before; no passage of overlap alone.
+CHUNKER_VERSION = 2
 
 
 @dataclass

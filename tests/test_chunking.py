@@ -128,3 +128,45 @@ def test_invalid_size_or_overlap_is_rejected(size, overlap):
 
 def test_blank_text_gives_no_chunks():
     assert chunk_text(" \n\t ", size=10, overlap=0, count_tokens=WordCounter()) == []
+
+
+def _sentence(words: int, tag: str) -> str:
+    """A sentence of ``words`` words (one token each for WordCounter), all ``tag`` (a word, not an initial)."""
+    return " ".join([tag] * words) + "."
+
+
+def test_a_short_last_sentence_joins_the_passage_before_within_the_limit():
+    text = " ".join([_sentence(9, "aaa"), _sentence(9, "bbb"), _sentence(3, "ccc")])
+    chunks = chunk_text(text, size=20, overlap=0, count_tokens=WordCounter(), limit=254)
+    assert [c.text for c in chunks] == [text]
+    assert chunks[0].n_tokens == 21
+    # Without a limit, or with one that leaves no room to stretch, the fragment stands alone.
+    for limit in (None, 20):
+        chunks = chunk_text(text, size=20, overlap=0, count_tokens=WordCounter(), limit=limit)
+        assert [c.text for c in chunks] == [text[: text.index("ccc")].rstrip(), _sentence(3, "ccc")]
+
+
+def test_a_short_sentence_between_long_ones_joins_the_passage_before():
+    parts = [_sentence(18, "aaa"), _sentence(3, "bbb"), _sentence(18, "ccc")]
+    chunks = chunk_text(" ".join(parts), size=20, overlap=0, count_tokens=WordCounter(), limit=254)
+    assert [c.text for c in chunks] == [f"{parts[0]} {parts[1]}", parts[2]]
+
+
+def test_a_short_sentence_that_can_open_the_next_passage_stays_there():
+    parts = [_sentence(18, "aaa"), _sentence(3, "bbb"), _sentence(10, "ccc")]
+    chunks = chunk_text(" ".join(parts), size=20, overlap=0, count_tokens=WordCounter(), limit=254)
+    assert [c.text for c in chunks] == [parts[0], f"{parts[1]} {parts[2]}"]
+
+
+def test_a_sentence_of_a_quarter_of_the_size_or_more_is_no_fragment():
+    parts = [_sentence(18, "aaa"), _sentence(5, "bbb")]
+    chunks = chunk_text(" ".join(parts), size=20, overlap=0, count_tokens=WordCounter(), limit=254)
+    assert [c.text for c in chunks] == parts
+
+
+def test_overlap_never_makes_a_passage_of_repeats_alone():
+    # The last sentence of the first passage fits the overlap, but not beside the long sentence after it:
+    # carrying it over would give a passage holding nothing new.
+    parts = [_sentence(10, "aaa"), _sentence(5, "bbb"), _sentence(18, "ccc")]
+    chunks = chunk_text(" ".join(parts), size=20, overlap=6, count_tokens=WordCounter())
+    assert [c.text for c in chunks] == [f"{parts[0]} {parts[1]}", parts[2]]

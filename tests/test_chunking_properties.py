@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import chunk_text, split_sentences
+from qa.chunking import STRETCH, chunk_text, split_sentences
 
 
 def four_chars_a_token(texts):
@@ -58,20 +58,23 @@ PROSE = st.lists(_SENTENCE, max_size=12).map("".join)
 TEXT = st.one_of(SOUP, PROSE)
 
 
-def _check_chunks(text: str, chunks, size: int, count) -> None:
+def _check_chunks(text: str, chunks, size: int, count, limit: int | None = None) -> None:
+    # A passage passes ``size`` only when it takes in a fragment, and then never the stretch or the limit.
+    most = size if limit is None else max(size, min(int(STRETCH * size), limit))
     for position, chunk in enumerate(chunks):
         assert chunk.index == position
         # Offsets are exact, and a chunk never starts or ends with whitespace.
         assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text and not chunk.text[0].isspace() and not chunk.text[-1].isspace()
         # The limit, as the counter counts the passage itself (not the sum of its parts).
-        assert count([chunk.text])[0] == chunk.n_tokens <= size
+        assert count([chunk.text])[0] == chunk.n_tokens <= most
         assert chunk.line_start == text.count("\n", 0, chunk.start) + 1
         assert chunk.line_end == text.count("\n", 0, chunk.end - 1) + 1
     starts = [c.start for c in chunks]
     assert starts == sorted(set(starts)), "starts must strictly increase"
+    # Every passage reaches past the one before: none holds only repeated overlap.
     ends = [c.end for c in chunks]
-    assert ends == sorted(ends)
+    assert all(a < b for a, b in zip(ends, ends[1:])), "ends must strictly increase"
     covered = set()
     for chunk in chunks:
         covered.update(range(chunk.start, chunk.end))
@@ -85,10 +88,13 @@ def _check_chunks(text: str, chunks, size: int, count) -> None:
 @example(text="a" * 500, size=3, count=four_chars_a_token, data=None)
 @example(text="\r\n\r\n" * 50, size=2, count=four_chars_a_token, data=None)
 @example(text="aaaa bbbb cccc dddd", size=2, count=four_characters_spaces_included, data=None)  # joining costs a token
+@example(text="0. 0 0. 0 0 0 0 0 0 0 0. ", size=18, count=words_and_gaps, data=None)  # overlap that joined costs more
 def test_chunks_are_exact_complete_ordered_and_within_size(text, size, count, data):
     overlap = data.draw(st.integers(0, size - 1), label="overlap") if data is not None else size // 2
-    chunks = chunk_text(text, size=size, overlap=overlap, count_tokens=count)
-    _check_chunks(text, chunks, size, count)
+    # As the indexer calls it (the model's room as the limit), and with no stretching at all.
+    limit = data.draw(st.none() | st.integers(size, 2 * size), label="limit") if data is not None else None
+    chunks = chunk_text(text, size=size, overlap=overlap, count_tokens=count, limit=limit)
+    _check_chunks(text, chunks, size, count, limit)
     if text.strip():
         assert chunks
 
@@ -114,8 +120,10 @@ def test_real_tokenizer_never_gets_a_passage_over_its_limit(encoder, text, data)
     # Mostly small sizes, so the generated text really has to be cut; sometimes the model's whole window.
     size = data.draw(st.one_of(st.integers(4, 48), st.just(encoder.max_tokens)), label="size")
     overlap = data.draw(st.integers(0, size - 1), label="overlap")
-    chunks = chunk_text(text, size=size, overlap=overlap, count_tokens=encoder.count_tokens)
-    _check_chunks(text, chunks, size, encoder.count_tokens)
+    limit = data.draw(st.sampled_from([None, size, encoder.max_tokens]), label="limit")
+    chunks = chunk_text(text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=limit)
+    _check_chunks(text, chunks, size, encoder.count_tokens, limit)
+    assert all(chunk.n_tokens <= encoder.max_tokens for chunk in chunks)
 
 
 @pytest.mark.parametrize("text", ["." * 200_000 + "x", "a " + "," * 200_000 + "x", "!?" * 100_000 + "x"],

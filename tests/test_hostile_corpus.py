@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import qa.ingest
+from qa.chunking import STRETCH
 from qa.config import Settings
 from qa.indexer import build_index
 from qa.ingest import scan_corpus
@@ -269,10 +270,11 @@ def test_ten_megabyte_single_line_is_indexed_with_exact_offsets(tmp_path, encode
     for chunk, n_tokens in store.iter_chunks():
         assert stored.text[chunk.start : chunk.end] == chunk.text
         assert (chunk.line_start, chunk.line_end) == (1, 1)
-        assert n_tokens <= 128 and chunk.start > previous_start
+        # 128 tokens, or up to 1.25 times that where a short sentence joined the passage before.
+        assert n_tokens <= int(STRETCH * 128) and chunk.start > previous_start
         assert chunk.start <= covered_to + 1  # no gap: the next passage starts within one space of the last
         previous_start, covered_to = chunk.start, max(covered_to, chunk.end)
     assert covered_to == len(text)
     sample = random.Random(1).sample(range(report.chunks), 3)
     counted = encoder.count_tokens([c.text for i, (c, _) in enumerate(store.iter_chunks()) if i in sample])
-    assert max(counted) <= 128
+    assert max(counted) <= int(STRETCH * 128)
