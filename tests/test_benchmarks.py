@@ -1,0 +1,45 @@
+"""The benchmark scripts that reach into the search service still run against it (they are not in the CLI,
+so nothing else would notice when the service changes under them)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+import pytest
+
+from conftest import DATA, ROOT, SEEDS
+from qa.confidence import DEFAULT_CALIBRATION
+from qa.datasets import load_dataset
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import calibrate_abstention  # noqa: E402
+import fusion_ceiling  # noqa: E402
+
+
+def test_abstention_features_are_what_search_scores_confidence_from(service):
+    questions = [
+        "Who edited Yin Jun's article?",
+        "What did the court and procuratorate agree about sharing data and models?",
+        "How long should I knead bread dough?",
+    ]
+    features = calibrate_abstention.features(service, questions)
+    assert features.shape == (3, 2)
+    for question, (cosine, coverage) in zip(questions, features):
+        assert -1.0 <= cosine <= 1.0 and 0.0 <= coverage <= 1.0
+        # The calibration fitted on these features gives the confidence a search reports.
+        assert service.search(question).confidence == pytest.approx(
+            DEFAULT_CALIBRATION.confidence(cosine, coverage), abs=1e-4
+        )
+    assert features[2, 0] < min(features[0, 0], features[1, 0])
+
+
+def test_fusion_ceiling_bounds_the_default_settings_from_above(seeds_index, encoder):
+    full = load_dataset(DATA / "seeds_questions.jsonl", corpus=SEEDS)
+    dataset = replace(full, queries=full.queries[:12])
+    default, oracle, missed = fusion_ceiling.ceiling(dataset, seeds_index, dense_steps=2, encoder=encoder)
+    assert set(default) == set(oracle) == {"nDCG@10", "MRR@10", "hit@5"}
+    for name in default:
+        assert 0.0 <= default[name] <= oracle[name] <= 1.0
+    assert oracle["hit@5"] == pytest.approx(1 - len(missed) / len(dataset.queries))
+    assert set(missed) <= {q.id for q in dataset.queries}
