@@ -11,10 +11,14 @@ import pytest
 from conftest import DATA, ROOT, SEEDS
 from qa.confidence import DEFAULT_CALIBRATION
 from qa.datasets import load_dataset
+from qa.keyword import KeywordRetriever
+from qa.manifest import DATABASE_FILE
+from qa.store import StoreReader
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import calibrate_abstention  # noqa: E402
 import fusion_ceiling  # noqa: E402
+import keyword_scale  # noqa: E402
 
 
 def test_abstention_features_are_what_search_scores_confidence_from(service):
@@ -43,3 +47,17 @@ def test_fusion_ceiling_bounds_the_default_settings_from_above(seeds_index, enco
         assert 0.0 <= default[name] <= oracle[name] <= 1.0
     assert oracle["hit@5"] == pytest.approx(1 - len(missed) / len(dataset.queries))
     assert set(missed) <= {q.id for q in dataset.queries}
+
+
+def test_keyword_scale_grows_a_store_that_ranks_the_repeated_passages_alike(seeds_index, tmp_path):
+    source = seeds_index / DATABASE_FILE
+    own = StoreReader(source)._connection().execute("SELECT count(*) FROM chunks_fts")[0][0]
+    target = tmp_path / "grown.sqlite3"
+    keyword_scale.grown_store(source, target, 3 * own, batch=100)
+    grown = KeywordRetriever(StoreReader(target))
+    assert StoreReader(target)._connection().execute("SELECT count(*) FROM chunks_fts")[0][0] == 3 * own
+    # Each passage now appears three times (rowids r, r + n, r + 2n), so the best three tie.
+    best = grown.retrieve("railway procuratorates reform", 3)
+    assert len({round(score, 9) for _, score in best}) == 1
+    assert len({(rowid - 1) % own for rowid, _ in best}) == 1
+    assert len(keyword_scale.timed(grown, ["railway reform", "Yin Jun"], 10)) == 2
