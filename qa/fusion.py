@@ -21,27 +21,25 @@ def reciprocal_rank_fusion(lists: Sequence[Ranked], *, k: float = 60.0, weights:
 
 def min_max(scores: Mapping[int, float]) -> dict[int, float]:
     """Scale scores to [0, 1] by the list's minimum and maximum (all 1.0 when they are equal)."""
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    if high == low:
-        return {item: 1.0 for item in scores}
-    return {item: (score - low) / (high - low) for item, score in scores.items()}
+    return window_min_max(scores, 0)
 
 
 def window_min_max(scores: Mapping[int, float], window: int) -> dict[int, float]:
     """Scale scores so the best is 1.0 and the ``window``-th best 0.0; scores below the window go below 0.
 
     The scale is set by the head of the list alone, so it does not change with how deep the list was fetched
-    or with low scores added for candidates another list brought in. Plain ``min_max`` when ``window`` is 0,
-    when the list is no longer than the window, or when the window's scores are all equal.
+    or with low scores added for candidates another list brought in. Plain min-max (the lowest score at 0.0;
+    all 1.0 when every score is equal) when ``window`` is 0, when the list is no longer than the window, or when
+    the window's scores are all equal.
     """
-    if window <= 0 or len(scores) <= window:
-        return min_max(scores)
-    high = max(scores.values())
-    low = heapq.nlargest(window, scores.values())[-1]
+    if not scores:
+        return {}
+    high, low = max(scores.values()), min(scores.values())
+    if 0 < window < len(scores):
+        window_low = heapq.nlargest(window, scores.values())[-1]
+        low = window_low if window_low < high else low
     if high == low:
-        return min_max(scores)
+        return {item: 1.0 for item in scores}
     return {item: (score - low) / (high - low) for item, score in scores.items()}
 
 

@@ -198,11 +198,11 @@ def build_index(
             if title:
                 # The title shares the model's window with the passage: shrink passages so nothing is cut off,
                 # unless the title would leave too little room, in which case it is not embedded.
-                room -= encoder.count_tokens([f"{title}\n"])[0]
-                title, size, room = (
-                    (title, min(chunk_size, room), room) if room >= MIN_PASSAGE_TOKENS
-                    else (None, chunk_size, encoder.max_tokens)
-                )
+                left = encoder.max_tokens - encoder.count_tokens([f"{title}\n"])[0]
+                if left >= MIN_PASSAGE_TOKENS:
+                    size, room = min(chunk_size, left), left
+                else:
+                    title = None
             overlap = min(chunk_overlap, size // 2)
             chunks = chunk_text(
                 document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room

@@ -17,8 +17,8 @@ from qa.errors import IndexCorrupt
 # (4.9 ms there at load ~11); above it the approximate index is many times faster for a recall under 1.
 EXACT_MAX_VECTORS = 25_000
 # The approximate index scans compact product-quantisation codes ("fast scan": one 4-bit sub-quantiser per
-# DIMENSIONS_PER_SUBQUANTIZER dimensions, 192 and 96 bytes a vector for 384 dimensions, looked up in SIMD registers) and re-ranks the best candidates exactly on the stored float
-# vectors. At 1M the scan takes ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few
+# DIMENSIONS_PER_SUBQUANTIZER dimensions, so 192 sub-quantisers and 96 bytes a vector for 384 dimensions, looked
+# up in SIMD registers) and re-ranks the best candidates exactly on the stored float vectors. At 1M the scan takes ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few
 # candidates beat coarse ones that need many: 96 sub-quantisers needed 12,000 candidates for recall@10 0.99
 # (6.8 ms), 128 needed 3,000 for 0.984 (4.0 ms), 192 needs 500 for 0.991 (3.9 ms) and 1,000 for 0.997 (4.1 ms).
 # Random vectors give graph and cluster indexes no structure to use: HNSW (M=32, efConstruction=80) on
