@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.errors import CorpusError
-from qa.formats import SUFFIXES, Extracted, Unreadable, extract
+from qa.formats import SUFFIXES, Extracted, Heading, Unreadable, extract
 from qa.metadata import Metadata, extract_metadata, parse_date
 
 SUPPORTED_SUFFIXES = SUFFIXES
@@ -22,7 +22,8 @@ class Document:
     """A document's extracted text: ``doc_id`` is its POSIX path relative to the corpus root.
 
     ``text`` is what citations index and ``GET /documents/{id}`` serves; ``pages`` holds the offset in it where
-    each page starts (page 1 first) for paged formats (PDF), None for the others.
+    each page starts (page 1 first) for paged formats (PDF), None for the others. ``headings``, ``code`` and
+    ``anchors`` are as the format reader found them (see :class:`qa.formats.Extracted`).
     """
 
     doc_id: str
@@ -30,6 +31,9 @@ class Document:
     content_hash: str
     metadata: Metadata
     pages: tuple[int, ...] | None = None
+    headings: tuple[Heading, ...] = ()
+    code: tuple[tuple[int, int], ...] = ()
+    anchors: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,10 @@ def _size_label(n_bytes: int) -> str:
     return f"{n_bytes} bytes"
 
 
-def read_document(root: Path, doc_id: str, path: Path) -> tuple[Document | None, Skipped | None, str]:
-    """Read one file.
+def read_document(
+    root: Path, doc_id: str, path: Path, *, main_content: bool = True
+) -> tuple[Document | None, Skipped | None, str]:
+    """Read one file (``main_content``: see :func:`qa.formats.extract`).
 
     Returns:
         ``(document, None, hash)`` when it can be indexed, otherwise ``(None, skipped, hash)``; the hash is
@@ -134,13 +140,16 @@ def read_document(root: Path, doc_id: str, path: Path) -> tuple[Document | None,
         return None, Skipped(doc_id, "empty"), digest
     suffix = path.suffix.lower()
     try:
-        extracted = extract(raw, suffix)
+        extracted = extract(raw, suffix, main_content=main_content)
     except Unreadable as exc:
         return None, Skipped(doc_id, str(exc)), digest
     if not extracted.text.strip():
         return None, Skipped(doc_id, "empty"), digest
     metadata = _metadata(extracted, suffix)
-    document = Document(doc_id, extracted.text, digest, metadata, pages=extracted.pages)
+    document = Document(
+        doc_id, extracted.text, digest, metadata, pages=extracted.pages, headings=extracted.headings,
+        code=extracted.code, anchors=extracted.anchors,
+    )
     return document, None, digest
 
 
@@ -155,8 +164,8 @@ def _metadata(extracted: Extracted, suffix: str) -> Metadata:
     return replace(found, **{k: v for k, v in declared.items() if v})
 
 
-def scan_corpus(root: str | os.PathLike[str]) -> CorpusScan:
-    """Read every supported file under ``root`` recursively.
+def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> CorpusScan:
+    """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
 
     Raises:
         CorpusError: the folder is missing or unreadable.
@@ -173,7 +182,7 @@ def scan_corpus(root: str | os.PathLike[str]) -> CorpusScan:
     fingerprint = hashlib.sha256()
     candidates, unlisted = _candidate_files(root_path)
     for doc_id, path in candidates:
-        document, skipped, digest = read_document(root_path, doc_id, path)
+        document, skipped, digest = read_document(root_path, doc_id, path, main_content=main_content)
         fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
         if document is not None:
             scan.documents.append(document)

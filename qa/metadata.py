@@ -60,12 +60,18 @@ _PARTIAL_DATES = [
 
 @dataclass(frozen=True)
 class Metadata:
-    """Document metadata; every field is None when it could not be found."""
+    """Document metadata; every field is None when it could not be found.
+
+    ``date_source`` says where ``date`` came from: ``"document"`` (declared by the file: HTML ``<meta>`` or
+    ``<time>``, PDF or DOCX properties), ``"text"`` (a date line in the text, such as "Last updated on ..."),
+    or ``"file"`` (the file's modification time, a last resort); None when there is no date.
+    """
 
     title: str | None = None
     date: str | None = None
     author: str | None = None
     source: str | None = None
+    date_source: str | None = None
 
 
 def _from_match(match: re.Match[str]) -> str | None:

@@ -1,0 +1,56 @@
+"""Turn a file's bytes into the document text that is indexed, cited and served, one reader per format.
+
+Every reader returns :class:`Extracted`: the text (citation offsets index exactly this string), the start
+offset of each page for paged formats (PDF), the headings and code blocks, and whatever metadata the format
+declares (an HTML ``<title>``, a PDF's info dictionary, a DOCX title paragraph). A file that cannot be read
+raises :class:`Unreadable` with a reason for people; the caller skips it and says why.
+
+One module per format: ``text`` (plain text and Markdown), ``html``, ``pdf``, ``docx``; ``base`` holds what
+they share.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qa.formats.base import PAGE_SEPARATOR, Extracted, Heading, Unreadable
+from qa.formats.docx import read_docx
+from qa.formats.html import read_html
+from qa.formats.pdf import read_pdf
+from qa.formats.text import read_plain
+
+__all__ = ["PAGE_SEPARATOR", "SUFFIXES", "Extracted", "Heading", "Unreadable", "extract"]
+
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+# Extracted text longer than this is refused: no real document is that long, and chunking it would take hours.
+MAX_TEXT_CHARS = 64 * 1024 * 1024
+
+
+def extract(raw: bytes, suffix: str, *, main_content: bool = True) -> Extracted:
+    """The document text of a file with this suffix.
+
+    Args:
+        main_content: for HTML, leave out the page's navigation, header, footer and sidebars (False keeps the
+            whole visible page).
+
+    Raises:
+        Unreadable: not text, not the format its name says, encrypted, or holding no text.
+    """
+    suffix = suffix.lower()
+    reader = _READERS.get(suffix)
+    if reader is None:
+        raise Unreadable(f"unsupported file type {suffix!r}")
+    extracted = read_html(raw, main_content=main_content) if reader is read_html else reader(raw)
+    if len(extracted.text) > MAX_TEXT_CHARS:
+        raise Unreadable(f"extracted text is longer than {MAX_TEXT_CHARS} characters")
+    return extracted
+
+
+_READERS: dict[str, Callable[..., Extracted]] = {
+    ".txt": read_plain,
+    ".md": read_plain,
+    ".html": read_html,
+    ".htm": read_html,
+    ".pdf": read_pdf,
+    ".docx": read_docx,
+}
