@@ -35,7 +35,11 @@ class Span:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One passage: ``document_text[start:end] == text``; lines are 1-based and inclusive."""
+    """One passage: ``document_text[start:end] == text``; lines are 1-based and inclusive.
+
+    ``section`` is the path of headings the passage sits under (outermost first, joined by " › ") and ``anchor``
+    the element id a link can open its source at; both None until the indexer resolves them (qa.sections).
+    """
 
     index: int
     start: int
@@ -44,6 +48,8 @@ class Chunk:
     line_end: int
     text: str
     n_tokens: int
+    section: str | None = None
+    anchor: str | None = None
 
 
 # Texts handed to the token counter at once: a tokenizer keeps every encoding of a batch in memory.
@@ -225,8 +231,86 @@ def _is_fragment(units: list[tuple[Span, int]], i: int, size: int) -> bool:
     return n < FRAGMENT_SHARE * size and (i + 1 == len(units) or n + units[i + 1][1] > size)
 
 
+def _code_units(
+    text: str, units: list[tuple[Span, int]], code: Sequence[tuple[int, int]], size: int, count: TokenCounter
+) -> list[tuple[Span, int]]:
+    """``units`` with the lines of each code block that fits in ``size`` tokens merged into one unit, so no
+    passage cuts it; a block too long for one passage keeps its lines as units."""
+    if not code:
+        return units
+    merged: list[tuple[Span, int]] = []
+    blocks = sorted(code)
+    b = 0
+    i = 0
+    while i < len(units):
+        span = units[i][0]
+        while b < len(blocks) and blocks[b][1] <= span.start:
+            b += 1
+        if b == len(blocks) or not (blocks[b][0] <= span.start and span.end <= blocks[b][1]):
+            merged.append(units[i])
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(units) and units[j + 1][0].end <= blocks[b][1]:
+            j += 1
+        if j > i:
+            whole = Span(span.start, units[j][0].end)
+            n = count([text[whole.start : whole.end]])[0]
+            if n <= size:
+                merged.append((whole, n))
+                i = j + 1
+                continue
+        merged.extend(units[i : j + 1])
+        i = j + 1
+    return merged
+
+
+def _sections(units: list[tuple[Span, int]], boundaries: Sequence[int], text: str) -> list[list[tuple[Span, int]]]:
+    """``units`` grouped by the section each starts in (``boundaries`` are section starts).
+
+    A section holding nothing but its heading line (a chapter heading right before its first sub-heading)
+    joins the section after it: a heading belongs with what it introduces, never in a passage of its own.
+    """
+    if not boundaries:
+        return [units] if units else []
+    cuts = sorted(set(boundaries))
+    groups: list[list[tuple[Span, int]]] = []
+    current: list[tuple[Span, int]] = []
+    c = 0
+    for unit in units:
+        start = unit[0].start
+        opened = False
+        while c < len(cuts) and cuts[c] <= start:
+            c += 1
+            opened = True
+        if opened and current:
+            groups.append(current)
+            current = []
+        current.append(unit)
+    if current:
+        groups.append(current)
+    joined: list[list[tuple[Span, int]]] = []
+    carry: list[tuple[Span, int]] = []
+    for group in groups:
+        if len(group) == 1 and "\n" not in text[group[0][0].start : group[0][0].end] and group is not groups[-1]:
+            carry.extend(group)  # a lone heading line: it goes with the next section
+            continue
+        joined.append(carry + group)
+        carry = []
+    if carry:
+        joined.append(carry)
+    return joined
+
+
 def chunk_text(
-    text: str, *, size: int, overlap: int, count_tokens: TokenCounter, limit: int | None = None
+    text: str,
+    *,
+    size: int,
+    overlap: int,
+    count_tokens: TokenCounter,
+    limit: int | None = None,
+    boundaries: Sequence[int] = (),
+    code: Sequence[tuple[int, int]] = (),
 ) -> list[Chunk]:
     """Pack whole sentences into passages of at most ``size`` tokens, overlapping by up to ``overlap`` tokens.
 
@@ -240,6 +324,9 @@ def chunk_text(
             ``FRAGMENT_SHARE`` of ``size`` that ends the text or cannot share a passage with the sentence after
             it) joins the passage before, which may then hold up to ``min(STRETCH * size, limit)`` tokens,
             instead of standing alone. Without it, no passage holds more than ``size``.
+        boundaries: offsets where a section starts (its heading line); no passage runs across one, and overlap
+            never carries text over one, except that a section holding only its heading joins the next.
+        code: ``(start, end)`` spans of code blocks; a block that fits in ``size`` tokens is never cut.
 
     Returns:
         Chunks in order, each a verbatim slice of ``text``.
@@ -252,10 +339,27 @@ def chunk_text(
     sentences = split_sentences(text)
     for span, n in zip(sentences, _count_all(count_tokens, [text[s.start : s.end] for s in sentences])):
         units.extend(_split_long(text, span, n, size, count_tokens) if n > size else [(span, n)])
+    units = _code_units(text, units, code, size, count_tokens)
 
     stretched = size if limit is None else max(size, min(int(STRETCH * size), limit))
     line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     chunks: list[Chunk] = []
+    for section in _sections(units, boundaries, text):
+        _pack_section(text, section, size, overlap, stretched, count_tokens, line_starts, chunks)
+    return chunks
+
+
+def _pack_section(
+    text: str,
+    units: list[tuple[Span, int]],
+    size: int,
+    overlap: int,
+    stretched: int,
+    count_tokens: TokenCounter,
+    line_starts: list[int],
+    chunks: list[Chunk],
+) -> None:
+    """Append to ``chunks`` the passages of one section's ``units`` (see ``chunk_text``)."""
     first, previous_last = 0, -1
     while first < len(units):
         last, used = first, units[first][1]
@@ -304,4 +408,3 @@ def chunk_text(
             next_first -= 1
             carried += units[next_first][1]
         first = next_first
-    return chunks

@@ -55,6 +55,13 @@ class SearchFilter:
             params.append(_upper(self.before))
         return " AND ".join(clauses) or "1", tuple(params)
 
+    def undated_sql(self) -> tuple[str, tuple]:
+        """An SQL condition over documents ``d`` matching those the source part lets through that have no date:
+        the ones a date filter leaves out for want of a date."""
+        if self.source:
+            return "d.date IS NULL AND d.doc_id GLOB ?", (self.source,)
+        return "d.date IS NULL", ()
+
 
 def _is_iso_date(value: str) -> bool:
     """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` naming a real date."""

@@ -23,6 +23,7 @@ from qa.manifest import (
     file_checksum,
     verify_checksums,
 )
+from qa.sections import place
 from qa.store import PreviousDocument, StoreWriter, text_hash
 from qa.vectors import VectorIndex
 
@@ -205,8 +206,10 @@ def build_index(
                     title = None
             overlap = min(chunk_overlap, size // 2)
             chunks = chunk_text(
-                document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room
+                document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room,
+                boundaries=[h.start for h in document.headings], code=document.code,
             )
+            chunks = place(document.text, chunks, document.headings, document.anchors)
             inputs = [embed_input(title, c.text, title is not None) for c in chunks]
             store.add_document(document, chunks, inputs)
             n_chunks += len(chunks)

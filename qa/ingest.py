@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from qa.errors import CorpusError
@@ -145,7 +146,7 @@ def read_document(
         return None, Skipped(doc_id, str(exc)), digest
     if not extracted.text.strip():
         return None, Skipped(doc_id, "empty"), digest
-    metadata = _metadata(extracted, suffix)
+    metadata = _metadata(extracted, suffix, info.st_mtime)
     document = Document(
         doc_id, extracted.text, digest, metadata, pages=extracted.pages, headings=extracted.headings,
         code=extracted.code, anchors=extracted.anchors,
@@ -153,15 +154,28 @@ def read_document(
     return document, None, digest
 
 
-def _metadata(extracted: Extracted, suffix: str) -> Metadata:
-    """What the file declares (an HTML ``<title>``, PDF or DOCX properties) first; the rest read from the text."""
+def _metadata(extracted: Extracted, suffix: str, modified: float) -> Metadata:
+    """What the file declares (an HTML ``<title>``, PDF or DOCX properties) first; the rest read from the text.
+
+    The date is the declared one, else one stated in the text, else, as a last resort, the day the file was
+    last modified (UTC); ``date_source`` says which.
+    """
     found = extract_metadata(extracted.text, suffix=suffix)
     declared = {
         "title": extracted.title if extracted.title and is_valid_text(extracted.title) else None,
         "date": parse_date(extracted.date) if extracted.date else None,
         "author": extracted.author if extracted.author and is_valid_text(extracted.author) else None,
     }
-    return replace(found, **{k: v for k, v in declared.items() if v})
+    metadata = replace(found, **{k: v for k, v in declared.items() if v})
+    if declared["date"]:
+        return replace(metadata, date_source="document")
+    if metadata.date:
+        return replace(metadata, date_source="text")
+    try:
+        day = datetime.fromtimestamp(modified, tz=timezone.utc).date().isoformat()
+    except (OverflowError, OSError, ValueError):  # a timestamp no calendar holds: no date rather than a wrong one
+        return metadata
+    return replace(metadata, date=day, date_source="file")
 
 
 def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> CorpusScan:

@@ -11,13 +11,15 @@ from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 
 # 2: keyword index (FTS5) and sentence spans in the store; passage embedding input recorded.
 # 3: page start offsets of paged documents (PDF) in the store (migration m003_pages); HTML, PDF, DOCX read.
-FORMAT_VERSION = 3
+# 4: passages know their section path and anchor, documents where their date came from (migration m004_sections).
+FORMAT_VERSION = 4
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 DATABASE_FILE = "store.sqlite3"
 # Bumped when the sentence splitter or packing changes, so an old index counts as stale.
 # 2: a short sentence that could only stand alone joins the passage before; no passage of overlap alone.
-CHUNKER_VERSION = 2
+# 3: passages do not run across a heading; a code block that fits in one passage is never cut.
+CHUNKER_VERSION = 3
 
 
 @dataclass

@@ -12,11 +12,17 @@ if TYPE_CHECKING:
 
 
 def citation_line(citation: Citation) -> str:
-    """One line that lets a reader find the passage: source, title, date, characters, lines and (PDF) pages."""
-    parts = [f"source: {citation.source}"]
+    """One line that lets a reader find the passage: source, title, section, date, characters, lines and (PDF)
+    pages."""
+    parts = [f"source: {citation.source}" + (f"#{citation.anchor}" if citation.anchor else "")]
     if citation.title:
         parts.append(f"title: {citation.title}")
-    parts.append(f"date: {citation.date or 'unknown'}")
+    if citation.section:
+        parts.append(f"section: {citation.section}")
+    date = citation.date or "unknown"
+    if citation.date and citation.date_source == "file":
+        date += " (file modified)"
+    parts.append(f"date: {date}")
     parts.append(f"chars {citation.start}-{citation.end}")
     lines = f"line {citation.line_start}" if citation.line_start == citation.line_end else f"lines {citation.line_start}-{citation.line_end}"
     parts.append(lines)
@@ -27,14 +33,34 @@ def citation_line(citation: Citation) -> str:
 
 
 def _emphasised(hit: Hit, style: Callable[[str], str]) -> str:
-    """The passage with its supporting sentences styled, whitespace folded for the terminal."""
-    pieces, cursor = [], hit.citation.start
+    """The passage with its supporting sentences styled, line breaks kept as written (a style never spans
+    a line break, so each line stands alone)."""
+    pieces, cursor, base = [], hit.citation.start, hit.citation.start
     for mark in hit.citation.highlight:
-        pieces.append(" ".join(hit.text[cursor - hit.citation.start : mark.start - hit.citation.start].split()))
-        pieces.append(style(" ".join(hit.text[mark.start - hit.citation.start : mark.end - hit.citation.start].split())))
+        pieces.append(hit.text[cursor - base : mark.start - base])
+        marked = hit.text[mark.start - base : mark.end - base]
+        pieces.append("\n".join(style(line) if line.strip() else line for line in marked.split("\n")))
         cursor = mark.end
-    pieces.append(" ".join(hit.text[cursor - hit.citation.start :].split()))
-    return " ".join(p for p in pieces if p)
+    pieces.append(hit.text[cursor - base :])
+    return "".join(pieces)
+
+
+def _indented(text: str, width: int, indent: str = "   ") -> str:
+    """Each line of ``text`` wrapped to ``width`` on its own, keeping its leading spaces (code stays aligned);
+    blank lines kept, trailing blank lines dropped."""
+    out = []
+    for line in text.rstrip().split("\n"):
+        if not line.strip():
+            out.append("")
+            continue
+        lead = indent + line[: len(line) - len(line.lstrip())].replace("\t", "    ")
+        out.append(
+            textwrap.fill(
+                line.strip(), width=width, initial_indent=lead, subsequent_indent=lead,
+                break_long_words=False, break_on_hyphens=False,
+            )
+        )
+    return "\n".join(out)
 
 
 def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> str:
@@ -45,14 +71,16 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
     """
     style = (lambda text: f"\x1b[1m{text}\x1b[0m") if color else (lambda text: f"**{text}**")
     out = [f"Q: {answer.question}"]
+    if answer.excluded_undated:
+        n = answer.excluded_undated
+        out.append(f"   ({n} undated document{'s were' if n != 1 else ' was'} left out by the date filter)")
     if not answer.results:
         out.append("   (no passages found)")
     elif not answer.answerable:
         out.append(f"   (the documents may not answer this: confidence {answer.confidence:.2f}; closest passages follow)")
     for hit in answer.results:
-        wrapped = textwrap.fill(_emphasised(hit, style), width=width, initial_indent="   ", subsequent_indent="   ")
         out.append(f"{hit.rank}. [score {hit.score:.3f}]")
-        out.append(wrapped)
+        out.append(_indented(_emphasised(hit, style), width))
         out.append(f"   -- {citation_line(hit.citation)}")
     return "\n".join(out)
 

@@ -67,12 +67,18 @@ class Citation:
     """Where a passage comes from: ``document.text[start:end]`` is the passage; lines are 1-based, inclusive.
 
     ``page`` and ``page_end`` are the 1-based pages holding the passage's first and last characters in a paged
-    document (PDF); both None for documents without pages.
+    document (PDF); both None for documents without pages. ``date_source`` says where ``date`` came from
+    ("document", "text" or "file": see ``qa.metadata.Metadata``); ``section`` is the path of headings above the
+    passage ("A › B › C") and ``anchor`` the id of the source element nearest before it (HTML), so
+    ``source#anchor`` opens the page at that spot; each None where the document has none.
     """
 
     source: str
     title: str | None
     date: str | None
+    date_source: str | None
+    section: str | None
+    anchor: str | None
     start: int
     end: int
     line_start: int
@@ -84,7 +90,8 @@ class Citation:
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
         return {
-            "source": self.source, "title": self.title, "date": self.date, "start": self.start, "end": self.end,
+            "source": self.source, "title": self.title, "date": self.date, "date_source": self.date_source,
+            "section": self.section, "anchor": self.anchor, "start": self.start, "end": self.end,
             "line_start": self.line_start, "line_end": self.line_end, "page": self.page, "page_end": self.page_end,
             "highlight": [{"start": h.start, "end": h.end} for h in self.highlight],
         }
@@ -109,7 +116,8 @@ class Answer:
     """The response to one question; ``as_dict`` is the JSON shape shared by HTTP and `qa ask --json`.
 
     ``answerable`` is False when the best passage probably does not answer the question (results are still
-    returned); ``confidence`` is the calibrated probability behind that call.
+    returned); ``confidence`` is the calibrated probability behind that call. ``excluded_undated`` counts the
+    documents a date filter left out only because they have no date (0 without a date filter).
     """
 
     question: str
@@ -118,12 +126,14 @@ class Answer:
     confidence: float
     results: list[Hit]
     took_ms: float
+    excluded_undated: int = 0
 
     def as_dict(self) -> dict:
         """Plain data for JSON: what ``dataclasses.asdict`` gives, built directly (it deep-copies every value)."""
         return {
             "question": self.question, "mode": self.mode, "answerable": self.answerable,
             "confidence": self.confidence, "results": [hit.as_dict() for hit in self.results], "took_ms": self.took_ms,
+            "excluded_undated": self.excluded_undated,
         }
 
 
@@ -273,6 +283,9 @@ class SearchService:
             confidence = self.calibration.confidence(top_cosine, term_coverage(terms, hits[0].text))
         else:
             confidence = 0.0
+        excluded = 0
+        if search_filter is not None and (search_filter.after or search_filter.before):
+            excluded = self.store.count_documents(*search_filter.undated_sql())
         return Answer(
             question=question,
             mode=mode,
@@ -280,6 +293,7 @@ class SearchService:
             confidence=round(confidence, 4),
             results=hits,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
+            excluded_undated=excluded,
         )
 
     def _rank(
@@ -345,6 +359,9 @@ class SearchService:
             source=chunk.doc_id,
             title=chunk.title,
             date=chunk.date,
+            date_source=chunk.date_source,
+            section=chunk.section,
+            anchor=chunk.anchor,
             start=chunk.start,
             end=chunk.end,
             line_start=chunk.line_start,

@@ -85,7 +85,21 @@ def m003_pages(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages]
+def m004_sections(db: sqlite3.Connection) -> None:
+    """Each passage's section path and anchor; where each document's date came from."""
+    db.executescript(
+        """
+        -- ``section``: the headings above the passage, outermost first, joined by " › "; ``anchor``: the id of
+        -- the element nearest before it in the source (HTML), so a link can open the source at that spot.
+        ALTER TABLE chunks ADD COLUMN section TEXT;
+        ALTER TABLE chunks ADD COLUMN anchor TEXT;
+        -- "document", "text" or "file" (modification time): see qa.metadata.Metadata.date_source.
+        ALTER TABLE documents ADD COLUMN date_source TEXT;
+        """
+    )
+
+
+MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -94,12 +108,13 @@ def line_count(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def document_context(meta: Metadata) -> str:
-    """Words about a document that its passages may not contain: title, date spelled out, author, source."""
+def document_context(meta: Metadata, section: str | None = None) -> str:
+    """Words about a passage that it may not contain itself: its document's title, date spelled out, author and
+    source, and the headings it sits under."""
     parts = [meta.title or ""]
     if meta.date:
         parts.append(spelled_date(meta.date))
-    parts.extend(p for p in (meta.author, meta.source) if p)
+    parts.extend(p for p in (meta.author, meta.source, section) if p)
     return "\n".join(p for p in parts if p)
 
 
@@ -155,6 +170,9 @@ class StoredChunk:
     text: str
     page: int | None = None
     page_end: int | None = None
+    section: str | None = None
+    anchor: str | None = None
+    date_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,13 @@ class StoredDocument:
 _CHUNK_PAGES = (
     "(SELECT MAX(p.number) FROM pages p WHERE p.document_id = d.id AND p.start <= c.start),"
     ' (SELECT MAX(p.number) FROM pages p WHERE p.document_id = d.id AND p.start < c."end")'
+)
+
+
+# A StoredChunk's fields, in order, for chunk ``c`` of document ``d``.
+_CHUNK_COLUMNS = (
+    'c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
+    f" {_CHUNK_PAGES}, c.section, c.anchor, d.date_source"
 )
 
 
@@ -219,20 +244,20 @@ class StoreWriter:
         """
         with self.db:
             document_row = self._insert_document(document)
-            context = document_context(document.metadata)
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
                 self._pending.setdefault(key, PendingText(embed_input, len(embed_input) - len(chunk.text), chunk.text))
                 cursor = self.db.execute(
                     'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens,'
-                    " text_hash, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " text_hash, text, section, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (document_row, chunk.index, chunk.start, chunk.end, chunk.line_start, chunk.line_end,
-                     chunk.n_tokens, key, chunk.text),
+                     chunk.n_tokens, key, chunk.text, chunk.section, chunk.anchor),
                 )
                 ids.append(cursor.lastrowid)
                 self.db.execute(
-                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)", (cursor.lastrowid, context, chunk.text)
+                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
+                    (cursor.lastrowid, document_context(document.metadata, chunk.section), chunk.text),
                 )
         return ids
 
@@ -240,14 +265,15 @@ class StoreWriter:
         """Insert one document row and its page offsets (inside the caller's transaction); returns its rowid."""
         meta = document.metadata
         cursor = self.db.execute(
-            "INSERT INTO documents (doc_id, title, date, author, source, content_hash, n_chars, n_lines, text)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (doc_id, title, date, author, source, date_source, content_hash, n_chars, n_lines,"
+            " text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 document.doc_id,
                 meta.title,
                 meta.date,
                 meta.author,
                 meta.source,
+                meta.date_source,
                 document.content_hash,
                 len(document.text),
                 line_count(document.text),
@@ -283,12 +309,12 @@ class StoreWriter:
                 self.detach_previous()
                 raise IndexCorrupt(f"its store has schema version {version}, not {SCHEMA_VERSION}")
             rows = self.db.execute(
-                "SELECT id, doc_id, content_hash, text, title, date, author, source FROM previous.documents"
+                "SELECT id, doc_id, content_hash, text, title, date, author, source, date_source FROM previous.documents"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             self.detach_previous()
             raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
-        return {r[1]: PreviousDocument(r[0], r[2], text_hash(r[3]), Metadata(*r[4:8])) for r in rows}
+        return {r[1]: PreviousDocument(r[0], r[2], text_hash(r[3]), Metadata(*r[4:9])) for r in rows}
 
     def copy_document(self, document: Document, previous: PreviousDocument) -> int:
         """Insert ``document`` with the chunks it had in the attached previous store (same text, same passages).
@@ -299,15 +325,17 @@ class StoreWriter:
         with self.db:
             document_row = self._insert_document(document)
             cursor = self.db.execute(
-                'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash, text)'
-                ' SELECT ?, ord, start, "end", line_start, line_end, n_tokens, text_hash, text FROM previous.chunks'
-                " WHERE document_id = ? ORDER BY ord",
+                'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash, text,'
+                ' section, anchor) SELECT ?, ord, start, "end", line_start, line_end, n_tokens, text_hash, text,'
+                " section, anchor FROM previous.chunks WHERE document_id = ? ORDER BY ord",
                 (document_row, previous.row),
             )
-            self.db.execute(
-                "INSERT INTO chunks_fts (rowid, context, text) SELECT id, ?, text FROM chunks WHERE document_id = ?"
-                " ORDER BY id",
-                (document_context(document.metadata), document_row),
+            rows = self.db.execute(
+                "SELECT id, section, text FROM chunks WHERE document_id = ? ORDER BY id", (document_row,)
+            ).fetchall()
+            self.db.executemany(
+                "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
+                [(i, document_context(document.metadata, section), text) for i, section, text in rows],
             )
         return cursor.rowcount
 
@@ -417,8 +445,7 @@ class StoreReader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._connection().execute(
-            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
-            f" {_CHUNK_PAGES} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         )
         return {row[0]: StoredChunk(*row) for row in rows}
@@ -426,8 +453,7 @@ class StoreReader:
     def iter_chunks(self) -> Iterator[tuple[StoredChunk, int]]:
         """Every chunk with its token count, in document order."""
         rows = self._connection().execute(
-            'SELECT c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
-            f" {_CHUNK_PAGES}, c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id"
+            f"SELECT {_CHUNK_COLUMNS}, c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id"
             " ORDER BY d.doc_id, c.ord"
         )
         for row in rows:
@@ -436,7 +462,8 @@ class StoreReader:
     def document(self, doc_id: str) -> StoredDocument | None:
         """One document by its id, or None."""
         row = self._connection().execute(
-            "SELECT doc_id, text, content_hash, n_lines, title, date, author, source FROM documents WHERE doc_id = ?",
+            "SELECT doc_id, text, content_hash, n_lines, title, date, author, source, date_source FROM documents"
+            " WHERE doc_id = ?",
             (doc_id,),
         ).fetchone()
         if row is None:
@@ -451,10 +478,10 @@ class StoreReader:
     def documents(self) -> list[tuple[str, Metadata, int]]:
         """``(doc_id, metadata, chunk count)`` for every document."""
         rows = self._connection().execute(
-            "SELECT d.doc_id, d.title, d.date, d.author, d.source, COUNT(c.id) FROM documents d"
+            "SELECT d.doc_id, d.title, d.date, d.author, d.source, d.date_source, COUNT(c.id) FROM documents d"
             " LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.doc_id"
         )
-        return [(r[0], Metadata(*r[1:5]), r[5]) for r in rows]
+        return [(r[0], Metadata(*r[1:6]), r[6]) for r in rows]
 
     def skipped(self) -> list[Skipped]:
         """Files that were not indexed, and why."""
@@ -508,6 +535,11 @@ class StoreReader:
             "SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash)"
         )
         return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
+
+    def count_documents(self, where: str, params: Sequence) -> int:
+        """How many documents ``d`` satisfy an SQL condition."""
+        row = self._connection().execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", tuple(params)).fetchone()
+        return int(row[0])
 
     def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
         """Ids of the chunks whose documents satisfy an SQL condition on ``d``."""

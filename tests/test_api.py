@@ -27,7 +27,7 @@ def test_post_search_returns_ranked_cited_passages(http):
     response = http.post("/search", json={"question": "Who led the research group to Guizhou?", "top_k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "mode", "answerable", "confidence", "results", "took_ms"}
+    assert set(body) == {"question", "mode", "answerable", "confidence", "results", "took_ms", "excluded_undated"}
     assert body["mode"] == "hybrid" and body["answerable"] is True and 0 <= body["confidence"] <= 1
     assert body["question"] == "Who led the research group to Guizhou?"
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
@@ -35,7 +35,8 @@ def test_post_search_returns_ranked_cited_passages(http):
         assert set(result) == {"rank", "score", "text", "citation"}
         citation = result["citation"]
         assert set(citation) == {
-            "source", "title", "date", "start", "end", "line_start", "line_end", "page", "page_end", "highlight"
+            "source", "title", "date", "date_source", "section", "anchor", "start", "end", "line_start", "line_end",
+            "page", "page_end", "highlight",
         }
         assert citation["page"] is None and citation["page_end"] is None  # text files have no pages
         text = (SEEDS / citation["source"]).read_text(encoding="utf-8")

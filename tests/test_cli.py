@@ -80,7 +80,7 @@ def test_ask_json_is_the_http_shape_one_line_per_question(built):
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in answers] == ["soft-boiled egg", "meeting of the two high courts"]
     assert answers[0]["results"][0]["citation"]["source"] == "notes/guide.md"
-    assert set(answers[1]) == {"question", "mode", "answerable", "confidence", "results", "took_ms"}
+    assert set(answers[1]) == {"question", "mode", "answerable", "confidence", "results", "took_ms", "excluded_undated"}
 
 
 def test_ask_reads_stdin_and_reports_bad_lines_without_stopping(built):

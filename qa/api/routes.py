@@ -120,7 +120,8 @@ def document(doc_id: str, request: Request) -> dict:
     found = _service(request).document(doc_id)
     meta = found.metadata
     return {
-        "id": found.doc_id, "title": meta.title, "date": meta.date, "author": meta.author, "source": meta.source,
+        "id": found.doc_id, "title": meta.title, "date": meta.date, "date_source": meta.date_source,
+        "author": meta.author, "source": meta.source,
         "content_hash": found.content_hash, "lines": found.n_lines,
         "pages": list(found.pages) if found.pages is not None else None, "text": found.text,
     }

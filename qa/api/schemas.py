@@ -82,6 +82,21 @@ class CitationModel(BaseModel):
     source: str
     title: str | None
     date: str | None
+    date_source: str | None = Field(
+        default=None,
+        description='Where `date` came from: "document" (declared by the file: HTML meta or time, PDF or DOCX '
+        'properties), "text" (a date stated in the text), "file" (the file\'s modification time, a last resort).',
+    )
+    section: str | None = Field(
+        default=None,
+        description='The headings the passage sits under, outermost first, joined by " › "; null when the '
+        "document has no headings.",
+    )
+    anchor: str | None = Field(
+        default=None,
+        description="The id of the source element nearest before the passage (HTML): `source#anchor` opens the "
+        "page at that spot; null when there is none.",
+    )
     start: int
     end: int
     line_start: int
@@ -115,6 +130,12 @@ class SearchResponse(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     results: list[SearchHit]
     took_ms: float
+    excluded_undated: int = Field(
+        default=0,
+        ge=0,
+        description="Documents a date filter (`after`, `before`) left out only because they have no date; 0 "
+        "without a date filter.",
+    )
 
 
 class DocumentResponse(BaseModel):
@@ -123,6 +144,9 @@ class DocumentResponse(BaseModel):
     id: str
     title: str | None
     date: str | None
+    date_source: str | None = Field(
+        default=None, description='Where `date` came from: "document", "text" or "file" (modification time).'
+    )
     author: str | None
     source: str | None
     content_hash: str
