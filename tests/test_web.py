@@ -386,13 +386,13 @@ def test_keyboard_alone_asks_opens_a_citation_and_closes_it(page, base_url):
     page.keyboard.press("Enter")
     expect(page.locator("#results > li")).not_to_have_count(0)
 
-    # Tab order follows the page: question, Ask, mode, number of passages, API key, then the first citation.
+    # Tab order follows the page: question, Ask, mode, number of passages, filters, API key, then the citations.
     page.locator("#question").focus()
     order = []
-    for _ in range(6):
+    for _ in range(7):
         page.keyboard.press("Tab")
         order.append(page.evaluate("(e => e.id || e.className || e.tagName)(document.activeElement)"))
-    assert order == ["ask-button", "mode", "top-k", "SUMMARY", "cite-open", "cite-open"]
+    assert order == ["ask-button", "mode", "top-k", "SUMMARY", "SUMMARY", "cite-open", "cite-open"]
 
     # Focus is visible, and Enter on a citation opens the document with focus on the cited passage.
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
@@ -476,3 +476,29 @@ def test_readme_tour_shows_a_screenshot_of_the_page():
     root = Path(__file__).resolve().parents[1]
     assert "](docs/web-page.png)" in (root / "README.md").read_text(encoding="utf-8")
     assert_png(root / "docs" / "web-page.png")
+
+
+def test_passages_keep_their_line_breaks_and_citations_show_section_date_and_lines(page, base_url, api):
+    page.goto(base_url)
+    ask(page, "notes on the octopus")
+    answer = api.post("/search", json={"question": "notes on the octopus"}).json()
+    first = answer["results"][0]
+    assert "\n" in first["text"]  # the title line, a blank line, then the tide tables
+    shown = page.locator("#results > li .hit-text").first
+    assert shown.evaluate("node => getComputedStyle(node).whiteSpace") == "pre-wrap"
+    assert shown.inner_text() == first["text"]  # the lines as written, not folded into one
+    meta = page.locator("#results > li .cite-meta").first
+    assert first["citation"]["date_source"] == "file"  # the note states no date: its file's time stands in
+    expect(meta.locator(".cite-date")).to_have_text(f"{first['citation']['date']} (file modified)")
+    expect(meta.locator(".cite-lines")).to_contain_text(str(first["citation"]["line_start"]))
+
+
+def test_source_and_date_filters_are_sent(page, base_url, api):
+    page.goto(base_url)
+    page.locator("#filter-box summary").click()
+    page.locator("#source").fill("notes/*")
+    page.locator("#after").fill("1990")
+    ask(page, "octopus")
+    answer = api.post("/search", json={"question": "octopus", "source": "notes/*", "after": "1990"}).json()
+    assert {hit["citation"]["source"] for hit in answer["results"]} == {"notes/octopus.txt"}
+    expect(page.locator("#results > li .hit-text")).to_have_text([hit["text"] for hit in answer["results"]])

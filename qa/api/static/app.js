@@ -14,6 +14,9 @@
   const askButton = $("ask-button");
   const mode = $("mode");
   const topK = $("top-k");
+  const sourceInput = $("source");
+  const afterInput = $("after");
+  const beforeInput = $("before");
   const keyBox = $("key-box");
   const keyInput = $("api-key");
   const statusLine = $("status");
@@ -102,6 +105,17 @@
       : `lines ${citation.line_start}\u2013${citation.line_end}`;
   }
 
+  function dateLabel(citation) {
+    if (!citation.date) return "undated";
+    return citation.date_source === "file" ? `${citation.date} (file modified)` : citation.date;
+  }
+
+  function pageLabel(citation) {
+    return citation.page_end == null || citation.page_end === citation.page
+      ? `page ${citation.page}`
+      : `pages ${citation.page}\u2013${citation.page_end}`;
+  }
+
   function setStatus(text) {
     statusLine.textContent = text;
   }
@@ -176,6 +190,10 @@
     if (mode.value) body.mode = mode.value;
     const k = topK.value.trim();
     if (k !== "") body.top_k = Number(k);
+    for (const [name, input] of [["source", sourceInput], ["after", afterInput], ["before", beforeInput]]) {
+      const value = input.value.trim();
+      if (value !== "") body[name] = value;
+    }
     return body;
   }
 
@@ -214,6 +232,13 @@
         (n ? " The closest passages follow." : "");
       notice.hidden = false;
     }
+    if (answer.excluded_undated) {
+      const m = answer.excluded_undated;
+      notice.textContent =
+        (notice.hidden ? "" : notice.textContent + " ") +
+        `${m} undated document${m === 1 ? " was" : "s were"} left out by the date filter.`;
+      notice.hidden = false;
+    }
     results.replaceChildren(...answer.results.map(renderHit));
   }
 
@@ -226,13 +251,14 @@
       el("span", { class: "visually-hidden" }, " (open the document at this passage)"),
     );
     open.addEventListener("click", () => openDocument(hit, open));
-    const meta = el(
-      "span",
-      { class: "cite-meta" },
-      el("span", { class: "cite-date" }, c.date || "undated"),
-      el("span", { class: "cite-source" }, c.source),
+    const facts = [
+      c.section ? el("span", { class: "cite-section" }, c.section) : null,
+      el("span", { class: "cite-date" }, dateLabel(c)),
+      el("span", { class: "cite-source" }, c.anchor ? `${c.source}#${c.anchor}` : c.source),
+      c.page != null ? el("span", { class: "cite-page" }, pageLabel(c)) : null,
       el("span", { class: "cite-lines" }, linesLabel(c)),
-    );
+    ];
+    const meta = el("span", { class: "cite-meta" }, ...facts.filter(Boolean));
     return el(
       "li",
       { class: "hit" },
