@@ -54,6 +54,19 @@ class Chunk:
 
 # Texts handed to the token counter at once: a tokenizer keeps every encoding of a batch in memory.
 _COUNT_BATCH = 4096
+# Every passage is bounded in characters as well as tokens: a tokenizer reads a "word" of any length (a base64
+# blob, a 2 MB run without spaces) as one unknown token, so a token budget alone lets a passage grow without
+# end. Text counts as at least one token per this many characters; real prose and code stay well under it.
+MAX_CHARS_PER_TOKEN = 10
+
+
+def bounded_counter(count: TokenCounter) -> TokenCounter:
+    """``count`` made to count at least one token per ``MAX_CHARS_PER_TOKEN`` characters."""
+
+    def counted(texts: Sequence[str]) -> list[int]:
+        return [max(n, -(-len(t) // MAX_CHARS_PER_TOKEN)) for t, n in zip(texts, count(texts))]
+
+    return counted
 
 
 def _count_all(count: TokenCounter, texts: list[str]) -> list[int]:
@@ -329,12 +342,14 @@ def chunk_text(
         code: ``(start, end)`` spans of code blocks; a block that fits in ``size`` tokens is never cut.
 
     Returns:
-        Chunks in order, each a verbatim slice of ``text``.
+        Chunks in order, each a verbatim slice of ``text``, none longer than ``MAX_CHARS_PER_TOKEN`` characters per
+        token it may hold (``n_tokens`` counts at least one token per that many characters).
     """
     if size < 1:
         raise ValueError("size must be at least 1")
     if overlap < 0 or overlap >= size:
         raise ValueError("overlap must be at least 0 and smaller than size")
+    count_tokens = bounded_counter(count_tokens)
     units: list[tuple[Span, int]] = []
     sentences = split_sentences(text)
     for span, n in zip(sentences, _count_all(count_tokens, [text[s.start : s.end] for s in sentences])):

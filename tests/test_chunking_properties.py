@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import STRETCH, chunk_text, split_sentences
+from qa.chunking import STRETCH, bounded_counter, chunk_text, split_sentences
 
 
 def four_chars_a_token(texts):
@@ -66,8 +66,9 @@ def _check_chunks(text: str, chunks, size: int, count, limit: int | None = None)
         # Offsets are exact, and a chunk never starts or ends with whitespace.
         assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text and not chunk.text[0].isspace() and not chunk.text[-1].isspace()
-        # The limit, as the counter counts the passage itself (not the sum of its parts).
-        assert count([chunk.text])[0] == chunk.n_tokens <= most
+        # The limit, as the counter counts the passage itself (not the sum of its parts), with at least one token
+        # per MAX_CHARS_PER_TOKEN characters so a passage is bounded in characters too.
+        assert bounded_counter(count)([chunk.text])[0] == chunk.n_tokens <= most
         assert chunk.line_start == text.count("\n", 0, chunk.start) + 1
         assert chunk.line_end == text.count("\n", 0, chunk.end - 1) + 1
     starts = [c.start for c in chunks]

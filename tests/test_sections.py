@@ -187,3 +187,14 @@ def test_cli_prints_passages_with_their_line_breaks(tmp_path):
     assert ">>> f.readline()" in lines and "'This is the first line of the file.\\n'" in lines
     as_json = json.loads(run_qa("ask", "--index", index_dir, "--json", "-k", "1", "readline").stdout)
     assert example in as_json["results"][0]["text"]
+
+
+def test_a_word_the_tokenizer_reads_as_one_token_still_makes_bounded_passages(encoder):
+    from qa.chunking import MAX_CHARS_PER_TOKEN
+
+    blob = "A" * 200_000  # WordPiece reads any word over 100 characters as a single unknown token
+    text = f"Header line.\n{blob}\nA closing sentence."
+    assert encoder.count_tokens([blob]) == [1]
+    chunks = chunk_text(text, size=128, overlap=0, count_tokens=encoder.count_tokens, limit=254)
+    assert "".join(c.text for c in chunks).replace("\n", "") == text.replace("\n", "")
+    assert max(len(c.text) for c in chunks) <= 254 * MAX_CHARS_PER_TOKEN
