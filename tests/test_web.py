@@ -502,3 +502,31 @@ def test_source_and_date_filters_are_sent(page, base_url, api):
     answer = api.post("/search", json={"question": "octopus", "source": "notes/*", "after": "1990"}).json()
     assert {hit["citation"]["source"] for hit in answer["results"]} == {"notes/octopus.txt"}
     expect(page.locator("#results > li .hit-text")).to_have_text([hit["text"] for hit in answer["results"]])
+
+
+def test_a_search_lives_in_the_url_so_it_can_be_shared_reloaded_and_revisited(page, base_url, api):
+    page.goto(f"{base_url}/?q=railway+cases&mode=keyword&k=3")  # a shared link runs its search as it opens
+    expect(page.locator("#question")).to_have_value("railway cases")
+    expect(page.locator("#mode")).to_have_value("keyword")
+    answer = api.post("/search", json={"question": "railway cases", "mode": "keyword", "top_k": 3}).json()
+    expect(page.locator("#results > li .hit-text")).to_have_text([hit["text"] for hit in answer["results"]])
+
+    ask(page, "notes on the octopus")
+    assert "q=notes+on+the+octopus" in page.url and "mode=keyword" in page.url and "k=3" in page.url
+    page.go_back()  # Back returns to the first question and its passages
+    expect(page.locator("#question")).to_have_value("railway cases")
+    expect(page.locator("#results > li .hit-text")).to_have_text([hit["text"] for hit in answer["results"]])
+    page.go_forward()
+    expect(page.locator("#question")).to_have_value("notes on the octopus")
+    page.reload()
+    expect(page.locator("#question")).to_have_value("notes on the octopus")
+    expect(page.locator("#results > li")).not_to_have_count(0)
+
+
+def test_the_confidence_of_an_answerable_result_is_shown(page, base_url, api):
+    page.goto(base_url)
+    ask(page, ANSWERABLE)
+    answer = api.post("/search", json={"question": ANSWERABLE}).json()
+    assert answer["answerable"]
+    percent = int(answer["confidence"] * 100 + 0.5)  # JavaScript's Math.round, not Python's round-half-even
+    expect(page.locator("#status")).to_contain_text(f"confidence {percent}%")

@@ -197,8 +197,45 @@
     return body;
   }
 
-  async function search(event) {
+  // The question, mode, number of passages and filters live in the URL (?q=...&mode=...&k=...), so a search can
+  // be bookmarked, shared, reloaded, and revisited with Back and Forward.
+  const URL_FIELDS = [["q", () => question], ["mode", () => mode], ["k", () => topK],
+    ["source", () => sourceInput], ["after", () => afterInput], ["before", () => beforeInput]];
+
+  function urlOfForm() {
+    const params = new URLSearchParams();
+    for (const [name, input] of URL_FIELDS) {
+      const value = input().value.trim();
+      if (value !== "") params.set(name, value);
+    }
+    const query = params.toString();
+    return query ? `?${query}` : location.pathname;
+  }
+
+  function formFromUrl() {
+    const params = new URLSearchParams(location.search);
+    for (const [name, input] of URL_FIELDS) input().value = params.get(name) || "";
+    if (sourceInput.value || afterInput.value || beforeInput.value) $("filter-box").open = true;
+    return params.get("q") || "";
+  }
+
+  function submitted(event) {
     event.preventDefault();
+    const url = urlOfForm();
+    if (url !== location.search) history.pushState(null, "", url);
+    search();
+  }
+
+  function clearResults() {
+    searchSeq++;
+    hideDocument();
+    showError("");
+    notice.hidden = true;
+    results.replaceChildren();
+    setStatus("");
+  }
+
+  async function search() {
     const seq = ++searchSeq;
     hideDocument(); // the open document belongs to the previous question; focus stays where it is
     showError("");
@@ -225,7 +262,12 @@
 
   function renderAnswer(answer) {
     const n = answer.results.length;
-    setStatus(n === 0 ? "No passages found." : `${n} passage${n === 1 ? "" : "s"} for \u201c${answer.question}\u201d.`);
+    const confidence = `confidence ${Math.round(answer.confidence * 100)}%`;
+    setStatus(
+      n === 0
+        ? "No passages found."
+        : `${n} passage${n === 1 ? "" : "s"} for \u201c${answer.question}\u201d (${confidence}).`,
+    );
     if (!answer.answerable) {
       notice.textContent =
         `The documents don't seem to answer this (confidence ${Math.round(answer.confidence * 100)}%).` +
@@ -331,11 +373,16 @@
     if (key) sessionStorage.setItem(KEY_STORAGE, key);
     else sessionStorage.removeItem(KEY_STORAGE);
   });
-  form.addEventListener("submit", search);
+  form.addEventListener("submit", submitted);
+  window.addEventListener("popstate", () => {
+    if (formFromUrl()) search();
+    else clearResults();
+  });
   docClose.addEventListener("click", closeDocument);
   docPane.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closeDocument();
   });
   askButton.disabled = false;
   question.focus();
+  if (formFromUrl()) search(); // a bookmarked or shared search runs as the page opens
 })();
