@@ -63,18 +63,20 @@ def _expected_errors(command):
     return wrapper
 
 
-def _progress_printer():
-    """A progress callback that redraws one stderr line on a terminal and prints nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None
+def _progress_printer(style: str = "auto"):
+    """The progress callback for a long job (see qa.progress): a redrawn line with rate and time left on a
+    terminal, a plain line every few seconds elsewhere, JSON lines, or nothing."""
+    from qa.progress import Progress
 
-    def show(stage: str, done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        click.echo(f"\r{stage}: {done}/{total}", err=True, nl=False)
-        if end:
-            click.echo("", err=True)
+    return Progress(style)
 
-    return show
+
+PROGRESS_OPTION = click.option(
+    "--progress", "progress_style", type=click.Choice(["auto", "bar", "plain", "json", "none"]), default="auto",
+    envvar="QA_PROGRESS", show_default=True,
+    help="How to show progress on standard error: auto is a redrawn line on a terminal and a plain line every "
+    "10 s elsewhere; json writes one JSON object per report [env QA_PROGRESS].",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,8 +100,13 @@ def main() -> None:
 @PRECISION_OPTION
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
+@PROGRESS_OPTION
 @_expected_errors
-def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, as_json) -> None:
+def index(
+    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, as_json, verbose,
+    progress_style,
+) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
     CORPUS's .txt, .md, .html, .pdf and .docx files are indexed. An existing index built with the same model
@@ -118,7 +125,7 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
     encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title, progress=_progress_printer(), full=full,
+        embed_title=settings.embed_title, progress=_progress_printer(progress_style), full=full,
     )
     for skipped in report.skipped:
         click.echo(f"warning: skipped {skipped.doc_id}: {skipped.reason}", err=True)
@@ -133,8 +140,15 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
             "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
             "seconds": round(report.seconds, 3),
             "mode": "update" if report.update else "full", "full_reason": report.full_reason, **counts,
+            "added_documents": report.added_documents, "changed_documents": report.changed_documents,
+            "removed_documents": report.removed_documents,
         }))
         return
+    if verbose:
+        for verb, names in (("added", report.added_documents), ("changed", report.changed_documents),
+                            ("removed", report.removed_documents)):
+            for name in names:
+                click.echo(f"{verb}: {name}", err=True)
     click.echo(
         f"Indexed {report.documents} documents ({report.chunks} passages) from {report.corpus} into "
         f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files."

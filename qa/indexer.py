@@ -58,6 +58,9 @@ class BuildReport:
     unchanged: int = 0
     passages_embedded: int = 0
     passages_reused: int = 0
+    added_documents: list[str] = field(default_factory=list)
+    changed_documents: list[str] = field(default_factory=list)
+    removed_documents: list[str] = field(default_factory=list)
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool) -> dict:
@@ -185,6 +188,9 @@ def build_index(
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
         n_chunks = added = changed = unchanged = 0
+        added_documents: list[str] = []
+        changed_documents: list[str] = []
+        report("chunking", 0, len(scan.documents))
         for number, document in enumerate(scan.documents, start=1):
             # Documents go in corpus order either way, so chunk ids equal those of a clean build.
             before = known.get(document.doc_id)
@@ -194,6 +200,7 @@ def build_index(
                 report("chunking", number, len(scan.documents))
                 continue
             added, changed = (added + 1, changed) if before is None else (added, changed + 1)
+            (added_documents if before is None else changed_documents).append(document.doc_id)
             title = document.metadata.title if embed_title else None
             size, room = chunk_size, encoder.max_tokens
             if title:
@@ -215,13 +222,15 @@ def build_index(
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
-        removed = len(known.keys() - {d.doc_id for d in scan.documents})
+        removed_documents = sorted(known.keys() - {d.doc_id for d in scan.documents})
+        removed = len(removed_documents)
         reused = store.reuse_embeddings() if previous is not None else 0
         store.detach_previous()
 
         # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
         # are not left for the end of the progress bar.
         pending = sorted(store.missing_embeddings(), key=lambda item: -len(item[1].embed_input))
+        report("embedding", 0, len(pending))
         for first in range(0, len(pending), EMBED_BATCH):
             batch = pending[first : first + EMBED_BATCH]
             spans = [
@@ -265,6 +274,9 @@ def build_index(
         unchanged=unchanged,
         passages_embedded=len(pending),
         passages_reused=reused,
+        added_documents=added_documents,
+        changed_documents=changed_documents,
+        removed_documents=removed_documents,
     )
 
 
