@@ -16,9 +16,10 @@ as JSON, so two runs can be diffed.
 Boilerplate is judged from the raw files with this script's own HTML parser, never with qa's extractor
 (which is what changes between runs):
 - a *navigation fragment* of a page is the text of an ``<a>`` element inside navigation markup (``nav``,
-  ``header``, ``footer``, ``aside`` elements, or an element whose class, id or role names nav, toc,
-  sidebar, header, footer, menu, breadcrumb or related), plus every line and every text node inside such
-  markup other than a header (``header``, id="header": headers often hold the page's own title and summary);
+  ``header``, ``footer``, ``aside`` elements, or an element with a class or role starting or ending with
+  nav, toc, sidebar, header, footer, menu, breadcrumb or related, or an id with such a word as one of its
+  ``-``/``_`` parts), plus every line and every text node inside such markup other than a header or an
+  aside (``header``, id="header", ``aside``: they often hold the page's title and summary, or a prose sidebar);
 - a *template line* of a site (the corpus' top-level folder) is a line of text, as this parser splits
   pages into lines at block elements, found on at least 20% (and two or more) of that site's HTML pages
   (sites of 5 or more);
@@ -47,7 +48,7 @@ HTML_SUFFIXES = (".html", ".htm")
 TEMPLATE_SHARE = 0.2
 TEMPLATE_MIN_PAGES = 5
 WORST = 10
-_NAV_NAMES = re.compile(r"nav|toc|sidebar|header|footer|menu|breadcrumb|related", re.IGNORECASE)
+_NAV_WORDS = ("nav", "toc", "sidebar", "header", "footer", "menu", "breadcrumb", "related")
 _NAV_TAGS = {"nav", "header", "footer", "aside"}
 _BLOCK_TAGS = {
     "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "div", "dl", "dt", "figcaption",
@@ -102,7 +103,8 @@ class _PageParser(HTMLParser):
             buffer.clear()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        region = navigation_region(tag, " ".join(value or "" for key, value in attrs if key in ("class", "id", "role")))
+        values = {key: value or "" for key, value in attrs}
+        region = navigation_region(tag, f"{values.get('class', '')} {values.get('role', '')}", values.get("id", ""))
         if tag in _BLOCK_TAGS:
             self._break()
         elif tag in ("td", "th"):
@@ -146,17 +148,22 @@ class _PageParser(HTMLParser):
         self._break()
 
 
-def navigation_region(tag: str, names: str) -> str | None:
+def navigation_region(tag: str, classes: str, element_id: str = "") -> str | None:
     """What an element holds of navigation: "text" (all its text), "links" (its links only) or None.
 
     Args:
-        names: the element's class, id and role values, space-separated.
+        classes: the element's class and role values, space-separated; one names navigation when it starts
+            or ends with a navigation word ("navheader", "sphinxsidebar", "mainmenu").
+        element_id: the id; it names navigation only when one of its ``-``/``_`` parts is such a word, since
+            ids of content sections are made from their titles ("toctree-directive").
     """
-    if tag == "header":
+    # A header often holds the page's own title and summary, an aside a prose sidebar (reST's sidebar directive).
+    if tag in ("header", "aside"):
         return "links"
     if tag in _NAV_TAGS:
         return "text"
-    matched = [name.lower() for name in names.split() if _NAV_NAMES.search(name)]
+    matched = [name for name in classes.lower().split() if name.startswith(_NAV_WORDS) or name.endswith(_NAV_WORDS)]
+    matched += [part for part in re.split(r"[-_\s]+", element_id.lower()) if part in _NAV_WORDS + ("navigation",)]
     if not matched:
         return None
     # A header (id="header", class="page-header") often holds the page's own title and summary.

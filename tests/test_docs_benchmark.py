@@ -43,23 +43,30 @@ def widget_site() -> BoilerplateDetector:
 
 
 @pytest.mark.parametrize(
-    "tag, names, region",
+    "tag, classes, element_id, region",
     [
-        ("nav", "", "text"),
-        ("aside", "", "text"),
-        ("footer", "", "text"),
-        ("header", "", "links"),
-        ("div", "header", "links"),
-        ("div", "navheader", "text"),
-        ("div", "sphinxsidebar", "text"),
-        ("div", "toc", "text"),
-        ("ul", "menu mainmenu", "text"),
-        ("div", "body", None),
-        ("p", "", None),
+        ("nav", "", "", "text"),
+        ("aside", "", "", "links"),
+        ("aside", "sidebar", "", "links"),
+        ("footer", "", "", "text"),
+        ("header", "", "", "links"),
+        ("div", "", "header", "links"),
+        ("div", "page-header", "", "links"),
+        ("div", "navheader", "", "text"),
+        ("div", "sphinxsidebar", "", "text"),
+        ("div", "related navigation", "", "text"),
+        ("div", "toc", "", "text"),
+        ("ul", "menu mainmenu", "", "text"),
+        ("div", "", "site-navigation", "text"),
+        # Content sections take their ids from their titles: "toctree" or "headers" there is not navigation.
+        ("section", "", "toctree-directive", None),
+        ("section", "", "email-headers", None),
+        ("div", "body", "", None),
+        ("p", "", "", None),
     ],
 )
-def test_navigation_region_is_read_from_tag_and_class_names(tag, names, region):
-    assert navigation_region(tag, names) == region
+def test_navigation_region_is_read_from_tag_class_and_id(tag, classes, element_id, region):
+    assert navigation_region(tag, classes, element_id) == region
 
 
 def test_page_parser_splits_lines_at_blocks_and_keeps_navigation_apart():
