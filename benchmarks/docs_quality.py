@@ -2,7 +2,7 @@
 
     python benchmarks/docs_corpus.py --out /tmp/docs-corpus
     python benchmarks/docs_quality.py --corpus /tmp/docs-corpus --index /tmp/docs-index [--mode hybrid]
-        [--questions benchmarks/data/docs_questions.jsonl] [--per-question results.json]
+        [--questions benchmarks/data/docs_questions.jsonl] [--per-question results.json] [--compare old.json]
 
 Builds (or reuses, while it matches the corpus and settings) an index of the corpus with the ``qa`` this
 script imports, asks every question through the search service, and prints: passages indexed, mean passage
@@ -11,7 +11,7 @@ MRR@10 (a passage from the answering document that contains the labelled phrase)
 from the answering document among the top 5, whatever it holds), the boilerplate passage share, and how
 many answer phrases survive in the indexed document text and inside a single passage. Then the 10
 worst-ranked questions with what ranked first. ``--per-question`` saves each question's ranks and top hit
-as JSON, so two runs can be diffed.
+as JSON, and ``--compare`` lists the questions whose passage rank moved since such a file.
 
 Boilerplate is judged from the raw files with this script's own HTML parser, never with qa's extractor
 (which is what changes between runs):
@@ -41,6 +41,10 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.evaluate import EvalReport
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "benchmarks" / "data" / "docs_questions.jsonl"
@@ -303,6 +307,94 @@ def phrase_presence(dataset, store, passages_by_doc: dict[str, list[str]]) -> tu
     return in_text, in_passage, len(dataset.queries)
 
 
+@dataclass
+class Measurement:
+    """Everything one run prints: the eval report, the passages, the boilerplate share and per-question rows."""
+
+    mode: str
+    report: "EvalReport"
+    passages: list[tuple[str, str]]
+    boilerplate_share: float
+    phrases_in_text: int
+    phrases_in_a_passage: int
+    questions: list[dict]
+
+    def summary(self) -> dict:
+        """The run as plain data for ``--per-question`` (figures first, then one entry per question)."""
+        return {"mode": self.mode, "passages": len(self.passages), "mean_chars_all": round(self.mean_chars(), 1),
+                "boilerplate_share": round(self.boilerplate_share, 4), "phrases_in_text": self.phrases_in_text,
+                "phrases_in_a_passage": self.phrases_in_a_passage, **self.report.as_dict(),
+                "questions": self.questions}
+
+    def mean_chars(self) -> float:
+        """Mean characters over every indexed passage."""
+        return sum(len(text) for _doc, text in self.passages) / len(self.passages) if self.passages else 0.0
+
+
+def measure(corpus: Path, questions: Path, index: Path | None, mode: str) -> Measurement:
+    """Index the corpus (or reuse ``index``), ask every question and judge every passage."""
+    from qa.config import Settings
+    from qa.datasets import load_dataset
+    from qa.encoder import DEFAULT_MODEL, load_encoder
+    from qa.evaluate import BEIR_PASSAGES, evaluate
+    from qa.search import SearchService
+
+    settings = Settings.from_env()
+    encoder = load_encoder(DEFAULT_MODEL, settings.encoder, precision=settings.precision, cache_dir=settings.cache_dir)
+    dataset = load_dataset(questions, corpus=corpus)
+    with tempfile.TemporaryDirectory(prefix="docs-quality-") as scratch:
+        index_dir = index or Path(scratch) / "index"
+        log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+        (report,) = evaluate(dataset, settings, encoder, [mode], index_dir=index_dir, log=log)
+        service = SearchService.open(replace(settings, index_dir=index_dir, max_top_k=BEIR_PASSAGES), encoder=encoder)
+        passages = [(chunk.doc_id, chunk.text) for chunk, _tokens in service.store.iter_chunks()]
+        passages_by_doc: dict[str, list[str]] = {}
+        for doc_id, text in passages:
+            passages_by_doc.setdefault(doc_id, []).append(text)
+        detector = BoilerplateDetector.from_corpus(corpus, sorted(passages_by_doc))
+        in_text, in_passage, _total = phrase_presence(dataset, service.store, passages_by_doc)
+        rows = per_question(dataset, report, service, mode)
+    return Measurement(mode, report, passages, boilerplate_share(detector, passages), in_text, in_passage, rows)
+
+
+def render_row(run: Measurement) -> str:
+    """The header and the one row of figures."""
+    report, figures, total = run.report, run.report.questions, len(run.questions)
+    header = ["mode", "passages", "chars", "top5 chars", "hit@1", "hit@3", "hit@5", "MRR@10", "doc hit@5",
+              "boilerplate", "phrase in text", "phrase in a passage"]
+    row = [run.mode, str(len(run.passages)), f"{run.mean_chars():.0f}", f"{report.mean_passage_chars:.0f}",
+           f"{figures.hit_at_1:.3f}", f"{figures.hit_at_3:.3f}", f"{report.metrics.hit_at_5:.3f}",
+           f"{report.metrics.mrr_at_10:.3f}", f"{figures.doc_hit_at_5:.3f}", f"{run.boilerplate_share:.2%}",
+           f"{run.phrases_in_text}/{total}", f"{run.phrases_in_a_passage}/{total}"]
+    widths = [max(len(a), len(b)) for a, b in zip(header, row)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in (header, row))
+
+
+def render_worst(rows: list[dict], depth: int, count: int = WORST) -> str:
+    """The ``count`` worst-ranked questions, each with the passage that ranked first instead."""
+    lines = [f"worst {count} questions (passage rank/page rank; '-' = not in the top {depth}):"]
+    for item in sorted(rows, key=_sort_key_worst, reverse=True)[:count]:
+        ranks = f"{item['passage_rank'] or '-'}/{item['page_rank'] or '-'}"
+        lines.append(f"{item['id']:10} {ranks:7} {item['question']}")
+        first = f"{item['top_source']}: {(item['top_text'] or '')[:140]!r}"
+        lines.append(f"{'':18} want {item['document']}; first: {first}")
+    return "\n".join(lines)
+
+
+def render_changes(rows: list[dict], previous: dict) -> str:
+    """Questions whose passage rank moved since a ``--per-question`` file of an earlier run."""
+    before = {item["id"]: item["passage_rank"] for item in previous.get("questions", [])}
+    missing = float("inf")
+    moved = [
+        (item["id"], before[item["id"]], item["passage_rank"]) for item in rows
+        if item["id"] in before and before[item["id"]] != item["passage_rank"]
+    ]
+    better = sum(1 for _qid, old, new in moved if (new or missing) < (old or missing))
+    lines = [f"since the earlier run: {better} questions ranked better, {len(moved) - better} worse"]
+    lines += [f"{qid:10} {old or '-'} -> {new or '-'}" for qid, old, new in moved]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point: index (or reuse), ask, and print the row and the worst questions."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -311,52 +403,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, default=None, help="keep the index here and reuse it while it matches")
     parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "keyword"])
     parser.add_argument("--per-question", type=Path, default=None, help="write each question's ranks here (JSON)")
+    parser.add_argument("--compare", type=Path, default=None, help="a --per-question file of an earlier run")
     args = parser.parse_args(argv)
+    from qa.evaluate import QUESTION_PASSAGES
 
-    from qa.config import Settings
-    from qa.datasets import load_dataset
-    from qa.encoder import DEFAULT_MODEL, load_encoder
-    from qa.evaluate import BEIR_PASSAGES, QUESTION_PASSAGES, evaluate
-    from qa.search import SearchService
-
-    settings = Settings.from_env()
-    encoder = load_encoder(DEFAULT_MODEL, settings.encoder, precision=settings.precision, cache_dir=settings.cache_dir)
-    dataset = load_dataset(args.questions, corpus=args.corpus)
-    with tempfile.TemporaryDirectory(prefix="docs-quality-") as scratch:
-        index_dir = args.index or Path(scratch) / "index"
-        log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-        (report,) = evaluate(dataset, settings, encoder, [args.mode], index_dir=index_dir, log=log)
-        service = SearchService.open(replace(settings, index_dir=index_dir, max_top_k=BEIR_PASSAGES), encoder=encoder)
-        passages = [(chunk.doc_id, chunk.text) for chunk, _tokens in service.store.iter_chunks()]
-        passages_by_doc: dict[str, list[str]] = {}
-        for doc_id, text in passages:
-            passages_by_doc.setdefault(doc_id, []).append(text)
-        detector = BoilerplateDetector.from_corpus(args.corpus, sorted(passages_by_doc))
-        share = boilerplate_share(detector, passages)
-        in_text, in_passage, total = phrase_presence(dataset, service.store, passages_by_doc)
-        rows = per_question(dataset, report, service, args.mode)
-
-    figures = report.questions
-    mean_chars = sum(len(text) for _doc, text in passages) / len(passages) if passages else 0.0
-    header = ["mode", "passages", "chars", "top5 chars", "hit@1", "hit@3", "hit@5", "MRR@10", "doc hit@5",
-              "boilerplate", "phrase in text", "phrase in a passage"]
-    row = [args.mode, str(len(passages)), f"{mean_chars:.0f}", f"{report.mean_passage_chars:.0f}",
-           f"{figures.hit_at_1:.3f}", f"{figures.hit_at_3:.3f}", f"{report.metrics.hit_at_5:.3f}",
-           f"{report.metrics.mrr_at_10:.3f}", f"{figures.doc_hit_at_5:.3f}", f"{share:.2%}",
-           f"{in_text}/{total}", f"{in_passage}/{total}"]
-    widths = [max(len(a), len(b)) for a, b in zip(header, row)]
-    print("  ".join(cell.ljust(width) for cell, width in zip(header, widths)))
-    print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
-    print(f"\nworst {WORST} questions (passage rank, page rank; '-' = not in the top {QUESTION_PASSAGES}):")
-    for item in sorted(rows, key=_sort_key_worst, reverse=True)[:WORST]:
-        ranks = f"{item['passage_rank'] or '-'}/{item['page_rank'] or '-'}"
-        print(f"{item['id']:10} {ranks:7} {item['question']}")
-        print(f"{'':18} want {item['document']}; first: {item['top_source']}: {(item['top_text'] or '')[:140]!r}")
+    run = measure(args.corpus, args.questions, args.index, args.mode)
+    print(render_row(run))
+    print()
+    print(render_worst(run.questions, QUESTION_PASSAGES))
+    if args.compare:
+        print()
+        print(render_changes(run.questions, json.loads(args.compare.read_text(encoding="utf-8"))))
     if args.per_question:
-        summary = {"mode": args.mode, "passages": len(passages), "boilerplate_share": round(share, 4),
-                   **report.as_dict(), "questions": rows}
-        args.per_question.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"\nper-question results written to {args.per_question}", file=sys.stderr)
+        args.per_question.write_text(json.dumps(run.summary(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"per-question results written to {args.per_question}", file=sys.stderr)
     return 0
 
 

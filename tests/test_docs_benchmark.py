@@ -13,6 +13,7 @@ from qa.formats import extract
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import docs_corpus  # noqa: E402
+import docs_quality  # noqa: E402
 from docs_quality import (  # noqa: E402
     BoilerplateDetector, boilerplate_share, first_rank, navigation_region, parse_page,
 )
@@ -170,3 +171,50 @@ def test_every_answer_phrase_is_in_its_document_with_and_without_main_content(do
         phrase = question["phrase"]
         assert "\n" not in phrase and 4 <= len(phrase.split()) <= 10, question["id"]
         assert all(phrase in text for text in texts[document]), question["id"]
+
+
+@pytest.fixture()
+def tiny_docs(tmp_path) -> tuple[Path, Path]:
+    """A corpus of ten widget pages with a navigation bar, one text file, and two questions about them."""
+    corpus = tmp_path / "corpus"
+    (corpus / "widgets").mkdir(parents=True)
+    bodies = [f"Turn screw number {n} clockwise until it stops, then tighten the lock nut by hand." for n in range(10)]
+    bodies[3] = "To recharge the battery, plug the widget into a USB port and wait until the light turns green."
+    for n, body in enumerate(bodies):
+        (corpus / "widgets" / f"page{n}.html").write_bytes(_page(f"Widget {n}", body))
+    (corpus / "notes.txt").write_text("Widgets ship in boxes of twelve, packed in recycled paper.\n", encoding="utf-8")
+    questions = tmp_path / "questions.jsonl"
+    rows = [
+        {"id": "w1", "question": "how do I charge the battery of my widget", "document": "widgets/page3.html",
+         "phrase": "plug the widget into a USB port"},
+        {"id": "w2", "question": "how many widgets come in one box", "document": "notes.txt",
+         "phrase": "Widgets ship in boxes of twelve"},
+    ]
+    questions.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    return corpus, questions
+
+
+def test_docs_quality_prints_one_row_and_saves_per_question_ranks_to_compare(tiny_docs, tmp_path, capsys):
+    corpus, questions = tiny_docs
+    saved, index = tmp_path / "run.json", tmp_path / "index"
+    args = ["--corpus", str(corpus), "--questions", str(questions), "--index", str(index)]
+    assert docs_quality.main([*args, "--per-question", str(saved)]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.split()[:3] == ["mode", "passages", "chars"]
+    assert row.split()[-2:] == ["2/2", "2/2"]  # both phrases survive in the text and inside one passage
+    run = json.loads(saved.read_text(encoding="utf-8"))
+    assert run["passages"] >= 11 and 0 < run["boilerplate_share"] < 1
+    assert [q["id"] for q in run["questions"]] == ["w1", "w2"]
+    assert run["questions"][0]["passage_rank"] == 1 and run["questions"][0]["top_source"] == "widgets/page3.html"
+    # A second run reuses the index and, compared with the first, finds nothing moved.
+    assert docs_quality.main([*args, "--compare", str(saved)]) == 0
+    assert "0 questions ranked better, 0 worse" in capsys.readouterr().out
+
+
+def test_changes_since_an_earlier_run_count_better_and_worse_ranks():
+    previous = {"questions": [{"id": "a", "passage_rank": 4}, {"id": "b", "passage_rank": 1},
+                              {"id": "c", "passage_rank": None}]}
+    rows = [{"id": "a", "passage_rank": 1}, {"id": "b", "passage_rank": None}, {"id": "c", "passage_rank": None}]
+    text = docs_quality.render_changes(rows, previous)
+    assert "1 questions ranked better, 1 worse" in text
+    assert "a          4 -> 1" in text and "b          1 -> -" in text and "c " not in text
