@@ -8,10 +8,11 @@ Builds (or reuses, while it matches the corpus and settings) an index of the cor
 script imports, asks every question through the search service, and prints: passages indexed, mean passage
 characters (over every indexed passage, and over the top 5 shown per question), passage hit@1/3/5 and
 MRR@10 (a passage from the answering document that contains the labelled phrase), page hit@5 (a passage
-from the answering document among the top 5, whatever it holds), the boilerplate passage share, and how
-many answer phrases survive in the indexed document text and inside a single passage. Then the 10
-worst-ranked questions with what ranked first. ``--per-question`` saves each question's ranks and top hit
-as JSON, and ``--compare`` lists the questions whose passage rank moved since such a file.
+from the answering document among the top 5, whatever it holds), the boilerplate passage share, how many
+questions get a boilerplate passage first, and how many answer phrases survive in the indexed document
+text and inside a single passage. Then the 10 worst-ranked questions with what ranked first.
+``--per-question`` saves each question's ranks and top hit as JSON, and ``--compare`` lists the questions
+whose passage rank moved since such a file.
 
 Boilerplate is judged from the raw files with this script's own HTML parser, never with qa's extractor
 (which is what changes between runs):
@@ -268,8 +269,9 @@ def first_rank(ranking: list[str], wanted) -> int | None:
     return next((rank for rank, entry in enumerate(ranking, start=1) if wanted(entry)), None)
 
 
-def per_question(dataset, report, service, mode: str) -> list[dict]:
-    """Each question's passage rank, page rank and top hit, from the report's rankings plus one top-1 search."""
+def per_question(dataset, report, service, mode: str, detector: BoilerplateDetector) -> list[dict]:
+    """Each question's passage rank, page rank and top hit (and whether it is boilerplate), from the report's
+    rankings plus one top-1 search."""
     from qa.evaluate import PHRASE_MATCH
 
     rows = []
@@ -285,6 +287,7 @@ def per_question(dataset, report, service, mode: str) -> list[dict]:
             "page_rank": first_rank(report.document_runs.get(query.id, []), lambda source: source == document),
             "top_source": top[0].citation.source if top else None,
             "top_text": " ".join(top[0].text.split())[:200] if top else None,
+            "top_is_boilerplate": bool(top) and detector.is_boilerplate(top[0].citation.source, top[0].text),
         })
     return rows
 
@@ -353,7 +356,7 @@ def measure(corpus: Path, questions: Path, index: Path | None, mode: str) -> Mea
             passages_by_doc.setdefault(doc_id, []).append(text)
         detector = BoilerplateDetector.from_corpus(corpus, sorted(passages_by_doc))
         in_text, in_passage, _total = phrase_presence(dataset, service.store, passages_by_doc)
-        rows = per_question(dataset, report, service, mode)
+        rows = per_question(dataset, report, service, mode, detector)
     return Measurement(mode, report, passages, boilerplate_share(detector, passages), in_text, in_passage, rows)
 
 
@@ -361,10 +364,11 @@ def render_row(run: Measurement) -> str:
     """The header and the one row of figures."""
     report, figures, total = run.report, run.report.questions, len(run.questions)
     header = ["mode", "passages", "chars", "top5 chars", "hit@1", "hit@3", "hit@5", "MRR@10", "doc hit@5",
-              "boilerplate", "phrase in text", "phrase in a passage"]
+              "boilerplate", "boilerplate first", "phrase in text", "phrase in a passage"]
     row = [run.mode, str(len(run.passages)), f"{run.mean_chars():.0f}", f"{report.mean_passage_chars:.0f}",
            f"{figures.hit_at_1:.3f}", f"{figures.hit_at_3:.3f}", f"{report.metrics.hit_at_5:.3f}",
            f"{report.metrics.mrr_at_10:.3f}", f"{figures.doc_hit_at_5:.3f}", f"{run.boilerplate_share:.2%}",
+           f"{sum(item['top_is_boilerplate'] for item in run.questions)}/{total}",
            f"{run.phrases_in_text}/{total}", f"{run.phrases_in_a_passage}/{total}"]
     widths = [max(len(a), len(b)) for a, b in zip(header, row)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in (header, row))

@@ -179,7 +179,8 @@ def tiny_docs(tmp_path) -> tuple[Path, Path]:
     corpus = tmp_path / "corpus"
     (corpus / "widgets").mkdir(parents=True)
     bodies = [f"Turn screw number {n} clockwise until it stops, then tighten the lock nut by hand." for n in range(10)]
-    bodies[3] = "To recharge the battery, plug the widget into a USB port and wait until the light turns green."
+    bodies[3] = ("To recharge the battery, plug the widget into a USB port and wait until the light turns green. "
+                 "A full charge takes about two hours and lasts for a week of daily use.")
     for n, body in enumerate(bodies):
         (corpus / "widgets" / f"page{n}.html").write_bytes(_page(f"Widget {n}", body))
     (corpus / "notes.txt").write_text("Widgets ship in boxes of twelve, packed in recycled paper.\n", encoding="utf-8")
@@ -202,10 +203,13 @@ def test_docs_quality_prints_one_row_and_saves_per_question_ranks_to_compare(tin
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header.split()[:3] == ["mode", "passages", "chars"]
     assert row.split()[-2:] == ["2/2", "2/2"]  # both phrases survive in the text and inside one passage
+    assert "boilerplate first" in header
     run = json.loads(saved.read_text(encoding="utf-8"))
     assert run["passages"] >= 11 and 0 < run["boilerplate_share"] < 1
     assert [q["id"] for q in run["questions"]] == ["w1", "w2"]
-    assert run["questions"][0]["passage_rank"] == 1 and run["questions"][0]["top_source"] == "widgets/page3.html"
+    first = run["questions"][0]
+    assert first["passage_rank"] == 1 and first["top_source"] == "widgets/page3.html"
+    assert first["top_is_boilerplate"] is False
     # A second run reuses the index and, compared with the first, finds nothing moved.
     assert docs_quality.main([*args, "--compare", str(saved)]) == 0
     assert "0 questions ranked better, 0 worse" in capsys.readouterr().out
