@@ -17,13 +17,28 @@ from qa.errors import InvalidRequest
 from qa.indexer import Progress, build_index, staleness
 from qa.ingest import CorpusScan, Document, scan_corpus
 from qa.metadata import Metadata
-from qa.metrics import MetricSummary, percentile, summarise
+from qa.metrics import MetricSummary, mean_hit_at_k, percentile, summarise
 from qa.search import Answer, SearchService
 
 # Passages fetched per query: enough distinct documents for Recall@100 after passages are merged.
 BEIR_PASSAGES = 400
 QUESTION_PASSAGES = 100
-_MATCH = "\0match"
+PHRASE_MATCH = "\0match"
+
+
+@dataclass(frozen=True)
+class QuestionFigures:
+    """Question sets only: passage-level hit@1 and hit@3, and page-level hit@5 (a passage from the answering
+    document in the top 5, whether or not it holds the phrase)."""
+
+    hit_at_1: float
+    hit_at_3: float
+    doc_hit_at_5: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The figures rounded for JSON."""
+        return {"hit_at_1": round(self.hit_at_1, 4), "hit_at_3": round(self.hit_at_3, 4),
+                "doc_hit_at_5": round(self.doc_hit_at_5, 4)}
 
 
 @dataclass
@@ -39,17 +54,22 @@ class EvalReport:
     # Phrase-labelled sets only: of the top-5 passages holding the answer phrase, the share whose
     # supporting sentences contain it too.
     highlight_accuracy: float | None = None
+    # None for BEIR, whose output stays as it was.
+    questions: QuestionFigures | None = None
     # What the metrics were computed from (not in ``as_dict``): each question's ranking and its judgements,
     # for per-question comparisons (benchmarks/tune_retrieval.py).
     runs: dict[str, list[str]] = field(default_factory=dict, repr=False)
     qrels: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    # Question sets only: each question's ranking of source documents (one entry per passage, best first).
+    document_runs: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
-        """Plain data for JSON."""
+        """Plain data for JSON; question sets add hit_at_1, hit_at_3 and doc_hit_at_5."""
         return {
             "dataset": self.dataset,
             "mode": self.mode,
             **{k: round(v, 4) if isinstance(v, float) else v for k, v in self.metrics.as_dict().items()},
+            **(self.questions.as_dict() if self.questions is not None else {}),
             "latency_median_ms": round(self.latency_median_ms, 2),
             "latency_p95_ms": round(self.latency_p95_ms, 2),
             "mean_passage_chars": round(self.mean_passage_chars, 1),
@@ -78,7 +98,8 @@ def _ranking(dataset: Dataset, answer: Answer, phrase: str | None, relevant_doc:
     if dataset.kind == "beir":
         return [hit.citation.source for hit in answer.results]
     return [
-        _MATCH if hit.citation.source == relevant_doc and (phrase is None or phrase in hit.text) else f"{hit.rank}"
+        PHRASE_MATCH if hit.citation.source == relevant_doc and (phrase is None or phrase in hit.text)
+        else f"{hit.rank}"
         for hit in answer.results
     ]
 
@@ -88,6 +109,7 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
     depth = BEIR_PASSAGES if dataset.kind == "beir" else QUESTION_PASSAGES
     runs: dict[str, list[str]] = {}
     qrels: dict[str, dict[str, int]] = {}
+    document_runs: dict[str, list[str]] = {}
     latencies: list[float] = []
     lengths: list[int] = []
     highlighted: list[bool] = []
@@ -103,7 +125,10 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
         answer = service.search(query.text, depth, mode=mode, highlights=False)
         relevant_doc = next(iter(query.relevant)) if dataset.kind != "beir" else None
         runs[query.id] = _ranking(dataset, answer, query.phrase, relevant_doc)
-        qrels[query.id] = query.relevant if dataset.kind == "beir" else {_MATCH: 1}
+        qrels[query.id] = query.relevant if dataset.kind == "beir" else {PHRASE_MATCH: 1}
+        if dataset.kind != "beir":
+            document_runs[query.id] = [hit.citation.source for hit in answer.results]
+    questions = None if dataset.kind == "beir" else _question_figures(runs, qrels, document_runs, dataset.qrels)
     return EvalReport(
         dataset=dataset.name,
         mode=mode,
@@ -112,8 +137,28 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
         latency_p95_ms=percentile(latencies, 95) if latencies else 0.0,
         mean_passage_chars=sum(lengths) / len(lengths) if lengths else 0.0,
         highlight_accuracy=sum(highlighted) / len(highlighted) if highlighted else None,
+        questions=questions,
         runs=runs,
         qrels=qrels,
+        document_runs=document_runs,
+    )
+
+
+def _question_figures(
+    runs: dict[str, list[str]], qrels: dict[str, dict[str, int]], document_runs: dict[str, list[str]],
+    document_qrels: dict[str, dict[str, int]],
+) -> QuestionFigures:
+    """Passage hit@1/3 from the phrase rankings; page hit@5 counts the top 5 *passages*, as a user sees them,
+    not the top 5 distinct documents (which can reach far down the list)."""
+    page_runs = {
+        qid: [PHRASE_MATCH if source in document_qrels[qid] else f"{rank}" for rank, source in enumerate(sources)]
+        for qid, sources in document_runs.items()
+    }
+    page_qrels = {qid: {PHRASE_MATCH: 1} for qid in document_qrels}
+    return QuestionFigures(
+        hit_at_1=mean_hit_at_k(runs, qrels, 1),
+        hit_at_3=mean_hit_at_k(runs, qrels, 3),
+        doc_hit_at_5=mean_hit_at_k(page_runs, page_qrels, 5),
     )
 
 

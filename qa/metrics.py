@@ -133,3 +133,14 @@ def summarise(runs: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str
         totals = [total + score for total, score in zip(totals, scores)]
     n = len(judged)
     return MetricSummary(*(total / n for total in totals), queries=n)
+
+
+def mean_hit_at_k(runs: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], k: int) -> float:
+    """Mean hit@k over the queries in `qrels` with a relevant document, as `summarise` averages.
+
+    A judged query missing from `runs` counts as a miss; 0.0 when no query is judged.
+    """
+    judged = [qid for qid, relevant in qrels.items() if _positive(relevant)]
+    if not judged:
+        return 0.0
+    return sum(hit_at_k(runs.get(qid, []), qrels[qid], k) for qid in judged) / len(judged)

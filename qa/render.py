@@ -86,7 +86,7 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
 
 
 def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) -> str:
-    """One row per mode: the quality metrics, latency and mean passage length."""
+    """One row per mode: the quality metrics, latency and mean passage length (question sets: hit@1/3, doc hit@5)."""
     header = ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "hit@5", "queries", "median ms", "p95 ms", "chars", "highlight"]
     rows = [
         [
@@ -104,6 +104,14 @@ def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) 
         ]
         for r in reports
     ]
+    if any(r.questions is not None for r in reports):
+        # Question sets: passage hit@1/3 and page-level hit@5 join the row (BEIR tables stay as they were).
+        header += ["hit@1", "hit@3", "doc hit@5"]
+        for row, r in zip(rows, reports):
+            figures = r.questions
+            row += ["-"] * 3 if figures is None else [
+                f"{figures.hit_at_1:.4f}", f"{figures.hit_at_3:.4f}", f"{figures.doc_hit_at_5:.4f}"
+            ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [f"dataset: {reports[0].dataset}" + (f" (split {split})" if split else "") if reports else "no results"]
     for row in [header, *rows]:

@@ -39,6 +39,8 @@ def test_eval_scores_a_beir_folder_in_every_mode(tiny_beir, encoder):
         assert row["recall_at_100"] == pytest.approx(1.0)
         assert row["latency_median_ms"] > 0 and row["latency_p95_ms"] >= row["latency_median_ms"]
         assert row["mean_passage_chars"] > 0
+        # Question-set figures are not part of BEIR output.
+        assert not {"hit_at_1", "hit_at_3", "doc_hit_at_5"} & set(row)
 
 
 def test_eval_table_reuses_a_kept_index(tiny_beir, tmp_path, encoder):
@@ -49,6 +51,7 @@ def test_eval_table_reuses_a_kept_index(tiny_beir, tmp_path, encoder):
     assert "indexing 3 documents" in first.stderr
     second = CliRunner().invoke(main, ["eval", str(tiny_beir), "--index", str(index_dir)])
     assert "reusing the index" in second.stderr
+    assert "doc hit@5" not in first.stdout
 
 
 def test_eval_of_seeds_questions_reports_hit_rate_and_passage_length(encoder):
@@ -59,6 +62,37 @@ def test_eval_of_seeds_questions_reports_hit_rate_and_passage_length(encoder):
     row = json.loads(result.stdout)
     assert row["queries"] >= 40 and row["hit_at_5"] >= 0.8
     assert 100 < row["mean_passage_chars"] <= 800
+    assert 0 < row["hit_at_1"] <= row["hit_at_3"] <= row["hit_at_5"] <= row["doc_hit_at_5"] <= 1
+
+
+def test_eval_table_of_questions_shows_passage_and_page_hit_rates(encoder):
+    result = CliRunner().invoke(main, ["eval", str(DATA / "seeds_questions.jsonl"), "--corpus", str(SEEDS)])
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[1].split()
+    assert header[-4:] == ["hit@1", "hit@3", "doc", "hit@5"]
+
+
+def test_page_hit_counts_the_top_five_passages_not_the_top_five_documents():
+    from qa.evaluate import PHRASE_MATCH, _question_figures
+
+    # The answering page "b" first appears as the 6th passage, though it is only the 2nd distinct document.
+    document_runs = {"late": ["a", "a", "a", "a", "a", "b"], "early": ["c", "b"]}
+    document_qrels = {"late": {"b": 1}, "early": {"b": 1}}
+    runs = {"late": ["1", "2"], "early": ["1", PHRASE_MATCH]}
+    qrels = {"late": {PHRASE_MATCH: 1}, "early": {PHRASE_MATCH: 1}}
+    figures = _question_figures(runs, qrels, document_runs, document_qrels)
+    assert figures.doc_hit_at_5 == pytest.approx(0.5)
+    assert (figures.hit_at_1, figures.hit_at_3) == (0.0, pytest.approx(0.5))
+
+
+def test_mean_hit_at_k_counts_missing_runs_as_misses_and_skips_unjudged_queries():
+    from qa.metrics import mean_hit_at_k
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 0}}
+    runs = {"q1": ["d9", "d1"], "q3": ["d3"]}
+    assert mean_hit_at_k(runs, qrels, 1) == 0.0
+    assert mean_hit_at_k(runs, qrels, 2) == pytest.approx(0.5)
+    assert mean_hit_at_k(runs, {}, 5) == 0.0
 
 
 @pytest.mark.parametrize(
