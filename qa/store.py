@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from qa.chunking import Chunk
+from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
 from qa.metadata import Metadata
@@ -219,7 +220,8 @@ class StoreWriter:
         """
         with self.db:
             document_row = self._insert_document(document)
-            context = document_context(document.metadata)
+            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
+            context = fts_form(document_context(document.metadata))
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
@@ -232,7 +234,8 @@ class StoreWriter:
                 )
                 ids.append(cursor.lastrowid)
                 self.db.execute(
-                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)", (cursor.lastrowid, context, chunk.text)
+                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
+                    (cursor.lastrowid, context, fts_form(chunk.text)),
                 )
         return ids
 
@@ -304,10 +307,11 @@ class StoreWriter:
                 " WHERE document_id = ? ORDER BY ord",
                 (document_row, previous.row),
             )
-            self.db.execute(
-                "INSERT INTO chunks_fts (rowid, context, text) SELECT id, ?, text FROM chunks WHERE document_id = ?"
-                " ORDER BY id",
-                (document_context(document.metadata), document_row),
+            context = fts_form(document_context(document.metadata))
+            copied = self.db.execute("SELECT id, text FROM chunks WHERE document_id = ? ORDER BY id", (document_row,))
+            self.db.executemany(
+                "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
+                [(chunk_id, context, fts_form(text)) for chunk_id, text in copied.fetchall()],
             )
         return cursor.rowcount
 
