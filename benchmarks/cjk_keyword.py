@@ -134,6 +134,14 @@ def quality(dataset, services: dict[str, tuple[SearchService, dict]]) -> None:
             print(f"{name:15s} {mode:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
 
 
+def stop_share(dataset) -> str:
+    """How many of the questions' CJK bigrams the stop characters take out of the query."""
+    with cjk_handling(stop_characters=False):
+        every = [t for q in dataset.queries for t in qa.keyword.query_terms(q.text) if has_cjk(t)]
+    kept = [t for q in dataset.queries for t in qa.keyword.query_terms(q.text) if has_cjk(t)]
+    return f"CJK query terms: {len(every)}, of which left out as holding a stop character: {len(every) - len(kept)}"
+
+
 def english_unchanged(dataset, before: SearchService, after: SearchService, before_dir: Path, after_dir: Path) -> None:
     """Print how English questions rank in keyword mode before and after, and which keyword rows changed.
 
@@ -187,6 +195,7 @@ def main() -> None:
         trigram.keyword = TrigramRetriever(before_dir)
         dataset = load_dataset(args.questions, corpus=args.corpus)
         print(f"{dataset.name}: {len(dataset.queries)} questions over {args.corpus.name}", flush=True)
+        print(stop_share(dataset), flush=True)
         quality(dataset, {
             "off": (before, {"query": False}),
             "bigrams": (after, {}),
