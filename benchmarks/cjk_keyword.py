@@ -8,8 +8,9 @@ Systems, each in keyword mode and in hybrid mode (the same dense side), scored a
   off               the keyword index and queries as before qa.cjk: a CJK run is one unicode61 token
   bigrams           what qa ships: CJK runs indexed and queried as bigrams, stop-character bigrams left out
   bigrams+stops     the same index, the query keeping bigrams that hold a stop character (的, 是, 什么 ...)
-  trigram table     "off" for non-CJK terms plus a second FTS5 table (tokenizer trigram) over each passage's CJK
-                    runs, queried with the question's CJK trigrams; the two BM25 scores are added
+  bigram table      "off" for non-CJK terms plus a second FTS5 table holding each passage's CJK runs as bigrams,
+                    queried with the shipped query bigrams; the two BM25 scores are added (English rows untouched)
+  trigram table     the same with a second table of tokenizer trigram over the CJK runs, queried with trigrams
 Then English: every question of tests/data/seeds_questions.jsonl ranked in keyword mode on "off" and on
 "bigrams" (same passages, same ids), counting identical rankings and the largest score difference, and
 checking that every keyword row that differs holds CJK text.
@@ -28,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import qa.keyword  # noqa: E402
 import qa.store  # noqa: E402
-from qa.cjk import CJK_RUN, has_cjk  # noqa: E402
+from qa.cjk import CJK_RUN, bigrams, has_cjk  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.datasets import load_dataset  # noqa: E402
 from qa.encoder import load_encoder  # noqa: E402
@@ -79,23 +80,35 @@ def trigrams(run: str) -> list[str]:
     return [run[i : i + 3] for i in range(len(run) - 2)]
 
 
-class TrigramRetriever:
-    """Keyword retrieval with a second FTS5 table (trigram tokenizer) for CJK runs beside the unicode61 one."""
+def query_bigrams(run: str) -> list[str]:
+    """A question's CJK run as the shipped query takes it: bigrams, less those holding a stop character."""
+    return [t for t in qa.keyword.query_terms(run) if has_cjk(t)]
 
-    def __init__(self, index_dir: Path) -> None:
+
+class SecondTableRetriever:
+    """Keyword retrieval with a second FTS5 table for CJK runs beside the unicode61 one (which keeps its rows).
+
+    The first table answers the question's non-CJK terms, the second its CJK pieces; the two BM25 scores of a
+    passage are added. With ``tokenizer`` trigram the second table holds the runs and is asked for trigrams;
+    with unicode61 it holds the runs' bigrams and is asked for the shipped query bigrams.
+    """
+
+    def __init__(self, index_dir: Path, tokenizer: str) -> None:
         self.words = qa.keyword.KeywordRetriever(StoreReader(index_dir / DATABASE_FILE))
+        self.trigram = tokenizer == "trigram"
         source = sqlite3.connect(index_dir / DATABASE_FILE)
         rows = source.execute("SELECT rowid, context, text FROM chunks_fts").fetchall()
         source.close()
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
-        self.db.execute("CREATE VIRTUAL TABLE cjk USING fts5(runs, tokenize = 'trigram')")
+        self.db.execute(f"CREATE VIRTUAL TABLE cjk USING fts5(runs, tokenize = '{tokenizer}')")
+        # Every passage gets a row, empty without CJK, so IDF counts all passages (FTS5 floors a negative IDF).
         for rowid, context, text in rows:
             runs = CJK_RUN.findall(f"{context}\n{text}")
-            if runs:
-                self.db.execute("INSERT INTO cjk (rowid, runs) VALUES (?, ?)", (rowid, " ".join(runs)))
+            held = " ".join(runs) if self.trigram else " ".join(" ".join(bigrams(run)) for run in runs)
+            self.db.execute("INSERT INTO cjk (rowid, runs) VALUES (?, ?)", (rowid, held))
 
     def retrieve(self, question: str, k: int, search_filter: SearchFilter | None = None) -> list[tuple[int, float]]:
-        """Best ``k`` ``(chunk id, summed BM25)``: unicode61 on the non-CJK terms, trigrams on the CJK runs."""
+        """Best ``k`` ``(chunk id, summed BM25)``: unicode61 on the non-CJK terms, the second table on CJK runs."""
         if search_filter is not None:
             raise NotImplementedError("filters are not part of this comparison")
         scores: dict[int, float] = {}
@@ -105,7 +118,8 @@ class TrigramRetriever:
             expression = " OR ".join(f'"{t}"' for t in words)
             for chunk_id, score in self.words.store.keyword_search(expression, k, weights=self.words.weights):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + score
-        pieces = list(dict.fromkeys(p for run in CJK_RUN.findall(question) for p in trigrams(run)))
+        split = trigrams if self.trigram else query_bigrams
+        pieces = list(dict.fromkeys(p for run in CJK_RUN.findall(question) for p in split(run)))
         if pieces:
             expression = " OR ".join(f'"{p}"' for p in pieces)
             sql = "SELECT rowid, -bm25(cjk) FROM cjk WHERE cjk MATCH ? ORDER BY 2 DESC LIMIT ?"
@@ -191,8 +205,10 @@ def main() -> None:
         after_dir = build(args.corpus, Path(folder) / "bigrams", encoder, cjk=True)
         before = SearchService.open(Settings(index_dir=before_dir), encoder=encoder)
         after = SearchService.open(Settings(index_dir=after_dir), encoder=encoder)
-        trigram = SearchService.open(Settings(index_dir=before_dir), encoder=encoder)
-        trigram.keyword = TrigramRetriever(before_dir)
+        second = {}
+        for tokenizer in ("unicode61", "trigram"):
+            second[tokenizer] = SearchService.open(Settings(index_dir=before_dir), encoder=encoder)
+            second[tokenizer].keyword = SecondTableRetriever(before_dir, tokenizer)
         dataset = load_dataset(args.questions, corpus=args.corpus)
         print(f"{dataset.name}: {len(dataset.queries)} questions over {args.corpus.name}", flush=True)
         print(stop_share(dataset), flush=True)
@@ -200,7 +216,8 @@ def main() -> None:
             "off": (before, {"query": False}),
             "bigrams": (after, {}),
             "bigrams+stops": (after, {"stop_characters": False}),
-            "trigram table": (trigram, {}),
+            "bigram table": (second["unicode61"], {}),
+            "trigram table": (second["trigram"], {}),
         })
         english_unchanged(load_dataset(args.english, corpus=args.corpus), before, after, before_dir, after_dir)
 
