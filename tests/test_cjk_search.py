@@ -134,53 +134,41 @@ def test_a_mixed_chinese_english_question_ranks_the_chinese_passage_first_in_key
     assert "里程碑意义的重要会议" in answer.results[0].text
 
 
-CJK_CORPUS = {
-    "greatwall.txt": "长城是中国古代的军事防御工程，东西绵延上万里。修筑长城的历史可以上溯到西周时期。",
-    "panda.txt": "大熊猫是中国特有的动物，主要生活在四川、陕西和甘肃的山区，以竹子为主要食物。",
-    "chatter.txt": "这是什么？那是我的。这是你的吗？是的，那是他的，这是谁的呢？",
-    "tokyo.txt": "東京タワーは東京都港区芝公園にある総合電波塔です。高さは333メートルです。",
-    "seoul.txt": "서울은 대한민국의 수도이며 한강이 도시를 가로질러 흐릅니다.",
-    "english.txt": "The Great Wall of China is a series of fortifications built across northern China.",
-}
+CJK_CORPUS = DATA / "cjk_corpus"
+CORPUS_QUESTIONS = [
+    json.loads(line) for line in (CJK_CORPUS / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+]
 
 
 @pytest.fixture(scope="module")
 def cjk_service(tmp_path_factory, encoder):
-    """A real index of a few short Chinese, Japanese, Korean and English documents."""
+    """A real index of tests/data/cjk_corpus: short Chinese, Japanese, Korean and English documents."""
     from qa.indexer import build_index
     from qa.search import SearchService
 
-    root = tmp_path_factory.mktemp("cjk-corpus")
-    for name, text in CJK_CORPUS.items():
-        (root / name).write_text(text + "\n", encoding="utf-8")
-    index_dir = root.parent / (root.name + "-index")
+    index_dir = tmp_path_factory.mktemp("cjk-corpus") / "embeddings"
     defaults = Settings()
-    build_index(root, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap)
+    build_index(
+        CJK_CORPUS / "corpus", index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap
+    )
     return SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
 
 
-@pytest.mark.parametrize(
-    ("question", "source"),
-    [
-        ("大熊猫主要吃什么？", "panda.txt"),
-        ("长城是什么时候开始修筑的？", "greatwall.txt"),
-        ("東京タワーの高さはどのくらいですか", "tokyo.txt"),
-        ("대한민국의 수도는 어디입니까?", "seoul.txt"),
-    ],
-)
-def test_chinese_japanese_and_korean_questions_find_their_document_first_in_keyword_mode(cjk_service, question, source):
-    assert cjk_service.search(question, 3, mode="keyword").results[0].citation.source == source
+@pytest.mark.parametrize("case", CORPUS_QUESTIONS, ids=lambda q: q["id"])
+def test_chinese_japanese_and_korean_questions_find_their_passage_first_in_keyword_mode(cjk_service, case):
+    best = cjk_service.search(case["question"], 3, mode="keyword").results[0]
+    assert best.citation.source == case["document"] and case["phrase"] in best.text
 
 
 def test_a_mixed_question_finds_passages_by_its_english_words_and_by_its_chinese_words(cjk_service):
-    sources = {hit.citation.source for hit in cjk_service.search("Great Wall 的历史", 10, mode="keyword").results}
-    assert sources == {"english.txt", "greatwall.txt"}
+    sources = {hit.citation.source for hit in cjk_service.search("Giant pandas 大熊猫", 10, mode="keyword").results}
+    assert sources == {"pandas_en.txt", "panda.txt", "chengdu.txt"}
 
 
 def test_a_passage_sharing_only_stop_characters_with_the_question_is_not_found(cjk_service):
-    # The chatter shares 是什, 什么 and 的 bigrams with the question, nothing else.
+    # chatter.txt shares 是什, 什么 and 么是 with the question, and nothing else.
     sources = [hit.citation.source for hit in cjk_service.search("什么是大熊猫的食物？", 10, mode="keyword").results]
-    assert sources == ["panda.txt"]
+    assert sources[0] == "panda.txt" and "chatter.txt" not in sources
 
 
 def test_qa_ask_answers_a_chinese_question_with_the_chinese_passage(seeds_index):
