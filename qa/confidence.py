@@ -6,14 +6,20 @@ import math
 import re
 from dataclasses import dataclass
 
+from qa.cjk import fts_form
+
 _WORD = re.compile(r"\w+")
 
 
 def term_coverage(terms: list[str], text: str) -> float:
-    """Share of the question's content terms found in a passage (by 5-letter prefix, a cheap stemmer)."""
+    """Share of the question's content terms found in a passage (by 5-letter prefix, a cheap stemmer).
+
+    The passage is read as the keyword index reads it (``qa.cjk.fts_form``): a question's CJK terms are character
+    bigrams, which whole CJK runs would never match.
+    """
     if not terms:
         return 0.0
-    words = {w[:5] for w in _WORD.findall(text.lower())}
+    words = {w[:5] for w in _WORD.findall(fts_form(text).lower())}
     return sum(1 for t in terms if t[:5] in words) / len(terms)
 
 

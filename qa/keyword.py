@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from qa.cjk import fts_form, is_stop_term
 from qa.filters import SearchFilter
 from qa.store import StoreReader
 
@@ -17,9 +18,13 @@ STOPWORDS = frozenset(
 
 
 def query_terms(question: str) -> list[str]:
-    """Distinct lower-cased terms of a question, stop words removed (unless nothing else is left)."""
-    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(question)))
-    content = [t for t in terms if t not in STOPWORDS]
+    """Distinct lower-cased terms of a question, stop words removed (unless nothing else is left).
+
+    Chinese, Japanese and Korean runs become the bigrams the keyword index holds (``qa.cjk.fts_form``), less
+    those holding a stop character; a question without CJK characters gives the same terms as before.
+    """
+    terms = list(dict.fromkeys(t.lower() for t in _TERM.findall(fts_form(question))))
+    content = [t for t in terms if t not in STOPWORDS and not is_stop_term(t)]
     return content or terms
 
 

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from qa.chunking import Chunk
+from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
 from qa.metadata import Metadata
@@ -257,7 +258,12 @@ class StoreWriter:
                 ids.append(cursor.lastrowid)
                 self.db.execute(
                     "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                    (cursor.lastrowid, document_context(document.metadata, chunk.section), chunk.text),
+                    # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
+                    (
+                        cursor.lastrowid,
+                        fts_form(document_context(document.metadata, chunk.section)),
+                        fts_form(chunk.text),
+                    ),
                 )
         return ids
 
@@ -335,7 +341,10 @@ class StoreWriter:
             ).fetchall()
             self.db.executemany(
                 "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                [(i, document_context(document.metadata, section), text) for i, section, text in rows],
+                [
+                    (i, fts_form(document_context(document.metadata, section)), fts_form(text))
+                    for i, section, text in rows
+                ],
             )
         return cursor.rowcount
 
