@@ -25,6 +25,8 @@ _PDF_DATE = re.compile(
 # Titles that name a file or a template rather than the document.
 _JUNK_TITLE = re.compile(r"^(untitled|microsoft (word|powerpoint|excel) - |document\d*$|slide\d*$)", re.IGNORECASE)
 _FILE_NAME = re.compile(r"(^|[\\/])[^\\/]*\.(pdf|dvi|ps|docx?|odt|rtf|tex|txt|html?|pptx?|xlsx?|indd|qxd)$", re.I)
+# A heading line may carry a number the outline entry leaves out ("2.1 ", "IV. ", "A ").
+_SECTION_NUMBER = r"[ \t]*(?:(?:\d+|[IVXLC]+|[A-Z])(?:\.\d+)*\.?[ \t]+)?"
 _LETTER = re.compile(r"[^\W\d_]")
 # A first line shorter than this many letters (a page number, a running head) is not taken for a title.
 _MIN_TITLE_LETTERS = 3
@@ -35,8 +37,8 @@ def read_pdf(raw: bytes) -> Extracted:
     """A PDF: the text of each page in order, pages separated by a blank line, with each page's start offset.
 
     Headings come from the outline (bookmarks); the date from /ModDate, else /CreationDate; the title from
-    /Title unless that is a number, a file name or a placeholder, else the first outline entry, else the first
-    line of page 1 with a few letters.
+    /Title unless that is missing, a number, a file name or a placeholder, else the first line of page 1 with a
+    few letters, else the first outline entry.
 
     Raises:
         Unreadable: not a PDF, damaged, encrypted with a password, or with no text on any page (a scan).
@@ -125,11 +127,28 @@ def _outline(document) -> list[tuple[int, str, int | None]]:
     """The outline as (depth, title, page index or None) in outline order; empty when there is none."""
     try:
         return [
-            (item.level, item.title or "", item.page_index)
-            for item in document.get_toc(max_depth=_MAX_OUTLINE_DEPTH)
+            (bookmark.level, bookmark.get_title() or "", _bookmark_page(document, bookmark))
+            for bookmark in document.get_toc(max_depth=_MAX_OUTLINE_DEPTH)
         ]
     except Exception:  # the outline is a nicety; a damaged one must not lose the text
         return []
+
+
+def _bookmark_page(document, bookmark) -> int | None:
+    """The index of the page a bookmark opens, from its destination or else its GoTo action; None if neither."""
+    import pypdfium2.raw as pdfium_c
+
+    destination = bookmark.get_dest()
+    if destination is not None:
+        return destination.get_index()
+    action = pdfium_c.FPDFBookmark_GetAction(bookmark)
+    if not action or pdfium_c.FPDFAction_GetType(action) != pdfium_c.PDFACTION_GOTO:
+        return None
+    raw_destination = pdfium_c.FPDFAction_GetDest(document, action)
+    if not raw_destination:
+        return None
+    index = pdfium_c.FPDFDest_GetDestPageIndex(document, raw_destination)
+    return index if index >= 0 else None
 
 
 def outline_headings(
@@ -159,12 +178,20 @@ def outline_headings(
 
 
 def _find_title(title: str, text: str, start: int, end: int) -> int | None:
-    """Where ``title`` appears in ``text[start:end]`` with whitespace ignored (PDF text spaces words its own way)."""
+    """Where ``title`` appears in ``text[start:end]``, whitespace ignored (PDF text spaces words its own way).
+
+    A line that is the title (after a section number) wins over a line that starts with it, which wins over
+    the title anywhere: a running head or a sentence can hold the same words before the heading does.
+    """
     letters = [re.escape(char) for char in title if not char.isspace()]
     if not letters:
         return None
-    match = re.compile(r"\s*".join(letters), re.IGNORECASE).search(text, start, end)
-    return match.start() if match else None
+    body = r"\s*".join(letters)
+    for pattern in (rf"^{_SECTION_NUMBER}{body}[ \t]*$", rf"^{_SECTION_NUMBER}{body}", body):
+        match = re.compile(pattern, re.IGNORECASE | re.MULTILINE).search(text, start, end)
+        if match:
+            return match.start()
+    return None
 
 
 def _info(document) -> dict[str, str]:
@@ -205,17 +232,16 @@ def pdf_date(value: str) -> str | None:
 
 
 def _title(declared: str | None, headings: tuple[Heading, ...], first_page: str) -> str | None:
-    """The declared title when a person wrote it, else the first outline entry, else page 1's first real line."""
+    """The declared title when a person wrote it, else page 1's first line with a few letters, else the first
+    outline entry (on real manuals page 1 opens with the title, while the outline opens with "1 Introduction")."""
     declared = _person_text(declared)
     if declared and not is_junk_title(declared):
         return declared
-    if headings:
-        return headings[0].title
     for line in first_page.splitlines():
         line = SPACES.sub(" ", line).strip()
         if len(_LETTER.findall(line)) >= _MIN_TITLE_LETTERS:
             return line[:_MAX_TITLE_CHARS]
-    return None
+    return headings[0].title if headings else None
 
 
 def is_junk_title(title: str) -> bool:
