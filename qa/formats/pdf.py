@@ -167,8 +167,9 @@ def outline_headings(
         page_start = pages[page_index]
         page_end = pages[page_index + 1] - len(PAGE_SEPARATOR) if page_index + 1 < len(pages) else len(text)
         previous = headings[-1].start if headings else 0
-        # A heading on the same page as the one before it comes after it.
-        search_from = max(page_start, previous + 1 if headings and previous >= page_start else page_start)
+        search_from = page_start
+        if headings and previous >= page_start:  # on the same page as the heading before it, so after it
+            search_from = previous + 1
         found = _find_title(title, text, search_from, page_end)
         start = found if found is not None else page_start
         if start < previous:

@@ -168,7 +168,8 @@ def _indented_end(lines: list[tuple[int, str]], first: int) -> tuple[int, int]:
 
 
 def _continues_list(lines: list[tuple[int, str]], index: int) -> bool:
-    """True when the indented line at ``index`` continues a list item (the last non-blank line block before it)."""
+    """True when the indented line at ``index`` continues a list item: the nearest unindented line above it,
+    blank lines skipped, is a list item."""
     for back in range(index - 1, -1, -1):
         content = lines[back][1].rstrip("\r\n")
         if not content.strip():
