@@ -144,6 +144,13 @@ def test_pdf_title_written_by_a_person_is_kept():
     assert extract(raw, ".pdf").title == "River authority report 2023"
 
 
+def test_pdf_without_a_title_property_gets_its_title_from_the_text(tmp_path):
+    assert extract(minimal_pdf(REPORT_PAGES), ".pdf").title is None
+    (tmp_path / "report.pdf").write_bytes(minimal_pdf(REPORT_PAGES))
+    (document,) = scan_corpus(tmp_path).documents
+    assert document.metadata.title == "Annual report of the river authority"
+
+
 def test_pdf_junk_title_falls_back_to_the_outline_when_page_one_has_no_words():
     pages = [["12", "--"], *REPORT_PAGES[1:]]
     raw = with_outline_and_info(minimal_pdf(pages), outline=[("Fish passage", 1, 0)], info={"/Title": "1"})
@@ -177,7 +184,7 @@ def test_installed_pdf_manual_has_headings_where_their_titles_stand(path):
     at_title = [h for h in extracted.headings if h.title.split()[-1].lower() in extracted.text[h.start:][:200].lower()]
     assert len(at_title) >= 0.9 * len(extracted.headings)
     assert extracted.date and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})", extracted.date)
-    assert extracted.title and not is_junk_title(extracted.title)
+    assert extracted.title is None or not is_junk_title(extracted.title)
 
 
 def test_installed_pdf_set_with_kerned_glyphs_keeps_its_spaces():

@@ -37,8 +37,8 @@ def read_pdf(raw: bytes) -> Extracted:
     """A PDF: the text of each page in order, pages separated by a blank line, with each page's start offset.
 
     Headings come from the outline (bookmarks); the date from /ModDate, else /CreationDate; the title from
-    /Title unless that is missing, a number, a file name or a placeholder, else the first line of page 1 with a
-    few letters, else the first outline entry.
+    /Title, and where that is a number, a file name or a placeholder, from the first line of page 1 with a few
+    letters, else the first outline entry.
 
     Raises:
         Unreadable: not a PDF, damaged, encrypted with a password, or with no text on any page (a scan).
@@ -233,10 +233,13 @@ def pdf_date(value: str) -> str | None:
 
 
 def _title(declared: str | None, headings: tuple[Heading, ...], first_page: str) -> str | None:
-    """The declared title when a person wrote it, else page 1's first line with a few letters, else the first
-    outline entry (on real manuals page 1 opens with the title, while the outline opens with "1 Introduction")."""
+    """The declared title when a person wrote it; for a junk one, page 1's first line with a few letters, else the
+    first outline entry (on real manuals page 1 opens with the title, the outline with "1 Introduction"). None when
+    no title is declared, so the title is read from the text as for any document."""
     declared = _person_text(declared)
-    if declared and not is_junk_title(declared):
+    if not declared:
+        return None
+    if not is_junk_title(declared):
         return declared
     for line in first_page.splitlines():
         line = SPACES.sub(" ", line).strip()
