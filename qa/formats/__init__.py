@@ -17,7 +17,7 @@ from qa.formats.base import PAGE_SEPARATOR, Extracted, Heading, Unreadable
 from qa.formats.docx import read_docx
 from qa.formats.html import read_html
 from qa.formats.pdf import read_pdf
-from qa.formats.text import read_plain
+from qa.formats.text import read_markdown, read_plain
 
 __all__ = ["PAGE_SEPARATOR", "SUFFIXES", "Extracted", "Heading", "Unreadable", "extract"]
 
@@ -48,7 +48,7 @@ def extract(raw: bytes, suffix: str, *, main_content: bool = True) -> Extracted:
 
 _READERS: dict[str, Callable[..., Extracted]] = {
     ".txt": read_plain,
-    ".md": read_plain,
+    ".md": read_markdown,
     ".html": read_html,
     ".htm": read_html,
     ".pdf": read_pdf,

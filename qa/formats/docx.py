@@ -1,27 +1,38 @@
-"""Word .docx: paragraphs and tables in order, one line per paragraph."""
+"""Word .docx: paragraphs and tables in order, one line per paragraph, with headings and the document's date."""
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import zipfile
+from datetime import datetime, timezone
 
-from qa.formats.base import MAX_UNPACKED_BYTES, SPACES, Extracted, Unreadable, storable
+from qa.formats.base import MAX_UNPACKED_BYTES, SPACES, Extracted, Heading, Unreadable, storable
 
 _TITLE_STYLES = ("title", "heading 1")
+_HEADING_STYLE = re.compile(r"heading ([1-9])")
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# Word's outline levels run 0-8; 9 means body text.
+_BODY_TEXT_LEVEL = 9
+# Every document python-docx creates from its own template carries this stamp until someone sets the dates.
+_PYTHON_DOCX_TEMPLATE_DATE = datetime(2013, 12, 23, 23, 15, tzinfo=timezone.utc)
+_TAGS = re.compile(r"<[^>]*>")
 
 
 def read_docx(raw: bytes) -> Extracted:
     """A Word document: its paragraphs and tables in order, one line per paragraph, table cells tab-separated.
 
     Headers, footers, footnotes and comments are left out. The title is the first paragraph styled Title
-    (else Heading 1), else the title in the document properties.
+    (else Heading 1), else the title in the document properties. Headings are the paragraphs styled Title
+    (level 1) or Heading 1-9, or given an outline level; the date is the modified date in the document
+    properties, else the created date.
 
     Raises:
         Unreadable: not a zip, a zip that is not a Word document, or one that unpacks to far more than it holds.
     """
     try:
         import docx
-        from docx.table import Table
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise ImportError("reading DOCX files needs python-docx: pip install python-docx") from exc
     try:
@@ -36,27 +47,144 @@ def read_docx(raw: bytes) -> Extracted:
         raise Unreadable("not a DOCX file (a zip archive without [Content_Types].xml)")
     try:
         document = docx.Document(io.BytesIO(raw))
-        lines: list[str] = []
-        styled: dict[str, str] = {}  # the first paragraph in each title style
-        # Style names by id, looked up once: ``paragraph.style`` resolves the style part on every call.
-        style_names = {style.style_id: (style.name or "").lower() for style in document.styles}
-        for block in document.iter_inner_content():
-            if isinstance(block, Table):
-                lines.extend(_table_lines(block))
-                continue
-            line = block.text.strip()
-            lines.append(line)
-            style = style_names.get(block._p.style, "")
-            if line and style in _TITLE_STYLES:
-                styled.setdefault(style, line)
+        _inline_entities(document.element)
+        lines = _document_lines(document)
         declared = (document.core_properties.title or "").strip()
+        date = _core_date(document.core_properties)
     except Exception as exc:  # python-docx on a damaged or foreign package can fail in any way
         raise Unreadable(f"not a readable DOCX file: {type(exc).__name__}: {exc}") from None
-    text = storable("\n".join(line for line in lines if line))
+    text, headings = _join(lines)
     if not text.strip():
         raise Unreadable("DOCX has no text")
+    styled = {}  # the first paragraph in each title style
+    for line, style, _level in lines:
+        if line and style in _TITLE_STYLES:
+            styled.setdefault(style, line)
     title = next((styled[s] for s in _TITLE_STYLES if s in styled), None) or declared
-    return Extracted(text, title=storable(title) if title else None)
+    return Extracted(text, title=storable(title) if title else None, date=date, headings=headings)
+
+
+def _document_lines(document) -> list[tuple[str, str, int | None]]:
+    """(line, style name, heading level or None) for each paragraph and table row, in document order."""
+    from docx.table import Table
+
+    # Style names and outline levels by id, looked up once: ``paragraph.style`` resolves the style part each call.
+    styles = {style.style_id: style for style in document.styles}
+    style_names = {style_id: (style.name or "").lower() for style_id, style in styles.items()}
+    style_levels = {style_id: _style_outline_level(style) for style_id, style in styles.items()}
+    has_title = any(
+        style_names.get(block._p.style, "") == "title" and block.text.strip()
+        for block in document.iter_inner_content()
+        if not isinstance(block, Table)
+    )
+    lines: list[tuple[str, str, int | None]] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            lines.extend((line, "", None) for line in _table_lines(block))
+            continue
+        style_id = block._p.style
+        style = style_names.get(style_id, "")
+        level = _heading_level(block._p, style, style_levels.get(style_id), has_title)
+        lines.append((storable(block.text).strip(), style, level))
+    return lines
+
+
+def _heading_level(paragraph, style: str, style_level: int | None, has_title: bool) -> int | None:
+    """A paragraph's heading level (1 = outermost), or None for body text.
+
+    Title is level 1; Heading N is level N, or N + 1 under a Title so that the Title stays outermost. An outline
+    level set on the paragraph itself wins over its style's; a style's outline level makes a custom style a heading.
+    """
+    shift = 1 if has_title else 0
+    own = _outline_level(paragraph.pPr)
+    if own is not None:
+        return own + 1 + shift if own < _BODY_TEXT_LEVEL else None
+    if style == "title":
+        return 1
+    named = _HEADING_STYLE.fullmatch(style)
+    if named:
+        return int(named.group(1)) + shift
+    if style_level is not None and style_level < _BODY_TEXT_LEVEL:
+        return style_level + 1 + shift
+    return None
+
+
+def _style_outline_level(style) -> int | None:
+    """The outline level a paragraph style sets, itself or through the styles it is based on."""
+    seen = set()
+    while style is not None and id(style) not in seen:
+        seen.add(id(style))
+        level = _outline_level(style.element.pPr) if hasattr(style.element, "pPr") else None
+        if level is not None:
+            return level
+        style = getattr(style, "base_style", None)
+    return None
+
+
+def _outline_level(properties) -> int | None:
+    """The ``w:outlineLvl`` value in paragraph properties, or None when unset or not a number."""
+    if properties is None:
+        return None
+    element = properties.find(f"{_W}outlineLvl")
+    value = element.get(f"{_W}val") if element is not None else None
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _join(lines: list[tuple[str, str, int | None]]) -> tuple[str, tuple[Heading, ...]]:
+    """The non-empty lines joined by newlines, and a heading at the start of each heading line."""
+    kept, headings, offset = [], [], 0
+    for line, _style, level in lines:
+        if not line:
+            continue
+        if level is not None:
+            headings.append(Heading(offset, level, SPACES.sub(" ", line)))
+        kept.append(line)
+        offset += len(line) + 1
+    return "\n".join(kept), tuple(headings)
+
+
+def _inline_entities(root) -> None:
+    """Replace each entity reference in the XML with its declared text, in place.
+
+    python-docx parses with entity resolution off (so a document cannot read local files), which leaves an
+    entity declared in the part's DTD as a node that paragraph text skips, together with the rest of its run.
+    Internal entities become their text; external and undeclared ones become nothing.
+    """
+    from lxml import etree
+
+    references = list(root.iter(etree.Entity))
+    if not references:
+        return
+    dtd = root.getroottree().docinfo.internalDTD
+    declared = {entity.name: entity.content for entity in dtd.iterentities()} if dtd is not None else {}
+    for reference in references:
+        content = declared.get(reference.name)
+        # Declared text can hold markup and character references; only its characters are paragraph text.
+        replacement = html.unescape(_TAGS.sub("", content)) if content else ""
+        _remove_keeping_text(reference, replacement + (reference.tail or ""))
+
+
+def _remove_keeping_text(node, text: str) -> None:
+    """Remove ``node`` from its parent, with ``text`` kept where the node stood."""
+    parent, previous = node.getparent(), node.getprevious()
+    if previous is not None:
+        previous.tail = (previous.tail or "") + text
+    else:
+        parent.text = (parent.text or "") + text
+    parent.remove(node)
+
+
+def _core_date(properties) -> str | None:
+    """The modified date in the document properties, else the created date, in ISO 8601; None if neither."""
+    for moment in (properties.modified, properties.created):
+        if moment is None:
+            continue
+        if moment.tzinfo is None:  # python-docx reads W3CDTF "Z" times as naive UTC
+            moment = moment.replace(tzinfo=timezone.utc)
+        if moment == _PYTHON_DOCX_TEMPLATE_DATE:
+            continue
+        return moment.isoformat().replace("+00:00", "Z")
+    return None
 
 
 def _table_lines(table) -> list[str]:
@@ -68,7 +196,7 @@ def _table_lines(table) -> list[str]:
             if id(cell._tc) in seen:  # a merged cell appears once per grid column it spans
                 continue
             seen.add(id(cell._tc))
-            cells.append(SPACES.sub(" ", cell.text).strip())
+            cells.append(SPACES.sub(" ", storable(cell.text)).strip())
         line = "\t".join(cells).strip()
         if line:
             lines.append(line)
