@@ -40,7 +40,8 @@ class BuildReport:
 
     ``update`` is True when the previous index was reused (unchanged documents copied, known passage texts not
     embedded again); otherwise ``full_reason`` says why everything was built afresh. Documents are counted
-    against the previous index: after a full build every document counts as added.
+    against the previous index: after a full build every document counts as added. ``duplicates`` counts the
+    files folded into another file's document because their bytes are identical (not in ``documents``).
     """
 
     index_dir: Path
@@ -57,6 +58,7 @@ class BuildReport:
     unchanged: int = 0
     passages_embedded: int = 0
     passages_reused: int = 0
+    duplicates: int = 0
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool) -> dict:
@@ -113,6 +115,14 @@ def recorded_precision(index_dir: Path) -> str | None:
         return Manifest.read(Path(index_dir)).precision
     except QAError:
         return None
+
+
+def _previous_of(document: Document, known: dict[str, PreviousDocument]) -> PreviousDocument | None:
+    """The previous index's document at any of this document's paths: one with the same bytes first, its id before
+    its aliases (so a new copy that sorts first, and so becomes the id, still lets the document be copied)."""
+    found = [known[path] for path in (document.doc_id, *document.aliases) if path in known]
+    same = [previous for previous in found if previous.content_hash == document.content_hash]
+    return (same or found or [None])[0]
 
 
 def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
@@ -184,9 +194,12 @@ def build_index(
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
         n_chunks = added = changed = unchanged = 0
+        matched: set[int] = set()  # rows of the previous index's documents that are still here
         for number, document in enumerate(scan.documents, start=1):
             # Documents go in corpus order either way, so chunk ids equal those of a clean build.
-            before = known.get(document.doc_id)
+            before = _previous_of(document, known)
+            if before is not None:
+                matched.add(before.row)
             if _unchanged(document, before):
                 n_chunks += store.copy_document(document, before)
                 unchanged += 1
@@ -212,7 +225,7 @@ def build_index(
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
-        removed = len(known.keys() - {d.doc_id for d in scan.documents})
+        removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reuse_embeddings() if previous is not None else 0
         store.detach_previous()
 
@@ -242,7 +255,10 @@ def build_index(
             max_tokens=encoder.max_tokens,
             chunking=chunking,
             corpus={"root": str(scan.root), "fingerprint": scan.fingerprint},
-            counts={"documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped)},
+            counts={
+                "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
+                "duplicates": scan.duplicates,
+            },
             checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         ).write(staging)
@@ -262,6 +278,7 @@ def build_index(
         unchanged=unchanged,
         passages_embedded=len(pending),
         passages_reused=reused,
+        duplicates=scan.duplicates,
     )
 
 
