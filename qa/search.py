@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,7 @@ class Citation:
     page: int | None
     page_end: int | None
     highlight: list[Highlight]
-    aliases: tuple[str, ...] = ()
+    aliases: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
@@ -105,7 +105,7 @@ class Hit:
     score: float
     text: str
     citation: Citation
-    duplicates: tuple[Place, ...] = ()
+    duplicates: list[Place] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
@@ -388,9 +388,9 @@ class SearchService:
             page=chunk.page,
             page_end=chunk.page_end,
             highlight=[Highlight(span.start, span.end) for span in support],
-            aliases=aliases.get(chunk.document_row, ()),
+            aliases=list(aliases.get(chunk.document_row, ())),
         )
-        places = tuple(Place(c.doc_id, c.start, c.end, c.line_start, c.line_end, c.page) for c in repeats)
+        places = [Place(c.doc_id, c.start, c.end, c.line_start, c.line_end, c.page) for c in repeats]
         return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation, duplicates=places)
 
     def _sentences_of(self, chunk: StoredChunk) -> tuple[list[Span], list[str]]:

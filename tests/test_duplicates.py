@@ -88,8 +88,8 @@ def test_every_citation_of_a_copied_document_names_its_other_paths(built):
     answer = built["service"].search(MEETING_QUESTION, 5)
     meeting = [hit for hit in answer.results if hit.citation.source == "copies/meeting-copy.txt"]
     assert meeting, [hit.citation.source for hit in answer.results]
-    assert all(hit.citation.aliases == ("meeting.txt", "zz-link.txt") for hit in meeting)
-    assert all(hit.citation.aliases == () for hit in answer.results if hit not in meeting)
+    assert all(hit.citation.aliases == ["meeting.txt", "zz-link.txt"] for hit in meeting)
+    assert all(hit.citation.aliases == [] for hit in answer.results if hit not in meeting)
     assert not any(hit.citation.source in ("meeting.txt", "zz-link.txt") for hit in answer.results)
 
 
@@ -152,7 +152,7 @@ def test_seeds_answers_are_the_ranking_unchanged_when_nothing_repeats(service, m
     assert [(h.citation.source, h.citation.start, h.score) for h in answer.results] == [
         (chunks[i].doc_id, chunks[i].start, round(score, 6)) for i, score in ranked
     ]
-    assert all(hit.duplicates == () and hit.citation.aliases == () for hit in answer.results)
+    assert all(hit.duplicates == [] and hit.citation.aliases == [] for hit in answer.results)
 
 
 def test_terminal_answer_has_an_also_in_line(built):
