@@ -229,3 +229,11 @@ def test_group_duplicates_keeps_rank_order_and_groups_near_identical_texts(texts
 def test_shingle_jaccard_is_one_for_equal_text_and_zero_for_disjoint():
     assert jaccard(shingles("a b c d"), shingles("A b, c d.")) == 1.0
     assert jaccard(shingles("a b c d"), shingles("e f g h")) == 0.0
+
+
+def test_cli_info_says_how_many_identical_files_were_folded(built):
+    shown = run_qa("info", "--index", built["index_dir"])
+    assert shown.returncode == 0, shown.stderr
+    assert "contents:  4 documents" in shown.stdout and "2 identical files folded into others" in shown.stdout
+    counts = json.loads(run_qa("info", "--index", built["index_dir"], "--json").stdout)["counts"]
+    assert (counts["documents"], counts["duplicates"]) == (4, 2)
