@@ -2,8 +2,8 @@
 Jaccard or vector cosine, measured on a built index (e.g. of /usr/share/doc/git-doc, where option lists recur).
 
 Prints, for each chunk's nearest neighbours by vector, how many pairs each rule calls duplicates, how the rules
-overlap, sample pairs from the bands where they disagree, and how many top-5 results each rule would collapse
-for questions drawn from the corpus.
+overlap, sample pairs from the bands where they disagree, how many top-5 results each rule would collapse for
+questions drawn from the corpus, and what grouping a top 100 costs.
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. python benchmarks/duplicates.py --index /tmp/git-idx
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa.config import Settings  # noqa: E402
-from qa.duplicates import jaccard, shingles  # noqa: E402
+from qa.duplicates import group_duplicates, jaccard, shingles  # noqa: E402
 from qa.manifest import DATABASE_FILE, Manifest  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 from qa.store import StoreReader  # noqa: E402
@@ -77,7 +79,7 @@ def pair_figures(texts: list[str], sources: list[str], pairs: list[tuple[int, in
             print(f"   B: {' '.join(texts[j].split())[:240]}")
 
 
-def collapsed_in_top5(service: SearchService, texts: list[str], questions: list[str]) -> None:
+def collapsed_in_top5(service: SearchService, questions: list[str]) -> None:
     """Per rule: how many questions' top 5 (hybrid) hold a near-duplicate of a better-ranked result, and how many
     results such duplicates take up."""
     rules = {f"Jaccard >= {t}": ("jaccard", t) for t in JACCARDS}
@@ -111,6 +113,31 @@ def collapsed_in_top5(service: SearchService, texts: list[str], questions: list[
         print(f"  {name:18} {questions_hit:4} / {results}")
 
 
+def filled(service: SearchService, questions: list[str]) -> None:
+    """How often search still returns top_k distinct results after collapsing (it ranks deeper once when needed),
+    and how many places the collapsed results name."""
+    for top_k in (5, 10):
+        answers = [service.search(question, top_k, highlights=False) for question in questions]
+        short = sum(len(a.results) < top_k for a in answers)
+        places = sum(len(hit.duplicates) for a in answers for hit in a.results)
+        print(f"search top {top_k}: {short} of {len(answers)} questions got fewer than {top_k} results; "
+              f"{places} duplicate places named")
+
+
+def grouping_cost(service: SearchService, questions: list[str]) -> None:
+    """Median time of ``group_duplicates`` (the rule search uses) over each question's top 5, 10 and 100 passages."""
+    for depth in (5, 10, 100):
+        times = []
+        for question in questions:
+            ranked, _, _ = service._rank(question, depth, "hybrid", None, {})
+            chunks = service.store.chunks([i for i, _ in ranked])
+            texts = [chunks[i].text for i, _ in ranked]
+            started = time.perf_counter()
+            group_duplicates(texts)
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"group_duplicates over a top {depth}: median {statistics.median(times):.2f} ms ({len(times)} questions)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, required=True)
@@ -127,7 +154,10 @@ def main() -> None:
     rng = random.Random(1)
     openings = [" ".join(t.split()[:8]) for t in rng.sample(texts, min(args.questions, len(texts)))]
     service = SearchService.open(Settings(index_dir=args.index))
-    collapsed_in_top5(service, texts, openings)
+    collapsed_in_top5(service, openings)
+    print()
+    filled(service, openings)
+    grouping_cost(service, openings[:50])
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def shingles(text: str, size: int = SHINGLE_WORDS) -> frozenset[tuple[str, ...]]
     words = _WORD.findall(text.casefold())
     if len(words) <= size:
         return frozenset([tuple(words)])
-    return frozenset(tuple(words[i : i + size]) for i in range(len(words) - size + 1))
+    return frozenset(zip(*(words[i:] for i in range(size))))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -52,14 +52,13 @@ def jaccard(a: frozenset, b: frozenset) -> float:
 
 def near_identical(a: frozenset, b: frozenset, threshold: float = NEAR_IDENTICAL) -> bool:
     """Whether two passages' shingle sets say they are the same text (up to case, punctuation and a few words)."""
-    # Sets of very different sizes cannot overlap enough; saying so needs no intersection.
-    if min(len(a), len(b)) < threshold * max(len(a), len(b)):
-        return False
     return jaccard(a, b) >= threshold
 
 
 def group_duplicates(texts: Sequence[str], threshold: float = NEAR_IDENTICAL) -> list[list[int]]:
     """Ranked passages in groups of near-identical text, each group led by its best-ranked passage.
+
+    A passage joins the best-ranked group whose leader it is near-identical to (:func:`near_identical`).
 
     Args:
         texts: passage texts, best first.
@@ -70,10 +69,22 @@ def group_duplicates(texts: Sequence[str], threshold: float = NEAR_IDENTICAL) ->
     """
     sets = [shingles(text) for text in texts]
     groups: list[list[int]] = []
+    # Shingle -> the groups whose leader has it: a passage is compared only with leaders it shares shingles with,
+    # counted in one pass over its own shingles instead of a set intersection per leader.
+    holders: dict[tuple[str, ...], list[int]] = {}
     for index, own in enumerate(sets):
-        leader = next((group for group in groups if near_identical(sets[group[0]], own, threshold)), None)
-        if leader is None:
-            groups.append([index])
-        else:
-            leader.append(index)
+        shared: dict[int, int] = {}
+        for shingle in own:
+            for group in holders.get(shingle, ()):
+                shared[group] = shared.get(group, 0) + 1
+        leader = next(
+            (g for g in sorted(shared) if shared[g] / (len(own) + len(sets[groups[g][0]]) - shared[g]) >= threshold),
+            None,
+        )
+        if leader is not None:
+            groups[leader].append(index)
+            continue
+        for shingle in own:
+            holders.setdefault(shingle, []).append(len(groups))
+        groups.append([index])
     return groups
