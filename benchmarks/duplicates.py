@@ -67,7 +67,9 @@ def pair_figures(texts: list[str], sources: list[str], pairs: list[tuple[int, in
         print(f"  cosine >= {t}: {len(hits)} ({low} of them share less than half their shingles)")
     rng = random.Random(0)
     bands = {
-        "cosine >= 0.95, Jaccard < 0.5 (similar, not the same text?)": [s for s in scored if s[2] >= 0.95 and s[3] < 0.5],
+        "cosine >= 0.95, Jaccard < 0.5 (similar, not the same text?)": [
+            s for s in scored if s[2] >= 0.95 and s[3] < 0.5
+        ],
         "Jaccard 0.6-0.8": [s for s in scored if 0.6 <= s[3] < 0.8],
         "Jaccard 0.8-0.9": [s for s in scored if 0.8 <= s[3] < 0.9],
     }

@@ -139,7 +139,7 @@ def index(corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, enco
     click.echo(
         f"Indexed {report.documents} documents ({report.chunks} passages) from {report.corpus} into "
         f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files"
-        + (f"; {report.duplicates} identical files folded into others (cited as aliases)." if report.duplicates else ".")
+        + (f"; {report.duplicates} identical files folded into others." if report.duplicates else ".")
     )
     how = "Updated" if report.update else f"Full build ({report.full_reason})"
     click.echo(

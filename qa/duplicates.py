@@ -50,15 +50,11 @@ def jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / union if union else 0.0
 
 
-def near_identical(a: frozenset, b: frozenset, threshold: float = NEAR_IDENTICAL) -> bool:
-    """Whether two passages' shingle sets say they are the same text (up to case, punctuation and a few words)."""
-    return jaccard(a, b) >= threshold
-
-
 def group_duplicates(texts: Sequence[str], threshold: float = NEAR_IDENTICAL) -> list[list[int]]:
     """Ranked passages in groups of near-identical text, each group led by its best-ranked passage.
 
-    A passage joins the best-ranked group whose leader it is near-identical to (:func:`near_identical`).
+    A passage joins the best-ranked group whose leader's shingles and its own have a :func:`jaccard` of at least
+    ``threshold``: the same text up to case, punctuation, a few words and where the passage was cut.
 
     Args:
         texts: passage texts, best first.

@@ -31,7 +31,9 @@ def also_in_line(hit: Hit) -> str | None:
     nowhere."""
     places = list(hit.citation.aliases)
     for place in hit.duplicates:
-        lines = f"line {place.line_start}" if place.line_start == place.line_end else f"lines {place.line_start}-{place.line_end}"
+        lines = f"lines {place.line_start}-{place.line_end}"
+        if place.line_start == place.line_end:
+            lines = f"line {place.line_start}"
         places.append(f"{place.source} (chars {place.start}-{place.end}, {lines})")
     return f"also in: {'; '.join(places)}" if places else None
 

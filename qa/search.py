@@ -307,7 +307,8 @@ class SearchService:
         chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
         groups = group_duplicates([chunks[chunk_id].text for chunk_id, _ in ranked])
         if len(groups) < top_k and len(ranked) == top_k:
-            # Repeats took places another passage could fill: the same ranking, deeper (ranks above are unchanged).
+            # Repeats took places another passage could fill: the same ranking, deeper (fusion scales by fixed windows,
+            # so the passages above keep their order).
             ranked, query, cosines = self._rank(question, top_k * _DEEPER, mode, search_filter, read)
             chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
             groups = group_duplicates([chunks[chunk_id].text for chunk_id, _ in ranked])

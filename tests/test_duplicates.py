@@ -23,8 +23,11 @@ from qa.search import SearchService
 from test_cli import run_qa
 
 DEFAULTS = Settings()
-SEEDS_QUESTIONS = [json.loads(line) for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()
-                   if line.strip()]
+SEEDS_QUESTIONS = [
+    json.loads(line)
+    for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
 MEETING = "004_e4f473833b61ecc8.txt"
 MEETING_QUESTION = "What did the Supreme People's Court discuss at the work exchange meeting?"
@@ -141,7 +144,8 @@ def test_collapsed_duplicates_leave_top_k_distinct_results(built):
     shown = [(hit.citation.source, hit.citation.start) for hit in answer.results]
     ranked, _, _ = service._rank(KETTLE_QUESTION, 10, "hybrid", None, {})
     chunks = service.store.chunks([i for i, _ in ranked])
-    leaders = [(chunks[i].doc_id, chunks[i].start) for i, _ in ranked if chunks[i].doc_id != answer.results[0].duplicates[0].source]
+    repeat = answer.results[0].duplicates[0].source
+    leaders = [(chunks[i].doc_id, chunks[i].start) for i, _ in ranked if chunks[i].doc_id != repeat]
     assert shown == leaders[:4]  # the ranking with the repeat taken out, otherwise in the same order
 
 
