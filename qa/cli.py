@@ -132,6 +132,7 @@ def index(
     counts = {
         "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
         "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
+        "duplicates": report.duplicates,
     }
     if as_json:
         click.echo(json.dumps({
@@ -151,7 +152,8 @@ def index(
                 click.echo(f"{verb}: {name}", err=True)
     click.echo(
         f"Indexed {report.documents} documents ({report.chunks} passages) from {report.corpus} into "
-        f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files."
+        f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files"
+        + (f"; {report.duplicates} identical files folded into others." if report.duplicates else ".")
     )
     how = "Updated" if report.update else f"Full build ({report.full_reason})"
     click.echo(
@@ -248,8 +250,9 @@ def info(index_dir, as_json) -> None:
                f"{manifest.vectors.get('kind', 'exact')} vector search)")
     click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
     click.echo(f"corpus:    {manifest.corpus.get('root')}")
+    folded = manifest.counts.get("duplicates", 0)
     click.echo(f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
-               f"{len(skipped)} skipped")
+               f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else ""))
     for doc_id, meta, n in documents:
         click.echo(f"  {doc_id}  [{meta.date or 'no date'}, {n} passages]  {meta.title or '(no title)'}")
     for s in skipped:

@@ -41,7 +41,8 @@ class BuildReport:
 
     ``update`` is True when the previous index was reused (unchanged documents copied, known passage texts not
     embedded again); otherwise ``full_reason`` says why everything was built afresh. Documents are counted
-    against the previous index: after a full build every document counts as added.
+    against the previous index: after a full build every document counts as added. ``duplicates`` counts the
+    files folded into another file's document because their bytes are identical (not in ``documents``).
     """
 
     index_dir: Path
@@ -61,6 +62,7 @@ class BuildReport:
     added_documents: list[str] = field(default_factory=list)
     changed_documents: list[str] = field(default_factory=list)
     removed_documents: list[str] = field(default_factory=list)
+    duplicates: int = 0
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool) -> dict:
@@ -117,6 +119,14 @@ def recorded_precision(index_dir: Path) -> str | None:
         return Manifest.read(Path(index_dir)).precision
     except QAError:
         return None
+
+
+def _previous_of(document: Document, known: dict[str, PreviousDocument]) -> PreviousDocument | None:
+    """The previous index's document at any of this document's paths: one with the same bytes first, its id before
+    its aliases (so a new copy that sorts first, and so becomes the id, still lets the document be copied)."""
+    found = [known[path] for path in (document.doc_id, *document.aliases) if path in known]
+    same = [previous for previous in found if previous.content_hash == document.content_hash]
+    return (same or found or [None])[0]
 
 
 def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
@@ -190,10 +200,13 @@ def build_index(
         n_chunks = added = changed = unchanged = 0
         added_documents: list[str] = []
         changed_documents: list[str] = []
+        matched: set[int] = set()  # rows of the previous index's documents that are still here
         report("chunking", 0, len(scan.documents))
         for number, document in enumerate(scan.documents, start=1):
             # Documents go in corpus order either way, so chunk ids equal those of a clean build.
-            before = known.get(document.doc_id)
+            before = _previous_of(document, known)
+            if before is not None:
+                matched.add(before.row)
             if _unchanged(document, before):
                 n_chunks += store.copy_document(document, before)
                 unchanged += 1
@@ -222,8 +235,8 @@ def build_index(
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
-        removed_documents = sorted(known.keys() - {d.doc_id for d in scan.documents})
-        removed = len(removed_documents)
+        removed_documents = sorted(path for path, previous in known.items() if previous.row not in matched)
+        removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reuse_embeddings() if previous is not None else 0
         store.detach_previous()
 
@@ -254,7 +267,10 @@ def build_index(
             max_tokens=encoder.max_tokens,
             chunking=chunking,
             corpus={"root": str(scan.root), "fingerprint": scan.fingerprint},
-            counts={"documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped)},
+            counts={
+                "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
+                "duplicates": scan.duplicates,
+            },
             checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         ).write(staging)
@@ -277,6 +293,7 @@ def build_index(
         added_documents=added_documents,
         changed_documents=changed_documents,
         removed_documents=removed_documents,
+        duplicates=scan.duplicates,
     )
 
 

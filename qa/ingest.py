@@ -24,7 +24,8 @@ class Document:
 
     ``text`` is what citations index and ``GET /documents/{id}`` serves; ``pages`` holds the offset in it where
     each page starts (page 1 first) for paged formats (PDF), None for the others. ``headings``, ``code`` and
-    ``anchors`` are as the format reader found them (see :class:`qa.formats.Extracted`).
+    ``anchors`` are as the format reader found them (see :class:`qa.formats.Extracted`). ``aliases`` are the
+    other paths in the corpus whose bytes are identical (copies, symbolic links), sorted; ``doc_id`` sorts first.
     """
 
     doc_id: str
@@ -35,6 +36,7 @@ class Document:
     headings: tuple[Heading, ...] = ()
     code: tuple[tuple[int, int], ...] = ()
     anchors: tuple[tuple[int, str], ...] = ()
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,17 @@ class Skipped:
 
 @dataclass
 class CorpusScan:
-    """Everything found under a corpus root."""
+    """Everything found under a corpus root; a file whose bytes repeat another's is one of its document's aliases."""
 
     root: Path
     documents: list[Document] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     fingerprint: str = ""
+
+    @property
+    def duplicates(self) -> int:
+        """How many files were folded into another file's document because their bytes are identical."""
+        return sum(len(document.aliases) for document in self.documents)
 
 
 def _display_name(name: str) -> str:
@@ -103,9 +110,13 @@ def _size_label(n_bytes: int) -> str:
 
 
 def read_document(
-    root: Path, doc_id: str, path: Path, *, main_content: bool = True
+    root: Path, doc_id: str, path: Path, *, main_content: bool = True, seen: dict[str, Document] | None = None
 ) -> tuple[Document | None, Skipped | None, str]:
     """Read one file (``main_content``: see :func:`qa.formats.extract`).
+
+    Args:
+        seen: documents already read, by :func:`content_key`: a file with the same bytes and suffix is not
+            extracted again but returned as that document with its own ``doc_id`` (the caller folds it in).
 
     Returns:
         ``(document, None, hash)`` when it can be indexed, otherwise ``(None, skipped, hash)``; the hash is
@@ -140,6 +151,8 @@ def read_document(
     if not raw.strip():
         return None, Skipped(doc_id, "empty"), digest
     suffix = path.suffix.lower()
+    if seen is not None and content_key(digest, suffix) in seen:
+        return replace(seen[content_key(digest, suffix)], doc_id=doc_id), None, digest
     try:
         extracted = extract(raw, suffix, main_content=main_content)
     except Unreadable as exc:
@@ -152,6 +165,12 @@ def read_document(
         code=extracted.code, anchors=extracted.anchors,
     )
     return document, None, digest
+
+
+def content_key(digest: str, suffix: str) -> str:
+    """What makes two files one document: the same bytes read by the same format (the suffix picks the reader and
+    the metadata rules, so the same bytes as ``.txt`` and ``.html`` are two different texts)."""
+    return f"{digest}{suffix.lower()}"
 
 
 def _metadata(extracted: Extracted, suffix: str, modified: float) -> Metadata:
@@ -181,6 +200,9 @@ def _metadata(extracted: Extracted, suffix: str, modified: float) -> Metadata:
 def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> CorpusScan:
     """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
 
+    Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
+    the first path in sorted order is its ``doc_id``, the others its ``aliases``.
+
     Raises:
         CorpusError: the folder is missing or unreadable.
     """
@@ -195,13 +217,20 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
     scan = CorpusScan(root=root_path)
     fingerprint = hashlib.sha256()
     candidates, unlisted = _candidate_files(root_path)
+    # content_key -> the first document with those bytes; candidates are sorted, so its id sorts first.
+    first_of: dict[str, Document] = {}
+    aliases: dict[str, list[str]] = {}
     for doc_id, path in candidates:
-        document, skipped, digest = read_document(root_path, doc_id, path, main_content=main_content)
+        document, skipped, digest = read_document(root_path, doc_id, path, main_content=main_content, seen=first_of)
         fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
-        if document is not None:
-            scan.documents.append(document)
-        else:
+        key = content_key(digest, path.suffix)
+        if document is None:
             scan.skipped.append(skipped)
+        elif key in first_of:
+            aliases[key].append(doc_id)
+        else:
+            first_of[key], aliases[key] = document, []
+    scan.documents = [replace(document, aliases=tuple(aliases[key])) for key, document in first_of.items()]
     for skipped in unlisted:
         fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode())
         scan.skipped.append(skipped)

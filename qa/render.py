@@ -32,6 +32,18 @@ def citation_line(citation: Citation) -> str:
     return " | ".join(parts)
 
 
+def also_in_line(hit: Hit) -> str | None:
+    """Where else the passage is: the document's other paths, then near-identical passages elsewhere; None if
+    nowhere."""
+    places = list(hit.citation.aliases)
+    for place in hit.duplicates:
+        lines = f"lines {place.line_start}-{place.line_end}"
+        if place.line_start == place.line_end:
+            lines = f"line {place.line_start}"
+        places.append(f"{place.source} (chars {place.start}-{place.end}, {lines})")
+    return f"also in: {'; '.join(places)}" if places else None
+
+
 def _emphasised(hit: Hit, style: Callable[[str], str]) -> str:
     """The passage with its supporting sentences styled, line breaks kept as written (a style never spans
     a line break, so each line stands alone)."""
@@ -82,6 +94,9 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
         out.append(f"{hit.rank}. [score {hit.score:.3f}]")
         out.append(_indented(_emphasised(hit, style), width))
         out.append(f"   -- {citation_line(hit.citation)}")
+        also = also_in_line(hit)
+        if also:
+            out.append(f"   -- {also}")
     return "\n".join(out)
 
 

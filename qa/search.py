@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from qa.chunking import Span, split_sentences
 from qa.confidence import DEFAULT_CALIBRATION, term_coverage
 from qa.config import MODES, Settings
 from qa.dense import DenseRetriever
+from qa.duplicates import Place, group_duplicates
 from qa.encoder import Encoder, load_encoder, model_id_for
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexIncompatible, InvalidRequest
 from qa.filters import SearchFilter
@@ -52,6 +53,8 @@ def _in_background(call, *args) -> Future:
 
 # Passages whose sentence split is remembered (by chunk id; an index never changes under its service).
 _SPLIT_CACHE_SIZE = 20_000
+# When near-identical passages took places in the top k, rank this many times deeper once, to fill them.
+_DEEPER = 4
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class Citation:
     document (PDF); both None for documents without pages. ``date_source`` says where ``date`` came from
     ("document", "text" or "file": see ``qa.metadata.Metadata``); ``section`` is the path of headings above the
     passage ("A › B › C") and ``anchor`` the id of the source element nearest before it (HTML), so
-    ``source#anchor`` opens the page at that spot; each None where the document has none.
+    ``source#anchor`` opens the page at that spot; each None where the document has none. ``aliases`` are the
+    document's other paths in the corpus (files with the same bytes, indexed once under ``source``); the same
+    offsets index each of them.
     """
 
     source: str
@@ -86,6 +91,7 @@ class Citation:
     page: int | None
     page_end: int | None
     highlight: list[Highlight]
+    aliases: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
@@ -94,21 +100,27 @@ class Citation:
             "section": self.section, "anchor": self.anchor, "start": self.start, "end": self.end,
             "line_start": self.line_start, "line_end": self.line_end, "page": self.page, "page_end": self.page_end,
             "highlight": [{"start": h.start, "end": h.end} for h in self.highlight],
+            "aliases": list(self.aliases),
         }
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One ranked passage."""
+    """One ranked passage; ``duplicates`` are the other places whose passage repeats this one's text (see
+    :mod:`qa.duplicates`), collapsed into this result so they do not take the places of other answers."""
 
     rank: int
     score: float
     text: str
     citation: Citation
+    duplicates: list[Place] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
-        return {"rank": self.rank, "score": self.score, "text": self.text, "citation": self.citation.as_dict()}
+        return {
+            "rank": self.rank, "score": self.score, "text": self.text, "citation": self.citation.as_dict(),
+            "duplicates": [place.as_dict() for place in self.duplicates],
+        }
 
 
 @dataclass(frozen=True)
@@ -263,17 +275,22 @@ class SearchService:
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
         read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
-        ranked, query, cosines = self._rank(question, top_k, mode, search_filter, read)
-        chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
+        groups, query, cosines, chunks = self._rank_distinct(question, top_k, mode, search_filter, read)
+        ranked = [group[0] for group in groups]
+        shown = [chunk_id for chunk_id, _ in ranked]
+        aliases = self.store.aliases_of(sorted({chunks[chunk_id].document_row for chunk_id in shown}))
         terms = query_terms(question)
         sentences = {}
         if highlights:
             # The blend read most hits' vectors already; the rest come in one query, not one per hit.
-            sentences = {i: read[i] for i in chunks if i in read}
-            sentences.update(self.sentences.of([i for i in chunks if i not in read]))
+            sentences = {i: read[i] for i in shown if i in read}
+            sentences.update(self.sentences.of([i for i in shown if i not in read]))
         hits = [
-            self._hit(rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None)
-            for rank, (chunk_id, score) in enumerate(ranked, 1)
+            self._hit(
+                rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None, aliases,
+                [chunks[other] for other, _ in group[1:]],
+            )
+            for rank, ((chunk_id, score), group) in enumerate(zip(ranked, groups), 1)
         ]
         if hits:
             best = ranked[0][0]
@@ -295,6 +312,22 @@ class SearchService:
             took_ms=round((time.perf_counter() - started) * 1000, 3),
             excluded_undated=excluded,
         )
+
+    def _rank_distinct(
+        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
+    ) -> tuple[list[list[tuple[int, float]]], np.ndarray, dict[int, float], dict[int, StoredChunk]]:
+        """The ranking of ``_rank`` in groups of near-identical passages (``qa.duplicates``), at most ``top_k``
+        groups each led by its best passage, with the question vector, known cosines and the chunks read."""
+        ranked, query, cosines = self._rank(question, top_k, mode, search_filter, read)
+        chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
+        groups = group_duplicates([chunks[chunk_id].text for chunk_id, _ in ranked])
+        if len(groups) < top_k and len(ranked) == top_k:
+            # Repeats took places another passage could fill: the same ranking, deeper (fusion scales by fixed windows,
+            # so the passages above keep their order).
+            ranked, query, cosines = self._rank(question, top_k * _DEEPER, mode, search_filter, read)
+            chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
+            groups = group_duplicates([chunks[chunk_id].text for chunk_id, _ in ranked])
+        return [[ranked[i] for i in group] for group in groups[:top_k]], query, cosines, chunks
 
     def _rank(
         self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
@@ -347,9 +380,14 @@ class SearchService:
 
     def _hit(
         self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str],
-        sentence_vectors: np.ndarray | None,
+        sentence_vectors: np.ndarray | None, aliases: dict[int, tuple[str, ...]], repeats: list[StoredChunk],
     ) -> Hit:
-        """A result with its citation and, when its ``sentence_vectors`` are given, its supporting sentences."""
+        """A result with its citation and, when its ``sentence_vectors`` are given, its supporting sentences.
+
+        Args:
+            aliases: the other paths of documents, by document row.
+            repeats: lower-ranked passages near-identical to this one, named as its duplicates.
+        """
         support = []
         if sentence_vectors is not None:
             spans, texts = self._sentences_of(chunk)
@@ -369,8 +407,10 @@ class SearchService:
             page=chunk.page,
             page_end=chunk.page_end,
             highlight=[Highlight(span.start, span.end) for span in support],
+            aliases=list(aliases.get(chunk.document_row, ())),
         )
-        return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation)
+        places = [Place(c.doc_id, c.start, c.end, c.line_start, c.line_end, c.page) for c in repeats]
+        return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation, duplicates=places)
 
     def _sentences_of(self, chunk: StoredChunk) -> tuple[list[Span], list[str]]:
         """A passage's sentence spans (document offsets) and texts, split once per passage (treat as read-only)."""

@@ -100,7 +100,23 @@ def m004_sections(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections]
+def m005_document_aliases(db: sqlite3.Connection) -> None:
+    """The other paths of a document: files in the corpus with the same bytes, indexed once under its ``doc_id``."""
+    db.executescript(
+        """
+        -- A path is a document's id or one of its aliases, never both (ids and aliases are paths of one corpus).
+        CREATE TABLE aliases (
+            path TEXT PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE
+        );
+        CREATE INDEX aliases_document ON aliases(document_id);
+        """
+    )
+
+
+MIGRATIONS = [
+    m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -178,7 +194,8 @@ class StoredChunk:
 
 @dataclass(frozen=True)
 class StoredDocument:
-    """A document as served to clients; ``pages`` holds the offset in ``text`` where each page starts, or None."""
+    """A document as served to clients; ``pages`` holds the offset in ``text`` where each page starts, or None;
+    ``aliases`` are its other paths (files with the same bytes)."""
 
     doc_id: str
     text: str
@@ -186,6 +203,7 @@ class StoredDocument:
     n_lines: int
     metadata: Metadata
     pages: tuple[int, ...] | None = None
+    aliases: tuple[str, ...] = ()
 
 
 # The page holding a chunk's first character and the one holding its last, for chunk ``c`` of document ``d``.
@@ -291,13 +309,16 @@ class StoreWriter:
                 "INSERT INTO pages (document_id, number, start) VALUES (?, ?, ?)",
                 [(cursor.lastrowid, number, start) for number, start in enumerate(document.pages, start=1)],
             )
+        self.db.executemany(
+            "INSERT INTO aliases (path, document_id) VALUES (?, ?)", [(a, cursor.lastrowid) for a in document.aliases]
+        )
         return cursor.lastrowid
 
     def attach_previous(self, path: Path) -> dict[str, PreviousDocument]:
         """Open the store of the index being replaced, read-only, to copy unchanged rows and vectors from.
 
         Returns:
-            Its documents by id.
+            Its documents by every path they had: their ids and their aliases.
 
         Raises:
             IndexCorrupt: it cannot be read or has another schema version.
@@ -315,7 +336,9 @@ class StoreWriter:
                 self.detach_previous()
                 raise IndexCorrupt(f"its store has schema version {version}, not {SCHEMA_VERSION}")
             rows = self.db.execute(
-                "SELECT id, doc_id, content_hash, text, title, date, author, source, date_source FROM previous.documents"
+                "SELECT d.id, p.path, d.content_hash, d.text, d.title, d.date, d.author, d.source, d.date_source FROM"
+                " (SELECT id, doc_id AS path FROM previous.documents UNION ALL"
+                "  SELECT document_id, path FROM previous.aliases) p JOIN previous.documents d ON d.id = p.id"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             self.detach_previous()
@@ -469,20 +492,30 @@ class StoreReader:
             yield StoredChunk(*row[:-1]), row[-1]
 
     def document(self, doc_id: str) -> StoredDocument | None:
-        """One document by its id, or None."""
+        """One document by its id or one of its aliases, or None."""
         row = self._connection().execute(
-            "SELECT doc_id, text, content_hash, n_lines, title, date, author, source, date_source FROM documents"
-            " WHERE doc_id = ?",
-            (doc_id,),
+            "SELECT id, doc_id, text, content_hash, n_lines, title, date, author, source, date_source FROM documents"
+            " WHERE doc_id = ? OR id = (SELECT document_id FROM aliases WHERE path = ?)",
+            (doc_id, doc_id),
         ).fetchone()
         if row is None:
             return None
-        starts = self._connection().execute(
-            "SELECT p.start FROM pages p JOIN documents d ON d.id = p.document_id WHERE d.doc_id = ? ORDER BY p.number",
-            (doc_id,),
-        )
+        starts = self._connection().execute("SELECT start FROM pages WHERE document_id = ? ORDER BY number", (row[0],))
         pages = tuple(r[0] for r in starts) or None
-        return StoredDocument(row[0], row[1], row[2], row[3], Metadata(*row[4:]), pages)
+        aliases = self.aliases_of([row[0]]).get(row[0], ())
+        return StoredDocument(row[1], row[2], row[3], row[4], Metadata(*row[5:]), pages, aliases)
+
+    def aliases_of(self, document_rows: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """The aliases of documents by row id (sorted), for those that have any."""
+        marks = ",".join("?" * len(document_rows))
+        rows = self._connection().execute(
+            f"SELECT document_id, path FROM aliases WHERE document_id IN ({marks}) ORDER BY path",
+            [int(r) for r in document_rows],
+        )
+        found: dict[int, tuple[str, ...]] = {}
+        for document_row, path in rows:
+            found[document_row] = (*found.get(document_row, ()), path)
+        return found
 
     def documents(self) -> list[tuple[str, Metadata, int]]:
         """``(doc_id, metadata, chunk count)`` for every document."""

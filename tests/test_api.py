@@ -32,11 +32,11 @@ def test_post_search_returns_ranked_cited_passages(http):
     assert body["question"] == "Who led the research group to Guizhou?"
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     for result in body["results"]:
-        assert set(result) == {"rank", "score", "text", "citation"}
+        assert set(result) == {"rank", "score", "text", "citation", "duplicates"}
         citation = result["citation"]
         assert set(citation) == {
             "source", "title", "date", "date_source", "section", "anchor", "start", "end", "line_start", "line_end",
-            "page", "page_end", "highlight",
+            "page", "page_end", "highlight", "aliases",
         }
         assert citation["page"] is None and citation["page_end"] is None  # text files have no pages
         text = (SEEDS / citation["source"]).read_text(encoding="utf-8")

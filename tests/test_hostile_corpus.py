@@ -70,7 +70,8 @@ def test_link_loop_between_two_files_is_skipped(corpus):
 def test_link_to_a_file_inside_the_corpus_is_indexed(corpus):
     os.symlink("good.txt", corpus / "alias.txt")
     scan = scan_corpus(corpus)
-    assert [d.doc_id for d in scan.documents] == ["alias.txt", "good.txt"]
+    # Once, under the path that sorts first, naming the other (qa.ingest folds files with identical bytes).
+    assert [(d.doc_id, d.aliases) for d in scan.documents] == [("alias.txt", ("good.txt",))]
 
 
 def test_file_over_the_size_limit_is_skipped_with_the_limit_named(corpus, monkeypatch):

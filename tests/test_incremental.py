@@ -101,7 +101,9 @@ def updated(seeds_index, encoder, tmp_path_factory):
         "# Tea notes\n\nGreen tea steeps for two minutes at eighty degrees. Black tea takes four minutes.\n",
         encoding="utf-8",
     )
-    shutil.copy(SEEDS / "004_e4f473833b61ecc8.txt", corpus / "notes" / "meeting-copy.txt")
+    # Not byte-identical (an identical copy would be folded into its original as an alias: tests/test_duplicates.py).
+    copied = (SEEDS / "004_e4f473833b61ecc8.txt").read_text(encoding="utf-8") + "\n"
+    (corpus / "notes" / "meeting-copy.txt").write_text(copied, encoding="utf-8")
 
     counting = CountingEncoder(encoder)
     report = build_index(corpus, index_dir, counting, **BUILD)

@@ -124,6 +124,7 @@ def document(doc_id: str, request: Request) -> dict:
         "author": meta.author, "source": meta.source,
         "content_hash": found.content_hash, "lines": found.n_lines,
         "pages": list(found.pages) if found.pages is not None else None, "text": found.text,
+        "aliases": list(found.aliases),
     }
 
 

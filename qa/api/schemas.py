@@ -110,6 +110,22 @@ class CitationModel(BaseModel):
         description="1-based page holding the passage's last character; equals `page` unless it spans pages.",
     )
     highlight: list[HighlightModel]
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="The document's other paths in the corpus: files with the same bytes, indexed once under "
+        "`source`; the same offsets index each of them, and `GET /documents/{alias}` serves the same document.",
+    )
+
+
+class PlaceModel(BaseModel):
+    """Another place a passage appears: `text[start:end]` of document `source`; lines are 1-based, inclusive."""
+
+    source: str
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    page: int | None = Field(default=None, description="1-based page of its first character (PDF), else null.")
 
 
 class SearchHit(BaseModel):
@@ -119,6 +135,11 @@ class SearchHit(BaseModel):
     score: float
     text: str
     citation: CitationModel
+    duplicates: list[PlaceModel] = Field(
+        default_factory=list,
+        description="Lower-ranked passages whose text is near-identical to this one (the same paragraph or "
+        "example elsewhere), collapsed into this result so that the others are distinct; best first.",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -157,6 +178,10 @@ class DocumentResponse(BaseModel):
         "null otherwise.",
     )
     text: str
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="The document's other paths (files with the same bytes); it can be fetched by any of them.",
+    )
 
 
 class HealthResponse(BaseModel):
