@@ -52,7 +52,8 @@ _NAV_NAMES = re.compile(
     r"(?:[a-z0-9]+[-_])*(?:nav|navbar|navigation|navheader|navfooter|navpanel|sidebar|sphinxsidebar|"
     r"sphinxsidebarwrapper|related|relbar|breadcrumbs?|toc|toctree|toctree-wrapper|footer|cookies?|"
     r"cookie-?(?:banner|consent|notice)|consent|gdpr|skip-?link|skip-?nav|pagination|pager|"
-    r"this-page-menu|sourcelink|edit-?(?:link|this-?page|on-?github)|social|share|sharing)(?:[-_][a-z0-9]+)*",
+    r"this-page-menu|sourcelink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|menu|mainmenu|submenu|"
+    r"menubar|topbar|masthead|banner|tagline|search|searchbox|searchmenu|searchform)(?:[-_][a-z0-9]+)*",
     re.IGNORECASE,
 )
 # Class names that merely contain a navigation word but are content ("footnote", "table-of-figures" is not here).
@@ -65,6 +66,9 @@ _PAGE_ACTIONS = re.compile(
 )
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
 _PREV_NEXT_KEYS = frozenset({"n", "p", "u", "h"})
+# A drop-down's options are choices for a form, not text of the page.
+_FORM_CONTROLS = frozenset({"select", "datalist"})
+_EXTERNAL_HREF = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 _LINK_DENSE_TAGS = frozenset({"ul", "ol", "menu", "dl", "table", "div", "section", "td"})
 # A block is a link list when this share of its characters is link text and it holds at least this many links.
 _LINK_DENSITY = 0.8
@@ -238,7 +242,8 @@ def _measure(root: _Node) -> None:
     for node in reversed(order):
         if node.hidden or node.tag == "head":
             continue
-        is_link = node.tag == "a" and "href" in node.attrs
+        # Links to other sites (references, further reading) are content; a site's navigation links within it.
+        is_link = node.tag == "a" and "href" in node.attrs and not _EXTERNAL_HREF.match(node.attrs["href"])
         for child in node.children:
             if isinstance(child, str):
                 node.chars += len(child) - child.count(" ") - child.count("\n") - child.count("\t")
@@ -303,7 +308,11 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
         return True
     if node.tag in ("header", "footer") and root.tag == "#document" and not _has_ancestor(node, _SECTIONING):
         return True
-    names = node.attrs.get("class", "").split() + node.attrs.get("id", "").split()
+    if node.tag in _FORM_CONTROLS:
+        return True
+    # An id is often made from a heading ("related-projects"): a section that holds headings is never left out
+    # for its id alone.
+    names = node.attrs.get("class", "").split() + ([] if node.has_block_content else node.attrs.get("id", "").split())
     if any(_NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) for name in names):
         return True
     if node.tag == "a" and node.links and _PAGE_ACTIONS.fullmatch(_text_of(node)):
@@ -632,7 +641,7 @@ def _utf16_without_bom(raw: bytes) -> str | None:
 
 
 def _decode(raw: bytes) -> str:
-    """A page's markup as text: byte-order mark, then ``<meta charset>``, then UTF-8, then windows-1252.
+    """A page's markup as text: byte-order mark, then ``<meta charset>``, then UTF-8, then charset detection.
 
     Raises:
         Unreadable: binary content (NUL bytes that are not UTF-16).
@@ -650,9 +659,22 @@ def _decode(raw: bytes) -> str:
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
-            continue
-    # No declaration, not UTF-8: what browsers in Western locales do. (Measured against charset detection on
-    # legacy pages made with iconv: benchmarks/html_boilerplate.py --charsets.)
+            continue  # a wrong declaration: read the bytes as what they are
+    return _detected(raw)
+
+
+def _detected(raw: bytes) -> str:
+    """Bytes in an undeclared legacy encoding, decoded as charset-normalizer reads them (windows-1252 if it cannot).
+
+    Detection rather than windows-1252 alone, as a browser in a Western locale would: on pages made with iconv
+    it reads Central European, Cyrillic, Turkish, Japanese and Korean pages that windows-1252 garbles, and
+    Western ones as well (benchmarks/html_charsets.py).
+    """
+    from charset_normalizer import from_bytes  # only legacy pages need it
+
+    best = from_bytes(raw).best()
+    if best is not None:
+        return str(best)
     return raw.decode("cp1252", errors="replace")
 
 
