@@ -4,8 +4,8 @@
 
 Makes pages from the translated manual pages installed under /usr/share/man/<language>/man1 (their prose, as
 paragraphs, no <meta charset>), converts each with iconv into its language's legacy encodings, and decodes the
-bytes (a) as windows-1252 and (b) as UTF-8 when valid, else with charset-normalizer's best guess. Prints, per encoding, how many pages
-come back exactly as written and the median share of characters that differ.
+bytes (a) as windows-1252 and (b) as qa.formats.html.read_html does (UTF-8 when valid, else charset-normalizer's
+reading). Prints, per encoding, how many pages' texts come back exactly as written and the median share of characters that differ.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from charset_normalizer import from_bytes
+from qa.formats.html import read_html
 
 MAN = Path("/usr/share/man")
 ENCODINGS = {
@@ -53,13 +53,13 @@ def differing_share(got: str, want: str) -> float:
 
 
 def detect(raw: bytes) -> str:
-    """As qa.formats.html reads an undeclared page: UTF-8 when valid, else charset-normalizer's best guess."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    best = from_bytes(raw).best()
-    return str(best) if best is not None else raw.decode("cp1252", errors="replace")
+    """The page's text as qa.formats.html reads undeclared bytes (UTF-8 when valid, else detection)."""
+    return read_html(raw).text
+
+
+def as_cp1252(raw: bytes) -> str:
+    """The page's text when the bytes are read as windows-1252, what browsers in Western locales assume."""
+    return read_html(raw.decode("cp1252", errors="replace").encode("utf-8")).text
 
 
 def main() -> None:
@@ -69,20 +69,26 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'encoding':<12} {'pages':>5} {'cp1252 exact':>12} {'detect exact':>12} {'cp1252 diff':>11} "
           f"{'detect diff':>11}")
+    totals = {"pages": 0, "cp1252": 0, "detect": 0}
     for language, encodings in ENCODINGS.items():
         sources = sorted((MAN / language / "man1").glob("*.1.gz"))
-        pages = [page(lines) for path in sources if len(lines := prose(path, args.lines)) >= 3][:args.pages]
+        pages = [page(lines) for path in sources if len(lines := prose(path, args.lines)) >= min(3, args.lines)][:args.pages]
         for encoding in encodings:
             results: dict[str, list[float]] = {"cp1252": [], "detect": []}
             for markup in pages:
                 converted = subprocess.run(["iconv", "-c", "-f", "utf-8", "-t", encoding], input=markup.encode(),
                                            capture_output=True, check=False).stdout
-                want = converted.decode(encoding)  # what the page says, less what the encoding cannot hold
-                results["cp1252"].append(differing_share(converted.decode("cp1252", errors="replace"), want))
+                # What the page says, less what the encoding cannot hold.
+                want = read_html(converted.decode(encoding).encode("utf-8")).text
+                results["cp1252"].append(differing_share(as_cp1252(converted), want))
                 results["detect"].append(differing_share(detect(converted), want))
             exact = {name: sum(share == 0 for share in shares) for name, shares in results.items()}
+            for name in exact:
+                totals[name] += exact[name]
+            totals["pages"] += len(pages)
             print(f"{language + ' ' + encoding:<12} {len(pages):>5} {exact['cp1252']:>12} {exact['detect']:>12} "
                   f"{statistics.median(results['cp1252']):>11.1%} {statistics.median(results['detect']):>11.1%}")
+    print(f"{'all':<12} {totals['pages']:>5} {totals['cp1252']:>12} {totals['detect']:>12}")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,17 @@ _DATE_IN_LINE = re.compile(
 
 # -------------------------------------------------------------------------------------------------------- charsets
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# Legacy encodings of web pages, most used first (the first is what browsers in Western locales assume).
+_WEB_ENCODINGS = tuple(codecs.lookup(name).name for name in (
+    "cp1252", "cp1251", "cp1250", "shift_jis", "gb18030", "euc_jp", "euc_kr", "big5", "iso8859_2", "koi8_r",
+    "cp1254", "cp1253", "cp1256", "cp1255", "cp1257", "cp874", "cp1258", "iso8859_15", "koi8_u", "iso8859_5",
+    "iso8859_7", "iso8859_9", "gb2312", "gbk", "iso2022_jp",
+    # Supersets that detection names for the same East Asian pages.
+    "cp949", "cp932", "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213", "cp950", "big5hkscs",
+))
+# Readings within this much of the best one's "chaos" (garbling) and language coherence fit the bytes equally well.
+_CHAOS_TIE = 0.01
+_COHERENCE_TIE = 0.01
 # Labels a browser reads as another encoding (the WHATWG Encoding standard): Latin-1 and ASCII pages are windows-1252.
 _BROWSER_ENCODING = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252", "x-user-defined": "cp1252"}
 
@@ -668,14 +679,29 @@ def _detected(raw: bytes) -> str:
 
     Detection rather than windows-1252 alone, as a browser in a Western locale would: on pages made with iconv
     it reads Central European, Cyrillic, Turkish, Japanese and Korean pages that windows-1252 garbles, and
-    Western ones as well (benchmarks/html_charsets.py).
+    Western ones as well (benchmarks/html_charsets.py). A short page fits several encodings equally well; then
+    the one most used on the web wins (cp1252 over cp1250 for French, cp1251 over Mac Cyrillic for Russian).
     """
     from charset_normalizer import from_bytes  # only legacy pages need it
 
-    best = from_bytes(raw).best()
-    if best is not None:
-        return str(best)
-    return raw.decode("cp1252", errors="replace")
+    matches = list(from_bytes(raw))
+    if not matches:
+        return raw.decode("cp1252", errors="replace")
+    # Readings in encodings web pages use come first (Mac Cyrillic fits Russian text as well as cp1251 does).
+    matches = [match for match in matches if _web_rank(match.encoding) < len(_WEB_ENCODINGS)] or matches
+    best = matches[0]  # least chaos, then most coherent with a language
+    fitting = [match for match in matches
+               if match.chaos <= best.chaos + _CHAOS_TIE and match.coherence >= best.coherence - _COHERENCE_TIE]
+    return str(min(fitting, key=lambda match: _web_rank(match.encoding)))
+
+
+def _web_rank(encoding: str) -> int:
+    """Where an encoding stands among legacy web encodings (most used first); others after all of them."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return len(_WEB_ENCODINGS)
+    return _WEB_ENCODINGS.index(name) if name in _WEB_ENCODINGS else len(_WEB_ENCODINGS)
 
 
 def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
