@@ -472,3 +472,9 @@ def test_real_installed_documentation_pages_lose_their_navigation_and_keep_their
         assert boilerplate in whole.text and boilerplate not in main.text
     assert main.headings and len(main.text) < len(whole.text)
     _check_offsets(main)
+
+
+def test_a_page_that_never_closes_its_tags_is_read_without_running_out_of_stack():
+    page = "<body>" + "<div><font>deep " * 5000 + "</body>"
+    extracted = _read(page)
+    assert extracted.text.count("deep") == 5000

@@ -40,6 +40,9 @@ _IMPLIED_END: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "tfoot": (frozenset({"thead", "tbody", "tfoot", "tr", "td", "th"}), frozenset({"table"})),
     "option": (frozenset({"option"}), frozenset({"select", "datalist", "optgroup"})),
 }
+# Deeper elements (pages that never close their <font> tags) become siblings: no real page nests this deep, and
+# it bounds both the work per tag and the recursion when the text is written.
+_MAX_DEPTH = 256
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 # ------------------------------------------------------------------------------------ what main content leaves out
@@ -96,6 +99,7 @@ _DATE_LINE = re.compile(
     r"\s*(?P<value>[^\n]{4,60})",
     re.IGNORECASE,
 )
+_DATE_WORD = re.compile(r"updated|modified|changed|revised|edited", re.IGNORECASE)
 _MAX_DATE_LINE_CHARS = 200
 _DATE_IN_LINE = re.compile(
     r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?"
@@ -174,7 +178,7 @@ class _TreeBuilder(HTMLParser):
             tag not in _VOID_TAGS and ("hidden" in attributes or bool(_DISPLAY_NONE.search(attributes.get("style", ""))))
         )
         self._stack[-1].children.append(node)
-        if tag not in _VOID_TAGS:
+        if tag not in _VOID_TAGS and len(self._stack) < _MAX_DEPTH:
             self._stack.append(node)
 
     def _meta(self, attributes: dict[str, str]) -> None:
@@ -607,15 +611,33 @@ def _time_element_date(document: _Node) -> str | None:
     return found.get("modified") or found.get("published") or found.get("")
 
 
-def _date_line(text: str) -> str | None:
-    """The date in a short "Last updated on …" or "Last modified: …" line, as written."""
-    for line in text.splitlines():
-        if len(line) > _MAX_DATE_LINE_CHARS:
-            continue  # a paragraph that mentions an update is not the page's date line
-        for match in _DATE_LINE.finditer(line):
-            date = _DATE_IN_LINE.match(match.group("value").strip())
-            if date:
-                return date.group().strip()
+def _date_line(document: _Node) -> str | None:
+    """The date in a short "Last updated on …" or "Last modified: …" block anywhere on the page, as written."""
+    stack: list[_Node] = [document]
+    while stack:
+        node = stack.pop()
+        if node.hidden or node.tag == "head":
+            continue
+        for child in node.children:
+            if isinstance(child, str) and _DATE_WORD.search(child):
+                date = _date_in_block(node)
+                if date:
+                    return date
+        stack.extend(reversed([child for child in node.children if isinstance(child, _Node)]))
+    return None
+
+
+def _date_in_block(node: _Node) -> str | None:
+    """The date after a "last updated" label in the block element holding ``node``, unless it is a paragraph."""
+    while node.parent is not None and node.tag not in _BLOCK_TAGS and node.tag not in _CELL_TAGS:
+        node = node.parent
+    line = _text_of(node)
+    if len(line) > _MAX_DATE_LINE_CHARS:
+        return None  # a paragraph that mentions an update is not the page's date line
+    for match in _DATE_LINE.finditer(line):
+        date = _DATE_IN_LINE.match(match.group("value").strip())
+        if date:
+            return date.group().strip()
     return None
 
 
@@ -726,17 +748,13 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
     document = builder.root
     _measure(document)
     rendered = _render(document, main_content=main_content)
-    whole = rendered if not main_content else None
     if not rendered.text:
-        whole = rendered = _render(document, main_content=False)  # a page that is only navigation is still a page
+        rendered = _render(document, main_content=False)  # a page that is only navigation is still a page
     if not rendered.text:
         raise Unreadable("no visible text")
     title = SPACES.sub(" ", "".join(builder.title_parts or [])).strip() or None
-    date = _declared_date(builder.meta, document)
-    if date is None:
-        # Sphinx and asciidoc write "Last updated" in the footer, which main content leaves out.
-        whole = whole or _render(document, main_content=False)
-        date = _date_line(whole.text)
+    # Sphinx and asciidoc write "Last updated" in the footer, which main content leaves out: look at the whole page.
+    date = _declared_date(builder.meta, document) or _date_line(document)
     author = next((builder.meta[k] for k in builder.meta if k in _META_AUTHOR), None)
     return Extracted(
         rendered.text, title=title, date=date, author=author.strip() if author else None,
