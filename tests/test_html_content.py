@@ -478,3 +478,16 @@ def test_a_page_that_never_closes_its_tags_is_read_without_running_out_of_stack(
     page = "<body>" + "<div><font>deep " * 5000 + "</body>"
     extracted = _read(page)
     assert extracted.text.count("deep") == 5000
+
+
+def test_a_restructuredtext_sidebar_is_content_and_a_header_link_bar_is_not():
+    page = ('<body><div class="header"><a href="https://docutils.example.org">Docutils</a> | '
+            '<a href="../index.html">Overview</a> | <a href="../users.html">Users</a> | '
+            '<a href="../ref.html">Reference</a></div>'
+            '<div class="document"><h1 class="title">Configuration</h1>'
+            '<div class="sidebar"><p class="first sidebar-title">Security</p>'
+            '<p class="last">For web applications, see <a href="security.html">Deploying Securely</a>.</p></div>'
+            '<p>Settings are read from configuration files.</p></div></body>')
+    assert _read(page).text == (
+        "Configuration\nSecurity\nFor web applications, see Deploying Securely.\nSettings are read from configuration files."
+    )

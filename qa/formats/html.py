@@ -314,38 +314,54 @@ def _text_of(node: _Node) -> str:
 
 def _is_boilerplate(node: _Node, root: _Node) -> bool:
     """Whether ``node`` is navigation, a banner, a footer, a sidebar or a page action rather than content."""
-    if node is root:
+    if node is root or _is_authored_aside(node):
         return False
-    role = node.attrs.get("role", "").lower()
-    if role in _NAV_ROLES:
-        return True
-    if node.tag in _NAV_TAGS and not _is_footnote(node):
-        return True
-    if node.tag in ("header", "footer") and root.tag == "#document" and not _has_ancestor(node, _SECTIONING):
-        return True
-    if node.tag in _FORM_CONTROLS:
-        return True
-    # An id is often made from a heading ("related-projects"): a section that holds headings is never left out
-    # for its id alone.
-    names = node.attrs.get("class", "").split() + ([] if node.has_block_content else node.attrs.get("id", "").split())
-    if any(_NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) for name in names):
-        return True
-    if node.tag == "a" and node.links and _PAGE_ACTIONS.fullmatch(_text_of(node)):
-        return True
-    if node.tag in _LINK_DENSE_TAGS and not node.has_block_content:
-        if node.links >= _LINK_DENSE_MIN_LINKS and node.link_chars >= _LINK_DENSITY * node.chars:
-            return True
-        if node.prev_next_links >= _PREV_NEXT_MIN_LINKS and node.chars - node.link_chars <= _PREV_NEXT_MAX_OTHER_CHARS:
-            return True
-    return node.tag == "p" and node.prev_next_links >= _PREV_NEXT_MIN_LINKS and (
-        node.chars - node.link_chars <= _PREV_NEXT_MAX_OTHER_CHARS)
+    return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
+            or _is_link_list(node))
 
 
-def _is_footnote(node: _Node) -> bool:
-    """Docutils writes footnotes as ``<aside class="footnote">``: part of the content, not a sidebar."""
+def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
+    """``<nav>``, ``<aside>``, a navigation role, a site-wide header or footer, a drop-down."""
+    if node.attrs.get("role", "").lower() in _NAV_ROLES or node.tag in _NAV_TAGS or node.tag in _FORM_CONTROLS:
+        return True
+    return node.tag in ("header", "footer") and root.tag == "#document" and not _has_ancestor(node, _SECTIONING)
+
+
+def _has_navigation_name(node: _Node) -> bool:
+    """A class or id that names navigation (``sphinxsidebar``, ``navheader``, ``breadcrumb``, ``toc``...)."""
+    classes = node.attrs.get("class", "").split()
+    # An id is often made from a heading ("related-projects"), and <div class="page-header"> often holds the title:
+    # an element that holds a heading is never left out for its id or for a "header" class.
+    if not node.has_block_content and "header" in classes:
+        return True
+    names = classes + ([] if node.has_block_content else node.attrs.get("id", "").split())
+    return any(_NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) for name in names)
+
+
+def _is_page_action(node: _Node) -> bool:
+    """A link that acts on the page: "Edit this page", "Show Source", "Report a Bug"."""
+    return node.tag == "a" and node.links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
+
+
+def _is_link_list(node: _Node) -> bool:
+    """A list, table or box that is almost all link text, or a "Previous / Up / Next" bar."""
+    if node.has_block_content or node.tag not in _LINK_DENSE_TAGS | {"p"}:
+        return False
+    if node.tag != "p" and node.links >= _LINK_DENSE_MIN_LINKS and node.link_chars >= _LINK_DENSITY * node.chars:
+        return True
+    return node.prev_next_links >= _PREV_NEXT_MIN_LINKS and node.chars - node.link_chars <= _PREV_NEXT_MAX_OTHER_CHARS
+
+
+def _is_authored_aside(node: _Node) -> bool:
+    """Footnotes (``<aside class="footnote">``) and reStructuredText sidebars: set apart, but written as content."""
     classes = node.attrs.get("class", "").lower().split()
-    return node.attrs.get("role", "").lower() in ("note", "doc-footnote", "doc-endnotes") or any(
-        name.startswith("footnote") for name in classes)
+    if node.attrs.get("role", "").lower() in ("note", "doc-footnote", "doc-endnotes"):
+        return True
+    if any(name.startswith("footnote") for name in classes):
+        return True
+    # Docutils writes the ``sidebar`` directive as a box whose first paragraph is its title.
+    return "sidebar" in classes and any(
+        isinstance(child, _Node) and "sidebar-title" in child.attrs.get("class", "").split() for child in node.children)
 
 
 # ------------------------------------------------------------------------------------------------ writing the text
