@@ -59,8 +59,8 @@ _NAV_NAMES = re.compile(
     r"menubar|topbar|masthead|banner|tagline|search|searchbox|searchmenu|searchform)(?:[-_][a-z0-9]+)*",
     re.IGNORECASE,
 )
-# Class names that merely contain a navigation word but are content ("footnote", "table-of-figures" is not here).
-_CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|nav-?content|main-?nav-?content", re.IGNORECASE)
+# Class names that contain a navigation word but mark content (a reStructuredText sidebar's title).
+_CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|sidebar-title|sidebar-subtitle|nav-?content", re.IGNORECASE)
 # Links that act on the page rather than being part of it.
 _PAGE_ACTIONS = re.compile(
     r"(?:edit|view|show|suggest an edit to)(?: (?:this|the))?(?: page)?(?: (?:source|on github|on gitlab))?"
