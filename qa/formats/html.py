@@ -123,7 +123,7 @@ _WEB_ENCODINGS = tuple(codecs.lookup(name).name for name in (
 _CHAOS_TIE = 0.01
 _COHERENCE_TIE = 0.01
 # Labels a browser reads as another encoding (the WHATWG Encoding standard): Latin-1 and ASCII pages are windows-1252.
-_BROWSER_ENCODING = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252", "x-user-defined": "cp1252"}
+_BROWSER_ENCODING = {"iso8859-1": "cp1252", "ascii": "cp1252"}
 
 
 @dataclass(eq=False)
@@ -175,7 +175,8 @@ class _TreeBuilder(HTMLParser):
             self._close_implied(tag)
         node = _Node(tag, attributes, self._stack[-1])
         node.hidden = tag in _INVISIBLE_TAGS or (
-            tag not in _VOID_TAGS and ("hidden" in attributes or bool(_DISPLAY_NONE.search(attributes.get("style", ""))))
+            tag not in _VOID_TAGS
+            and ("hidden" in attributes or bool(_DISPLAY_NONE.search(attributes.get("style", ""))))
         )
         self._stack[-1].children.append(node)
         if tag not in _VOID_TAGS and len(self._stack) < _MAX_DEPTH:
@@ -309,7 +310,7 @@ def _text_of(node: _Node) -> str:
             parts.append(current)
         elif not current.hidden:
             stack.extend(reversed(current.children))
-    return SPACES.sub(" ", " ".join(parts)).strip()
+    return SPACES.sub(" ", "".join(parts)).strip()
 
 
 def _is_boilerplate(node: _Node, root: _Node) -> bool:
@@ -676,7 +677,7 @@ def _declared_encoding(raw: bytes) -> str | None:
 
 
 def _utf16_without_bom(raw: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" when the bytes look like UTF-16 text with no byte-order mark (NUL every other byte)."""
+    """"utf-16-le" or "utf-16-be" when the bytes look like UTF-16 with no byte-order mark (NUL every other byte)."""
     sample = raw[:BINARY_SNIFF_BYTES - BINARY_SNIFF_BYTES % 2]
     if len(sample) < 8:
         return None
