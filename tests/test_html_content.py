@@ -512,3 +512,9 @@ def test_a_restructuredtext_sidebar_is_content_and_a_header_link_bar_is_not():
         "Configuration", "Security", "For web applications, see Deploying Securely.",
         "Settings are read from configuration files.",
     ]
+
+
+def test_a_main_landmark_inside_a_template_is_not_the_main_content():
+    page = ("<body><template><main><p>Template copy.</p></main></template>"
+            "<div><p>The visible page.</p></div></body>")
+    assert _read(page).text == "The visible page."

@@ -243,11 +243,13 @@ class _TreeBuilder(HTMLParser):
 # --------------------------------------------------------------------------------------- choosing the main content
 
 
-def _elements(node: _Node):
-    """Every element under ``node`` (itself first), in document order."""
+def _elements(node: _Node, *, visible: bool = False):
+    """Every element under ``node`` (itself first), in document order; ``visible``: not inside hidden ones."""
     stack = [node]
     while stack:
         current = stack.pop()
+        if visible and (current.hidden or current.tag == "head"):
+            continue
         yield current
         stack.extend(reversed([child for child in current.children if isinstance(child, _Node)]))
 
@@ -280,9 +282,7 @@ def _measure(root: _Node) -> None:
 def _main_root(document: _Node) -> _Node:
     """The page's main landmark (``<main>``, ``role=main``, or its only ``<article>``); the page itself otherwise."""
     articles: list[_Node] = []
-    for node in _elements(document):
-        if node.hidden:
-            continue
+    for node in _elements(document, visible=True):
         if node.tag == "main" or node.attrs.get("role", "").lower() == "main":
             return node
         if node.tag == "article" and not _has_ancestor(node, {"article"}):
