@@ -518,3 +518,16 @@ def test_a_main_landmark_inside_a_template_is_not_the_main_content():
     page = ("<body><template><main><p>Template copy.</p></main></template>"
             "<div><p>The visible page.</p></div></body>")
     assert _read(page).text == "The visible page."
+
+
+def test_a_line_break_inside_a_heading_keeps_the_heading_on_one_line():
+    extracted = _read("<body><h1>Annual report<br>2024</h1><p>Figures.</p></body>")
+    assert extracted.text == "Annual report 2024\nFigures."
+    assert extracted.headings[0].title == "Annual report 2024"
+
+
+@pytest.mark.parametrize("action", ["Edit this page", "Edit on GitHub", "View page source", "Report a bug",
+                                    "Show Source"])
+def test_page_action_links_are_left_out_but_a_link_in_a_sentence_stays(action):
+    page = f'<body><p>Read the <a href="view.html">view</a> guide.</p><p><a href="x">{action}</a></p></body>'
+    assert _read(page).text == "Read the view guide."

@@ -63,8 +63,9 @@ _NAV_NAMES = re.compile(
 _CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|sidebar-title|sidebar-subtitle|nav-?content", re.IGNORECASE)
 # Links that act on the page rather than being part of it.
 _PAGE_ACTIONS = re.compile(
-    r"(?:edit|view|show|suggest an edit to)(?: (?:this|the))?(?: page)?(?: (?:source|on github|on gitlab))?"
-    r"|(?:report|file) an? (?:bug|issue|problem)|page source|show source|view source|edit on github",
+    r"edit(?: (?:this|the) page| page| source| on (?:github|gitlab))?|(?:view|show)(?: page)? source"
+    r"|(?:view|open) on (?:github|gitlab)|suggest an edit|improve this (?:page|doc)|page source"
+    r"|(?:report|file|open) an? (?:bug|issue|problem)",
     re.IGNORECASE,
 )
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
@@ -488,6 +489,7 @@ class _Renderer:
         self.anchors: list[tuple[list, str]] = []
         self._headed_ids: list[list] = []  # [id, has a heading been seen inside] for each open element with an id
         self._section_level = 0
+        self._in_heading = 0
 
     def render(self, node: _Node) -> None:
         if node.hidden or node.tag == "head" or self.skip(node):
@@ -503,6 +505,7 @@ class _Renderer:
             self._section_level = heading_level
         if heading_level is not None:
             self._heading(node, heading_level)
+            self._in_heading += 1
         if element_id:
             self._headed_ids.append([element_id, False])
         self._open(tag)
@@ -514,6 +517,8 @@ class _Renderer:
         self._close(tag)
         if element_id:
             self._headed_ids.pop()
+        if heading_level is not None:
+            self._in_heading -= 1
 
     def _heading(self, node: _Node, level: int) -> None:
         title = _PERMALINK_SIGN.sub("", _text_of_rendered(node, self.skip))
@@ -532,7 +537,9 @@ class _Renderer:
         return None
 
     def _open(self, tag: str) -> None:
-        if tag == "br":
+        if tag == "br" and self._in_heading:
+            self.out.cell()  # a heading stays one line, so that its title is its line
+        elif tag == "br":
             self.out.brk(empty_line=not self.out.line)
         elif tag == "pre":
             self.out.start_pre()
@@ -572,6 +579,8 @@ def _text_of_rendered(node: _Node, skip) -> str:
         current = stack.pop()
         if isinstance(current, str):
             parts.append(current)
+        elif current.tag == "br":
+            parts.append(" ")
         elif current is node or not (current.hidden or skip(current) or "headerlink" in current.attrs.get("class", "")):
             stack.extend(reversed(current.children))
     return SPACES.sub(" ", "".join(parts)).strip()
