@@ -531,3 +531,12 @@ def test_a_line_break_inside_a_heading_keeps_the_heading_on_one_line():
 def test_page_action_links_are_left_out_but_a_link_in_a_sentence_stays(action):
     page = f'<body><p>Read the <a href="view.html">view</a> guide.</p><p><a href="x">{action}</a></p></body>'
     assert _read(page).text == "Read the view guide."
+
+
+def test_a_header_holding_the_pages_own_title_stays_and_a_site_banner_does_not():
+    page = ('<body><header><h1><a href="/">Garden Blog</a></h1><nav><a href="/about">About</a></nav></header>'
+            '<header class="post"><h1>Pruning roses</h1><p>March 2024</p></header>'
+            '<p>Cut above an outward-facing bud.</p></body>')
+    extracted = _read(page)
+    assert extracted.text == "Pruning roses\nMarch 2024\nCut above an outward-facing bud."
+    assert [heading.title for heading in extracted.headings] == ["Pruning roses"]

@@ -326,7 +326,15 @@ def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
     """``<nav>``, ``<aside>``, a navigation role, a site-wide header or footer, a drop-down."""
     if node.attrs.get("role", "").lower() in _NAV_ROLES or node.tag in _NAV_TAGS or node.tag in _FORM_CONTROLS:
         return True
-    return node.tag in ("header", "footer") and root.tag == "#document" and not _has_ancestor(node, _SECTIONING)
+    if node.tag not in ("header", "footer") or root.tag != "#document" or _has_ancestor(node, _SECTIONING):
+        return False
+    return node.tag == "footer" or not _holds_page_title(node)
+
+
+def _holds_page_title(node: _Node) -> bool:
+    """Whether a ``<header>`` holds the page's own ``<h1>``; a site banner's h1 is a link to the home page."""
+    return any(element.tag == "h1" and element.chars and element.link_chars < element.chars / 2
+               for element in _elements(node, visible=True))
 
 
 def _has_navigation_name(node: _Node) -> bool:
