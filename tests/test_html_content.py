@@ -540,3 +540,12 @@ def test_a_header_holding_the_pages_own_title_stays_and_a_site_banner_does_not()
     extracted = _read(page)
     assert extracted.text == "Pruning roses\nMarch 2024\nCut above an outward-facing bud."
     assert [heading.title for heading in extracted.headings] == ["Pruning roses"]
+
+
+def test_api_entries_nested_in_a_description_are_one_level_deeper():
+    page = ('<body><section id="api"><h2>API</h2><dl class="py class"><dt id="Pool">class Pool</dt><dd>'
+            '<p>A pool of workers.</p><dl class="py method"><dt id="Pool.map">map(func, items)</dt>'
+            '<dd><p>Apply func to each item.</p></dd></dl></dd></dl>'
+            '<dl><dt>timeout</dt><dd><dl><dt id="close">close()</dt><dd>Stop.</dd></dl></dd></dl></section></body>')
+    headings = [(h.level, h.title) for h in _read(page).headings]
+    assert headings == [(2, "API"), (3, "class Pool"), (4, "map(func, items)"), (3, "close()")]

@@ -497,6 +497,8 @@ class _Renderer:
         self.anchors: list[tuple[list, str]] = []
         self._headed_ids: list[list] = []  # [id, has a heading been seen inside] for each open element with an id
         self._section_level = 0
+        self._entry_level: int | None = None  # level of the last definition term, None when it was no heading
+        self._entry_levels: list[int | None] = []  # that level for each open <dd>
         self._in_heading = 0
 
     def render(self, node: _Node) -> None:
@@ -506,11 +508,9 @@ class _Renderer:
         element_id = node.attrs.get("id") or (node.attrs.get("name") if tag == "a" else None)
         if element_id:
             self.anchors.append((self.out.mark(element_id), element_id))
-        heading_level = _HEADING_TAGS.get(tag)
-        if heading_level is None and tag == "dt" and node.attrs.get("id"):
-            heading_level = self._section_level + 1  # an API entry: one level below its section
-        elif heading_level is not None:
-            self._section_level = heading_level
+        heading_level = self._heading_level(node)
+        if tag == "dd":
+            self._entry_levels.append(self._entry_level)  # entries inside this one's description nest below it
         if heading_level is not None:
             self._heading(node, heading_level)
             self._in_heading += 1
@@ -527,6 +527,23 @@ class _Renderer:
             self._headed_ids.pop()
         if heading_level is not None:
             self._in_heading -= 1
+        if tag == "dd":
+            self._entry_levels.pop()
+
+    def _heading_level(self, node: _Node) -> int | None:
+        """h1-h6 by number; a definition term with an id (an API entry) one level below what encloses it."""
+        level = _HEADING_TAGS.get(node.tag)
+        if level is not None:
+            self._section_level = level
+            return level
+        if node.tag != "dt":
+            return None
+        if not node.attrs.get("id"):
+            self._entry_level = None
+            return None
+        enclosing = next((entry for entry in reversed(self._entry_levels) if entry is not None), self._section_level)
+        self._entry_level = enclosing + 1
+        return self._entry_level
 
     def _heading(self, node: _Node, level: int) -> None:
         title = _PERMALINK_SIGN.sub("", _text_of_rendered(node, self.skip))
