@@ -549,3 +549,9 @@ def test_api_entries_nested_in_a_description_are_one_level_deeper():
             '<dl><dt>timeout</dt><dd><dl><dt id="close">close()</dt><dd>Stop.</dd></dl></dd></dl></section></body>')
     headings = [(h.level, h.title) for h in _read(page).headings]
     assert headings == [(2, "API"), (3, "class Pool"), (4, "map(func, items)"), (3, "close()")]
+
+
+def test_a_meta_date_that_is_not_a_date_gives_way_to_the_next_source():
+    page = ('<html><head><meta name="last-modified" content="see changelog"></head>'
+            '<body><p>Text.</p><footer>Last updated on Nov 29, 2026.</footer></body></html>')
+    assert _read(page).date == "Nov 29, 2026"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from qa.formats.base import BINARY_SNIFF_BYTES, SPACES, Extracted, Heading, Unreadable, storable
+from qa.metadata import parse_date
 
 # Never rendered: their content is code, styling or metadata. (``head`` is handled apart, for <title>.)
 _INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript", "svg", "math", "iframe", "object", "canvas"})
@@ -91,6 +92,7 @@ _META_DATES = (
     "date", "dc.date", "dcterms.date", "pubdate", "publishdate", "article:published_time", "og:published_time",
     "citation_publication_date", "dc.date.issued", "dcterms.issued", "dcterms.created", "dc.date.created",
 )
+_ITEMPROP_DATES = ("datemodified", "datepublished", "datecreated")
 _META_AUTHOR = frozenset({"author", "dc.creator", "article:author", "citation_author"})
 _MODIFIED_WORDS = re.compile(r"modif|updat|revis|changed", re.IGNORECASE)
 _PUBLISHED_WORDS = re.compile(r"publish|creat|issued|posted", re.IGNORECASE)
@@ -209,7 +211,8 @@ class _TreeBuilder(HTMLParser):
                 return
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # ``<br/>``: a void element has no content and no end tag. Elsewhere the slash means nothing in HTML.
+        # ``<br/>`` is a void element. XHTML pages (DocBook) write an empty element as ``<a id="x"/>``: closed here,
+        # as an XML reader would close it, so that it does not swallow the text that follows.
         self.handle_starttag(tag, attrs)
         if tag not in _VOID_TAGS:
             self.handle_endtag(tag)
@@ -638,16 +641,21 @@ def _render(document: _Node, *, main_content: bool) -> _Rendered:
 # ----------------------------------------------------------------------------------------------------------- dates
 
 
-def _declared_date(meta: dict[str, str], document: _Node) -> str | None:
-    """The page's date as written in a ``<meta>`` tag (modified before published), else in a ``<time datetime>``."""
-    for name in _META_DATES:
-        for key in (name, "itemprop:" + name):
-            if meta.get(key, "").strip():
-                return meta[key].strip()
-    for key in ("itemprop:datemodified", "itemprop:datepublished", "itemprop:datecreated"):
-        if meta.get(key, "").strip():
-            return meta[key].strip()
-    return _time_element_date(document)
+def _page_date(meta: dict[str, str], document: _Node) -> str | None:
+    """The page's date as written: in ``<meta>`` (modified before published), ``<time>``, or a "Last updated" line.
+
+    The first of these that reads as a date wins; the footer lines are looked for on the whole page, since Sphinx
+    and asciidoc write them where main content leaves out.
+    """
+    declared = [meta.get(name, "") for name in _META_DATES]
+    declared += [meta.get(f"itemprop:{name}", "") for name in _ITEMPROP_DATES]
+    for value in declared:
+        if value.strip() and parse_date(value):
+            return value.strip()
+    for value in (_time_element_date(document), _date_line(document)):
+        if value and parse_date(value):
+            return value
+    return None
 
 
 def _time_element_date(document: _Node) -> str | None:
@@ -804,8 +812,7 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
     if not rendered.text:
         raise Unreadable("no visible text")
     title = SPACES.sub(" ", "".join(builder.title_parts or [])).strip() or None
-    # Sphinx and asciidoc write "Last updated" in the footer, which main content leaves out: look at the whole page.
-    date = _declared_date(builder.meta, document) or _date_line(document)
+    date = _page_date(builder.meta, document)
     author = next((builder.meta[k] for k in builder.meta if k in _META_AUTHOR), None)
     return Extracted(
         rendered.text, title=title, date=date, author=author.strip() if author else None,
