@@ -41,7 +41,9 @@ _MONTHS = {
          "august", "september", "october", "november", "december"], start=1)
     for name in (full, full[:3])
 } | {"sept": 9}
-_TIME = r"(?:[T\s]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?"
+_TIME = r"(?:[T\s]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})?)?"
+# HTTP dates and page footers put the weekday first: "Wed, 21 Oct 2015 07:28:00 GMT".
+_WEEKDAY = re.compile(r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNORECASE)
 _MONTH = r"(?<![A-Za-z])(?P<mon>[A-Za-z]{3,9})\.?"
 _FULL_DATES = [
     re.compile(r"(?<!\d)(?P<y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})" + _TIME),
@@ -101,6 +103,7 @@ def parse_date(value: str) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip().strip(_INVISIBLE).strip()
+    value = _WEEKDAY.sub("", value, count=1) if _WEEKDAY.match(value) else value
     for pattern in _FULL_DATES + _PARTIAL_DATES:
         match = pattern.fullmatch(value)
         if match:

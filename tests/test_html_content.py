@@ -1,0 +1,557 @@
+"""HTML main content: navigation, sidebars and footers left out; headings, anchors, code blocks, charsets, dates."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from qa.formats import Extracted, extract
+from qa.formats.html import read_html
+from qa.ingest import scan_corpus
+from qa.metadata import parse_date
+
+SPHINX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8" />
+<title>re — Regular expression operations &#8212; Pylib 1.0 documentation</title>
+<script src="_static/doctools.js"></script>
+</head><body>
+<div class="related" role="navigation" aria-label="related navigation">
+  <h3>Navigation</h3>
+  <ul>
+    <li class="right"><a href="genindex.html" title="General Index" accesskey="I">index</a></li>
+    <li class="right"><a href="string.html" title="string" accesskey="N">next</a> |</li>
+    <li><a href="index.html">Pylib 1.0 documentation</a> &#187;</li>
+  </ul>
+</div>
+<div class="document">
+  <div class="documentwrapper"><div class="bodywrapper">
+  <div class="body" role="main">
+  <section id="module-re">
+  <span id="re-regular-expression-operations"></span>
+  <h1>re — Regular expression operations<a class="headerlink" href="#module-re" title="Permalink">¶</a></h1>
+  <p>This module provides regular expression matching operations similar to those found in Perl.</p>
+  <section id="module-contents">
+  <h2>Module Contents<a class="headerlink" href="#module-contents" title="Permalink">¶</a></h2>
+  <p>The module defines several functions, constants, and an exception.</p>
+  <dl class="py function">
+  <dt class="sig sig-object py" id="re.findall">
+  <span class="sig-prename descclassname"><span class="pre">re.</span></span><span class="sig-name
+descname"><span class="pre">findall</span></span><span class="sig-paren">(</span><em class="sig-param"><span
+class="n"><span class="pre">pattern</span></span></em>, <em class="sig-param"><span class="n"><span
+class="pre">string</span></span></em><span class="sig-paren">)</span><a class="headerlink" href="#re.findall"
+title="Permalink">¶</a></dt>
+  <dd><p>Return all non-overlapping matches of <em>pattern</em> in <em>string</em>, as a list of strings.</p>
+  <div class="highlight-python3 notranslate"><div class="highlight"><pre><span></span><span
+class="gp">&gt;&gt;&gt; </span><span class="n">re</span><span class="o">.</span><span
+class="n">findall</span><span class="p">(</span><span class="sa">r</span><span
+class="s1">&#39;\\bf[a-z]*&#39;</span><span class="p">,</span> <span
+class="s1">&#39;which foot or hand fell&#39;</span><span class="p">)</span>
+<span class="go">[&#39;foot&#39;, &#39;fell&#39;]</span>
+
+<span class="gp">&gt;&gt;&gt; </span><span class="k">if</span> <span class="n">found</span><span class="p">:</span>
+<span class="gp">... </span>    <span class="nb">print</span><span class="p">(</span><span
+class="n">found</span><span class="p">)</span>
+</pre></div></div>
+  </dd></dl>
+  </section>
+  <section id="regular-expression-syntax">
+  <h2>Regular Expression Syntax<a class="headerlink" href="#regular-expression-syntax" title="Permalink">¶</a></h2>
+  <p>A regular expression specifies a set of strings that matches it; the <code class="docutils literal
+notranslate"><span class="pre">search()</span></code> function tests each one.</p>
+  </section>
+  </section>
+  </div></div></div>
+  <div class="sphinxsidebar" role="navigation" aria-label="main navigation">
+    <div class="sphinxsidebarwrapper">
+      <h3><a href="index.html">Table of Contents</a></h3>
+      <ul><li><a class="reference internal" href="#">re — Regular expression operations</a></li></ul>
+      <div role="note" aria-label="source link">
+        <h3>This Page</h3>
+        <ul class="this-page-menu">
+          <li><a href="bugs.html">Report a Bug</a></li>
+          <li><a href="_sources/re.rst.txt" rel="nofollow">Show Source</a></li>
+        </ul>
+      </div>
+    </div>
+  </div>
+</div>
+<div
+class="footer">&#169; Copyright 2001-2026, the Pylib team. Last updated on Nov 29, 2026. Created using Sphinx.</div>
+</body></html>
+"""
+
+DOCBOOK = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"
+"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head>
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" /><title>2.6. Joins Between Tables</title></head>
+<body><div class="navheader"><table width="100%" summary="Navigation header"><tr><th colspan="5"
+align="center">2.6. Joins
+Between Tables</th></tr><tr><td width="10%" align="left"><a accesskey="p" href="tutorial-select.html">Prev</a> </td>
+<td width="10%" align="left"><a accesskey="u" href="tutorial-sql.html">Up</a></td><th width="60%"
+align="center">Chapter 2.
+The SQL Language</th><td width="10%" align="right"><a accesskey="h" href="index.html">Home</a></td><td width="10%"
+align="right"> <a accesskey="n" href="tutorial-agg.html">Next</a></td></tr></table><hr /></div>
+<div class="sect1" id="TUTORIAL-JOIN"><div class="titlepage"><div><div><h2 class="title" style="clear: both">2.6. Joins
+Between Tables</h2></div></div></div>
+<div class="toc"><dl class="toc"><dt><span class="sect2"><a href="#TUTORIAL-OUTER">2.6.1. Outer joins</a></span></dt>
+<dt><span class="sect2"><a href="#TUTORIAL-SELF">2.6.2. Self joins</a></span></dt>
+<dt><span class="sect2"><a href="#TUTORIAL-ALIAS">2.6.3. Table aliases</a></span></dt></dl></div>
+<a id="id-1.4.4.7.2" class="indexterm"></a><p>Thus far, our queries have only accessed one table at a time.</p>
+<pre class="programlisting">SELECT *
+    FROM weather JOIN cities ON city = name;</pre>
+<div class="sect2" id="TUTORIAL-OUTER"><div class="titlepage"><div><div><h3
+class="title">2.6.1. Outer joins</h3></div></div></div>
+<p>An outer join keeps the rows of the left table that have no match.</p>
+<div class="variablelist"><dl class="variablelist"><dt id="JOIN-LEFT"><span class="term"><code class="literal">LEFT
+OUTER JOIN</code></span></dt><dd><p>Every row of the left table appears at least once.</p></dd></dl></div>
+</div></div>
+<div class="navfooter"><hr /><table width="100%" summary="Navigation footer"><tr><td width="40%" align="left"><a
+accesskey="p" href="tutorial-select.html">Prev</a> </td><td width="20%" align="center"><a accesskey="u"
+href="tutorial-sql.html">Up</a></td><td width="40%" align="right"> <a accesskey="n"
+href="tutorial-agg.html">Next</a></td>
+</tr><tr><td width="40%" align="left" valign="top">2.5. Querying a Table </td><td width="20%" align="center"><a
+accesskey="h" href="index.html">Home</a></td><td width="40%" align="right"
+valign="top"> 2.7. Aggregate Functions</td></tr>
+</table></div></body></html>
+"""
+
+ASCIIDOC = """<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en"><head>
+<meta http-equiv="Content-Type" content="application/xhtml+xml; charset=UTF-8" />
+<title>git-stash(1)</title>
+<style type="text/css">/* Shared CSS for AsciiDoc */ body { font-family: Georgia,serif; }</style>
+</head><body class="manpage">
+<div id="header"><h1>git-stash(1) Manual Page</h1><h2>NAME</h2>
+<div class="sectionbody"><p>git-stash - Stash the changes in a dirty working directory away</p></div></div>
+<div id="toc"><div id="toctitle">Table of Contents</div>
+<div class="toclevel1"><a href="#_synopsis">SYNOPSIS</a></div>
+<div class="toclevel1"><a href="#_description">DESCRIPTION</a></div>
+<div class="toclevel1"><a href="#_examples">EXAMPLES</a></div></div>
+<div id="content">
+<div class="sect1"><h2 id="_synopsis">SYNOPSIS</h2><div class="sectionbody"><div class="verseblock">
+<pre class="content">git stash list [&lt;log-options&gt;]
+git stash show [-u | --include-untracked] [&lt;stash&gt;]</pre></div></div></div>
+<div class="sect1"><h2 id="_description">DESCRIPTION</h2><div class="sectionbody">
+<div
+class="paragraph"><p>Use <code>git stash</code> when you want to record the current state of the working
+directory.</p></div>
+</div></div>
+<div class="sect1"><h2 id="_examples">EXAMPLES</h2><div class="sectionbody"><div class="dlist"><dl>
+<dt class="hdlist1">Pulling into a dirty tree</dt><dd><p>When you are in the middle of something, you learn that
+there are upstream changes.</p></dd></dl></div></div></div>
+<div class="sect1"><h2 id="_see_also">SEE ALSO</h2><div class="sectionbody">
+<div class="paragraph"><p><a href="git-checkout.html">git-checkout(1)</a>, <a href="git-commit.html">git-commit(1)</a>,
+<a href="git-reset.html">git-reset(1)</a></p></div></div></div>
+</div>
+<div id="footnotes"><hr /></div>
+<div id="footer"><div id="footer-text">Last updated
+ 2024-05-31 00:35:55 UTC</div></div>
+</body></html>
+"""
+
+WITH_MAIN = """<!doctype html><html><head><meta charset="utf-8"><title>Harbour news</title>
+<meta property="article:published_time" content="2025-03-01T08:00:00Z">
+<meta property="article:modified_time" content="2025-04-02T09:30:00Z"></head>
+<body>
+<header class="site-header"><a href="/">Harbour Authority</a><nav><a href="/news">News</a> <a
+href="/tides">Tides</a></nav>
+</header>
+<div class="cookie-banner">We use cookies to improve this site. <button>Accept</button></div>
+<main id="content">
+<article>
+<header><h1 id="dredging">Dredging of the inner basin</h1><p class="byline">By the harbour master</p></header>
+<p>Dredging of the inner basin starts in May and lasts six weeks.</p>
+<h2>Berths affected</h2>
+<table><tr><th>Berth</th><th>Closed</th></tr><tr><td>North quay</td><td>May 4-18</td></tr></table>
+<aside class="footnote" role="note"><p>Pilots are advised of closures by radio.</p></aside>
+<footer><p>Filed under <a href="/tags/works">works</a></p></footer>
+</article>
+<aside class="related-posts"><h3>Related</h3><ul><li><a href="/a">Quay lights</a></li><li><a href="/b">Buoys</a></li>
+<li><a href="/c">Pilots</a></li></ul></aside>
+</main>
+<footer class="site-footer"><p>&copy; 2025 Harbour Authority. All rights reserved.</p></footer>
+</body></html>
+"""
+
+NO_LANDMARKS = """<html><head><title>Bee notes</title></head><body>
+<div id="top"><a href="index.html">Home</a> | <a href="hives.html">Hives</a> | <a href="honey.html">Honey</a> |
+<a href="contact.html">Contact</a></div>
+<table><tr><td class="left">
+<ul><li><a href="spring.html">Spring work</a></li><li><a href="summer.html">Summer work</a></li>
+<li><a href="autumn.html">Autumn work</a></li><li><a href="winter.html">Winter work</a></li></ul>
+</td><td>
+<h1>Moving hives to the heather</h1>
+<p>The hives go up to the moor in <a href="august.html">August</a>, when the heather flowers.</p>
+<dl><dt>Distance</dt><dd>At least three miles, or the foragers fly back to the old site.</dd></dl>
+<p>Further reading:</p>
+<ul><li><a href="https://example.org/heather.pdf">Heather honey, a field guide</a></li>
+<li><a href="https://example.org/moors.pdf">Moorland beekeeping</a></li>
+<li><a href="https://example.org/transport.pdf">Moving colonies safely</a></li></ul>
+</td></tr></table>
+<p class="edit"><a href="edit.cgi?page=heather">Edit this page</a></p>
+</body></html>
+"""
+
+
+def _read(page: str, **options) -> Extracted:
+    return read_html(page.encode("utf-8"), **options)
+
+
+def _check_offsets(extracted: Extracted) -> None:
+    """Every heading's line starts with its title; anchors and code spans index the text in order."""
+    text = extracted.text
+    for heading in extracted.headings:
+        assert text[heading.start:].startswith(heading.title), heading
+        assert heading.start == 0 or text[heading.start - 1] == "\n", heading
+    offsets = [offset for offset, _ in extracted.anchors]
+    assert offsets == sorted(offsets) and all(0 <= offset < len(text) for offset in offsets)
+    for start, end in extracted.code:
+        assert 0 <= start < end <= len(text)
+    assert list(extracted.code) == sorted(extracted.code)
+
+
+# ------------------------------------------------------------------------------------------------ main content
+
+
+@pytest.mark.parametrize(
+    ("page", "left_out", "kept"),
+    [
+        (SPHINX, ["Navigation", "Pylib 1.0 documentation", "Table of Contents", "Report a Bug", "Show Source",
+                  "Copyright", "next", "¶"],
+         ["This module provides regular expression matching", "Return all non-overlapping matches"]),
+        (DOCBOOK, ["Prev", "Home", "Next", "2.6.2. Self joins", "2.7. Aggregate Functions", "The SQL Language"],
+         ["Thus far, our queries", "An outer join keeps the rows", "Every row of the left table"]),
+        (ASCIIDOC, ["Table of Contents", "Last updated"],
+         ["git-stash(1) Manual Page", "git-stash - Stash the changes", "Pulling into a dirty tree",
+          "Use git stash when you want"]),
+        (WITH_MAIN, ["Harbour Authority", "Tides", "cookies", "Accept", "Quay lights", "All rights reserved"],
+         ["Dredging of the inner basin starts in May", "By the harbour master", "North quay May 4-18",
+          "Pilots are advised of closures by radio.", "Filed under works"]),
+        (NO_LANDMARKS, ["Contact", "Spring work", "Winter work", "Edit this page"],
+         ["Moving hives to the heather", "The hives go up to the moor in August, when the heather flowers.",
+          "Distance", "At least three miles", "Heather honey, a field guide", "Moving colonies safely"]),
+    ],
+    ids=["sphinx", "docbook", "asciidoc", "main", "no-landmarks"],
+)
+def test_navigation_sidebars_and_footers_are_left_out_of_html_text_and_content_stays(page, left_out, kept):
+    main = _read(page)
+    whole = _read(page, main_content=False)
+    for boilerplate in left_out:
+        assert boilerplate not in main.text
+        assert boilerplate in whole.text  # main_content=False keeps the whole visible page
+    for content in kept:
+        assert content in main.text and content in whole.text
+    _check_offsets(main)
+    _check_offsets(whole)
+
+
+def test_sphinx_headings_and_api_entries_form_a_section_path_with_anchors():
+    extracted = _read(SPHINX)
+    headings = [(h.level, h.title, h.anchor) for h in extracted.headings]
+    assert headings == [
+        (1, "re — Regular expression operations", "module-re"),
+        (2, "Module Contents", "module-contents"),
+        (3, "re.findall(pattern, string)", "re.findall"),
+        (2, "Regular Expression Syntax", "regular-expression-syntax"),
+    ]
+    assert extracted.text.startswith("re — Regular expression operations\nThis module provides")
+
+
+def test_whole_page_keeps_the_permalink_sign_in_text_but_not_in_heading_titles():
+    extracted = _read(SPHINX, main_content=False)
+    assert "Module Contents¶" in extracted.text
+    assert "Module Contents" in [heading.title for heading in extracted.headings]
+    _check_offsets(extracted)
+
+
+def test_docbook_heading_takes_the_id_of_the_section_it_opens_and_terms_with_ids_become_headings():
+    extracted = _read(DOCBOOK)
+    headings = [(h.level, h.title, h.anchor) for h in extracted.headings]
+    assert headings == [
+        (2, "2.6. Joins Between Tables", "TUTORIAL-JOIN"),
+        (3, "2.6.1. Outer joins", "TUTORIAL-OUTER"),
+        (4, "LEFT OUTER JOIN", "JOIN-LEFT"),
+    ]
+
+
+def test_asciidoc_headings_use_their_own_ids_and_a_heading_without_one_has_none():
+    extracted = _read(ASCIIDOC)
+    anchors = {h.title: h.anchor for h in extracted.headings}
+    assert anchors["SYNOPSIS"] == "_synopsis" and anchors["EXAMPLES"] == "_examples"
+    assert anchors["git-stash(1) Manual Page"] == "header"  # the first heading in <div id="header">
+    assert anchors["NAME"] is None  # <div id="header"> already opened with the <h1>
+
+
+def test_heading_anchor_can_come_from_a_named_link_inside_it():
+    page = '<body><h2><a name="SECTION0301">Smoothing</a></h2><p>Splines fit the points.</p></body>'
+    (heading,) = _read(page).headings
+    assert (heading.level, heading.title, heading.anchor) == (2, "Smoothing", "SECTION0301")
+
+
+def test_anchors_hold_every_element_id_in_the_kept_text_at_the_start_of_its_text():
+    extracted = _read(DOCBOOK)
+    anchors = dict((anchor, offset) for offset, anchor in extracted.anchors)
+    text = extracted.text
+    assert text[anchors["TUTORIAL-JOIN"]:].startswith("2.6. Joins Between Tables")
+    assert text[anchors["TUTORIAL-OUTER"]:].startswith("2.6.1. Outer joins")
+    assert text[anchors["JOIN-LEFT"]:].startswith("LEFT OUTER JOIN")
+    # An empty index-term anchor points at the text that follows it.
+    assert text[anchors["id-1.4.4.7.2"]:].startswith("Thus far")
+    sphinx = _read(SPHINX)
+    ids = [anchor for _, anchor in sphinx.anchors]
+    assert ids[:2] == ["module-re", "re-regular-expression-operations"]
+    assert "searchbox" not in ids and "re.findall" in ids  # ids in left-out navigation are not anchors
+
+
+# ------------------------------------------------------------------------------------------------------- code
+
+
+def test_a_sphinx_highlighted_block_keeps_every_line_and_its_span_is_code():
+    extracted = _read(SPHINX)
+    (span,) = extracted.code
+    assert extracted.text[span[0]:span[1]] == (
+        ">>> re.findall(r'\\bf[a-z]*', 'which foot or hand fell')\n"
+        "['foot', 'fell']\n"
+        "\n"
+        ">>> if found:\n"
+        "...     print(found)"
+    )
+
+
+def test_pre_lines_keep_their_indentation_and_inline_code_stays_inline():
+    extracted = _read(DOCBOOK)
+    (span,) = extracted.code
+    assert extracted.text[span[0]:span[1]] == "SELECT *\n    FROM weather JOIN cities ON city = name;"
+    sphinx = _read(SPHINX)
+    assert "the search() function tests each one." in sphinx.text
+
+
+def test_a_newline_right_after_pre_is_not_a_line_of_code():
+    extracted = _read("<body><p>Run:</p><pre>\n  make html\n</pre><p>Done.</p></body>")
+    assert extracted.text == "Run:\n  make html\nDone."
+    assert extracted.code == ((5, 16),)
+
+
+# -------------------------------------------------------------------------------------- edge cases of the rules
+
+
+def test_a_page_that_is_only_navigation_is_kept_whole_rather_than_dropped():
+    page = '<body><nav><ul><li><a href="a.html">Alpha</a></li><li><a href="b.html">Beta</a></li></ul></nav></body>'
+    assert _read(page).text == "Alpha\nBeta"
+
+
+def test_a_section_whose_id_names_navigation_is_still_content_when_it_holds_a_heading():
+    page = ('<body><div class="body" role="main"><section id="related-projects"><h2>Related projects</h2>'
+            '<p>Several tools build on this one.</p></section></div></body>')
+    extracted = _read(page)
+    assert extracted.text == "Related projects\nSeveral tools build on this one."
+    assert extracted.headings[0].anchor == "related-projects"
+
+
+def test_header_and_footer_of_an_article_stay_when_there_is_no_main_landmark():
+    page = ('<body><header><a href="/">Site</a></header><article><header><h1>Title</h1></header>'
+            '<p>Body text.</p><footer>Posted by Ann</footer></article><article><p>Second.</p></article>'
+            '<footer>Site footer</footer></body>')
+    assert _read(page).text == "Title\nBody text.\nPosted by Ann\nSecond."
+
+
+def test_extract_and_scan_corpus_pass_main_content_through(tmp_path):
+    assert "Harbour Authority" not in extract(WITH_MAIN.encode(), ".html").text
+    assert "Harbour Authority" in extract(WITH_MAIN.encode(), ".html", main_content=False).text
+    (tmp_path / "news.html").write_text(WITH_MAIN, encoding="utf-8")
+    (main,) = scan_corpus(tmp_path).documents
+    (whole,) = scan_corpus(tmp_path, main_content=False).documents
+    assert "Harbour Authority" not in main.text and "Harbour Authority" in whole.text
+    assert main.headings[0].title == "Dredging of the inner basin" and main.anchors[0] == (0, "content")
+
+
+# --------------------------------------------------------------------------------------------------- charsets
+
+CAFE = "<html><head><title>Menu</title></head><body><p>Café crème, 3 €</p></body></html>"
+
+
+def test_a_utf16_meta_charset_without_a_byte_order_mark_means_the_bytes_are_utf8():
+    page = CAFE.replace("<head>", '<head><meta charset="utf-16">')
+    assert read_html(page.encode("utf-8")).text == "Café crème, 3 €"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_page_without_a_byte_order_mark_is_detected(encoding):
+    assert read_html(CAFE.encode(encoding)).text == "Café crème, 3 €"
+
+
+@pytest.mark.parametrize("bom, encoding", [(codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF8, "utf-8")])
+def test_a_byte_order_mark_decides_the_encoding(bom, encoding):
+    assert read_html(bom + CAFE.encode(encoding)).text == "Café crème, 3 €"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Le café est servi en terrasse l'été, et la crème brûlée est préparée chaque matin par le pâtissier.",
+         "cp1252"),
+        ("Чай подают в саду каждый вечер, а пирог пекут утром по старому рецепту бабушки.", "cp1251"),
+        ("Zażółć gęślą jaźń: każdy pszczelarz wie, że miód wrzosowy zbiera się późnym latem.", "cp1250"),
+    ],
+)
+def test_a_legacy_page_without_a_declaration_is_decoded_not_dropped(text, encoding):
+    page = f"<html><head><title>Notes</title></head><body><p>{text}</p></body></html>"
+    assert read_html(page.encode(encoding)).text == text
+
+
+def test_a_declared_charset_is_honoured_and_a_wrong_one_does_not_lose_the_page():
+    page = '<html><head><meta charset="iso-8859-1"></head><body><p>Prices in € and naïve café.</p></body></html>'
+    # Browsers read a Latin-1 label as windows-1252, which has the euro sign.
+    assert read_html(page.encode("cp1252")).text == "Prices in € and naïve café."
+    wrong = page.replace("iso-8859-1", "utf-8").encode("cp1252")
+    assert read_html(wrong).text == "Prices in € and naïve café."
+
+
+# ------------------------------------------------------------------------------------------------------ dates
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ('<meta http-equiv="last-modified" content="Wed, 21 Oct 2015 07:28:00 GMT">', "2015-10-21"),
+        ('<meta name="dcterms.modified" content="2024-02-03">', "2024-02-03"),
+        ('<meta property="article:modified_time" content="2025-04-02T09:30:00Z">', "2025-04-02"),
+        ('<meta property="og:updated_time" content="2023-06-01 10:12:22 UTC">', "2023-06-01"),
+        ('<meta name="DC.date.modified" content="Nov 29, 2026">', "2026-11-29"),
+        ('<meta name="date" content="2020-01-05"><meta name="last-modified" content="2021-07-08">', "2021-07-08"),
+    ],
+)
+def test_meta_dates_are_found_and_a_modified_date_wins_over_a_published_one(head, expected):
+    extracted = read_html(f"<html><head>{head}</head><body><p>Text.</p></body></html>".encode())
+    assert parse_date(extracted.date) == expected
+
+
+def test_time_element_saying_modified_wins_over_published_and_meta_over_both():
+    body = ('<p>Posted <time datetime="2024-01-10" itemprop="datePublished">10 January</time>, updated '
+            '<time class="updated" datetime="2024-03-15T12:00:00+01:00">15 March</time>.</p>')
+    assert read_html(f"<body>{body}</body>".encode()).date == "2024-03-15T12:00:00+01:00"
+    assert parse_date(_read(WITH_MAIN).date) == "2025-04-02"
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (SPHINX, "2026-11-29"),
+        (ASCIIDOC, "2024-05-31"),
+        ("<body><p>Text.</p><p>Last modified: 2024-05-01</p></body>", "2024-05-01"),
+        ("<body><p>Text.</p><div>This page was last edited on 3 June 2024, at 10:00.</div></body>", "2024-06-03"),
+        ("<body><p>Text.</p><p>Page updated Wed, 21 Oct 2015 07:28:00 GMT</p></body>", "2015-10-21"),
+    ],
+)
+def test_last_updated_lines_give_the_date_even_in_a_footer_main_content_leaves_out(page, expected):
+    extracted = _read(page)
+    assert parse_date(extracted.date) == expected
+
+
+def test_a_paragraph_that_mentions_an_update_is_not_a_date_line():
+    sentence = "The survey was updated 2019-04-02 after the storm. " * 5
+    assert _read(f"<body><p>{sentence}</p></body>").date is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("Nov 29, 2026", "2026-11-29"), ("2023-06-01 10:12:22 UTC", "2023-06-01"),
+     ("Wed, 21 Oct 2015 07:28:00 GMT", "2015-10-21"), ("Sunday, 3 June 2024", "2024-06-03"), ("Monday", None)],
+)
+def test_parse_date_reads_footer_and_http_dates(value, expected):
+    assert parse_date(value) == expected
+
+
+# ---------------------------------------------------------------------------------------- real installed pages
+
+DOC = Path("/usr/share/doc")
+REAL_PAGES = [
+    ("sphinx-doc/html/usage/quickstart.html", ["Site navigation", "On this page", "Created using"],
+     "The root directory of a Sphinx collection of plain-text document sources is called the source directory."),
+    ("postgresql-doc-15/html/tutorial-join.html", ["Prev", "Up", "Home"],
+     "Thus far, our queries have only accessed one table at a time."),
+    ("git-doc/git-add.html", ["Last updated"],
+     "This command updates the index using the current content found in the working tree"),
+    ("asymptote/html/fill.html", ["Previous: draw", "Contents][Index"],
+     "There is also a convenient filldraw command, which fills the path and then draws in the boundary."),
+]
+
+
+@pytest.mark.parametrize(("path", "left_out", "sentence"), REAL_PAGES, ids=[p.split("/")[0] for p, *_ in REAL_PAGES])
+def test_real_installed_documentation_pages_lose_their_navigation_and_keep_their_content(path, left_out, sentence):
+    page = DOC / path
+    if not page.is_file():
+        pytest.skip(f"{page} is not installed (Debian package {path.split('/')[0]})")
+    raw = page.read_bytes()
+    main, whole = read_html(raw), read_html(raw, main_content=False)
+    assert sentence in main.text
+    for boilerplate in left_out:
+        assert boilerplate in whole.text and boilerplate not in main.text
+    assert main.headings and len(main.text) < len(whole.text)
+    _check_offsets(main)
+
+
+def test_a_page_that_never_closes_its_tags_is_read_without_running_out_of_stack():
+    page = "<body>" + "<div><font>deep " * 5000 + "</body>"
+    extracted = _read(page)
+    assert extracted.text.count("deep") == 5000
+
+
+def test_a_restructuredtext_sidebar_is_content_and_a_header_link_bar_is_not():
+    page = ('<body><div class="header"><a href="https://docutils.example.org">Docutils</a> | '
+            '<a href="../index.html">Overview</a> | <a href="../users.html">Users</a> | '
+            '<a href="../ref.html">Reference</a></div>'
+            '<div class="document"><h1 class="title">Configuration</h1>'
+            '<div class="sidebar"><p class="first sidebar-title">Security</p>'
+            '<p class="last">For web applications, see <a href="security.html">Deploying Securely</a>.</p></div>'
+            '<p>Settings are read from configuration files.</p></div></body>')
+    assert _read(page).text.splitlines() == [
+        "Configuration", "Security", "For web applications, see Deploying Securely.",
+        "Settings are read from configuration files.",
+    ]
+
+
+def test_a_main_landmark_inside_a_template_is_not_the_main_content():
+    page = ("<body><template><main><p>Template copy.</p></main></template>"
+            "<div><p>The visible page.</p></div></body>")
+    assert _read(page).text == "The visible page."
+
+
+def test_a_line_break_inside_a_heading_keeps_the_heading_on_one_line():
+    extracted = _read("<body><h1>Annual report<br>2024</h1><p>Figures.</p></body>")
+    assert extracted.text == "Annual report 2024\nFigures."
+    assert extracted.headings[0].title == "Annual report 2024"
+
+
+@pytest.mark.parametrize("action", ["Edit this page", "Edit on GitHub", "View page source", "Report a bug",
+                                    "Show Source"])
+def test_page_action_links_are_left_out_but_a_link_in_a_sentence_stays(action):
+    page = f'<body><p>Read the <a href="view.html">view</a> guide.</p><p><a href="x">{action}</a></p></body>'
+    assert _read(page).text == "Read the view guide."
+
+
+def test_a_header_holding_the_pages_own_title_stays_and_a_site_banner_does_not():
+    page = ('<body><header><h1><a href="/">Garden Blog</a></h1><nav><a href="/about">About</a></nav></header>'
+            '<header class="post"><h1>Pruning roses</h1><p>March 2024</p></header>'
+            '<p>Cut above an outward-facing bud.</p></body>')
+    extracted = _read(page)
+    assert extracted.text == "Pruning roses\nMarch 2024\nCut above an outward-facing bud."
+    assert [heading.title for heading in extracted.headings] == ["Pruning roses"]
+
+
+def test_api_entries_nested_in_a_description_are_one_level_deeper():
+    page = ('<body><section id="api"><h2>API</h2><dl class="py class"><dt id="Pool">class Pool</dt><dd>'
+            '<p>A pool of workers.</p><dl class="py method"><dt id="Pool.map">map(func, items)</dt>'
+            '<dd><p>Apply func to each item.</p></dd></dl></dd></dl>'
+            '<dl><dt>timeout</dt><dd><dl><dt id="close">close()</dt><dd>Stop.</dd></dl></dd></dl></section></body>')
+    headings = [(h.level, h.title) for h in _read(page).headings]
+    assert headings == [(2, "API"), (3, "class Pool"), (4, "map(func, items)"), (3, "close()")]
+
+
+def test_a_meta_date_that_is_not_a_date_gives_way_to_the_next_source():
+    page = ('<html><head><meta name="last-modified" content="see changelog"></head>'
+            '<body><p>Text.</p><footer>Last updated on Nov 29, 2026.</footer></body></html>')
+    assert _read(page).date == "Nov 29, 2026"
