@@ -317,6 +317,36 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
     )
 
 
+@main.command()
+@INDEX_OPTION
+@MODEL_OPTION
+@ENCODER_OPTION
+@_expected_errors
+def mcp(index_dir, model, encoder) -> None:
+    """Serve the index to an AI assistant over MCP (Model Context Protocol) on standard input and output.
+
+    The assistant's MCP client starts this command itself; docs/mcp.md has the JSON to register it. Tools:
+    search (passages with citations) and get_document (the exact text a citation points into). `qa serve`
+    offers the same tools over HTTP at /mcp.
+
+    \b
+    Example (the command an MCP client runs):
+      qa mcp --index ~/notes-index
+    """
+    import contextlib
+    import logging
+
+    from qa.mcp_server import serve_stdio
+    from qa.search import SearchService
+
+    settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)
+    # Standard output carries the protocol from here on: anything a library prints while loading goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        service = SearchService.open(settings)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    serve_stdio(service)
+
+
 @main.command(name="eval")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split to score.")
