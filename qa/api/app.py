@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from qa import __version__
+from qa.api.docs import router as docs_router
 from qa.api.logs import REQUEST_ID_HEADER
 from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         version=__version__,
         description="Ask questions over your documents; every passage comes with a citation you can open.",
         lifespan=lifespan,
+        # /docs and /redoc come from qa/api/docs.py, with their scripts shipped in the install, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.live = live
@@ -107,6 +111,7 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     app.include_router(router)
     app.include_router(web_router)  # the question page at / (not in the OpenAPI schema)
     app.include_router(metrics_router)
+    app.include_router(docs_router)
     # MCP over streamable HTTP (qa/mcp_server.py), behind the same key and body limit as every other route.
     app.add_route("/mcp", mcp, include_in_schema=False)
     document_request_ids(app)
