@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -20,7 +20,6 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
-from starlette.types import Receive, Scope, Send
 
 from qa import __version__
 from qa.api.schemas import SearchResponse
@@ -92,7 +91,9 @@ def create_mcp_server(current_service: Callable[[], SearchService]) -> MCPServer
             _MODES | None,
             Field(description="hybrid (default): meaning and wording; dense: meaning only; keyword: exact words."),
         ] = None,
-        source: Annotated[str | None, Field(description="Only documents whose id matches this glob, e.g. 'ops/*'.")] = None,
+        source: Annotated[
+            str | None, Field(description="Only documents whose id matches this glob, e.g. 'ops/*'.")
+        ] = None,
         after: Annotated[str | None, Field(description="Only documents dated on or after this ISO date.")] = None,
         before: Annotated[str | None, Field(description="Only documents dated on or before this ISO date.")] = None,
     ) -> Annotated[CallToolResult, SearchResponse]:
@@ -110,7 +111,9 @@ def create_mcp_server(current_service: Callable[[], SearchService]) -> MCPServer
     def get_document(
         id: Annotated[str, Field(description="The document id: a citation's 'source'.")],
         start: Annotated[int | None, Field(description="First character (a citation's 'start'); default 0.")] = None,
-        end: Annotated[int | None, Field(description="End character, exclusive (a citation's 'end'); default: the end.")] = None,
+        end: Annotated[
+            int | None, Field(description="End character, exclusive (a citation's 'end'); default: the end.")
+        ] = None,
     ) -> Annotated[CallToolResult, DocumentSpan]:
         """A document's text, or the span ``start:end`` of it, with its metadata."""
         with _as_tool_error():
@@ -199,46 +202,29 @@ def transport_security(host: str) -> TransportSecuritySettings | None:
         loopback = False
     if not loopback:
         return None
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    # With and without a port: a browser or client leaves out the default one (:80).
     return TransportSecuritySettings(
-        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        allowed_hosts=[*names, *(f"{name}:*" for name in names)],
+        allowed_origins=[*(f"http://{name}" for name in names), *(f"http://{name}:*" for name in names)],
     )
 
 
-class StreamableHTTPEndpoint:
-    """The MCP server as an ASGI endpoint speaking streamable HTTP, for one route (``/mcp``) of the app.
+def session_manager(
+    current_service: Callable[[], SearchService], *, host: str, max_body_bytes: int
+) -> StreamableHTTPSessionManager:
+    """A new streamable-HTTP session manager for an MCP server over ``current_service()``; run it with ``.run()``.
 
-    Stateless, with JSON responses: every POST is answered on its own, so nothing is kept per client and the
-    endpoint works behind any proxy. ``running()`` belongs in the app's lifespan; it makes a new session manager
-    each time (the SDK's runs only once), so an app may be started more than once, as tests do.
+    Stateless, with JSON responses: every POST is answered on its own, so nothing is kept per client (no session
+    to lose on a restart or to share between workers).
     """
-
-    def __init__(self, server: MCPServer, *, host: str, max_body_bytes: int) -> None:
-        self._server = server
-        self._host = host
-        self._max_body_bytes = max_body_bytes
-        self._manager: StreamableHTTPSessionManager | None = None
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Serve requests until the context ends."""
-        # Only its session manager is used: the route is the app's own.
-        self._server.streamable_http_app(
-            json_response=True, stateless_http=True, transport_security=transport_security(self._host),
-            max_request_body_size=self._max_body_bytes, host=self._host,
-        )
-        manager = self._server.session_manager
-        async with manager.run():
-            self._manager = manager
-            try:
-                yield
-            finally:
-                self._manager = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._manager is None:
-            raise RuntimeError("the MCP endpoint is not running: the app's lifespan has not started")
-        await self._manager.handle_request(scope, receive, send)
+    server = create_mcp_server(current_service)
+    # Only its session manager is used: the route belongs to the app (qa/api/mcp.py).
+    server.streamable_http_app(
+        json_response=True, stateless_http=True, transport_security=transport_security(host),
+        max_request_body_size=max_body_bytes, host=host,
+    )
+    return server.session_manager
 
 
 def serve_stdio(service: SearchService) -> None:

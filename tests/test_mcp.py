@@ -143,6 +143,16 @@ def test_mcp_over_http_needs_the_api_key(keyed_server):
         asyncio.run(without_key())
 
 
+def test_mcp_on_loopback_refuses_a_foreign_host_or_origin(keyed_server):
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {KEY}"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    # A page on a hostile name that resolves to 127.0.0.1 (DNS rebinding) sends its own Host and Origin.
+    for extra in ({"Host": "attacker.example:8000"}, {"Origin": "http://attacker.example"}):
+        refused = httpx.post(f"{keyed_server}/mcp", json=ping, headers={**headers, **extra})
+        assert refused.status_code in (400, 403, 421), (extra, refused.status_code)
+    assert httpx.post(f"{keyed_server}/mcp", json=ping, headers=headers).status_code == 200
+
+
 def test_mcp_over_http_reports_a_missing_index_as_a_tool_error(tmp_path):
     app = create_app(Settings(index_dir=tmp_path / "no-index", reload_interval=0))
 
@@ -164,3 +174,33 @@ def test_mcp_stdio_with_no_index_fails_at_start_with_a_message(tmp_path):
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("error: ") and "qa index" in done.stderr
+
+
+def test_the_http_app_imports_the_mcp_sdk_only_when_mcp_is_asked_for(seeds_index):
+    import json
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import json, sys
+        from fastapi.testclient import TestClient
+        from qa.api.app import create_app
+        from qa.config import Settings
+
+        app = create_app(Settings(index_dir={str(seeds_index)!r}, reload_interval=0))
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            client.get("/health")
+            before = "mcp" in sys.modules
+            reply = client.post("/mcp", headers={{"Accept": "application/json, text/event-stream"}}, json={{
+                "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {{}},
+            }})
+        print(json.dumps({{"before": before, "after": "mcp" in sys.modules, "status": reply.status_code,
+                          "tools": sorted(t["name"] for t in reply.json()["result"]["tools"])}}))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"before": False, "after": True, "status": 200, "tools": ["get_document", "search"]}

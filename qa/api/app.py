@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from qa import __version__
 from qa.api.docs import router as docs_router
 from qa.api.logs import REQUEST_ID_HEADER
+from qa.api.mcp import MCPEndpoint
 from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
 from qa.api.openapi import document_request_ids
@@ -28,7 +29,6 @@ from qa.api.web import router as web_router
 from qa.api.telemetry import RequestTelemetry
 from qa.config import Settings
 from qa.errors import IndexNotFound, QAError
-from qa.mcp_server import StreamableHTTPEndpoint, create_mcp_server
 from qa.reload import LiveService
 from qa.search import SearchService
 
@@ -58,9 +58,7 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     settings = settings or Settings.from_env()
     settings.check()
     live = LiveService(settings, service)
-    mcp = StreamableHTTPEndpoint(
-        create_mcp_server(lambda: _loaded_service(live)), host=settings.host, max_body_bytes=settings.max_body_bytes
-    )
+    mcp = MCPEndpoint(lambda: _loaded_service(live), host=settings.host, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
