@@ -153,3 +153,14 @@ def test_public_names_are_importable_from_qa(name):
     import qa
 
     assert name in qa.__all__ and getattr(qa, name).__name__ == name
+
+
+def test_the_example_in_docs_python_md_runs_as_written(tmp_path):
+    page = (ROOT / "docs" / "python.md").read_text(encoding="utf-8")
+    example = page.split("```python\n", 1)[1].split("```", 1)[0]
+    for name, text in CORPUS.items():
+        (tmp_path / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "docs" / name).write_text(text, encoding="utf-8")
+    found = run_script(example + "\nimport json\nprint(json.dumps([hit.citation.source for hit in answer.results]))\n",
+                       cwd=tmp_path)
+    assert found == ["ops/logs.md"]

@@ -1,7 +1,7 @@
 """/mcp: the MCP server (qa/mcp_server.py) over streamable HTTP, as one route of the app.
 
-The MCP SDK takes seconds to import, so it is imported on the first request to /mcp, not when the app is built:
-a service nobody asks over MCP never pays for it.
+The MCP SDK is slow to import (its protocol is hundreds of pydantic models), so it is imported on the first request
+to /mcp, not when the app is built: a service nobody asks over MCP never pays for it.
 """
 
 from __future__ import annotations
