@@ -344,20 +344,25 @@ def mcp(index_dir, model, encoder) -> None:
 
     The assistant's MCP client starts this command itself; docs/mcp.md has the JSON to register it. Tools:
     search (passages with citations) and get_document (the exact text a citation points into). `qa serve`
-    offers the same tools over HTTP at /mcp.
+    offers the same tools over HTTP at /mcp. An index rebuilt meanwhile is picked up, as `qa serve` does.
     """
     import contextlib
     import logging
 
     from qa.mcp_server import serve_stdio
+    from qa.reload import LiveService
     from qa.search import SearchService
 
     settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)
     # Standard output carries the protocol from here on: anything a library prints while loading goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        service = SearchService.open(settings)
+        live = LiveService(settings, SearchService.open(settings))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    serve_stdio(service)
+    live.start(settings.reload_interval)
+    try:
+        serve_stdio(live.current)
+    finally:
+        live.stop()
 
 
 @main.command(name="eval")

@@ -227,6 +227,6 @@ def session_manager(
     return server.session_manager
 
 
-def serve_stdio(service: SearchService) -> None:
-    """Answer MCP requests on standard input and output until the client closes them."""
-    create_mcp_server(lambda: service).run("stdio")
+def serve_stdio(current_service: Callable[[], SearchService]) -> None:
+    """Answer MCP requests on standard input and output from ``current_service()`` until the client closes them."""
+    create_mcp_server(current_service).run("stdio")

@@ -23,9 +23,11 @@ KEY = "mcp-test-key-0123456789"
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
 
 
-def stdio_client(index_dir) -> Client:
+def stdio_client(index_dir, **extra_env: str) -> Client:
     """The SDK's client, spawning `python -m qa mcp --index DIR` with this checkout on the path."""
-    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "QA_CACHE_DIR": os.environ.get("QA_CACHE_DIR", "")}
+    env = {
+        "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "QA_CACHE_DIR": os.environ.get("QA_CACHE_DIR", ""), **extra_env
+    }
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "qa", "mcp", "--index", str(index_dir)],
         env={k: v for k, v in env.items() if v},
@@ -204,3 +206,37 @@ def test_the_http_app_imports_the_mcp_sdk_only_when_mcp_is_asked_for(seeds_index
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"before": False, "after": True, "status": 200, "tools": ["get_document", "search"]}
+
+
+def test_mcp_stdio_picks_up_a_rebuilt_index_without_a_restart(tmp_path, encoder):
+    from qa.indexer import build_index
+
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "logs.md").write_text("# Logs\n\nRotate the service logs every night.\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    defaults = Settings()
+
+    def build() -> None:
+        build_index(corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+                    embed_title=defaults.embed_title)
+
+    build()
+    client = stdio_client(index_dir, QA_RELOAD_INTERVAL="0.2")
+
+    async def session() -> tuple[list[str], list[str]]:
+        async with client:
+            before = await client.call_tool("search", {"question": "octopus hearts", "top_k": 5})
+            (corpus / "octopus.md").write_text("# Octopus\n\nAn octopus has three hearts.\n", encoding="utf-8")
+            build()
+            for _ in range(100):  # the watcher looks every 0.2 s; give a busy machine up to 20 s
+                after = await client.call_tool("search", {"question": "octopus hearts", "top_k": 5})
+                if len(after.structured_content["results"]) > 1:
+                    break
+                await asyncio.sleep(0.2)
+        sources = lambda result: [hit["citation"]["source"] for hit in result.structured_content["results"]]
+        return sources(before), sources(after)
+
+    before, after = asyncio.run(session())
+    assert before == ["logs.md"]
+    assert after[0] == "octopus.md" and set(after) == {"logs.md", "octopus.md"}
