@@ -49,6 +49,23 @@ def _bulk_encoder(model: str | None, settings: Settings):
     )
 
 
+def _corpus_to_index(settings: Settings) -> Path:
+    """The folder `qa index` reads: the one named, else ./seeds (the bundled demo's documents).
+
+    Raises:
+        click.UsageError: none named and no ./seeds here, which is how a first run in one's own folder starts.
+    """
+    if settings.corpus is not None:
+        return settings.corpus
+    if not DEFAULT_CORPUS.is_dir():
+        raise click.UsageError(
+            "no folder to index. Name the folder that holds your documents, e.g. `qa index ~/notes` (its .txt, .md, "
+            ".html, .pdf and .docx files go into an index in ./embeddings; add --index DIR to put it elsewhere), or "
+            f"set QA_CORPUS. With no folder named, qa index reads ./seeds, and there is none in {Path.cwd()}."
+        )
+    return DEFAULT_CORPUS
+
+
 def _expected_errors(command):
     """Map QAError to one line on stderr and its exit code: expected failures never show a traceback."""
 
@@ -121,7 +138,7 @@ def index(
     )
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
-    corpus = settings.corpus or DEFAULT_CORPUS
+    corpus = _corpus_to_index(settings)
     encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
@@ -334,6 +351,37 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
     )
 
 
+@main.command()
+@INDEX_OPTION
+@MODEL_OPTION
+@ENCODER_OPTION
+@_expected_errors
+def mcp(index_dir, model, encoder) -> None:
+    """Serve the index to an AI assistant over MCP (Model Context Protocol) on standard input and output.
+
+    The assistant's MCP client starts this command itself; docs/mcp.md has the JSON to register it. Tools:
+    search (passages with citations) and get_document (the exact text a citation points into). `qa serve`
+    offers the same tools over HTTP at /mcp. An index rebuilt meanwhile is picked up, as `qa serve` does.
+    """
+    import contextlib
+    import logging
+
+    from qa.mcp_server import serve_stdio
+    from qa.reload import LiveService
+    from qa.search import SearchService
+
+    settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)
+    # Standard output carries the protocol from here on: anything a library prints while loading goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        live = LiveService(settings, SearchService.open(settings))
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    live.start(settings.reload_interval)
+    try:
+        serve_stdio(live.current)
+    finally:
+        live.stop()
+
+
 @main.command(name="eval")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split to score.")
@@ -378,3 +426,47 @@ def evaluate(
             click.echo(json.dumps(report.as_dict()))
         return
     click.echo(render_eval_table(reports, split=split if labelled.kind == "beir" else None))
+
+
+# Every command's --help ends with examples; kept here, apart from the commands, so each stays short to read.
+EXAMPLES = {
+    None: """\b
+Start here:
+  qa index ~/notes                       index a folder of documents into ./embeddings
+  qa ask "how do I rotate the logs?"     the passages that answer it, with citations
+  qa serve                               the same over HTTP, with a web page at http://127.0.0.1:8000
+""",
+    "index": """\b
+Examples:
+  qa index ~/notes                       index ~/notes into ./embeddings (updated in place next time)
+  qa index ~/notes --index ~/notes-index keep the index elsewhere
+  qa index ~/notes --full --json         rebuild from scratch; the report as one JSON object
+""",
+    "ask": """\b
+Examples:
+  qa ask "how do I rotate the logs?"
+  qa ask "backup policy" --source 'ops/*' --after 2024 -k 3
+  qa ask --index ~/notes-index --json < questions.txt    one JSON answer per line
+""",
+    "info": """\b
+Examples:
+  qa info
+  qa info --index ~/notes-index --json
+""",
+    "serve": """\b
+Examples:
+  qa serve --index ~/notes-index --corpus ~/notes      build if needed, then serve on 127.0.0.1:8000
+  QA_API_KEY=$(openssl rand -hex 16) qa serve --host 0.0.0.0 --no-build
+""",
+    "mcp": """\b
+Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):
+  qa mcp --index ~/notes-index
+""",
+    "eval": """\b
+Examples:
+  qa eval questions.jsonl --corpus ~/notes             phrase-labelled questions over a folder
+  qa eval path/to/beir/scifact --mode all --json       a BEIR dataset, every retrieval mode
+""",
+}
+for _name, _examples in EXAMPLES.items():
+    (main if _name is None else main.commands[_name]).epilog = _examples

@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from qa import __version__
+from qa.api.docs import router as docs_router
 from qa.api.logs import REQUEST_ID_HEADER
+from qa.api.mcp import MCPEndpoint
 from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
 from qa.api.openapi import document_request_ids
@@ -26,7 +28,7 @@ from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, err
 from qa.api.web import router as web_router
 from qa.api.telemetry import RequestTelemetry
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import IndexNotFound, QAError
 from qa.reload import LiveService
 from qa.search import SearchService
 
@@ -56,13 +58,15 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     settings = settings or Settings.from_env()
     settings.check()
     live = LiveService(settings, service)
+    mcp = MCPEndpoint(lambda: _loaded_service(live), host=settings.host, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # A rebuilt index (qa index into the same directory) is picked up without a restart.
         live.start(settings.reload_interval)
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             live.stop()
 
@@ -71,6 +75,9 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         version=__version__,
         description="Ask questions over your documents; every passage comes with a citation you can open.",
         lifespan=lifespan,
+        # /docs and /redoc come from qa/api/docs.py, with their scripts shipped in the install, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.live = live
@@ -102,6 +109,9 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     app.include_router(router)
     app.include_router(web_router)  # the question page at / (not in the OpenAPI schema)
     app.include_router(metrics_router)
+    app.include_router(docs_router)
+    # MCP over streamable HTTP (qa/mcp_server.py), behind the same key and body limit as every other route.
+    app.add_route("/mcp", mcp, include_in_schema=False)
     document_request_ids(app)
 
     # add_middleware wraps what is already there, so the last one added sees a request first.
@@ -116,6 +126,18 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics, fastapi_app=app)  # outermost: sees everything
     return app
+
+
+def _loaded_service(live: LiveService) -> SearchService:
+    """The service serving now, for one MCP tool call.
+
+    Raises:
+        IndexNotFound: no index is loaded (the message says why).
+    """
+    service = live.current()
+    if service is None:
+        raise IndexNotFound(live.last_error or "no index is loaded")
+    return service
 
 
 def _document_bearer_auth(app: FastAPI) -> None:

@@ -1,0 +1,144 @@
+"""The Python API: build or open an index and ask it questions, with the objects the CLI and HTTP layers use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_INDEX_DIR, Settings
+from qa.encoder import DEFAULT_MODEL, Encoder, load_encoder
+from qa.filters import SearchFilter
+from qa.indexer import BuildReport, build_index, recorded_precision
+from qa.search import Answer, SearchService
+from qa.store import StoredDocument
+
+
+class Index:
+    """An opened index and its model, ready for questions; made by ``Index.open`` or ``Index.build``.
+
+    Example::
+
+        from qa import Index
+        index = Index.build("docs/", "docs-index")
+        answer = index.search("how do I rotate the logs?", top_k=5, source="ops/*", after="2024")
+        for hit in answer.results:
+            print(hit.citation.source, hit.citation.line_start, hit.text)
+
+    Every failure a caller can cause raises a ``qa.QAError`` subclass.
+    """
+
+    def __init__(self, service: SearchService, report: BuildReport | None = None) -> None:
+        self.service = service
+        # What the build did, when this object came from ``Index.build``; None after ``Index.open``.
+        self.report = report
+
+    @classmethod
+    def open(
+        cls, index_dir: str | Path = DEFAULT_INDEX_DIR, *, encoder: str = "auto", settings: Settings | None = None
+    ) -> "Index":
+        """Open the index in ``index_dir`` with the model it was built with.
+
+        Args:
+            encoder: "auto" (ONNX when the model allows it: no PyTorch), "onnx" or "torch".
+            settings: every other knob (top_k default, fusion, limits); its ``index_dir`` and ``encoder`` are
+                replaced by the arguments.
+
+        Raises:
+            IndexNotFound, IndexIncompatible, IndexCorrupt, ModelError: the index cannot be used.
+        """
+        settings = (settings or Settings()).with_(index_dir=Path(index_dir), encoder=encoder)
+        settings.check()
+        return cls(SearchService.open(settings))
+
+    @classmethod
+    def build(
+        cls,
+        corpus: str | Path,
+        index_dir: str | Path = DEFAULT_INDEX_DIR,
+        *,
+        model: str = DEFAULT_MODEL,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+        embed_title: bool = True,
+        encoder: str = "auto",
+        precision: str | None = None,
+        full: bool = False,
+    ) -> "Index":
+        """Index the .txt, .md, .html, .pdf and .docx files under ``corpus`` into ``index_dir``, then open it.
+
+        An existing index built the same way is updated (unchanged files are not embedded again), exactly as
+        `qa index` does; ``full`` rebuilds from scratch.
+
+        Args:
+            precision: "int8" or "fp32"; None keeps an existing index's own, or int8 for a new one.
+
+        Raises:
+            CorpusError: the corpus is missing or holds nothing indexable.
+            ConfigError: a parameter cannot work (for example a chunk size over the model's limit).
+            BuildInProgress: another process is building the same index.
+            ModelError: the model cannot be loaded.
+        """
+        index_dir = Path(index_dir)
+        settings = Settings(
+            index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
+            encoder=encoder,
+        )
+        settings = settings.with_(precision=precision or recorded_precision(index_dir))
+        settings.check()
+        # Every core for embedding the corpus; the same loaded model then answers the questions.
+        loaded: Encoder = load_encoder(
+            model, settings.encoder, precision=settings.precision, threads=os.cpu_count() or 1,
+            cache_dir=settings.cache_dir,
+        )
+        report = build_index(
+            Path(corpus), index_dir, loaded, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+            embed_title=embed_title, full=full,
+        )
+        return cls(SearchService.open(settings, encoder=loaded), report)
+
+    def search(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        mode: str | None = None,
+        source: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> Answer:
+        """The passages that best answer ``question``, best first, each with its ``Citation``.
+
+        Args:
+            top_k: passages to return (default 5).
+            mode: "hybrid" (default), "dense" (meaning only) or "keyword" (BM25 only).
+            source: only documents whose id matches this glob, e.g. "ops/*.md".
+            after, before: only documents dated on or after / on or before this ISO date ("2024", "2024-03",
+                "2024-03-29"); undated documents never pass a date filter.
+
+        Returns:
+            An ``Answer``; ``answer.as_dict()`` is the JSON that POST /search answers with.
+
+        Raises:
+            InvalidRequest: an empty question, ``top_k`` out of range, an unknown mode or a malformed date.
+        """
+        search_filter = SearchFilter.of(source=source, after=after, before=before)
+        return self.service.search(question, top_k, mode=mode, search_filter=search_filter)
+
+    def document(self, doc_id: str) -> StoredDocument:
+        """A document exactly as indexed: ``document(c.source).text[c.start:c.end]`` is the passage a citation cites.
+
+        Raises:
+            DocumentNotFound: no document with that id in the index.
+        """
+        return self.service.document(doc_id)
+
+    def info(self) -> dict:
+        """The index's directory, model, chunking, corpus, counts and build time (what `qa info --json` starts with)."""
+        return self.service.info()
+
+    def __repr__(self) -> str:
+        counts = self.service.manifest.counts
+        return (
+            f"Index({str(self.service.settings.index_dir)!r}: {counts.get('documents')} documents, "
+            f"{counts.get('chunks')} passages, {self.service.manifest.model})"
+        )
