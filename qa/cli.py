@@ -142,7 +142,8 @@ def index(
     encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title, progress=_progress_printer(progress_style), full=full,
+        embed_title=settings.embed_title, html_content=settings.html_content, progress=_progress_printer(progress_style),
+        full=full,
     )
     for skipped in report.skipped:
         click.echo(f"warning: skipped {skipped.doc_id}: {skipped.reason}", err=True)
@@ -332,6 +333,8 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
             ),
             precision=precision,
             progress=_progress_printer(),
+            # Set only when asked for: an index built with the whole pages keeps them otherwise.
+            html_content=settings.html_content if os.environ.get("QA_HTML_CONTENT") else None,
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"

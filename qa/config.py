@@ -17,6 +17,8 @@ DEFAULT_CHUNK_OVERLAP = 24
 
 # Retrieval modes; the default is the best on the measurements in README.md ("Retrieval quality").
 MODES = ("hybrid", "dense", "keyword")
+# What `qa index` keeps of an HTML page: its main content (the default) or the whole visible page.
+HTML_CONTENT = ("main", "all")
 FUSIONS = ("score", "rrf")
 ENCODERS = ("auto", "onnx", "torch")
 # Precision of the model's arithmetic when embedding; an index records its own, and queries follow it.
@@ -48,6 +50,7 @@ ENV_VARS = {
     "chunk_size": "QA_CHUNK_SIZE",
     "chunk_overlap": "QA_CHUNK_OVERLAP",
     "embed_title": "QA_EMBED_TITLE",
+    "html_content": "QA_HTML_CONTENT",
     "host": "QA_HOST",
     "port": "QA_PORT",
     "top_k": "QA_TOP_K",
@@ -95,6 +98,8 @@ class Settings:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     embed_title: bool = True
+    # What an HTML page contributes: "main" (its main content, navigation and page furniture left out) or "all".
+    html_content: str = "main"
     host: str = "127.0.0.1"
     port: int = 8000
     top_k: int = 5
@@ -171,6 +176,8 @@ class Settings:
 
     def problems(self):
         """Yield ``(field names, message)`` for each value that cannot work; the API key itself is never shown."""
+        if self.html_content not in HTML_CONTENT:
+            yield ("html_content",), f"HTML content must be one of {', '.join(HTML_CONTENT)}, got {self.html_content!r}"
         if self.chunk_size < 8:
             yield ("chunk_size",), f"chunk size must be at least 8 tokens, got {self.chunk_size}"
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -240,7 +247,7 @@ def _convert(name: str, raw: str) -> object:
         if raw.strip().lower() not in _BOOLEANS:
             raise ConfigError(f"{ENV_VARS[name]} must be true or false, got {raw!r}")
         return _BOOLEANS[raw.strip().lower()]
-    if name in ("log_level", "log_format"):
+    if name in ("log_level", "log_format", "html_content"):
         return raw.strip().lower()
     if name in ("dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight", "reload_interval"):
         try:

@@ -188,19 +188,20 @@ def evaluate(
     else:
         if dataset.corpus_dir is None:
             raise InvalidRequest(f"{dataset.name}: name the corpus the questions are about with --corpus DIR")
-        scan = scan_corpus(dataset.corpus_dir)
+        scan = scan_corpus(dataset.corpus_dir, main_content=settings.html_content == "main")
     with ExitStack() as stack:
         if index_dir is None:
             index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-"))) / "index"
         reason = staleness(
             index_dir, scan, model=encoder.model_id, chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=encoder.precision,
+            html_content=settings.html_content,
         )
         if reason is not None:
             log(f"indexing {len(scan.documents)} documents into {index_dir}")
             report = build_index(
                 scan.root, index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-                embed_title=settings.embed_title, scan=scan, progress=progress,
+                embed_title=settings.embed_title, html_content=settings.html_content, scan=scan, progress=progress,
             )
             log(f"indexed {report.chunks} passages in {report.seconds:.1f} s")
         else:

@@ -65,14 +65,18 @@ class BuildReport:
     duplicates: int = 0
 
 
-def chunking_parameters(size: int, overlap: int, embed_title: bool) -> dict:
-    """The chunking block of the manifest; equal blocks mean equal passages and vectors for equal text."""
+def chunking_parameters(size: int, overlap: int, embed_title: bool, html_content: str = "main") -> dict:
+    """The chunking block of the manifest; equal blocks mean equal passages and vectors for the same files.
+
+    ``html_content`` is what an HTML page contributes ("main" or "all"): it changes the text itself.
+    """
     return {
         "unit": "tokens",
         "size": size,
         "overlap": overlap,
         "splitter": f"sentences-v{CHUNKER_VERSION}",
         "embed_title": embed_title,
+        "html_content": html_content,
     }
 
 
@@ -147,6 +151,7 @@ def build_index(
     chunk_size: int,
     chunk_overlap: int,
     embed_title: bool = False,
+    html_content: str = "main",
     scan: CorpusScan | None = None,
     progress: Progress | None = None,
     full: bool = False,
@@ -160,6 +165,7 @@ def build_index(
 
     Args:
         embed_title: embed each passage with its document's title before it (the keyword index always has it).
+        html_content: "main" keeps an HTML page's main content only, "all" its whole visible text.
         scan: a scan of ``corpus`` already made (to avoid reading it twice); made here when None.
         progress: optional callback for progress display.
         full: build from scratch even when the previous index could be reused.
@@ -175,13 +181,13 @@ def build_index(
             f"chunk size {chunk_size} exceeds the model's limit of {encoder.max_tokens} tokens per passage "
             f"({encoder.model_id}); use --chunk-size {encoder.max_tokens} or less"
         )
-    scan = scan if scan is not None else scan_corpus(corpus)
+    scan = scan if scan is not None else scan_corpus(corpus, main_content=html_content == "main")
     if not scan.documents:
         kinds = ", ".join(SUFFIXES)
         raise CorpusError(f"nothing to index in {scan.root}: no readable {kinds} files ({len(scan.skipped)} skipped)")
     report = progress or (lambda stage, done, total: None)
     index_dir = Path(index_dir).absolute()
-    chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title)
+    chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content)
     with staging_directory(index_dir) as staging:
         # Decided under the build lock, so no other build can swap the previous index out meanwhile.
         if full:
@@ -299,7 +305,7 @@ def build_index(
 
 def staleness(
     index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
-    precision: str | None = None,
+    precision: str | None = None, html_content: str = "main",
 ) -> str | None:
     """Why the index at ``index_dir`` does not reflect ``scan`` with these settings; None when it does."""
     try:
@@ -308,7 +314,7 @@ def staleness(
         return str(exc)
     if manifest.model != model_id_for(model):
         return f"it was built with model {manifest.model}, not {model}"
-    if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap, embed_title):
+    if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content):
         return "its chunking parameters differ"
     was = manifest.precision
     if precision is not None and was != precision:
@@ -330,6 +336,7 @@ def ensure_index(
     load_model: Callable[[str, str], Encoder],
     precision: str | None = None,
     progress: Progress | None = None,
+    html_content: str | None = None,
 ) -> tuple[BuildReport | None, str | None]:
     """Build the index if it is missing, update it if it no longer matches its corpus; leave a fresh one alone.
 
@@ -339,8 +346,8 @@ def ensure_index(
     The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
     else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,
     else from ``defaults`` (model, size, overlap, embed_title, precision); ``load_model(name, precision)`` loads
-    the model for a build. A copied index whose corpus is not on this machine is
-    used as it is.
+    the model for a build. ``html_content`` ("main" or "all") comes from the argument, else the existing index,
+    else "main". A copied index whose corpus is not on this machine is used as it is.
 
     Returns:
         ``(report, reason)`` after a build, ``(None, None)`` when nothing needed doing.
@@ -364,16 +371,17 @@ def ensure_index(
     chunk_overlap = chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
     embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
     precision = precision or (manifest.precision if manifest else defaults[4])
-    scan = scan_corpus(corpus)
+    html_content = html_content or (manifest.chunking.get("html_content", "main") if manifest else "main")
+    scan = scan_corpus(corpus, main_content=html_content == "main")
     reason = staleness(
         index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
-        precision=precision,
+        precision=precision, html_content=html_content,
     )
     if reason is None:
         return None, None
     encoder = load_model(model, precision)
     report = build_index(
         Path(corpus), index_dir, encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
-        scan=scan, progress=progress,
+        html_content=html_content, scan=scan, progress=progress,
     )
     return report, reason

@@ -198,3 +198,29 @@ def test_a_word_the_tokenizer_reads_as_one_token_still_makes_bounded_passages(en
     chunks = chunk_text(text, size=128, overlap=0, count_tokens=encoder.count_tokens, limit=254)
     assert "".join(c.text for c in chunks).replace("\n", "") == text.replace("\n", "")
     assert max(len(c.text) for c in chunks) <= 254 * MAX_CHARS_PER_TOKEN
+
+
+def test_whole_html_pages_are_kept_only_when_asked_and_the_choice_is_part_of_the_index(tmp_path):
+    from qa.config import Settings as S
+    from qa.errors import ConfigError
+
+    corpus = tmp_path / "site"
+    corpus.mkdir()
+    (corpus / "page.html").write_text(
+        "<html><head><title>Lighthouses</title></head><body><nav><a href='/'>Home</a> <a href='/a'>Archive</a>"
+        " <a href='/b'>Contact us</a></nav><main><h1>Lighthouses</h1><p>The lamp is lit at dusk every day.</p>"
+        "</main></body></html>",
+        encoding="utf-8",
+    )
+    main_index, all_index = tmp_path / "main", tmp_path / "all"
+    assert run_qa("index", corpus, "--index", main_index).returncode == 0
+    assert run_qa("index", corpus, "--index", all_index, env={"QA_HTML_CONTENT": "all"}).returncode == 0
+    main_doc = json.loads(run_qa("info", "--index", main_index, "--json").stdout)
+    assert main_doc["chunking"]["html_content"] == "main"
+    assert json.loads(run_qa("info", "--index", all_index, "--json").stdout)["chunking"]["html_content"] == "all"
+    main_answer = json.loads(run_qa("ask", "--index", main_index, "--json", "Contact us").stdout)
+    all_answer = json.loads(run_qa("ask", "--index", all_index, "--json", "Contact us").stdout)
+    assert all("Contact us" not in hit["text"] for hit in main_answer["results"])
+    assert any("Contact us" in hit["text"] for hit in all_answer["results"])
+    with pytest.raises(ConfigError, match="QA_HTML_CONTENT"):
+        S.from_env(environ={"QA_HTML_CONTENT": "everything"})
