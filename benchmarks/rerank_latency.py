@@ -76,7 +76,9 @@ def export_onnx(model_dir: Path, out_dir: Path) -> Path:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sample = tokenizer(["a question", "another one"], ["a passage", "a longer passage"], padding=True, return_tensors="pt")
+    sample = tokenizer(
+        ["a question", "another one"], ["a passage", "a longer passage"], padding=True, return_tensors="pt"
+    )
     dynamic = {**{name: {0: "batch", 1: "tokens"} for name in names}, "logits": {0: "batch"}}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's advisories about frozen Python conditions

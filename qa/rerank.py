@@ -10,6 +10,7 @@ max length), the model's one output, then the activation the model was saved wit
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -132,6 +133,11 @@ def _read_json(path: Path, name: str) -> dict | None:
         raise ModelError(f"re-ranking model {name!r}: cannot read {path.name}: {exc}") from exc
 
 
+def _one_line(exc: Exception) -> str:
+    """A library's error message on one line: the CLI prints each error as one line."""
+    return " ".join(str(exc).split())
+
+
 def _check_config(config: dict, name: str) -> None:
     """Refuse a Hugging Face config that is not a one-label sequence classifier, saying what is expected."""
     architectures = config.get("architectures") or []
@@ -176,13 +182,18 @@ class TorchReranker:
         try:
             self._model = CrossEncoder(target, device="cpu")
         except Exception as exc:  # the library raises many kinds (OSError, ValueError, HF errors)
-            raise ModelError(f"cannot load re-ranking model {name!r}: {exc}") from exc
+            where = "" if Path(target).is_dir() else " (no such directory, so it was tried as a model name"
+            if where and os.environ.get("HF_HUB_OFFLINE") == "1":
+                where += "; HF_HUB_OFFLINE=1: only models already in the Hugging Face cache load"
+            raise ModelError(f"cannot load re-ranking model {name!r}{where and where + ')'}: {_one_line(exc)}") from exc
         config = getattr(self._model, "config", None)
         if config is not None:  # a model name was not checked before loading
             _check_config(config.to_dict(), name)
         _check_labels(int(self._model.num_labels), name)
         self.model_id = name
-        self.max_length = int(self._model.max_seq_length)
+        # max_seq_length since sentence-transformers 6; max_length before (None: the tokenizer's own limit).
+        limit = getattr(self._model, "max_seq_length", None) or getattr(self._model, "max_length", None)
+        self.max_length = int(limit or self._model.tokenizer.model_max_length)
         # Torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()
 
@@ -233,7 +244,7 @@ class OnnxReranker:
             self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         except Exception as exc:  # onnxruntime's and tokenizers' own errors
-            raise ModelError(f"cannot load re-ranking model {name!r}: {exc}") from exc
+            raise ModelError(f"cannot load re-ranking model {name!r}: {_one_line(exc)}") from exc
         self._inputs = [i.name for i in self._session.get_inputs()]
         if "input_ids" not in self._inputs or not set(self._inputs) <= set(_ONNX_INPUTS):
             raise ModelError(

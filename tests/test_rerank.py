@@ -160,6 +160,8 @@ def _bad_model(kind, tmp_path, three_label_models, tiny_onnx) -> str:
     """A path of the given kind that is not a usable re-ranking model."""
     if kind == "missing":
         return str(tmp_path / "no-such-model")
+    if kind == "unknown name":
+        return "no-such-owner/no-such-cross-encoder"
     if kind == "file":
         (tmp_path / "model.bin").write_bytes(b"\0")
         return str(tmp_path / "model.bin")
@@ -190,6 +192,7 @@ BAD_MODELS = [
     ("onnx without tokenizer", "no tokenizer.json"),
     ("three labels", "has 3 output labels; re-ranking needs one relevance score"),
     ("three labels, onnx", "has 3 output labels"),
+    ("unknown name", "no such directory, so it was tried as a model name; HF_HUB_OFFLINE=1"),
 ]
 
 
@@ -199,7 +202,7 @@ def test_a_path_that_is_not_a_one_label_cross_encoder_is_refused_with_what_is_ex
 ):
     with pytest.raises(ModelError, match="re-ranking") as raised:
         load_reranker(_bad_model(kind, tmp_path, three_label_models, tiny_onnx))
-    assert message in str(raised.value)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
 def run_qa(*args, env=None):
