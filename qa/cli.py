@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, MAX_RERANK_DEPTH, Settings
+from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
+from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -43,7 +44,8 @@ RERANK_OPTION = click.option(
 )
 RERANK_DEPTH_OPTION = click.option(
     "--rerank-depth", type=click.IntRange(1, MAX_RERANK_DEPTH), envvar="QA_RERANK_DEPTH", default=None, metavar="N",
-    help="Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default 30].",
+    help=f"Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default "
+    f"{DEFAULT_RERANK_DEPTH}].",
 )
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1

@@ -37,7 +37,9 @@ _EXPECTED = (
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """The logistic function in float64; a very negative logit gives 0 without an overflow warning on stderr."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
 
 
 # The activations sentence-transformers saves with a cross-encoder, by the name it records.
@@ -151,6 +153,7 @@ def _check_config(config: dict, name: str) -> None:
 
 
 def _check_labels(labels: int, name: str) -> None:
+    """Refuse a model with other than one output: its scores would not be one relevance per pair."""
     if labels != 1:
         raise ModelError(
             f"re-ranking model {name!r} has {labels} output labels; re-ranking needs one relevance score per pair "

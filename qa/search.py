@@ -268,8 +268,8 @@ class SearchService:
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
         read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
-        depth = max(top_k, self.settings.rerank_depth) if self.reranker is not None else top_k
-        ranked, query, cosines = self._rank(question, depth, mode, search_filter, read)
+        first_stage_k = max(top_k, self.settings.rerank_depth) if self.reranker is not None else top_k
+        ranked, query, cosines = self._rank(question, first_stage_k, mode, search_filter, read)
         first_stage_best = ranked[0][0] if ranked else None
         candidates = self.store.chunks([chunk_id for chunk_id, _ in ranked])
         if self.reranker is not None:
