@@ -1,12 +1,12 @@
 """What re-ranking adds to query latency, by depth and backend, with a tiny random cross-encoder made here.
 
-    python benchmarks/rerank_latency.py --index embeddings [--rounds 3] [--depths 10 30 100]
+    python benchmarks/rerank_latency.py --index embeddings [--shape tiny|minilm] [--rounds 3] [--depths 10 30 100]
 
 No real cross-encoder ships or can be downloaded here, so this measures cost only: a BERT sequence classifier
-of ``--layers`` layers and hidden size ``--hidden`` with random weights, and the packaged all-MiniLM-L6-v2
-tokenizer. Its order says nothing about quality; a real one (ms-marco-MiniLM-L-6-v2: 6 layers, hidden 384)
-costs far more per pair. Pass ``--model DIR`` to time your own instead. Prints the median search time per
-question (top 5, with supporting sentences) without re-ranking and at each depth, for each backend.
+with random weights and the packaged all-MiniLM-L6-v2 tokenizer, either the tests' tiny one (2 layers, hidden
+32) or one shaped like ms-marco-MiniLM-L-6-v2 (6 layers, hidden 384, 12 heads), which costs what that model
+would. Its order says nothing about quality. Pass ``--model DIR`` to time your own instead. Prints the median
+search time per question (top 5, with supporting sentences) without re-ranking and at each depth, per backend.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from qa.search import SearchService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+# BERT sizes: (layers, hidden, attention heads, intermediate size).
+SHAPES = {"tiny": (2, 32, 2, 64), "minilm": (6, 384, 12, 1536)}
 
 
-def build_tiny_cross_encoder(
-    directory: Path, *, num_labels: int = 1, layers: int = 2, hidden: int = 32, seed: int = 0
-) -> Path:
+def build_tiny_cross_encoder(directory: Path, *, num_labels: int = 1, shape: str = "tiny", seed: int = 0) -> Path:
     """Save a randomly initialised BERT cross-encoder with the packaged model's tokenizer into ``directory``.
 
     The wide initialisation spreads its scores, so orders are decided by clear margins, not rounding.
@@ -46,9 +46,10 @@ def build_tiny_cross_encoder(
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()))
     torch.manual_seed(seed)
+    layers, hidden, heads, intermediate = SHAPES[shape]
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=2 * hidden, max_position_embeddings=512, num_labels=num_labels, initializer_range=0.5,
+        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=intermediate, max_position_embeddings=512, num_labels=num_labels, initializer_range=0.5,
     )
     BertForSequenceClassification(config).eval().save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
@@ -121,8 +122,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=ROOT / "embeddings")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--depths", type=int, nargs="+", default=[10, 30, 100])
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     parser.add_argument("--model", type=Path, default=None, help="time this cross-encoder instead of a tiny one")
     args = parser.parse_args()
     questions = [json.loads(line)["question"] for line in (ROOT / "tests/data/seeds_questions.jsonl").open()]
@@ -130,11 +130,12 @@ def main() -> None:
         if args.model is not None:
             models = {"given": args.model}
         else:
-            torch_dir = build_tiny_cross_encoder(Path(scratch) / "torch", layers=args.layers, hidden=args.hidden)
+            torch_dir = build_tiny_cross_encoder(Path(scratch) / "torch", shape=args.shape)
             models = {"torch": torch_dir, "onnx": export_onnx(torch_dir, Path(scratch) / "onnx")}
         rows = measure(args.index, models, args.depths, questions, args.rounds)
-    print(f"questions: {len(questions)} x {args.rounds} rounds, top 5; model: "
-          f"{args.model or f'tiny random BERT, {args.layers} layers, hidden {args.hidden}'}")
+    layers, hidden, heads, _ = SHAPES[args.shape]
+    shape = f"random BERT, {layers} layers, hidden {hidden}, {heads} heads"
+    print(f"questions: {len(questions)} x {args.rounds} rounds, top 5; model: {args.model or shape}")
     baseline = rows[0][2]
     print(f"{'backend':8} {'depth':>5} {'median ms':>10} {'added ms':>9}")
     for backend, depth, median in rows:
