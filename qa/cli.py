@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
+from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -34,6 +35,17 @@ PRECISION_OPTION = click.option(
     help="Arithmetic the index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
     "are always embedded at the index's own precision [env QA_PRECISION; default: the existing index's own, "
     "int8 for a new one].",
+)
+RERANK_OPTION = click.option(
+    "--rerank", envvar="QA_RERANK", default=None, metavar="MODEL",
+    help="Re-order the best candidates with this cross-encoder: a directory holding a sentence-transformers "
+    "CrossEncoder or its ONNX export (model.onnx + tokenizer.json), or a cached model name [env QA_RERANK; "
+    "default: off].",
+)
+RERANK_DEPTH_OPTION = click.option(
+    "--rerank-depth", type=click.IntRange(1, MAX_RERANK_DEPTH), envvar="QA_RERANK_DEPTH", default=None, metavar="N",
+    help=f"Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default "
+    f"{DEFAULT_RERANK_DEPTH}].",
 )
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1
@@ -192,15 +204,21 @@ def index(
 @click.option("--after", default=None, help="Only documents dated on or after this ISO date.")
 @click.option("--before", default=None, help="Only documents dated on or before this ISO date.")
 @ENCODER_OPTION
+@RERANK_OPTION
+@RERANK_DEPTH_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (the HTTP shape).")
 @_expected_errors
-def ask(question, index_dir, model, top_k, mode, source, after, before, encoder, as_json) -> None:
+def ask(
+    question, index_dir, model, top_k, mode, source, after, before, encoder, rerank, rerank_depth, as_json
+) -> None:
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
     from qa.filters import SearchFilter
     from qa.render import render_answer
     from qa.search import SearchService
 
-    settings = Settings.from_env(index_dir=index_dir, model=model, mode=mode, encoder=encoder)
+    settings = Settings.from_env(
+        index_dir=index_dir, model=model, mode=mode, encoder=encoder, rerank=rerank, rerank_depth=rerank_depth
+    )
     search_filter = SearchFilter.of(source=source, after=after, before=before)
     service = SearchService.open(settings)
     color = sys.stdout.isatty()
@@ -297,8 +315,13 @@ def info(index_dir, as_json) -> None:
               "default: auto].")
 @ENCODER_OPTION
 @PRECISION_OPTION
+@RERANK_OPTION
+@RERANK_DEPTH_OPTION
 @_expected_errors
-def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder, precision) -> None:
+def serve(
+    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder, precision, rerank,
+    rerank_depth,
+) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
 
@@ -312,8 +335,13 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
 
     settings = Settings.from_env(
         index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
-        log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(),
+        log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
+        rerank_depth=rerank_depth,
     )
+    if settings.rerank:
+        from qa.rerank import load_reranker
+
+        load_reranker(settings.rerank)  # a wrong path fails now, not after a build; the loaded model is kept
     try:
         loopback = settings.host == "localhost" or ipaddress.ip_address(settings.host).is_loopback
     except ValueError:
@@ -401,11 +429,13 @@ def mcp(index_dir, model, encoder) -> None:
 @click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
 @ENCODER_OPTION
 @PRECISION_OPTION
+@RERANK_OPTION
+@RERANK_DEPTH_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per mode, one per line.")
 @_expected_errors
 def evaluate(
     dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, encoder, precision,
-    as_json,
+    rerank, rerank_depth, as_json,
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.config import MODES
@@ -415,8 +445,12 @@ def evaluate(
 
     settings = Settings.from_env(
         chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, encoder=encoder,
-        precision=precision,
+        precision=precision, rerank=rerank, rerank_depth=rerank_depth,
     )
+    if settings.rerank:
+        from qa.rerank import load_reranker
+
+        load_reranker(settings.rerank)  # a wrong path fails before the dataset is indexed
     labelled = load_dataset(dataset, split=split, corpus=corpus)
     chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))
     encoder = _bulk_encoder(model, settings)
@@ -424,6 +458,10 @@ def evaluate(
         labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(),
         log=lambda message: click.echo(message, err=True),
     )
+    if settings.rerank:
+        # Each row says it was re-ranked, so it is never mistaken for the first stage alone.
+        tag = f"+rerank@{settings.rerank_depth}"
+        reports = [dataclasses.replace(report, mode=report.mode + tag) for report in reports]
     if as_json:
         for report in reports:
             click.echo(json.dumps(report.as_dict()))

@@ -37,6 +37,9 @@ _ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 # Logging (README.md, "Operations"): "auto" is JSON lines unless standard error is a terminal.
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "text")
+# Re-ranking (off unless a cross-encoder is named): how many fused candidates it may re-score per question.
+DEFAULT_RERANK_DEPTH = 30
+MAX_RERANK_DEPTH = 500
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 # Environment variable for each setting; documented in README.md ("Configuration").
@@ -65,6 +68,8 @@ ENV_VARS = {
     "sentence_weight": "QA_SENTENCE_WEIGHT",
     "context_weight": "QA_CONTEXT_WEIGHT",
     "text_weight": "QA_TEXT_WEIGHT",
+    "rerank": "QA_RERANK",
+    "rerank_depth": "QA_RERANK_DEPTH",
     "api_key": "QA_API_KEY",
     "cors_origins": "QA_CORS_ORIGINS",
     "max_body_bytes": "QA_MAX_BODY_BYTES",
@@ -117,6 +122,9 @@ class Settings:
     sentence_weight: float = 0.8
     context_weight: float = 1.0
     text_weight: float = 1.0
+    # A cross-encoder (directory or cached model name) that re-scores the best ``rerank_depth`` candidates.
+    rerank: str | None = None
+    rerank_depth: int = DEFAULT_RERANK_DEPTH
     # Access to the HTTP service (README.md, "Access").
     api_key: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
@@ -211,6 +219,10 @@ class Settings:
             yield ("rrf_k",), f"rrf_k must be positive, got {self.rrf_k}"
         if self.context_weight < 0 or self.text_weight < 0:
             yield ("context_weight", "text_weight"), "keyword weights must not be negative"
+        if not 1 <= self.rerank_depth <= MAX_RERANK_DEPTH:
+            yield ("rerank_depth",), (
+                f"rerank depth must be between 1 and {MAX_RERANK_DEPTH}, got {self.rerank_depth}"
+            )
         if self.max_question_chars < 1:
             yield ("max_question_chars",), f"max question length must be positive, got {self.max_question_chars}"
         if self.api_key is not None:
@@ -258,7 +270,7 @@ def _convert(name: str, raw: str) -> object:
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     if name in (
         "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
-        "max_body_bytes", "fusion_window",
+        "max_body_bytes", "fusion_window", "rerank_depth",
     ):
         try:
             return int(raw)

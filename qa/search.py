@@ -24,6 +24,7 @@ from qa.fusion import normalised_score_fusion, reciprocal_rank_fusion
 from qa.highlight import supporting_sentences
 from qa.keyword import KeywordRetriever, query_terms
 from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums
+from qa.rerank import Reranker, load_reranker, rerank
 from qa.sentences import SentenceVectors
 from qa.store import StoredChunk, StoredDocument, StoreReader
 from qa.vectors import VectorIndex
@@ -152,8 +153,12 @@ class Answer:
 class SearchService:
     """An opened index plus its model; one per process, shared by every request."""
 
-    def __init__(self, settings: Settings, manifest: Manifest, store: StoreReader, dense: DenseRetriever) -> None:
+    def __init__(
+        self, settings: Settings, manifest: Manifest, store: StoreReader, dense: DenseRetriever,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.settings = settings
+        self.reranker = reranker
         self.manifest = manifest
         self.store = store
         self.dense = dense
@@ -170,7 +175,8 @@ class SearchService:
             encoder: an already loaded model to use instead of loading one (it must match the index).
 
         Raises:
-            IndexNotFound, IndexIncompatible, IndexCorrupt, ModelError: the index cannot be used as asked.
+            IndexNotFound, IndexIncompatible, IndexCorrupt, ModelError: the index (or the re-ranking model named
+                by ``settings.rerank``) cannot be used as asked.
         """
         index_dir = Path(settings.index_dir)
         recover(index_dir)
@@ -205,8 +211,9 @@ class SearchService:
                 f"({len(vectors)} vectors of {vectors.dimension} dims, expected {manifest.counts.get('chunks')} "
                 f"of {manifest.dimension}): rebuild it with `qa index`"
             )
+        reranker = load_reranker(settings.rerank) if settings.rerank else None
         store = StoreReader(index_dir / DATABASE_FILE)
-        return cls(settings, manifest, store, DenseRetriever(encoder, vectors))
+        return cls(settings, manifest, store, DenseRetriever(encoder, vectors), reranker)
 
     def check_question(self, question: object) -> str:
         """The question made safe to search and echo, with surrounding whitespace removed.
@@ -262,6 +269,14 @@ class SearchService:
     ) -> Answer:
         """The ``top_k`` passages that best answer ``question``, each with its citation and supporting sentences.
 
+        With a re-ranker (``settings.rerank``), the best ``rerank_depth`` first-stage candidates are put in the
+        cross-encoder's order, and their ``score`` becomes its score: what ``CrossEncoder.predict`` returns for
+        (question, passage), a probability for models saved with a sigmoid (the default for one label), a raw
+        logit for those saved without one (such as the ms-marco cross-encoders). Higher is more relevant; it
+        compares passages for one question and model only. Hits past the depth keep their first-stage order and
+        score. Citations and highlights do not change; ``answerable`` and ``confidence`` stay those of the first
+        stage, on which they are calibrated.
+
         Args:
             mode: ``dense``, ``keyword`` or ``hybrid`` (default: the settings' mode).
             search_filter: restricts which documents may answer, before ranking.
@@ -275,7 +290,9 @@ class SearchService:
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
         read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
-        groups, query, cosines, chunks = self._rank_distinct(question, top_k, mode, search_filter, read)
+        groups, query, cosines, chunks, first_stage_best = self._rank_distinct(
+            question, top_k, mode, search_filter, read
+        )
         ranked = [group[0] for group in groups]
         shown = [chunk_id for chunk_id, _ in ranked]
         aliases = self.store.aliases_of(sorted({chunks[chunk_id].document_row for chunk_id in shown}))
@@ -292,12 +309,12 @@ class SearchService:
             )
             for rank, ((chunk_id, score), group) in enumerate(zip(ranked, groups), 1)
         ]
-        if hits:
-            best = ranked[0][0]
+        if first_stage_best is not None:
+            best = first_stage_best
             top_cosine = cosines.get(best)
             if top_cosine is None:
                 top_cosine = self.dense.similarity(query, [best])[best]
-            confidence = self.calibration.confidence(top_cosine, term_coverage(terms, hits[0].text))
+            confidence = self.calibration.confidence(top_cosine, term_coverage(terms, chunks[best].text))
         else:
             confidence = 0.0
         excluded = 0
@@ -315,19 +332,26 @@ class SearchService:
 
     def _rank_distinct(
         self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
-    ) -> tuple[list[list[tuple[int, float]]], np.ndarray, dict[int, float], dict[int, StoredChunk]]:
-        """The ranking of ``_rank`` in groups of near-identical passages (``qa.duplicates``), at most ``top_k``
-        groups each led by its best passage, with the question vector, known cosines and the chunks read."""
-        ranked, query, cosines = self._rank(question, top_k, mode, search_filter, read)
-        chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
-        groups = group_duplicates([chunks[chunk_id].text for chunk_id, _ in ranked])
-        if len(groups) < top_k and len(ranked) == top_k:
-            # Repeats took places another passage could fill: the same ranking, deeper (fusion scales by fixed windows,
-            # so the passages above keep their order).
-            ranked, query, cosines = self._rank(question, top_k * _DEEPER, mode, search_filter, read)
+    ) -> tuple[list[list[tuple[int, float]]], np.ndarray, dict[int, float], dict[int, StoredChunk], int | None]:
+        """The ranking of ``_rank`` (re-ordered by the re-ranker when there is one) in groups of near-identical
+        passages (``qa.duplicates``), at most ``top_k`` groups each led by its best passage; with the question
+        vector, the known cosines, the chunks read, and the first stage's best chunk (for confidence)."""
+        depth = top_k
+        while True:
+            fetch = max(depth, self.settings.rerank_depth) if self.reranker is not None else depth
+            ranked, query, cosines = self._rank(question, fetch, mode, search_filter, read)
+            first_stage_best = ranked[0][0] if ranked else None
             chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
+            if self.reranker is not None:
+                texts = {chunk_id: chunk.text for chunk_id, chunk in chunks.items()}
+                ranked = rerank(self.reranker, question, ranked, texts, self.settings.rerank_depth)
             groups = group_duplicates([chunks[chunk_id].text for chunk_id, _ in ranked])
-        return [[ranked[i] for i in group] for group in groups[:top_k]], query, cosines, chunks
+            # Repeats took places another passage could fill: the same ranking, deeper, once (fusion scales by
+            # fixed windows, so the passages above keep their order).
+            if len(groups) >= top_k or len(ranked) < fetch or depth > top_k:
+                break
+            depth = top_k * _DEEPER
+        return [[ranked[i] for i in group] for group in groups[:top_k]], query, cosines, chunks, first_stage_best
 
     def _rank(
         self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
