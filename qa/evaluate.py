@@ -18,7 +18,7 @@ from qa.indexer import Progress, build_index, staleness
 from qa.ingest import CorpusScan, Document, scan_corpus
 from qa.metadata import Metadata
 from qa.metrics import MetricSummary, mean_hit_at_k, percentile, summarise
-from qa.search import Answer, SearchService
+from qa.search import Answer, Hit, SearchService
 
 # Passages fetched per query: enough distinct documents for Recall@100 after passages are merged.
 BEIR_PASSAGES = 400
@@ -92,14 +92,19 @@ def beir_scan(corpus_jsonl: Path) -> CorpusScan:
     return scan
 
 
+def _places(hit: Hit) -> list[str]:
+    """Every document a result cites, in order: its own, that document's other paths (identical files), and the
+    documents of the near-identical passages folded into it (a user sees all of them named)."""
+    return [hit.citation.source, *hit.citation.aliases, *(place.source for place in hit.duplicates)]
+
+
 def _ranking(dataset: Dataset, answer: Answer, phrase: str | None, relevant_doc: str | None) -> list[str]:
     """What the metrics rank: documents for BEIR (best passage per document); for phrase-labelled questions,
-    a passage counts as the answer when it comes from the right document and contains the phrase."""
+    a passage counts as the answer when it is cited at the right document and contains the phrase."""
     if dataset.kind == "beir":
-        return [hit.citation.source for hit in answer.results]
+        return [source for hit in answer.results for source in _places(hit)]
     return [
-        PHRASE_MATCH if hit.citation.source == relevant_doc and (phrase is None or phrase in hit.text)
-        else f"{hit.rank}"
+        PHRASE_MATCH if relevant_doc in _places(hit) and (phrase is None or phrase in hit.text) else f"{hit.rank}"
         for hit in answer.results
     ]
 
@@ -127,7 +132,9 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
         runs[query.id] = _ranking(dataset, answer, query.phrase, relevant_doc)
         qrels[query.id] = query.relevant if dataset.kind == "beir" else {PHRASE_MATCH: 1}
         if dataset.kind != "beir":
-            document_runs[query.id] = [hit.citation.source for hit in answer.results]
+            document_runs[query.id] = [
+                relevant_doc if relevant_doc in _places(hit) else hit.citation.source for hit in answer.results
+            ]
     questions = None if dataset.kind == "beir" else _question_figures(runs, qrels, document_runs, dataset.qrels)
     return EvalReport(
         dataset=dataset.name,

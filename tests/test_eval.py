@@ -120,3 +120,23 @@ def test_a_report_keeps_the_rankings_and_judgements_its_metrics_came_from(servic
     assert set(report.runs) == set(report.qrels) == {q.id for q in questions.queries}
     assert summarise(report.runs, report.qrels) == report.metrics
     assert "runs" not in report.as_dict() and "qrels" not in report.as_dict()
+
+
+def test_a_passage_cited_at_the_labelled_document_under_another_path_counts():
+    from qa.datasets import Dataset
+    from qa.duplicates import Place
+    from qa.evaluate import PHRASE_MATCH, _ranking
+    from qa.search import Answer, Citation, Hit
+
+    def hit(rank, source, text, aliases=(), duplicates=()):
+        citation = Citation(source, None, None, None, None, None, 0, len(text), 1, 1, None, None, [], list(aliases))
+        return Hit(rank, 1.0, text, citation, list(duplicates))
+
+    answer = Answer("q", "hybrid", True, 0.9, [
+        hit(1, "copy/page.html", "the answer phrase here", aliases=["page.html"]),
+        hit(2, "other.html", "the answer phrase again", duplicates=[Place("page.html", 0, 5, 1, 1, None)]),
+        hit(3, "other.html", "no phrase"),
+        hit(4, "page.html", "not the phrase"),
+    ], 1.0)
+    questions = Dataset("d", "questions", [], None, None)
+    assert _ranking(questions, answer, "answer phrase", "page.html") == [PHRASE_MATCH, PHRASE_MATCH, "3", "4"]
