@@ -432,10 +432,11 @@ def mcp(index_dir, model, encoder) -> None:
 @RERANK_OPTION
 @RERANK_DEPTH_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per mode, one per line.")
+@PROGRESS_OPTION
 @_expected_errors
 def evaluate(
     dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, encoder, precision,
-    rerank, rerank_depth, as_json,
+    rerank, rerank_depth, as_json, progress_style,
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.config import MODES
@@ -455,7 +456,7 @@ def evaluate(
     chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))
     encoder = _bulk_encoder(model, settings)
     reports = run_evaluation(
-        labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(),
+        labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(progress_style),
         log=lambda message: click.echo(message, err=True),
     )
     if settings.rerank:
