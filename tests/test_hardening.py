@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -9,10 +10,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from qa.atomic import _exchange
+from qa.atomic import _exchange, staging_directory
+from qa.cli import main
 from qa.config import Settings
+from qa.errors import BuildInProgress, IndexCorrupt
 from qa.indexer import build_index
+from qa.manifest import Manifest, verify_checksums
 from qa.search import SearchService
 from qa.snapshot import open_snapshot
 
@@ -164,3 +169,54 @@ def test_search_service_opens_racing_swaps_are_never_mixed(two_builds, tmp_path,
     print(f"\n{opens} service opens during {swapper.swaps} swaps: {len(problems)} problems")
     assert swapper.failure is None and opens >= 100
     assert problems == []
+
+
+# ---------------------------------------------------------------- 1: a symlinked --index shares the build lock
+
+@pytest.mark.parametrize("hold, then", [("link", "target"), ("target", "link")])
+def test_a_link_and_its_target_are_one_index_to_the_build_lock(tmp_path, hold, then):
+    target = tmp_path / "real" / "index"
+    target.parent.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target, target_is_directory=True)
+    spelling = {"link": link, "target": target}
+    with staging_directory(spelling[hold]):
+        with pytest.raises(BuildInProgress):
+            with staging_directory(spelling[then]):
+                pass
+
+
+def test_a_build_through_a_link_replaces_the_target_and_keeps_the_link(two_builds, tmp_path, encoder):
+    target = tmp_path / "real" / "index"
+    target.parent.mkdir()
+    shutil.copytree(two_builds["alpha"], target)
+    link = tmp_path / "link"
+    link.symlink_to(target, target_is_directory=True)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in CORPORA["beta"].items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    _build(corpus, link, encoder)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert _build_name(Manifest.read(target).corpus["root"]) == "corpus"
+    assert sorted(p.name for p in target.parent.iterdir()) == [".index.lock", "index"]  # nothing left beside it
+
+
+# ---------------------------------------------------------------- 9: a manifest must vouch for every file
+
+@pytest.mark.parametrize("keep", [(), ("vectors.faiss",), ("store.sqlite3",), None])
+def test_a_manifest_without_every_checksum_is_refused(two_builds, tmp_path, keep):
+    index_dir = tmp_path / "index"
+    shutil.copytree(two_builds["alpha"], index_dir)
+    manifest_path = index_dir / "manifest.json"
+    data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    # None: "checksums" is not even an object.
+    data["checksums"] = [] if keep is None else {name: data["checksums"][name] for name in keep}
+    manifest_path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match="checksum"):
+        open_snapshot(index_dir)
+    if keep is not None:
+        with pytest.raises(IndexCorrupt, match="lists no checksum for"):
+            verify_checksums(index_dir, Manifest.read(index_dir))
+    result = CliRunner().invoke(main, ["info", "--index", str(index_dir)])
+    assert result.exit_code == 1 and "error: " in result.output and "checksum" in result.output
