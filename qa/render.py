@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import TYPE_CHECKING, Callable
 
@@ -11,12 +12,36 @@ if TYPE_CHECKING:
     from qa.evaluate import EvalReport
 
 
+# What a terminal may act on rather than show: C0 controls, DEL and C1 controls (ESC and CSI start escape
+# sequences; CR and backspace overwrite what was printed), plus the line separators and bidirectional overrides
+# and isolates that can make one line look like another. Passage text keeps its newlines and tabs.
+_UNSAFE_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def safe_line(value: object) -> str:
+    """``value`` as one printable line for a terminal: control characters written as escapes (``\\x1b``,
+    ``\\n``), so a title or file name can neither drive the terminal nor forge another line."""
+    return _UNSAFE_IN_LINE.sub(_escape, str(value))
+
+
+def safe_text(value: str) -> str:
+    """Passage text for a terminal: like ``safe_line``, but newlines and tabs are kept as they are."""
+    return _UNSAFE_IN_TEXT.sub(_escape, value)
+
+
 def citation_line(citation: Citation) -> str:
     """One line that lets a reader find the passage: source, title, date, characters, lines and (PDF) pages."""
-    parts = [f"source: {citation.source}"]
+    parts = [f"source: {safe_line(citation.source)}"]
     if citation.title:
-        parts.append(f"title: {citation.title}")
-    parts.append(f"date: {citation.date or 'unknown'}")
+        parts.append(f"title: {safe_line(citation.title)}")
+    parts.append(f"date: {safe_line(citation.date or 'unknown')}")
     parts.append(f"chars {citation.start}-{citation.end}")
     lines = f"line {citation.line_start}" if citation.line_start == citation.line_end else f"lines {citation.line_start}-{citation.line_end}"
     parts.append(lines)
@@ -27,13 +52,19 @@ def citation_line(citation: Citation) -> str:
 
 
 def _emphasised(hit: Hit, style: Callable[[str], str]) -> str:
-    """The passage with its supporting sentences styled, whitespace folded for the terminal."""
-    pieces, cursor = [], hit.citation.start
+    """The passage with its supporting sentences styled, whitespace folded for the terminal, and control
+    characters of the document escaped (before styling adds the terminal's own)."""
+    start = hit.citation.start
+
+    def shown(begin: int, end: int | None = None) -> str:
+        return " ".join(safe_text(hit.text[begin - start : None if end is None else end - start]).split())
+
+    pieces, cursor = [], start
     for mark in hit.citation.highlight:
-        pieces.append(" ".join(hit.text[cursor - hit.citation.start : mark.start - hit.citation.start].split()))
-        pieces.append(style(" ".join(hit.text[mark.start - hit.citation.start : mark.end - hit.citation.start].split())))
+        pieces.append(shown(cursor, mark.start))
+        pieces.append(style(shown(mark.start, mark.end)))
         cursor = mark.end
-    pieces.append(" ".join(hit.text[cursor - hit.citation.start :].split()))
+    pieces.append(shown(cursor))
     return " ".join(p for p in pieces if p)
 
 
@@ -44,7 +75,7 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
         color: emphasise with terminal bold; otherwise with ``**...**`` markers.
     """
     style = (lambda text: f"\x1b[1m{text}\x1b[0m") if color else (lambda text: f"**{text}**")
-    out = [f"Q: {answer.question}"]
+    out = [f"Q: {safe_line(answer.question)}"]
     if not answer.results:
         out.append("   (no passages found)")
     elif not answer.answerable:

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
+from conftest import free_port, wait_for_server
 from qa.atomic import _exchange, staging_directory
 from qa.cli import main
 from qa.config import Settings
 from qa.errors import BuildInProgress, IndexCorrupt
 from qa.indexer import build_index
 from qa.manifest import Manifest, verify_checksums
-from qa.search import SearchService
+from qa.render import render_answer, safe_line, safe_text
+from qa.search import Answer, Citation, Highlight, Hit, SearchService
 from qa.snapshot import open_snapshot
 
 # Two builds told apart by every file: the manifest's corpus root, the vector count and the store's documents.
@@ -220,3 +226,168 @@ def test_a_manifest_without_every_checksum_is_refused(two_builds, tmp_path, keep
             verify_checksums(index_dir, Manifest.read(index_dir))
     result = CliRunner().invoke(main, ["info", "--index", str(index_dir)])
     assert result.exit_code == 1 and "error: " in result.output and "checksum" in result.output
+
+
+# ---------------------------------------------------------------- 3: `qa serve` starts without a usable index
+
+def _swap_in(good: Path, index_dir: Path) -> None:
+    """Put a copy of ``good`` at ``index_dir`` the way a build does (whole directory, one rename)."""
+    staged = index_dir.with_name("staged")
+    shutil.copytree(good, staged)
+    if index_dir.exists():
+        assert _exchange(staged, index_dir)
+        shutil.rmtree(staged)
+    else:
+        staged.rename(index_dir)
+
+
+def _damage_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("state, reason", [("missing", "no index at"), ("one byte damaged", "checksum")])
+def test_qa_serve_starts_without_a_usable_index_says_why_and_recovers(two_builds, tmp_path, state, reason):
+    index_dir = tmp_path / "index"
+    if state != "missing":
+        shutil.copytree(two_builds["alpha"], index_dir)
+        _damage_one_byte(index_dir / "store.sqlite3")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_RELOAD_INTERVAL": "0.2", "QA_LOG_LEVEL": "warning"}
+    env.pop("QA_API_KEY", None)
+    stderr_path = tmp_path / "stderr.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(stderr_path, "w", encoding="utf-8") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa", "serve", "--no-build", "--index", str(index_dir), "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+        )
+        try:
+            with open(stderr_path, encoding="utf-8") as log:
+                process.stderr = log  # for wait_for_server's message if the server dies
+                wait_for_server(url, process)
+            health = httpx.get(f"{url}/health", timeout=10).json()
+            assert health["status"] == "unavailable" and health["index_loaded"] is False
+            assert reason in health["error"]
+            search = httpx.get(f"{url}/search", params={"q": "green tea"}, timeout=10)
+            assert search.status_code == 503 and reason in search.json()["message"]
+            _swap_in(two_builds["alpha"], index_dir)
+            deadline = time.monotonic() + 120
+            while not httpx.get(f"{url}/health", timeout=10).json()["index_loaded"]:
+                assert time.monotonic() < deadline and process.poll() is None, "never picked up the good index"
+                time.sleep(0.2)
+            search = httpx.get(f"{url}/search", params={"q": "green tea", "top_k": 1}, timeout=60)
+            assert search.status_code == 200 and search.json()["results"][0]["citation"]["source"] == "a.md"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert "Serving no index yet" in stderr_path.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- 4: filter values are bounded
+
+@pytest.fixture(scope="module")
+def alpha_client(two_builds, encoder):
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+
+    service = SearchService.open(Settings(index_dir=two_builds["alpha"]), encoder=encoder)
+    with TestClient(create_app(Settings(index_dir=two_builds["alpha"]), service=service)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("a" * 60_000, "source is 60000 characters long; the limit is 1024"),
+        ("x" * 1025, "source is 1025 characters long"),
+        ("*" * 17, "source holds 17 '*' wildcards; the limit is 16"),
+        ("a*" * 40, "wildcards; the limit is 16"),
+    ],
+)
+def test_an_oversized_source_glob_is_a_422_not_a_500(alpha_client, source, message):
+    for response in (
+        alpha_client.post("/search", json={"question": "green tea", "source": source}),
+        alpha_client.get("/search", params={"q": "green tea", "source": source}),
+    ):
+        assert response.status_code == 422, response.text[:200]
+        assert message in response.json()["message"]
+
+
+def test_a_glob_at_the_limits_is_answered(alpha_client):
+    source = "*" * 16 + "a" * (1024 - 16 - 4) + ".md"
+    assert alpha_client.post("/search", json={"question": "green tea", "source": source[-1024:]}).status_code == 200
+
+
+def test_a_long_date_is_refused_without_being_echoed_whole(alpha_client):
+    response = alpha_client.post("/search", json={"question": "green tea", "after": "2" * 50_000})
+    assert response.status_code == 422 and len(response.json()["message"]) < 200
+
+
+def test_qa_ask_with_an_oversized_source_prints_one_error_line(two_builds):
+    result = CliRunner().invoke(main, ["ask", "green tea", "--index", str(two_builds["alpha"]), "--source", "a" * 60_000])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output == "error: source is 60000 characters long; the limit is 1024\n"
+
+
+# ---------------------------------------------------------------- 10: nothing printed for a terminal can drive it
+
+ESCAPES = "\x1b[2J\x1b]0;owned\x07\x9b31m\r\b"
+
+
+def _hit(text: str, source: str, title: str) -> Hit:
+    citation = Citation(source=source, title=title, date="2024-01-01", start=0, end=len(text), line_start=1,
+                        line_end=text.count("\n") + 1, page=None, page_end=None, highlight=[Highlight(0, 5)])
+    return Hit(rank=1, score=0.5, text=text, citation=citation)
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_rendered_answers_escape_control_characters_but_keep_the_terminals_own_styling(color):
+    hit = _hit(f"Green{ESCAPES} tea\n\tsteeps.", f"evil{ESCAPES}\nwarning: forged.md", f"Title{ESCAPES}")
+    answer = Answer(question="tea", mode="hybrid", answerable=True, confidence=0.9, results=[hit], took_ms=1.0)
+    shown = render_answer(answer, color=color)
+    without_styling = shown.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", without_styling)
+    assert "\\x1b[2J" in shown and "\\x9b31m" in shown and "\\x07" in shown
+    citation = [line for line in shown.splitlines() if line.startswith("   -- ")]
+    assert len(citation) == 1 and "evil\\x1b[2J" in citation[0] and "\\nwarning: forged.md" in citation[0]
+    assert ("\x1b[1m" in shown) == color
+
+
+def test_safe_text_keeps_newlines_and_tabs_and_safe_line_does_not():
+    assert safe_text("a\n\tb\x1b") == "a\n\tb\\x1b"
+    assert safe_line("a\n\tb\x1b\u202e") == "a\\n\\tb\\x1b\\u202e"
+    assert safe_line("plain é 中文") == "plain é 中文"
+
+
+@pytest.fixture(scope="module")
+def hostile_index(tmp_path_factory):
+    """An index of a corpus whose names, title and text hold terminal escapes, built with `qa index`."""
+    root = tmp_path_factory.mktemp("hostile-names")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / f"evil{ESCAPES[:8]}.md").write_text(
+        f"# Tea {ESCAPES}\n\nGreen tea {ESCAPES} steeps for two minutes.\n", encoding="utf-8"
+    )
+    (corpus / "empty\nwarning: skipped forged.md: looks real.md").write_text("", encoding="utf-8")
+    result = CliRunner().invoke(main, ["index", str(corpus), "--index", str(root / "index")])
+    assert result.exit_code == 0, result.output
+    return root / "index", result.output
+
+
+def test_qa_index_warnings_cannot_be_forged_by_a_file_name(hostile_index):
+    _, output = hostile_index
+    warnings = [line for line in output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped empty\\nwarning: skipped forged.md")
+
+
+def test_qa_info_and_ask_print_no_raw_escapes_and_json_stays_exact(hostile_index):
+    index_dir, _ = hostile_index
+    for args in (["info"], ["ask", "green tea"]):
+        output = CliRunner().invoke(main, [*args, "--index", str(index_dir)]).output
+        assert "\\x1b[2J" in output
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", output), output
+    exact = json.loads(CliRunner().invoke(main, ["ask", "green tea", "--json", "--index", str(index_dir)]).output)
+    assert ESCAPES in exact["results"][0]["text"]
