@@ -279,6 +279,7 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
 
     from qa.api.app import create_app
     from qa.api.logs import log_config
+    from qa.api.server import server_config
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import ensure_index
     from qa.render import safe_line
@@ -328,10 +329,9 @@ def serve(index_dir, model, corpus, host, port, api_key, no_build, log_level, lo
         click.echo(f"Serving {service.manifest.counts['chunks']} passages from {where}", err=True)
     # One line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its own
     # messages (start, stop, errors) use the same format.
-    uvicorn.run(
-        app, host=settings.host, port=settings.port,
-        log_config=log_config(settings), log_level=settings.log_level, access_log=False,
-    )
+    config = server_config(app, settings, log_config=log_config(settings), log_level=settings.log_level,
+                           access_log=False)
+    uvicorn.Server(config).run()
 
 
 @main.command(name="eval")

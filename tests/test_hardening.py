@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -16,11 +19,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from conftest import free_port, wait_for_server
+from conftest import free_port, serving, wait_for_server
 from qa.atomic import _exchange, staging_directory
 from qa.cli import main
 from qa.config import Settings
-from qa.errors import BuildInProgress, IndexCorrupt
+from qa.errors import BuildInProgress, ConfigError, IndexCorrupt
 from qa.indexer import build_index
 from qa.manifest import Manifest, verify_checksums
 from qa.render import render_answer, safe_line, safe_text
@@ -391,3 +394,168 @@ def test_qa_info_and_ask_print_no_raw_escapes_and_json_stays_exact(hostile_index
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", output), output
     exact = json.loads(CliRunner().invoke(main, ["ask", "green tea", "--json", "--index", str(index_dir)]).output)
     assert ESCAPES in exact["results"][0]["text"]
+
+
+# ---------------------------------------------------------------- 13: HEAD /health, relative redirects, no path
+
+KEY = "k" * 24
+
+
+def _app(index_dir: Path, encoder, **settings):
+    from qa.api.app import create_app
+
+    service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+    return create_app(Settings(index_dir=index_dir, **settings), service=service)
+
+
+@pytest.mark.parametrize("api_key", [None, KEY])
+def test_head_health_is_200_with_no_body_over_http(two_builds, encoder, api_key):
+    with serving(_app(two_builds["alpha"], encoder, api_key=api_key)) as url:
+        response = httpx.head(f"{url}/health", timeout=10)
+    assert response.status_code == 200 and response.content == b""
+
+
+def test_trailing_slash_redirect_is_relative_and_never_names_the_clients_host(alpha_client):
+    response = alpha_client.get("/health/?x=1", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/health?x=1"
+    assert alpha_client.get("http://testserver//evil.example/", follow_redirects=False).status_code == 404
+    assert alpha_client.get("/nothing/", follow_redirects=False).status_code == 404
+
+
+def test_health_shows_the_index_path_only_to_callers_with_the_key(two_builds, encoder):
+    from fastapi.testclient import TestClient
+
+    with TestClient(_app(two_builds["alpha"], encoder, api_key=KEY)) as client:
+        stranger = client.get("/health").json()
+        holder = client.get("/health", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert stranger["status"] == "ok" and stranger["index_dir"] is None
+    assert holder["index_dir"] == str(two_builds["alpha"].absolute())
+    assert str(two_builds["alpha"].parent) not in json.dumps(stranger)
+
+
+def test_health_error_names_no_path_to_a_stranger(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+
+    index_dir = tmp_path / "secret-place" / "index"
+    with TestClient(create_app(Settings(index_dir=index_dir, api_key=KEY))) as client:
+        stranger = client.get("/health").json()
+        holder = client.get("/health", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert "secret-place" not in json.dumps(stranger) and "no index at <index>" in stranger["error"]
+    assert str(index_dir) in holder["error"]
+
+
+# ---------------------------------------------------------------- 7: a replaced index's files are closed
+
+def _open_store_files(under: Path) -> list[str]:
+    """This process's open descriptors on a store file below ``under`` (deleted ones included)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(under)) and "store.sqlite3" in target:
+            found.append(target)
+    return found
+
+
+def test_reloads_close_the_old_index_files_once_their_last_request_ends(two_builds, tmp_path, encoder):
+    from qa.reload import LiveService
+
+    root = tmp_path / "live"
+    index_dir = root / "index"
+    root.mkdir()
+    shutil.copytree(two_builds["alpha"], index_dir)
+    live = LiveService(
+        Settings(index_dir=index_dir), opener=lambda settings, _: SearchService.open(settings, encoder=encoder)
+    )
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # closing must not wait for the garbage collector
+    try:
+        assert len(_open_store_files(root)) == 1
+        for number in range(6):
+            _swap_in(two_builds["beta" if number % 2 == 0 else "alpha"], index_dir)
+            assert live.check() is True
+            assert len(_open_store_files(root)) == 1, _open_store_files(root)
+        with live.lease() as held:
+            _swap_in(two_builds["beta"], index_dir)
+            assert live.check() is True
+            assert len(_open_store_files(root)) == 2  # the request in flight still reads its own index
+            assert held.store.documents()
+        assert len(_open_store_files(root)) == 1
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    assert live.reloads == 7
+
+
+# ---------------------------------------------------------------- 8: slow clients are cut off, others served
+
+@contextlib.contextmanager
+def _server_with_limits(app, settings: Settings, implementation: str):
+    """``app`` under uvicorn with the service's own read deadlines, on loopback; yields its address."""
+    import uvicorn
+
+    from qa.api.server import protocol_with_deadlines, server_config
+
+    config = server_config(app, settings.with_(port=free_port()), log_level="warning")
+    config.http = protocol_with_deadlines(settings, implementation)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.05)
+    try:
+        yield "127.0.0.1", config.port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _seconds_until_closed(sock: socket.socket, limit: float) -> tuple[float, bytes]:
+    """How long until the server closes ``sock`` (at most ``limit``), and what it sent first."""
+    started = time.monotonic()
+    sock.settimeout(limit)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except TimeoutError:
+        return limit, received
+    return time.monotonic() - started, received
+
+
+@pytest.mark.parametrize("implementation", ["httptools", "h11"])
+@pytest.mark.parametrize(
+    "sent, part",
+    [
+        (b"", "nothing"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n", "half the headers"),
+        (b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"q",
+         "part of the body"),
+    ],
+    ids=["nothing", "half-headers", "part-body"],
+)
+def test_a_slow_client_is_cut_off_while_others_are_served(two_builds, encoder, implementation, sent, part):
+    settings = Settings(index_dir=two_builds["alpha"], header_timeout=1.0, body_timeout=1.0)
+    with _server_with_limits(_app(two_builds["alpha"], encoder), settings, implementation) as (host, port):
+        with socket.create_connection((host, port)) as slow:
+            slow.sendall(sent)
+            for _ in range(3):
+                assert httpx.get(f"http://{host}:{port}/health", timeout=5).status_code == 200
+            took, received = _seconds_until_closed(slow, limit=15)
+    assert took < 10, f"a client that sent {part} was held for {took:.0f} s"
+    assert received == b"" or received.startswith(b"HTTP/1.1 408")
+
+
+def test_server_limits_come_from_the_environment():
+    settings = Settings.from_env({"QA_HEADER_TIMEOUT": "2.5", "QA_BODY_TIMEOUT": "7", "QA_KEEP_ALIVE_TIMEOUT": "3",
+                                  "QA_MAX_CONNECTIONS": "50"})
+    assert (settings.header_timeout, settings.body_timeout, settings.keep_alive_timeout,
+            settings.max_connections) == (2.5, 7.0, 3.0, 50)
+    with pytest.raises(ConfigError, match="QA_HEADER_TIMEOUT: header timeout must be over 0"):
+        Settings.from_env({"QA_HEADER_TIMEOUT": "0"})
