@@ -69,6 +69,8 @@ def open_snapshot(index_dir: Path, *, attempts: int = OPEN_ATTEMPTS) -> Snapshot
             return _open_once(index_dir)
         except _Moved:
             continue
+        except OSError as exc:  # unreadable (permissions, I/O): an error the service can report, not a crash
+            raise IndexCorrupt(f"cannot read the index at {index_dir}: {exc}") from exc
     raise IndexCorrupt(f"index at {index_dir} was replaced {attempts} times while being opened: try again")
 
 
@@ -156,4 +158,5 @@ def _load_vectors(index_dir: Path, directory: int) -> VectorIndex:
             # Read through the descriptor (a callback reader), never by path: the path may name another build now.
             return VectorIndex(_faiss().read_index(_faiss().PyCallbackIOReader(handle.read)))
         except RuntimeError as exc:
-            raise IndexCorrupt(f"cannot read vector file {index_dir / VECTORS_FILE}: {str(exc).splitlines()[0]}") from exc
+            reason = str(exc).splitlines()[0]
+            raise IndexCorrupt(f"cannot read vector file {index_dir / VECTORS_FILE}: {reason}") from exc

@@ -330,7 +330,8 @@ def test_a_long_date_is_refused_without_being_echoed_whole(alpha_client):
 
 
 def test_qa_ask_with_an_oversized_source_prints_one_error_line(two_builds):
-    result = CliRunner().invoke(main, ["ask", "green tea", "--index", str(two_builds["alpha"]), "--source", "a" * 60_000])
+    args = ["ask", "green tea", "--index", str(two_builds["alpha"]), "--source", "a" * 60_000]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert result.output == "error: source is 60000 characters long; the limit is 1024\n"
 

@@ -29,6 +29,7 @@ from qa.api.schemas import (
     SearchResponse,
 )
 from qa.api.security import is_authenticated
+from qa.config import Settings
 from qa.filters import SearchFilter
 from qa.search import Answer, SearchService
 
@@ -153,7 +154,7 @@ def health_head() -> Response:
     return Response(status_code=200)
 
 
-def _without_paths(message: str | None, settings) -> str | None:
+def _without_paths(message: str | None, settings: Settings) -> str | None:
     """An error message with the index directory's absolute location replaced by its name, for strangers."""
     if message is None:
         return None
