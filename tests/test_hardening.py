@@ -76,7 +76,7 @@ class _Swapper(threading.Thread):
     deletes the directory it replaced, as ``qa.atomic.replace_directory`` does.
     """
 
-    def __init__(self, builds: dict[str, Path], target: Path, pause: float = 0.0001) -> None:
+    def __init__(self, builds: dict[str, Path], target: Path, pause: float = 0.001) -> None:
         super().__init__(daemon=True)
         # A pause about as long as part of an open, so swaps keep landing inside opens without starving them.
         self.pause = pause
@@ -127,7 +127,7 @@ def test_opens_racing_10000_swaps_always_pair_one_builds_files(two_builds, tmp_p
     by_count = _chunk_counts(two_builds)
     swapper = _Swapper(two_builds, target)
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # hand the GIL over often, so swaps land between the steps of an open
+    sys.setswitchinterval(1e-4)  # hand the GIL over often, so swaps land between the steps of an open
     opens, mixed, seen = 0, [], set()
     swapper.start()
     try:
@@ -156,7 +156,7 @@ def test_search_service_opens_racing_swaps_are_never_mixed(two_builds, tmp_path,
     by_count = _chunk_counts(two_builds)
     swapper = _Swapper(two_builds, target)
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
+    sys.setswitchinterval(1e-4)
     opens, problems = 0, []
     swapper.start()
     try:
