@@ -155,7 +155,7 @@ def health_head() -> Response:
 
 
 def _without_paths(message: str | None, settings: Settings) -> str | None:
-    """An error message with the index directory's absolute location replaced by its name, for strangers."""
+    """An error message with the index directory's location replaced by ``<index>``, for callers without the key."""
     if message is None:
         return None
     index_dir = Path(settings.index_dir)
