@@ -125,7 +125,8 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for r in results:
-        print(f"{r['opener']:12} {r['opens']:6} opens during {r['swaps']} swaps: {r['mixed']} mixed, {r['failed']} failed")
+        print(f"{r['opener']:12} {r['opens']:6} opens during {r['swaps']} swaps: "
+              f"{r['mixed']} mixed, {r['failed']} failed")
     print(json.dumps(results))
 
 
