@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import functools
 import os
 import shutil
 import uuid
@@ -27,13 +28,18 @@ def _retired_prefix(target: Path) -> str:
     return f".{target.name}.retired-"
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step with Linux renameat2(RENAME_EXCHANGE); False where unsupported."""
+@functools.cache
+def _renameat2():
+    """libc's renameat2, looked up once (``find_library`` runs a subprocess); None where there is none."""
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+        return None
+    return getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step with Linux renameat2(RENAME_EXCHANGE); False where unsupported."""
+    renameat2 = _renameat2()
     if renameat2 is None:
         return False
     result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
@@ -65,8 +71,19 @@ def _fsync_tree(directory: Path) -> None:
     _fsync_directory(directory)
 
 
+def real_target(target: Path) -> Path:
+    """The directory an index path stands for, symbolic links followed (it need not exist yet).
+
+    The lock, the staging directory and the swap all use it, so ``--index link`` and ``--index target``
+    are one index: they exclude each other, and a build through the link replaces the target, not the link.
+    """
+    return Path(target).absolute().resolve()
+
+
 def replace_directory(new: Path, target: Path) -> None:
-    """Make ``new`` appear at ``target``; readers see the old index or the new one, never a mix."""
+    """Make ``new`` appear at ``target`` (symbolic links followed); readers see the old index or the new one,
+    never a mix."""
+    target = real_target(target)
     _fsync_tree(new)
     if target.exists():
         if _exchange(new, target):
@@ -92,6 +109,31 @@ def recover(target: Path) -> None:
         os.rename(retired[-1], target)
 
 
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def recover_if_idle(target: Path) -> None:
+    """``recover`` for readers: only when no build holds the lock, since a build between its two renames is
+    not a crashed one (putting its retired index back would make its second rename fail)."""
+    target = real_target(target)
+    if target.exists() or not target.parent.is_dir():
+        return
+    try:
+        lock = open(_lock_path(target), "rb")
+    except FileNotFoundError:
+        recover(target)  # builds take the lock file first: none has ever run here
+        return
+    except OSError:
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        recover(target)
+
+
 def _remove_abandoned_staging(target: Path) -> None:
     """Delete staging directories left by builds that were killed (safe: we hold the build lock)."""
     for leftover in target.parent.glob(f"{_staging_prefix(target)}*"):
@@ -105,15 +147,17 @@ def staging_directory(target: Path) -> Iterator[Path]:
     On success the caller swaps it in with ``replace_directory``; on any failure it is removed and the
     existing index is untouched.
 
+    ``target`` may be a symbolic link: everything happens at the directory it points to (``real_target``).
+
     Raises:
         BuildInProgress: another build of the same index holds the lock.
         IndexCorrupt: ``target`` exists but is not an index (refuse to overwrite someone's folder).
     """
+    target = real_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / "manifest.json").exists())):
         raise IndexCorrupt(f"refusing to replace {target}: it exists and is not a qa index")
-    lock_path = target.parent / f".{target.name}.lock"
-    with open(lock_path, "a+") as lock:
+    with open(_lock_path(target), "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -86,7 +86,9 @@ def _expected_errors(command):
         try:
             return command(*args, **kwargs)
         except QAError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from qa.render import safe_line
+
+            click.echo(f"error: {safe_line(exc)}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper
@@ -143,6 +145,7 @@ def index(
     Anything else (or --full) builds from scratch.
     """
     from qa.indexer import build_index, recorded_precision
+    from qa.render import safe_line
 
     settings = Settings.from_env(
         index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
@@ -158,7 +161,7 @@ def index(
         full=full,
     )
     for skipped in report.skipped:
-        click.echo(f"warning: skipped {skipped.doc_id}: {skipped.reason}", err=True)
+        click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)
     counts = {
         "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
         "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
@@ -181,8 +184,9 @@ def index(
             for name in names:
                 click.echo(f"{verb}: {name}", err=True)
     click.echo(
-        f"Indexed {report.documents} documents ({report.chunks} passages) from {report.corpus} into "
-        f"{report.index_dir} with {encoder.model_id} in {report.seconds:.1f} s; skipped {len(report.skipped)} files"
+        f"Indexed {report.documents} documents ({report.chunks} passages) from {safe_line(report.corpus)} into "
+        f"{safe_line(report.index_dir)} with {safe_line(encoder.model_id)} in {report.seconds:.1f} s; "
+        f"skipped {len(report.skipped)} files"
         + (f"; {report.duplicates} identical files folded into others." if report.duplicates else ".")
     )
     how = "Updated" if report.update else f"Full build ({report.full_reason})"
@@ -213,7 +217,7 @@ def ask(
 ) -> None:
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
     from qa.filters import SearchFilter
-    from qa.render import render_answer
+    from qa.render import render_answer, safe_line
     from qa.search import SearchService
 
     settings = Settings.from_env(
@@ -240,7 +244,7 @@ def ask(
         except QAError as exc:
             # One bad line must not stop a batch: report it in place and carry on.
             failed = True
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {safe_line(exc)}", err=True)
             if as_json:
                 click.echo(json.dumps({"question": line.strip(), "error": str(exc)}, ensure_ascii=False))
             continue
@@ -260,6 +264,7 @@ def ask(
 def info(index_dir, as_json) -> None:
     """Describe an index: model, build parameters, documents and skipped files."""
     from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
+    from qa.render import safe_line
     from qa.store import StoreReader
 
     settings = Settings.from_env(index_dir=index_dir)
@@ -279,20 +284,23 @@ def info(index_dir, as_json) -> None:
             "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],
         }, ensure_ascii=False))
         return
-    chunking = manifest.chunking
-    click.echo(f"index:     {settings.index_dir.absolute()} (format {manifest.format_version}, built {manifest.created})")
-    click.echo(f"model:     {manifest.model} ({manifest.dimension} dimensions, cosine; embedded with "
-               f"{manifest.encoder.get('backend')} {manifest.encoder.get('precision')}; "
-               f"{manifest.vectors.get('kind', 'exact')} vector search)")
+    # Every value printed below comes from documents or the manifest: each is escaped to one safe line.
+    chunking = {key: safe_line(value) for key, value in manifest.chunking.items()}
+    click.echo(f"index:     {safe_line(settings.index_dir.absolute())} (format {manifest.format_version}, "
+               f"built {safe_line(manifest.created)})")
+    click.echo(f"model:     {safe_line(manifest.model)} ({manifest.dimension} dimensions, cosine; embedded with "
+               f"{safe_line(manifest.encoder.get('backend'))} {safe_line(manifest.encoder.get('precision'))}; "
+               f"{safe_line(manifest.vectors.get('kind', 'exact'))} vector search)")
     click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
-    click.echo(f"corpus:    {manifest.corpus.get('root')}")
+    click.echo(f"corpus:    {safe_line(manifest.corpus.get('root'))}")
     folded = manifest.counts.get("duplicates", 0)
     click.echo(f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
                f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else ""))
     for doc_id, meta, n in documents:
-        click.echo(f"  {doc_id}  [{meta.date or 'no date'}, {n} passages]  {meta.title or '(no title)'}")
+        click.echo(f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
+                   f"{safe_line(meta.title or '(no title)')}")
     for s in skipped:
-        click.echo(f"  skipped {s.doc_id}: {s.reason}")
+        click.echo(f"  skipped {safe_line(s.doc_id)}: {safe_line(s.reason)}")
 
 
 @main.command()
@@ -329,9 +337,10 @@ def serve(
 
     from qa.api.app import create_app
     from qa.api.logs import log_config
+    from qa.api.server import server_config
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import ensure_index
-    from qa.search import SearchService
+    from qa.render import safe_line
 
     settings = Settings.from_env(
         index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
@@ -370,16 +379,24 @@ def serve(
                        f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
                        f"{report.removed} removed, {report.unchanged} unchanged; "
                        f"{report.passages_embedded} passages embedded)", err=True)
-    service = SearchService.open(settings)
+    # A missing or damaged index does not stop the service: /health says why, searches answer 503, and the
+    # reload watcher serves a good index as soon as one appears.
+    app = create_app(settings)
+    live = app.state.live
     access = "API key required" if settings.api_key is not None else "no API key"
-    click.echo(f"Serving {service.manifest.counts['chunks']} passages from {settings.index_dir.absolute()} "
-               f"on http://{settings.host}:{settings.port} ({access})", err=True)
+    where = f"{safe_line(settings.index_dir.absolute())} on http://{settings.host}:{settings.port} ({access})"
+    service = live.current()
+    if service is None:
+        click.echo(f"warning: no index can be served yet: {safe_line(live.last_error)}", err=True)
+        click.echo(f"Serving no index yet from {where}: searches answer 503 until one can be opened "
+                   f"(looked for every {settings.reload_interval:g} s; see GET /health)", err=True)
+    else:
+        click.echo(f"Serving {service.manifest.counts['chunks']} passages from {where}", err=True)
     # One line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its own
     # messages (start, stop, errors) use the same format.
-    uvicorn.run(
-        create_app(settings, service=service), host=settings.host, port=settings.port,
-        log_config=log_config(settings), log_level=settings.log_level, access_log=False,
-    )
+    config = server_config(app, settings, log_config=log_config(settings), log_level=settings.log_level,
+                           access_log=False)
+    uvicorn.Server(config).run()
 
 
 @main.command()

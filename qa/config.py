@@ -77,6 +77,10 @@ ENV_VARS = {
     "log_level": "QA_LOG_LEVEL",
     "log_format": "QA_LOG_FORMAT",
     "log_questions": "QA_LOG_QUESTIONS",
+    "header_timeout": "QA_HEADER_TIMEOUT",
+    "body_timeout": "QA_BODY_TIMEOUT",
+    "keep_alive_timeout": "QA_KEEP_ALIVE_TIMEOUT",
+    "max_connections": "QA_MAX_CONNECTIONS",
 }
 
 
@@ -136,6 +140,12 @@ class Settings:
     log_level: str = "info"
     log_format: str = "auto"
     log_questions: bool = False
+    # Slow and numerous clients (README.md, "Access"; qa/api/server.py): seconds a request's headers and then
+    # its body may take to arrive, seconds an idle connection is kept, and open connections plus requests.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 100
 
     def __post_init__(self) -> None:
         # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
@@ -249,6 +259,12 @@ class Settings:
             yield ("log_level",), f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
         if self.log_format not in LOG_FORMATS:
             yield ("log_format",), f"log format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:
+                yield (name,), f"{name.replace('_', ' ')} must be over 0 and at most 3600 seconds, got {value}"
+        if not 1 <= self.max_connections <= 100_000:
+            yield ("max_connections",), f"max connections must be between 1 and 100000, got {self.max_connections}"
 
 
 def _convert(name: str, raw: str) -> object:
@@ -261,7 +277,10 @@ def _convert(name: str, raw: str) -> object:
         return _BOOLEANS[raw.strip().lower()]
     if name in ("log_level", "log_format", "html_content"):
         return raw.strip().lower()
-    if name in ("dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight", "reload_interval"):
+    if name in (
+        "dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight", "reload_interval",
+        "header_timeout", "body_timeout", "keep_alive_timeout",
+    ):
         try:
             return float(raw)
         except ValueError:
@@ -270,7 +289,7 @@ def _convert(name: str, raw: str) -> object:
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     if name in (
         "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
-        "max_body_bytes", "fusion_window", "rerank_depth",
+        "max_body_bytes", "fusion_window", "rerank_depth", "max_connections",
     ):
         try:
             return int(raw)

@@ -70,6 +70,17 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IndexCorrupt(f"unreadable manifest {path}: {exc}") from exc
+        return cls.from_data(data, directory)
+
+    @classmethod
+    def from_data(cls, data: object, directory: Path) -> "Manifest":
+        """Validate the parsed ``manifest.json`` of the index at ``directory``.
+
+        Raises:
+            IndexIncompatible: another format version.
+            IndexCorrupt: not a JSON object, or incomplete.
+        """
+        path = directory / MANIFEST_FILE
         if not isinstance(data, dict):
             raise IndexCorrupt(f"unreadable manifest {path}: not a JSON object")
         version = data.get("format_version")
@@ -79,9 +90,31 @@ class Manifest:
                 f"{FORMAT_VERSION}: rebuild it with `qa index CORPUS --index {directory}`"
             )
         try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+            manifest = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except TypeError as exc:
             raise IndexCorrupt(f"incomplete manifest {path}: {exc}") from exc
+        if not isinstance(manifest.checksums, dict):
+            raise IndexCorrupt(f"incomplete manifest {path}: checksums is not an object")
+        return manifest
+
+
+# Every file a reader opens; a manifest must vouch for each (an empty "checksums" would turn the check off).
+INDEX_FILES = (VECTORS_FILE, DATABASE_FILE)
+
+
+def required_checksums(manifest: Manifest, directory: Path) -> tuple[str, ...]:
+    """The files whose checksums must be checked before the index at ``directory`` is used.
+
+    Raises:
+        IndexCorrupt: the manifest lacks a checksum for one of them.
+    """
+    missing = [name for name in INDEX_FILES if not isinstance(manifest.checksums.get(name), str)]
+    if missing:
+        raise IndexCorrupt(
+            f"manifest of the index at {directory} lists no checksum for {', '.join(missing)}, so its files "
+            "cannot be trusted: rebuild it with `qa index`"
+        )
+    return INDEX_FILES
 
 
 def file_checksum(path: Path) -> str:
@@ -97,10 +130,11 @@ def verify_checksums(directory: Path, manifest: Manifest) -> None:
     """Refuse an index whose files are not the ones the manifest describes (truncated, swapped, edited).
 
     Raises:
-        IndexCorrupt: a file is missing or its checksum differs.
+        IndexCorrupt: a file is missing or its checksum differs, or the manifest lists no checksum for a file
+            the index needs.
     """
-    for name, expected in manifest.checksums.items():
-        path = directory / name
+    for name in required_checksums(manifest, directory):
+        path, expected = directory / name, manifest.checksums[name]
         if not path.is_file():
             raise IndexCorrupt(f"index at {directory} is missing {name}: rebuild it with `qa index`")
         if file_checksum(path) != expected:

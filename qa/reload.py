@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import IndexNotFound, QAError
 from qa.manifest import MANIFEST_FILE
 from qa.search import SearchService
+from qa.snapshot import directory_identity
 
 Opener = Callable[[Settings, object], SearchService]
 
@@ -26,16 +28,17 @@ def index_identity(index_dir: Path) -> tuple | None:
         manifest = os.stat(Path(index_dir) / MANIFEST_FILE)
     except OSError:
         return None
-    return directory.st_ino, manifest.st_ino, manifest.st_mtime_ns, manifest.st_size
+    return directory_identity(directory, manifest)
 
 
 class LiveService:
     """The service currently answering requests, replaced whole when a rebuilt index appears.
 
-    A request takes ``current()`` once and uses that object to the end, so it always sees one index:
-    never the old vectors with the new store. Opening the new index happens on the watcher thread;
-    requests never wait for it. If the new index cannot be opened, the old one keeps serving and
-    ``last_error`` says why.
+    A request holds a ``lease()`` on one service from start to end, so it always sees one index: never
+    the old vectors with the new store. Opening the new index happens on the watcher thread; requests
+    never wait for it. If the new index cannot be opened, the old one keeps serving and ``last_error``
+    says why. A replaced service that this object opened is closed (its files released) as soon as the
+    last request leasing it finishes, not whenever the garbage collector gets to it.
     """
 
     def __init__(
@@ -44,17 +47,51 @@ class LiveService:
         self.settings = settings
         self._opener = opener
         self._service = service
-        self._identity = index_identity(settings.index_dir)
+        self._identity = getattr(service, "identity", None) or index_identity(settings.index_dir)
         self.last_error: str | None = None
         self.reloads = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Leases per service (by id) and the services to close once their leases end. A service handed in
+        # by the caller belongs to the caller and is never closed here.
+        self._lock = threading.Lock()
+        self._leases: dict[int, int] = {}
+        self._owned: set[int] = set()
+        self._retired: dict[int, SearchService] = {}
         if service is None:
             self._open(self._identity)
 
     def current(self) -> SearchService | None:
-        """The service to use for one whole request (None when no index could be opened yet)."""
+        """The service answering now (None when no index could be opened yet), for reading its manifest.
+
+        Anything that reads the index's files uses ``lease()`` instead, so the files stay open meanwhile.
+        """
         return self._service
+
+    @contextmanager
+    def lease(self) -> Iterator[SearchService]:
+        """The current service, kept open until the block ends even if a reload replaces it meanwhile.
+
+        Raises:
+            IndexNotFound: no index is loaded (its message says why).
+        """
+        with self._lock:
+            service = self._service
+            if service is None:
+                raise IndexNotFound(self.last_error or "no index is loaded")
+            self._leases[id(service)] = self._leases.get(id(service), 0) + 1
+        try:
+            yield service
+        finally:
+            with self._lock:
+                left = self._leases[id(service)] - 1
+                if left:
+                    self._leases[id(service)] = left
+                else:
+                    del self._leases[id(service)]
+                finished = self._retired.pop(id(service), None) if not left else None
+            if finished is not None:
+                finished.close()
 
     def check(self) -> bool:
         """Open and swap in the index if the directory was replaced since the last look; True if swapped."""
@@ -78,7 +115,18 @@ class LiveService:
             # Keep serving what we have; the same directory is tried again on the next look.
             self.last_error = str(exc)
             return False
-        self._service, self._identity, self.last_error = fresh, identity, None
+        # The identity of the directory actually opened: a swap during the open must not be taken as seen.
+        opened = getattr(fresh, "identity", None) or identity
+        with self._lock:
+            self._service, self._identity, self.last_error = fresh, opened, None
+            self._owned.add(id(fresh))
+            idle = current is not None and id(current) in self._owned and id(current) not in self._leases
+            if current is not None and id(current) in self._owned:
+                self._owned.discard(id(current))
+                if not idle:
+                    self._retired[id(current)] = current
+        if idle:
+            current.close()
         if current is not None:
             self.reloads += 1
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import TYPE_CHECKING, Callable
 
@@ -11,15 +12,39 @@ if TYPE_CHECKING:
     from qa.evaluate import EvalReport
 
 
+# What a terminal may act on rather than show: C0 controls, DEL and C1 controls (ESC and CSI start escape
+# sequences; CR and backspace overwrite what was printed), plus the line separators and bidirectional overrides
+# and isolates that can make one line look like another. Passage text keeps its newlines and tabs.
+_UNSAFE_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def safe_line(value: object) -> str:
+    """``value`` as one printable line for a terminal: control characters written as escapes (``\\x1b``,
+    ``\\n``), so a title or file name can neither drive the terminal nor forge another line."""
+    return _UNSAFE_IN_LINE.sub(_escape, str(value))
+
+
+def safe_text(value: str) -> str:
+    """Passage text for a terminal: like ``safe_line``, but newlines and tabs are kept as they are."""
+    return _UNSAFE_IN_TEXT.sub(_escape, value)
+
+
 def citation_line(citation: Citation) -> str:
     """One line that lets a reader find the passage: source, title, section, date, characters, lines and (PDF)
     pages."""
-    parts = [f"source: {citation.source}" + (f"#{citation.anchor}" if citation.anchor else "")]
+    parts = [f"source: {safe_line(citation.source)}" + (f"#{safe_line(citation.anchor)}" if citation.anchor else "")]
     if citation.title:
-        parts.append(f"title: {citation.title}")
+        parts.append(f"title: {safe_line(citation.title)}")
     if citation.section:
-        parts.append(f"section: {citation.section}")
-    date = citation.date or "unknown"
+        parts.append(f"section: {safe_line(citation.section)}")
+    date = safe_line(citation.date or "unknown")
     if citation.date and citation.date_source == "file":
         date += " (file modified)"
     parts.append(f"date: {date}")
@@ -46,14 +71,15 @@ def also_in_line(hit: Hit) -> str | None:
 
 def _emphasised(hit: Hit, style: Callable[[str], str]) -> str:
     """The passage with its supporting sentences styled, line breaks kept as written (a style never spans
-    a line break, so each line stands alone)."""
+    a line break, so each line stands alone), and control characters of the document escaped (before styling
+    adds the terminal's own)."""
     pieces, cursor, base = [], hit.citation.start, hit.citation.start
     for mark in hit.citation.highlight:
-        pieces.append(hit.text[cursor - base : mark.start - base])
-        marked = hit.text[mark.start - base : mark.end - base]
+        pieces.append(safe_text(hit.text[cursor - base : mark.start - base]))
+        marked = safe_text(hit.text[mark.start - base : mark.end - base])
         pieces.append("\n".join(style(line) if line.strip() else line for line in marked.split("\n")))
         cursor = mark.end
-    pieces.append(hit.text[cursor - base :])
+    pieces.append(safe_text(hit.text[cursor - base :]))
     return "".join(pieces)
 
 
@@ -82,7 +108,7 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
         color: emphasise with terminal bold; otherwise with ``**...**`` markers.
     """
     style = (lambda text: f"\x1b[1m{text}\x1b[0m") if color else (lambda text: f"**{text}**")
-    out = [f"Q: {answer.question}"]
+    out = [f"Q: {safe_line(answer.question)}"]
     if answer.excluded_undated:
         n = answer.excluded_undated
         out.append(f"   ({n} undated document{'s were' if n != 1 else ' was'} left out by the date filter)")

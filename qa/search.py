@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.atomic import recover
+from qa.atomic import recover_if_idle
 from qa.chunking import Span, split_sentences
 from qa.confidence import DEFAULT_CALIBRATION, term_coverage
 from qa.config import MODES, Settings
@@ -23,11 +23,11 @@ from qa.filters import SearchFilter
 from qa.fusion import normalised_score_fusion, reciprocal_rank_fusion
 from qa.highlight import supporting_sentences
 from qa.keyword import KeywordRetriever, query_terms
-from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums
+from qa.manifest import Manifest
 from qa.rerank import Reranker, load_reranker, rerank
 from qa.sentences import SentenceVectors
+from qa.snapshot import Snapshot, open_snapshot
 from qa.store import StoredChunk, StoredDocument, StoreReader
-from qa.vectors import VectorIndex
 
 
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
@@ -179,14 +179,28 @@ class SearchService:
                 by ``settings.rerank``) cannot be used as asked.
         """
         index_dir = Path(settings.index_dir)
-        recover(index_dir)
-        manifest = Manifest.read(index_dir)
+        recover_if_idle(index_dir)
+        # Manifest, vectors and store from one build, even if a rebuild swaps the directory meanwhile.
+        snapshot = open_snapshot(index_dir)
+        try:
+            service = cls._from_snapshot(settings, index_dir, snapshot, encoder)
+        except BaseException:
+            snapshot.store.close()
+            raise
+        service.identity = snapshot.identity
+        return service
+
+    @classmethod
+    def _from_snapshot(
+        cls, settings: Settings, index_dir: Path, snapshot: Snapshot, encoder: Encoder | None
+    ) -> "SearchService":
+        """The service over an opened snapshot, with the model it was built with (checked against it)."""
+        manifest, vectors = snapshot.manifest, snapshot.vectors
         if settings.model is not None and model_id_for(settings.model) != manifest.model:
             raise IndexIncompatible(
                 f"index at {index_dir} was built with model {manifest.model!r}, but model {settings.model!r} was "
                 f"requested: query it with --model {manifest.model} (or no --model), or rebuild it"
             )
-        verify_checksums(index_dir, manifest)
         precision = manifest.precision
         # Questions are embedded at the precision the index was embedded at.
         encoder = encoder or load_encoder(
@@ -204,7 +218,6 @@ class SearchService:
                 f"index at {index_dir} holds {manifest.dimension}-dimensional vectors but model "
                 f"{encoder.model_id!r} produces {encoder.dimension}: rebuild the index"
             )
-        vectors = VectorIndex.load(index_dir / VECTORS_FILE)
         if vectors.dimension != manifest.dimension or len(vectors) != manifest.counts.get("chunks"):
             raise IndexCorrupt(
                 f"vector file in {index_dir} does not match its manifest "
@@ -212,8 +225,13 @@ class SearchService:
                 f"of {manifest.dimension}): rebuild it with `qa index`"
             )
         reranker = load_reranker(settings.rerank) if settings.rerank else None
-        store = StoreReader(index_dir / DATABASE_FILE)
-        return cls(settings, manifest, store, DenseRetriever(encoder, vectors), reranker)
+        return cls(settings, manifest, snapshot.store, DenseRetriever(encoder, vectors), reranker)
+
+    def close(self) -> None:
+        """Close the index files (the store's connection); the service must not be used afterwards."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
     def check_question(self, question: object) -> str:
         """The question made safe to search and echo, with surrounding whitespace removed.

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -23,7 +23,7 @@ from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
 from qa.api.openapi import document_request_ids
 from qa.api.routes import router
-from qa.api.routing import matching_routes
+from qa.api.routing import matching_routes, slash_redirect
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
 from qa.api.web import router as web_router
 from qa.api.telemetry import RequestTelemetry
@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         # /docs and /redoc come from qa/api/docs.py, with their scripts shipped in the install, not from a CDN.
         docs_url=None,
         redoc_url=None,
+        # Starlette's own redirect names the client's Host header; ``http_error`` redirects relatively instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.live = live
@@ -92,6 +94,10 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         # Unknown routes and methods answer in the same shape as every other error.
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            target = slash_redirect(request.app, request.scope)
+            if target is not None:
+                return RedirectResponse(target, status_code=307)
         if exc.status_code == 405:
             # Starlette names only the first route on the path that refused the method; list every route's.
             allowed = {

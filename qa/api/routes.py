@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -26,20 +28,18 @@ from qa.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from qa.errors import IndexNotFound
+from qa.api.security import is_authenticated
+from qa.config import Settings
 from qa.filters import SearchFilter
 from qa.search import Answer, SearchService
 
 router = APIRouter()
 
 
-def _service(request: Request) -> SearchService:
-    """The service for this whole request: taken once, so a reload mid-request cannot mix two indexes."""
-    live = request.app.state.live
-    service = live.current()
-    if service is None:
-        raise IndexNotFound(live.last_error or "no index is loaded")
-    return service
+def _lease(request: Request) -> AbstractContextManager[SearchService]:
+    """The service for this whole request: taken once, so a reload mid-request cannot mix two indexes, and
+    held open until the request is done (a replaced index's files are closed after its last request)."""
+    return request.app.state.live.lease()
 
 
 def answer_body(answer: Answer) -> bytes:
@@ -62,13 +62,13 @@ async def _search(
         filters=sorted(name for name, value in filters.items() if value is not None) or None,
     )
     search_filter = SearchFilter.of(**filters)
-    service = _service(request)
+    with _lease(request) as service:
 
-    def answer() -> tuple[bytes, str, int, bool]:
-        found = service.search(question, top_k, mode=mode, search_filter=search_filter)
-        return answer_body(found), found.mode, len(found.results), found.answerable
+        def answer() -> tuple[bytes, str, int, bool]:
+            found = service.search(question, top_k, mode=mode, search_filter=search_filter)
+            return answer_body(found), found.mode, len(found.results), found.answerable
 
-    body, used_mode, results, answerable = await run_in_threadpool(answer)
+        body, used_mode, results, answerable = await run_in_threadpool(answer)
     note_search(request, mode=used_mode, results=results, answerable=answerable)
     return Response(body, media_type="application/json")
 
@@ -117,7 +117,8 @@ async def search_get(
 @router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=DOCUMENT_RESPONSES)
 def document(doc_id: str, request: Request) -> dict:
     """A document's text and metadata, so any citation can be opened; ids are looked up, never read from disk."""
-    found = _service(request).document(doc_id)
+    with _lease(request) as service:
+        found = service.document(doc_id)
     meta = found.metadata
     return {
         "id": found.doc_id, "title": meta.title, "date": meta.date, "date_source": meta.date_source,
@@ -130,13 +131,38 @@ def document(doc_id: str, request: Request) -> dict:
 
 @router.get("/health", response_model=HealthResponse, responses=HEALTH_RESPONSES)
 def health(request: Request) -> dict:
-    """Whether the index is loaded, its model and counts; open even when the service requires an API key."""
+    """Whether the index is loaded, its model and counts; open even when the service requires an API key.
+
+    Where the index lies on disk is shown only to callers the service trusts: anyone when it has no key,
+    else only requests that carry it.
+    """
     live = request.app.state.live
+    trusted = is_authenticated(request.scope)
     service = live.current()
     if service is None:
-        return {"status": "unavailable", "index_loaded": False, "error": live.last_error}
+        error = live.last_error if trusted else _without_paths(live.last_error, request.app.state.settings)
+        return {"status": "unavailable", "index_loaded": False, "error": error}
     info = service.info()
     return {
         "status": "ok", "index_loaded": True, "model": info["model"], "documents": info["counts"]["documents"],
-        "chunks": info["counts"]["chunks"], "index_dir": info["index_dir"], "created": info["created"],
+        "chunks": info["counts"]["chunks"], "index_dir": info["index_dir"] if trusted else None,
+        "created": info["created"],
     }
+
+
+@router.head("/health", include_in_schema=False)
+def health_head() -> Response:
+    """The probe without a body: 200 while the service runs (GET /health says whether an index is loaded)."""
+    return Response(status_code=200)
+
+
+def _without_paths(message: str | None, settings: Settings) -> str | None:
+    """An error message with the index directory's location replaced by ``<index>``, for callers without the key."""
+    if message is None:
+        return None
+    index_dir = Path(settings.index_dir)
+    spellings = {str(index_dir.absolute().resolve()), str(index_dir.absolute()), str(index_dir)}
+    for spelling in sorted(spellings, key=len, reverse=True):  # the longest first: the others are inside it
+        if len(spelling) > 1:
+            message = message.replace(spelling, "<index>")
+    return message

@@ -26,3 +26,20 @@ def matching_routes(app, scope: Scope) -> tuple[list, list]:
         elif match == Match.PARTIAL:
             partial.append(route)
     return full, partial
+
+
+def slash_redirect(app, scope: Scope) -> str | None:
+    """Where a path that matches no route should go with its trailing slash added or removed, as a relative
+    URL (path and query only, so the client's ``Host`` header is never echoed); None when that matches
+    nothing either.
+    """
+    path = scope["path"]
+    if path == "/" or scope["type"] != "http":
+        return None
+    toggled = path.rstrip("/") if path.endswith("/") else path + "/"
+    if not toggled or toggled.startswith("//"):
+        return None  # "//host" would be read as another site
+    if not any(matching_routes(app, {**scope, "path": toggled})):
+        return None
+    query = scope.get("query_string", b"").decode("latin-1")
+    return toggled + (f"?{query}" if query else "")

@@ -192,9 +192,15 @@ class HealthResponse(BaseModel):
     model: str | None = None
     documents: int | None = None
     chunks: int | None = None
-    index_dir: str | None = None
+    index_dir: str | None = Field(
+        default=None,
+        description="Where the index lies; null unless the service has no API key or the call carries it.",
+    )
     created: str | None = None
-    error: str | None = None
+    error: str | None = Field(
+        default=None,
+        description="Why no index is loaded; the index's location is left out for callers without the key.",
+    )
 
 
 class ErrorResponse(BaseModel):

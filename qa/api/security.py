@@ -17,7 +17,14 @@ from qa.errors import PayloadTooLarge, QAError, Unauthorized
 
 # (method, path) pairs answered without a key: a load balancer's health probe carries no secret, and the
 # web page and its assets hold no data (the searches it makes carry the key the user enters).
-OPEN_ENDPOINTS = frozenset({("GET", "/health")}) | PAGE_ENDPOINTS
+OPEN_ENDPOINTS = frozenset({("GET", "/health"), ("HEAD", "/health")}) | PAGE_ENDPOINTS
+# Set on each request's scope by ``RequireAPIKey``: whether it carried the key (absent when there is no key).
+_AUTHENTICATED = "qa.authenticated"
+
+
+def is_authenticated(scope: Scope) -> bool:
+    """Whether a request may see what only the key's holders see: True when the service has no key."""
+    return scope.get(_AUTHENTICATED, True)
 
 
 def error_kind(exc: QAError) -> str:
@@ -55,7 +62,12 @@ class RequireAPIKey:
         self._key = api_key.encode("ascii")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self._is_open(scope) or self._authorized(scope):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        authorized = self._authorized(scope)
+        scope[_AUTHENTICATED] = authorized
+        if authorized or self._is_open(scope):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

@@ -1,0 +1,138 @@
+"""Run the app under uvicorn with limits on slow and numerous clients.
+
+uvicorn (0.54) times out an idle keep-alive connection, but not a client that is slow to send a request:
+a connection that sends half its headers, or a declared body it never finishes, is held open for as long
+as the client likes, and enough of them exhaust the server. ``protocol_with_deadlines`` adds two deadlines
+to uvicorn's own HTTP protocol: the request line and headers must arrive within ``header_timeout`` seconds
+of the request's first byte (or of the connection, for a client that sends nothing), and the body within
+``body_timeout`` seconds of the headers. A request that misses one is answered 408 (when nothing has been
+answered yet) and its connection closed. The deadlines stop once the request is read: a slow search is
+never cut off. ``limit_concurrency`` bounds open connections and requests together (uvicorn answers 503
+beyond it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from qa.config import Settings
+
+log = logging.getLogger("qa.server")
+
+_REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+    b"content-length: 25\r\n\r\nrequest not sent in time\n"
+)
+
+
+class _RequestDeadlines:
+    """Mixin for a uvicorn HTTP protocol: close a connection whose request is not received in time."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    _deadline = None
+    _answered = False
+
+    def _arm(self, seconds: float, part: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expire, part)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self, part: str) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        client = "%s:%d" % self.client if self.client else "client"
+        log.warning("closing connection from %s: request %s not received in time", client, part)
+        if part == "headers":
+            self.transport.write(_REQUEST_TIMEOUT)  # no response has begun on this request
+        self.transport.close()
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm(self.header_timeout, "headers")
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def _httptools_protocol():
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HttpToolsWithDeadlines(_RequestDeadlines, HttpToolsProtocol):
+        """uvicorn's httptools protocol with header and body deadlines."""
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm(self.header_timeout, "headers")
+
+        def on_headers_complete(self) -> None:
+            self._arm(self.body_timeout, "body")
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+
+    return HttpToolsWithDeadlines
+
+
+def _h11_protocol():
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class H11WithDeadlines(_RequestDeadlines, H11Protocol):
+        """uvicorn's h11 protocol with header and body deadlines (h11 reports progress as parser states)."""
+
+        _part: str | None = "headers"  # what the armed deadline is for; None while no request is being read
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            part = {h11.IDLE: "headers", h11.SEND_BODY: "body"}.get(self.conn.their_state)
+            if part is None:
+                self._part = None
+                self._disarm()
+            elif part != self._part:
+                self._part = part
+                self._arm(self.header_timeout if part == "headers" else self.body_timeout, part)
+
+    return H11WithDeadlines
+
+
+def protocol_with_deadlines(settings: Settings, implementation: str = "auto") -> type:
+    """uvicorn's HTTP protocol (httptools when installed, else h11) with the settings' read deadlines.
+
+    Args:
+        implementation: "auto", "httptools" or "h11".
+    """
+    base = None
+    if implementation in ("auto", "httptools"):
+        try:
+            base = _httptools_protocol()
+        except ImportError:
+            if implementation == "httptools":
+                raise
+    if base is None:
+        base = _h11_protocol()
+    return type(base.__name__, (base,), {
+        "header_timeout": settings.header_timeout, "body_timeout": settings.body_timeout,
+    })
+
+
+def server_config(app, settings: Settings, **options) -> uvicorn.Config:
+    """A uvicorn configuration for ``app``: host, port, keep-alive, connection limit and read deadlines.
+
+    Args:
+        options: further ``uvicorn.Config`` arguments (logging, for example).
+    """
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port, http=protocol_with_deadlines(settings),
+        timeout_keep_alive=settings.keep_alive_timeout, limit_concurrency=settings.max_connections, **options,
+    )
