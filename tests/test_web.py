@@ -530,3 +530,12 @@ def test_the_confidence_of_an_answerable_result_is_shown(page, base_url, api):
     assert answer["answerable"]
     percent = int(answer["confidence"] * 100 + 0.5)  # JavaScript's Math.round, not Python's round-half-even
     expect(page.locator("#status")).to_contain_text(f"confidence {percent}%")
+
+
+def test_the_page_names_the_index_it_searches_and_its_size(page, base_url, api):
+    health = api.get("/health").json()
+    page.goto(base_url)
+    expect(page.locator("#index-line")).to_have_text(f"Searching embeddings: {health['documents']} documents.")
+    expect(page).to_have_title("qa: embeddings")
+    placeholder = page.locator("#question").get_attribute("placeholder")
+    assert f"{health['documents']} documents" in placeholder and "Guizhou" not in placeholder

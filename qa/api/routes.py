@@ -146,7 +146,7 @@ def health(request: Request) -> dict:
     return {
         "status": "ok", "index_loaded": True, "model": info["model"], "documents": info["counts"]["documents"],
         "chunks": info["counts"]["chunks"], "index_dir": info["index_dir"] if trusted else None,
-        "created": info["created"],
+        "index_name": Path(info["index_dir"]).name if trusted else None, "created": info["created"],
     }
 
 

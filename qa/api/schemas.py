@@ -196,6 +196,11 @@ class HealthResponse(BaseModel):
         default=None,
         description="Where the index lies; null unless the service has no API key or the call carries it.",
     )
+    index_name: str | None = Field(
+        default=None,
+        description="The index directory's name (the web page shows which index it searches); null when "
+        "`index_dir` is.",
+    )
     created: str | None = None
     error: str | None = Field(
         default=None,

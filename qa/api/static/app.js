@@ -373,6 +373,7 @@
     if (key) sessionStorage.setItem(KEY_STORAGE, key);
     else sessionStorage.removeItem(KEY_STORAGE);
   });
+  keyInput.addEventListener("change", () => describeIndex()); // with the key, the service names its index
   form.addEventListener("submit", submitted);
   window.addEventListener("popstate", () => {
     if (formFromUrl()) search();
@@ -382,7 +383,26 @@
   docPane.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closeDocument();
   });
+  // Which index this page searches, from the service itself: its name (when the service shows it) and size.
+  async function describeIndex() {
+    let health;
+    try {
+      health = await api("health");
+    } catch (error) {
+      return; // searching reports what is wrong
+    }
+    if (!health || !health.index_loaded) return;
+    const n = health.documents;
+    const size = `${n} document${n === 1 ? "" : "s"}`;
+    const line = $("index-line");
+    line.textContent = health.index_name ? `Searching ${health.index_name}: ${size}.` : `Searching ${size}.`;
+    line.hidden = false;
+    if (health.index_name) document.title = `qa: ${health.index_name}`;
+    question.placeholder = `Ask the ${size} a question in your own words`;
+  }
+
   askButton.disabled = false;
   question.focus();
+  describeIndex();
   if (formFromUrl()) search(); // a bookmarked or shared search runs as the page opens
 })();
