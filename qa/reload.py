@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,6 +17,18 @@ from qa.search import SearchService
 from qa.snapshot import directory_identity
 
 Opener = Callable[[Settings, object], SearchService]
+
+
+_log = logging.getLogger("qa.reload")
+
+
+def _build(service: SearchService | None) -> dict | None:
+    """What a log line says of an index: when it was built and what it holds."""
+    manifest = getattr(service, "manifest", None)  # test doubles may have none
+    if manifest is None:
+        return None
+    return {"created": manifest.created, "documents": manifest.counts.get("documents"),
+            "chunks": manifest.counts.get("chunks")}
 
 
 def _default_opener(settings: Settings, encoder: object) -> SearchService:
@@ -104,6 +118,7 @@ class LiveService:
         current = self._service
         # The model is reused when the new index was built with the same one (it loads once per process).
         encoder = current.dense.encoder if current is not None else None
+        started = time.perf_counter()
         try:
             try:
                 fresh = self._opener(self.settings, encoder)
@@ -113,6 +128,9 @@ class LiveService:
                 fresh = self._opener(self.settings, None)  # another model: load the one the index needs
         except QAError as exc:
             # Keep serving what we have; the same directory is tried again on the next look.
+            if str(exc) != self.last_error:  # once per failure, not on every look
+                _log.warning("index reload failed; serving the index already open", extra={"qa_fields": {
+                    "error": str(exc), "serving": _build(current)}})
             self.last_error = str(exc)
             return False
         # The identity of the directory actually opened: a swap during the open must not be taken as seen.
@@ -129,6 +147,8 @@ class LiveService:
             current.close()
         if current is not None:
             self.reloads += 1
+        _log.info("index reloaded" if current is not None else "index opened", extra={"qa_fields": {
+            "old": _build(current), "new": _build(fresh), "seconds": round(time.perf_counter() - started, 3)}})
         return True
 
     def start(self, interval: float) -> None:

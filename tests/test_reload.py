@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import threading
@@ -131,3 +132,20 @@ def test_broken_replacement_keeps_the_old_index_serving(index_copy, encoder):
     assert live.check() is False
     assert live.current() is before and "checksum" in live.last_error
     assert live.current().search("railway", 1).results
+
+
+def test_each_reload_is_logged_with_the_old_and_new_build_and_how_long_it_took(index_copy, other_corpus, encoder, caplog):
+    from qa.api.logs import JSONFormatter
+    from qa.search import SearchService
+
+    live = LiveService(Settings(index_dir=index_copy), SearchService.open(Settings(index_dir=index_copy), encoder))
+    before = live.current().manifest
+    _build(other_corpus, index_copy, encoder)
+    with caplog.at_level("INFO", logger="qa.reload"):
+        assert live.check() is True
+    record = next(r for r in caplog.records if r.name == "qa.reload")
+    line = json.loads(JSONFormatter().format(record))
+    assert line["message"] == "index reloaded" and line["seconds"] >= 0
+    assert line["old"] == {"created": before.created, "documents": before.counts["documents"],
+                           "chunks": before.counts["chunks"]}
+    assert line["new"]["documents"] == 2 and line["new"]["created"] == live.current().manifest.created
