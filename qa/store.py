@@ -125,13 +125,16 @@ def line_count(text: str) -> int:
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def document_context(meta: Metadata, section: str | None = None) -> str:
-    """Words about a passage that it may not contain itself: its document's title, date spelled out, author and
-    source, and the headings it sits under."""
+def document_context(meta: Metadata) -> str:
+    """Words about a document that its passages may not contain: title, date spelled out, author, source.
+
+    The passage's section path is not added: on the documentation questions it changed nothing beyond noise
+    (docs/retrieval-quality.md, "Documentation").
+    """
     parts = [meta.title or ""]
     if meta.date:
         parts.append(spelled_date(meta.date))
-    parts.extend(p for p in (meta.author, meta.source, section) if p)
+    parts.extend(p for p in (meta.author, meta.source) if p)
     return "\n".join(p for p in parts if p)
 
 
@@ -263,6 +266,8 @@ class StoreWriter:
         """
         with self.db:
             document_row = self._insert_document(document)
+            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
+            context = fts_form(document_context(document.metadata))
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
@@ -276,12 +281,7 @@ class StoreWriter:
                 ids.append(cursor.lastrowid)
                 self.db.execute(
                     "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                    # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
-                    (
-                        cursor.lastrowid,
-                        fts_form(document_context(document.metadata, chunk.section)),
-                        fts_form(chunk.text),
-                    ),
+                    (cursor.lastrowid, context, fts_form(chunk.text)),
                 )
         return ids
 
@@ -359,15 +359,12 @@ class StoreWriter:
                 " section, anchor FROM previous.chunks WHERE document_id = ? ORDER BY ord",
                 (document_row, previous.row),
             )
-            rows = self.db.execute(
-                "SELECT id, section, text FROM chunks WHERE document_id = ? ORDER BY id", (document_row,)
-            ).fetchall()
+            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
+            context = fts_form(document_context(document.metadata))
+            copied = self.db.execute("SELECT id, text FROM chunks WHERE document_id = ? ORDER BY id", (document_row,))
             self.db.executemany(
                 "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                [
-                    (i, fts_form(document_context(document.metadata, section)), fts_form(text))
-                    for i, section, text in rows
-                ],
+                [(chunk_id, context, fts_form(text)) for chunk_id, text in copied.fetchall()],
             )
         return cursor.rowcount
 

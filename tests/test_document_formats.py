@@ -187,6 +187,27 @@ def test_installed_pdf_manual_has_headings_where_their_titles_stand(path):
     assert extracted.title is None or not is_junk_title(extracted.title)
 
 
+def test_table_of_contents_and_index_entries_are_left_out_of_pdf_text():
+    from qa.formats.pdf import without_leader_lines
+
+    page = (
+        "Contents\n1 Introduction . . . . . . . . . . . 1\n1.1 History. . . . . . . . . 12\nPreface . . . . . . iv\n"
+        "The manual starts here. See section 1.1. . . for more.\nThe end."
+    )
+    assert without_leader_lines(page) == "Contents\nThe manual starts here. See section 1.1. . . for more.\nThe end."
+    assert without_leader_lines("No leaders at all.\nNone.") == "No leaders at all.\nNone."
+
+
+def test_installed_pdf_manual_text_has_no_table_of_contents_lines_and_headings_stand_at_the_content():
+    path = Path("/usr/share/doc/asymptote/asymptote.pdf")
+    if not path.exists():
+        pytest.skip(f"{path} is not installed (asymptote-doc)")
+    extracted = extract(path.read_bytes(), ".pdf")
+    assert not re.search(r"(?:\. ?){4,}\s*\d+\s*$", extracted.text, flags=re.MULTILINE)
+    first = extracted.headings[0]
+    assert extracted.text[first.start:].startswith("1 Description\n")  # the chapter, not its contents entry
+
+
 def test_installed_pdf_set_with_kerned_glyphs_keeps_its_spaces():
     path = Path("/usr/share/doc/texlive-doc/luatex/base/luatex.pdf")
     if not path.exists():

@@ -59,6 +59,7 @@ def read_pdf(raw: bytes) -> Extracted:
             document.close()
     if not any(pages):
         raise Unreadable("PDF has no extractable text (scanned images?)" if pages else "PDF has no pages")
+    pages = [without_leader_lines(page) for page in pages] if any(map(without_leader_lines, pages)) else pages
     starts, offset = [], 0
     for page in pages:
         starts.append(offset)
@@ -103,6 +104,17 @@ def _open(raw: bytes):
         if exc.err_code == _ERR_SECURITY:
             raise Unreadable("PDF is encrypted and cannot be opened: unsupported security handler") from None
         raise Unreadable(f"damaged PDF: {exc}") from None
+
+
+# A table-of-contents or index entry: dot leaders running to a page number ("2.1 Installation . . . . . 3").
+_LEADER_LINE = re.compile(r"(?m)^[^\n]*?(?:\.\s?){4,}\s*[0-9ivxlcdmIVXLCDM]{1,6}[ \t]*(?:\n|$)")
+
+
+def without_leader_lines(page: str) -> str:
+    """A page's text without its table-of-contents and index entries: they are the manual's navigation, not its
+    content, and a page of them otherwise ranks first for questions it cannot answer (like an HTML page's
+    sidebar). The rest of the page is kept as it is."""
+    return _LEADER_LINE.sub("", page).strip()
 
 
 def _page_texts(document, max_pages: int | None = None) -> list[str]:
