@@ -539,3 +539,40 @@ def test_the_page_names_the_index_it_searches_and_its_size(page, base_url, api):
     expect(page).to_have_title("qa: embeddings")
     placeholder = page.locator("#question").get_attribute("placeholder")
     assert f"{health['documents']} documents" in placeholder and "Guizhou" not in placeholder
+
+
+@pytest.fixture(scope="module")
+def manual_url(tmp_path_factory, encoder):
+    """A service over an HTML manual with headings and a two-page PDF: citations with sections and pages."""
+    from qa.indexer import build_index
+    from qa.search import SearchService
+    from test_formats import minimal_pdf
+
+    corpus = tmp_path_factory.mktemp("manual-corpus")
+    (corpus / "guide.html").write_text(
+        "<html><head><title>Harbour guide</title></head><body><nav><a href='/'>Home</a></nav><main>"
+        "<h1>Harbour guide</h1><h2 id='lights'>Lights</h2><p>The harbour lights are switched on at dusk.</p>"
+        "<h2 id='tides'>Tides</h2><p>Low water at the harbour wall comes twice a day.</p></main></body></html>",
+        encoding="utf-8",
+    )
+    (corpus / "report.pdf").write_bytes(minimal_pdf([
+        ["Annual report", "The lighthouse keeper writes the annual report each winter."],
+        ["Moorings", "Boats moor along the north quay, where the water is deepest at low tide."],
+    ]))
+    index_dir = tmp_path_factory.mktemp("manual-index") / "manual"
+    defaults = Settings()
+    build_index(corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+                embed_title=defaults.embed_title)
+    service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+    with serving(create_app(Settings(index_dir=index_dir), service=service)) as url:
+        yield url
+
+
+def test_citations_show_the_section_and_the_pdf_page(page, manual_url):
+    page.goto(f"{manual_url}/?q=when+are+the+harbour+lights+switched+on&k=1")
+    meta = page.locator("#results > li .cite-meta").first
+    expect(meta.locator(".cite-section")).to_have_text("Harbour guide \u203a Lights")
+    expect(meta.locator(".cite-source")).to_have_text("guide.html#lights")
+    page.goto(f"{manual_url}/?q=where+do+boats+moor&k=1")
+    meta = page.locator("#results > li .cite-meta").first
+    expect(meta.locator(".cite-page")).to_have_text("pages 1\u20132")  # the short report is one passage
