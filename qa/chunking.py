@@ -278,11 +278,15 @@ def _code_units(
     return merged
 
 
-def _sections(units: list[tuple[Span, int]], boundaries: Sequence[int], text: str) -> list[list[tuple[Span, int]]]:
+def _sections(
+    units: list[tuple[Span, int]], boundaries: Sequence[int], text: str, size: int
+) -> list[list[tuple[Span, int]]]:
     """``units`` grouped by the section each starts in (``boundaries`` are section starts).
 
     A section holding nothing but its heading line (a chapter heading right before its first sub-heading)
     joins the section after it: a heading belongs with what it introduces, never in a passage of its own.
+    So does a short preamble before the first heading (front matter, a byline: under ``FRAGMENT_SHARE`` of
+    ``size``), which could only stand alone as a fragment.
     """
     if not boundaries:
         return [units] if units else []
@@ -304,6 +308,9 @@ def _sections(units: list[tuple[Span, int]], boundaries: Sequence[int], text: st
         groups.append(current)
     joined: list[list[tuple[Span, int]]] = []
     carry: list[tuple[Span, int]] = []
+    preamble = groups[0][0][0].start < cuts[0]
+    if preamble and len(groups) > 1 and sum(n for _, n in groups[0]) < FRAGMENT_SHARE * size:
+        carry = groups.pop(0)
     for group in groups:
         if len(group) == 1 and "\n" not in text[group[0][0].start : group[0][0].end] and group is not groups[-1]:
             carry.extend(group)  # a lone heading line: it goes with the next section
@@ -359,7 +366,7 @@ def chunk_text(
     stretched = size if limit is None else max(size, min(int(STRETCH * size), limit))
     line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     chunks: list[Chunk] = []
-    for section in _sections(units, boundaries, text):
+    for section in _sections(units, boundaries, text, size):
         _pack_section(text, section, size, overlap, stretched, count_tokens, line_starts, chunks)
     return chunks
 

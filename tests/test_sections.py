@@ -224,3 +224,15 @@ def test_whole_html_pages_are_kept_only_when_asked_and_the_choice_is_part_of_the
     assert any("Contact us" in hit["text"] for hit in all_answer["results"])
     with pytest.raises(ConfigError, match="QA_HTML_CONTENT"):
         S.from_env(environ={"QA_HTML_CONTENT": "everything"})
+
+
+def test_a_short_preamble_before_the_first_heading_joins_the_first_section():
+    text = "---\ntitle: Logs\ndate: 2024-05-02\n---\n\n# Log rotation\n\nRotate the logs every night with logrotate.\n"
+    heading = text.index("# Log")
+    chunks = chunk_text(text, size=64, overlap=8, count_tokens=WordCounter(), boundaries=[heading])
+    assert len(chunks) == 1 and chunks[0].start == 0 and chunks[0].text.endswith("logrotate.")
+    long_preamble = "An introduction that runs on for a while. " * 12 + "\n"
+    chunks = chunk_text(long_preamble + text[heading:], size=64, overlap=8, count_tokens=WordCounter(),
+                        boundaries=[len(long_preamble)])
+    assert len(long_preamble) in [c.start for c in chunks]  # a real preamble stays its own section
+    assert all(c.end <= len(long_preamble) or c.start >= len(long_preamble) for c in chunks)
