@@ -28,7 +28,7 @@ Sections (all by default):
 Both sides run in subprocesses of this script, interleaved, so every ratio comes from one run on the same
 machine state. With --encoder, QA_ENCODER is set for every qa process (ignored by versions without it);
 with --precision, QA_PRECISION likewise (the index qa builds is embedded at it, and so are its questions).
-The peer runs from its own virtual environment (see README, "Performance"); without --peer-python only
+The peer runs from its own virtual environment (see docs/performance.md); without --peer-python only
 qa's figures are printed. --scale also runs benchmarks/scale.py when it exists.
 """
 

@@ -232,7 +232,7 @@ def _line_number(line_starts: list[int], offset: int) -> int:
 
 # A sentence under this share of the passage size that can share a passage with nothing after it is a fragment:
 # it joins the passage before, which may then stretch to STRETCH times the size (benchmarks on SciFact train
-# and the seeds questions: README, "How the defaults were chosen").
+# and the seeds questions: docs/retrieval-quality.md, "How the defaults were chosen").
 FRAGMENT_SHARE = 0.25
 STRETCH = 1.25
 

@@ -157,8 +157,8 @@ def index(
     encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title, html_content=settings.html_content, progress=_progress_printer(progress_style),
-        full=full,
+        embed_title=settings.embed_title, html_content=settings.html_content,
+        progress=_progress_printer(progress_style), full=full,
     )
     for skipped in report.skipped:
         click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)

@@ -42,7 +42,8 @@ class Calibration:
         return confidence >= self.threshold
 
 
-# Fitted by benchmarks/calibrate_abstention.py for the default model and settings (README.md, "Abstention"):
+# Fitted by benchmarks/calibrate_abstention.py for the default model and settings
+# (docs/retrieval-quality.md, "Abstention"):
 # on held-out halves it accepted 91% of seeds questions and 99% of SciFact claims on their own corpora, and
 # flagged 87% of off-topic questions and 100% of cross-corpus questions as not answerable.
 DEFAULT_CALIBRATION = Calibration(cosine_weight=9.614, coverage_weight=4.361, bias=-4.782)

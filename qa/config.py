@@ -15,7 +15,7 @@ DEFAULT_CORPUS = Path("seeds")
 DEFAULT_CHUNK_SIZE = 128
 DEFAULT_CHUNK_OVERLAP = 24
 
-# Retrieval modes; the default is the best on the measurements in README.md ("Retrieval quality").
+# Retrieval modes; the default is the best on the measurements in docs/retrieval-quality.md.
 MODES = ("hybrid", "dense", "keyword")
 # What `qa index` keeps of an HTML page: its main content (the default) or the whole visible page.
 HTML_CONTENT = ("main", "all")
@@ -25,7 +25,7 @@ ENCODERS = ("auto", "onnx", "torch")
 PRECISIONS = ("fp32", "int8")
 DEFAULT_PRECISION = "int8"
 
-# Access (README.md, "Access"): request bodies are capped; an API key, when set, must be this long.
+# Access (docs/http.md, "Access"): request bodies are capped; an API key, when set, must be this long.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 MIN_BODY_LIMIT, MAX_BODY_LIMIT = 1024, 10 * 1024 * 1024
 MIN_API_KEY_CHARS = 16
@@ -34,7 +34,7 @@ _API_KEY_RE = re.compile(r"[!-~]+")
 # An origin as a browser sends it: scheme, host and optional port; no path, no trailing slash.
 _ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 
-# Logging (README.md, "Operations"): "auto" is JSON lines unless standard error is a terminal.
+# Logging (docs/operations.md): "auto" is JSON lines unless standard error is a terminal.
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "text")
 # Re-ranking (off unless a cross-encoder is named): how many fused candidates it may re-score per question.
@@ -42,7 +42,7 @@ DEFAULT_RERANK_DEPTH = 30
 MAX_RERANK_DEPTH = 500
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
-# Environment variable for each setting; documented in README.md ("Configuration").
+# Environment variable for each setting; documented in docs/configuration.md.
 ENV_VARS = {
     "index_dir": "QA_INDEX_DIR",
     "corpus": "QA_CORPUS",
@@ -88,7 +88,7 @@ ENV_VARS = {
 class Settings:
     """Everything a process needs to build, load and serve an index.
 
-    Each field has a ``QA_*`` environment variable (``ENV_VARS``; the table in README.md, "Configuration",
+    Each field has a ``QA_*`` environment variable (``ENV_VARS``; the table in docs/configuration.md,
     says what each means).
 
     ``model`` is None to mean "whatever model the index was built with"; when set, a different model in
@@ -98,9 +98,9 @@ class Settings:
     index_dir: Path = DEFAULT_INDEX_DIR
     corpus: Path | None = None
     model: str | None = None
-    # Encoder backend (README.md, "Performance"): onnx, torch, or auto (onnx when the model allows it).
+    # Encoder backend (docs/configuration.md, "Encoders"): onnx, torch, or auto (onnx when the model allows it).
     encoder: str = "auto"
-    # Precision a new index is embedded at (README.md, "Performance"); an existing index keeps its own.
+    # Precision a new index is embedded at (docs/configuration.md, "Precision"); an existing index keeps its own.
     precision: str = DEFAULT_PRECISION
     # Where the ONNX export of a model is cached; None for $XDG_CACHE_HOME/qa or ~/.cache/qa.
     cache_dir: Path | None = None
@@ -114,7 +114,7 @@ class Settings:
     top_k: int = 5
     max_top_k: int = 100
     max_question_chars: int = 2000
-    # Retrieval: how dense and keyword rankings are combined (see README.md, "Retrieval quality").
+    # Retrieval: how dense and keyword rankings are combined (see docs/retrieval-quality.md).
     mode: str = "hybrid"
     fusion: str = "score"
     dense_weight: float = 0.5
@@ -129,18 +129,18 @@ class Settings:
     # A cross-encoder (directory or cached model name) that re-scores the best ``rerank_depth`` candidates.
     rerank: str | None = None
     rerank_depth: int = DEFAULT_RERANK_DEPTH
-    # Access to the HTTP service (README.md, "Access").
+    # Access to the HTTP service (docs/http.md, "Access").
     api_key: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Seconds between looks for a rebuilt index while serving; 0 turns live reload off.
     reload_interval: float = 2.0
-    # Logs of `qa serve` (README.md, "Operations"): one line per request, on standard error. Questions are
+    # Logs of `qa serve` (docs/operations.md): one line per request, on standard error. Questions are
     # left out unless ``log_questions`` is set: they can hold what a user would not want written down.
     log_level: str = "info"
     log_format: str = "auto"
     log_questions: bool = False
-    # Slow and numerous clients (README.md, "Access"; qa/api/server.py): seconds a request's headers and then
+    # Slow and numerous clients (docs/http.md, "Access"; qa/api/server.py): seconds a request's headers and then
     # its body may take to arrive, seconds an idle connection is kept, and open connections plus requests.
     header_timeout: float = 10.0
     body_timeout: float = 30.0

@@ -89,7 +89,7 @@ def graph_path(export_dir: Path, precision: str) -> Path:
     """The graph to run at ``precision`` ("fp32" or "int8"), quantising the fp32 graph once for int8.
 
     int8 is dynamic quantisation of the MatMul weights, per output channel (activations are quantised per call
-    by ONNX Runtime). README.md ("Performance") has what it does to speed and to retrieval quality.
+    by ONNX Runtime). docs/configuration.md ("Precision") and docs/performance.md have what it does to speed and to retrieval quality.
 
     Raises:
         EncoderUnavailable: int8 is asked for, the quantised graph is missing and the onnx package is not installed.
