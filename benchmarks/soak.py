@@ -7,7 +7,8 @@ runs N client threads until the request budget is spent (or the time limit), and
 index twice with `qa index` (to another corpus and back), which the server reloads live. Prints: requests,
 errors, torn responses (passages whose text is not the cited slice of the corpus the response came from,
 or passages from two corpora in one response), reloads seen, latency p50/p99, and the server's resident
-memory after warm-up, every 1,000 requests and at the end. Exits 1 if there was any error or torn response.
+memory and open files after warm-up, every 1,000 requests and at the end. Exits 1 if there was any error or
+torn response.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def open_files(pid: int) -> int:
+    """How many files a process holds open, from /proc: a reload that leaks the old index's files shows here."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def texts(root: Path) -> dict[str, str]:
@@ -90,12 +96,14 @@ def main() -> int:
             for question in QUESTIONS[:20]:  # warm-up, so the first memory figure is the steady state
                 httpx.post(f"{url}/search", json={"question": question}, timeout=30)
             rss_start = rss_mb(server.pid)
+            files_start = open_files(server.pid)
 
             lock = threading.Lock()
             latencies: list[float] = []
             problems: list[str] = []
             seen_created: set[str] = set()
             memory: list[tuple[int, float]] = [(0, rss_start)]
+            files: list[tuple[int, int]] = [(0, files_start)]
             issued = {"n": 0}
             stop_at = time.monotonic() + args.max_seconds
 
@@ -109,6 +117,7 @@ def main() -> int:
                             question = QUESTIONS[issued["n"] % len(QUESTIONS)]
                             if issued["n"] % SAMPLE_EVERY == 0:
                                 memory.append((issued["n"], rss_mb(server.pid)))
+                                files.append((issued["n"], open_files(server.pid)))
                         started = time.perf_counter()
                         try:
                             response = http.post("/search", json={"question": question, "top_k": 5})
@@ -142,6 +151,8 @@ def main() -> int:
                 thread.join()
             seconds = time.monotonic() - started
             rss_end = rss_mb(server.pid)
+            time.sleep(1)  # the last requests' leases end; a replaced index closes with its last request
+            files_end = open_files(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -154,6 +165,8 @@ def main() -> int:
         print(f"server resident memory: {rss_start:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
               f"({rss_end - rss_start:+.0f} MB)")
         print("resident memory by requests served: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in memory))
+        print(f"open files: {files_start} after warm-up, {files_end} at the end; by requests served: "
+              + ", ".join(f"{n}: {count}" for n, count in files))
         half = [mb for n, mb in memory if n >= args.requests // 2]
         if half:
             print(f"growth over the second half of the run: {half[-1] - half[0]:+.0f} MB")
