@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -116,14 +117,14 @@ def test_an_unchanged_corpus_with_hidden_and_linked_entries_needs_no_rebuild(cor
 
 # Item 6: a folder nested too deep is skipped and reported; the rest is indexed.
 
-def _nest(root: Path, depth: int, name: str = "d") -> Path:
-    """A chain of ``depth`` folders under ``root`` made through descriptors (the path grows past what one call
-    takes); returns the relative path of the deepest."""
+def _make_chain(root: Path, depth: int) -> Path:
+    """A chain of ``depth`` folders named ``d`` under ``root``, made through descriptors (the path grows past what
+    one call takes), with a document at the bottom; returns the deepest folder's path relative to ``root``."""
     top = os.open(root, os.O_RDONLY)
     current = top
     for _ in range(depth):
-        os.mkdir(name, dir_fd=current)
-        deeper = os.open(name, os.O_RDONLY, dir_fd=current)
+        os.mkdir("d", dir_fd=current)
+        deeper = os.open("d", os.O_RDONLY, dir_fd=current)
         if current != top:
             os.close(current)
         current = deeper
@@ -132,26 +133,44 @@ def _nest(root: Path, depth: int, name: str = "d") -> Path:
     os.close(handle)
     os.close(current)
     os.close(top)
-    return Path(*[name] * depth)
+    return Path(*["d"] * depth)
 
 
-def test_a_folder_nested_a_thousand_deep_is_skipped_and_reported_and_the_rest_indexed(corpus):
-    _nest(corpus, 1000)
+def _remove_chain(root: Path) -> None:
+    """Delete a chain made by :func:`_make_chain` a level at a time: ``shutil.rmtree`` recurses once per level and
+    would overflow on it (and so would pytest's own clean-up of old temporary folders)."""
+    while (root / "d").is_dir():
+        lifted = root / "lifted"
+        (root / "d").rename(lifted)
+        if (lifted / "d").is_dir():
+            (lifted / "d").rename(root / "d")
+        shutil.rmtree(lifted)
+
+
+@pytest.fixture()
+def nest(corpus):
+    """Make a chain of folders under the corpus (see :func:`_make_chain`); removed again after the test."""
+    yield lambda depth: _make_chain(corpus, depth)
+    _remove_chain(corpus)
+
+
+def test_a_folder_nested_a_thousand_deep_is_skipped_and_reported_and_the_rest_indexed(corpus, nest):
+    nest(1000)
     scan = scan_corpus(corpus)
     assert [d.doc_id for d in scan.documents] == ["good.txt"]
     too_deep = "d/" * (MAX_FOLDER_DEPTH + 1)
     assert _skipped(scan) == {too_deep: f"nested deeper than {MAX_FOLDER_DEPTH} folders"}
 
 
-def test_a_document_at_the_deepest_allowed_folder_is_indexed(corpus):
-    deepest = _nest(corpus, MAX_FOLDER_DEPTH)
+def test_a_document_at_the_deepest_allowed_folder_is_indexed(corpus, nest):
+    deepest = nest(MAX_FOLDER_DEPTH)
     scan = scan_corpus(corpus)
     assert [d.doc_id for d in scan.documents] == [(deepest / "bottom.txt").as_posix(), "good.txt"]
     assert scan.skipped == []
 
 
-def test_qa_index_of_a_corpus_with_a_thousand_deep_folder_succeeds_with_a_warning(corpus, tmp_path):
-    _nest(corpus, 1000)
+def test_qa_index_of_a_corpus_with_a_thousand_deep_folder_succeeds_with_a_warning(corpus, nest, tmp_path):
+    nest(1000)
     result = _run_qa("index", str(corpus), "--index", str(tmp_path / "index"), "--progress", "none")
     assert result.returncode == 0, result.stderr
     assert f"nested deeper than {MAX_FOLDER_DEPTH} folders" in result.stderr
@@ -199,3 +218,126 @@ def test_a_file_that_stands_still_is_read_once(corpus, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self.name) or real_read_bytes(self))
     scan_corpus(corpus)
     assert reads == ["good.txt"]
+
+
+# Item 6: every failure is one `error:` line and exit code 1, and the previous index stays intact.
+
+def _files(index_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(index_dir.iterdir())}
+
+
+def _limit_file_size(limit: int):
+    """For ``preexec_fn``: a process that cannot write a file past ``limit`` bytes, as on a full disk (Python
+    ignores SIGXFSZ, so the write fails with EFBIG instead of killing the process)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+# The CLI with the FAISS write failing as on a full disk.
+_FULL_DISK_AT_FAISS = """
+import errno, os, sys
+from qa.vectors import VectorIndex
+def save(self, path):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+VectorIndex.save = save
+from qa.cli import main
+sys.argv = ["qa", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("where", ["SQLite write", "FAISS write"])
+def test_a_build_on_a_full_disk_is_one_error_line_and_the_previous_index_stays(index_copy, where):
+    from conftest import SEEDS
+
+    before = _files(index_copy)
+    args = ["index", str(SEEDS), "--index", str(index_copy), "--full", "--progress", "none"]
+    if where == "SQLite write":
+        result = _run_qa(*args, preexec_fn=_limit_file_size(64 * 1024))
+        phrase = f"cannot write the index at {index_copy}"
+    else:
+        environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-c", _FULL_DISK_AT_FAISS, *args], capture_output=True, text=True, env=environment,
+            timeout=300,
+        )
+        phrase = "No space left on device"
+    _assert_one_error_line(result, phrase)
+    assert _files(index_copy) == before
+    assert not list(index_copy.parent.glob(".copy.building-*"))  # the half-written build is removed
+    assert _run_qa("ask", "green tea", "--index", str(index_copy)).returncode == 0
+
+
+def test_an_index_folder_below_a_regular_file_is_one_error_line(corpus, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("in the way", encoding="utf-8")
+    result = _run_qa("index", str(corpus), "--index", str(blocker / "index"), "--progress", "none")
+    _assert_one_error_line(result, "cannot write the index at", f"{blocker} is not a folder")
+    assert blocker.read_text(encoding="utf-8") == "in the way"
+
+
+def _rewrite_manifest(index_dir: Path, change) -> None:
+    path = index_dir / "manifest.json"
+    path.write_text(change(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change, phrase", [
+    (lambda manifest: "{ not json", "unreadable manifest"),
+    (lambda manifest: "[1, 2]", "not a JSON object"),
+    (lambda manifest: json.dumps({**manifest, "model": 5}), "model is not a string"),
+    (lambda manifest: json.dumps({**manifest, "chunking": "x"}), "chunking is not an object"),
+    (lambda manifest: json.dumps({**manifest, "chunking": {"size": "x"}}), "chunking.size is missing or not"),
+    (lambda manifest: json.dumps({**manifest, "counts": []}), "counts is not an object"),
+    (lambda manifest: json.dumps({**manifest, "corpus": {"root": 3}}), "corpus.root is not a string"),
+    (lambda manifest: json.dumps({**manifest, "dimension": True}), "dimension is not an integer"),
+])
+def test_a_malformed_manifest_is_one_error_line_for_info_and_ask(index_copy, change, phrase):
+    _rewrite_manifest(index_copy, change)
+    for command in (["info"], ["ask", "green tea"]):
+        _assert_one_error_line(_run_qa(*command, "--index", str(index_copy)), phrase)
+
+
+def _drop_table(index_dir: Path, table: str) -> None:
+    """Drop a table from the store and re-vouch for the file in the manifest, so only the missing table is wrong."""
+    store = index_dir / "store.sqlite3"
+    with sqlite3.connect(store) as db:
+        db.execute(f"DROP TABLE {table}")
+    db.close()
+    checksum = hashlib.sha256(store.read_bytes()).hexdigest()
+    _rewrite_manifest(index_dir, lambda m: json.dumps({**m, "checksums": {**m["checksums"], "store.sqlite3": checksum}}))
+
+
+@pytest.mark.parametrize("table", ["chunks", "skipped", "chunks_fts", "aliases"])
+def test_a_store_missing_a_table_is_one_error_line_for_info_and_ask(index_copy, table):
+    _drop_table(index_copy, table)
+    for command in (["info"], ["ask", "green tea"]):
+        _assert_one_error_line(_run_qa(*command, "--index", str(index_copy)), f"lacks the table {table}")
+
+
+def test_a_store_missing_a_table_is_served_as_unavailable_with_503s(index_copy):
+    from fastapi.testclient import TestClient
+
+    from qa.api.app import create_app
+    from qa.config import Settings
+
+    _drop_table(index_copy, "chunks")
+    with TestClient(create_app(Settings(index_dir=index_copy))) as client:
+        health = client.get("/health").json()
+        search = client.get("/search", params={"q": "green tea"})
+    assert health["status"] == "unavailable" and "lacks the table chunks" in health["error"]
+    assert search.status_code == 503 and "lacks the table chunks" in search.json()["message"]
+
+
+def test_an_update_over_a_store_missing_a_table_builds_afresh_and_says_why(index_copy, encoder):
+    from conftest import SEEDS
+    from qa.config import Settings
+    from qa.indexer import build_index
+
+    _drop_table(index_copy, "chunks")
+    defaults = Settings()
+    report = build_index(
+        SEEDS, index_copy, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+    )
+    assert not report.update and "lacks the table chunks" in report.full_reason
