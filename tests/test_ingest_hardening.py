@@ -305,7 +305,8 @@ def _drop_table(index_dir: Path, table: str) -> None:
         db.execute(f"DROP TABLE {table}")
     db.close()
     checksum = hashlib.sha256(store.read_bytes()).hexdigest()
-    _rewrite_manifest(index_dir, lambda m: json.dumps({**m, "checksums": {**m["checksums"], "store.sqlite3": checksum}}))
+    vouched = lambda manifest: {**manifest["checksums"], "store.sqlite3": checksum}  # noqa: E731
+    _rewrite_manifest(index_dir, lambda manifest: json.dumps({**manifest, "checksums": vouched(manifest)}))
 
 
 @pytest.mark.parametrize("table", ["chunks", "skipped", "chunks_fts", "aliases"])
