@@ -161,6 +161,9 @@ def read_document(
 ) -> tuple[Document | None, Skipped | None, str]:
     """Read one file (``main_content``: see :func:`qa.formats.extract`).
 
+    A file whose size or modification time moves while it is read (someone is writing it) is read once more, and
+    skipped as "changed while it was being read" if it moved again: half-written text is never indexed.
+
     Args:
         seen: documents already read, by :func:`content_key`: a file with the same bytes and suffix is not
             extracted again but returned as that document with its own ``doc_id`` (the caller folds it in).
@@ -251,7 +254,8 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
     """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
 
     Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
-    the first path in sorted order is its ``doc_id``, the others its ``aliases``.
+    the first path in sorted order is its ``doc_id``, the others its ``aliases``. Whatever is not indexed is in
+    ``skipped`` with its reason, hidden files and folders and symbolic links to folders included.
 
     Raises:
         CorpusError: the folder is missing or unreadable.
