@@ -169,6 +169,23 @@ def test_a_document_at_the_deepest_allowed_folder_is_indexed(corpus, nest):
     assert scan.skipped == []
 
 
+def test_a_folder_whose_path_is_too_long_to_open_is_reported_and_the_rest_indexed(corpus):
+    name = "n" * 250
+    top = current = os.open(corpus, os.O_RDONLY)
+    for _ in range(20):  # 20 x 251 characters: past the 4,096 a path may have
+        os.mkdir(name, dir_fd=current)
+        deeper = os.open(name, os.O_RDONLY, dir_fd=current)
+        if current != top:
+            os.close(current)
+        current = deeper
+    os.close(current)
+    os.close(top)
+    scan = scan_corpus(corpus)
+    assert [d.doc_id for d in scan.documents] == ["good.txt"]
+    [(folder, reason)] = _skipped(scan).items()
+    assert folder.startswith(name + "/") and reason == "folder cannot be read: File name too long"
+
+
 def test_qa_index_of_a_corpus_with_a_thousand_deep_folder_succeeds_with_a_warning(corpus, nest, tmp_path):
     nest(1000)
     result = _run_qa("index", str(corpus), "--index", str(tmp_path / "index"), "--progress", "none")
