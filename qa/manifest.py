@@ -78,7 +78,7 @@ class Manifest:
 
         Raises:
             IndexIncompatible: another format version.
-            IndexCorrupt: not a JSON object, or incomplete.
+            IndexCorrupt: not a JSON object, incomplete, or a field of the wrong JSON type.
         """
         path = directory / MANIFEST_FILE
         if not isinstance(data, dict):
