@@ -55,6 +55,15 @@ class IndexCorrupt(QAError):
     status_code = 503
 
 
+class IndexWriteError(QAError):
+    """The index cannot be written where asked: the disk is full, the folder is read-only or is not a folder.
+
+    The previous index, if any, is left as it was: a build writes beside it and swaps only when complete.
+    """
+
+    status_code = 500
+
+
 class ModelError(QAError):
     """The embedding model cannot be found or loaded."""
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, IndexNotFound, QAError
+from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
 from qa.ingest import CorpusScan, Document, Skipped, scan_corpus
 from qa.manifest import (
@@ -83,6 +85,25 @@ def chunking_parameters(size: int, overlap: int, embed_title: bool, html_content
 def embed_input(title: str | None, passage: str, embed_title: bool) -> str:
     """The text the model embeds for a passage: optionally its document's title on a line before it."""
     return f"{title}\n{passage}" if embed_title and title else passage
+
+
+@contextmanager
+def _writing(index_dir: Path) -> Iterator[None]:
+    """Turn a failure to write the new index (disk full, read-only folder, a file where a folder should be) into
+    :class:`IndexWriteError`, which names the index and the reason in one line.
+
+    Raises:
+        IndexWriteError: writing failed; the staging directory is removed and the previous index left as it was.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {exc}") from exc
+    except (FileExistsError, NotADirectoryError) as exc:  # mkdir's words for "a file is in the way"
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {exc.filename} is not a folder") from exc
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {exc.strerror or exc}{where}") from exc
 
 
 def previous_index(
@@ -188,7 +209,7 @@ def build_index(
     report = progress or (lambda stage, done, total: None)
     index_dir = Path(index_dir).absolute()
     chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content)
-    with staging_directory(index_dir) as staging:
+    with _writing(index_dir), staging_directory(index_dir) as staging:
         # Decided under the build lock, so no other build can swap the previous index out meanwhile.
         if full:
             previous, full_reason = None, "a full build was asked for"
@@ -263,7 +284,10 @@ def build_index(
         ids, vectors = store.chunk_vectors(encoder.dimension)
         store.close()
         vector_index = VectorIndex.build(ids, vectors)
-        vector_index.save(staging / VECTORS_FILE)
+        try:
+            vector_index.save(staging / VECTORS_FILE)
+        except RuntimeError as exc:  # FAISS reports a failed write (disk full) this way
+            raise OSError(str(exc).splitlines()[0]) from exc
         Manifest(
             format_version=FORMAT_VERSION,
             model=encoder.model_id,

@@ -16,6 +16,8 @@ from qa.metadata import Metadata, extract_metadata, parse_date
 
 SUPPORTED_SUFFIXES = SUFFIXES
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# Folders deeper than this under the corpus root are reported, not walked: paths this long are rarely documents.
+MAX_FOLDER_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -77,28 +79,56 @@ def is_valid_text(value: str) -> bool:
     return True
 
 
+def _relative_id(root: Path, path: Path, *, folder: bool = False) -> str:
+    """``path`` as an id relative to ``root`` (printable; a folder's ends with ``/``)."""
+    relative = path.relative_to(root).as_posix() if path != root else "."
+    return _display_name(relative) + ("/" if folder else "")
+
+
 def _candidate_files(root: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
-    """Supported files under ``root`` (hidden entries excluded), as sorted ``(doc_id, path)`` pairs, and the
-    folders that could not be listed (each a :class:`Skipped` whose id ends with ``/``).
+    """Supported files under ``root``, as sorted ``(doc_id, path)`` pairs, and everything passed over: hidden
+    files and folders, symbolic links to folders, folders that could not be listed or are nested too deep (each a
+    :class:`Skipped`; a folder's id ends with ``/``).
 
-    Symbolic links to folders are never followed, so a link back up the tree cannot loop.
+    Symbolic links to folders are never followed, so a link back up the tree cannot loop. The walk keeps its own
+    stack rather than recursing, so no depth of folders can overflow Python's call stack.
     """
-    found = []
-    unlisted: list[Skipped] = []
-
-    def unreadable(error: OSError) -> None:
-        where = Path(error.filename) if error.filename else root
-        relative = where.relative_to(root).as_posix() if where != root else "."
-        unlisted.append(Skipped(_display_name(relative) + "/", f"folder cannot be read: {error.strerror or error}"))
-
-    for directory, subdirs, files in os.walk(root, followlinks=False, onerror=unreadable):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in files:
-            if name.startswith(".") or not name.lower().endswith(SUPPORTED_SUFFIXES):
-                continue
-            path = Path(directory) / name
-            found.append((path.relative_to(root).as_posix(), path))
-    return sorted(found), sorted(unlisted, key=lambda s: s.doc_id)
+    found: list[tuple[str, Path]] = []
+    passed_over: list[Skipped] = []
+    pending: list[tuple[Path, int]] = [(root, 0)]
+    while pending:
+        directory, depth = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            reason = f"folder cannot be read: {exc.strerror or exc}"
+            passed_over.append(Skipped(_relative_id(root, directory, folder=True), reason))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+                is_link_to_folder = not is_folder and entry.is_symlink() and entry.is_dir(follow_symlinks=True)
+            except OSError:  # vanished or unreadable meanwhile: as a file, read_document says why
+                is_folder = is_link_to_folder = False
+            supported = entry.name.lower().endswith(SUPPORTED_SUFFIXES)
+            folder_like = is_folder or is_link_to_folder
+            if entry.name.startswith("."):
+                # Hidden folders (.git, .cache) and hidden documents are reported; other hidden files are not ours.
+                if folder_like or supported:
+                    passed_over.append(Skipped(_relative_id(root, path, folder=folder_like), "hidden"))
+            elif is_link_to_folder:
+                reason = "symbolic link to a folder (not followed)"
+                passed_over.append(Skipped(_relative_id(root, path, folder=True), reason))
+            elif is_folder and depth >= MAX_FOLDER_DEPTH:
+                reason = f"nested deeper than {MAX_FOLDER_DEPTH} folders"
+                passed_over.append(Skipped(_relative_id(root, path, folder=True), reason))
+            elif is_folder:
+                pending.append((path, depth + 1))
+            elif supported:
+                found.append((path.relative_to(root).as_posix(), path))
+    return sorted(found), sorted(passed_over, key=lambda s: s.doc_id)
 
 
 def _size_label(n_bytes: int) -> str:
@@ -109,10 +139,30 @@ def _size_label(n_bytes: int) -> str:
     return f"{n_bytes} bytes"
 
 
+def _read_unchanged(path: Path, before: os.stat_result) -> tuple[os.stat_result, bytes] | None:
+    """The bytes of ``path`` and its status, if it stood still while read (``before``: its status just before).
+
+    Returns:
+        None when its size or modification time moved, or the bytes read are not the size it has: a file being
+        written meanwhile, whose half-written text must not be indexed.
+
+    Raises:
+        OSError: it cannot be read.
+    """
+    raw = path.read_bytes()
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(raw) != after.st_size:
+        return None
+    return after, raw
+
+
 def read_document(
     root: Path, doc_id: str, path: Path, *, main_content: bool = True, seen: dict[str, Document] | None = None
 ) -> tuple[Document | None, Skipped | None, str]:
     """Read one file (``main_content``: see :func:`qa.formats.extract`).
+
+    A file whose size or modification time moves while it is read (someone is writing it) is read once more, and
+    skipped as "changed while it was being read" if it moved again: half-written text is never indexed.
 
     Args:
         seen: documents already read, by :func:`content_key`: a file with the same bytes and suffix is not
@@ -142,9 +192,12 @@ def read_document(
             return None, Skipped(doc_id, "not a regular file"), ""
         if info.st_size > MAX_FILE_BYTES:
             return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
-        raw = path.read_bytes()
+        read = _read_unchanged(path, info) or _read_unchanged(path, path.stat())
     except OSError as exc:
         return None, Skipped(doc_id, f"cannot be read: {exc.strerror or exc}"), ""
+    if read is None:
+        return None, Skipped(doc_id, "changed while it was being read"), ""
+    info, raw = read
     if len(raw) > MAX_FILE_BYTES:  # grew after it was measured
         return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
     digest = hashlib.sha256(raw).hexdigest()
@@ -201,7 +254,8 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
     """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
 
     Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
-    the first path in sorted order is its ``doc_id``, the others its ``aliases``.
+    the first path in sorted order is its ``doc_id``, the others its ``aliases``. Whatever is not indexed is in
+    ``skipped`` with its reason, hidden files and folders and symbolic links to folders included.
 
     Raises:
         CorpusError: the folder is missing or unreadable.
@@ -216,7 +270,7 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
     root_path = root_path.resolve()
     scan = CorpusScan(root=root_path)
     fingerprint = hashlib.sha256()
-    candidates, unlisted = _candidate_files(root_path)
+    candidates, passed_over = _candidate_files(root_path)
     # content_key -> the first document with those bytes; candidates are sorted, so its id sorts first.
     first_of: dict[str, Document] = {}
     aliases: dict[str, list[str]] = {}
@@ -231,7 +285,7 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
         else:
             first_of[key], aliases[key] = document, []
     scan.documents = [replace(document, aliases=tuple(aliases[key])) for key, document in first_of.items()]
-    for skipped in unlisted:
+    for skipped in passed_over:
         fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode())
         scan.skipped.append(skipped)
     scan.fingerprint = fingerprint.hexdigest()

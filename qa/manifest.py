@@ -78,7 +78,7 @@ class Manifest:
 
         Raises:
             IndexIncompatible: another format version.
-            IndexCorrupt: not a JSON object, or incomplete.
+            IndexCorrupt: not a JSON object, incomplete, or a field of the wrong JSON type.
         """
         path = directory / MANIFEST_FILE
         if not isinstance(data, dict):
@@ -93,9 +93,40 @@ class Manifest:
             manifest = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except TypeError as exc:
             raise IndexCorrupt(f"incomplete manifest {path}: {exc}") from exc
-        if not isinstance(manifest.checksums, dict):
-            raise IndexCorrupt(f"incomplete manifest {path}: checksums is not an object")
+        wrong = _wrong_types(manifest)
+        if wrong:
+            raise IndexCorrupt(f"malformed manifest {path}: {wrong}: rebuild it with `qa index`")
         return manifest
+
+
+# What each field of a manifest must hold, beyond its dataclass annotation: the entries readers look up.
+_JSON_TYPES = {"int": int, "str": str, "dict": dict, "bool": bool}
+_REQUIRED_ENTRIES = {
+    "chunking": {"size": int, "overlap": int, "splitter": str},
+    "counts": {"documents": int, "chunks": int},
+}
+
+
+def _type_name(kind: type) -> str:
+    return {int: "an integer", str: "a string", dict: "an object", bool: "true or false"}[kind]
+
+
+def _wrong_types(manifest: Manifest) -> str | None:
+    """What in ``manifest`` has the wrong JSON type (a number as text, a list for an object); None when all is
+    well. JSON's true is no integer here, though Python counts it as one."""
+    for name, annotation in Manifest.__annotations__.items():
+        kind, value = _JSON_TYPES[annotation], getattr(manifest, name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"{name} is not {_type_name(kind)}"
+    for name, entries in _REQUIRED_ENTRIES.items():
+        for key, kind in entries.items():
+            value = getattr(manifest, name).get(key)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                return f"{name}.{key} is missing or not {_type_name(kind)}"
+    for name in ("root", "fingerprint"):
+        if not isinstance(manifest.corpus.get(name, ""), str):
+            return f"corpus.{name} is not a string"
+    return None
 
 
 # Every file a reader opens; a manifest must vouch for each (an empty "checksums" would turn the check off).

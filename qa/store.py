@@ -118,6 +118,14 @@ MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
+TABLES = ("documents", "chunks", "embeddings", "skipped", "chunks_fts", "pages", "aliases")
+
+
+def missing_tables(db: sqlite3.Connection, schema: str = "main") -> list[str]:
+    """The tables of :data:`TABLES` that the database attached as ``schema`` lacks."""
+    present = {row[0] for row in db.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
+    return [name for name in TABLES if name not in present]
 
 
 def line_count(text: str) -> int:
@@ -335,6 +343,10 @@ class StoreWriter:
             if version != SCHEMA_VERSION:
                 self.detach_previous()
                 raise IndexCorrupt(f"its store has schema version {version}, not {SCHEMA_VERSION}")
+            missing = missing_tables(self.db, "previous")
+            if missing:
+                self.detach_previous()
+                raise IndexCorrupt(f"its store lacks the table {', '.join(missing)}")
             rows = self.db.execute(
                 "SELECT d.id, p.path, d.content_hash, d.text, d.title, d.date, d.author, d.source, d.date_source FROM"
                 " (SELECT id, doc_id AS path FROM previous.documents UNION ALL"
@@ -459,10 +471,13 @@ class StoreReader:
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.execute("SELECT 1 FROM documents LIMIT 1")
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            missing = missing_tables(db)
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
         if version != SCHEMA_VERSION:
             raise IndexCorrupt(f"{path} has schema version {version}, expected {SCHEMA_VERSION}")
+        if missing:
+            raise IndexCorrupt(f"{path} lacks the table {', '.join(missing)} (damaged): rebuild it with `qa index`")
         self._shared = _SharedConnection(db)
 
     def _connection(self) -> _SharedConnection:

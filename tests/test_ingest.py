@@ -50,10 +50,12 @@ def test_unusable_files_are_skipped_with_a_reason(corpus, doc_id, reason):
     assert skipped[doc_id] == reason
 
 
-def test_hidden_files_and_other_extensions_are_ignored(corpus):
+def test_hidden_files_are_reported_not_indexed_and_other_extensions_are_ignored(corpus):
     scan = scan_corpus(corpus)
-    seen = {d.doc_id for d in scan.documents} | {s.doc_id for s in scan.skipped}
-    assert not {"image.png", ".hidden.txt", ".git/notes.txt"} & seen
+    skipped = {s.doc_id: s.reason for s in scan.skipped}
+    seen = {d.doc_id for d in scan.documents} | set(skipped)
+    assert not {"image.png", ".git/notes.txt"} & seen
+    assert skipped[".hidden.txt"] == skipped[".git/"] == "hidden"
 
 
 def test_byte_order_mark_is_not_part_of_the_text(corpus):
