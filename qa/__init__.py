@@ -24,6 +24,7 @@ from qa.errors import (
     IndexCorrupt,
     IndexIncompatible,
     IndexNotFound,
+    IndexWriteError,
     InvalidRequest,
     ModelError,
     QAError,
@@ -46,7 +47,7 @@ _LAZY = {
 __all__ = [
     "__version__", *_LAZY,
     "QAError", "InvalidRequest", "ConfigError", "CorpusError", "IndexNotFound", "IndexIncompatible", "IndexCorrupt",
-    "ModelError", "EncoderUnavailable", "DocumentNotFound", "BuildInProgress",
+    "IndexWriteError", "ModelError", "EncoderUnavailable", "DocumentNotFound", "BuildInProgress",
 ]
 
 if TYPE_CHECKING:
