@@ -1,9 +1,10 @@
 """Time and peak memory to cut one huge text into passages, with the real tokenizer, one child process per case.
 
-    python benchmarks/big_file.py [--mb 50] [--cases single-line,no-spaces,many-lines] [--rounds 1]
+    python benchmarks/big_file.py [--mb 50] [--cases single-line,words,no-spaces,many-lines] [--rounds 1]
 
-Cases: ``single-line`` is sentences of words on one line; ``no-spaces`` is one "word" of letters with no space at
-all; ``many-lines`` is short lines of a few words each. Each round runs in a fresh child process, which builds the
+Cases: ``single-line`` is sentences of words on one line; ``words`` is words on one line with no sentence end, one
+sentence of the whole text; ``no-spaces`` is one "word" of letters with no space at all; ``many-lines`` is short
+lines of a few words each. Each round runs in a fresh child process, which builds the
 text, loads the encoder, chunks the text with the default passage size and reports its wall time and its peak
 resident memory (``ru_maxrss``, which includes the text itself and the loaded model). Prints the median per case.
 """
@@ -25,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("single-line", "no-spaces", "many-lines")
+CASES = ("single-line", "words", "no-spaces", "many-lines")
 _WORDS = (
     "the index keeps every passage with its exact offsets so that a citation can point at the line where an answer "
     "was found and the reader can check it against the source document"
@@ -37,13 +38,13 @@ def build_text(case: str, n_chars: int) -> str:
     if case == "no-spaces":
         return ("abcdefghijklmnopqrstuvwxyz" * (n_chars // 26 + 1))[:n_chars]
     rng = random.Random(16)
-    separator = " " if case == "single-line" else "\n"
-    lowest, highest = (6, 30) if case == "single-line" else (2, 8)
+    separator = "\n" if case == "many-lines" else " "
+    lowest, highest = (2, 8) if case == "many-lines" else (6, 30)
     sentences = []
     total = 0
     while total < n_chars:
         words = rng.choices(_WORDS, k=rng.randint(lowest, highest))
-        sentence = " ".join(words).capitalize() + "."
+        sentence = " ".join(words) if case == "words" else " ".join(words).capitalize() + "."
         sentences.append(sentence)
         total += len(sentence) + 1
     return separator.join(sentences)
