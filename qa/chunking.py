@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import Callable, Iterable, Iterator, Sequence
 
 # Counts tokens for a batch of texts, without special tokens ([CLS]/[SEP] are added by the caller's budget).
@@ -88,10 +88,7 @@ def _capped_counter(count: TokenCounter, longest: int) -> TokenCounter:
     def counted(texts: Sequence[str]) -> list[int]:
         short = [t for t in texts if len(t) <= longest]
         raw = iter(count(short) if short else ())
-        return [
-            max(next(raw), _fewest(t)) if len(t) <= longest else _fewest(t)
-            for t in texts
-        ]
+        return [max(next(raw), _fewest(t)) if len(t) <= longest else _fewest(t) for t in texts]
 
     return counted
 
@@ -173,14 +170,8 @@ def _split_long(text: str, span: Span, n_tokens: int, budget: int, count: TokenC
         # A sentence with no clause break is its own single clause: its count is known already.
         counted_clauses: Iterable[tuple[Span, int]] = [(span, n_tokens)]
     else:
-        counted_clauses = _counted(text, _chained(first_two, clauses), count)
+        counted_clauses = _counted(text, chain(first_two, clauses), count)
     return _pack(text, _fitting_pieces(text, counted_clauses, budget, count), budget, count)
-
-
-def _chained(head: list[Span], rest: Iterator[Span]) -> Iterator[Span]:
-    """``head`` then ``rest``."""
-    yield from head
-    yield from rest
 
 
 def _fitting_pieces(
@@ -214,7 +205,9 @@ def _pieces(text: str, span: Span, boundary: re.Pattern[str]) -> Iterator[Span]:
         yield piece
 
 
-def _pack(text: str, pieces: Iterable[tuple[Span, int]], budget: int, count: TokenCounter) -> Iterator[tuple[Span, int]]:
+def _pack(
+    text: str, pieces: Iterable[tuple[Span, int]], budget: int, count: TokenCounter
+) -> Iterator[tuple[Span, int]]:
     """Merge consecutive pieces while the merged text stays within ``budget`` tokens.
 
     A run is first taken while the pieces' counts add up to at most ``budget`` and counted once as a whole
