@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from itertools import chain, islice
+from typing import Callable, Iterable, Iterator, Sequence
 
 # Counts tokens for a batch of texts, without special tokens ([CLS]/[SEP] are added by the caller's budget).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -25,7 +27,7 @@ _ABBREVIATIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """A half-open character range ``[start, end)`` of a document."""
 
@@ -64,19 +66,38 @@ def bounded_counter(count: TokenCounter) -> TokenCounter:
     """``count`` made to count at least one token per ``MAX_CHARS_PER_TOKEN`` characters."""
 
     def counted(texts: Sequence[str]) -> list[int]:
-        return [max(n, -(-len(t) // MAX_CHARS_PER_TOKEN)) for t, n in zip(texts, count(texts))]
+        return [max(n, _fewest(t)) for t, n in zip(texts, count(texts))]
 
     return counted
 
 
-def _count_all(count: TokenCounter, texts: list[str]) -> list[int]:
-    """``count(texts)`` in bounded batches, so a huge document of tiny pieces does not exhaust memory."""
-    if len(texts) <= _COUNT_BATCH:
-        return list(count(texts))
-    counts: list[int] = []
-    for first in range(0, len(texts), _COUNT_BATCH):
-        counts.extend(count(texts[first : first + _COUNT_BATCH]))
-    return counts
+def _fewest(text: str) -> int:
+    """The fewest tokens ``text`` counts as: one per ``MAX_CHARS_PER_TOKEN`` characters, rounded up."""
+    return -(-len(text) // MAX_CHARS_PER_TOKEN)
+
+
+def _capped_counter(count: TokenCounter, longest: int) -> TokenCounter:
+    """``bounded_counter(count)``, except that a text over ``longest`` characters is never handed to ``count``.
+
+    Such a text counts ``ceil(len / MAX_CHARS_PER_TOKEN)`` tokens, which is over every budget when ``longest`` is
+    ``MAX_CHARS_PER_TOKEN`` times the largest budget: callers only learn that it does not fit, as they would from
+    the real count. A tokenizer holds offsets and alignments for every character it reads, so reading a 50 MB
+    sentence just to learn that it is too long costs gigabytes.
+    """
+
+    def counted(texts: Sequence[str]) -> list[int]:
+        short = [t for t in texts if len(t) <= longest]
+        raw = iter(count(short) if short else ())
+        return [max(next(raw), _fewest(t)) if len(t) <= longest else _fewest(t) for t in texts]
+
+    return counted
+
+
+def _counted(text: str, spans: Iterable[Span], count: TokenCounter) -> Iterator[tuple[Span, int]]:
+    """Each span with its token count, counted in bounded batches: only one batch of substrings exists at a time."""
+    spans = iter(spans)
+    while batch := list(islice(spans, _COUNT_BATCH)):
+        yield from zip(batch, count([text[s.start : s.end] for s in batch]))
 
 
 def _trimmed(text: str, start: int, end: int) -> Span | None:
@@ -111,74 +132,119 @@ def split_sentences(text: str) -> list[Span]:
     Returns:
         Spans in document order; every non-whitespace character lies in exactly one span.
     """
-    cuts = {0, len(text)}
-    for match in _NEWLINE.finditer(text):
-        cuts.add(match.end())
+    return list(_iter_sentences(text))
+
+
+def _iter_sentences(text: str) -> Iterator[Span]:
+    """``split_sentences`` one span at a time, so a document of millions of lines holds no list of its cuts."""
+    newlines = (match.end() for match in _NEWLINE.finditer(text))
+    cuts = heapq.merge([0], newlines, _sentence_ends(text), [len(text)])
+    start = next(cuts)
+    for end in cuts:
+        if end == start:
+            continue
+        span = _trimmed(text, start, end)
+        if span is not None:
+            yield span
+        start = end
+
+
+def _sentence_ends(text: str) -> Iterator[int]:
+    """Offsets just after each sentence terminator that is not an abbreviation's period, in order."""
     for match in _TERMINATOR.finditer(text):
         token = match.group()
         if token[0] == "." and len(token.rstrip("\"'”’)]")) == 1 and _ends_with_abbreviation(text, match.start()):
             continue
-        cuts.add(match.end())
-    ordered = sorted(cuts)
-    spans = []
-    for start, end in zip(ordered, ordered[1:]):
-        span = _trimmed(text, start, end)
-        if span is not None:
-            spans.append(span)
-    return spans
+        yield match.end()
 
 
-def _split_long(text: str, span: Span, n_tokens: int, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
-    """Cut a sentence of ``n_tokens`` (over ``budget``) into pieces that fit: at clauses, then at words."""
+def _split_long(text: str, span: Span, n_tokens: int, budget: int, count: TokenCounter) -> Iterator[tuple[Span, int]]:
+    """Cut a sentence of ``n_tokens`` (over ``budget``) into pieces that fit: at clauses, then at words.
+
+    Pieces are found, counted and packed as a stream, so a sentence of millions of words never has all of them
+    in memory at once.
+    """
     clauses = _pieces(text, span, _CLAUSE)
-    # A sentence with no clause break is its own single clause: its count is known already.
-    known = [n_tokens] if clauses == [span] else None
-    pieces: list[tuple[Span, int]] = []
-    for clause, n in zip(clauses, known or _count_all(count, [text[c.start : c.end] for c in clauses])):
+    first_two = list(islice(clauses, 2))
+    if len(first_two) == 1 and first_two[0] == span:
+        # A sentence with no clause break is its own single clause: its count is known already.
+        counted_clauses: Iterable[tuple[Span, int]] = [(span, n_tokens)]
+    else:
+        counted_clauses = _counted(text, chain(first_two, clauses), count)
+    return _pack(text, _fitting_pieces(text, counted_clauses, budget, count), budget, count)
+
+
+def _fitting_pieces(
+    text: str, clauses: Iterable[tuple[Span, int]], budget: int, count: TokenCounter
+) -> Iterator[tuple[Span, int]]:
+    """Each clause that fits, else its words, else (a single "word" over the budget) its character pieces."""
+    for clause, n in clauses:
         if n <= budget:
-            pieces.append((clause, n))
+            yield clause, n
             continue
-        words = _pieces(text, clause, _WORD_END)
-        for word, m in zip(words, _count_all(count, [text[w.start : w.end] for w in words])):
+        for word, m in _counted(text, _pieces(text, clause, _WORD_END), count):
             # A single "word" over the budget (a long URL, unbroken CJK text): cut it by characters.
-            pieces.extend(_split_by_characters(text, word, budget, count) if m > budget else [(word, m)])
-    return _pack(text, pieces, budget, count)
+            if m > budget:
+                yield from _split_by_characters(text, word, budget, count)
+            else:
+                yield word, m
 
 
-def _pieces(text: str, span: Span, boundary: re.Pattern[str]) -> list[Span]:
-    """``span`` cut after each ``boundary`` match, whitespace trimmed."""
-    cuts = [span.start] + [span.start + m.end() for m in boundary.finditer(text[span.start : span.end])] + [span.end]
-    return [p for a, b in zip(cuts, cuts[1:]) if (p := _trimmed(text, a, b)) is not None]
+def _pieces(text: str, span: Span, boundary: re.Pattern[str]) -> Iterator[Span]:
+    """``span`` cut after each ``boundary`` match, whitespace trimmed, one piece at a time."""
+    # Matched on the slice, not on ``text`` with a start position: a lookbehind must not see before the span.
+    segment = text[span.start : span.end]
+    previous = span.start
+    for match in boundary.finditer(segment):
+        piece = _trimmed(text, previous, span.start + match.end())
+        if piece is not None:
+            yield piece
+        previous = span.start + match.end()
+    piece = _trimmed(text, previous, span.end)
+    if piece is not None:
+        yield piece
 
 
-def _pack(text: str, pieces: list[tuple[Span, int]], budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
+def _pack(
+    text: str, pieces: Iterable[tuple[Span, int]], budget: int, count: TokenCounter
+) -> Iterator[tuple[Span, int]]:
     """Merge consecutive pieces while the merged text stays within ``budget`` tokens.
 
     A run is first taken while the pieces' counts add up to at most ``budget`` and counted once as a whole
     (shortened from the end if joining made it longer); then, as joins inside a word can count fewer tokens
     than their parts, it grows one piece at a time on real counts while there is room. Counting once per run
-    rather than once per piece keeps a long sentence of many words linear in its length.
+    rather than once per piece keeps a long sentence of many words linear in its length. Pieces are read from
+    the stream only as far as a run can reach (every piece counts at least one token), so the window is small.
     """
-    packed: list[tuple[Span, int]] = []
-    first = 0
-    while first < len(pieces):
-        start = pieces[first][0].start
-        last, total = first, pieces[first][1]
-        while last + 1 < len(pieces) and total + pieces[last + 1][1] <= budget:
+    stream = iter(pieces)
+    window: list[tuple[Span, int]] = []
+
+    def has(i: int) -> bool:
+        """Whether piece ``i`` of the window exists, reading from the stream as needed."""
+        while len(window) <= i:
+            piece = next(stream, None)
+            if piece is None:
+                return False
+            window.append(piece)
+        return True
+
+    while has(0):
+        start = window[0][0].start
+        last, total = 0, window[0][1]
+        while has(last + 1) and total + window[last + 1][1] <= budget:
             last += 1
-            total += pieces[last][1]
-        n = pieces[first][1] if last == first else count([text[start : pieces[last][0].end]])[0]
-        while n > budget and last > first:
+            total += window[last][1]
+        n = window[0][1] if last == 0 else count([text[start : window[last][0].end]])[0]
+        while n > budget and last > 0:
             last -= 1
-            n = pieces[first][1] if last == first else count([text[start : pieces[last][0].end]])[0]
-        while last + 1 < len(pieces) and n + pieces[last + 1][1] <= budget:
-            merged_n = count([text[start : pieces[last + 1][0].end]])[0]
+            n = window[0][1] if last == 0 else count([text[start : window[last][0].end]])[0]
+        while has(last + 1) and n + window[last + 1][1] <= budget:
+            merged_n = count([text[start : window[last + 1][0].end]])[0]
             if merged_n > budget:
                 break
             last, n = last + 1, merged_n
-        packed.append((Span(start, pieces[last][0].end), n))
-        first = last + 1
-    return packed
+        yield Span(start, window[last][0].end), n
+        del window[: last + 1]
 
 
 def _split_by_characters(text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
@@ -356,14 +422,17 @@ def chunk_text(
         raise ValueError("size must be at least 1")
     if overlap < 0 or overlap >= size:
         raise ValueError("overlap must be at least 0 and smaller than size")
-    count_tokens = bounded_counter(count_tokens)
+    stretched = size if limit is None else max(size, min(int(STRETCH * size), limit))
+    # No budget below is over ``stretched``: a longer text's exact count is never needed, only that it is over.
+    count_tokens = _capped_counter(count_tokens, MAX_CHARS_PER_TOKEN * stretched)
     units: list[tuple[Span, int]] = []
-    sentences = split_sentences(text)
-    for span, n in zip(sentences, _count_all(count_tokens, [text[s.start : s.end] for s in sentences])):
-        units.extend(_split_long(text, span, n, size, count_tokens) if n > size else [(span, n)])
+    for span, n in _counted(text, _iter_sentences(text), count_tokens):
+        if n > size:
+            units.extend(_split_long(text, span, n, size, count_tokens))
+        else:
+            units.append((span, n))
     units = _code_units(text, units, code, size, count_tokens)
 
-    stretched = size if limit is None else max(size, min(int(STRETCH * size), limit))
     line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     chunks: list[Chunk] = []
     for section in _sections(units, boundaries, text, size):

@@ -18,6 +18,12 @@ _BODY_TEXT_LEVEL = 9
 # Every document python-docx creates from its own template carries this stamp until someone sets the dates.
 _PYTHON_DOCX_TEMPLATE_DATE = datetime(2013, 12, 23, 23, 15, tzinfo=timezone.utc)
 _TAGS = re.compile(r"<[^>]*>")
+# A DOCX yields at most this many characters of text per byte of file, beyond a first million it may always hold.
+# Zip compression and entity references let a small file expand without end (a paragraph declared once and
+# referenced a million times); real documents hold about 1-2 characters per byte (prose, tables), and even
+# thousands of copies of one line about 5, so 20 refuses only a document that mostly repeats itself.
+MAX_TEXT_PER_BYTE = 20
+TEXT_ALWAYS_ALLOWED = 1_000_000
 
 
 def read_docx(raw: bytes) -> Extracted:
@@ -29,7 +35,8 @@ def read_docx(raw: bytes) -> Extracted:
     properties, else the created date.
 
     Raises:
-        Unreadable: not a zip, a zip that is not a Word document, or one that unpacks to far more than it holds.
+        Unreadable: not a zip, a zip that is not a Word document, or one that unpacks to far more than it holds
+            (more than ``MAX_UNPACKED_BYTES``, or more text than ``text_limit`` allows for its size).
     """
     try:
         import docx
@@ -45,15 +52,20 @@ def read_docx(raw: bytes) -> Extracted:
         raise Unreadable(f"DOCX unpacks to {unpacked} bytes, more than the {MAX_UNPACKED_BYTES} allowed")
     if "[Content_Types].xml" not in names:
         raise Unreadable("not a DOCX file (a zip archive without [Content_Types].xml)")
+    limit = text_limit(len(raw))
     try:
         document = docx.Document(io.BytesIO(raw))
-        _inline_entities(document.element)
+        _inline_entities(document.element, limit)
         lines = _document_lines(document)
         declared = (document.core_properties.title or "").strip()
         date = _core_date(document.core_properties)
+    except Unreadable:
+        raise
     except Exception as exc:  # python-docx on a damaged or foreign package can fail in any way
         raise Unreadable(f"not a readable DOCX file: {type(exc).__name__}: {exc}") from None
     text, headings = _join(lines)
+    if len(text) > limit:
+        raise Unreadable(_too_much_text(f"DOCX of {len(raw)} bytes", len(text), limit))
     if not text.strip():
         raise Unreadable("DOCX has no text")
     styled = {}  # the first paragraph in each title style
@@ -62,6 +74,19 @@ def read_docx(raw: bytes) -> Extracted:
             styled.setdefault(style, line)
     title = next((styled[s] for s in _TITLE_STYLES if s in styled), None) or declared
     return Extracted(text, title=storable(title) if title else None, date=date, headings=headings)
+
+
+def text_limit(file_bytes: int) -> int:
+    """The most characters of text a DOCX file of ``file_bytes`` bytes may yield."""
+    return max(TEXT_ALWAYS_ALLOWED, MAX_TEXT_PER_BYTE * file_bytes)
+
+
+def _too_much_text(what: str, chars: int, limit: int) -> str:
+    """The skip reason for a DOCX whose ``what`` expands to ``chars`` characters, over its ``limit``."""
+    return (
+        f"{what} expands to {chars} characters of text, more than the {limit} allowed for its size "
+        f"(a document that repeats itself, not one to index)"
+    )
 
 
 def _document_lines(document) -> list[tuple[str, str, int | None]]:
@@ -143,12 +168,16 @@ def _join(lines: list[tuple[str, str, int | None]]) -> tuple[str, tuple[Heading,
     return "\n".join(kept), tuple(headings)
 
 
-def _inline_entities(root) -> None:
+def _inline_entities(root, limit: int) -> None:
     """Replace each entity reference in the XML with its declared text, in place.
 
     python-docx parses with entity resolution off (so a document cannot read local files), which leaves an
     entity declared in the part's DTD as a node that paragraph text skips, together with the rest of its run.
     Internal entities become their text; external and undeclared ones become nothing.
+
+    Raises:
+        Unreadable: the references together would add more than ``limit`` characters (checked before any is
+            inlined, so a text declared once and referenced a million times is never built).
     """
     from lxml import etree
 
@@ -157,21 +186,42 @@ def _inline_entities(root) -> None:
         return
     dtd = root.getroottree().docinfo.internalDTD
     declared = {entity.name: entity.content for entity in dtd.iterentities()} if dtd is not None else {}
-    for reference in references:
-        content = declared.get(reference.name)
-        # Declared text can hold markup and character references; only its characters are paragraph text.
-        replacement = html.unescape(_TAGS.sub("", content)) if content else ""
-        _remove_keeping_text(reference, replacement + (reference.tail or ""))
+    # Declared text can hold markup and character references; only its characters are paragraph text.
+    texts = {name: html.unescape(_TAGS.sub("", content)) if content else "" for name, content in declared.items()}
+    # Each reference counts at least one character: even an empty one is a node to walk.
+    added = sum(max(1, len(texts.get(reference.name, ""))) for reference in references)
+    if added > limit:
+        raise Unreadable(_too_much_text("DOCX with entity references", added, limit))
+    parents = {id(reference.getparent()): reference.getparent() for reference in references}
+    for parent in parents.values():
+        _inline_children(parent, texts)
 
 
-def _remove_keeping_text(node, text: str) -> None:
-    """Remove ``node`` from its parent, with ``text`` kept where the node stood."""
-    parent, previous = node.getparent(), node.getprevious()
-    if previous is not None:
-        previous.tail = (previous.tail or "") + text
+def _inline_children(parent, texts: dict[str, str]) -> None:
+    """Replace the entity references among ``parent``'s children with their text, where each stood.
+
+    The text around a run of references is joined once: appending to it per reference would take quadratic time.
+    """
+    from lxml import etree
+
+    parts = [parent.text or ""]
+    holder = None  # the last element kept, whose tail takes the text that follows it (None: the parent's text)
+    for child in list(parent):
+        if child.tag is etree.Entity:
+            parts += [texts.get(child.name, ""), child.tail or ""]
+            parent.remove(child)
+            continue
+        _set_text_before(parent, holder, "".join(parts))
+        holder, parts = child, [child.tail or ""]
+    _set_text_before(parent, holder, "".join(parts))
+
+
+def _set_text_before(parent, holder, text: str) -> None:
+    """Set the text that follows ``holder`` inside ``parent`` (the parent's own text when ``holder`` is None)."""
+    if holder is None:
+        parent.text = text or None
     else:
-        parent.text = (parent.text or "") + text
-    parent.remove(node)
+        holder.tail = text or None
 
 
 def _core_date(properties) -> str | None:
