@@ -182,7 +182,7 @@ def index(
         for verb, names in (("added", report.added_documents), ("changed", report.changed_documents),
                             ("removed", report.removed_documents)):
             for name in names:
-                click.echo(f"{verb}: {name}", err=True)
+                click.echo(f"{verb}: {safe_line(name)}", err=True)
     click.echo(
         f"Indexed {report.documents} documents ({report.chunks} passages) from {safe_line(report.corpus)} into "
         f"{safe_line(report.index_dir)} with {safe_line(encoder.model_id)} in {report.seconds:.1f} s; "
@@ -375,7 +375,7 @@ def serve(
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"
-            click.echo(f"{how} index ({reason}): {report.documents} documents, {report.chunks} passages "
+            click.echo(f"{how} index ({safe_line(reason)}): {report.documents} documents, {report.chunks} passages "
                        f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
                        f"{report.removed} removed, {report.unchanged} unchanged; "
                        f"{report.passages_embedded} passages embedded)", err=True)

@@ -60,12 +60,12 @@ def citation_line(citation: Citation) -> str:
 def also_in_line(hit: Hit) -> str | None:
     """Where else the passage is: the document's other paths, then near-identical passages elsewhere; None if
     nowhere."""
-    places = list(hit.citation.aliases)
+    places = [safe_line(alias) for alias in hit.citation.aliases]
     for place in hit.duplicates:
         lines = f"lines {place.line_start}-{place.line_end}"
         if place.line_start == place.line_end:
             lines = f"line {place.line_start}"
-        places.append(f"{place.source} (chars {place.start}-{place.end}, {lines})")
+        places.append(f"{safe_line(place.source)} (chars {place.start}-{place.end}, {lines})")
     return f"also in: {'; '.join(places)}" if places else None
 
 

@@ -373,11 +373,11 @@ def hostile_index(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile-names")
     corpus = root / "corpus"
     corpus.mkdir()
-    (corpus / f"evil{ESCAPES[:8]}.md").write_text(
-        f"# Tea {ESCAPES}\n\nGreen tea {ESCAPES} steeps for two minutes.\n", encoding="utf-8"
-    )
+    text = f"# Tea {ESCAPES}\n\nGreen tea {ESCAPES} steeps for two minutes.\n"
+    (corpus / f"evil{ESCAPES[:8]}.md").write_text(text, encoding="utf-8")
+    (corpus / f"copy{ESCAPES[:8]}.md").write_text(text, encoding="utf-8")  # an alias: cited on `also in:` lines
     (corpus / "empty\nwarning: skipped forged.md: looks real.md").write_text("", encoding="utf-8")
-    result = CliRunner().invoke(main, ["index", str(corpus), "--index", str(root / "index")])
+    result = CliRunner().invoke(main, ["index", str(corpus), "--index", str(root / "index"), "--verbose"])
     assert result.exit_code == 0, result.output
     return root / "index", result.output
 
@@ -388,11 +388,19 @@ def test_qa_index_warnings_cannot_be_forged_by_a_file_name(hostile_index):
     assert len(warnings) == 1 and warnings[0].startswith("warning: skipped empty\\nwarning: skipped forged.md")
 
 
+def test_qa_index_names_added_documents_without_raw_escapes(hostile_index):
+    _, output = hostile_index
+    added = [line for line in output.splitlines() if line.startswith("added: ")]
+    assert added == ["added: copy\\x1b[2J\\x1b]0;.md"]  # the copy sorts first; the other is its alias
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", output), output
+
+
 def test_qa_info_and_ask_print_no_raw_escapes_and_json_stays_exact(hostile_index):
     index_dir, _ = hostile_index
     for args in (["info"], ["ask", "green tea"]):
         output = CliRunner().invoke(main, [*args, "--index", str(index_dir)]).output
         assert "\\x1b[2J" in output
+        assert args == ["info"] or "also in: evil\\x1b[2J" in output  # the alias's name, escaped too
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", output), output
     exact = json.loads(CliRunner().invoke(main, ["ask", "green tea", "--json", "--index", str(index_dir)]).output)
     assert ESCAPES in exact["results"][0]["text"]
