@@ -313,7 +313,9 @@ class SearchService:
         )
         ranked = [group[0] for group in groups]
         shown = [chunk_id for chunk_id, _ in ranked]
-        aliases = self.store.aliases_of(sorted({chunks[chunk_id].document_row for chunk_id in shown}))
+        aliases: dict[int, tuple[str, ...]] = {}
+        if self.manifest.counts.get("duplicates"):  # an index without identical files has no aliases to look up
+            aliases = self.store.aliases_of(sorted({chunks[chunk_id].document_row for chunk_id in shown}))
         terms = query_terms(question)
         sentences = {}
         if highlights:
