@@ -10,14 +10,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
+from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
 from qa.ingest import CorpusScan, Document, Skipped, scan_corpus
 from qa.manifest import (
     CHUNKER_VERSION,
+    CODES_FILE,
     DATABASE_FILE,
     FORMAT_VERSION,
     VECTORS_FILE,
@@ -27,7 +30,7 @@ from qa.manifest import (
 )
 from qa.sections import place
 from qa.store import PreviousDocument, StoreWriter, text_hash
-from qa.vectors import VectorIndex
+from qa.vectors import APPROXIMATE, VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
 Progress = Callable[[str, int, int], None]
@@ -264,12 +267,13 @@ def build_index(
         store.add_skipped(scan.skipped)
         removed_documents = sorted(path for path, previous in known.items() if previous.row not in matched)
         removed = len({previous.row for previous in known.values()} - matched)
-        reused = store.reuse_embeddings() if previous is not None else 0
+        reused = store.reuse_embeddings() if previous is not None else {}
         store.detach_previous()
 
         # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
         # are not left for the end of the progress bar.
         pending = sorted(store.missing_embeddings(), key=lambda item: -len(item[1].embed_input))
+        fresh = FreshVectors(encoder.dimension)
         report("embedding", 0, len(pending))
         for first in range(0, len(pending), EMBED_BATCH):
             batch = pending[first : first + EMBED_BATCH]
@@ -278,16 +282,18 @@ def build_index(
                 for _, p in batch
             ]
             vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
-            store.add_embeddings([h for h, _ in batch], vectors, sentence_vectors)
+            store.add_embeddings([h for h, _ in batch], sentence_vectors)
+            fresh.add([h for h, _ in batch], vectors)
             report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
 
-        ids, vectors = store.chunk_vectors(encoder.dimension)
+        ids, hashes = store.chunk_hashes()
         store.close()
+        vectors = passage_vectors(hashes, fresh, reused, previous, encoder.dimension)
         vector_index = VectorIndex.build(ids, vectors)
-        try:
-            vector_index.save(staging / VECTORS_FILE)
-        except RuntimeError as exc:  # FAISS reports a failed write (disk full) this way
-            raise OSError(str(exc).splitlines()[0]) from exc
+        files = {"vectors": VECTORS_FILE, "database": DATABASE_FILE}
+        if vector_index.kind == APPROXIMATE:
+            files["codes"] = CODES_FILE
+        vector_index.save(staging / VECTORS_FILE, staging / CODES_FILE if vector_index.kind == APPROXIMATE else None)
         Manifest(
             format_version=FORMAT_VERSION,
             model=encoder.model_id,
@@ -301,8 +307,9 @@ def build_index(
                 "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
             },
-            checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
+            checksums={name: file_checksum(staging / name) for name in files.values()},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            files=files,
         ).write(staging)
         replace_directory(staging, index_dir)
     return BuildReport(
@@ -319,12 +326,59 @@ def build_index(
         removed=removed,
         unchanged=unchanged,
         passages_embedded=len(pending),
-        passages_reused=reused,
+        passages_reused=len(reused),
         added_documents=added_documents,
         changed_documents=changed_documents,
         removed_documents=removed_documents,
         duplicates=scan.duplicates,
     )
+
+
+class FreshVectors:
+    """Passage vectors embedded by this build, by embed-input hash, gathered in blocks as they come."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self._blocks: list[np.ndarray] = []
+        self._where: dict[str, tuple[int, int]] = {}
+
+    def add(self, hashes: list[str], vectors: np.ndarray) -> None:
+        """Keep ``vectors`` (one row per hash)."""
+        block = len(self._blocks)
+        self._blocks.append(np.asarray(vectors, dtype=np.float32))
+        self._where.update((key, (block, row)) for row, key in enumerate(hashes))
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The vector embedded for ``key``, or None."""
+        place = self._where.get(key)
+        return None if place is None else self._blocks[place[0]][place[1]]
+
+
+def passage_vectors(
+    hashes: list[str], fresh: FreshVectors, reused: dict[str, int], previous: Path | None, dimension: int
+) -> np.ndarray:
+    """Each chunk's passage vector, row for row with ``hashes``: embedded by this build, or read from the previous
+    index's vector file by the id of a chunk that had the same embed input there (``reused``).
+
+    Raises:
+        IndexCorrupt: the previous index's vector file is unreadable or lacks a vector it should hold.
+    """
+    vectors = np.empty((len(hashes), dimension), dtype=np.float32)
+    old = VectorIndex.load(previous / VECTORS_FILE) if previous is not None and reused else None
+    wanted_rows, wanted_ids = [], []
+    for row, key in enumerate(hashes):
+        vector = fresh.get(key)
+        if vector is not None:
+            vectors[row] = vector
+        else:
+            wanted_rows.append(row)
+            wanted_ids.append(reused[key])
+    if wanted_rows:
+        positions = old.positions_of(np.array(wanted_ids, dtype=np.int64)) if old is not None else None
+        if positions is None or (positions < 0).any() or old.dimension != dimension:
+            raise IndexCorrupt(f"the previous index at {previous} lacks vectors its store names: rebuild with --full")
+        vectors[wanted_rows] = old.rows_at(positions)
+    return vectors
 
 
 def staleness(

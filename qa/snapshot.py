@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import IndexCorrupt, IndexNotFound, QAError
-from qa.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, required_checksums
+from qa.manifest import CODES_FILE, DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, required_checksums
 from qa.store import StoreReader
-from qa.vectors import VectorIndex, _faiss
+from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
 
 # A swap takes microseconds and builds take seconds, so a few tries always find a quiet moment.
 OPEN_ATTEMPTS = 20
@@ -89,7 +89,7 @@ def _open_once(index_dir: Path) -> Snapshot:
             manifest, manifest_stat = _read_manifest(index_dir, directory)
             for name in required_checksums(manifest, index_dir):
                 _check_file(index_dir, directory, name, manifest.checksums[name])
-            vectors = _load_vectors(index_dir, directory)
+            vectors = _load_vectors(index_dir, directory, manifest)
             store = ClosableStore(index_dir / DATABASE_FILE)
         except QAError:
             if _still_at(index_dir, pinned):
@@ -151,12 +151,20 @@ def _check_file(index_dir: Path, directory: int, name: str, expected: str) -> No
         )
 
 
-def _load_vectors(index_dir: Path, directory: int) -> VectorIndex:
-    """The pinned directory's FAISS index, read through its descriptor."""
-    with os.fdopen(_open_in(directory, index_dir, VECTORS_FILE), "rb") as handle:
+def _load_vectors(index_dir: Path, directory: int, manifest: Manifest) -> VectorIndex:
+    """The pinned directory's vectors: the rows file mapped and, for an approximate index, its codes read, both
+    through the directory's descriptor (never by path: the path may name another build now)."""
+    fd = _open_in(directory, index_dir, VECTORS_FILE)
+    try:
+        ids, rows = map_rows(fd, index_dir / VECTORS_FILE)
+    finally:
+        os.close(fd)  # the map lasts as long as the rows are used, without the descriptor
+    if manifest.vectors.get("kind") != APPROXIMATE:
+        return VectorIndex(ids, rows)
+    with os.fdopen(_open_in(directory, index_dir, CODES_FILE), "rb") as handle:
         try:
-            # Read through the descriptor (a callback reader), never by path: the path may name another build now.
-            return VectorIndex(_faiss().read_index(_faiss().PyCallbackIOReader(handle.read)))
+            codes = _faiss().read_index(_faiss().PyCallbackIOReader(handle.read))
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0]
-            raise IndexCorrupt(f"cannot read vector file {index_dir / VECTORS_FILE}: {reason}") from exc
+            raise IndexCorrupt(f"cannot read vector codes file {index_dir / CODES_FILE}: {reason}") from exc
+    return VectorIndex(ids, rows, checked_codes(codes, index_dir / CODES_FILE))

@@ -1,4 +1,4 @@
-"""SQLite store: documents, chunks and embeddings (the source of truth the FAISS file is rebuilt from)."""
+"""SQLite store: documents, chunks and per-sentence vectors (passage vectors live in the index's vector file)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
 from qa.metadata import Metadata
+from qa.sentences import pack_sentence_vectors, unpack_sentence_vectors
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:
@@ -114,8 +115,26 @@ def m005_document_aliases(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
+    """Passage vectors leave the store for the vector file (qa.vectors); sentence vectors become 8-bit."""
+    db.executescript(
+        """
+        -- A passage's vector is read from the index's vector file (by the id of a chunk with this text_hash);
+        -- this table keeps what the vector file does not: the passage's sentence vectors, keyed the same way.
+        -- ``sentence_vectors``: per sentence of the passage (qa.chunking.split_sentences of its text), in order,
+        -- ``dimension`` int8 codes; then per sentence its float32 scale (qa.sentences.pack_sentence_vectors).
+        DROP TABLE embeddings;
+        CREATE TABLE embeddings (
+            text_hash TEXT PRIMARY KEY,
+            sentence_vectors BLOB NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
+    m007_vectors_outside_the_store,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
@@ -229,14 +248,6 @@ _CHUNK_COLUMNS = (
     'c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
     f" {_CHUNK_PAGES}, c.section, c.anchor, d.date_source"
 )
-
-
-def _chunk_vectors(db: "sqlite3.Connection | _SharedConnection", dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    """All chunk ids and their vectors (float32), in id order."""
-    rows = db.execute("SELECT c.id, e.vector FROM chunks c JOIN embeddings e USING (text_hash) ORDER BY c.id").fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimension)
-    return ids, vectors.astype(np.float32)
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -380,21 +391,26 @@ class StoreWriter:
             )
         return cursor.rowcount
 
-    def reuse_embeddings(self) -> int:
-        """Copy from the attached previous store the vectors of every passage input this store needs.
+    def reuse_embeddings(self) -> dict[str, int]:
+        """Copy from the attached previous store the sentence vectors of every passage input this store needs, and
+        say where the previous index's vector file holds each one's passage vector.
 
         Keyed by embed-input hash, so a passage whose text was seen before (in any document) is not embedded again.
 
         Returns:
-            The number of distinct passage inputs whose vectors were copied.
+            For each distinct passage input reused, the id of a previous chunk with it (its vector's id there).
         """
         with self.db:
-            cursor = self.db.execute(
-                "INSERT INTO embeddings (text_hash, vector, sentence_vectors)"
-                " SELECT text_hash, vector, sentence_vectors FROM previous.embeddings"
+            self.db.execute(
+                "INSERT INTO embeddings (text_hash, sentence_vectors)"
+                " SELECT text_hash, sentence_vectors FROM previous.embeddings"
                 " WHERE text_hash IN (SELECT text_hash FROM chunks)"
             )
-        return cursor.rowcount
+            rows = self.db.execute(
+                "SELECT text_hash, MIN(id) FROM previous.chunks"
+                " WHERE text_hash IN (SELECT text_hash FROM main.embeddings) GROUP BY text_hash"
+            ).fetchall()
+        return dict(rows)
 
     def detach_previous(self) -> None:
         """Let go of the previous store (a no-op when none is attached)."""
@@ -411,20 +427,18 @@ class StoreWriter:
         stored = {row[0] for row in self.db.execute("SELECT text_hash FROM embeddings")}
         return [(key, pending) for key, pending in self._pending.items() if key not in stored]
 
-    def add_embeddings(self, hashes: Sequence[str], vectors: np.ndarray, sentence_vectors: Sequence[np.ndarray]) -> None:
-        """Store float32 passage vectors and their per-sentence vectors, keyed by embed-input hash."""
+    def add_embeddings(self, hashes: Sequence[str], sentence_vectors: Sequence[np.ndarray]) -> None:
+        """Store passages' per-sentence vectors (float32 in, 8-bit stored), keyed by embed-input hash."""
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO embeddings (text_hash, vector, sentence_vectors) VALUES (?, ?, ?)",
-                [
-                    (h, np.asarray(v, dtype="<f4").tobytes(), np.asarray(sv, dtype="<f4").tobytes())
-                    for h, v, sv in zip(hashes, vectors, sentence_vectors, strict=True)
-                ],
+                "INSERT OR REPLACE INTO embeddings (text_hash, sentence_vectors) VALUES (?, ?)",
+                [(h, pack_sentence_vectors(sv)) for h, sv in zip(hashes, sentence_vectors, strict=True)],
             )
 
-    def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        """All chunk ids and their vectors, in id order."""
-        return _chunk_vectors(self.db, dimension)
+    def chunk_hashes(self) -> tuple[np.ndarray, list[str]]:
+        """All chunk ids in id order, and each one's embed-input hash (which says what its vector is)."""
+        rows = self.db.execute("SELECT id, text_hash FROM chunks ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def close(self) -> None:
         """Commit and close."""
@@ -541,10 +555,6 @@ class StoreReader:
         """Files that were not indexed, and why."""
         return [Skipped(*r) for r in self._connection().execute("SELECT doc_id, reason FROM skipped ORDER BY doc_id")]
 
-    def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        """All chunk ids and their stored vectors, in id order (to rebuild or verify the FAISS file)."""
-        return _chunk_vectors(self._connection(), dimension)
-
     def keyword_search(
         self, match: str, k: int, *, weights: tuple[float, float], where: str | None = None, params: Sequence = ()
     ) -> list[tuple[int, float]]:
@@ -565,8 +575,9 @@ class StoreReader:
         )
         return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
 
-    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, np.ndarray]:
-        """Per-sentence vectors of many chunks at once, by chunk id."""
+    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per-sentence vectors of many chunks at once, by chunk id, as stored: ``(int8 codes, float32 scales)``
+        (see ``qa.sentences.unpack_sentence_vectors``)."""
         if not len(ids):
             return {}
         marks = ",".join("?" * len(ids))
@@ -574,21 +585,21 @@ class StoreReader:
             f"SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash) WHERE c.id IN ({marks})",
             [int(i) for i in ids],
         )
-        return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
+        return {row[0]: unpack_sentence_vectors(row[1] or b"", dimension) for row in rows}
 
     def sentence_vector_bytes(self) -> int:
-        """Total size of every chunk's sentence vectors (a passage text shared by chunks counts for each)."""
+        """Total stored size of every chunk's sentence vectors (a passage text shared by chunks counts for each)."""
         row = self._connection().execute(
             "SELECT COALESCE(SUM(LENGTH(e.sentence_vectors)), 0) FROM chunks c JOIN embeddings e USING (text_hash)"
         ).fetchone()
         return int(row[0])
 
-    def all_sentence_vectors(self, dimension: int) -> dict[int, np.ndarray]:
-        """Per-sentence vectors of every chunk, by chunk id."""
+    def all_sentence_vectors(self, dimension: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per-sentence vectors of every chunk, by chunk id, as stored: ``(int8 codes, float32 scales)``."""
         rows = self._connection().execute(
             "SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash)"
         )
-        return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
+        return {row[0]: unpack_sentence_vectors(row[1] or b"", dimension) for row in rows}
 
     def count_documents(self, where: str, params: Sequence) -> int:
         """How many documents ``d`` satisfy an SQL condition."""

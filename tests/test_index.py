@@ -55,9 +55,15 @@ def test_build_writes_manifest_vectors_and_database_only(seeds_index):
     assert set(manifest["checksums"]) == {VECTORS_FILE, DATABASE_FILE}
 
 
+def _stored_vectors(index_dir):
+    """The ids and vectors of an index's vector file."""
+    index = VectorIndex.load(index_dir / VECTORS_FILE)
+    return index.ids, index.rows_at(np.arange(len(index)))
+
+
 def test_faiss_ids_are_sqlite_chunk_ids_and_vectors_are_unit_length(seeds_index):
     store = StoreReader(seeds_index / DATABASE_FILE)
-    ids, vectors = store.chunk_vectors(384)
+    ids, vectors = _stored_vectors(seeds_index)
     assert len(ids) == Manifest.read(seeds_index).counts["chunks"]
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert set(store.chunks(ids.tolist())) == set(ids.tolist())
@@ -65,7 +71,7 @@ def test_faiss_ids_are_sqlite_chunk_ids_and_vectors_are_unit_length(seeds_index)
 
 @pytest.mark.parametrize("n_queries, k", [(1, 1), (7, 5), (33, 17), (64, 200)])
 def test_faiss_results_equal_brute_force_cosine(seeds_index, encoder, n_queries, k):
-    ids, vectors = StoreReader(seeds_index / DATABASE_FILE).chunk_vectors(384)
+    ids, vectors = _stored_vectors(seeds_index)
     index = VectorIndex.load(seeds_index / VECTORS_FILE)
     rng = np.random.default_rng(n_queries)
     # Real questions' embeddings plus random unit vectors, in awkward batch sizes.
