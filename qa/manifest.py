@@ -17,6 +17,8 @@ MANIFEST_FILE = "manifest.json"
 # Every passage vector, float32, memory-mapped (qa.vectors); an approximate index adds its fast-scan codes.
 VECTORS_FILE = "vectors.f32"
 CODES_FILE = "codes.faiss"
+# Every passage's sentence vectors at 8 bits, memory-mapped (qa.sentences).
+SENTENCES_FILE = "sentences.i8"
 DATABASE_FILE = "store.sqlite3"
 # Bumped when the sentence splitter or packing changes, so an old index counts as stale.
 # 2: a short sentence that could only stand alone joins the passage before; no passage of overlap alone.
@@ -43,7 +45,9 @@ class Manifest:
     vectors: dict = field(default_factory=dict)
     normalized: bool = True
     metric: str = "cosine (inner product of unit vectors)"
-    files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})
+    files: dict = field(
+        default_factory=lambda: {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE}
+    )
 
     @property
     def precision(self) -> str:
@@ -132,7 +136,7 @@ def _wrong_types(manifest: Manifest) -> str | None:
 
 
 # Every file a reader opens; a manifest must vouch for each (an empty "checksums" would turn the check off).
-INDEX_FILES = (VECTORS_FILE, DATABASE_FILE)
+INDEX_FILES = (VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE)
 
 
 def index_files(manifest: Manifest) -> tuple[str, ...]:

@@ -4,18 +4,25 @@ They are stored at 8 bits: each sentence vector as int8 codes times one float32 
 over 127), a quarter of float32's bytes. Every use goes through the same dequantisation (``codes * scale``, back
 to float32), so a score is computed on the same floats wherever the codes came from.
 
-A small index keeps them all in memory, loaded once with the index; a large one reads the candidates'
-vectors from SQLite per search, in one query. Either way the arithmetic is the same call on the same
-shapes as scoring one passage at a time (``vectors @ query`` over a passage's ``(sentences, dimension)``
-rows), so scores do not depend on where the vectors came from: one matrix product over all sentences
-at once would round differently in BLAS.
+They live in the index's sentences file (``sentences.i8``, memory-mapped; see :class:`SentenceFile`), not in
+SQLite, where each passage's few kilobytes took a page of their own. A small index keeps them all in memory,
+copied once with the index; a large one reads the candidates' vectors from the mapped file per search. Either
+way the arithmetic is the same call on the same shapes as scoring one passage at a time (``vectors @ query``
+over a passage's ``(sentences, dimension)`` rows), so scores do not depend on where the vectors came from: one
+matrix product over all sentences at once would round differently in BLAS.
 """
 
 from __future__ import annotations
 
+import os
+import struct
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
+
+from qa.errors import IndexCorrupt
+from qa.vectors import map_file
 
 if TYPE_CHECKING:
     from qa.store import StoreReader
@@ -28,6 +35,13 @@ CODE_MAX = 127
 
 # Stored sentence vectors: ``(codes, scales)``, int8 of shape (sentences, dimension) and float32 (sentences,).
 Quantized = tuple[np.ndarray, np.ndarray]
+
+SENTENCES_MAGIC = b"QASENT01"
+# magic, dimension, reserved (0), passages, sentences: 32 bytes. The file continues with every sentence's int8
+# codes (passage after passage, in ascending chunk id order), every sentence's float32 scale, the chunk ids
+# (int64), and where each passage's sentences start ((passages + 1) int64: passage i has sentences
+# starts[i]..starts[i + 1]); each section padded to 8 bytes. All little-endian.
+SENTENCES_HEADER = struct.Struct("<8sIIQQ")
 
 
 def quantize(vectors: np.ndarray) -> Quantized:
@@ -45,17 +59,137 @@ def dequantize(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return codes.astype(np.float32) * scales[..., None]
 
 
-def pack_sentence_vectors(vectors: np.ndarray) -> bytes:
-    """The stored form of a passage's float32 sentence vectors: all int8 codes, then the float32 scales."""
-    codes, scales = quantize(vectors)
-    return codes.tobytes() + scales.astype("<f4").tobytes()
+def _padded(size: int) -> int:
+    """``size`` rounded up to a multiple of 8 (each section of the sentences file starts aligned)."""
+    return (size + 7) // 8 * 8
 
 
-def unpack_sentence_vectors(blob: bytes, dimension: int) -> Quantized:
-    """``(codes, scales)`` from what ``pack_sentence_vectors`` wrote for ``dimension``-dimensional vectors."""
-    count = len(blob) // (dimension + 4)
-    codes = np.frombuffer(blob, dtype=np.int8, count=count * dimension).reshape(count, dimension)
-    return codes, np.frombuffer(blob, dtype="<f4", count=count, offset=count * dimension).astype(np.float32)
+class SentenceFileWriter:
+    """Writes a sentences file, passage by passage in ascending chunk id order."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path, self.dimension = Path(path), dimension
+        self._handle = open(self.path, "wb")
+        self._handle.write(b"\0" * SENTENCES_HEADER.size)
+        self._ids: list[int] = []
+        self._counts: list[int] = []
+        self._scales: list[np.ndarray] = []
+
+    def add(self, chunk_id: int, codes: np.ndarray, scales: np.ndarray) -> None:
+        """Append one passage's sentence codes and scales (``quantize`` output).
+
+        Raises:
+            ValueError: ``chunk_id`` is not above the last one, or the shapes do not fit.
+        """
+        if self._ids and chunk_id <= self._ids[-1]:
+            raise ValueError(f"chunk ids must ascend: {chunk_id} after {self._ids[-1]}")
+        codes = np.ascontiguousarray(codes, dtype=np.int8).reshape(-1, self.dimension)
+        if len(scales) != len(codes):
+            raise ValueError("one scale per sentence")
+        self._handle.write(codes.tobytes())
+        self._ids.append(int(chunk_id))
+        self._counts.append(len(codes))
+        self._scales.append(np.asarray(scales, dtype="<f4"))
+
+    def close(self) -> None:
+        """Write the scales, ids and starts after the codes, then the header; close the file."""
+        sentences = sum(self._counts)
+        handle = self._handle
+        handle.write(b"\0" * (_padded(sentences * self.dimension) - sentences * self.dimension))
+        scales = np.concatenate(self._scales) if self._scales else np.zeros(0, dtype="<f4")
+        handle.write(scales.astype("<f4").tobytes() + b"\0" * (_padded(4 * sentences) - 4 * sentences))
+        handle.write(np.asarray(self._ids, dtype="<i8").tobytes())
+        handle.write(np.concatenate([[0], np.cumsum(self._counts, dtype=np.int64)]).astype("<i8").tobytes())
+        handle.seek(0)
+        handle.write(SENTENCES_HEADER.pack(SENTENCES_MAGIC, self.dimension, 0, len(self._ids), sentences))
+        handle.close()
+
+
+class SentenceFile:
+    """A mapped sentences file: each passage's 8-bit sentence vectors by chunk id."""
+
+    def __init__(self, ids: np.ndarray, starts: np.ndarray, codes: np.ndarray, scales: np.ndarray) -> None:
+        self.ids, self._starts, self._codes, self._scales = ids, starts, codes, scales
+
+    @classmethod
+    def open(cls, fd: int, label: Path) -> "SentenceFile":
+        """Map the sentences file open at ``fd`` (which the caller may close afterwards).
+
+        Args:
+            label: the file's path, for messages only.
+
+        Raises:
+            IndexCorrupt: not a sentences file, or its sizes, ids or starts are not what its header says.
+        """
+        size = os.fstat(fd).st_size
+        wrong = f"sentences file {label} is damaged or not one: rebuild it with `qa index`"
+        if size < SENTENCES_HEADER.size:
+            raise IndexCorrupt(wrong)
+        magic, dimension, _, passages, sentences = SENTENCES_HEADER.unpack(os.pread(fd, SENTENCES_HEADER.size, 0))
+        codes_at = SENTENCES_HEADER.size
+        scales_at = codes_at + _padded(sentences * dimension)
+        ids_at = scales_at + _padded(4 * sentences)
+        starts_at = ids_at + 8 * passages
+        if magic != SENTENCES_MAGIC or not dimension or size != starts_at + 8 * (passages + 1):
+            raise IndexCorrupt(wrong)
+        mapped = map_file(fd, size, scattered=False)
+        ids = np.frombuffer(mapped, dtype="<i8", count=passages, offset=ids_at)
+        starts = np.frombuffer(mapped, dtype="<i8", count=passages + 1, offset=starts_at)
+        if (passages > 1 and not np.all(ids[1:] > ids[:-1])) or starts[0] != 0 or starts[-1] != sentences or (
+            passages and not np.all(starts[1:] >= starts[:-1])
+        ):
+            raise IndexCorrupt(wrong)
+        codes = np.frombuffer(mapped, dtype=np.int8, count=sentences * dimension, offset=codes_at)
+        scales = np.frombuffer(mapped, dtype="<f4", count=sentences, offset=scales_at)
+        for array in (ids, starts, codes, scales):
+            array.flags.writeable = False  # mapped read-only: a write would crash
+        return cls(ids, starts, codes.reshape(sentences, dimension), scales)
+
+    @classmethod
+    def load(cls, path: Path) -> "SentenceFile":
+        """Map the sentences file at ``path`` (by path: for builds and tools, not for serving a snapshot).
+
+        Raises:
+            IndexCorrupt: it is missing or not a sentences file.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise IndexCorrupt(f"sentences file missing: {path}") from None
+        try:
+            return cls.open(fd, Path(path))
+        finally:
+            os.close(fd)
+
+    @property
+    def dimension(self) -> int:
+        """Length of each sentence vector."""
+        return int(self._codes.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every passage's codes and scales."""
+        return int(self._codes.nbytes + self._scales.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def at(self, position: int) -> Quantized:
+        """The codes and scales of the passage at ``position`` (views of the map)."""
+        first, last = int(self._starts[position]), int(self._starts[position + 1])
+        return self._codes[first:last], self._scales[first:last]
+
+    def of(self, ids: Sequence[int]) -> dict[int, Quantized]:
+        """Codes and scales by chunk id, for the ids that are in the file."""
+        wanted = np.asarray(ids, dtype=np.int64)
+        if not len(wanted) or not len(self.ids):
+            return {}
+        positions = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        return {int(i): self.at(p) for i, p in zip(wanted, positions) if self.ids[p] == i}
+
+    def all(self) -> dict[int, Quantized]:
+        """Codes and scales of every passage, by chunk id."""
+        return {int(chunk_id): self.at(position) for position, chunk_id in enumerate(self.ids)}
 
 
 class SentenceVectors:

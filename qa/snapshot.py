@@ -1,6 +1,6 @@
 """Open an index directory as one consistent snapshot: manifest, vectors and store all from the same build.
 
-A build swaps a whole new directory in under the index path (``qa.atomic``). Opening the three files by path
+A build swaps a whole new directory in under the index path (``qa.atomic``). Opening its files by path one by one
 in separate steps could pair one build's vectors with another's store if a swap lands in between. Here the
 directory itself is opened first and every file is opened through that handle, so all of them come from the
 one directory it names, whatever happens to the path meanwhile. SQLite can only be opened by path: it is
@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import IndexCorrupt, IndexNotFound, QAError
-from qa.manifest import CODES_FILE, DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, required_checksums
+from qa.manifest import (
+    CODES_FILE,
+    DATABASE_FILE,
+    MANIFEST_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    Manifest,
+    required_checksums,
+)
+from qa.sentences import SentenceFile
 from qa.store import StoreReader
 from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
 
@@ -90,7 +99,7 @@ def _open_once(index_dir: Path) -> Snapshot:
             for name in required_checksums(manifest, index_dir):
                 _check_file(index_dir, directory, name, manifest.checksums[name])
             vectors = _load_vectors(index_dir, directory, manifest)
-            store = ClosableStore(index_dir / DATABASE_FILE)
+            store = ClosableStore(index_dir / DATABASE_FILE, _load_sentences(index_dir, directory))
         except QAError:
             if _still_at(index_dir, pinned):
                 raise
@@ -149,6 +158,15 @@ def _check_file(index_dir: Path, directory: int, name: str, expected: str) -> No
             f"index file {index_dir / name} does not match its manifest checksum (damaged or modified): "
             "rebuild it with `qa index`"
         )
+
+
+def _load_sentences(index_dir: Path, directory: int) -> SentenceFile:
+    """The pinned directory's sentences file, mapped through the directory's descriptor."""
+    fd = _open_in(directory, index_dir, SENTENCES_FILE)
+    try:
+        return SentenceFile.open(fd, index_dir / SENTENCES_FILE)
+    finally:
+        os.close(fd)  # the map lasts as long as the vectors are used, without the descriptor
 
 
 def _load_vectors(index_dir: Path, directory: int, manifest: Manifest) -> VectorIndex:

@@ -1,4 +1,4 @@
-"""SQLite store: documents, chunks and per-sentence vectors (passage vectors live in the index's vector file)."""
+"""SQLite store: documents and chunks (their passage and sentence vectors live in the index's vector files)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
 from qa.metadata import Metadata
-from qa.sentences import pack_sentence_vectors, unpack_sentence_vectors
+from qa.manifest import SENTENCES_FILE
+from qa.sentences import Quantized, SentenceFile
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:
@@ -116,18 +117,12 @@ def m005_document_aliases(db: sqlite3.Connection) -> None:
 
 
 def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
-    """Passage vectors leave the store for the vector file (qa.vectors); sentence vectors become 8-bit."""
+    """Passage and sentence vectors leave the store for the index's vector files (qa.vectors, qa.sentences)."""
     db.executescript(
         """
-        -- A passage's vector is read from the index's vector file (by the id of a chunk with this text_hash);
-        -- this table keeps what the vector file does not: the passage's sentence vectors, keyed the same way.
-        -- ``sentence_vectors``: per sentence of the passage (qa.chunking.split_sentences of its text), in order,
-        -- ``dimension`` int8 codes; then per sentence its float32 scale (qa.sentences.pack_sentence_vectors).
+        -- A chunk's vectors are found by its id in vectors.f32 and sentences.i8; an update reuses them for any
+        -- chunk whose chunks.text_hash (the hash of its embed input) a chunk of the previous index had.
         DROP TABLE embeddings;
-        CREATE TABLE embeddings (
-            text_hash TEXT PRIMARY KEY,
-            sentence_vectors BLOB NOT NULL
-        );
         """
     )
 
@@ -138,7 +133,7 @@ MIGRATIONS = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
-TABLES = ("documents", "chunks", "embeddings", "skipped", "chunks_fts", "pages", "aliases")
+TABLES = ("documents", "chunks", "skipped", "chunks_fts", "pages", "aliases")
 
 
 def missing_tables(db: sqlite3.Connection, schema: str = "main") -> list[str]:
@@ -391,25 +386,16 @@ class StoreWriter:
             )
         return cursor.rowcount
 
-    def reuse_embeddings(self) -> dict[str, int]:
-        """Copy from the attached previous store the sentence vectors of every passage input this store needs, and
-        say where the previous index's vector file holds each one's passage vector.
+    def reusable_inputs(self) -> dict[str, int]:
+        """The embed inputs this store needs that the attached previous store had, each with the id of a previous
+        chunk that had it: its vectors are that chunk's in the previous index's vector files.
 
         Keyed by embed-input hash, so a passage whose text was seen before (in any document) is not embedded again.
-
-        Returns:
-            For each distinct passage input reused, the id of a previous chunk with it (its vector's id there).
         """
-        with self.db:
-            self.db.execute(
-                "INSERT INTO embeddings (text_hash, sentence_vectors)"
-                " SELECT text_hash, sentence_vectors FROM previous.embeddings"
-                " WHERE text_hash IN (SELECT text_hash FROM chunks)"
-            )
-            rows = self.db.execute(
-                "SELECT text_hash, MIN(id) FROM previous.chunks"
-                " WHERE text_hash IN (SELECT text_hash FROM main.embeddings) GROUP BY text_hash"
-            ).fetchall()
+        rows = self.db.execute(
+            "SELECT text_hash, MIN(id) FROM previous.chunks"
+            " WHERE text_hash IN (SELECT text_hash FROM main.chunks) GROUP BY text_hash"
+        ).fetchall()
         return dict(rows)
 
     def detach_previous(self) -> None:
@@ -422,18 +408,10 @@ class StoreWriter:
         with self.db:
             self.db.executemany("INSERT INTO skipped (doc_id, reason) VALUES (?, ?)", [(s.doc_id, s.reason) for s in skipped])
 
-    def missing_embeddings(self) -> list[tuple[str, PendingText]]:
-        """``(hash, pending)`` for each distinct passage input that has no vectors stored yet."""
-        stored = {row[0] for row in self.db.execute("SELECT text_hash FROM embeddings")}
-        return [(key, pending) for key, pending in self._pending.items() if key not in stored]
-
-    def add_embeddings(self, hashes: Sequence[str], sentence_vectors: Sequence[np.ndarray]) -> None:
-        """Store passages' per-sentence vectors (float32 in, 8-bit stored), keyed by embed-input hash."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO embeddings (text_hash, sentence_vectors) VALUES (?, ?)",
-                [(h, pack_sentence_vectors(sv)) for h, sv in zip(hashes, sentence_vectors, strict=True)],
-            )
+    def missing_embeddings(self, known: Iterable[str] = ()) -> list[tuple[str, PendingText]]:
+        """``(hash, pending)`` for each distinct passage input whose vectors are not ``known`` (reusable)."""
+        known = set(known)
+        return [(key, pending) for key, pending in self._pending.items() if key not in known]
 
     def chunk_hashes(self) -> tuple[np.ndarray, list[str]]:
         """All chunk ids in id order, and each one's embed-input hash (which says what its vector is)."""
@@ -476,8 +454,11 @@ class _SharedConnection:
 class StoreReader:
     """Read-only access to a built store, safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sentences: SentenceFile | None = None) -> None:
+        """Open the store at ``path``; ``sentences`` is the index's mapped sentences file (opened beside ``path``
+        when first needed if not given)."""
         self.path = path
+        self._sentences = sentences
         # immutable=1: an index directory is never changed in place (rebuilds swap whole directories),
         # so no locking is needed and the file may sit on read-only media.
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
@@ -575,31 +556,22 @@ class StoreReader:
         )
         return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
 
-    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Per-sentence vectors of many chunks at once, by chunk id, as stored: ``(int8 codes, float32 scales)``
-        (see ``qa.sentences.unpack_sentence_vectors``)."""
-        if not len(ids):
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._connection().execute(
-            f"SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash) WHERE c.id IN ({marks})",
-            [int(i) for i in ids],
-        )
-        return {row[0]: unpack_sentence_vectors(row[1] or b"", dimension) for row in rows}
+    def _sentence_file(self) -> SentenceFile:
+        if self._sentences is None:
+            self._sentences = SentenceFile.load(Path(self.path).parent / SENTENCES_FILE)
+        return self._sentences
+
+    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, Quantized]:
+        """Per-sentence vectors of many chunks at once, by chunk id, as stored: ``(int8 codes, float32 scales)``."""
+        return self._sentence_file().of(ids)
 
     def sentence_vector_bytes(self) -> int:
-        """Total stored size of every chunk's sentence vectors (a passage text shared by chunks counts for each)."""
-        row = self._connection().execute(
-            "SELECT COALESCE(SUM(LENGTH(e.sentence_vectors)), 0) FROM chunks c JOIN embeddings e USING (text_hash)"
-        ).fetchone()
-        return int(row[0])
+        """Total stored size of every chunk's sentence vectors."""
+        return self._sentence_file().nbytes
 
-    def all_sentence_vectors(self, dimension: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def all_sentence_vectors(self, dimension: int) -> dict[int, Quantized]:
         """Per-sentence vectors of every chunk, by chunk id, as stored: ``(int8 codes, float32 scales)``."""
-        rows = self._connection().execute(
-            "SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash)"
-        )
-        return {row[0]: unpack_sentence_vectors(row[1] or b"", dimension) for row in rows}
+        return self._sentence_file().all()
 
     def count_documents(self, where: str, params: Sequence) -> int:
         """How many documents ``d`` satisfy an SQL condition."""

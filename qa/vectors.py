@@ -385,7 +385,7 @@ def map_rows(fd: int, label: Path) -> tuple[np.ndarray, np.ndarray]:
         raise IndexCorrupt(
             f"vector file {label} is not a vector file of the size it states: rebuild it with `qa index`"
         )
-    mapped = _map(fd, size, scattered=count >= EXACT_MAX_VECTORS)
+    mapped = map_file(fd, size, scattered=count >= EXACT_MAX_VECTORS)
     ids = np.frombuffer(mapped, dtype="<i8", count=count, offset=ROWS_HEADER_BYTES)
     if count > 1 and not np.all(ids[1:] > ids[:-1]):
         raise IndexCorrupt(f"vector file {label} has ids out of order: rebuild it with `qa index`")
@@ -394,8 +394,10 @@ def map_rows(fd: int, label: Path) -> tuple[np.ndarray, np.ndarray]:
     return ids, rows.reshape(count, dimension)
 
 
-def _map(fd: int, size: int, scattered: bool):
+def map_file(fd: int, size: int, scattered: bool):
     """A read-only shared map of ``size`` bytes of ``fd`` as a buffer; unmapped when the last array over it goes.
+
+    The map holds no file descriptor (Python's ``mmap`` keeps a duplicate open), so the caller may close ``fd``.
 
     Args:
         scattered: reads will be scattered rows (re-ranking), so the kernel should not read ahead: that would

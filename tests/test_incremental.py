@@ -65,14 +65,14 @@ def _hits(index_dir, encoder):
 
 
 def _rows(index_dir):
-    """Every chunk row with its document, and every stored embedding key."""
+    """Every chunk row with its document, and every embed-input key."""
     db = sqlite3.connect(index_dir / DATABASE_FILE)
     try:
         chunks = db.execute(
             'SELECT c.id, d.doc_id, c.ord, c.start, c."end", c.text_hash FROM chunks c'
             " JOIN documents d ON d.id = c.document_id ORDER BY c.id"
         ).fetchall()
-        keys = {r[0] for r in db.execute("SELECT text_hash FROM embeddings")}
+        keys = {r[0] for r in db.execute("SELECT text_hash FROM chunks")}
         fts = db.execute("SELECT rowid, context, text FROM chunks_fts ORDER BY rowid").fetchall()
     finally:
         db.close()

@@ -11,7 +11,7 @@ from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
 from qa.indexer import build_index
-from qa.manifest import DATABASE_FILE, FORMAT_VERSION, MANIFEST_FILE, VECTORS_FILE, Manifest
+from qa.manifest import DATABASE_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
 from qa.search import SearchService
 from qa.store import StoreReader
 from qa.vectors import VectorIndex
@@ -43,7 +43,8 @@ def _answers(index_dir, encoder, questions=("Who presided over the meeting?", "r
 
 
 def test_build_writes_manifest_vectors_and_database_only(seeds_index):
-    assert sorted(p.name for p in seeds_index.iterdir()) == sorted([MANIFEST_FILE, VECTORS_FILE, DATABASE_FILE])
+    expected = [MANIFEST_FILE, VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE]
+    assert sorted(p.name for p in seeds_index.iterdir()) == sorted(expected)
     manifest = json.loads((seeds_index / MANIFEST_FILE).read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == "all-MiniLM-L6-v2"
@@ -52,7 +53,7 @@ def test_build_writes_manifest_vectors_and_database_only(seeds_index):
     assert manifest["counts"]["documents"] == 5 and manifest["counts"]["chunks"] > 50
     assert len(manifest["corpus"]["fingerprint"]) == 64
     assert manifest["created"].endswith("+00:00")
-    assert set(manifest["checksums"]) == {VECTORS_FILE, DATABASE_FILE}
+    assert set(manifest["checksums"]) == {VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE}
 
 
 def _stored_vectors(index_dir):
@@ -142,7 +143,7 @@ def test_manifest_that_does_not_fit_is_refused(index_copy, encoder, field, value
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
 
 
-@pytest.mark.parametrize("name", [VECTORS_FILE, DATABASE_FILE])
+@pytest.mark.parametrize("name", [VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE])
 def test_truncated_index_file_is_refused(index_copy, encoder, name):
     path = index_copy / name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -150,7 +151,7 @@ def test_truncated_index_file_is_refused(index_copy, encoder, name):
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
 
 
-@pytest.mark.parametrize("name", [VECTORS_FILE, DATABASE_FILE])
+@pytest.mark.parametrize("name", [VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE])
 def test_tampered_index_file_of_the_same_size_is_refused(index_copy, encoder, name):
     path = index_copy / name
     data = bytearray(path.read_bytes())

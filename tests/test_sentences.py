@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA
 from qa.search import SearchService
-from qa.sentences import SentenceVectors, dequantize, pack_sentence_vectors, quantize, unpack_sentence_vectors
+from qa.sentences import SentenceFile, SentenceFileWriter, SentenceVectors, dequantize, quantize
 
 QUESTIONS = [json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()]
 
@@ -30,17 +30,16 @@ class _FakeStore:
     """Just what SentenceVectors reads, over a dict of per-chunk float vectors (stored 8-bit, as the store does)."""
 
     def __init__(self, vectors: dict[int, np.ndarray]) -> None:
-        self.blobs = {i: pack_sentence_vectors(v) for i, v in vectors.items()}
-        self.dimension = next(iter(vectors.values())).shape[1]
+        self.stored = {i: quantize(v) for i, v in vectors.items()}
 
     def sentence_vector_bytes(self) -> int:
-        return sum(len(b) for b in self.blobs.values())
+        return sum(codes.nbytes + scales.nbytes for codes, scales in self.stored.values())
 
     def all_sentence_vectors(self, dimension: int):
-        return {i: unpack_sentence_vectors(b, dimension) for i, b in self.blobs.items()}
+        return dict(self.stored)
 
     def sentence_vectors_of(self, ids, dimension: int):
-        return {i: unpack_sentence_vectors(self.blobs[i], dimension) for i in ids if i in self.blobs}
+        return {i: self.stored[i] for i in ids if i in self.stored}
 
 
 def test_the_seeds_index_keeps_its_sentence_vectors_in_memory(service):
@@ -111,29 +110,36 @@ def test_8_bit_sentence_vectors_are_within_half_a_step_of_the_float_ones(dimensi
     assert dimension < 384 or moved.max() < 0.003
 
 
-def test_a_passages_sentence_vectors_are_stored_in_a_quarter_of_float32s_bytes_and_read_back():
-    vectors = np.random.default_rng(1).standard_normal((6, 384)).astype(np.float32)
-    blob = pack_sentence_vectors(vectors)
-    assert len(blob) == 6 * (384 + 4) < vectors.nbytes / 3.9
-    codes, scales = unpack_sentence_vectors(blob, 384)
-    assert np.array_equal((codes, scales)[0], quantize(vectors)[0]) and np.array_equal(scales, quantize(vectors)[1])
-    empty = unpack_sentence_vectors(pack_sentence_vectors(np.zeros((0, 384), dtype=np.float32)), 384)
-    assert empty[0].shape == (0, 384) and empty[1].shape == (0,)
+def test_the_sentences_file_gives_back_each_passages_codes_in_a_quarter_of_float32s_bytes(tmp_path):
+    rng = np.random.default_rng(1)
+    passages = {3: rng.standard_normal((6, 384)), 8: np.zeros((0, 384)), 9: rng.standard_normal((1, 384))}
+    writer = SentenceFileWriter(tmp_path / "sentences.i8", 384)
+    for chunk_id, vectors in passages.items():
+        writer.add(chunk_id, *quantize(vectors))
+    writer.close()
+    stored = SentenceFile.load(tmp_path / "sentences.i8")
+    assert stored.ids.tolist() == [3, 8, 9] and stored.nbytes == 7 * (384 + 4)
+    assert (tmp_path / "sentences.i8").stat().st_size < 7 * 384 * 4 / 3
+    for chunk_id, (codes, scales) in stored.of([9, 3, 8, 4]).items():
+        expected_codes, expected_scales = quantize(passages[chunk_id])
+        assert np.array_equal(codes, expected_codes) and np.array_equal(scales, expected_scales)
+    assert stored.of([4]) == {} and stored.all().keys() == {3, 8, 9}
 
 
-def test_the_store_holds_no_passage_vectors_and_8_bit_sentence_vectors(seeds_index):
+def test_the_store_holds_no_vectors_and_the_sentences_file_one_8_bit_row_per_sentence(seeds_index):
     import sqlite3
 
     from qa.chunking import split_sentences
-    from qa.manifest import DATABASE_FILE
+    from qa.manifest import DATABASE_FILE, SENTENCES_FILE
 
     db = sqlite3.connect(seeds_index / DATABASE_FILE)
     try:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(embeddings)")]
-        rows = db.execute(
-            "SELECT c.text, LENGTH(e.sentence_vectors) FROM chunks c JOIN embeddings e USING (text_hash)"
-        ).fetchall()
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        texts = dict(db.execute("SELECT id, text FROM chunks").fetchall())
     finally:
         db.close()
-    assert columns == ["text_hash", "sentence_vectors"]
-    assert rows and all(size == len(split_sentences(text)) * (384 + 4) for text, size in rows)
+    assert "embeddings" not in tables
+    stored = SentenceFile.load(seeds_index / SENTENCES_FILE)
+    assert sorted(texts) == stored.ids.tolist()
+    for chunk_id, (codes, scales) in stored.all().items():
+        assert codes.dtype == np.int8 and codes.shape == (len(split_sentences(texts[chunk_id])), 384)

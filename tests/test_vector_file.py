@@ -15,7 +15,15 @@ from conftest import DATA, SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
 from qa.indexer import build_index
-from qa.manifest import CODES_FILE, DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, file_checksum
+from qa.manifest import (
+    CODES_FILE,
+    DATABASE_FILE,
+    MANIFEST_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    Manifest,
+    file_checksum,
+)
 from qa.search import SearchService
 from qa.snapshot import open_snapshot
 from qa.vectors import APPROXIMATE, EXACT, VectorIndex
@@ -126,25 +134,26 @@ def test_highlights_on_the_seeds_keep_the_recorded_sentences(service):
     assert compared > 1_500 and changed <= compared // 100
 
 
-def test_the_vector_file_is_mapped_and_holds_no_descriptor(index_copy):
+def test_the_vector_files_are_mapped_and_hold_no_descriptor(index_copy):
     snapshot = open_snapshot(index_copy)
+    paths = [str(index_copy / VECTORS_FILE), str(index_copy / SENTENCES_FILE)]
     try:
-        path = str(index_copy / VECTORS_FILE)
-        assert path in _mapped_paths()
-        assert path not in _open_descriptors()
+        assert all(path in _mapped_paths() for path in paths)
+        assert not any(path in _open_descriptors() for path in paths)
         vectors = snapshot.vectors
         assert len(vectors) == snapshot.manifest.counts["chunks"]
         assert np.allclose(np.linalg.norm(vectors.reconstruct(list(vectors.ids[:5])), axis=1), 1.0, atol=1e-5)
     finally:
         snapshot.store.close()
     del snapshot, vectors
-    assert path not in _mapped_paths()  # unmapped with its last array, without waiting for the garbage collector
+    # Unmapped with their last arrays, without waiting for the garbage collector.
+    assert not any(path in _mapped_paths() for path in paths)
 
 
 def test_approximate_kind_reads_its_rows_from_the_mapped_file_and_keeps_recall(approximate_index, service, encoder):
     manifest = Manifest.read(approximate_index)
     assert manifest.vectors["kind"] == APPROXIMATE and manifest.files["codes"] == CODES_FILE
-    assert set(manifest.checksums) == {VECTORS_FILE, DATABASE_FILE, CODES_FILE}
+    assert set(manifest.checksums) == {VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE, CODES_FILE}
     approximate = SearchService.open(Settings(index_dir=approximate_index), encoder=encoder)
     vectors = approximate.dense.vectors
     assert vectors.kind == APPROXIMATE and str(approximate_index / VECTORS_FILE) in _mapped_paths()
@@ -167,7 +176,7 @@ def test_approximate_kind_reads_its_rows_from_the_mapped_file_and_keeps_recall(a
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-@pytest.mark.parametrize("name", [VECTORS_FILE, CODES_FILE])
+@pytest.mark.parametrize("name", [VECTORS_FILE, SENTENCES_FILE, CODES_FILE])
 def test_a_truncated_or_modified_vector_or_codes_file_is_refused(approximate_index, tmp_path, encoder, damage, name):
     index_dir = tmp_path / "index"
     shutil.copytree(approximate_index, index_dir)
