@@ -16,8 +16,8 @@ from qa.chunking import Chunk
 from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
-from qa.metadata import Metadata
 from qa.manifest import SENTENCES_FILE
+from qa.metadata import Metadata
 from qa.sentences import Quantized, SentenceFile
 
 
@@ -557,6 +557,7 @@ class StoreReader:
         return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
 
     def _sentence_file(self) -> SentenceFile:
+        """The index's sentences file, mapped by path beside the store the first time when not given."""
         if self._sentences is None:
             self._sentences = SentenceFile.load(Path(self.path).parent / SENTENCES_FILE)
         return self._sentences
