@@ -221,3 +221,27 @@ def test_a_vector_file_that_matches_its_checksum_but_not_its_format_is_refused(i
     manifest.write(index_copy)
     with pytest.raises(IndexCorrupt, match=message):
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
+
+
+@pytest.mark.parametrize("kind, message", [("fewer", "do not match the vector rows"), ("flat", "unexpected index type")])
+def test_codes_that_do_not_describe_the_rows_are_refused_even_with_a_matching_checksum(
+    approximate_index, tmp_path, encoder, kind, message
+):
+    import faiss
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(approximate_index, index_dir)
+    stored = VectorIndex.load(index_dir / VECTORS_FILE)
+    vectors = stored.rows_at(np.arange(len(stored) - 1))
+    if kind == "fewer":
+        codes = faiss.IndexPQFastScan(stored.dimension, stored.dimension // 2, 4, faiss.METRIC_INNER_PRODUCT)
+        codes.train(vectors)
+    else:
+        codes = faiss.IndexFlatIP(stored.dimension)
+    codes.add(vectors)
+    faiss.write_index(codes, str(index_dir / CODES_FILE))
+    manifest = Manifest.read(index_dir)
+    manifest.checksums[CODES_FILE] = file_checksum(index_dir / CODES_FILE)
+    manifest.write(index_dir)
+    with pytest.raises(IndexCorrupt, match=message):
+        SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
