@@ -30,7 +30,9 @@ from qa.vectors import APPROXIMATE, EXACT, VectorIndex
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
-QUESTIONS = [json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()]
+QUESTIONS = [
+    json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()
+]
 # The seeds' answers as the code before this file recorded them (tests/data/seeds_answers_f093d5c.json): float32
 # passage and sentence vectors in SQLite, a flat FAISS index.
 RECORDED = json.loads((DATA / "seeds_answers_f093d5c.json").read_text(encoding="utf-8"))
@@ -223,7 +225,9 @@ def test_a_vector_file_that_matches_its_checksum_but_not_its_format_is_refused(i
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
 
 
-@pytest.mark.parametrize("kind, message", [("fewer", "do not match the vector rows"), ("flat", "unexpected index type")])
+@pytest.mark.parametrize(
+    "kind, message", [("fewer", "do not match the vector rows"), ("flat", "unexpected index type")]
+)
 def test_codes_that_do_not_describe_the_rows_are_refused_even_with_a_matching_checksum(
     approximate_index, tmp_path, encoder, kind, message
 ):
