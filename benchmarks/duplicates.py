@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=200, help="questions drawn from passage openings")
     args = parser.parse_args()
-    manifest = Manifest.read(args.index)
+    Manifest.read(args.index)  # a clear error for a missing or foreign index before anything is read
     store = StoreReader(args.index / DATABASE_FILE)
     rows = list(store.iter_chunks())
     by_id = {chunk.id: chunk for chunk, _ in rows}
