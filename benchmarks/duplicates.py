@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa.config import Settings  # noqa: E402
 from qa.duplicates import group_duplicates, jaccard, shingles  # noqa: E402
-from qa.manifest import DATABASE_FILE, Manifest  # noqa: E402
+from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 from qa.store import StoreReader  # noqa: E402
+from qa.vectors import VectorIndex  # noqa: E402
 
 NEIGHBOURS = 10
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -145,11 +146,12 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=200, help="questions drawn from passage openings")
     args = parser.parse_args()
-    manifest = Manifest.read(args.index)
+    Manifest.read(args.index)  # a clear error for a missing or foreign index before anything is read
     store = StoreReader(args.index / DATABASE_FILE)
     rows = list(store.iter_chunks())
     by_id = {chunk.id: chunk for chunk, _ in rows}
-    ids, vectors = store.chunk_vectors(manifest.dimension)
+    index = VectorIndex.load(args.index / VECTORS_FILE)
+    ids, vectors = index.ids, index.rows_at(np.arange(len(index)))
     texts = [by_id[int(i)].text for i in ids]
     sources = [by_id[int(i)].doc_id for i in ids]
     pair_figures(texts, sources, neighbour_pairs(ids, vectors))

@@ -2,6 +2,7 @@
 
     python benchmarks/search_overhead.py --index /tmp/idx [--baseline DIR ...] [--rounds 3] [--passes 5]
                                          [--clients 8] [--duration 5] [--json out.json]
+                                         [--baseline-index IDX ... --no-http]
 
 For each code tree (this checkout, then each ``--baseline`` tree, e.g. an older commit exported with
 ``git archive``), in subprocesses run with that tree on PYTHONPATH:
@@ -17,6 +18,8 @@ Each pass times every question of tests/data/seeds_questions.jsonl once; a figur
 passes of each pass's median. Trees run alternately, --rounds times, so ratios come from one machine state:
 the in-process workers one after another, the HTTP servers all up at once with their passes interleaved.
 The index should be built with the encoder precision being measured (``qa index seeds --precision int8``).
+A baseline whose index format differs gets its own index of the same corpus with ``--baseline-index`` (one per
+``--baseline``, in order; in-process figures only).
 """
 
 from __future__ import annotations
@@ -236,6 +239,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="Concurrent connections (0: no concurrent load).")
     parser.add_argument("--duration", type=float, default=5.0, help="Seconds of concurrent load per round.")
     parser.add_argument("--no-http", action="store_true", help="Only the in-process figures.")
+    parser.add_argument("--baseline-index", type=Path, action="append", default=[],
+                        help="The index each --baseline reads, in order (another format's build of the same corpus).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures as JSON here.")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -245,6 +250,9 @@ def main() -> int:
         return 0
 
     trees = [ROOT] + [tree.resolve() for tree in args.baseline]
+    if args.baseline_index and (len(args.baseline_index) != len(args.baseline) or not args.no_http):
+        parser.error("--baseline-index needs one index per --baseline, and --no-http")
+    indexes = {tree: args.index for tree in trees} | dict(zip(trees[1:], args.baseline_index))
     samples: dict[str, dict[str, list[float]]] = {str(tree): {} for tree in trees}
     with tempfile.TemporaryDirectory(prefix="qa-overhead-") as scratch:
         work = Path(scratch)
@@ -253,7 +261,7 @@ def main() -> int:
                 print(f"round {round_number + 1}/{args.rounds}: in-process, {tree}", file=sys.stderr)
                 env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
                 out = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--worker", "--index", str(args.index.resolve()),
+                    [sys.executable, str(Path(__file__).resolve()), "--worker", "--index", str(indexes[tree].resolve()),
                      "--passes", str(args.passes)], env=env, cwd=tree, capture_output=True, text=True, check=True,
                 ).stdout
                 for key, values in json.loads(out.strip().splitlines()[-1]).items():

@@ -10,24 +10,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
+from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
 from qa.ingest import CorpusScan, Document, Skipped, scan_corpus
 from qa.manifest import (
     CHUNKER_VERSION,
+    CODES_FILE,
     DATABASE_FILE,
     FORMAT_VERSION,
+    SENTENCES_FILE,
     VECTORS_FILE,
     Manifest,
     file_checksum,
     verify_checksums,
 )
 from qa.sections import place
+from qa.sentences import Quantized, SentenceFile, SentenceFileWriter, quantize
 from qa.store import PreviousDocument, StoreWriter, text_hash
-from qa.vectors import VectorIndex
+from qa.vectors import APPROXIMATE, VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
 Progress = Callable[[str, int, int], None]
@@ -35,6 +40,8 @@ Progress = Callable[[str, int, int], None]
 EMBED_BATCH = 256
 # A title is embedded with its passages only if it leaves at least this many tokens for the passage.
 MIN_PASSAGE_TOKENS = 64
+# This build's sentence vectors wait here (in the staging directory) until written in chunk order.
+PENDING_SENTENCES_FILE = "sentences.pending"
 
 
 @dataclass
@@ -264,12 +271,13 @@ def build_index(
         store.add_skipped(scan.skipped)
         removed_documents = sorted(path for path, previous in known.items() if previous.row not in matched)
         removed = len({previous.row for previous in known.values()} - matched)
-        reused = store.reuse_embeddings() if previous is not None else 0
+        reused = store.reusable_inputs() if previous is not None else {}
         store.detach_previous()
 
         # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
         # are not left for the end of the progress bar.
-        pending = sorted(store.missing_embeddings(), key=lambda item: -len(item[1].embed_input))
+        pending = sorted(store.missing_embeddings(reused), key=lambda item: -len(item[1].embed_input))
+        fresh = FreshVectors(encoder.dimension, staging / PENDING_SENTENCES_FILE)
         report("embedding", 0, len(pending))
         for first in range(0, len(pending), EMBED_BATCH):
             batch = pending[first : first + EMBED_BATCH]
@@ -278,16 +286,19 @@ def build_index(
                 for _, p in batch
             ]
             vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
-            store.add_embeddings([h for h, _ in batch], vectors, sentence_vectors)
+            fresh.add([h for h, _ in batch], vectors, sentence_vectors)
             report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
 
-        ids, vectors = store.chunk_vectors(encoder.dimension)
+        ids, hashes = store.chunk_hashes()
         store.close()
-        vector_index = VectorIndex.build(ids, vectors)
-        try:
-            vector_index.save(staging / VECTORS_FILE)
-        except RuntimeError as exc:  # FAISS reports a failed write (disk full) this way
-            raise OSError(str(exc).splitlines()[0]) from exc
+        sources = VectorSources(fresh, reused, previous)
+        vector_index = VectorIndex.build(ids, sources.passage_vectors(hashes, encoder.dimension))
+        files = {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE}
+        if vector_index.kind == APPROXIMATE:
+            files["codes"] = CODES_FILE
+        vector_index.save(staging / VECTORS_FILE, staging / CODES_FILE if vector_index.kind == APPROXIMATE else None)
+        sources.write_sentences(staging / SENTENCES_FILE, ids, hashes, encoder.dimension)
+        fresh.discard()
         Manifest(
             format_version=FORMAT_VERSION,
             model=encoder.model_id,
@@ -301,8 +312,9 @@ def build_index(
                 "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
             },
-            checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
+            checksums={name: file_checksum(staging / name) for name in files.values()},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            files=files,
         ).write(staging)
         replace_directory(staging, index_dir)
     return BuildReport(
@@ -319,12 +331,108 @@ def build_index(
         removed=removed,
         unchanged=unchanged,
         passages_embedded=len(pending),
-        passages_reused=reused,
+        passages_reused=len(reused),
         added_documents=added_documents,
         changed_documents=changed_documents,
         removed_documents=removed_documents,
         duplicates=scan.duplicates,
     )
+
+
+class FreshVectors:
+    """What this build embeds, by embed-input hash: passage vectors held in memory, sentence vectors quantised into
+    a pending sentences file in the staging directory (under ordinal ids), until both are written in chunk order."""
+
+    def __init__(self, dimension: int, pending_path: Path) -> None:
+        self._blocks: list[np.ndarray] = []
+        self._where: dict[str, tuple[int, int]] = {}
+        self._ordinals: dict[str, int] = {}
+        self._pending_path = pending_path
+        self._writer: SentenceFileWriter | None = SentenceFileWriter(pending_path, dimension)
+        self._sentences: SentenceFile | None = None
+
+    def add(self, hashes: list[str], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None:
+        """Keep one batch: a passage vector and its sentence vectors per hash."""
+        block = len(self._blocks)
+        self._blocks.append(np.asarray(vectors, dtype=np.float32))
+        for row, (key, sentences) in enumerate(zip(hashes, sentence_vectors, strict=True)):
+            self._where[key] = (block, row)
+            self._ordinals[key] = len(self._ordinals)
+            self._writer.add(self._ordinals[key], *quantize(sentences))
+
+    def vector(self, key: str) -> np.ndarray | None:
+        """The passage vector embedded for ``key``, or None."""
+        place = self._where.get(key)
+        return None if place is None else self._blocks[place[0]][place[1]]
+
+    def sentences(self, key: str) -> Quantized | None:
+        """The 8-bit sentence vectors embedded for ``key``, or None."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer, self._sentences = None, SentenceFile.load(self._pending_path)
+        ordinal = self._ordinals.get(key)
+        return None if ordinal is None else self._sentences.at(ordinal)
+
+    def discard(self) -> None:
+        """Remove the pending file (everything in it has been written into the index's files by then)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._sentences = None
+        self._pending_path.unlink(missing_ok=True)
+
+
+class VectorSources:
+    """Where each embed input's vectors come from: this build's ``fresh`` ones, or the ``previous`` index's files
+    at the id of a chunk that had the same input there (``reused``)."""
+
+    def __init__(self, fresh: FreshVectors, reused: dict[str, int], previous: Path | None) -> None:
+        self.fresh, self.reused, self.previous = fresh, reused, previous
+
+    def _previous_positions(self, keys: list[str], ids: np.ndarray) -> np.ndarray:
+        """Row positions in the previous index's files of the chunks ``reused`` names for ``keys``.
+
+        Raises:
+            IndexCorrupt: one of them is not there.
+        """
+        positions = np.searchsorted(ids, np.array([self.reused[key] for key in keys], dtype=np.int64))
+        positions = np.minimum(positions, max(len(ids) - 1, 0))
+        if len(keys) and (not len(ids) or not np.array_equal(ids[positions], [self.reused[k] for k in keys])):
+            raise IndexCorrupt(
+                f"the previous index at {self.previous} lacks vectors its store names: rebuild with --full"
+            )
+        return positions
+
+    def passage_vectors(self, hashes: list[str], dimension: int) -> np.ndarray:
+        """Each chunk's passage vector, row for row with ``hashes``."""
+        vectors = np.empty((len(hashes), dimension), dtype=np.float32)
+        wanted_rows, wanted_keys = [], []
+        for row, key in enumerate(hashes):
+            vector = self.fresh.vector(key)
+            if vector is not None:
+                vectors[row] = vector
+            else:
+                wanted_rows.append(row)
+                wanted_keys.append(key)
+        if wanted_rows:
+            old = VectorIndex.load(self.previous / VECTORS_FILE)
+            if old.dimension != dimension:
+                raise IndexCorrupt(f"the previous index at {self.previous} has vectors of another dimension")
+            vectors[wanted_rows] = old.rows_at(self._previous_positions(wanted_keys, np.asarray(old.ids)))
+        return vectors
+
+    def write_sentences(self, path: Path, ids: np.ndarray, hashes: list[str], dimension: int) -> None:
+        """Write the sentences file: each chunk's 8-bit sentence vectors, in chunk id order."""
+        old = SentenceFile.load(self.previous / SENTENCES_FILE) if self.previous is not None and self.reused else None
+        reused_keys = [key for key in dict.fromkeys(hashes) if self.fresh.sentences(key) is None]
+        at = dict(zip(reused_keys, self._previous_positions(reused_keys, old.ids if old else np.zeros(0, np.int64))))
+        writer = SentenceFileWriter(path, dimension)
+        try:
+            for chunk_id, key in zip(ids.tolist(), hashes):
+                found = self.fresh.sentences(key)
+                writer.add(chunk_id, *(found if found is not None else old.at(int(at[key]))))
+        finally:
+            writer.close()
 
 
 def staleness(

@@ -14,7 +14,11 @@ from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 # 4: passages know their section path and anchor, documents where their date came from (migration m004_sections).
 FORMAT_VERSION = 4
 MANIFEST_FILE = "manifest.json"
-VECTORS_FILE = "vectors.faiss"
+# Every passage vector, float32, memory-mapped (qa.vectors); an approximate index adds its fast-scan codes.
+VECTORS_FILE = "vectors.f32"
+CODES_FILE = "codes.faiss"
+# Every passage's sentence vectors at 8 bits, memory-mapped (qa.sentences).
+SENTENCES_FILE = "sentences.i8"
 DATABASE_FILE = "store.sqlite3"
 # Bumped when the sentence splitter or packing changes, so an old index counts as stale.
 # 2: a short sentence that could only stand alone joins the passage before; no passage of overlap alone.
@@ -37,11 +41,13 @@ class Manifest:
     created: str
     # The backend and precision that embedded the passages; ONNX fp32 and PyTorch fp32 give the same vectors.
     encoder: dict = field(default_factory=lambda: {"backend": "torch", "precision": "fp32"})
-    # The FAISS index type: "exact" (flat) or "approximate" (PQ fast-scan with exact re-ranking), by size.
+    # The vector search: "exact" (over the rows) or "approximate" (PQ fast-scan codes, exact re-ranking), by size.
     vectors: dict = field(default_factory=dict)
     normalized: bool = True
     metric: str = "cosine (inner product of unit vectors)"
-    files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})
+    files: dict = field(
+        default_factory=lambda: {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE}
+    )
 
     @property
     def precision(self) -> str:
@@ -130,7 +136,12 @@ def _wrong_types(manifest: Manifest) -> str | None:
 
 
 # Every file a reader opens; a manifest must vouch for each (an empty "checksums" would turn the check off).
-INDEX_FILES = (VECTORS_FILE, DATABASE_FILE)
+INDEX_FILES = (VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE)
+
+
+def index_files(manifest: Manifest) -> tuple[str, ...]:
+    """The files a reader of this index opens: :data:`INDEX_FILES`, and the codes of an approximate index."""
+    return INDEX_FILES + ((CODES_FILE,) if manifest.vectors.get("kind") == "approximate" else ())
 
 
 def required_checksums(manifest: Manifest, directory: Path) -> tuple[str, ...]:
@@ -139,13 +150,14 @@ def required_checksums(manifest: Manifest, directory: Path) -> tuple[str, ...]:
     Raises:
         IndexCorrupt: the manifest lacks a checksum for one of them.
     """
-    missing = [name for name in INDEX_FILES if not isinstance(manifest.checksums.get(name), str)]
+    needed = index_files(manifest)
+    missing = [name for name in needed if not isinstance(manifest.checksums.get(name), str)]
     if missing:
         raise IndexCorrupt(
             f"manifest of the index at {directory} lists no checksum for {', '.join(missing)}, so its files "
             "cannot be trusted: rebuild it with `qa index`"
         )
-    return INDEX_FILES
+    return needed
 
 
 def file_checksum(path: Path) -> str:

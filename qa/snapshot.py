@@ -1,6 +1,6 @@
 """Open an index directory as one consistent snapshot: manifest, vectors and store all from the same build.
 
-A build swaps a whole new directory in under the index path (``qa.atomic``). Opening the three files by path
+A build swaps a whole new directory in under the index path (``qa.atomic``). Opening its files by path one by one
 in separate steps could pair one build's vectors with another's store if a swap lands in between. Here the
 directory itself is opened first and every file is opened through that handle, so all of them come from the
 one directory it names, whatever happens to the path meanwhile. SQLite can only be opened by path: it is
@@ -19,9 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import IndexCorrupt, IndexNotFound, QAError
-from qa.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, required_checksums
+from qa.manifest import (
+    CODES_FILE,
+    DATABASE_FILE,
+    MANIFEST_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    Manifest,
+    required_checksums,
+)
+from qa.sentences import SentenceFile
 from qa.store import StoreReader
-from qa.vectors import VectorIndex, _faiss
+from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
 
 # A swap takes microseconds and builds take seconds, so a few tries always find a quiet moment.
 OPEN_ATTEMPTS = 20
@@ -89,8 +98,8 @@ def _open_once(index_dir: Path) -> Snapshot:
             manifest, manifest_stat = _read_manifest(index_dir, directory)
             for name in required_checksums(manifest, index_dir):
                 _check_file(index_dir, directory, name, manifest.checksums[name])
-            vectors = _load_vectors(index_dir, directory)
-            store = ClosableStore(index_dir / DATABASE_FILE)
+            vectors = _load_vectors(index_dir, directory, manifest)
+            store = ClosableStore(index_dir / DATABASE_FILE, _load_sentences(index_dir, directory))
         except QAError:
             if _still_at(index_dir, pinned):
                 raise
@@ -151,12 +160,29 @@ def _check_file(index_dir: Path, directory: int, name: str, expected: str) -> No
         )
 
 
-def _load_vectors(index_dir: Path, directory: int) -> VectorIndex:
-    """The pinned directory's FAISS index, read through its descriptor."""
-    with os.fdopen(_open_in(directory, index_dir, VECTORS_FILE), "rb") as handle:
+def _load_sentences(index_dir: Path, directory: int) -> SentenceFile:
+    """The pinned directory's sentences file, mapped through the directory's descriptor."""
+    fd = _open_in(directory, index_dir, SENTENCES_FILE)
+    try:
+        return SentenceFile.open(fd, index_dir / SENTENCES_FILE)
+    finally:
+        os.close(fd)  # the map lasts as long as the vectors are used, without the descriptor
+
+
+def _load_vectors(index_dir: Path, directory: int, manifest: Manifest) -> VectorIndex:
+    """The pinned directory's vectors: the rows file mapped and, for an approximate index, its codes read, both
+    through the directory's descriptor (never by path: the path may name another build now)."""
+    fd = _open_in(directory, index_dir, VECTORS_FILE)
+    try:
+        ids, rows = map_rows(fd, index_dir / VECTORS_FILE)
+    finally:
+        os.close(fd)  # the map lasts as long as the rows are used, without the descriptor
+    if manifest.vectors.get("kind") != APPROXIMATE:
+        return VectorIndex(ids, rows)
+    with os.fdopen(_open_in(directory, index_dir, CODES_FILE), "rb") as handle:
         try:
-            # Read through the descriptor (a callback reader), never by path: the path may name another build now.
-            return VectorIndex(_faiss().read_index(_faiss().PyCallbackIOReader(handle.read)))
+            codes = _faiss().read_index(_faiss().PyCallbackIOReader(handle.read))
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0]
-            raise IndexCorrupt(f"cannot read vector file {index_dir / VECTORS_FILE}: {reason}") from exc
+            raise IndexCorrupt(f"cannot read vector codes file {index_dir / CODES_FILE}: {reason}") from exc
+    return VectorIndex(ids, rows, checked_codes(codes, index_dir / CODES_FILE))

@@ -1,4 +1,4 @@
-"""SQLite store: documents, chunks and embeddings (the source of truth the FAISS file is rebuilt from)."""
+"""SQLite store: documents and chunks (their passage and sentence vectors live in the index's vector files)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from qa.chunking import Chunk
 from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
+from qa.manifest import SENTENCES_FILE
 from qa.metadata import Metadata
+from qa.sentences import Quantized, SentenceFile
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:
@@ -114,12 +116,24 @@ def m005_document_aliases(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
+    """Passage and sentence vectors leave the store for the index's vector files (qa.vectors, qa.sentences)."""
+    db.executescript(
+        """
+        -- A chunk's vectors are found by its id in vectors.f32 and sentences.i8; an update reuses them for any
+        -- chunk whose chunks.text_hash (the hash of its embed input) a chunk of the previous index had.
+        DROP TABLE embeddings;
+        """
+    )
+
+
 MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
+    m007_vectors_outside_the_store,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
-TABLES = ("documents", "chunks", "embeddings", "skipped", "chunks_fts", "pages", "aliases")
+TABLES = ("documents", "chunks", "skipped", "chunks_fts", "pages", "aliases")
 
 
 def missing_tables(db: sqlite3.Connection, schema: str = "main") -> list[str]:
@@ -229,14 +243,6 @@ _CHUNK_COLUMNS = (
     'c.id, d.id, d.doc_id, d.title, d.date, c.start, c."end", c.line_start, c.line_end, c.text,'
     f" {_CHUNK_PAGES}, c.section, c.anchor, d.date_source"
 )
-
-
-def _chunk_vectors(db: "sqlite3.Connection | _SharedConnection", dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    """All chunk ids and their vectors (float32), in id order."""
-    rows = db.execute("SELECT c.id, e.vector FROM chunks c JOIN embeddings e USING (text_hash) ORDER BY c.id").fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dimension)
-    return ids, vectors.astype(np.float32)
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -380,21 +386,17 @@ class StoreWriter:
             )
         return cursor.rowcount
 
-    def reuse_embeddings(self) -> int:
-        """Copy from the attached previous store the vectors of every passage input this store needs.
+    def reusable_inputs(self) -> dict[str, int]:
+        """The embed inputs this store needs that the attached previous store had, each with the id of a previous
+        chunk that had it: its vectors are that chunk's in the previous index's vector files.
 
         Keyed by embed-input hash, so a passage whose text was seen before (in any document) is not embedded again.
-
-        Returns:
-            The number of distinct passage inputs whose vectors were copied.
         """
-        with self.db:
-            cursor = self.db.execute(
-                "INSERT INTO embeddings (text_hash, vector, sentence_vectors)"
-                " SELECT text_hash, vector, sentence_vectors FROM previous.embeddings"
-                " WHERE text_hash IN (SELECT text_hash FROM chunks)"
-            )
-        return cursor.rowcount
+        rows = self.db.execute(
+            "SELECT text_hash, MIN(id) FROM previous.chunks"
+            " WHERE text_hash IN (SELECT text_hash FROM main.chunks) GROUP BY text_hash"
+        ).fetchall()
+        return dict(rows)
 
     def detach_previous(self) -> None:
         """Let go of the previous store (a no-op when none is attached)."""
@@ -406,25 +408,15 @@ class StoreWriter:
         with self.db:
             self.db.executemany("INSERT INTO skipped (doc_id, reason) VALUES (?, ?)", [(s.doc_id, s.reason) for s in skipped])
 
-    def missing_embeddings(self) -> list[tuple[str, PendingText]]:
-        """``(hash, pending)`` for each distinct passage input that has no vectors stored yet."""
-        stored = {row[0] for row in self.db.execute("SELECT text_hash FROM embeddings")}
-        return [(key, pending) for key, pending in self._pending.items() if key not in stored]
+    def missing_embeddings(self, known: Iterable[str] = ()) -> list[tuple[str, PendingText]]:
+        """``(hash, pending)`` for each distinct passage input whose vectors are not ``known`` (reusable)."""
+        known = set(known)
+        return [(key, pending) for key, pending in self._pending.items() if key not in known]
 
-    def add_embeddings(self, hashes: Sequence[str], vectors: np.ndarray, sentence_vectors: Sequence[np.ndarray]) -> None:
-        """Store float32 passage vectors and their per-sentence vectors, keyed by embed-input hash."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO embeddings (text_hash, vector, sentence_vectors) VALUES (?, ?, ?)",
-                [
-                    (h, np.asarray(v, dtype="<f4").tobytes(), np.asarray(sv, dtype="<f4").tobytes())
-                    for h, v, sv in zip(hashes, vectors, sentence_vectors, strict=True)
-                ],
-            )
-
-    def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        """All chunk ids and their vectors, in id order."""
-        return _chunk_vectors(self.db, dimension)
+    def chunk_hashes(self) -> tuple[np.ndarray, list[str]]:
+        """All chunk ids in id order, and each one's embed-input hash (which says what its vector is)."""
+        rows = self.db.execute("SELECT id, text_hash FROM chunks ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def close(self) -> None:
         """Commit and close."""
@@ -462,8 +454,11 @@ class _SharedConnection:
 class StoreReader:
     """Read-only access to a built store, safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sentences: SentenceFile | None = None) -> None:
+        """Open the store at ``path``; ``sentences`` is the index's mapped sentences file (opened beside ``path``
+        when first needed if not given)."""
         self.path = path
+        self._sentences = sentences
         # immutable=1: an index directory is never changed in place (rebuilds swap whole directories),
         # so no locking is needed and the file may sit on read-only media.
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
@@ -541,10 +536,6 @@ class StoreReader:
         """Files that were not indexed, and why."""
         return [Skipped(*r) for r in self._connection().execute("SELECT doc_id, reason FROM skipped ORDER BY doc_id")]
 
-    def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        """All chunk ids and their stored vectors, in id order (to rebuild or verify the FAISS file)."""
-        return _chunk_vectors(self._connection(), dimension)
-
     def keyword_search(
         self, match: str, k: int, *, weights: tuple[float, float], where: str | None = None, params: Sequence = ()
     ) -> list[tuple[int, float]]:
@@ -565,30 +556,23 @@ class StoreReader:
         )
         return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
 
-    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, np.ndarray]:
-        """Per-sentence vectors of many chunks at once, by chunk id."""
-        if not len(ids):
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._connection().execute(
-            f"SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash) WHERE c.id IN ({marks})",
-            [int(i) for i in ids],
-        )
-        return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
+    def _sentence_file(self) -> SentenceFile:
+        """The index's sentences file, mapped by path beside the store the first time when not given."""
+        if self._sentences is None:
+            self._sentences = SentenceFile.load(Path(self.path).parent / SENTENCES_FILE)
+        return self._sentences
+
+    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, Quantized]:
+        """Per-sentence vectors of many chunks at once, by chunk id, as stored: ``(int8 codes, float32 scales)``."""
+        return self._sentence_file().of(ids)
 
     def sentence_vector_bytes(self) -> int:
-        """Total size of every chunk's sentence vectors (a passage text shared by chunks counts for each)."""
-        row = self._connection().execute(
-            "SELECT COALESCE(SUM(LENGTH(e.sentence_vectors)), 0) FROM chunks c JOIN embeddings e USING (text_hash)"
-        ).fetchone()
-        return int(row[0])
+        """Total stored size of every chunk's sentence vectors."""
+        return self._sentence_file().nbytes
 
-    def all_sentence_vectors(self, dimension: int) -> dict[int, np.ndarray]:
-        """Per-sentence vectors of every chunk, by chunk id."""
-        rows = self._connection().execute(
-            "SELECT c.id, e.sentence_vectors FROM chunks c JOIN embeddings e USING (text_hash)"
-        )
-        return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
+    def all_sentence_vectors(self, dimension: int) -> dict[int, Quantized]:
+        """Per-sentence vectors of every chunk, by chunk id, as stored: ``(int8 codes, float32 scales)``."""
+        return self._sentence_file().all()
 
     def count_documents(self, where: str, params: Sequence) -> int:
         """How many documents ``d`` satisfy an SQL condition."""

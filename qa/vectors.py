@@ -1,10 +1,23 @@
-"""FAISS vector index over unit vectors keyed by SQLite chunk ids: exact when small, approximate when large."""
+"""Passage vectors keyed by SQLite chunk ids: one memory-mapped float32 file, searched exactly when small and
+through product-quantisation codes, re-ranked exactly on the mapped rows, when large.
+
+The rows file (``vectors.f32``) is the only copy of each passage vector: a 32-byte header (magic, dimension,
+count), the chunk ids as little-endian int64 in ascending order, then one little-endian float32 row per id. It is
+mapped, not read, so serving memory holds only the pages searches touch (the kernel may drop them again). The
+approximate kind adds a FAISS file of fast-scan codes alone (no vectors, no ids), whose positions are the rows'.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
+import mmap
 import os
+import struct
+import sys
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +31,16 @@ from qa.errors import IndexCorrupt
 EXACT_MAX_VECTORS = 25_000
 # The approximate index scans compact product-quantisation codes ("fast scan": one 4-bit sub-quantiser per
 # DIMENSIONS_PER_SUBQUANTIZER dimensions, so 192 sub-quantisers and 96 bytes a vector for 384 dimensions, looked
-# up in SIMD registers) and re-ranks the best candidates exactly on the stored float vectors. At 1M the scan takes ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few
-# candidates beat coarse ones that need many: 96 sub-quantisers needed 12,000 candidates for recall@10 0.99
-# (6.8 ms), 128 needed 3,000 for 0.984 (4.0 ms), 192 needs 500 for 0.991 (3.9 ms) and 1,000 for 0.997 (4.1 ms).
+# up in SIMD registers) and re-ranks the best candidates exactly on the mapped float rows. At 1M the scan takes
+# ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few candidates beat coarse ones that need
+# many: 96 sub-quantisers needed 12,000 candidates for recall@10 0.99 (6.8 ms), 128 needed 3,000 for 0.984
+# (4.0 ms), 192 needs 500 for 0.991 (3.9 ms) and 1,000 for 0.997 (4.1 ms).
 # Random vectors give graph and cluster indexes no structure to use: HNSW (M=32, efConstruction=80) on
 # 100,000 reached recall@10 0.956 only at efSearch 2048, in 32 ms, slower than flat search.
 DIMENSIONS_PER_SUBQUANTIZER = 2
 # How many candidates are re-ranked exactly: RERANK_SCALE * sqrt(N), and at least RERANK_PER_RESULT per result
-# asked for (1M: 1,000 for k=10; recall@100 with 2,000 is 0.986, at 100k 0.998). Indexes written with coarser
-# codes (96 sub-quantisers for 384 dimensions, before) keep the depth they were tuned with, LEGACY_RERANK_SCALE.
+# asked for (1M: 1,000 for k=10; recall@100 with 2,000 is 0.986, at 100k 0.998).
 RERANK_SCALE = 1.0
-LEGACY_RERANK_SCALE = 12.0
 RERANK_PER_RESULT = 20
 # PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser;
 # with fewer than APPROXIMATE_MIN_VECTORS (faiss wants 39 per centroid) the index stays exact whatever is asked.
@@ -45,6 +57,14 @@ FILTER_OVERFETCH = 2.0
 
 EXACT = "exact"
 APPROXIMATE = "approximate"
+
+# Linux's madvise advice to fault a whole range in at once (5.14 and later); Python names it from 3.13.
+MADV_POPULATE_READ = 22
+
+ROWS_MAGIC = b"QAVECT01"
+# magic, dimension, reserved (0), count; padded to ROWS_HEADER_BYTES so the ids and rows after it are aligned.
+ROWS_HEADER = struct.Struct("<8sIIQ")
+ROWS_HEADER_BYTES = 32
 
 
 def _faiss():
@@ -81,97 +101,114 @@ def _one_search_thread() -> None:
 class VectorIndex:
     """Vectors with int64 ids; ``search`` returns the best ids and their cosine similarities.
 
-    Small indexes are exact (``IndexFlatIP``); from ``EXACT_MAX_VECTORS`` up they are approximate
-    (``IndexRefineFlat`` over ``IndexPQFastScan``), which keeps the float vectors too, so ``reconstruct`` and
-    filtered search stay exact. Both sit in an ``IndexIDMap2`` whose ids are the SQLite chunk rowids.
+    The rows (float32, one per id, ids ascending) are searched exactly when small; from ``EXACT_MAX_VECTORS`` up,
+    fast-scan PQ codes (``IndexPQFastScan``, held in memory) find candidates that are re-ranked exactly on the rows.
+    ``reconstruct`` and filtered search always read the rows, so they stay exact.
     """
 
-    def __init__(self, index) -> None:
-        faiss = _faiss()
-        self._index = index
-        inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else None
-        if isinstance(inner, faiss.IndexFlat):
-            self.kind, self._flat = EXACT, inner
-        elif isinstance(inner, faiss.IndexRefine):
-            self.kind, self._flat = APPROXIMATE, faiss.downcast_index(inner.refine_index)
-            if not isinstance(self._flat, faiss.IndexFlat):
-                raise IndexCorrupt(f"unexpected refine index {type(self._flat).__name__} in the vector file")
-        else:
-            raise IndexCorrupt(f"unexpected vector index type {type(inner or index).__name__}: rebuild with `qa index`")
+    def __init__(self, ids: np.ndarray, rows: np.ndarray, codes=None) -> None:
+        """Search ``rows`` (one per id of ``ids``, ascending), through ``codes`` (an ``IndexPQFastScan`` over the
+        same rows in the same order) when given.
+
+        Raises:
+            IndexCorrupt: the codes do not describe these rows.
+        """
+        self._ids, self._rows, self._codes = ids, rows, codes
+        if codes is not None and (int(codes.ntotal) != len(ids) or int(codes.d) != rows.shape[1]):
+            raise IndexCorrupt(
+                f"the vector codes ({int(codes.ntotal)} of {int(codes.d)} dims) do not match the vector rows "
+                f"({len(ids)} of {rows.shape[1]}): rebuild with `qa index`"
+            )
+        self.kind = EXACT if codes is None else APPROXIMATE
         # Re-ranking depth per result and per sqrt(N) (approximate indexes only; benchmarks/scale.py sweeps them).
         self.rerank_per_result = RERANK_PER_RESULT
         self.rerank_scale = RERANK_SCALE
-        codes = faiss.downcast_index(inner.base_index) if self.kind == APPROXIMATE else None
-        if codes is not None and getattr(codes, "M", 0) < _subquantizers(int(index.d)):
-            self.rerank_scale = LEGACY_RERANK_SCALE
-        self._lookup: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, exact_max: int = EXACT_MAX_VECTORS) -> "VectorIndex":
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, exact_max: int | None = None) -> "VectorIndex":
         """An index over ``vectors`` (unit length), each stored under its chunk id.
 
         Args:
-            exact_max: below this many vectors the index is exact, from it up approximate (tests lower it;
-                below ``APPROXIMATE_MIN_VECTORS`` it is exact regardless).
-        """
-        faiss = _faiss()
-        dimension = vectors.shape[1]
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        # Vectors are normalised, so inner product is cosine similarity.
-        subquantizers = _subquantizers(dimension)
-        if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS) or not subquantizers:
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        else:
-            codes = faiss.IndexPQFastScan(dimension, subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
-            index = faiss.IndexIDMap2(faiss.IndexRefineFlat(codes))
-        previous = faiss.omp_get_max_threads()
-        try:
-            if not index.is_trained:
-                sample = vectors
-                if len(vectors) > TRAIN_SAMPLE:
-                    rows = np.random.default_rng(0).choice(len(vectors), TRAIN_SAMPLE, replace=False)
-                    sample = vectors[np.sort(rows)]
-                # Training runs k-means as many short parallel loops; on a machine shared with other work, two
-                # threads waiting on each other at every barrier took 100 s where one took 4 s (3,000 vectors).
-                faiss.omp_set_num_threads(1)
-                index.train(sample)
-            # Adding (encoding every vector) is one long parallel loop: use every core, then restore the
-            # thread count searches run with.
-            faiss.omp_set_num_threads(os.cpu_count() or 1)
-            if len(ids):
-                index.add_with_ids(vectors, ids)
-        finally:
-            faiss.omp_set_num_threads(previous)
-        return cls(index)
-
-    @classmethod
-    def load(cls, path: Path) -> "VectorIndex":
-        """Read a FAISS file written by ``save``.
+            exact_max: below this many vectors the index is exact, from it up approximate (default
+                ``EXACT_MAX_VECTORS``, read when called so tests can lower it; below ``APPROXIMATE_MIN_VECTORS``
+                it is exact regardless).
 
         Raises:
-            IndexCorrupt: the file is missing, unreadable or holds an index of another kind.
+            ValueError: an id occurs twice.
         """
-        faiss = _faiss()
-        if not path.is_file():
-            raise IndexCorrupt(f"vector file missing: {path}")
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:
-            raise IndexCorrupt(f"cannot read vector file {path}: {str(exc).splitlines()[0]}") from exc
-        return cls(index)
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):
+            order = np.argsort(ids, kind="stable")
+            ids, vectors = ids[order], vectors[order]
+            if not np.all(ids[1:] > ids[:-1]):
+                raise ValueError("vector ids must be distinct")
+        ids, rows = np.ascontiguousarray(ids), np.ascontiguousarray(vectors)
+        # Vectors are normalised, so inner product is cosine similarity.
+        subquantizers = _subquantizers(rows.shape[1])
+        exact_max = EXACT_MAX_VECTORS if exact_max is None else exact_max
+        if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS) or not subquantizers:
+            return cls(ids, rows)
+        return cls(ids, rows, _train_codes(rows, subquantizers))
 
-    def save(self, path: Path) -> None:
-        """Write the index to ``path``. Search parameters are not in the file: ``search`` derives them from size."""
-        _faiss().write_index(self._index, str(path))
+    @classmethod
+    def load(cls, rows_path: Path, codes_path: Path | None = None) -> "VectorIndex":
+        """Map a rows file written by ``save``, with its codes file for the approximate kind.
+
+        Raises:
+            IndexCorrupt: a file is missing, unreadable or not what ``save`` writes.
+        """
+        if not Path(rows_path).is_file():
+            raise IndexCorrupt(f"vector file missing: {rows_path}")
+        fd = os.open(rows_path, os.O_RDONLY)
+        try:
+            ids, rows = map_rows(fd, Path(rows_path))
+        finally:
+            os.close(fd)  # the map lasts without it
+        if codes_path is None:
+            return cls(ids, rows)
+        if not Path(codes_path).is_file():
+            raise IndexCorrupt(f"vector codes file missing: {codes_path}")
+        try:
+            codes = _faiss().read_index(str(codes_path))
+        except RuntimeError as exc:
+            raise IndexCorrupt(f"cannot read vector codes file {codes_path}: {str(exc).splitlines()[0]}") from exc
+        return cls(ids, rows, checked_codes(codes, Path(codes_path)))
+
+    def save(self, rows_path: Path, codes_path: Path | None = None) -> None:
+        """Write the rows file to ``rows_path`` and, for the approximate kind, the codes to ``codes_path``.
+
+        Search parameters are not in the files: ``search`` derives them from size.
+
+        Raises:
+            ValueError: an approximate index without ``codes_path``.
+            OSError: a file cannot be written (FAISS's write errors are raised as OSError too).
+        """
+        if self._codes is not None and codes_path is None:
+            raise ValueError("an approximate vector index needs a file for its codes")
+        header = ROWS_HEADER.pack(ROWS_MAGIC, self.dimension, 0, len(self)).ljust(ROWS_HEADER_BYTES, b"\0")
+        with open(rows_path, "wb") as handle:
+            handle.write(header)
+            handle.write(memoryview(np.ascontiguousarray(self._ids, dtype="<i8")).cast("B"))
+            handle.write(memoryview(np.ascontiguousarray(self._rows, dtype="<f4")).cast("B"))
+        if self._codes is not None:
+            try:
+                _faiss().write_index(self._codes, str(codes_path))
+            except RuntimeError as exc:  # FAISS reports a failed write (disk full) this way
+                raise OSError(str(exc).splitlines()[0]) from exc
 
     @property
     def dimension(self) -> int:
         """Length of each vector."""
-        return int(self._index.d)
+        return int(self._rows.shape[1])
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The chunk ids, ascending, one per row (read-only)."""
+        return self._ids
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return len(self._ids)
 
     def rerank_depth(self, k: int) -> int:
         """How many candidates the approximate index re-ranks exactly for ``k`` results (0 when exact)."""
@@ -190,27 +227,26 @@ class VectorIndex:
         k = max(1, min(k, len(self))) if len(self) else 1
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if not len(self) or (allowed is not None and len(allowed) == 0):
-            return np.full((len(queries), k), -np.inf, dtype=np.float32), np.full((len(queries), k), -1, dtype=np.int64)
+            return _nothing(len(queries), k)
         if allowed is None:
-            return self._index.search(queries, k) if self.kind == EXACT else self._approximate(queries, k)
+            return self._exact(queries, k) if self.kind == EXACT else self._approximate(queries, k)
         positions = self._positions(allowed)
         share = len(positions) / len(self)
         # A small allowed set is cheaper to score on its own than to dig for in the whole index.
         if share < FILTER_EXACT_SHARE or (self.kind == APPROXIMATE and len(positions) < EXACT_MAX_VECTORS):
             return self._exact_at(queries, k, positions)
-        # Neither ID selectors (ignored by the approximate index, slow on the flat one) nor scoring a wide allowed
-        # set one vector at a time pays: ask the index for enough to survive the filter, re-ranking (when
-        # approximate) as many more candidates as the filter will throw away.
+        # Neither ID selectors (ignored by the codes, slow on a flat scan) nor scoring a wide allowed set one
+        # vector at a time pays: ask the index for enough to survive the filter, re-ranking (when approximate)
+        # as many more candidates as the filter will throw away.
         depth = min(len(self), math.ceil(k * FILTER_OVERFETCH / share))
         if self.kind == EXACT:
-            found_scores, found_ids = self._index.search(queries, depth)
+            found_scores, found_ids = self._exact(queries, depth)
         else:
             found_scores, found_ids = self._approximate(queries, depth, math.ceil(self.rerank_depth(k) / share))
         allowed_mask = np.zeros(len(self), dtype=bool)
         allowed_mask[positions] = True
         keep = (found_ids != -1) & allowed_mask[self._positions_of(found_ids)]
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        scores, ids = _nothing(len(queries), k)
         short = []
         for row in range(len(queries)):
             row_ids = found_ids[row][keep[row]][:k]
@@ -223,59 +259,201 @@ class VectorIndex:
             scores[short], ids[short] = self._exact_at(queries[short], k, positions)
         return scores, ids
 
-    def _approximate(self, queries: np.ndarray, k: int, rerank: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Unfiltered search of the approximate index, re-ranking at least ``rerank_depth(k)`` candidates exactly."""
+    def _exact(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over every row: the routine ``IndexFlatIP.search`` runs, so the same ids and scores."""
         faiss = _faiss()
-        rerank = min(len(self), max(rerank, self.rerank_depth(k)))
-        # Passed with each search (not stored on the index, where write_index drops it and threads would race).
-        params = faiss.IndexRefineSearchParameters(k_factor=rerank / k)
-        return self._index.search(queries, k, params=params)
+        scores = np.empty((len(queries), k), dtype=np.float32)
+        positions = np.empty((len(queries), k), dtype=np.int64)
+        faiss.knn_inner_product(
+            faiss.swig_ptr(queries), faiss.swig_ptr(self._rows), self.dimension, len(queries), len(self), k,
+            faiss.swig_ptr(scores), faiss.swig_ptr(positions),
+        )
+        return scores, np.where(positions < 0, -1, self._ids[np.maximum(positions, 0)])
 
-    def _id_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The chunk id at each storage position, those ids sorted, and the positions in that order."""
-        if self._lookup is None:
-            stored = _faiss().vector_to_array(self._index.id_map).astype(np.int64)
-            order = np.argsort(stored, kind="stable")
-            self._lookup = (stored, stored[order], order)
-        return self._lookup
+    def _approximate(self, queries: np.ndarray, k: int, rerank: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered search through the codes, re-ranking at least ``rerank_depth(k)`` candidates exactly."""
+        depth = min(len(self), max(rerank, self.rerank_depth(k)))
+        _, candidates = self._codes.search(queries, depth)
+        return self._best_of(queries, k, candidates)
+
+    def _exact_at(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the rows at ``positions`` alone (sorted, so memory is read forwards)."""
+        if len(positions) == 0:
+            return _nothing(len(queries), k)
+        return self._best_of(queries, k, np.broadcast_to(positions, (len(queries), len(positions))))
+
+    def _best_of(self, queries: np.ndarray, k: int, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``k`` of each query's candidate row positions (-1 for none), scored exactly on the rows.
+
+        Scores only those rows (``fvec_inner_products_by_idx``, what ``IndexFlat.compute_distance_subset`` and
+        ``IndexRefineFlat`` run): an ID selector over a flat scan still visits every vector.
+        """
+        faiss = _faiss()
+        missing = candidates < 0
+        labels = np.ascontiguousarray(np.where(missing, 0, candidates), dtype=np.int64)
+        cosine = np.empty(labels.shape, dtype=np.float32)
+        faiss.fvec_inner_products_by_idx(
+            faiss.swig_ptr(cosine), faiss.swig_ptr(queries), faiss.swig_ptr(self._rows), faiss.swig_ptr(labels),
+            self.dimension, len(queries), labels.shape[1],
+        )
+        cosine[missing] = -np.inf
+        scores, ids = _nothing(len(queries), k)
+        found = min(k, labels.shape[1])
+        best = np.argpartition(-cosine, found - 1, axis=1)[:, :found]
+        order = np.argsort(-np.take_along_axis(cosine, best, axis=1), axis=1, kind="stable")
+        best = np.take_along_axis(best, order, axis=1)
+        scores[:, :found] = np.take_along_axis(cosine, best, axis=1)
+        chosen = self._ids[np.take_along_axis(labels, best, axis=1)]
+        ids[:, :found] = np.where(np.take_along_axis(missing, best, axis=1), -1, chosen)
+        return scores, ids
 
     def _positions(self, allowed: np.ndarray) -> np.ndarray:
-        """Storage positions of the allowed ids that are in the index, sorted, each once."""
-        _, sorted_ids, order = self._id_lookup()
+        """Row positions of the allowed ids that are in the index, sorted, each once."""
         allowed = np.asarray(allowed, dtype=np.int64)
-        at = np.minimum(np.searchsorted(sorted_ids, allowed), len(sorted_ids) - 1)
-        positions = np.sort(order[at[sorted_ids[at] == allowed]])
+        at = np.minimum(np.searchsorted(self._ids, allowed), len(self._ids) - 1)
+        positions = at[self._ids[at] == allowed]
+        # Allowed ids usually come sorted, and so do their positions: then checking is all the sorting needed (and
+        # np.unique, which hashes, took several times as long as either).
+        if len(positions) > 1 and not np.all(positions[1:] >= positions[:-1]):
+            positions = np.sort(positions)
         return positions[np.r_[True, positions[1:] != positions[:-1]]] if len(positions) else positions
 
     def _positions_of(self, ids: np.ndarray) -> np.ndarray:
-        """Storage positions of ids known to be in the index (any shape)."""
-        _, sorted_ids, order = self._id_lookup()
-        return order[np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)]
+        """Row positions of ids known to be in the index (any shape)."""
+        return np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
 
-    def _exact_at(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search over the stored vectors at ``positions``, returning chunk ids.
+    def positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row positions of ``ids``, -1 for ids not in the index."""
+        wanted = np.asarray(ids, dtype=np.int64)
+        if not len(self):
+            return np.full(wanted.shape, -1, dtype=np.int64)
+        positions = self._positions_of(wanted)
+        return np.where(self._ids[positions] == wanted, positions, -1)
 
-        Scores only those vectors (``compute_distance_subset``): an ID selector on the flat index still
-        visits every vector and measured 13 times slower than an unfiltered search.
-        """
-        faiss = _faiss()
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        ids = np.full((len(queries), k), -1, dtype=np.int64)
-        if len(positions) == 0:
-            return scores, ids
-        # ``positions`` come sorted, so memory is read forwards.
-        labels = np.ascontiguousarray(np.broadcast_to(positions, (len(queries), len(positions))))
-        cosine = np.empty(labels.shape, dtype=np.float32)
-        self._flat.compute_distance_subset(
-            len(queries), faiss.swig_ptr(queries), len(positions), faiss.swig_ptr(cosine), faiss.swig_ptr(labels)
-        )
-        found = min(k, len(positions))
-        best = np.argpartition(-cosine, found - 1, axis=1)[:, :found]
-        best = np.take_along_axis(best, np.argsort(-np.take_along_axis(cosine, best, axis=1), axis=1, kind="stable"), axis=1)
-        scores[:, :found] = np.take_along_axis(cosine, best, axis=1)
-        ids[:, :found] = self._id_lookup()[0][positions[best]]
-        return scores, ids
+    def rows_at(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at row ``positions``, one row each (a copy)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return np.array(self._rows[positions], dtype=np.float32).reshape(len(positions), self.dimension)
 
     def reconstruct(self, ids: list[int]) -> np.ndarray:
-        """The stored vectors of the given ids, one row each."""
-        return np.vstack([self._index.reconstruct(int(i)) for i in ids])
+        """The stored vectors of the given ids, one row each.
+
+        Raises:
+            KeyError: an id is not in the index.
+        """
+        positions = self.positions_of(np.asarray(ids, dtype=np.int64))
+        if (positions < 0).any():
+            raise KeyError(f"ids not in the vector index: {np.asarray(ids)[positions < 0][:5].tolist()}")
+        return self.rows_at(positions)
+
+
+def _nothing(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of -inf and ids of -1 for ``queries`` rows of ``k`` results (to fill in)."""
+    return np.full((queries, k), -np.inf, dtype=np.float32), np.full((queries, k), -1, dtype=np.int64)
+
+
+def _train_codes(rows: np.ndarray, subquantizers: int):
+    """Fast-scan PQ codes of ``rows``, trained on a fixed-seed sample of them."""
+    faiss = _faiss()
+    codes = faiss.IndexPQFastScan(rows.shape[1], subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
+    previous = faiss.omp_get_max_threads()
+    try:
+        sample = rows
+        if len(rows) > TRAIN_SAMPLE:
+            sample = rows[np.sort(np.random.default_rng(0).choice(len(rows), TRAIN_SAMPLE, replace=False))]
+        # Training runs k-means as many short parallel loops; on a machine shared with other work, two
+        # threads waiting on each other at every barrier took 100 s where one took 4 s (3,000 vectors).
+        faiss.omp_set_num_threads(1)
+        codes.train(np.ascontiguousarray(sample))
+        # Adding (encoding every vector) is one long parallel loop: use every core, then restore the
+        # thread count searches run with.
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        codes.add(rows)
+    finally:
+        faiss.omp_set_num_threads(previous)
+    return codes
+
+
+def map_rows(fd: int, label: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Map the rows file open at ``fd``: its ids and its rows, read-only views of the mapped file.
+
+    The map holds no file descriptor (Python's ``mmap`` keeps a duplicate open) and lasts as long as the arrays
+    do, so a retired index leaves no file open once its last request ends.
+
+    Args:
+        label: the file's path, for messages only (the file is read through ``fd``).
+
+    Raises:
+        IndexCorrupt: not a rows file, or its size or ids are not what its header says.
+    """
+    size = os.fstat(fd).st_size
+    if size < ROWS_HEADER_BYTES:
+        raise IndexCorrupt(f"vector file {label} is too short to be one: rebuild it with `qa index`")
+    magic, dimension, _, count = ROWS_HEADER.unpack(os.pread(fd, ROWS_HEADER.size, 0))
+    if magic != ROWS_MAGIC or not dimension or size != ROWS_HEADER_BYTES + count * (8 + 4 * dimension):
+        raise IndexCorrupt(
+            f"vector file {label} is not a vector file of the size it states: rebuild it with `qa index`"
+        )
+    mapped = map_file(fd, size, scattered=count >= EXACT_MAX_VECTORS)
+    ids = np.frombuffer(mapped, dtype="<i8", count=count, offset=ROWS_HEADER_BYTES)
+    if count > 1 and not np.all(ids[1:] > ids[:-1]):
+        raise IndexCorrupt(f"vector file {label} has ids out of order: rebuild it with `qa index`")
+    rows = np.frombuffer(mapped, dtype="<f4", count=count * dimension, offset=ROWS_HEADER_BYTES + 8 * count)
+    ids.flags.writeable = rows.flags.writeable = False  # the pages are mapped read-only: a write would crash
+    return ids, rows.reshape(count, dimension)
+
+
+def map_file(fd: int, size: int, scattered: bool):
+    """A read-only shared map of ``size`` bytes of ``fd`` as a buffer; unmapped when the last array over it goes.
+
+    The map holds no file descriptor (Python's ``mmap`` keeps a duplicate open), so the caller may close ``fd``.
+
+    Args:
+        scattered: reads will be scattered rows (re-ranking), so the kernel should not read ahead: that would
+            only fill memory with rows nobody asked for.
+    """
+    libc = _libc()
+    if libc is None:  # no C library to call (not POSIX): Python's map, which keeps a descriptor open
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        error = ctypes.get_errno()
+        raise OSError(error, f"cannot map the vector file: {os.strerror(error)}")
+    buffer = (ctypes.c_char * size).from_address(address)
+    weakref.finalize(buffer, libc.munmap, address, size)
+    if scattered and hasattr(mmap, "MADV_RANDOM"):
+        libc.madvise(address, size, mmap.MADV_RANDOM)
+    if sys.platform == "linux":
+        # Map every page now (they are in the page cache: the checksum has just read the file), so the first
+        # searches do not each pay a page fault per row: a search's scattered rows soon map the whole file anyway,
+        # in large folios. The pages stay page cache, shared with other processes and reclaimable. Kernels before
+        # 5.14 do not know this advice and refuse it harmlessly.
+        libc.madvise(address, size, getattr(mmap, "MADV_POPULATE_READ", MADV_POPULATE_READ))
+    return buffer
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """The C library's mmap, munmap and madvise, typed; None where there is none to load."""
+    if os.name != "posix":
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc
+
+
+def checked_codes(codes, label: Path):
+    """``codes`` if it is a fast-scan PQ index as ``build`` makes.
+
+    Raises:
+        IndexCorrupt: another kind of FAISS index.
+    """
+    faiss = _faiss()
+    # ``read_index`` already returns the most derived type; downcasting again would give a second wrapper that
+    # does not own the index, left dangling once the first is collected.
+    if not isinstance(codes, faiss.IndexPQFastScan):
+        raise IndexCorrupt(f"unexpected index type {type(codes).__name__} in {label}: rebuild it with `qa index`")
+    return codes

@@ -186,7 +186,7 @@ def _rows(index_dir):
             "aliases": "SELECT path, document_id FROM aliases ORDER BY path",
             "chunks": 'SELECT id, document_id, ord, start, "end", text_hash FROM chunks ORDER BY id',
             "fts": "SELECT rowid, context, text FROM chunks_fts ORDER BY rowid",
-            "embeddings": "SELECT text_hash FROM embeddings ORDER BY text_hash",
+            "embed_inputs": "SELECT DISTINCT text_hash FROM chunks ORDER BY text_hash",
         }
         rows = {name: db.execute(sql).fetchall() for name, sql in tables.items()}
     finally:

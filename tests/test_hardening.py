@@ -213,7 +213,7 @@ def test_a_build_through_a_link_replaces_the_target_and_keeps_the_link(two_build
 
 # ---------------------------------------------------------------- 9: a manifest must vouch for every file
 
-@pytest.mark.parametrize("keep", [(), ("vectors.faiss",), ("store.sqlite3",), None])
+@pytest.mark.parametrize("keep", [(), ("vectors.f32", "sentences.i8"), ("store.sqlite3",), None])
 def test_a_manifest_without_every_checksum_is_refused(two_builds, tmp_path, keep):
     index_dir = tmp_path / "index"
     shutil.copytree(two_builds["alpha"], index_dir)

@@ -8,14 +8,16 @@ import re
 import shutil
 import sqlite3
 
+import numpy as np
 import pytest
 
 from conftest import SEEDS
 from qa.config import Settings
 from qa.indexer import build_index, ensure_index
-from qa.manifest import DATABASE_FILE, MANIFEST_FILE
+from qa.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE
 from qa.search import SearchService
 from qa.store import text_hash
+from qa.vectors import VectorIndex
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -63,14 +65,14 @@ def _hits(index_dir, encoder):
 
 
 def _rows(index_dir):
-    """Every chunk row with its document, and every stored embedding key."""
+    """Every chunk row with its document, and every embed-input key."""
     db = sqlite3.connect(index_dir / DATABASE_FILE)
     try:
         chunks = db.execute(
             'SELECT c.id, d.doc_id, c.ord, c.start, c."end", c.text_hash FROM chunks c'
             " JOIN documents d ON d.id = c.document_id ORDER BY c.id"
         ).fetchall()
-        keys = {r[0] for r in db.execute("SELECT text_hash FROM embeddings")}
+        keys = {r[0] for r in db.execute("SELECT text_hash FROM chunks")}
         fts = db.execute("SELECT rowid, context, text FROM chunks_fts ORDER BY rowid").fetchall()
     finally:
         db.close()
@@ -137,6 +139,15 @@ def test_updated_store_has_the_rows_and_ids_of_a_clean_rebuild(updated):
     assert (chunks, keys, fts) == _rows(updated["rebuilt"])
     manifest = json.loads((updated["index_dir"] / MANIFEST_FILE).read_text(encoding="utf-8"))
     assert manifest["counts"] == json.loads((updated["rebuilt"] / MANIFEST_FILE).read_text(encoding="utf-8"))["counts"]
+
+
+def test_updated_vector_file_holds_the_ids_and_vectors_of_a_clean_rebuild(updated):
+    # Reused passage vectors come from the previous index's vector file, by the id a chunk with that input had.
+    after_update = VectorIndex.load(updated["index_dir"] / VECTORS_FILE)
+    after_rebuild = VectorIndex.load(updated["rebuilt"] / VECTORS_FILE)
+    assert np.array_equal(after_update.ids, after_rebuild.ids)
+    everything = np.arange(len(after_update))
+    assert np.abs(after_update.rows_at(everything) - after_rebuild.rows_at(everything)).max() <= 1e-5
 
 
 def test_update_embeds_only_passage_texts_the_previous_index_never_saw(updated):

@@ -11,7 +11,7 @@ from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
 from qa.indexer import build_index
-from qa.manifest import DATABASE_FILE, FORMAT_VERSION, MANIFEST_FILE, VECTORS_FILE, Manifest
+from qa.manifest import DATABASE_FILE, FORMAT_VERSION, MANIFEST_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
 from qa.search import SearchService
 from qa.store import StoreReader
 from qa.vectors import VectorIndex
@@ -43,7 +43,8 @@ def _answers(index_dir, encoder, questions=("Who presided over the meeting?", "r
 
 
 def test_build_writes_manifest_vectors_and_database_only(seeds_index):
-    assert sorted(p.name for p in seeds_index.iterdir()) == sorted([MANIFEST_FILE, VECTORS_FILE, DATABASE_FILE])
+    expected = [MANIFEST_FILE, VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE]
+    assert sorted(p.name for p in seeds_index.iterdir()) == sorted(expected)
     manifest = json.loads((seeds_index / MANIFEST_FILE).read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == "all-MiniLM-L6-v2"
@@ -52,12 +53,18 @@ def test_build_writes_manifest_vectors_and_database_only(seeds_index):
     assert manifest["counts"]["documents"] == 5 and manifest["counts"]["chunks"] > 50
     assert len(manifest["corpus"]["fingerprint"]) == 64
     assert manifest["created"].endswith("+00:00")
-    assert set(manifest["checksums"]) == {VECTORS_FILE, DATABASE_FILE}
+    assert set(manifest["checksums"]) == {VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE}
+
+
+def _stored_vectors(index_dir):
+    """The ids and vectors of an index's vector file."""
+    index = VectorIndex.load(index_dir / VECTORS_FILE)
+    return index.ids, index.rows_at(np.arange(len(index)))
 
 
 def test_faiss_ids_are_sqlite_chunk_ids_and_vectors_are_unit_length(seeds_index):
     store = StoreReader(seeds_index / DATABASE_FILE)
-    ids, vectors = store.chunk_vectors(384)
+    ids, vectors = _stored_vectors(seeds_index)
     assert len(ids) == Manifest.read(seeds_index).counts["chunks"]
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert set(store.chunks(ids.tolist())) == set(ids.tolist())
@@ -65,7 +72,7 @@ def test_faiss_ids_are_sqlite_chunk_ids_and_vectors_are_unit_length(seeds_index)
 
 @pytest.mark.parametrize("n_queries, k", [(1, 1), (7, 5), (33, 17), (64, 200)])
 def test_faiss_results_equal_brute_force_cosine(seeds_index, encoder, n_queries, k):
-    ids, vectors = StoreReader(seeds_index / DATABASE_FILE).chunk_vectors(384)
+    ids, vectors = _stored_vectors(seeds_index)
     index = VectorIndex.load(seeds_index / VECTORS_FILE)
     rng = np.random.default_rng(n_queries)
     # Real questions' embeddings plus random unit vectors, in awkward batch sizes.
@@ -136,7 +143,7 @@ def test_manifest_that_does_not_fit_is_refused(index_copy, encoder, field, value
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
 
 
-@pytest.mark.parametrize("name", [VECTORS_FILE, DATABASE_FILE])
+@pytest.mark.parametrize("name", [VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE])
 def test_truncated_index_file_is_refused(index_copy, encoder, name):
     path = index_copy / name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -144,7 +151,7 @@ def test_truncated_index_file_is_refused(index_copy, encoder, name):
         SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
 
 
-@pytest.mark.parametrize("name", [VECTORS_FILE, DATABASE_FILE])
+@pytest.mark.parametrize("name", [VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE])
 def test_tampered_index_file_of_the_same_size_is_refused(index_copy, encoder, name):
     path = index_copy / name
     data = bytearray(path.read_bytes())

@@ -255,7 +255,7 @@ def _limit_file_size(limit: int):
 _FULL_DISK_AT_FAISS = """
 import errno, os, sys
 from qa.vectors import VectorIndex
-def save(self, path):
+def save(self, path, *codes_path):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 VectorIndex.save = save
 from qa.cli import main

@@ -75,10 +75,14 @@ def test_indexes_built_with_either_backend_rank_alike(tmp_path, encoder, torch_e
         assert Manifest.read(index_dir).encoder == {"backend": name, "precision": "fp32"}
         service = SearchService.open(Settings(index_dir=index_dir), encoder=backend)
         rankings.append([
-            [(h.citation.source, h.citation.start, round(h.score, 4)) for h in service.search(q, 5).results]
+            [(h.citation.source, h.citation.start, h.score) for h in service.search(q, 5).results]
             for q in _questions()
         ])
-    assert rankings[0] == rankings[1]
+    assert [[hit[:2] for hit in hits] for hits in rankings[0]] == [[hit[:2] for hit in hits] for hits in rankings[1]]
+    # Scores agree to the 8-bit sentence vectors' resolution: a millionth between the backends' float vectors can
+    # round a code the other way (a step is about 0.0015 of a component), moving a blended score by about 1e-4.
+    for onnx_hits, torch_hits in zip(*rankings):
+        assert all(abs(a[2] - b[2]) <= 5e-4 for a, b in zip(onnx_hits, torch_hits))
 
 
 def test_an_index_of_another_precision_is_refused(tmp_path, seeds_index, encoder):

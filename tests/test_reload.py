@@ -126,7 +126,7 @@ def test_broken_replacement_keeps_the_old_index_serving(index_copy, encoder):
     before = live.current()
     staged = index_copy.parent / "staged"
     shutil.copytree(index_copy, staged)
-    (staged / "vectors.faiss").write_bytes(b"garbage")
+    (staged / "vectors.f32").write_bytes(b"garbage")
     shutil.rmtree(index_copy)
     staged.rename(index_copy)
     assert live.check() is False

@@ -1,4 +1,4 @@
-"""Sentence vectors held in memory give exactly what reading them from the store per search gives."""
+"""Sentence vectors are stored at 8 bits; held in memory they give exactly what reading them per search gives."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA
 from qa.search import SearchService
-from qa.sentences import SentenceVectors
+from qa.sentences import SentenceFile, SentenceFileWriter, SentenceVectors, dequantize, quantize
 
 QUESTIONS = [json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()]
 
@@ -27,19 +27,19 @@ def _queries(service, count: int = 40) -> list[np.ndarray]:
 
 
 class _FakeStore:
-    """Just what SentenceVectors reads, over a dict of per-chunk vectors."""
+    """Just what SentenceVectors reads, over a dict of per-chunk float vectors (stored 8-bit, as the store does)."""
 
     def __init__(self, vectors: dict[int, np.ndarray]) -> None:
-        self.vectors = vectors
+        self.stored = {i: quantize(v) for i, v in vectors.items()}
 
     def sentence_vector_bytes(self) -> int:
-        return sum(v.nbytes for v in self.vectors.values())
+        return sum(codes.nbytes + scales.nbytes for codes, scales in self.stored.values())
 
-    def all_sentence_vectors(self, dimension: int) -> dict[int, np.ndarray]:
-        return dict(self.vectors)
+    def all_sentence_vectors(self, dimension: int):
+        return dict(self.stored)
 
-    def sentence_vectors_of(self, ids, dimension: int) -> dict[int, np.ndarray]:
-        return {i: self.vectors[i] for i in ids if i in self.vectors}
+    def sentence_vectors_of(self, ids, dimension: int):
+        return {i: self.stored[i] for i in ids if i in self.stored}
 
 
 def test_the_seeds_index_keeps_its_sentence_vectors_in_memory(service):
@@ -51,8 +51,9 @@ def test_in_memory_sentence_vectors_equal_the_stored_ones(service):
     stored = service.store.sentence_vectors_of(ids, service.manifest.dimension)
     held = service.sentences.of(ids)
     assert held.keys() == stored.keys() and len(held) == len(ids)
-    for chunk_id, vectors in stored.items():
-        assert held[chunk_id].dtype == np.float32 and np.array_equal(held[chunk_id], vectors)
+    for chunk_id, (codes, scales) in stored.items():
+        assert codes.dtype == np.int8 and scales.dtype == np.float32
+        assert held[chunk_id].dtype == np.float32 and np.array_equal(held[chunk_id], dequantize(codes, scales))
 
 
 @pytest.mark.parametrize("subset", ["all", "every_third", "one"])
@@ -62,7 +63,7 @@ def test_best_sentence_scores_are_bit_identical_to_scoring_each_passage_alone(se
     stored = service.store.sentence_vectors_of(ids, service.manifest.dimension)
     for query in _queries(service):
         # The arithmetic the blend used before vectors were held in memory: one product per passage.
-        expected = {i: float(np.max(v @ query)) for i, v in stored.items() if len(v)}
+        expected = {i: float(np.max(dequantize(*v) @ query)) for i, v in stored.items() if len(v[0])}
         assert service.sentences.best(query, ids) == expected
 
 
@@ -77,7 +78,7 @@ def test_passages_without_sentence_vectors_have_no_best_sentence_either_way():
     held = SentenceVectors(_FakeStore(vectors), dimension)
     read = SentenceVectors(_FakeStore(vectors), dimension, max_memory_bytes=0)
     assert held.in_memory and not read.in_memory
-    expected = {1: pytest.approx(0.7), 3: pytest.approx(0.2)}
+    expected = {1: pytest.approx(0.7, abs=0.005), 3: pytest.approx(0.2, abs=0.005)}
     assert held.best(query, [1, 2, 3, 4]) == expected == read.best(query, [1, 2, 3, 4])
     assert held.of([2, 4]).keys() == {2}
 
@@ -91,3 +92,54 @@ def test_search_answers_are_identical_with_sentence_vectors_read_per_search(serv
         for top_k in (5, 100):
             ours, theirs = service.search(question, top_k, mode=mode), reading.search(question, top_k, mode=mode)
             assert dataclasses.replace(ours, took_ms=0) == dataclasses.replace(theirs, took_ms=0)
+
+
+@pytest.mark.parametrize("dimension", [4, 384])
+def test_8_bit_sentence_vectors_are_within_half_a_step_of_the_float_ones(dimension):
+    vectors = np.random.default_rng(dimension).standard_normal((50, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[7] = 0.0  # a zero vector (an empty span) stays zero rather than dividing by zero
+    codes, scales = quantize(vectors)
+    assert codes.dtype == np.int8 and scales.dtype == np.float32 and np.abs(codes).max() <= 127
+    back = dequantize(codes, scales)
+    assert np.all(np.abs(back - vectors) <= scales[:, None] / 2 + 1e-7)
+    assert not back[7].any()
+    # A unit query's cosine moves by at most |error| <= sqrt(dimension) * half a step; at 384 dimensions far less.
+    moved = np.abs(back @ vectors[3] - vectors @ vectors[3])
+    assert np.all(moved <= np.sqrt(dimension) * scales / 2 + 1e-6)
+    assert dimension < 384 or moved.max() < 0.003
+
+
+def test_the_sentences_file_gives_back_each_passages_codes_in_a_quarter_of_float32s_bytes(tmp_path):
+    rng = np.random.default_rng(1)
+    passages = {3: rng.standard_normal((6, 384)), 8: np.zeros((0, 384)), 9: rng.standard_normal((1, 384))}
+    writer = SentenceFileWriter(tmp_path / "sentences.i8", 384)
+    for chunk_id, vectors in passages.items():
+        writer.add(chunk_id, *quantize(vectors))
+    writer.close()
+    stored = SentenceFile.load(tmp_path / "sentences.i8")
+    assert stored.ids.tolist() == [3, 8, 9] and stored.nbytes == 7 * (384 + 4)
+    assert (tmp_path / "sentences.i8").stat().st_size < 7 * 384 * 4 / 3
+    for chunk_id, (codes, scales) in stored.of([9, 3, 8, 4]).items():
+        expected_codes, expected_scales = quantize(passages[chunk_id])
+        assert np.array_equal(codes, expected_codes) and np.array_equal(scales, expected_scales)
+    assert stored.of([4]) == {} and stored.all().keys() == {3, 8, 9}
+
+
+def test_the_store_holds_no_vectors_and_the_sentences_file_one_8_bit_row_per_sentence(seeds_index):
+    import sqlite3
+
+    from qa.chunking import split_sentences
+    from qa.manifest import DATABASE_FILE, SENTENCES_FILE
+
+    db = sqlite3.connect(seeds_index / DATABASE_FILE)
+    try:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        texts = dict(db.execute("SELECT id, text FROM chunks").fetchall())
+    finally:
+        db.close()
+    assert "embeddings" not in tables
+    stored = SentenceFile.load(seeds_index / SENTENCES_FILE)
+    assert sorted(texts) == stored.ids.tolist()
+    for chunk_id, (codes, scales) in stored.all().items():
+        assert codes.dtype == np.int8 and codes.shape == (len(split_sentences(texts[chunk_id])), 384)

@@ -125,8 +125,9 @@ def test_filter_with_ids_not_in_the_index_or_none_at_all(exact, approximate, dat
 @pytest.mark.parametrize("kind", [EXACT, APPROXIMATE])
 def test_save_and_load_keep_the_type_parameters_and_results(data, exact, approximate, kind, tmp_path):
     index = exact if kind == EXACT else approximate
-    index.save(tmp_path / "vectors.faiss")
-    loaded = VectorIndex.load(tmp_path / "vectors.faiss")
+    codes = tmp_path / "codes.faiss" if kind == APPROXIMATE else None
+    index.save(tmp_path / "vectors.f32", codes)
+    loaded = VectorIndex.load(tmp_path / "vectors.f32", codes)
     assert loaded.kind == kind and len(loaded) == N and loaded.dimension == DIMENSION
     assert loaded.rerank_depth(10) == index.rerank_depth(10)
     queries = _unit(50, 3)
@@ -166,25 +167,6 @@ def test_searches_from_a_worker_thread_run_on_one_openmp_thread(exact, data):
     thread.start()
     thread.join()
     assert seen["after"] == 1
-
-
-def test_an_index_with_the_older_coarser_codes_keeps_its_deeper_reranking(data, approximate, tmp_path):
-    # Approximate indexes written before the codes went from 96 to 192 sub-quantisers still load, and re-rank
-    # as many candidates as they were tuned for (their coarser codes need about 12x as many).
-    import faiss
-
-    ids, vectors = data
-    older = faiss.IndexIDMap2(faiss.IndexRefineFlat(faiss.IndexPQFastScan(DIMENSION, 96, 4, faiss.METRIC_INNER_PRODUCT)))
-    older.train(vectors)
-    older.add_with_ids(vectors, ids)
-    faiss.write_index(older, str(tmp_path / "older.faiss"))
-    loaded = VectorIndex.load(tmp_path / "older.faiss")
-    assert loaded.kind == APPROXIMATE
-    assert loaded.rerank_scale == vectors_module.LEGACY_RERANK_SCALE
-    assert approximate.rerank_scale == vectors_module.RERANK_SCALE < loaded.rerank_scale
-    queries = _unit(100, 8)
-    _, found = loaded.search(queries, 10)
-    assert _recall(found, _truth(data, queries, 10)) >= 0.98
 
 
 @pytest.mark.parametrize("dimension", [256, 512, 1024])
