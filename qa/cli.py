@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -154,12 +155,20 @@ def index(
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
+    if not full:
+        unchanged = _unchanged_index(corpus, model, settings)
+        if unchanged is not None:
+            _print_unchanged(unchanged, as_json)
+            return
     encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title, html_content=settings.html_content,
         progress=_progress_printer(progress_style), full=full,
     )
+    if not report.rewritten:
+        _print_unchanged(report, as_json, model=encoder.model_id)
+        return
     for skipped in report.skipped:
         click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)
     counts = {
@@ -194,6 +203,61 @@ def index(
         f"{how}: {report.added} added, {report.changed} changed, {report.removed} removed, "
         f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
         f"reused {report.passages_reused}."
+    )
+
+
+def _unchanged_index(corpus: Path, model: str | None, settings: Settings):
+    """The report for `qa index` when the index already reflects ``corpus`` with these settings, told without
+    reading a document or loading the model (see ``qa.indexer.unchanged_since_build``); None when a build must
+    look. An index whose files fail their checksums is never called unchanged: the build then replaces it."""
+    from qa.encoder import DEFAULT_MODEL
+    from qa.indexer import BuildReport, unchanged_since_build
+    from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
+    from qa.store import StoreReader
+
+    started = time.perf_counter()
+    if not unchanged_since_build(
+        settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
+        html_content=settings.html_content,
+    ):
+        return None
+    try:
+        manifest = Manifest.read(settings.index_dir)
+        verify_checksums(settings.index_dir, manifest)
+        skipped = StoreReader(settings.index_dir / DATABASE_FILE).skipped()
+    except QAError:
+        return None
+    counts = manifest.counts
+    return BuildReport(
+        index_dir=settings.index_dir.absolute(), corpus=Path(manifest.corpus["root"]), documents=counts["documents"],
+        chunks=counts["chunks"], skipped=skipped, seconds=time.perf_counter() - started, update=True,
+        unchanged=counts["documents"],
+        duplicates=counts.get("duplicates", 0), rewritten=False,
+    ), manifest.model
+
+
+def _print_unchanged(found, as_json: bool, *, model: str | None = None) -> None:
+    """Say that `qa index` found nothing to do and left the index as it was (``found``: a report, or a report
+    and the index's model name)."""
+    from qa.render import safe_line
+
+    report, model = found if isinstance(found, tuple) else (found, model)
+    if as_json:
+        click.echo(json.dumps({
+            "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": model,
+            "documents": report.documents, "chunks": report.chunks,
+            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
+            "seconds": round(report.seconds, 3), "mode": "unchanged", "full_reason": None,
+            "added": 0, "changed": 0, "removed": 0, "unchanged": report.unchanged, "passages_embedded": 0,
+            "passages_reused": 0, "duplicates": report.duplicates, "added_documents": [], "changed_documents": [],
+            "removed_documents": [],
+        }))
+        return
+    click.echo(
+        f"Index {safe_line(report.index_dir)} is up to date with {safe_line(report.corpus)}: {report.documents} "
+        f"documents ({report.chunks} passages), nothing changed, so nothing was rebuilt "
+        f"({report.seconds:.2f} s). Use --full to rebuild it anyway."
     )
 
 

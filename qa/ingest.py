@@ -57,6 +57,8 @@ class CorpusScan:
     documents: list[Document] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     fingerprint: str = ""
+    # What the file system says about the corpus before any file was read (see ``corpus_stamp``).
+    stamp: str = ""
 
     @property
     def duplicates(self) -> int:
@@ -250,12 +252,8 @@ def _metadata(extracted: Extracted, suffix: str, modified: float) -> Metadata:
     return replace(metadata, date=day, date_source="file")
 
 
-def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> CorpusScan:
-    """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
-
-    Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
-    the first path in sorted order is its ``doc_id``, the others its ``aliases``. Whatever is not indexed is in
-    ``skipped`` with its reason, hidden files and folders and symbolic links to folders included.
+def _checked_root(root: str | os.PathLike[str]) -> Path:
+    """``root`` resolved, if it is a readable folder.
 
     Raises:
         CorpusError: the folder is missing or unreadable.
@@ -267,10 +265,65 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
         raise CorpusError(f"corpus is not a folder: {root_path}")
     if not os.access(root_path, os.R_OK | os.X_OK):
         raise CorpusError(f"corpus folder cannot be read: {root_path}")
-    root_path = root_path.resolve()
-    scan = CorpusScan(root=root_path)
-    fingerprint = hashlib.sha256()
+    return root_path.resolve()
+
+
+def _stat_line(doc_id: str, path: Path) -> str:
+    """What the file system says of one candidate file: the link itself and what it names (size, times, inode).
+
+    The change time is in it because no tool can set it back: a file rewritten with the same size and an
+    old modification time (``touch -d``, ``cp -p``, an unpacked archive) still changes it.
+    """
+    parts = [_display_name(doc_id)]
+    for look in (os.lstat, os.stat):
+        try:
+            info = look(path)
+        except OSError as exc:
+            parts.append(f"error {exc.errno}")
+            continue
+        parts.append(f"{info.st_dev}:{info.st_ino}:{info.st_mode}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
+    return "\0".join(parts)
+
+
+def _stamp_of(candidates: list[tuple[str, Path]], passed_over: list[Skipped]) -> str:
+    """The stamp of a walk's result: every candidate's :func:`_stat_line` and everything passed over."""
+    stamp = hashlib.sha256()
+    for doc_id, path in candidates:
+        stamp.update(_stat_line(doc_id, path).encode() + b"\n")
+    for skipped in passed_over:
+        stamp.update(f"skipped\0{skipped.doc_id}\0{skipped.reason}\n".encode())
+    return stamp.hexdigest()
+
+
+def corpus_stamp(root: str | os.PathLike[str]) -> str:
+    """A digest of the corpus as the file system describes it (names, sizes, times, inodes), reading no file.
+
+    Equal stamps mean no supported file was added, removed, renamed, rewritten or touched, so an index built
+    from the corpus still reflects it; this is how `qa index` and `qa serve` tell in milliseconds that there is
+    nothing to do. A differing stamp proves nothing (a file may only have been touched): the full scan decides.
+
+    Raises:
+        CorpusError: the folder is missing or unreadable.
+    """
+    root_path = _checked_root(root)
+    return _stamp_of(*_candidate_files(root_path))
+
+
+def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> CorpusScan:
+    """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
+
+    Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
+    the first path in sorted order is its ``doc_id``, the others its ``aliases``. Whatever is not indexed is in
+    ``skipped`` with its reason, hidden files and folders and symbolic links to folders included.
+
+    Raises:
+        CorpusError: the folder is missing or unreadable.
+    """
+    root_path = _checked_root(root)
     candidates, passed_over = _candidate_files(root_path)
+    # Taken before any file is read: a file changed during the scan then differs from the stamp next time.
+    scan = CorpusScan(root=root_path, stamp=_stamp_of(candidates, passed_over))
+    fingerprint = hashlib.sha256()
     # content_key -> the first document with those bytes; candidates are sorted, so its id sorts first.
     first_of: dict[str, Document] = {}
     aliases: dict[str, list[str]] = {}
