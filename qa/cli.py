@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
-from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH
+from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH, MAX_WORKERS
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -385,14 +385,17 @@ def info(index_dir, as_json) -> None:
 @click.option("--log-format", default=None, metavar="FORMAT",
               help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; "
               "default: auto].")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="QA_WORKERS", default=None, metavar="N",
+              help="Server processes answering on the one port; more than one lets searches use more cores, each "
+              "holding its own model and index [env QA_WORKERS; default: 1].")
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
 @RERANK_DEPTH_OPTION
 @_expected_errors
 def serve(
-    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder, precision, rerank,
-    rerank_depth,
+    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, encoder, precision,
+    rerank, rerank_depth,
 ) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
@@ -401,7 +404,7 @@ def serve(
 
     from qa.api.app import create_app
     from qa.api.logs import log_config
-    from qa.api.server import server_config
+    from qa.api.server import serve_workers, server_config
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import ensure_index
     from qa.render import safe_line
@@ -409,7 +412,7 @@ def serve(
     settings = Settings.from_env(
         index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
         log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
-        rerank_depth=rerank_depth,
+        rerank_depth=rerank_depth, workers=workers,
     )
     if settings.rerank:
         from qa.rerank import load_reranker
@@ -443,12 +446,20 @@ def serve(
                        f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
                        f"{report.removed} removed, {report.unchanged} unchanged; "
                        f"{report.passages_embedded} passages embedded)", err=True)
+    access = "API key required" if settings.api_key is not None else "no API key"
+    where = f"{safe_line(settings.index_dir.absolute())} on http://{settings.host}:{settings.port} ({access})"
+    # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
+    # own messages (start, stop, errors) use the same format.
+    logging = dict(log_config=log_config(settings), log_level=settings.log_level, access_log=False)
+    if settings.workers > 1:
+        # Each worker opens the index itself; this process only supervises them.
+        click.echo(f"Serving {where} with {settings.workers} worker processes", err=True)
+        serve_workers(settings, **logging)
+        return
     # A missing or damaged index does not stop the service: /health says why, searches answer 503, and the
     # reload watcher serves a good index as soon as one appears.
     app = create_app(settings)
     live = app.state.live
-    access = "API key required" if settings.api_key is not None else "no API key"
-    where = f"{safe_line(settings.index_dir.absolute())} on http://{settings.host}:{settings.port} ({access})"
     service = live.current()
     if service is None:
         click.echo(f"warning: no index can be served yet: {safe_line(live.last_error)}", err=True)
@@ -456,11 +467,7 @@ def serve(
                    f"(looked for every {settings.reload_interval:g} s; see GET /health)", err=True)
     else:
         click.echo(f"Serving {service.manifest.counts['chunks']} passages from {where}", err=True)
-    # One line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its own
-    # messages (start, stop, errors) use the same format.
-    config = server_config(app, settings, log_config=log_config(settings), log_level=settings.log_level,
-                           access_log=False)
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(app, settings, **logging)).run()
 
 
 @main.command()
@@ -580,6 +587,7 @@ Examples:
 Examples:
   qa serve --index ~/notes-index --corpus ~/notes      build if needed, then serve on 127.0.0.1:8000
   QA_API_KEY=$(openssl rand -hex 16) qa serve --host 0.0.0.0 --no-build
+  qa serve --index ~/notes-index --no-build --workers 2    two processes: searches on both cores
 """,
     "mcp": """\b
 Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):
