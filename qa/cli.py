@@ -174,7 +174,7 @@ def index(
     counts = {
         "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
         "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
-        "duplicates": report.duplicates,
+        "duplicates": report.duplicates, "files_reused": report.files_reused,
     }
     if as_json:
         click.echo(json.dumps({
@@ -250,7 +250,8 @@ def _print_unchanged(found, as_json: bool, *, model: str | None = None) -> None:
             "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
             "seconds": round(report.seconds, 3), "mode": "unchanged", "full_reason": None,
             "added": 0, "changed": 0, "removed": 0, "unchanged": report.unchanged, "passages_embedded": 0,
-            "passages_reused": 0, "duplicates": report.duplicates, "added_documents": [], "changed_documents": [],
+            "passages_reused": 0, "duplicates": report.duplicates, "files_reused": report.files_reused,
+            "added_documents": [], "changed_documents": [],
             "removed_documents": [],
         }))
         return

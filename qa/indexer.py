@@ -16,7 +16,7 @@ from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
-from qa.ingest import CorpusScan, Document, Skipped, corpus_stamp, scan_corpus
+from qa.ingest import CorpusScan, Document, ReusableFile, Skipped, corpus_stamp, extractor_version, scan_corpus
 from qa.manifest import (
     CHUNKER_VERSION,
     DATABASE_FILE,
@@ -28,7 +28,7 @@ from qa.manifest import (
     verify_checksums,
 )
 from qa.sections import place
-from qa.store import PreviousDocument, StoreWriter, text_hash
+from qa.store import PreviousDocument, StoreReader, StoreWriter, text_hash
 from qa.vectors import VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -69,6 +69,8 @@ class BuildReport:
     duplicates: int = 0
     # False when nothing had changed, so the index was left as it was (not rewritten, so not reloaded).
     rewritten: bool = True
+    # Documents taken from the previous index without reading their files (unchanged on disk).
+    files_reused: int = 0
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool, html_content: str = "main") -> dict:
@@ -142,6 +144,29 @@ def previous_index(
     return index_dir, None
 
 
+def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile]:
+    """The documents of the index at ``index_dir`` by path, with the stat line each file had when it was read,
+    for a scan to take instead of reading files that did not change; empty when they cannot stand in for a
+    read: no sound index there (checksums are verified), or one whose text came from other extraction code
+    or libraries (``qa.ingest.extractor_version``) or another ``html_content``."""
+    try:
+        manifest = Manifest.read(Path(index_dir))
+        if manifest.corpus.get("extractor") != extractor_version():
+            return {}
+        if manifest.chunking.get("html_content", "main") != html_content:
+            return {}
+        verify_checksums(Path(index_dir), manifest)
+        store = StoreReader(Path(index_dir) / DATABASE_FILE)
+    except QAError:
+        return {}
+    try:
+        return store.reusable_files()
+    except sqlite3.Error:
+        return {}
+    finally:
+        store.close()
+
+
 def recorded_precision(index_dir: Path) -> str | None:
     """The precision the index at ``index_dir`` was embedded at; None when there is no readable index."""
     try:
@@ -204,7 +229,7 @@ def _unchanged_report(index_dir: Path, scan: CorpusScan, started: float) -> Buil
     return BuildReport(
         index_dir=index_dir, corpus=scan.root, documents=len(scan.documents), chunks=int(counts["chunks"]),
         skipped=list(scan.skipped), seconds=time.perf_counter() - started, update=True, unchanged=len(scan.documents),
-        duplicates=scan.duplicates, rewritten=False,
+        duplicates=scan.duplicates, rewritten=False, files_reused=scan.reused,
     )
 
 
@@ -246,7 +271,9 @@ def build_index(
             f"chunk size {chunk_size} exceeds the model's limit of {encoder.max_tokens} tokens per passage "
             f"({encoder.model_id}); use --chunk-size {encoder.max_tokens} or less"
         )
-    scan = scan if scan is not None else scan_corpus(corpus, main_content=html_content == "main")
+    if scan is None:
+        reuse = {} if full else reusable_files(index_dir, html_content)
+        scan = scan_corpus(corpus, main_content=html_content == "main", reuse=reuse)
     if not scan.documents:
         kinds = ", ".join(SUFFIXES)
         raise CorpusError(f"nothing to index in {scan.root}: no readable {kinds} files ({len(scan.skipped)} skipped)")
@@ -312,6 +339,7 @@ def build_index(
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
+        store.add_file_stats(scan.stats)
         removed_documents = sorted(path for path, previous in known.items() if previous.row not in matched)
         removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reuse_embeddings() if previous is not None else 0
@@ -346,7 +374,10 @@ def build_index(
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
             chunking=chunking,
-            corpus={"root": str(scan.root), "fingerprint": scan.fingerprint, "stamp": scan.stamp},
+            corpus={
+                "root": str(scan.root), "fingerprint": scan.fingerprint, "stamp": scan.stamp,
+                "extractor": extractor_version(),
+            },
             counts={
                 "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
@@ -374,6 +405,7 @@ def build_index(
         changed_documents=changed_documents,
         removed_documents=removed_documents,
         duplicates=scan.duplicates,
+        files_reused=scan.reused,
     )
 
 
@@ -483,7 +515,9 @@ def ensure_index(
     )
     if unchanged_since_build(index_dir, Path(corpus), **settings):
         return None, None
-    scan = scan_corpus(corpus, main_content=html_content == "main")
+    scan = scan_corpus(
+        corpus, main_content=html_content == "main", reuse=reusable_files(index_dir, html_content)
+    )
     reason = staleness(index_dir, scan, **settings)
     if reason is None:
         return None, None

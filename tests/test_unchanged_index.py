@@ -146,3 +146,42 @@ def test_an_edited_file_is_indexed_and_a_damaged_index_rebuilt(corpus, built):
     report = _index(corpus, built)
     assert report["mode"] == "full" and "cannot be reused" in report["full_reason"]
     assert _index(corpus, built)["mode"] == "unchanged"
+
+
+def _documents(index_dir):
+    """Every document's id, text, metadata and pages, and every passage's place, from the store."""
+    import sqlite3
+
+    db = sqlite3.connect(index_dir / DATABASE_FILE)
+    try:
+        documents = db.execute(
+            "SELECT doc_id, text, content_hash, title, date, author, source, date_source FROM documents ORDER BY doc_id"
+        ).fetchall()
+        chunks = db.execute(
+            'SELECT d.doc_id, c.ord, c.start, c."end", c.text, c.section FROM chunks c JOIN documents d'
+            " ON d.id = c.document_id ORDER BY c.id"
+        ).fetchall()
+        files = db.execute("SELECT path FROM files ORDER BY path").fetchall()
+    finally:
+        db.close()
+    return documents, chunks, files
+
+
+def test_an_update_reads_only_the_files_that_changed_and_equals_a_clean_build(corpus, built, encoder, tmp_path):
+    (corpus / "copy.txt").write_bytes((corpus / UNDATED).read_bytes())  # an alias, read once
+    first = build_index(corpus, built, encoder, **BUILD)
+    assert first.files_reused == 3  # the new copy was read; the three files of the first build were not
+    with (corpus / UNDATED).open("a", encoding="utf-8") as handle:
+        handle.write("Hard-boiled eggs need ten minutes.\n")
+    report = build_index(corpus, built, encoder, **BUILD)
+    # Only the edited file is read. Its copy (the document's id, as it sorts first) keeps the old bytes; the
+    # edited file, an alias before, is a document of its own now (counted as changed: its path was indexed).
+    assert (report.files_reused, report.changed, report.added) == (3, 1, 0)
+    clean = tmp_path / "clean"
+    build_index(corpus, clean, encoder, **BUILD, full=True)
+    assert _documents(built) == _documents(clean)
+
+
+def test_files_read_with_other_extraction_settings_are_read_again(corpus, built, encoder):
+    report = build_index(corpus, built, encoder, **BUILD, html_content="all")
+    assert report.files_reused == 0
