@@ -15,6 +15,7 @@ import numpy as np
 from qa.chunking import Chunk
 from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
+from qa.filters import SearchFilter
 from qa.ingest import Document, ReusableFile, Skipped
 from qa.metadata import Metadata
 
@@ -636,14 +637,18 @@ class StoreReader:
         )
         return {row[0]: np.frombuffer(row[1] or b"", dtype="<f4").reshape(-1, dimension) for row in rows}
 
-    def count_documents(self, where: str, params: Sequence) -> int:
-        """How many documents ``d`` satisfy an SQL condition."""
-        row = self._connection().execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", tuple(params)).fetchone()
+    def count_undated(self, search_filter: SearchFilter) -> int:
+        """How many documents the filter's source part lets through that have no date: those its date range
+        leaves out for want of one."""
+        where, params = search_filter.undated_sql()
+        row = self._connection().execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", params).fetchone()
         return int(row[0])
 
-    def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
-        """Ids of the chunks whose documents satisfy an SQL condition on ``d``."""
+    def allowed_chunks(self, search_filter: SearchFilter) -> np.ndarray:
+        """Ids of the chunks whose documents the filter lets through (sorted), for the other stores to rank
+        among: the filter is data, and this store applies it in SQL (``SearchFilter.sql``)."""
+        where, params = search_filter.sql()
         rows = self._connection().execute(
-            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}", tuple(params)
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where} ORDER BY c.id", params
         )
         return np.array([r[0] for r in rows], dtype=np.int64)
