@@ -33,7 +33,8 @@ def features(service: SearchService, questions: list[str]) -> np.ndarray:
     """(top cosine, term coverage) of the best passage in the default mode, per question: what search() uses."""
     rows = []
     for question in questions:
-        ranked, query, cosines = service._rank(question, 1, service.settings.mode, None, {})
+        first = service.rank(question, 1)
+        ranked, query, cosines = first.ranked, first.query, first.cosines
         best = ranked[0][0]
         cosine = cosines[best] if best in cosines else service.dense.similarity(query, [best])[best]
         text = service.store.chunks([best])[best].text

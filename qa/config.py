@@ -28,6 +28,7 @@ DEFAULT_PRECISION = "int8"
 # Access (docs/http.md, "Access"): request bodies are capped; an API key, when set, must be this long.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 MIN_BODY_LIMIT, MAX_BODY_LIMIT = 1024, 10 * 1024 * 1024
+MAX_WORKERS = 64
 MIN_API_KEY_CHARS = 16
 # A key travels in an HTTP header: visible ASCII only, no spaces.
 _API_KEY_RE = re.compile(r"[!-~]+")
@@ -81,6 +82,7 @@ ENV_VARS = {
     "body_timeout": "QA_BODY_TIMEOUT",
     "keep_alive_timeout": "QA_KEEP_ALIVE_TIMEOUT",
     "max_connections": "QA_MAX_CONNECTIONS",
+    "workers": "QA_WORKERS",
 }
 
 
@@ -146,6 +148,9 @@ class Settings:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 100
+    # Server processes sharing the listening socket (qa/api/server.py): more than one lets searches use more
+    # than one core, each process holding its own model and index.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
@@ -265,6 +270,23 @@ class Settings:
                 yield (name,), f"{name.replace('_', ' ')} must be over 0 and at most 3600 seconds, got {value}"
         if not 1 <= self.max_connections <= 100_000:
             yield ("max_connections",), f"max connections must be between 1 and 100000, got {self.max_connections}"
+        if not 1 <= self.workers <= MAX_WORKERS:
+            yield ("workers",), f"workers must be between 1 and {MAX_WORKERS}, got {self.workers}"
+
+    def environment(self) -> dict[str, str]:
+        """Every setting as its ``QA_*`` variable, as ``from_env`` reads it back (None settings left out), so a
+        child process (a server worker) resolves exactly these settings."""
+        values = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            values[ENV_VARS[f.name]] = str(value)
+        return values
 
 
 def _convert(name: str, raw: str) -> object:
@@ -289,7 +311,7 @@ def _convert(name: str, raw: str) -> object:
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     if name in (
         "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
-        "max_body_bytes", "fusion_window", "rerank_depth", "max_connections",
+        "max_body_bytes", "fusion_window", "rerank_depth", "max_connections", "workers",
     ):
         try:
             return int(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -17,12 +18,13 @@ from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
-from qa.ingest import CorpusScan, Document, Skipped, scan_corpus
+from qa.ingest import CorpusScan, Document, ReusableFile, Skipped, corpus_stamp, extractor_version, scan_corpus
 from qa.manifest import (
     CHUNKER_VERSION,
     CODES_FILE,
     DATABASE_FILE,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     SENTENCES_FILE,
     VECTORS_FILE,
     Manifest,
@@ -31,7 +33,7 @@ from qa.manifest import (
 )
 from qa.sections import place
 from qa.sentences import Quantized, SentenceFile, SentenceFileWriter, quantize
-from qa.store import PreviousDocument, StoreWriter, text_hash
+from qa.store import PreviousDocument, StoreReader, StoreWriter, text_hash
 from qa.vectors import APPROXIMATE, VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -72,6 +74,10 @@ class BuildReport:
     changed_documents: list[str] = field(default_factory=list)
     removed_documents: list[str] = field(default_factory=list)
     duplicates: int = 0
+    # False when nothing had changed, so the index was left as it was (not rewritten, so not reloaded).
+    rewritten: bool = True
+    # Documents taken from the previous index without reading their files (unchanged on disk).
+    files_reused: int = 0
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool, html_content: str = "main") -> dict:
@@ -145,6 +151,29 @@ def previous_index(
     return index_dir, None
 
 
+def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile]:
+    """The documents of the index at ``index_dir`` by path, with the stat line each file had when it was read,
+    for a scan to take instead of reading files that did not change; empty when they cannot stand in for a
+    read: no sound index there (checksums are verified), or one whose text came from other extraction code
+    or libraries (``qa.ingest.extractor_version``) or another ``html_content``."""
+    try:
+        manifest = Manifest.read(Path(index_dir))
+        if manifest.corpus.get("extractor") != extractor_version():
+            return {}
+        if manifest.chunking.get("html_content", "main") != html_content:
+            return {}
+        verify_checksums(Path(index_dir), manifest)
+        store = StoreReader(Path(index_dir) / DATABASE_FILE)
+    except QAError:
+        return {}
+    try:
+        return store.reusable_files()
+    except sqlite3.Error:
+        return {}
+    finally:
+        store.close()
+
+
 def recorded_precision(index_dir: Path) -> str | None:
     """The precision the index at ``index_dir`` was embedded at; None when there is no readable index."""
     try:
@@ -168,6 +197,46 @@ def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
         and previous.content_hash == document.content_hash
         and previous.metadata == document.metadata
         and previous.text_hash == text_hash(document.text)
+    )
+
+
+def _nothing_changed(previous: Path, scan: CorpusScan, known: dict[str, PreviousDocument]) -> bool:
+    """Whether the previous index already holds exactly what a build of ``scan`` would write: the same files with
+    the same bytes and skip reasons (the fingerprint), and each document's text and metadata as they are now (a
+    date taken from a file's modification time moves when the file is touched). Equal fingerprints mean the same
+    paths with the same bytes, so the same documents with the same aliases."""
+    if Manifest.read(previous).corpus.get("fingerprint") != scan.fingerprint:
+        return False
+    matched = set()
+    for document in scan.documents:
+        before = _previous_of(document, known)
+        if not _unchanged(document, before):
+            return False
+        matched.add(before.row)
+    return matched == {previous_document.row for previous_document in known.values()}
+
+
+def _restamp(index_dir: Path, staging: Path, stamp: str) -> None:
+    """Swap in the index at ``index_dir`` with its corpus stamp set to ``stamp``: the same files (hard links,
+    nothing copied or rewritten) under a new manifest, so that the next `qa index` or `qa serve` knows from the
+    file system alone that the corpus is unchanged (files were only touched) instead of reading it again."""
+    for name in os.listdir(index_dir):
+        if name != MANIFEST_FILE and (index_dir / name).is_file():
+            (staging / name).unlink(missing_ok=True)  # the store this build opened before it knew
+            os.link(index_dir / name, staging / name)
+    manifest = Manifest.read(index_dir)
+    manifest.corpus = {**manifest.corpus, "stamp": stamp}
+    manifest.write(staging)
+    replace_directory(staging, index_dir)
+
+
+def _unchanged_report(index_dir: Path, scan: CorpusScan, started: float) -> BuildReport:
+    """The report of a build that found nothing to change and left the index at ``index_dir`` as it was."""
+    counts = Manifest.read(index_dir).counts
+    return BuildReport(
+        index_dir=index_dir, corpus=scan.root, documents=len(scan.documents), chunks=int(counts["chunks"]),
+        skipped=list(scan.skipped), seconds=time.perf_counter() - started, update=True, unchanged=len(scan.documents),
+        duplicates=scan.duplicates, rewritten=False, files_reused=scan.reused,
     )
 
 
@@ -209,7 +278,9 @@ def build_index(
             f"chunk size {chunk_size} exceeds the model's limit of {encoder.max_tokens} tokens per passage "
             f"({encoder.model_id}); use --chunk-size {encoder.max_tokens} or less"
         )
-    scan = scan if scan is not None else scan_corpus(corpus, main_content=html_content == "main")
+    if scan is None:
+        reuse = {} if full else reusable_files(index_dir, html_content)
+        scan = scan_corpus(corpus, main_content=html_content == "main", reuse=reuse)
     if not scan.documents:
         kinds = ", ".join(SUFFIXES)
         raise CorpusError(f"nothing to index in {scan.root}: no readable {kinds} files ({len(scan.skipped)} skipped)")
@@ -231,6 +302,12 @@ def build_index(
                 known = store.attach_previous(previous / DATABASE_FILE)
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
+        if previous is not None and _nothing_changed(previous, scan, known):
+            store.detach_previous()
+            store.close()
+            if Manifest.read(previous).corpus.get("stamp") != scan.stamp:
+                _restamp(previous, staging, scan.stamp)
+            return _unchanged_report(index_dir, scan, started)
         n_chunks = added = changed = unchanged = 0
         added_documents: list[str] = []
         changed_documents: list[str] = []
@@ -269,6 +346,7 @@ def build_index(
             n_chunks += len(chunks)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
+        store.add_file_stats(scan.stats)
         removed_documents = sorted(path for path, previous in known.items() if previous.row not in matched)
         removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reusable_inputs() if previous is not None else {}
@@ -307,7 +385,10 @@ def build_index(
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
             chunking=chunking,
-            corpus={"root": str(scan.root), "fingerprint": scan.fingerprint},
+            corpus={
+                "root": str(scan.root), "fingerprint": scan.fingerprint, "stamp": scan.stamp,
+                "extractor": extractor_version(),
+            },
             counts={
                 "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
@@ -336,6 +417,7 @@ def build_index(
         changed_documents=changed_documents,
         removed_documents=removed_documents,
         duplicates=scan.duplicates,
+        files_reused=scan.reused,
     )
 
 
@@ -444,16 +526,47 @@ def staleness(
         manifest = Manifest.read(Path(index_dir))
     except QAError as exc:
         return str(exc)
+    chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content)
+    reason = _settings_differ(manifest, model=model, chunking=chunking, precision=precision)
+    if reason is None and manifest.corpus.get("fingerprint") != scan.fingerprint:
+        return f"the corpus {scan.root} has changed since it was built"
+    return reason
+
+
+def _settings_differ(manifest: Manifest, *, model: str, chunking: dict, precision: str | None) -> str | None:
+    """Why an index was built with other settings than these; None when they are its own."""
     if manifest.model != model_id_for(model):
         return f"it was built with model {manifest.model}, not {model}"
-    if manifest.chunking != chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content):
+    if manifest.chunking != chunking:
         return "its chunking parameters differ"
     was = manifest.precision
     if precision is not None and was != precision:
         return f"it was embedded at {was} precision, not {precision}"
-    if manifest.corpus.get("fingerprint") != scan.fingerprint:
-        return f"the corpus {scan.root} has changed since it was built"
     return None
+
+
+def unchanged_since_build(
+    index_dir: Path, corpus: Path, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
+    precision: str | None = None, html_content: str = "main",
+) -> bool:
+    """Whether the index at ``index_dir`` was built from ``corpus`` as the file system shows it now, with these
+    settings: known from the manifest and a walk of the corpus (:func:`qa.ingest.corpus_stamp`), reading no
+    document, so a no-op `qa index` or `qa serve` start costs milliseconds, not a scan.
+
+    False whenever that cannot be told this way (no index, another corpus or setting, a file touched or changed,
+    an index built before stamps were recorded): the caller then scans, and the scan decides.
+    """
+    try:
+        manifest = Manifest.read(Path(index_dir))
+        stamp = corpus_stamp(corpus)
+    except QAError:
+        return False
+    chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content)
+    return (
+        _settings_differ(manifest, model=model, chunking=chunking, precision=precision) is None
+        and manifest.corpus.get("root") == str(Path(corpus).expanduser().resolve())
+        and manifest.corpus.get("stamp") == stamp
+    )
 
 
 def ensure_index(
@@ -504,11 +617,16 @@ def ensure_index(
     embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
     precision = precision or (manifest.precision if manifest else defaults[4])
     html_content = html_content or (manifest.chunking.get("html_content", "main") if manifest else "main")
-    scan = scan_corpus(corpus, main_content=html_content == "main")
-    reason = staleness(
-        index_dir, scan, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
-        precision=precision, html_content=html_content,
+    settings = dict(
+        model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, precision=precision,
+        html_content=html_content,
     )
+    if unchanged_since_build(index_dir, Path(corpus), **settings):
+        return None, None
+    scan = scan_corpus(
+        corpus, main_content=html_content == "main", reuse=reusable_files(index_dir, html_content)
+    )
+    reason = staleness(index_dir, scan, **settings)
     if reason is None:
         return None, None
     encoder = load_model(model, precision)

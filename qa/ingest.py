@@ -3,12 +3,14 @@ was skipped."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Mapping
 
 from qa.errors import CorpusError
 from qa.formats import SUFFIXES, Extracted, Heading, Unreadable, extract
@@ -57,6 +59,13 @@ class CorpusScan:
     documents: list[Document] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     fingerprint: str = ""
+    # What the file system said about the corpus before any file was read (see ``corpus_stamp``).
+    stamp: str = ""
+    # Each indexed path's stat line (``_stat_line``) as taken before it was read: an update re-reads only the
+    # files whose line differs (see ``ReusableFile``).
+    stats: dict[str, str] = field(default_factory=dict)
+    # How many documents came from the previous index instead of being read again.
+    reused: int = 0
 
     @property
     def duplicates(self) -> int:
@@ -250,12 +259,8 @@ def _metadata(extracted: Extracted, suffix: str, modified: float) -> Metadata:
     return replace(metadata, date=day, date_source="file")
 
 
-def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> CorpusScan:
-    """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
-
-    Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
-    the first path in sorted order is its ``doc_id``, the others its ``aliases``. Whatever is not indexed is in
-    ``skipped`` with its reason, hidden files and folders and symbolic links to folders included.
+def _checked_root(root: str | os.PathLike[str]) -> Path:
+    """``root`` resolved, if it is a readable folder.
 
     Raises:
         CorpusError: the folder is missing or unreadable.
@@ -267,15 +272,126 @@ def scan_corpus(root: str | os.PathLike[str], *, main_content: bool = True) -> C
         raise CorpusError(f"corpus is not a folder: {root_path}")
     if not os.access(root_path, os.R_OK | os.X_OK):
         raise CorpusError(f"corpus folder cannot be read: {root_path}")
-    root_path = root_path.resolve()
-    scan = CorpusScan(root=root_path)
-    fingerprint = hashlib.sha256()
+    return root_path.resolve()
+
+
+def _stat_line(doc_id: str, path: Path) -> str:
+    """What the file system says of one candidate file: the link itself and what it names (size, times, inode).
+
+    The change time is in it because no tool can set it back: a file rewritten with the same size and an
+    old modification time (``touch -d``, ``cp -p``, an unpacked archive) still changes it.
+    """
+    parts = [_display_name(doc_id)]
+    for look in (os.lstat, os.stat):
+        try:
+            info = look(path)
+        except OSError as exc:
+            parts.append(f"error {exc.errno}")
+            continue
+        parts.append(f"{info.st_dev}:{info.st_ino}:{info.st_mode}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
+    return "\0".join(parts)
+
+
+def _stat_lines(candidates: list[tuple[str, Path]]) -> dict[str, str]:
+    """Each candidate's :func:`_stat_line`, by doc_id."""
+    return {doc_id: _stat_line(doc_id, path) for doc_id, path in candidates}
+
+
+def _stamp_of(lines: dict[str, str], passed_over: list[Skipped]) -> str:
+    """The stamp of a walk's result: every candidate's stat line and everything passed over."""
+    stamp = hashlib.sha256()
+    for line in lines.values():
+        stamp.update(line.encode() + b"\n")
+    for skipped in passed_over:
+        stamp.update(f"skipped\0{skipped.doc_id}\0{skipped.reason}\n".encode())
+    return stamp.hexdigest()
+
+
+def corpus_stamp(root: str | os.PathLike[str]) -> str:
+    """A digest of the corpus as the file system describes it (names, sizes, times, inodes), reading no file.
+
+    Equal stamps mean no supported file was added, removed, renamed, rewritten or touched, so an index built
+    from the corpus still reflects it; this is how `qa index` and `qa serve` tell in milliseconds that there is
+    nothing to do. A differing stamp proves nothing (a file may only have been touched): the full scan decides.
+
+    Raises:
+        CorpusError: the folder is missing or unreadable.
+    """
+    candidates, passed_over = _candidate_files(_checked_root(root))
+    return _stamp_of(_stat_lines(candidates), passed_over)
+
+
+@dataclass(frozen=True)
+class ReusableFile:
+    """A path as the previous index read it: its stat line then, and the document it gave (``doc_id`` is this
+    path; headings, code spans and anchors are not kept, which only chunking needs, and an unchanged document's
+    passages are copied, not cut again)."""
+
+    stat: str
+    document: Document
+
+
+# The modules and libraries that turn a file's bytes into a document: when any of them changes, the same bytes
+# may give another text, so nothing read by another version is reused without reading the file again.
+_EXTRACTION_MODULES = ("qa.ingest", "qa.metadata", "qa.formats", "qa.formats.base", "qa.formats.text",
+                       "qa.formats.html", "qa.formats.pdf", "qa.formats.docx")
+_EXTRACTION_LIBRARIES = ("pypdfium2", "charset-normalizer", "lxml")
+
+
+@functools.lru_cache(maxsize=None)
+def extractor_version() -> str:
+    """A digest of the source of every module that extracts text, and of the versions of the libraries they
+    call: equal digests mean the same bytes give the same document."""
+    import importlib
+    import importlib.metadata
+
+    digest = hashlib.sha256()
+    for name in _EXTRACTION_MODULES:
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+    for library in _EXTRACTION_LIBRARIES:
+        try:
+            digest.update(f"{library}=={importlib.metadata.version(library)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{library} missing".encode())
+    return digest.hexdigest()
+
+
+def scan_corpus(
+    root: str | os.PathLike[str], *, main_content: bool = True, reuse: Mapping[str, ReusableFile] | None = None,
+) -> CorpusScan:
+    """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
+
+    Files with identical bytes and suffix (copies, symbolic links to a file in the corpus) become one document:
+    the first path in sorted order is its ``doc_id``, the others its ``aliases``. Whatever is not indexed is in
+    ``skipped`` with its reason, hidden files and folders and symbolic links to folders included.
+
+    Args:
+        reuse: paths as a previous index read them (with the same extraction, see ``extractor_version``): a file
+            whose stat line is still the one recorded there is not read again; its document is taken as it was.
+
+    Raises:
+        CorpusError: the folder is missing or unreadable.
+    """
+    root_path = _checked_root(root)
     candidates, passed_over = _candidate_files(root_path)
+    # Taken before any file is read: a file changed during the scan then differs from the stamp next time.
+    lines = _stat_lines(candidates)
+    scan = CorpusScan(root=root_path, stamp=_stamp_of(lines, passed_over))
+    fingerprint = hashlib.sha256()
     # content_key -> the first document with those bytes; candidates are sorted, so its id sorts first.
     first_of: dict[str, Document] = {}
     aliases: dict[str, list[str]] = {}
     for doc_id, path in candidates:
-        document, skipped, digest = read_document(root_path, doc_id, path, main_content=main_content, seen=first_of)
+        known = (reuse or {}).get(doc_id)
+        if known is not None and known.stat == lines[doc_id]:
+            document, skipped, digest = replace(known.document, doc_id=doc_id), None, known.document.content_hash
+            scan.reused += 1
+        else:
+            document, skipped, digest = read_document(
+                root_path, doc_id, path, main_content=main_content, seen=first_of
+            )
+        if document is not None:
+            scan.stats[doc_id] = lines[doc_id]
         fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
         key = content_key(digest, path.suffix)
         if document is None:

@@ -59,6 +59,17 @@ _DEEPER = 4
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """The first stage of a search: ``ranked`` holds ``(chunk id, score)`` best first (higher is better; the
+    mode's score: fused, cosine or BM25), ``query`` the question's unit vector, and ``cosines`` the cosines
+    already known by chunk id (every dense candidate's, and in hybrid mode every keyword candidate's too)."""
+
+    ranked: list[tuple[int, float]]
+    query: np.ndarray
+    cosines: dict[int, float]
+
+
+@dataclass(frozen=True)
 class Highlight:
     """A supporting sentence: ``document.text[start:end]``, inside the passage."""
 
@@ -339,7 +350,7 @@ class SearchService:
             confidence = 0.0
         excluded = 0
         if search_filter is not None and (search_filter.after or search_filter.before):
-            excluded = self.store.count_documents(*search_filter.undated_sql())
+            excluded = self.store.count_undated(search_filter)
         return Answer(
             question=question,
             mode=mode,
@@ -353,13 +364,14 @@ class SearchService:
     def _rank_distinct(
         self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
     ) -> tuple[list[list[tuple[int, float]]], np.ndarray, dict[int, float], dict[int, StoredChunk], int | None]:
-        """The ranking of ``_rank`` (re-ordered by the re-ranker when there is one) in groups of near-identical
+        """The ranking of ``rank`` (re-ordered by the re-ranker when there is one) in groups of near-identical
         passages (``qa.duplicates``), at most ``top_k`` groups each led by its best passage; with the question
         vector, the known cosines, the chunks read, and the first stage's best chunk (for confidence)."""
         depth = top_k
         while True:
             fetch = max(depth, self.settings.rerank_depth) if self.reranker is not None else depth
-            ranked, query, cosines = self._rank(question, fetch, mode, search_filter, read)
+            first = self.rank(question, fetch, mode=mode, search_filter=search_filter, read=read)
+            ranked, query, cosines = first.ranked, first.query, first.cosines
             first_stage_best = ranked[0][0] if ranked else None
             chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
             if self.reranker is not None:
@@ -373,24 +385,32 @@ class SearchService:
             depth = top_k * _DEEPER
         return [[ranked[i] for i in group] for group in groups[:top_k]], query, cosines, chunks, first_stage_best
 
-    def _rank(
-        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
-    ) -> tuple[list[tuple[int, float]], np.ndarray, dict[int, float]]:
-        """Ranked ``(chunk id, score)`` for a mode, the question vector, and the cosines already known.
+    def rank(
+        self, question: str, top_k: int, *, mode: str | None = None, search_filter: SearchFilter | None = None,
+        read: dict[int, np.ndarray] | None = None,
+    ) -> Ranking:
+        """The first stage of ``search``, on its own: the best ``top_k`` passages by the mode's score, before
+        re-ranking, duplicate grouping, citations and highlights (what evaluation and benchmarks measure).
+
+        ``question`` and ``top_k`` are taken as they are (``search`` checks them first).
 
         Args:
+            mode: ``dense``, ``keyword`` or ``hybrid`` (default: the settings' mode).
+            search_filter: restricts which documents may answer, before ranking.
             read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
         """
+        mode = self.settings.mode if mode is None else mode
+        read = {} if read is None else read
         depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
         pending = _in_background(self.keyword.retrieve, question, depth, search_filter) if mode != "dense" else None
         query = self.dense.embed(question)
         keyword = pending.result() if pending is not None else []
         if mode == "keyword":
-            return keyword, query, {}
-        allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
+            return Ranking(keyword, query, {})
+        allowed = self.store.allowed_chunks(search_filter) if search_filter else None
         if mode == "dense":
             ranked = self.dense.retrieve(query, top_k, allowed)
-            return ranked, query, dict(ranked)
+            return Ranking(ranked, query, dict(ranked))
         dense = self.dense.retrieve(query, depth, allowed)
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
@@ -404,7 +424,7 @@ class SearchService:
             fused = normalised_score_fusion(
                 meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
             )
-        return fused[:top_k], query, cosines
+        return Ranking(fused[:top_k], query, cosines)
 
     def _with_best_sentence(
         self, query: np.ndarray, cosines: dict[int, float], weight: float, read: dict[int, np.ndarray]

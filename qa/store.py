@@ -8,14 +8,15 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from qa.chunking import Chunk
 from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
-from qa.ingest import Document, Skipped
+from qa.filters import SearchFilter
+from qa.ingest import Document, ReusableFile, Skipped
 from qa.manifest import SENTENCES_FILE
 from qa.metadata import Metadata
 from qa.sentences import Quantized, SentenceFile
@@ -127,13 +128,27 @@ def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
     )
 
 
+def m008_file_stats(db: sqlite3.Connection) -> None:
+    """What the file system said of each indexed path when it was read, so an update reads only changed files."""
+    db.executescript(
+        """
+        -- ``path``: a document's id or one of its aliases; ``stat``: qa.ingest._stat_line of it, taken before it
+        -- was read (size, modification and change times, inode, of the link and of what it names).
+        CREATE TABLE files (
+            path TEXT PRIMARY KEY,
+            stat TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """
+    )
+
+
 MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
-    m007_vectors_outside_the_store,
+    m007_vectors_outside_the_store, m008_file_stats,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
-TABLES = ("documents", "chunks", "skipped", "chunks_fts", "pages", "aliases")
+TABLES = ("documents", "chunks", "skipped", "chunks_fts", "pages", "aliases", "files")
 
 
 def missing_tables(db: sqlite3.Connection, schema: str = "main") -> list[str]:
@@ -408,6 +423,11 @@ class StoreWriter:
         with self.db:
             self.db.executemany("INSERT INTO skipped (doc_id, reason) VALUES (?, ?)", [(s.doc_id, s.reason) for s in skipped])
 
+    def add_file_stats(self, stats: Mapping[str, str]) -> None:
+        """Record each indexed path's stat line (see ``qa.ingest.CorpusScan.stats``)."""
+        with self.db:
+            self.db.executemany("INSERT INTO files (path, stat) VALUES (?, ?)", sorted(stats.items()))
+
     def missing_embeddings(self, known: Iterable[str] = ()) -> list[tuple[str, PendingText]]:
         """``(hash, pending)`` for each distinct passage input whose vectors are not ``known`` (reusable)."""
         known = set(known)
@@ -478,6 +498,10 @@ class StoreReader:
     def _connection(self) -> _SharedConnection:
         return self._shared
 
+    def close(self) -> None:
+        """Close the SQLite connection (and so the file); later reads fail."""
+        self._shared._db.close()
+
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """Chunks by id, with their documents' citation fields."""
         if not ids:
@@ -532,6 +556,28 @@ class StoreReader:
         )
         return [(r[0], Metadata(*r[1:6]), r[6]) for r in rows]
 
+    def reusable_files(self) -> dict[str, ReusableFile]:
+        """Every indexed path with its recorded stat line and the document it gave (its id or alias as ``doc_id``),
+        for an update to take instead of reading files that did not change."""
+        stats = dict(self._connection().execute("SELECT path, stat FROM files"))
+        rows = self._connection().execute(
+            "SELECT id, doc_id, text, content_hash, title, date, author, source, date_source FROM documents"
+        )
+        starts: dict[int, list[int]] = {}
+        for document_row, start in self._connection().execute("SELECT document_id, start FROM pages ORDER BY number"):
+            starts.setdefault(document_row, []).append(start)
+        paths: dict[int, list[str]] = {}
+        for document_row, path in self._connection().execute("SELECT document_id, path FROM aliases"):
+            paths.setdefault(document_row, []).append(path)
+        found = {}
+        for row in rows:
+            pages = tuple(starts[row[0]]) if row[0] in starts else None
+            document = Document(row[1], row[2], row[3], Metadata(*row[4:9]), pages=pages)
+            for path in (row[1], *paths.get(row[0], ())):
+                if path in stats:
+                    found[path] = ReusableFile(stats[path], document)
+        return found
+
     def skipped(self) -> list[Skipped]:
         """Files that were not indexed, and why."""
         return [Skipped(*r) for r in self._connection().execute("SELECT doc_id, reason FROM skipped ORDER BY doc_id")]
@@ -574,14 +620,18 @@ class StoreReader:
         """Per-sentence vectors of every chunk, by chunk id, as stored: ``(int8 codes, float32 scales)``."""
         return self._sentence_file().all()
 
-    def count_documents(self, where: str, params: Sequence) -> int:
-        """How many documents ``d`` satisfy an SQL condition."""
-        row = self._connection().execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", tuple(params)).fetchone()
+    def count_undated(self, search_filter: SearchFilter) -> int:
+        """How many documents the filter's source part lets through that have no date: those its date range
+        leaves out for want of one."""
+        where, params = search_filter.undated_sql()
+        row = self._connection().execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", params).fetchone()
         return int(row[0])
 
-    def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
-        """Ids of the chunks whose documents satisfy an SQL condition on ``d``."""
+    def allowed_chunks(self, search_filter: SearchFilter) -> np.ndarray:
+        """Ids of the chunks whose documents the filter lets through (sorted), for the other stores to rank
+        among: the filter is data, and this store applies it in SQL (``SearchFilter.sql``)."""
+        where, params = search_filter.sql()
         rows = self._connection().execute(
-            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}", tuple(params)
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where} ORDER BY c.id", params
         )
         return np.array([r[0] for r in rows], dtype=np.int64)

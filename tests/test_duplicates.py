@@ -142,7 +142,7 @@ def test_collapsed_duplicates_leave_top_k_distinct_results(built):
     assert len(answer.results) == len({hit.text for hit in answer.results}) == 4
     assert [hit.rank for hit in answer.results] == [1, 2, 3, 4]
     shown = [(hit.citation.source, hit.citation.start) for hit in answer.results]
-    ranked, _, _ = service._rank(KETTLE_QUESTION, 10, "hybrid", None, {})
+    ranked = service.rank(KETTLE_QUESTION, 10, mode="hybrid").ranked
     chunks = service.store.chunks([i for i, _ in ranked])
     repeat = answer.results[0].duplicates[0].source
     leaders = [(chunks[i].doc_id, chunks[i].start) for i, _ in ranked if chunks[i].doc_id != repeat]
@@ -153,7 +153,7 @@ def test_collapsed_duplicates_leave_top_k_distinct_results(built):
 def test_seeds_answers_are_the_ranking_unchanged_when_nothing_repeats(service, mode):
     for question in [MEETING_QUESTION, *(item["question"] for item in SEEDS_QUESTIONS)]:
         answer = service.search(question, 10, mode=mode)
-        ranked, _, _ = service._rank(question, 10, mode, None, {})
+        ranked = service.rank(question, 10, mode=mode).ranked
         chunks = service.store.chunks([i for i, _ in ranked])
         assert [(h.citation.source, h.citation.start, h.score) for h in answer.results] == [
             (chunks[i].doc_id, chunks[i].start, round(score, 6)) for i, score in ranked

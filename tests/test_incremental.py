@@ -236,9 +236,10 @@ def test_cli_prints_the_update_counts(small_corpus, tmp_path):
     assert "Updated: 2 added, 1 changed, 1 removed, 0 unchanged documents;" in second.stdout
     third = run_qa("index", small_corpus, "--index", index_dir, "--json")
     body = json.loads(third.stdout)
-    assert body["mode"] == "update" and body["full_reason"] is None
+    # Nothing changed since: the index is left as it is (tests/test_unchanged_index.py).
+    assert body["mode"] == "unchanged" and body["full_reason"] is None
     assert (body["added"], body["changed"], body["removed"], body["unchanged"]) == (0, 0, 0, 3)
-    assert body["passages_embedded"] == 0 and body["passages_reused"] == body["chunks"]
+    assert body["passages_embedded"] == 0
     full = json.loads(run_qa("index", small_corpus, "--index", index_dir, "--json", "--full").stdout)
     assert full["mode"] == "full" and full["full_reason"] == "a full build was asked for"
     assert full["passages_embedded"] == full["chunks"] and full["added"] == 3
@@ -256,8 +257,10 @@ def test_document_whose_stored_text_differs_from_what_is_read_now_is_chunked_aga
     db.close()
     manifest = Manifest.read(index_dir)
     manifest.checksums[DATABASE_FILE] = file_checksum(index_dir / DATABASE_FILE)
+    manifest.corpus["extractor"] = "an older version of the code that reads files"
     manifest.write(index_dir)
     report = build_index(small_corpus, index_dir, CountingEncoder(encoder), **BUILD)
     assert report.update and (report.changed, report.unchanged) == (1, 1)
+    assert report.files_reused == 0  # text read by other code is never taken for what reading gives now
     service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
     assert service.store.document("tea.md").text.endswith("two minutes.\n")

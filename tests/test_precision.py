@@ -139,9 +139,9 @@ def test_the_cli_indexes_at_int8_by_default_and_answers_from_it(tmp_path):
     assert "onnx int8" in info.stdout
     assert run_qa("index", SEEDS, "--index", index_dir, "--precision", "fp32").returncode == 0
     assert "onnx fp32" in run_qa("info", "--index", index_dir).stdout
-    # Without --precision an existing index keeps its own: an update, nothing embedded again.
+    # Without --precision an existing index keeps its own: nothing to do, nothing embedded again.
     kept = run_qa("index", SEEDS, "--index", index_dir, "--json")
-    assert json.loads(kept.stdout)["mode"] == "update" and json.loads(kept.stdout)["passages_embedded"] == 0
+    assert json.loads(kept.stdout)["mode"] == "unchanged" and json.loads(kept.stdout)["passages_embedded"] == 0
     assert "onnx fp32" in run_qa("info", "--index", index_dir).stdout
     assert run_qa("index", SEEDS, "--index", index_dir, "--precision", "int8").returncode == 0
     asked = run_qa("ask", "Which railway cases does the Guizhou procuratorate handle?", "--index", index_dir, "--json")

@@ -9,10 +9,16 @@ of the request's first byte (or of the connection, for a client that sends nothi
 answered yet) and its connection closed. The deadlines stop once the request is read: a slow search is
 never cut off. ``limit_concurrency`` bounds open connections and requests together (uvicorn answers 503
 beyond it).
+
+``--workers N`` runs N server processes on one listening socket under uvicorn's own supervisor
+(``serve_workers``): Python holds one lock per process, so a second process is what lets a search's Python
+run on a second core. Each worker opens the index itself (memory-mapped files are shared between them by
+the operating system) and reads its settings from the environment the supervisor passes down.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import uvicorn
@@ -112,6 +118,12 @@ def protocol_with_deadlines(settings: Settings, implementation: str = "auto") ->
     Args:
         implementation: "auto", "httptools" or "h11".
     """
+    return _protocol_class(settings.header_timeout, settings.body_timeout, implementation)
+
+
+@functools.lru_cache(maxsize=None)
+def _protocol_class(header_timeout: float, body_timeout: float, implementation: str = "auto") -> type:
+    """The protocol class of ``protocol_with_deadlines``, made once per set of deadlines."""
     base = None
     if implementation in ("auto", "httptools"):
         try:
@@ -121,9 +133,19 @@ def protocol_with_deadlines(settings: Settings, implementation: str = "auto") ->
                 raise
     if base is None:
         base = _h11_protocol()
-    return type(base.__name__, (base,), {
-        "header_timeout": settings.header_timeout, "body_timeout": settings.body_timeout,
-    })
+    return type(base.__name__, (base,), {"header_timeout": header_timeout, "body_timeout": body_timeout})
+
+
+def _new_protocol(header_timeout: float, body_timeout: float, **arguments):
+    """One connection's protocol with these deadlines (what uvicorn calls per connection)."""
+    return _protocol_class(header_timeout, body_timeout)(**arguments)
+
+
+def protocol_factory(settings: Settings) -> functools.partial:
+    """What uvicorn makes each connection's protocol with: the class of ``protocol_with_deadlines`` behind a
+    function, because a worker process receives its configuration pickled and a class made at run time cannot
+    be pickled by name."""
+    return functools.partial(_new_protocol, settings.header_timeout, settings.body_timeout)
 
 
 def server_config(app, settings: Settings, **options) -> uvicorn.Config:
@@ -133,6 +155,22 @@ def server_config(app, settings: Settings, **options) -> uvicorn.Config:
         options: further ``uvicorn.Config`` arguments (logging, for example).
     """
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, http=protocol_with_deadlines(settings),
+        app, host=settings.host, port=settings.port, http=protocol_factory(settings),
         timeout_keep_alive=settings.keep_alive_timeout, limit_concurrency=settings.max_connections, **options,
     )
+
+
+def serve_workers(settings: Settings, **options) -> None:
+    """Serve with ``settings.workers`` processes under uvicorn's supervisor, which restarts a worker that dies.
+
+    Each worker builds the app with ``create_app()`` from the ``QA_*`` environment, so the settings are written
+    there first (``Settings.environment``): a worker sees exactly what this process resolved from options,
+    variables and defaults.
+    """
+    import os
+
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ.update(settings.environment())
+    config = server_config("qa.api.app:create_app", settings, factory=True, workers=settings.workers, **options)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
