@@ -20,11 +20,14 @@ from qa.manifest import (
     CHUNKER_VERSION,
     DATABASE_FILE,
     FORMAT_VERSION,
+    INDEX_FILES,
+    KEYWORDS_FILE,
     VECTORS_FILE,
     Manifest,
     file_checksum,
     verify_checksums,
 )
+from qa.postings import build_postings
 from qa.sections import place
 from qa.store import PreviousDocument, StoreWriter, text_hash
 from qa.vectors import VectorIndex
@@ -266,6 +269,8 @@ def build_index(
         removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reuse_embeddings() if previous is not None else 0
         store.detach_previous()
+        # From the store's rows, so an update's postings are those of a clean build of the same corpus.
+        build_postings(store.keyword_rows(), staging / KEYWORDS_FILE)
 
         # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
         # are not left for the end of the progress bar.
@@ -301,7 +306,7 @@ def build_index(
                 "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
             },
-            checksums={name: file_checksum(staging / name) for name in (DATABASE_FILE, VECTORS_FILE)},
+            checksums={name: file_checksum(staging / name) for name in INDEX_FILES},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         ).write(staging)
         replace_directory(staging, index_dir)

@@ -16,6 +16,8 @@ FORMAT_VERSION = 4
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 DATABASE_FILE = "store.sqlite3"
+# The keyword postings (qa.postings), memory-mapped by readers; FTS5 no longer lives in the store.
+KEYWORDS_FILE = "keywords.bin"
 # Bumped when the sentence splitter or packing changes, so an old index counts as stale.
 # 2: a short sentence that could only stand alone joins the passage before; no passage of overlap alone.
 # 3: passages do not run across a heading; a code block that fits in one passage is never cut.
@@ -41,7 +43,9 @@ class Manifest:
     vectors: dict = field(default_factory=dict)
     normalized: bool = True
     metric: str = "cosine (inner product of unit vectors)"
-    files: dict = field(default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE})
+    files: dict = field(
+        default_factory=lambda: {"vectors": VECTORS_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE}
+    )
 
     @property
     def precision(self) -> str:
@@ -130,7 +134,7 @@ def _wrong_types(manifest: Manifest) -> str | None:
 
 
 # Every file a reader opens; a manifest must vouch for each (an empty "checksums" would turn the check off).
-INDEX_FILES = (VECTORS_FILE, DATABASE_FILE)
+INDEX_FILES = (VECTORS_FILE, DATABASE_FILE, KEYWORDS_FILE)
 
 
 def required_checksums(manifest: Manifest, directory: Path) -> tuple[str, ...]:

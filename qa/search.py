@@ -382,12 +382,13 @@ class SearchService:
             read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
         """
         depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
-        pending = _in_background(self.keyword.retrieve, question, depth, search_filter) if mode != "dense" else None
+        # The filter becomes allowed chunk ids once, for both retrievers, before anything is ranked.
+        allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
+        pending = _in_background(self.keyword.retrieve, question, depth, allowed) if mode != "dense" else None
         query = self.dense.embed(question)
         keyword = pending.result() if pending is not None else []
         if mode == "keyword":
             return keyword, query, {}
-        allowed = self.store.chunk_ids_where(*search_filter.sql()) if search_filter else None
         if mode == "dense":
             ranked = self.dense.retrieve(query, top_k, allowed)
             return ranked, query, dict(ranked)

@@ -17,6 +17,7 @@ from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.ingest import Document, Skipped
 from qa.metadata import Metadata
+from qa.postings import KeywordRow, Postings
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:
@@ -114,12 +115,19 @@ def m005_document_aliases(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_keyword_postings_file(db: sqlite3.Connection) -> None:
+    """Drop the FTS5 keyword table: keyword search reads the postings file beside the store (``qa.postings``)."""
+    # Its content was a second copy of every passage text, and its query cost grew with the whole corpus.
+    db.executescript("DROP TABLE IF EXISTS chunks_fts;")
+
+
 MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
+    m006_keyword_postings_file,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
-TABLES = ("documents", "chunks", "embeddings", "skipped", "chunks_fts", "pages", "aliases")
+TABLES = ("documents", "chunks", "embeddings", "skipped", "pages", "aliases")
 
 
 def missing_tables(db: sqlite3.Connection, schema: str = "main") -> list[str]:
@@ -239,6 +247,27 @@ def _chunk_vectors(db: "sqlite3.Connection | _SharedConnection", dimension: int)
     return ids, vectors.astype(np.float32)
 
 
+def keyword_rows(db: sqlite3.Connection, batch: int = 10_000) -> Iterator[KeywordRow]:
+    """Every chunk of ``db`` as the keyword index holds it, in id order, read ``batch`` rows at a time.
+
+    The context is what the passage itself may not say (``document_context``); CJK runs become bigrams in both
+    columns (qa.cjk), since unicode61 alone keeps a run as one token.
+    """
+    cursor = db.execute(
+        "SELECT c.id, c.text, d.id, d.title, d.date, d.author, d.source FROM chunks c"
+        " JOIN documents d ON d.id = c.document_id ORDER BY c.id"
+    )
+    contexts: dict[int, str] = {}
+    while rows := cursor.fetchmany(batch):
+        for chunk_id, text, document_row, *meta in rows:
+            context = contexts.get(document_row)
+            if context is None:
+                if len(contexts) >= batch:
+                    contexts.clear()  # bounded; a document's chunks have neighbouring ids
+                context = contexts[document_row] = fts_form(document_context(Metadata(*meta)))
+            yield KeywordRow(chunk_id, context, fts_form(text))
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply the migrations this database has not seen yet."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -263,7 +292,7 @@ class StoreWriter:
         self._pending: dict[str, PendingText] = {}
 
     def add_document(self, document: Document, chunks: Sequence[Chunk], embed_inputs: Sequence[str]) -> list[int]:
-        """Insert a document, its chunks and their keyword-index rows in one transaction.
+        """Insert a document and its chunks in one transaction.
 
         Args:
             embed_inputs: per chunk, the exact text the model embeds for it (the passage, perhaps after a
@@ -274,8 +303,6 @@ class StoreWriter:
         """
         with self.db:
             document_row = self._insert_document(document)
-            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
-            context = fts_form(document_context(document.metadata))
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
@@ -287,10 +314,6 @@ class StoreWriter:
                      chunk.n_tokens, key, chunk.text, chunk.section, chunk.anchor),
                 )
                 ids.append(cursor.lastrowid)
-                self.db.execute(
-                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                    (cursor.lastrowid, context, fts_form(chunk.text)),
-                )
         return ids
 
     def _insert_document(self, document: Document) -> int:
@@ -371,13 +394,6 @@ class StoreWriter:
                 " section, anchor FROM previous.chunks WHERE document_id = ? ORDER BY ord",
                 (document_row, previous.row),
             )
-            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
-            context = fts_form(document_context(document.metadata))
-            copied = self.db.execute("SELECT id, text FROM chunks WHERE document_id = ? ORDER BY id", (document_row,))
-            self.db.executemany(
-                "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                [(chunk_id, context, fts_form(text)) for chunk_id, text in copied.fetchall()],
-            )
         return cursor.rowcount
 
     def reuse_embeddings(self) -> int:
@@ -426,6 +442,10 @@ class StoreWriter:
         """All chunk ids and their vectors, in id order."""
         return _chunk_vectors(self.db, dimension)
 
+    def keyword_rows(self) -> Iterator[KeywordRow]:
+        """Every chunk as the keyword index holds it (context and text in ``fts_form``), in id order."""
+        return keyword_rows(self.db)
+
     def close(self) -> None:
         """Commit and close."""
         self.db.commit()
@@ -460,7 +480,13 @@ class _SharedConnection:
 
 
 class StoreReader:
-    """Read-only access to a built store, safe to share between threads."""
+    """Read-only access to a built store, safe to share between threads.
+
+    ``keywords`` is the keyword postings of the same build when the store was opened as part of a snapshot
+    (``qa.snapshot``); None for a store opened alone.
+    """
+
+    keywords: Postings | None = None
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -544,26 +570,6 @@ class StoreReader:
     def chunk_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
         """All chunk ids and their stored vectors, in id order (to rebuild or verify the FAISS file)."""
         return _chunk_vectors(self._connection(), dimension)
-
-    def keyword_search(
-        self, match: str, k: int, *, weights: tuple[float, float], where: str | None = None, params: Sequence = ()
-    ) -> list[tuple[int, float]]:
-        """BM25 over chunk titles and texts: best ``k`` ``(chunk id, score)``, higher is better.
-
-        Args:
-            match: an FTS5 query expression (see ``qa.keyword.match_expression``).
-            weights: BM25 column weights for (context, text).
-            where: an optional SQL condition on documents ``d`` restricting which chunks may match.
-        """
-        restrict = ""
-        if where:
-            restrict = f" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where})"
-        # FTS5's bm25() is lower-is-better; negate so every retriever scores higher-is-better.
-        sql = (
-            f"SELECT rowid, -bm25(chunks_fts, {float(weights[0])}, {float(weights[1])}) AS score FROM chunks_fts"
-            f" WHERE chunks_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?"
-        )
-        return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
 
     def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, np.ndarray]:
         """Per-sentence vectors of many chunks at once, by chunk id."""

@@ -1,0 +1,411 @@
+"""Keyword postings: an inverted index file, memory-mapped, scored exactly as FTS5's bm25() scores its rows.
+
+The keyword side used to be an FTS5 table in the store, whose query cost grew with the whole corpus. This file
+holds the same information as FTS5's index for BM25: for every term, the rows holding it and how often in each
+column (context, text), each row's length in tokens, and the row count. Tokens are FTS5's own: at build time the
+rows are written in batches into a temporary in-memory FTS5 table with the store's tokenizer and read back from
+its ``fts5vocab`` table; at query time a question's terms go through the same tokenizer (``QueryTokenizer``).
+
+A term of the question is an FTS5 phrase. A phrase of one token (nearly all of them) is scored exactly as FTS5
+does. A term the tokenizer cuts into several tokens (``snake_case``) is an FTS5 phrase that needs the tokens
+side by side; the file keeps no positions, so such a phrase is taken to match a row holding all its tokens in one
+column, as often as its rarest token occurs there (docs/performance.md, "Keyword postings", measures how often).
+
+Layout: ``MAGIC``, an 8-byte little-endian header length, a JSON header naming each array's dtype, offset and
+length, then the arrays, each aligned to 64 bytes. Nothing in it is executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from qa.errors import IndexCorrupt
+
+MAGIC = b"QAKWPOST"
+FILE_VERSION = 1
+# The store's FTS5 tokenizer (qa.store m002): the postings must hold exactly the tokens FTS5 made.
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+# FTS5's bm25() constants (sqlite ext/fts5/fts5_aux.c, fts5Bm25Function), and its floor for the IDF of a term
+# found in more than half the rows.
+K1 = 1.2
+B = 0.75
+IDF_FLOOR = 1e-6
+# Rows tokenized per temporary FTS5 table while building: bounds the build's memory, whatever the corpus size.
+BUILD_BATCH = 20_000
+_ALIGN = 64
+# Query terms whose tokens are remembered per thread (a term always gives the same tokens).
+_TOKEN_CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class KeywordRow:
+    """One row of the keyword index: a chunk id with its context and text as written to the index."""
+
+    chunk_id: int
+    context: str
+    text: str
+
+
+def _tokenizing_database() -> sqlite3.Connection:
+    """An in-memory database with an FTS5 table ``t`` (context, text) and its ``instance`` vocabulary ``v``."""
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(context, text, tokenize = '{TOKENIZER}')")
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+    return db
+
+
+@dataclass
+class _Batch:
+    """Term counts of one batch of rows: parallel arrays, grouped by term, row ids ascending within a term."""
+
+    terms: list[str]
+    term_index: np.ndarray  # int32, into ``terms``
+    chunk_ids: np.ndarray  # int64
+    context: np.ndarray  # int64 counts
+    text: np.ndarray  # int64 counts
+
+
+def _tokenize_batch(db: sqlite3.Connection, rows: Sequence[KeywordRow]) -> _Batch:
+    """Write ``rows`` into the temporary FTS5 table, read back every (term, row) with its per-column counts, and
+    empty the table again."""
+    db.execute("DELETE FROM t")
+    db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, ?, ?)", ((r.chunk_id, r.context, r.text) for r in rows))
+    found = db.execute(
+        "SELECT term, doc, SUM(col = 'context'), SUM(col = 'text') FROM v GROUP BY term, doc ORDER BY term, doc"
+    ).fetchall()
+    terms: list[str] = []
+    term_index = np.empty(len(found), dtype=np.int32)
+    last = None
+    for position, entry in enumerate(found):
+        if entry[0] != last:
+            last = entry[0]
+            terms.append(last)
+        term_index[position] = len(terms) - 1
+    counts = np.array([entry[1:] for entry in found], dtype=np.int64).reshape(-1, 3)
+    return _Batch(terms, term_index, counts[:, 0], counts[:, 1], counts[:, 2])
+
+
+def _smallest_unsigned(values: np.ndarray) -> np.ndarray:
+    """``values`` (non-negative counts) in the narrowest unsigned dtype that holds them all."""
+    top = int(values.max()) if len(values) else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values.astype(np.uint64)
+
+
+def build_postings(rows: Iterable[KeywordRow], path: Path, *, batch: int = BUILD_BATCH) -> dict:
+    """Write the postings file of ``rows`` (chunk ids ascending) at ``path``.
+
+    Returns:
+        Counts for the manifest: rows, distinct terms, postings.
+
+    Raises:
+        ValueError: chunk ids are not strictly ascending.
+    """
+    db = _tokenizing_database()
+    vocabulary: dict[str, int] = {}
+    pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    chunk_ids: list[int] = []
+    pending: list[KeywordRow] = []
+
+    def flush() -> None:
+        found = _tokenize_batch(db, pending)
+        global_ids = np.array([vocabulary.setdefault(term, len(vocabulary)) for term in found.terms], dtype=np.int32)
+        pieces.append((global_ids[found.term_index], found.chunk_ids, found.context, found.text))
+        pending.clear()
+
+    for row in rows:
+        if chunk_ids and row.chunk_id <= chunk_ids[-1]:
+            raise ValueError(f"keyword rows out of order: chunk {row.chunk_id} after {chunk_ids[-1]}")
+        chunk_ids.append(row.chunk_id)
+        pending.append(row)
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    db.close()
+    ids = np.array(chunk_ids, dtype=np.int64)
+    arrays = _postings_arrays(ids, vocabulary, pieces)
+    _write(path, arrays, {"rows": len(ids), "total_tokens": int(arrays["row_tokens"].sum(dtype=np.int64))})
+    return {"rows": len(ids), "terms": len(vocabulary), "postings": int(len(arrays["posting_rows"]))}
+
+
+def _postings_arrays(ids: np.ndarray, vocabulary: dict[str, int], pieces: list) -> dict[str, np.ndarray]:
+    """The file's arrays: vocabulary sorted by UTF-8 bytes (as FTS5 orders terms), postings grouped by term."""
+    term_ids = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.int32)
+    chunk = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0, np.int64)
+    context = np.concatenate([p[2] for p in pieces]) if pieces else np.empty(0, np.int64)
+    text = np.concatenate([p[3] for p in pieces]) if pieces else np.empty(0, np.int64)
+    encoded = [term.encode("utf-8") for term in vocabulary]
+    order = sorted(range(len(encoded)), key=encoded.__getitem__)
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    sorted_terms = rank[term_ids]
+    # Stable: batches come in row order and rows ascend within a batch's term, so rows ascend within each term.
+    by_term = np.argsort(sorted_terms, kind="stable")
+    rows = np.searchsorted(ids, chunk[by_term]).astype(np.int32)
+    term_starts = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sorted_terms, minlength=len(order)), out=term_starts[1:])
+    vocab_bytes = [encoded[i] for i in order]
+    vocab_starts = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in vocab_bytes], out=vocab_starts[1:])
+    row_tokens = np.bincount(rows, weights=context[by_term] + text[by_term], minlength=len(ids))
+    return {
+        "chunk_ids": ids,
+        "row_tokens": row_tokens.astype(np.int64),
+        "term_starts": term_starts,
+        "vocab_starts": vocab_starts,
+        "vocab": np.frombuffer(b"".join(vocab_bytes), dtype=np.uint8),
+        "posting_rows": rows,
+        "posting_context": _smallest_unsigned(context[by_term]),
+        "posting_text": _smallest_unsigned(text[by_term]),
+    }
+
+
+def _write(path: Path, arrays: dict[str, np.ndarray], stats: dict) -> None:
+    """Write ``arrays`` and ``stats`` in the file layout (see the module docstring)."""
+    entries, offset = {}, 0
+    for name, array in arrays.items():
+        entries[name] = {"dtype": array.dtype.str, "offset": offset, "length": int(len(array))}
+        offset += -(-array.nbytes // _ALIGN) * _ALIGN
+    header = json.dumps({"version": FILE_VERSION, **stats, "arrays": entries}).encode("utf-8")
+    start = -(-(len(MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
+    with open(path, "wb") as handle:
+        handle.write(MAGIC + len(header).to_bytes(8, "little") + header)
+        for name, array in arrays.items():
+            handle.seek(start + entries[name]["offset"])
+            handle.write(np.ascontiguousarray(array).tobytes())
+
+
+class Postings:
+    """A memory-mapped postings file: look up terms and rank rows by FTS5's BM25."""
+
+    def __init__(self, buffer: mmap.mmap | bytes, name: str = "keywords") -> None:
+        """Read the header of ``buffer`` and view its arrays in place.
+
+        Raises:
+            IndexCorrupt: not a postings file of this version, or its arrays do not fit or agree.
+        """
+        self._buffer = buffer
+        try:
+            self._read(buffer)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise IndexCorrupt(f"unreadable keyword postings {name}: {exc}") from exc
+
+    def _read(self, buffer) -> None:
+        if bytes(buffer[: len(MAGIC)]) != MAGIC:
+            raise ValueError("not a postings file")
+        length = int.from_bytes(buffer[len(MAGIC) : len(MAGIC) + 8], "little")
+        header = json.loads(bytes(buffer[len(MAGIC) + 8 : len(MAGIC) + 8 + length]).decode("utf-8"))
+        if header.get("version") != FILE_VERSION:
+            raise ValueError(f"version {header.get('version')!r}, expected {FILE_VERSION}")
+        start = -(-(len(MAGIC) + 8 + length) // _ALIGN) * _ALIGN
+        arrays = {}
+        for name, entry in header["arrays"].items():
+            dtype = np.dtype(entry["dtype"])
+            end = start + entry["offset"] + entry["length"] * dtype.itemsize
+            if end > len(buffer):
+                raise ValueError(f"array {name} runs past the end of the file")
+            arrays[name] = np.frombuffer(buffer, dtype=dtype, count=entry["length"], offset=start + entry["offset"])
+        self.chunk_ids = arrays["chunk_ids"]
+        self.row_tokens = arrays["row_tokens"]
+        self.term_starts = arrays["term_starts"]
+        self.vocab_starts = arrays["vocab_starts"]
+        self.vocab = arrays["vocab"]
+        self.posting_rows = arrays["posting_rows"]
+        self.posting_context = arrays["posting_context"]
+        self.posting_text = arrays["posting_text"]
+        self.n_rows = int(header["rows"])
+        self.total_tokens = int(header["total_tokens"])
+        n_terms = len(self.term_starts) - 1
+        if len(self.chunk_ids) != self.n_rows or len(self.row_tokens) != self.n_rows or len(self.vocab_starts) != n_terms + 1:
+            raise ValueError("array lengths disagree")
+        if n_terms >= 0 and len(self.term_starts) and int(self.term_starts[-1]) != len(self.posting_rows):
+            raise ValueError("term offsets disagree with the postings")
+        # FTS5 divides by the row count; an index always has at least one row, but keep an empty file harmless.
+        self.avgdl = self.total_tokens / self.n_rows if self.n_rows else 1.0
+
+    @classmethod
+    def open_fd(cls, fd: int, name: str = "keywords") -> "Postings":
+        """Map the file open at ``fd`` (the caller keeps and closes ``fd``; the mapping stays valid).
+
+        Raises:
+            IndexCorrupt: the file is empty or not a postings file.
+        """
+        if os.fstat(fd).st_size == 0:
+            raise IndexCorrupt(f"keyword postings {name} is empty")
+        return cls(mmap.mmap(fd, 0, access=mmap.ACCESS_READ), name)
+
+    @classmethod
+    def open_path(cls, path: Path) -> "Postings":
+        """Map the postings file at ``path`` (for tools; a service opens it through its snapshot).
+
+        Raises:
+            IndexCorrupt: missing, empty or not a postings file.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise IndexCorrupt(f"missing keyword postings {path}: rebuild the index with `qa index`") from None
+        try:
+            return cls.open_fd(fd, str(path))
+        finally:
+            os.close(fd)
+
+    @property
+    def n_terms(self) -> int:
+        """Distinct tokens in the index."""
+        return len(self.term_starts) - 1
+
+    def term(self, number: int) -> str:
+        """The ``number``-th token in byte order."""
+        return bytes(self.vocab[self.vocab_starts[number] : self.vocab_starts[number + 1]]).decode("utf-8")
+
+    def find(self, token: str) -> int:
+        """The number of ``token`` in the vocabulary, or -1 (binary search over the mapped, byte-ordered terms)."""
+        wanted = token.encode("utf-8")
+        low, high = 0, self.n_terms
+        starts, vocab = self.vocab_starts, self.vocab
+        while low < high:
+            middle = (low + high) // 2
+            found = vocab[starts[middle] : starts[middle + 1]].tobytes()
+            if found < wanted:
+                low = middle + 1
+            elif found > wanted:
+                high = middle
+            else:
+                return middle
+        return -1
+
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row positions (ascending) holding ``token``, with its count in each: context, text."""
+        number = self.find(token)
+        if number < 0:
+            empty = np.empty(0, dtype=np.int32)
+            return empty, empty, empty
+        first, last = int(self.term_starts[number]), int(self.term_starts[number + 1])
+        return self.posting_rows[first:last], self.posting_context[first:last], self.posting_text[first:last]
+
+    def phrase_postings(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows matching a phrase, with its count per column (see the module docstring for several tokens)."""
+        if not tokens:
+            empty = np.empty(0, dtype=np.int32)
+            return empty, empty, empty
+        rows, context, text = self.postings(tokens[0])
+        for token in tokens[1:]:
+            other_rows, other_context, other_text = self.postings(token)
+            rows, mine, theirs = np.intersect1d(rows, other_rows, assume_unique=True, return_indices=True)
+            context = np.minimum(context[mine], other_context[theirs])
+            text = np.minimum(text[mine], other_text[theirs])
+        if len(tokens) > 1:
+            both = (context > 0) | (text > 0)
+            rows, context, text = rows[both], context[both], text[both]
+        return rows, context, text
+
+    def rows_of(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """A boolean mask over rows: True for the rows of ``chunk_ids`` (ids not in the index are ignored)."""
+        mask = np.zeros(self.n_rows, dtype=bool)
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        positions = np.searchsorted(self.chunk_ids, ids)
+        inside = positions < self.n_rows
+        positions, ids = positions[inside], ids[inside]
+        mask[positions[self.chunk_ids[positions] == ids]] = True
+        return mask
+
+    def search(
+        self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
+        allowed: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """The best ``k`` rows for an OR of ``phrases`` (each a token sequence): ``(chunk id, BM25 score)``.
+
+        Scores are FTS5's ``-bm25(table, context_weight, text_weight)``: higher is better. Ties are ordered by
+        chunk id. Rows outside ``allowed`` (a boolean mask over rows) are left out before ranking; IDF and the
+        average length stay those of the whole index, as in FTS5 with a ``rowid IN (...)`` restriction.
+        """
+        if k < 1 or self.n_rows == 0:
+            return []
+        parts_rows, parts_scores = [], []
+        for tokens in phrases:
+            rows, context, text = self.phrase_postings(tokens)
+            if not len(rows):
+                continue
+            idf = math.log((self.n_rows - len(rows) + 0.5) / (len(rows) + 0.5))
+            idf = idf if idf > 0.0 else IDF_FLOOR
+            if allowed is not None:
+                keep = allowed[rows]
+                rows, context, text = rows[keep], context[keep], text[keep]
+                if not len(rows):
+                    continue
+            frequency = weights[0] * context.astype(np.float64) + weights[1] * text.astype(np.float64)
+            length = self.row_tokens[rows].astype(np.float64)
+            parts_scores.append(idf * (frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / self.avgdl)))
+            parts_rows.append(rows)
+        if not parts_rows:
+            return []
+        return self._best(np.concatenate(parts_rows), np.concatenate(parts_scores), k)
+
+    def _best(self, rows: np.ndarray, contributions: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Sum the contributions per row and keep the ``k`` best rows, ties by row (so by chunk id) ascending."""
+        if len(rows) * 8 < self.n_rows:
+            matched, inverse = np.unique(rows, return_inverse=True)
+            scores = np.bincount(inverse, weights=contributions, minlength=len(matched))
+        else:
+            scores = np.bincount(rows, weights=contributions, minlength=self.n_rows)
+            matched = np.flatnonzero(np.bincount(rows, minlength=self.n_rows))
+            scores = scores[matched]
+        if len(matched) > k:
+            threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+            above = np.flatnonzero(scores > threshold)
+            tied = np.flatnonzero(scores == threshold)[: k - len(above)]
+            chosen = np.concatenate([above, tied])
+        else:
+            chosen = np.arange(len(matched))
+        order = np.lexsort((matched[chosen], -scores[chosen]))
+        chosen = chosen[order]
+        return [(int(i), float(s)) for i, s in zip(self.chunk_ids[matched[chosen]], scores[chosen])]
+
+
+class QueryTokenizer:
+    """Question terms to FTS5 tokens, by FTS5 itself: one small in-memory FTS5 table per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _state(self) -> tuple[sqlite3.Connection, dict[str, tuple[str, ...]]]:
+        state = getattr(self._local, "state", None)
+        if state is None:
+            state = self._local.state = (_tokenizing_database(), {})
+        return state
+
+    def tokens(self, terms: Sequence[str]) -> list[tuple[str, ...]]:
+        """Each term's tokens in order, as FTS5 would make them from the quoted term (empty when none)."""
+        db, cache = self._state()
+        missing = list(dict.fromkeys(t for t in terms if t not in cache))
+        if missing:
+            if len(cache) + len(missing) > _TOKEN_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(missing, _tokenize_terms(db, missing)))
+        return [cache[t] for t in terms]
+
+
+def _tokenize_terms(db: sqlite3.Connection, terms: Sequence[str]) -> list[tuple[str, ...]]:
+    """FTS5's tokens of each term (written to the text column of the temporary table, then removed)."""
+    with db:
+        db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, '', ?)", enumerate(terms, start=1))
+        found = db.execute("SELECT doc, term FROM v ORDER BY doc, \"offset\"").fetchall()
+        db.execute("DELETE FROM t")
+    tokens: list[list[str]] = [[] for _ in terms]
+    for row, token in found:
+        tokens[row - 1].append(token)
+    return [tuple(t) for t in tokens]
