@@ -57,10 +57,12 @@ class KeywordRow:
 
 
 def _tokenizing_database() -> sqlite3.Connection:
-    """An in-memory database with an FTS5 table ``t`` (context, text) and its ``instance`` vocabulary ``v``."""
+    """An in-memory database with an FTS5 table ``t`` (context, text) and its vocabularies: ``v`` (one row per
+    token instance, ordered by term, row, column, offset) and ``r`` (one row per term, in the same term order)."""
     db = sqlite3.connect(":memory:", check_same_thread=False)
     db.execute(f"CREATE VIRTUAL TABLE t USING fts5(context, text, tokenize = '{TOKENIZER}')")
     db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+    db.execute("CREATE VIRTUAL TABLE r USING fts5vocab(t, 'row')")
     return db
 
 
@@ -69,7 +71,7 @@ class _Batch:
     """Term counts of one batch of rows: parallel arrays, grouped by term, row ids ascending within a term."""
 
     terms: list[str]
-    term_index: np.ndarray  # int32, into ``terms``
+    term_index: np.ndarray  # int64, into ``terms``
     chunk_ids: np.ndarray  # int64
     context: np.ndarray  # int64 counts
     text: np.ndarray  # int64 counts
@@ -77,22 +79,32 @@ class _Batch:
 
 def _tokenize_batch(db: sqlite3.Connection, rows: Sequence[KeywordRow]) -> _Batch:
     """Write ``rows`` into the temporary FTS5 table, read back every (term, row) with its per-column counts, and
-    empty the table again."""
+    empty the table again.
+
+    Every token instance comes back in one string per column, in the vocabulary's own order, and is counted in
+    numpy: a Python object per instance (or an SQL ``GROUP BY``, which sorts) costs several times as much.
+
+    Raises:
+        RuntimeError: FTS5 gave its vocabulary in an order this code does not expect (never seen; checked so that
+            a change in SQLite cannot make wrong postings silently).
+    """
     db.execute("DELETE FROM t")
     db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, ?, ?)", ((r.chunk_id, r.context, r.text) for r in rows))
-    found = db.execute(
-        "SELECT term, doc, SUM(col = 'context'), SUM(col = 'text') FROM v GROUP BY term, doc ORDER BY term, doc"
-    ).fetchall()
-    terms: list[str] = []
-    term_index = np.empty(len(found), dtype=np.int32)
-    last = None
-    for position, entry in enumerate(found):
-        if entry[0] != last:
-            last = entry[0]
-            terms.append(last)
-        term_index[position] = len(terms) - 1
-    counts = np.array([entry[1:] for entry in found], dtype=np.int64).reshape(-1, 3)
-    return _Batch(terms, term_index, counts[:, 0], counts[:, 1], counts[:, 2])
+    vocabulary = db.execute("SELECT term, cnt FROM r").fetchall()
+    docs, columns = db.execute("SELECT group_concat(doc, ' '), group_concat(col = 'text', '') FROM v").fetchone()
+    docs = np.fromstring(docs or "", dtype=np.int64, sep=" ")
+    in_text = np.frombuffer((columns or "").encode("ascii"), dtype=np.uint8).astype(np.int64) - ord("0")
+    counts = np.array([count for _, count in vocabulary], dtype=np.int64)
+    if len(docs) != len(in_text) or len(docs) != int(counts.sum()):
+        raise RuntimeError("FTS5's vocabulary tables disagree on the number of token instances")
+    term_index = np.repeat(np.arange(len(vocabulary), dtype=np.int64), counts)
+    same_term = term_index[1:] == term_index[:-1]
+    if np.any(same_term & (docs[1:] < docs[:-1])):
+        raise RuntimeError("FTS5's instance vocabulary is not ordered by row within a term")
+    starts = np.flatnonzero(np.concatenate(([True], ~same_term | (docs[1:] != docs[:-1])))) if len(docs) else docs
+    text = np.add.reduceat(in_text, starts) if len(docs) else docs
+    lengths = np.diff(np.append(starts, len(docs)))
+    return _Batch([term for term, _ in vocabulary], term_index[starts], docs[starts], lengths - text, text)
 
 
 def _smallest_unsigned(values: np.ndarray) -> np.ndarray:
@@ -122,7 +134,12 @@ def build_postings(rows: Iterable[KeywordRow], path: Path, *, batch: int = BUILD
     def flush() -> None:
         found = _tokenize_batch(db, pending)
         global_ids = np.array([vocabulary.setdefault(term, len(vocabulary)) for term in found.terms], dtype=np.int32)
-        pieces.append((global_ids[found.term_index], found.chunk_ids, found.context, found.text))
+        first = len(chunk_ids) - len(pending)
+        batch_ids = np.array([r.chunk_id for r in pending], dtype=np.int64)
+        positions = (first + np.searchsorted(batch_ids, found.chunk_ids)).astype(np.int32)
+        # Compact types: at a million passages there are tens of millions of postings to hold until written.
+        pieces.append((global_ids[found.term_index], positions, _smallest_unsigned(found.context),
+                       _smallest_unsigned(found.text)))
         pending.clear()
 
     for row in rows:
@@ -142,32 +159,38 @@ def build_postings(rows: Iterable[KeywordRow], path: Path, *, batch: int = BUILD
 
 
 def _postings_arrays(ids: np.ndarray, vocabulary: dict[str, int], pieces: list) -> dict[str, np.ndarray]:
-    """The file's arrays: vocabulary sorted by UTF-8 bytes (as FTS5 orders terms), postings grouped by term."""
-    term_ids = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.int32)
-    chunk = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0, np.int64)
-    context = np.concatenate([p[2] for p in pieces]) if pieces else np.empty(0, np.int64)
-    text = np.concatenate([p[3] for p in pieces]) if pieces else np.empty(0, np.int64)
+    """The file's arrays: vocabulary sorted by UTF-8 bytes (as FTS5 orders terms), postings grouped by term.
+
+    Args:
+        pieces: per batch, parallel arrays of term number (in ``vocabulary``), row position and the term's count
+            in the context and in the text, rows ascending within a term.
+    """
+    def joined(column: int, dtype) -> np.ndarray:
+        return np.concatenate([p[column] for p in pieces]) if pieces else np.empty(0, dtype)
+
+    term_ids, rows, context, text = joined(0, np.int32), joined(1, np.int32), joined(2, np.uint8), joined(3, np.uint8)
     encoded = [term.encode("utf-8") for term in vocabulary]
     order = sorted(range(len(encoded)), key=encoded.__getitem__)
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     sorted_terms = rank[term_ids]
+    del term_ids
     # Stable: batches come in row order and rows ascend within a batch's term, so rows ascend within each term.
     by_term = np.argsort(sorted_terms, kind="stable")
-    rows = np.searchsorted(ids, chunk[by_term]).astype(np.int32)
     term_starts = np.zeros(len(order) + 1, dtype=np.int64)
     np.cumsum(np.bincount(sorted_terms, minlength=len(order)), out=term_starts[1:])
+    del sorted_terms
     vocab_bytes = [encoded[i] for i in order]
     vocab_starts = np.zeros(len(order) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in vocab_bytes], out=vocab_starts[1:])
-    row_tokens = np.bincount(rows, weights=context[by_term] + text[by_term], minlength=len(ids))
+    row_tokens = np.bincount(rows, weights=context.astype(np.float64) + text, minlength=len(ids))
     return {
         "chunk_ids": ids,
         "row_tokens": row_tokens.astype(np.int64),
         "term_starts": term_starts,
         "vocab_starts": vocab_starts,
         "vocab": np.frombuffer(b"".join(vocab_bytes), dtype=np.uint8),
-        "posting_rows": rows,
+        "posting_rows": rows[by_term],
         "posting_context": _smallest_unsigned(context[by_term]),
         "posting_text": _smallest_unsigned(text[by_term]),
     }
