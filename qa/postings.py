@@ -45,6 +45,8 @@ BUILD_BATCH = 20_000
 _ALIGN = 64
 # Query terms whose tokens are remembered per thread (a term always gives the same tokens).
 _TOKEN_CACHE_SIZE = 50_000
+# The rarest phrases are scored first until their postings number this many times k, to set the bar.
+_SEED_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -183,16 +185,22 @@ def _postings_arrays(ids: np.ndarray, vocabulary: dict[str, int], pieces: list) 
     vocab_bytes = [encoded[i] for i in order]
     vocab_starts = np.zeros(len(order) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in vocab_bytes], out=vocab_starts[1:])
-    row_tokens = np.bincount(rows, weights=context.astype(np.float64) + text, minlength=len(ids))
+    row_tokens = np.bincount(rows, weights=context.astype(np.float64) + text, minlength=len(ids)).astype(np.int64)
+    rows, context, text = rows[by_term], context[by_term], text[by_term]
+    firsts = term_starts[:-1]
     return {
         "chunk_ids": ids,
-        "row_tokens": row_tokens.astype(np.int64),
+        "row_tokens": row_tokens,
         "term_starts": term_starts,
         "vocab_starts": vocab_starts,
         "vocab": np.frombuffer(b"".join(vocab_bytes), dtype=np.uint8),
-        "posting_rows": rows[by_term],
-        "posting_context": _smallest_unsigned(context[by_term]),
-        "posting_text": _smallest_unsigned(text[by_term]),
+        "posting_rows": rows,
+        "posting_context": _smallest_unsigned(context),
+        "posting_text": _smallest_unsigned(text),
+        # What bounds a term's contribution to any row whatever the column weights (see Postings.search).
+        "term_max_context": _smallest_unsigned(np.maximum.reduceat(context, firsts) if len(rows) else context),
+        "term_max_text": _smallest_unsigned(np.maximum.reduceat(text, firsts) if len(rows) else text),
+        "term_min_tokens": np.minimum.reduceat(row_tokens[rows], firsts) if len(rows) else row_tokens[:0],
     }
 
 
@@ -249,11 +257,17 @@ class Postings:
         self.posting_rows = arrays["posting_rows"]
         self.posting_context = arrays["posting_context"]
         self.posting_text = arrays["posting_text"]
+        self.term_max_context = arrays["term_max_context"]
+        self.term_max_text = arrays["term_max_text"]
+        self.term_min_tokens = arrays["term_min_tokens"]
         self.n_rows = int(header["rows"])
         self.total_tokens = int(header["total_tokens"])
         n_terms = len(self.term_starts) - 1
+        per_term = (self.vocab_starts, self.term_max_context, self.term_max_text, self.term_min_tokens)
         if len(self.chunk_ids) != self.n_rows or len(self.row_tokens) != self.n_rows or len(self.vocab_starts) != n_terms + 1:
             raise ValueError("array lengths disagree")
+        if any(len(array) != n_terms for array in per_term[1:]):
+            raise ValueError("per-term array lengths disagree")
         if n_terms >= 0 and len(self.term_starts) and int(self.term_starts[-1]) != len(self.posting_rows):
             raise ValueError("term offsets disagree with the postings")
         # FTS5 divides by the row count; an index always has at least one row, but keep an empty file harmless.
@@ -355,48 +369,120 @@ class Postings:
         Scores are FTS5's ``-bm25(table, context_weight, text_weight)``: higher is better. Ties are ordered by
         chunk id. Rows outside ``allowed`` (a boolean mask over rows) are left out before ranking; IDF and the
         average length stay those of the whole index, as in FTS5 with a ``rowid IN (...)`` restriction.
+
+        Only rows that can reach the top ``k`` are scored (MaxScore): once some rows' exact scores set a bar, the
+        phrases whose best possible contributions add up to less than it cannot lift a row holding none of the
+        others over it, so their postings are only looked up for the rows the other phrases bring.
         """
         if k < 1 or self.n_rows == 0:
             return []
-        parts_rows, parts_scores = [], []
-        for tokens in phrases:
-            rows, context, text = self.phrase_postings(tokens)
-            if not len(rows):
-                continue
-            idf = math.log((self.n_rows - len(rows) + 0.5) / (len(rows) + 0.5))
-            idf = idf if idf > 0.0 else IDF_FLOOR
-            if allowed is not None:
-                keep = allowed[rows]
-                rows, context, text = rows[keep], context[keep], text[keep]
-                if not len(rows):
-                    continue
-            frequency = weights[0] * context.astype(np.float64) + weights[1] * text.astype(np.float64)
-            length = self.row_tokens[rows].astype(np.float64)
-            parts_scores.append(idf * (frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / self.avgdl)))
-            parts_rows.append(rows)
-        if not parts_rows:
+        terms = [term for term in (self._scored(tokens, weights) for tokens in phrases) if term is not None]
+        if not terms:
             return []
-        return self._best(np.concatenate(parts_rows), np.concatenate(parts_scores), k)
+        candidates = self._candidates(terms, k, allowed)
+        return self._best(candidates, self._scores(terms, candidates), k)
 
-    def _best(self, rows: np.ndarray, contributions: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Sum the contributions per row and keep the ``k`` best rows, ties by row (so by chunk id) ascending."""
-        if len(rows) * 8 < self.n_rows:
-            matched, inverse = np.unique(rows, return_inverse=True)
-            scores = np.bincount(inverse, weights=contributions, minlength=len(matched))
-        else:
-            scores = np.bincount(rows, weights=contributions, minlength=self.n_rows)
-            matched = np.flatnonzero(np.bincount(rows, minlength=self.n_rows))
-            scores = scores[matched]
-        if len(matched) > k:
+    def _scored(self, tokens: Sequence[str], weights: tuple[float, float]) -> "_Phrase | None":
+        """A phrase's postings with its IDF and the most it adds to any row's score; None when nothing matches."""
+        rows, context, text = self.phrase_postings(tokens)
+        if not len(rows):
+            return None
+        # FTS5 counts a phrase's rows over the whole table, whatever restricts the query.
+        idf = math.log((self.n_rows - len(rows) + 0.5) / (len(rows) + 0.5))
+        phrase = _Phrase(self, rows, context, text, idf if idf > 0.0 else IDF_FLOOR, weights)
+        if len(tokens) == 1:
+            number = self.find(tokens[0])
+            phrase.bound = phrase.most(
+                float(self.term_max_context[number]), float(self.term_max_text[number]),
+                float(self.term_min_tokens[number]),
+            )
+        else:  # an intersection made for this question: its own greatest contribution
+            phrase.bound = float(phrase.contributions(np.arange(len(rows))).max())
+        return phrase
+
+    def _candidates(self, terms: list["_Phrase"], k: int, allowed: np.ndarray | None) -> np.ndarray:
+        """Rows (ascending) that may reach the top ``k``: every allowed row holding an essential phrase."""
+        seed, total = [], 0
+        for term in sorted(terms, key=lambda t: len(t.rows)):  # the rarest phrases give a bar cheaply
+            seed.append(term.rows)
+            total += len(term.rows)
+            if total >= _SEED_FACTOR * k:
+                break
+        first = self._union(seed, allowed)
+        bar = 0.0
+        if len(first) >= k and len(seed) < len(terms):
+            bar = float(np.partition(self._scores(terms, first), len(first) - k)[len(first) - k])
+        essential, below = [], 0.0
+        for term in sorted(terms, key=lambda t: t.bound):
+            # Strictly below the bar, with room for rounding: a row holding only these cannot reach or tie it.
+            if not essential and below + term.bound < bar * (1 - 1e-9):
+                below += term.bound
+            else:
+                essential.append(term)
+        return self._union([term.rows for term in essential], allowed)
+
+    def _union(self, row_lists: list[np.ndarray], allowed: np.ndarray | None) -> np.ndarray:
+        """The ascending union of row lists, less rows outside ``allowed``."""
+        total = sum(len(rows) for rows in row_lists)
+        if total * 16 > self.n_rows:  # long lists: a mask over all rows beats sorting them
+            mask = np.zeros(self.n_rows, dtype=bool)
+            for rows in row_lists:
+                mask[rows] = True
+            if allowed is not None:
+                mask &= allowed
+            return np.flatnonzero(mask)
+        union = np.unique(np.concatenate(row_lists)) if len(row_lists) > 1 else np.asarray(row_lists[0])
+        return union[allowed[union]] if allowed is not None else union
+
+    def _scores(self, terms: list["_Phrase"], candidates: np.ndarray) -> np.ndarray:
+        """Exact scores of ``candidates``, summed in the question's phrase order as FTS5 sums them."""
+        scores = np.zeros(len(candidates), dtype=np.float64)
+        for term in terms:  # each candidate gets at most one addition per phrase, so either way sums alike
+            if len(term.rows) < len(candidates):  # find the phrase's rows among the candidates
+                places = np.searchsorted(candidates, term.rows)
+                inside = places < len(candidates)
+                inside[inside] = candidates[places[inside]] == term.rows[inside]
+                scores[places[inside]] += term.contributions(np.flatnonzero(inside))
+            else:  # find the candidates among the phrase's rows
+                positions = np.searchsorted(term.rows, candidates)
+                inside = positions < len(term.rows)
+                inside[inside] = term.rows[positions[inside]] == candidates[inside]
+                scores[inside] += term.contributions(positions[inside])
+        return scores
+
+    def _best(self, candidates: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best candidates, ties by row (so by chunk id) ascending."""
+        if len(candidates) > k:
             threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
             above = np.flatnonzero(scores > threshold)
             tied = np.flatnonzero(scores == threshold)[: k - len(above)]
             chosen = np.concatenate([above, tied])
         else:
-            chosen = np.arange(len(matched))
-        order = np.lexsort((matched[chosen], -scores[chosen]))
-        chosen = chosen[order]
-        return [(int(i), float(s)) for i, s in zip(self.chunk_ids[matched[chosen]], scores[chosen])]
+            chosen = np.arange(len(candidates))
+        chosen = chosen[np.lexsort((candidates[chosen], -scores[chosen]))]
+        return [(int(i), float(s)) for i, s in zip(self.chunk_ids[candidates[chosen]], scores[chosen])]
+
+
+class _Phrase:
+    """One phrase of a question: its postings, IDF, column weights and the most it adds to a row's score."""
+
+    def __init__(self, postings: Postings, rows, context, text, idf: float, weights: tuple[float, float]) -> None:
+        self.postings, self.rows, self.context, self.text = postings, rows, context, text
+        self.idf, self.weights = idf, weights
+        self.bound = math.inf
+
+    def most(self, context: float, text: float, tokens: float) -> float:
+        """An upper bound of this phrase's contribution to any row: BM25 grows with the count and falls with the
+        row's length, so the largest counts and the shortest row among its postings bound every row's."""
+        frequency = self.weights[0] * context + self.weights[1] * text
+        return self.idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * tokens / self.postings.avgdl)))
+
+    def contributions(self, positions: np.ndarray) -> np.ndarray:
+        """This phrase's BM25 term for the postings at ``positions``, as fts5Bm25Function computes it."""
+        frequency = self.weights[0] * self.context[positions].astype(np.float64)
+        frequency += self.weights[1] * self.text[positions].astype(np.float64)
+        length = self.postings.row_tokens[self.rows[positions]].astype(np.float64)
+        return self.idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / self.postings.avgdl)))
 
 
 class QueryTokenizer:
