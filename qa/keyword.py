@@ -51,7 +51,7 @@ class KeywordRetriever:
         self.store = store
         self.weights = (context_weight, text_weight)
         self._postings = store.keywords
-        self._tokenizer = QueryTokenizer()
+        self.tokenizer = QueryTokenizer()
 
     @property
     def postings(self) -> Postings:
@@ -75,4 +75,4 @@ class KeywordRetriever:
             return []
         postings = self.postings
         mask = postings.rows_of(allowed) if allowed is not None else None
-        return postings.search(self._tokenizer.tokens(terms), k, weights=self.weights, allowed=mask)
+        return postings.search(self.tokenizer.tokens(terms), k, weights=self.weights, allowed=mask)

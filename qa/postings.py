@@ -59,13 +59,19 @@ class KeywordRow:
 
 
 def _tokenizing_database() -> sqlite3.Connection:
-    """An in-memory database with an FTS5 table ``t`` (context, text) and its vocabularies: ``v`` (one row per
-    token instance, ordered by term, row, column, offset) and ``r`` (one row per term, in the same term order)."""
+    """An in-memory database with a contentless FTS5 table ``t`` (context, text) and its vocabularies: ``v`` (one
+    row per token instance, ordered by term, row, column, offset) and ``r`` (one row per term, in that order)."""
     db = sqlite3.connect(":memory:", check_same_thread=False)
-    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(context, text, tokenize = '{TOKENIZER}')")
+    # Contentless: only the index is needed, and 'delete-all' empties it with no tombstones left to read past.
+    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(context, text, content = '', tokenize = '{TOKENIZER}')")
     db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
     db.execute("CREATE VIRTUAL TABLE r USING fts5vocab(t, 'row')")
     return db
+
+
+def _empty(db: sqlite3.Connection) -> None:
+    """Empty the temporary FTS5 table."""
+    db.execute("INSERT INTO t (t) VALUES ('delete-all')")
 
 
 @dataclass
@@ -90,7 +96,7 @@ def _tokenize_batch(db: sqlite3.Connection, rows: Sequence[KeywordRow]) -> _Batc
         RuntimeError: FTS5 gave its vocabulary in an order this code does not expect (never seen; checked so that
             a change in SQLite cannot make wrong postings silently).
     """
-    db.execute("DELETE FROM t")
+    _empty(db)
     db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, ?, ?)", ((r.chunk_id, r.context, r.text) for r in rows))
     vocabulary = db.execute("SELECT term, cnt FROM r").fetchall()
     docs, columns = db.execute("SELECT group_concat(doc, ' '), group_concat(col = 'text', '') FROM v").fetchone()
@@ -513,7 +519,7 @@ def _tokenize_terms(db: sqlite3.Connection, terms: Sequence[str]) -> list[tuple[
     with db:
         db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, '', ?)", enumerate(terms, start=1))
         found = db.execute("SELECT doc, term FROM v ORDER BY doc, \"offset\"").fetchall()
-        db.execute("DELETE FROM t")
+        _empty(db)
     tokens: list[list[str]] = [[] for _ in terms]
     for row, token in found:
         tokens[row - 1].append(token)
