@@ -46,7 +46,9 @@ _ALIGN = 64
 # Query terms whose tokens are remembered per thread (a term always gives the same tokens).
 _TOKEN_CACHE_SIZE = 50_000
 # The rarest phrases are scored first until their postings number this many times k, to set the bar.
-_SEED_FACTOR = 4
+_SEED_FACTOR = 32
+# Candidates beyond 1/this of all rows are looked up through a row -> slot map rather than by binary search.
+_SLOT_MAP_FACTOR = 64
 
 
 @dataclass(frozen=True)
@@ -430,7 +432,7 @@ class Postings:
     def _union(self, row_lists: list[np.ndarray], allowed: np.ndarray | None) -> np.ndarray:
         """The ascending union of row lists, less rows outside ``allowed``."""
         total = sum(len(rows) for rows in row_lists)
-        if total * 16 > self.n_rows:  # long lists: a mask over all rows beats sorting them
+        if total * _SLOT_MAP_FACTOR > self.n_rows:  # long lists: a mask over all rows beats sorting them
             mask = np.zeros(self.n_rows, dtype=bool)
             for rows in row_lists:
                 mask[rows] = True
@@ -443,8 +445,17 @@ class Postings:
     def _scores(self, terms: list["_Phrase"], candidates: np.ndarray) -> np.ndarray:
         """Exact scores of ``candidates``, summed in the question's phrase order as FTS5 sums them."""
         scores = np.zeros(len(candidates), dtype=np.float64)
-        for term in terms:  # each candidate gets at most one addition per phrase, so either way sums alike
-            if len(term.rows) < len(candidates):  # find the phrase's rows among the candidates
+        slots = None
+        if len(candidates) * _SLOT_MAP_FACTOR > self.n_rows:
+            # Many candidates: a map from row to candidate slot turns each lookup into one gather.
+            slots = np.full(self.n_rows, -1, dtype=np.int32)
+            slots[candidates] = np.arange(len(candidates), dtype=np.int32)
+        for term in terms:  # each candidate gets at most one addition per phrase, so every way sums alike
+            if slots is not None:
+                found = slots[term.rows]
+                inside = np.flatnonzero(found >= 0)
+                scores[found[inside]] += term.contributions(inside)
+            elif len(term.rows) < len(candidates):  # find the phrase's rows among the candidates
                 places = np.searchsorted(candidates, term.rows)
                 inside = places < len(candidates)
                 inside[inside] = candidates[places[inside]] == term.rows[inside]
