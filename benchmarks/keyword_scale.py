@@ -9,8 +9,9 @@ keeps the share of passages it has in real text. The questions of the labelled s
 the other for each question, at the depth a hybrid search fetches (``QA_CANDIDATES``, 100) on one thread; FTS5 as
 the store's keyword search asked it, the postings as ``qa.keyword.KeywordRetriever`` does. Prints per N: build
 seconds and megabytes of each, median / p95 milliseconds per question, the ratio of the medians (same run), how
-many questions got the same scores from both, and the process's resident memory after the questions (anonymous
-and file-backed: the postings are memory-mapped, so the pages the questions touched count as file-backed);
+many questions got the same scores from both, and the resident memory of a fresh process that opens only the
+postings and asks every question (what serving adds: before opening and after the questions, anonymous and
+file-backed, since the postings are memory-mapped and the pages the questions touched count as file-backed);
 then one JSON object. Repeating passages makes ties, not extra vocabulary; a real corpus of N passages has more
 distinct terms, which makes each posting list shorter, so these times lean pessimistic.
 """
@@ -21,6 +22,8 @@ import argparse
 import json
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -141,6 +144,28 @@ def resident_megabytes() -> dict[str, float]:
     return {"rss_mb": fields.get("VmRSS"), "anon_mb": fields.get("RssAnon"), "file_mb": fields.get("RssFile")}
 
 
+def serving_memory(postings_path: Path, args: argparse.Namespace) -> dict:
+    """Resident memory of a fresh process (this script with ``--serve``) before and after asking every question."""
+    command = [sys.executable, __file__, "--index", str(args.index), "--dataset", str(args.dataset), "--split",
+               args.split, "--questions", str(args.questions), "--serve", str(postings_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def serve(postings_path: Path, questions: list[str], depth: int, weights: tuple[float, float]) -> None:
+    """Print this process's resident memory before opening the postings and after asking every question."""
+    before = resident_megabytes()
+    postings = PostingsSide(postings_path, weights)
+    for question in questions:
+        postings.retrieve(question, depth)
+    after = resident_megabytes()
+    print(json.dumps({
+        "serving_rss_before_mb": before["rss_mb"], "serving_rss_mb": after["rss_mb"],
+        "serving_anon_mb": after["anon_mb"], "serving_file_mb": after["file_mb"],
+        "serving_file_before_mb": before["file_mb"],
+    }))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True, help="a built index whose passages are repeated")
@@ -149,15 +174,19 @@ def main() -> None:
     parser.add_argument("--n", default="18000,100000,1000000", help="sizes, comma-separated")
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--workdir", type=Path, help="where the grown files go (default: a temporary folder)")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the fresh process of serving_memory
     args = parser.parse_args()
     questions = [q.text for q in load_dataset(args.dataset, split=args.split).queries][: args.questions]
     settings = Settings()
     depth, weights = settings.candidates, (settings.context_weight, settings.text_weight)
+    if args.serve:
+        serve(args.serve, questions, depth, weights)
+        return
     rows = source_rows(args.index / DATABASE_FILE)
     results = []
     print(f"{len(questions)} questions, {depth} passages each, one thread; {len(rows):,} passages repeated")
     print(f"{'passages':>10s} {'build s fts5/post':>18s} {'MB fts5/post':>14s} {'median ms fts5/post':>20s} "
-          f"{'p95 ms fts5/post':>17s} {'ratio':>6s} {'same':>5s} {'RSS MB (anon+file)':>20s}")
+          f"{'p95 ms fts5/post':>17s} {'ratio':>6s} {'same':>5s} {'serving RSS MB before/after (file)':>35s}")
     with tempfile.TemporaryDirectory(prefix="qa-keyword-scale-", dir=args.workdir) as scratch:
         for n in (int(x) for x in args.n.split(",")):
             fts_path, postings_path = Path(scratch) / f"fts5-{n}.sqlite3", Path(scratch) / f"keywords-{n}.bin"
@@ -167,7 +196,7 @@ def main() -> None:
                    "postings_mb": round(postings_path.stat().st_size / 1e6, 1)}
             postings = PostingsSide(postings_path, weights)
             row.update(side_by_side(Fts5Side(fts_path, weights), postings, questions, depth))
-            row.update(resident_megabytes())
+            row.update(serving_memory(postings_path, args))
             del postings
             fts_path.unlink()
             postings_path.unlink()
@@ -176,7 +205,8 @@ def main() -> None:
                   f"{row['fts5_mb']:6.1f} / {row['postings_mb']:6.1f} "
                   f"{row['fts5_median_ms']:9.2f} / {row['postings_median_ms']:8.2f} "
                   f"{row['fts5_p95_ms']:8.2f} / {row['postings_p95_ms']:6.2f} {row['speedup']:5.1f}x "
-                  f"{row['same_scores']:5d} {row['rss_mb']:7.0f} ({row['anon_mb']:.0f}+{row['file_mb']:.0f})", flush=True)
+                  f"{row['same_scores']:5d} {row['serving_rss_before_mb']:14.0f} / {row['serving_rss_mb']:5.0f} "
+                  f"({row['serving_file_before_mb']:.0f} -> {row['serving_file_mb']:.0f})", flush=True)
     print(json.dumps({"depth": depth, "questions": len(questions), "results": results}))
 
 

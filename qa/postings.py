@@ -47,6 +47,8 @@ _ALIGN = 64
 _TOKEN_CACHE_SIZE = 50_000
 # The rarest phrases are scored first until their postings number this many times k, to set the bar.
 _SEED_FACTOR = 32
+# A phrase's list longer than this many times the candidates is searched for them rather than read whole.
+_BINARY_SEARCH_FACTOR = 16
 # Candidates beyond 1/this of all rows are looked up through a row -> slot map rather than by binary search.
 _SLOT_MAP_FACTOR = 64
 
@@ -451,7 +453,7 @@ class Postings:
             slots = np.full(self.n_rows, -1, dtype=np.int32)
             slots[candidates] = np.arange(len(candidates), dtype=np.int32)
         for term in terms:  # each candidate gets at most one addition per phrase, so every way sums alike
-            if slots is not None:
+            if slots is not None and len(term.rows) <= len(candidates) * _BINARY_SEARCH_FACTOR:
                 found = slots[term.rows]
                 inside = np.flatnonzero(found >= 0)
                 scores[found[inside]] += term.contributions(inside)
@@ -460,7 +462,7 @@ class Postings:
                 inside = places < len(candidates)
                 inside[inside] = candidates[places[inside]] == term.rows[inside]
                 scores[places[inside]] += term.contributions(np.flatnonzero(inside))
-            else:  # find the candidates among the phrase's rows
+            else:  # find the candidates in the phrase's list, reading (and mapping in) little of a long one
                 positions = np.searchsorted(term.rows, candidates)
                 inside = positions < len(term.rows)
                 inside[inside] = term.rows[positions[inside]] == candidates[inside]

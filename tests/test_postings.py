@@ -105,13 +105,14 @@ def generated(tmp_path_factory):
 
 @pytest.mark.parametrize("weights", WEIGHTS)
 @pytest.mark.parametrize("k", [1, 5, 100, 1000])
-@pytest.mark.parametrize(("slot_factor", "seed_factor"), [(0, 1), (64, 32), (10**9, 4)])
+@pytest.mark.parametrize(("slot_factor", "seed_factor", "search_factor"), [(0, 1, 16), (64, 32, 0), (10**9, 4, 10**9)])
 def test_generated_corpus_top_k_equals_fts5_with_ties_stems_cjk_and_column_weights(
-    generated, weights, k, slot_factor, seed_factor, monkeypatch
+    generated, weights, k, slot_factor, seed_factor, search_factor, monkeypatch
 ):
     # Each way of finding and scoring candidates (binary search or row maps; small or large first bar) is exact.
     monkeypatch.setattr(qa.postings, "_SLOT_MAP_FACTOR", slot_factor)
     monkeypatch.setattr(qa.postings, "_SEED_FACTOR", seed_factor)
+    monkeypatch.setattr(qa.postings, "_BINARY_SEARCH_FACTOR", search_factor)
     _, postings, db = generated
     tokenizer = QueryTokenizer()
     for question in GENERATED_QUESTIONS:
