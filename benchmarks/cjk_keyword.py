@@ -37,12 +37,11 @@ from qa.config import Settings  # noqa: E402
 from qa.datasets import load_dataset  # noqa: E402
 from qa.encoder import load_encoder  # noqa: E402
 from qa.evaluate import run_queries  # noqa: E402
-from qa.filters import SearchFilter  # noqa: E402
 from qa.indexer import build_index  # noqa: E402
 from qa.manifest import DATABASE_FILE  # noqa: E402
 from qa.metrics import hit_at_k, mrr_at_k  # noqa: E402
 from qa.search import SearchService  # noqa: E402
-from qa.store import StoreReader  # noqa: E402
+from qa.store import StoreReader, keyword_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +99,8 @@ class SecondTableRetriever:
         self.words = qa.keyword.KeywordRetriever(StoreReader(index_dir / DATABASE_FILE))
         self.trigram = tokenizer == "trigram"
         source = sqlite3.connect(index_dir / DATABASE_FILE)
-        rows = source.execute("SELECT rowid, context, text FROM chunks_fts").fetchall()
+        with cjk_handling(index=False):  # the rows as that index (built without qa.cjk) holds them
+            rows = [(r.chunk_id, r.context, r.text) for r in keyword_rows(source)]
         source.close()
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.execute(f"CREATE VIRTUAL TABLE cjk USING fts5(runs, tokenize = '{tokenizer}')")
@@ -110,16 +110,16 @@ class SecondTableRetriever:
             held = " ".join(runs) if self.trigram else " ".join(" ".join(bigrams(run)) for run in runs)
             self.db.execute("INSERT INTO cjk (rowid, runs) VALUES (?, ?)", (rowid, held))
 
-    def retrieve(self, question: str, k: int, search_filter: SearchFilter | None = None) -> list[tuple[int, float]]:
+    def retrieve(self, question: str, k: int, allowed=None) -> list[tuple[int, float]]:
         """Best ``k`` ``(chunk id, summed BM25)``: unicode61 on the non-CJK terms, the second table on CJK runs."""
-        if search_filter is not None:
+        if allowed is not None:
             raise NotImplementedError("filters are not part of this comparison")
         scores: dict[int, float] = {}
         with cjk_handling(query=False):
             words = [t for t in qa.keyword.query_terms(question) if not has_cjk(t)]
         if words:
-            expression = " OR ".join(f'"{t}"' for t in words)
-            for chunk_id, score in self.words.store.keyword_search(expression, k, weights=self.words.weights):
+            phrases = self.words.tokenizer.tokens(words)
+            for chunk_id, score in self.words.postings.search(phrases, k, weights=self.words.weights):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + score
         split = trigrams if self.trigram else query_bigrams
         pieces = list(dict.fromkeys(p for run in CJK_RUN.findall(question) for p in split(run)))
@@ -166,9 +166,10 @@ def english_unchanged(dataset, before: SearchService, after: SearchService, befo
     whole table, so every score moves a little; the CJK rows, now longer, also score lower for English terms.
     """
     rows = []
-    for folder in (before_dir, after_dir):
+    for folder, cjk in ((before_dir, False), (after_dir, True)):
         db = sqlite3.connect(folder / DATABASE_FILE)
-        rows.append(db.execute("SELECT rowid, context, text FROM chunks_fts ORDER BY rowid").fetchall())
+        with cjk_handling(index=cjk):  # each index's rows as it was written
+            rows.append([(r.chunk_id, r.context, r.text) for r in keyword_rows(db)])
         db.close()
     changed = {a[0] for a, b in zip(*rows) if a != b}
     identical = identical_top10 = 0

@@ -1,12 +1,15 @@
-"""Keyword search, measured: qa's SQLite FTS5 BM25 against bm25s over the very passages qa cut.
+"""Keyword search, measured: qa's BM25 (FTS5's bm25(), now served from the keyword postings) against bm25s over
+the very passages qa cut.
 
 Usage (bm25s and PyStemmer live in a scratch environment that also sees qa's packages; never a qa dependency):
     PY=/tmp/bm25-venv/bin/python
     $PY benchmarks/keyword_choice.py ../shared/eval/public/scifact --split train --index /tmp/scifact-int8
     $PY benchmarks/keyword_choice.py tests/data/seeds_questions.jsonl --corpus seeds --index /tmp/bm25-seeds
 The index must already be built from the dataset's corpus (`qa eval ... --index DIR` or `qa index`); it is
-only read. Both sides rank the same strings: each passage's FTS5 row, its document context (title, date in
-words, author, source) and its text. FTS5 is queried through qa's own KeywordRetriever; bm25s gets the
+only read. Both sides rank the same strings: each passage's keyword row (``qa.store.keyword_rows``), its document
+context (title, date in words, author, source) and its text. qa's side is its own KeywordRetriever, whose postings
+give FTS5's bm25() scores (tests/test_postings.py); FTS5's build time and size are those of the same rows written
+into an FTS5 table as the store held them before the postings (``chunks_fts``); bm25s gets the
 context and text joined by a newline, its English stemmer and stop words, and its own query tokenisation.
 Quality comes from qa.evaluate.run_queries with the keyword retriever swapped, so documents (or answer
 passages) are ranked and scored exactly as `qa eval` does, in keyword mode and as the keyword side of
@@ -37,13 +40,13 @@ except ImportError as exc:  # pragma: no cover - a scratch environment, not qa's
 from qa.config import Settings  # noqa: E402
 from qa.datasets import Dataset, beir_document_text, iter_beir_corpus, load_dataset  # noqa: E402
 from qa.evaluate import BEIR_PASSAGES  # noqa: E402
-from qa.filters import SearchFilter  # noqa: E402
 from qa.keyword import KeywordRetriever, match_expression  # noqa: E402
 from qa.manifest import DATABASE_FILE  # noqa: E402
 from qa.metadata import Metadata  # noqa: E402
 from qa.metrics import percentile, summarise  # noqa: E402
 from qa.search import SearchService  # noqa: E402
-from qa.store import StoreReader, document_context  # noqa: E402
+from qa.postings import TOKENIZER  # noqa: E402
+from qa.store import StoreReader, document_context, keyword_rows  # noqa: E402
 from tune_retrieval import add_dataset_arguments, memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
 
 # bm25s settings compared, fixed before any run: its defaults (Lucene's BM25, k1 1.5, b 0.75), the classic
@@ -56,37 +59,40 @@ VARIANTS = {
 
 
 def read_passages(store: Path) -> tuple[list[int], list[str], list[str], list[int]]:
-    """Chunk ids, FTS5 context and text, and document rows, exactly as the store's keyword index holds them.
+    """Chunk ids, keyword context and text, and document rows, exactly as the keyword index holds them.
 
     Raises:
-        SystemExit: a context or text differs from what qa.store writes (the comparison would be unfair).
+        SystemExit: a context or text differs from its chunk (the comparison would be unfair).
     """
     db = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-    rows = db.execute(
-        "SELECT f.rowid, f.context, f.text, c.text, c.document_id, d.title, d.date, d.author, d.source"
-        " FROM chunks_fts f JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id ORDER BY f.rowid"
-    ).fetchall()
+    chunks = {
+        r[0]: r[1:] for r in db.execute(
+            "SELECT c.id, c.text, c.document_id, d.title, d.date, d.author, d.source FROM chunks c"
+            " JOIN documents d ON d.id = c.document_id"
+        )
+    }
+    rows = list(keyword_rows(db))
     db.close()
-    bad = [r[0] for r in rows if r[2] != r[3] or r[1] != document_context(Metadata(*r[5:9]))]
+    bad = [r.chunk_id for r in rows if r.text != chunks[r.chunk_id][0]
+           or r.context != document_context(Metadata(*chunks[r.chunk_id][2:6]))]
     if bad:
         raise SystemExit(f"{store}: {len(bad)} keyword rows differ from their chunks, e.g. chunk {bad[0]}")
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[4] for r in rows]
+    return [r.chunk_id for r in rows], [r.context for r in rows], [r.text for r in rows], [
+        chunks[r.chunk_id][1] for r in rows
+    ]
 
 
-def fts5_size(store: Path) -> tuple[int, int]:
-    """Bytes of the store's pages that hold the FTS5 index, and bytes of its own copy of the rows' context and text."""
-    db = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+def fts5_size(fts: Path) -> tuple[int, int]:
+    """Bytes of an FTS5 file's pages that hold its index, and bytes of its own copy of the rows' context and text."""
+    db = sqlite3.connect(f"{fts.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     sizes = dict(db.execute("SELECT name, SUM(pgsize) FROM dbstat WHERE name LIKE 'chunks_fts%' GROUP BY name"))
     db.close()
     content = sizes.pop("chunks_fts_content", 0)
     return sum(sizes.values()), content
 
 
-def build_fts5(store: Path, ids, contexts, texts, documents, out: Path) -> float:
-    """Seconds to write the same FTS5 rows into a new file, one transaction per document as qa's indexer does."""
-    db = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-    ddl = db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()[0]
-    db.close()
+def build_fts5(ids, contexts, texts, documents, out: Path) -> float:
+    """Seconds to write the rows into a new FTS5 file, one transaction per document as qa's indexer used to."""
     by_document: dict[int, list[tuple[int, str, str]]] = {}
     for row in zip(ids, contexts, texts, documents):
         by_document.setdefault(row[3], []).append(row[:3])
@@ -95,7 +101,7 @@ def build_fts5(store: Path, ids, contexts, texts, documents, out: Path) -> float
     db = sqlite3.connect(out)
     db.execute("PRAGMA journal_mode = DELETE")
     db.execute("PRAGMA synchronous = OFF")
-    db.execute(ddl)
+    db.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(context, text, tokenize = '{TOKENIZER}')")
     for rows in by_document.values():
         with db:
             db.executemany("INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)", rows)
@@ -113,9 +119,9 @@ class Bm25sRetriever:
         self.bm25 = bm25s.BM25(method=method, k1=k1, b=b)
         self.bm25.index(tokens, show_progress=False)
 
-    def retrieve(self, question: str, k: int, search_filter: SearchFilter | None = None) -> list[tuple[int, float]]:
+    def retrieve(self, question: str, k: int, allowed=None) -> list[tuple[int, float]]:
         """Best ``k`` ``(chunk id, score)``, best first; passages matching no query term are left out, as in FTS5."""
-        if search_filter is not None:
+        if allowed is not None:
             raise NotImplementedError("filters are not part of this comparison")
         terms = bm25s.tokenize([question], stopwords="en", stemmer=self.stemmer, return_ids=False, show_progress=False)
         if not any(t in self.bm25.vocab_dict for t in terms[0]):
@@ -227,12 +233,12 @@ def main() -> None:
     fts_seconds, bm25s_seconds = [], []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.rounds):
-            fts_seconds.append(build_fts5(store, ids, contexts, texts, documents, Path(folder) / "fts.sqlite3"))
+            fts_seconds.append(build_fts5(ids, contexts, texts, documents, Path(folder) / "fts.sqlite3"))
             started = time.perf_counter()
             Bm25sRetriever(ids, joined, **VARIANTS["bm25s"])
             bm25s_seconds.append(time.perf_counter() - started)
+        fts_index, fts_content = fts5_size(Path(folder) / "fts.sqlite3")
     kept, disk = bm25s_memory(ids, joined, VARIANTS["bm25s"])
-    fts_index, fts_content = fts5_size(store)
     out["build"] = {
         "fts5_s": statistics.median(fts_seconds), "bm25s_s": statistics.median(bm25s_seconds),
         "ratio": statistics.median(b / f for b, f in zip(bm25s_seconds, fts_seconds)),

@@ -24,6 +24,7 @@ from qa.manifest import (
     CODES_FILE,
     DATABASE_FILE,
     FORMAT_VERSION,
+    KEYWORDS_FILE,
     MANIFEST_FILE,
     SENTENCES_FILE,
     VECTORS_FILE,
@@ -31,6 +32,7 @@ from qa.manifest import (
     file_checksum,
     verify_checksums,
 )
+from qa.postings import build_postings
 from qa.sections import place
 from qa.sentences import Quantized, SentenceFile, SentenceFileWriter, quantize
 from qa.store import PreviousDocument, StoreReader, StoreWriter, text_hash
@@ -351,6 +353,8 @@ def build_index(
         removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reusable_inputs() if previous is not None else {}
         store.detach_previous()
+        # From the store's rows, so an update's postings are those of a clean build of the same corpus.
+        build_postings(store.keyword_rows(), staging / KEYWORDS_FILE)
 
         # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
         # are not left for the end of the progress bar.
@@ -371,7 +375,9 @@ def build_index(
         store.close()
         sources = VectorSources(fresh, reused, previous)
         vector_index = VectorIndex.build(ids, sources.passage_vectors(hashes, encoder.dimension))
-        files = {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE}
+        files = {
+            "vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE,
+        }
         if vector_index.kind == APPROXIMATE:
             files["codes"] = CODES_FILE
         vector_index.save(staging / VECTORS_FILE, staging / CODES_FILE if vector_index.kind == APPROXIMATE else None)

@@ -1,11 +1,14 @@
-"""Keyword retrieval: BM25 over the SQLite FTS5 index that is written with the chunks."""
+"""Keyword retrieval: BM25 as FTS5 scores it, over the index's memory-mapped keyword postings (``qa.postings``)."""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from qa.cjk import fts_form, is_stop_term
-from qa.filters import SearchFilter
+from qa.manifest import KEYWORDS_FILE
+from qa.postings import Postings, QueryTokenizer
 from qa.store import StoreReader
 
 _TERM = re.compile(r"\w+", re.UNICODE)
@@ -29,7 +32,11 @@ def query_terms(question: str) -> list[str]:
 
 
 def match_expression(question: str) -> str | None:
-    """An FTS5 query matching any of the question's terms; each is quoted, so no user text is FTS syntax."""
+    """An FTS5 query matching any of the question's terms; each is quoted, so no user text is FTS syntax.
+
+    The keyword postings answer exactly this query (``KeywordRetriever``); tools and tests that compare them with
+    an FTS5 table ask it this.
+    """
     terms = query_terms(question)
     if not terms:
         return None
@@ -37,16 +44,35 @@ def match_expression(question: str) -> str | None:
 
 
 class KeywordRetriever:
-    """Ranks chunks by BM25 (FTS5, Porter stemming) over their text and their document context (title, date, author, source)."""
+    """Ranks chunks by BM25 (Porter stemming) over their text and their document context (title, date, author,
+    source), from the keyword postings of the store's build: the same scores FTS5's ``bm25()`` gave."""
 
     def __init__(self, store: StoreReader, *, context_weight: float = 1.0, text_weight: float = 1.0) -> None:
         self.store = store
         self.weights = (context_weight, text_weight)
+        self._postings = store.keywords
+        self.tokenizer = QueryTokenizer()
 
-    def retrieve(self, question: str, k: int, search_filter: SearchFilter | None = None) -> list[tuple[int, float]]:
-        """Best ``k`` ``(chunk id, BM25 score)`` pairs, best first; empty when no term matches."""
-        expression = match_expression(question)
-        if expression is None:
+    @property
+    def postings(self) -> Postings:
+        """The postings of the store's build: the snapshot's, or (a store opened alone) the file beside it.
+
+        Raises:
+            IndexCorrupt: a store opened alone has no readable postings file beside it.
+        """
+        if self._postings is None:
+            self._postings = Postings.open_path(self.store.path.parent / KEYWORDS_FILE)
+        return self._postings
+
+    def retrieve(self, question: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Best ``k`` ``(chunk id, BM25 score)`` pairs, best first (ties by chunk id); empty when no term matches.
+
+        Args:
+            allowed: when given, the only chunk ids that may be returned (a filter, applied before ranking).
+        """
+        terms = query_terms(question)
+        if not terms:
             return []
-        where, params = search_filter.sql() if search_filter else (None, ())
-        return self.store.keyword_search(expression, k, weights=self.weights, where=where, params=params)
+        postings = self.postings
+        mask = postings.rows_of(allowed) if allowed is not None else None
+        return postings.search(self.tokenizer.tokens(terms), k, weights=self.weights, allowed=mask)

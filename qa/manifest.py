@@ -12,7 +12,9 @@ from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 # 2: keyword index (FTS5) and sentence spans in the store; passage embedding input recorded.
 # 3: page start offsets of paged documents (PDF) in the store (migration m003_pages); HTML, PDF, DOCX read.
 # 4: passages know their section path and anchor, documents where their date came from (migration m004_sections).
-FORMAT_VERSION = 4
+# 5: keyword postings in keywords.bin (no FTS5 in the store), passage vectors once in vectors.f32 (PQ codes in
+#    codes.faiss above 25,000), 8-bit sentence vectors in sentences.i8, each indexed file's stat line in the store.
+FORMAT_VERSION = 5
 MANIFEST_FILE = "manifest.json"
 # Every passage vector, float32, memory-mapped (qa.vectors); an approximate index adds its fast-scan codes.
 VECTORS_FILE = "vectors.f32"
@@ -20,6 +22,8 @@ CODES_FILE = "codes.faiss"
 # Every passage's sentence vectors at 8 bits, memory-mapped (qa.sentences).
 SENTENCES_FILE = "sentences.i8"
 DATABASE_FILE = "store.sqlite3"
+# The keyword postings (qa.postings), memory-mapped by readers; FTS5 no longer lives in the store.
+KEYWORDS_FILE = "keywords.bin"
 # Bumped when the sentence splitter or packing changes, so an old index counts as stale.
 # 2: a short sentence that could only stand alone joins the passage before; no passage of overlap alone.
 # 3: passages do not run across a heading; a code block that fits in one passage is never cut.
@@ -46,7 +50,9 @@ class Manifest:
     normalized: bool = True
     metric: str = "cosine (inner product of unit vectors)"
     files: dict = field(
-        default_factory=lambda: {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE}
+        default_factory=lambda: {
+            "vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE,
+        }
     )
 
     @property
@@ -136,7 +142,7 @@ def _wrong_types(manifest: Manifest) -> str | None:
 
 
 # Every file a reader opens; a manifest must vouch for each (an empty "checksums" would turn the check off).
-INDEX_FILES = (VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE)
+INDEX_FILES = (VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE, KEYWORDS_FILE)
 
 
 def index_files(manifest: Manifest) -> tuple[str, ...]:

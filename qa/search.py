@@ -28,6 +28,7 @@ from qa.rerank import Reranker, load_reranker, rerank
 from qa.sentences import SentenceVectors
 from qa.snapshot import Snapshot, open_snapshot
 from qa.store import StoredChunk, StoredDocument, StoreReader
+from qa.stores import KeywordIndex, SentenceStore
 
 
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
@@ -173,8 +174,10 @@ class SearchService:
         self.manifest = manifest
         self.store = store
         self.dense = dense
-        self.keyword = KeywordRetriever(store, context_weight=settings.context_weight, text_weight=settings.text_weight)
-        self.sentences = SentenceVectors(store, manifest.dimension)
+        self.keyword: KeywordIndex = KeywordRetriever(
+            store, context_weight=settings.context_weight, text_weight=settings.text_weight
+        )
+        self.sentences: SentenceStore = SentenceVectors(store, manifest.dimension)
         self._splits: dict[int, tuple[list[Span], list[str]]] = {}
         self.calibration = DEFAULT_CALIBRATION
 
@@ -402,12 +405,13 @@ class SearchService:
         mode = self.settings.mode if mode is None else mode
         read = {} if read is None else read
         depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
-        pending = _in_background(self.keyword.retrieve, question, depth, search_filter) if mode != "dense" else None
+        # The filter becomes allowed chunk ids once, for both retrievers, before anything is ranked.
+        allowed = self.store.allowed_chunks(search_filter) if search_filter else None
+        pending = _in_background(self.keyword.retrieve, question, depth, allowed) if mode != "dense" else None
         query = self.dense.embed(question)
         keyword = pending.result() if pending is not None else []
         if mode == "keyword":
             return Ranking(keyword, query, {})
-        allowed = self.store.allowed_chunks(search_filter) if search_filter else None
         if mode == "dense":
             ranked = self.dense.retrieve(query, top_k, allowed)
             return Ranking(ranked, query, dict(ranked))

@@ -22,12 +22,14 @@ from qa.errors import IndexCorrupt, IndexNotFound, QAError
 from qa.manifest import (
     CODES_FILE,
     DATABASE_FILE,
+    KEYWORDS_FILE,
     MANIFEST_FILE,
     SENTENCES_FILE,
     VECTORS_FILE,
     Manifest,
     required_checksums,
 )
+from qa.postings import Postings
 from qa.sentences import SentenceFile
 from qa.store import StoreReader
 from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
@@ -42,7 +44,8 @@ class _Moved(Exception):
 
 @dataclass
 class Snapshot:
-    """One build's manifest, vectors and store, and the identity of the directory they came from."""
+    """One build's manifest, vectors and store (which carries the build's keyword postings as ``store.keywords``),
+    and the identity of the directory they came from."""
 
     manifest: Manifest
     vectors: VectorIndex
@@ -54,8 +57,10 @@ class ClosableStore(StoreReader):
     """A store reader whose connection can be closed when its service is retired (see ``qa.reload``)."""
 
     def close(self) -> None:
-        """Close the SQLite connection (and so the file); later reads fail."""
+        """Close the SQLite connection (and so the file); later reads fail. The keyword postings are let go: their
+        mapping is unmapped once no search still holds it."""
         self._connection()._db.close()
+        self.keywords = None
 
 
 def directory_identity(directory_stat: os.stat_result, manifest_stat: os.stat_result) -> tuple:
@@ -99,7 +104,9 @@ def _open_once(index_dir: Path) -> Snapshot:
             for name in required_checksums(manifest, index_dir):
                 _check_file(index_dir, directory, name, manifest.checksums[name])
             vectors = _load_vectors(index_dir, directory, manifest)
+            keywords = _load_keywords(index_dir, directory)
             store = ClosableStore(index_dir / DATABASE_FILE, _load_sentences(index_dir, directory))
+            store.keywords = keywords
         except QAError:
             if _still_at(index_dir, pinned):
                 raise
@@ -186,3 +193,12 @@ def _load_vectors(index_dir: Path, directory: int, manifest: Manifest) -> Vector
             reason = str(exc).splitlines()[0]
             raise IndexCorrupt(f"cannot read vector codes file {index_dir / CODES_FILE}: {reason}") from exc
     return VectorIndex(ids, rows, checked_codes(codes, index_dir / CODES_FILE))
+
+
+def _load_keywords(index_dir: Path, directory: int) -> Postings:
+    """The pinned directory's keyword postings, memory-mapped through its descriptor."""
+    fd = _open_in(directory, index_dir, KEYWORDS_FILE)
+    try:
+        return Postings.open_fd(fd, str(index_dir / KEYWORDS_FILE))
+    finally:
+        os.close(fd)

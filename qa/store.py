@@ -19,6 +19,7 @@ from qa.filters import SearchFilter
 from qa.ingest import Document, ReusableFile, Skipped
 from qa.manifest import SENTENCES_FILE
 from qa.metadata import Metadata
+from qa.postings import KeywordRow, Postings
 from qa.sentences import Quantized, SentenceFile
 
 
@@ -117,6 +118,12 @@ def m005_document_aliases(db: sqlite3.Connection) -> None:
     )
 
 
+def m006_keyword_postings_file(db: sqlite3.Connection) -> None:
+    """Drop the FTS5 keyword table: keyword search reads the postings file beside the store (``qa.postings``)."""
+    # Its content was a second copy of every passage text, and its query cost grew with the whole corpus.
+    db.executescript("DROP TABLE IF EXISTS chunks_fts;")
+
+
 def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
     """Passage and sentence vectors leave the store for the index's vector files (qa.vectors, qa.sentences)."""
     db.executescript(
@@ -144,11 +151,11 @@ def m008_file_stats(db: sqlite3.Connection) -> None:
 
 MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
-    m007_vectors_outside_the_store, m008_file_stats,
+    m006_keyword_postings_file, m007_vectors_outside_the_store, m008_file_stats,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
-TABLES = ("documents", "chunks", "skipped", "chunks_fts", "pages", "aliases", "files")
+TABLES = ("documents", "chunks", "skipped", "pages", "aliases", "files")
 
 
 def missing_tables(db: sqlite3.Connection, schema: str = "main") -> list[str]:
@@ -260,6 +267,27 @@ _CHUNK_COLUMNS = (
 )
 
 
+def keyword_rows(db: sqlite3.Connection, batch: int = 10_000) -> Iterator[KeywordRow]:
+    """Every chunk of ``db`` as the keyword index holds it, in id order, read ``batch`` rows at a time.
+
+    The context is what the passage itself may not say (``document_context``); CJK runs become bigrams in both
+    columns (qa.cjk), since unicode61 alone keeps a run as one token.
+    """
+    cursor = db.execute(
+        "SELECT c.id, c.text, d.id, d.title, d.date, d.author, d.source FROM chunks c"
+        " JOIN documents d ON d.id = c.document_id ORDER BY c.id"
+    )
+    contexts: dict[int, str] = {}
+    while rows := cursor.fetchmany(batch):
+        for chunk_id, text, document_row, *meta in rows:
+            context = contexts.get(document_row)
+            if context is None:
+                if len(contexts) >= batch:
+                    contexts.clear()  # bounded; a document's chunks have neighbouring ids
+                context = contexts[document_row] = fts_form(document_context(Metadata(*meta)))
+            yield KeywordRow(chunk_id, context, fts_form(text))
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Apply the migrations this database has not seen yet."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -284,7 +312,7 @@ class StoreWriter:
         self._pending: dict[str, PendingText] = {}
 
     def add_document(self, document: Document, chunks: Sequence[Chunk], embed_inputs: Sequence[str]) -> list[int]:
-        """Insert a document, its chunks and their keyword-index rows in one transaction.
+        """Insert a document and its chunks in one transaction.
 
         Args:
             embed_inputs: per chunk, the exact text the model embeds for it (the passage, perhaps after a
@@ -295,8 +323,6 @@ class StoreWriter:
         """
         with self.db:
             document_row = self._insert_document(document)
-            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
-            context = fts_form(document_context(document.metadata))
             ids = []
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
@@ -308,10 +334,6 @@ class StoreWriter:
                      chunk.n_tokens, key, chunk.text, chunk.section, chunk.anchor),
                 )
                 ids.append(cursor.lastrowid)
-                self.db.execute(
-                    "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                    (cursor.lastrowid, context, fts_form(chunk.text)),
-                )
         return ids
 
     def _insert_document(self, document: Document) -> int:
@@ -392,13 +414,6 @@ class StoreWriter:
                 " section, anchor FROM previous.chunks WHERE document_id = ? ORDER BY ord",
                 (document_row, previous.row),
             )
-            # The keyword index holds CJK runs as bigrams (qa.cjk): unicode61 alone keeps a run as one token.
-            context = fts_form(document_context(document.metadata))
-            copied = self.db.execute("SELECT id, text FROM chunks WHERE document_id = ? ORDER BY id", (document_row,))
-            self.db.executemany(
-                "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                [(chunk_id, context, fts_form(text)) for chunk_id, text in copied.fetchall()],
-            )
         return cursor.rowcount
 
     def reusable_inputs(self) -> dict[str, int]:
@@ -438,6 +453,10 @@ class StoreWriter:
         rows = self.db.execute("SELECT id, text_hash FROM chunks ORDER BY id").fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
+    def keyword_rows(self) -> Iterator[KeywordRow]:
+        """Every chunk as the keyword index holds it (context and text in ``fts_form``), in id order."""
+        return keyword_rows(self.db)
+
     def close(self) -> None:
         """Commit and close."""
         self.db.commit()
@@ -472,7 +491,13 @@ class _SharedConnection:
 
 
 class StoreReader:
-    """Read-only access to a built store, safe to share between threads."""
+    """Read-only access to a built store, safe to share between threads.
+
+    ``keywords`` is the keyword postings of the same build when the store was opened as part of a snapshot
+    (``qa.snapshot``); None for a store opened alone.
+    """
+
+    keywords: Postings | None = None
 
     def __init__(self, path: Path, sentences: SentenceFile | None = None) -> None:
         """Open the store at ``path``; ``sentences`` is the index's mapped sentences file (opened beside ``path``
@@ -581,26 +606,6 @@ class StoreReader:
     def skipped(self) -> list[Skipped]:
         """Files that were not indexed, and why."""
         return [Skipped(*r) for r in self._connection().execute("SELECT doc_id, reason FROM skipped ORDER BY doc_id")]
-
-    def keyword_search(
-        self, match: str, k: int, *, weights: tuple[float, float], where: str | None = None, params: Sequence = ()
-    ) -> list[tuple[int, float]]:
-        """BM25 over chunk titles and texts: best ``k`` ``(chunk id, score)``, higher is better.
-
-        Args:
-            match: an FTS5 query expression (see ``qa.keyword.match_expression``).
-            weights: BM25 column weights for (context, text).
-            where: an optional SQL condition on documents ``d`` restricting which chunks may match.
-        """
-        restrict = ""
-        if where:
-            restrict = f" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where})"
-        # FTS5's bm25() is lower-is-better; negate so every retriever scores higher-is-better.
-        sql = (
-            f"SELECT rowid, -bm25(chunks_fts, {float(weights[0])}, {float(weights[1])}) AS score FROM chunks_fts"
-            f" WHERE chunks_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?"
-        )
-        return [(row[0], row[1]) for row in self._connection().execute(sql, (match, *params, k))]
 
     def _sentence_file(self) -> SentenceFile:
         """The index's sentences file, mapped by path beside the store the first time when not given."""

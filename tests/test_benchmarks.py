@@ -11,9 +11,7 @@ import pytest
 from conftest import DATA, ROOT, SEEDS
 from qa.confidence import DEFAULT_CALIBRATION
 from qa.datasets import load_dataset
-from qa.keyword import KeywordRetriever
 from qa.manifest import DATABASE_FILE
-from qa.store import StoreReader
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import calibrate_abstention  # noqa: E402
@@ -49,15 +47,17 @@ def test_fusion_ceiling_bounds_the_default_settings_from_above(seeds_index, enco
     assert set(missed) <= {q.id for q in dataset.queries}
 
 
-def test_keyword_scale_grows_a_store_that_ranks_the_repeated_passages_alike(seeds_index, tmp_path):
-    source = seeds_index / DATABASE_FILE
-    own = StoreReader(source)._connection().execute("SELECT count(*) FROM chunks_fts")[0][0]
-    target = tmp_path / "grown.sqlite3"
-    keyword_scale.grown_store(source, target, 3 * own, batch=100)
-    grown = KeywordRetriever(StoreReader(target))
-    assert StoreReader(target)._connection().execute("SELECT count(*) FROM chunks_fts")[0][0] == 3 * own
-    # Each passage now appears three times (rowids r, r + n, r + 2n), so the best three tie.
-    best = grown.retrieve("railway procuratorates reform", 3)
+def test_keyword_scale_grows_fts5_and_postings_that_rank_the_repeated_passages_alike(seeds_index, tmp_path):
+    rows = keyword_scale.source_rows(seeds_index / DATABASE_FILE)
+    n = 3 * len(rows)
+    keyword_scale.grown_fts5(rows, tmp_path / "fts5.sqlite3", n, batch=100)
+    keyword_scale.grown_postings(rows, tmp_path / "keywords.bin", n)
+    fts5 = keyword_scale.Fts5Side(tmp_path / "fts5.sqlite3", (1.0, 1.0))
+    postings = keyword_scale.PostingsSide(tmp_path / "keywords.bin", (1.0, 1.0))
+    assert fts5.db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == postings.postings.n_rows == n
+    # Each passage now appears three times (ids r, r + n, r + 2n), so the best three tie.
+    best = postings.retrieve("railway procuratorates reform", 3)
     assert len({round(score, 9) for _, score in best}) == 1
-    assert len({(rowid - 1) % own for rowid, _ in best}) == 1
-    assert len(keyword_scale.timed(grown, ["railway reform", "Yin Jun"], 10)) == 2
+    assert len({(rowid - 1) % len(rows) for rowid, _ in best}) == 1
+    figures = keyword_scale.side_by_side(fts5, postings, ["railway reform", "Yin Jun", "两个一百年"], 10)
+    assert figures["same_scores"] == 3

@@ -17,7 +17,7 @@ from qa.config import Settings
 from qa.keyword import STOPWORDS, match_expression, query_terms
 from qa.manifest import DATABASE_FILE
 from qa.metadata import Metadata
-from qa.store import document_context
+from qa.store import document_context, keyword_rows
 
 CJK_QUESTIONS = [json.loads(line) for line in (DATA / "cjk_questions.jsonl").read_text(encoding="utf-8").splitlines()]
 ENGLISH_QUESTIONS = [
@@ -99,10 +99,13 @@ def test_stop_terms_are_cjk_bigrams_holding_a_stop_character(term, stop):
 def _keyword_rows(index_dir):
     db = sqlite3.connect(index_dir / DATABASE_FILE)
     try:
-        return db.execute(
-            "SELECT f.context, f.text, c.text, d.title, d.date, d.author, d.source FROM chunks_fts f"
-            " JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id ORDER BY f.rowid"
-        ).fetchall()
+        chunks = {
+            row[0]: row[1:] for row in db.execute(
+                "SELECT c.id, c.text, d.title, d.date, d.author, d.source FROM chunks c"
+                " JOIN documents d ON d.id = c.document_id"
+            )
+        }
+        return [(row.context, row.text, *chunks[row.chunk_id]) for row in keyword_rows(db)]
     finally:
         db.close()
 

@@ -17,9 +17,10 @@ from qa.config import Settings
 from qa.duplicates import group_duplicates, jaccard, shingles
 from qa.indexer import build_index
 from qa.ingest import scan_corpus
-from qa.manifest import DATABASE_FILE, MANIFEST_FILE
+from qa.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE
 from qa.render import render_answer
 from qa.search import SearchService
+from qa.store import keyword_rows
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -185,12 +186,13 @@ def _rows(index_dir):
             "documents": "SELECT id, doc_id, content_hash, text FROM documents ORDER BY id",
             "aliases": "SELECT path, document_id FROM aliases ORDER BY path",
             "chunks": 'SELECT id, document_id, ord, start, "end", text_hash FROM chunks ORDER BY id',
-            "fts": "SELECT rowid, context, text FROM chunks_fts ORDER BY rowid",
             "embed_inputs": "SELECT DISTINCT text_hash FROM chunks ORDER BY text_hash",
         }
         rows = {name: db.execute(sql).fetchall() for name, sql in tables.items()}
+        rows["keywords"] = list(keyword_rows(db))
     finally:
         db.close()
+    rows["postings"] = (index_dir / KEYWORDS_FILE).read_bytes()
     rows["counts"] = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["counts"]
     return rows
 

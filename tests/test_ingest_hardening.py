@@ -326,7 +326,7 @@ def _drop_table(index_dir: Path, table: str) -> None:
     _rewrite_manifest(index_dir, lambda manifest: json.dumps({**manifest, "checksums": vouched(manifest)}))
 
 
-@pytest.mark.parametrize("table", ["chunks", "skipped", "chunks_fts", "aliases"])
+@pytest.mark.parametrize("table", ["chunks", "skipped", "pages", "aliases"])
 def test_a_store_missing_a_table_is_one_error_line_for_info_and_ask(index_copy, table):
     _drop_table(index_copy, table)
     for command in (["info"], ["ask", "green tea"]):
