@@ -34,10 +34,9 @@ from qa.stores import KeywordIndex, SentenceStore
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# Keyword retrieval runs here while the calling thread embeds the question: the model uses one core, and
-# SQLite releases the GIL, so on a machine with another core the BM25 query costs no latency. One pool per
-# process (not per service: a reloaded index must not leave idle threads behind); two threads, because
-# searches share one SQLite connection under a lock anyway.
+# Keyword retrieval runs here while the calling thread embeds the question: the model call releases the GIL,
+# so on a machine with another core the postings search (tokenizing in SQLite, scoring in numpy) mostly
+# overlaps it. One pool per process (not per service: a reloaded index must not leave idle threads behind).
 _KEYWORD_THREADS = 2
 _keyword_pool: ThreadPoolExecutor | None = None
 _keyword_pool_lock = threading.Lock()
