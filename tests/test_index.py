@@ -11,7 +11,7 @@ from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
 from qa.indexer import build_index
-from qa.manifest import FORMAT_VERSION, INDEX_FILES, MANIFEST_FILE, VECTORS_FILE, Manifest
+from qa.manifest import DATABASE_FILE, FORMAT_VERSION, INDEX_FILES, MANIFEST_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
 from qa.search import SearchService
 from qa.store import StoreReader
 from qa.vectors import VectorIndex
