@@ -463,6 +463,7 @@ def main() -> int:
     parser.add_argument("--index", type=Path, help="An index qa built, used instead of the seeds index.")
     parser.add_argument("--dataset", type=Path, help="Ask this labelled set's questions instead of the seeds'.")
     parser.add_argument("--split", default="test", help="The BEIR split of --dataset (default test).")
+    parser.add_argument("--workers", type=int, help="qa serve's worker processes (QA_WORKERS; default 1).")
     args = parser.parse_args()
     if args.worker_query:
         print(json.dumps(query_worker(args.worker_query, args.questions, args.rounds, 5)))
@@ -481,6 +482,8 @@ def main() -> int:
         ours_env["QA_ENCODER"] = args.encoder
     if args.precision:
         ours_env["QA_PRECISION"] = args.precision
+    if args.workers:
+        ours_env["QA_WORKERS"] = str(args.workers)
     ours = Side("ours", sys.executable, ours_env)
     peer = None
     if args.peer_python:
