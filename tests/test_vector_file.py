@@ -17,7 +17,6 @@ from qa.errors import IndexCorrupt
 from qa.indexer import build_index
 from qa.manifest import (
     CODES_FILE,
-    DATABASE_FILE,
     INDEX_FILES,
     MANIFEST_FILE,
     SENTENCES_FILE,
