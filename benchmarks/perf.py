@@ -89,13 +89,36 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def memory_mb(pid: int) -> dict[str, float]:
-    """Peak (VmHWM) and current (VmRSS) resident memory of a process, from /proc."""
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key = line.split(":")[0]
-        if key in ("VmHWM", "VmRSS"):
-            found[key] = int(line.split()[1]) / 1024
+    """Peak (VmHWM) and current (VmRSS) resident memory of a process and every process under it, from /proc.
+
+    A server with worker processes (qa serve --workers) is a supervisor whose workers hold the index: their
+    figures are added to its own (the peaks summed, an upper bound of the tree's peak).
+    """
+    found = {"VmHWM": 0.0, "VmRSS": 0.0}
+    for member in _process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:  # ended meanwhile
+            continue
+        for line in lines:
+            key = line.split(":")[0]
+            if key in found:
+                found[key] += int(line.split()[1]) / 1024
     return found
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/PID/task/*/children)."""
+    tree, pending = [], [pid]
+    while pending:
+        member = pending.pop()
+        tree.append(member)
+        for task in Path(f"/proc/{member}/task").glob("*"):
+            try:
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return tree
 
 
 class Side:
