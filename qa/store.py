@@ -129,8 +129,10 @@ def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
     db.executescript(
         """
         -- A chunk's vectors are found by its id in vectors.f32 and sentences.i8; an update reuses them for any
-        -- chunk whose chunks.text_hash (the hash of its embed input) a chunk of the previous index had.
+        -- chunk whose chunks.text_hash (the hash of its embed input) a chunk of the previous index had, found in
+        -- one pass over the previous chunks (StoreWriter.reusable_inputs), so the index on it has no more use.
         DROP TABLE embeddings;
+        DROP INDEX chunks_text_hash;
         """
     )
 
