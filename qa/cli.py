@@ -158,7 +158,7 @@ def index(
     if not full:
         unchanged = _unchanged_index(corpus, model, settings)
         if unchanged is not None:
-            _print_unchanged(unchanged, as_json)
+            _print_unchanged(*unchanged, as_json)
             return
     encoder = _bulk_encoder(model, settings)
     report = build_index(
@@ -167,7 +167,7 @@ def index(
         progress=_progress_printer(progress_style), full=full,
     )
     if not report.rewritten:
-        _print_unchanged(report, as_json, model=encoder.model_id)
+        _print_unchanged(report, encoder.model_id, as_json)
         return
     for skipped in report.skipped:
         click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)
@@ -207,9 +207,10 @@ def index(
 
 
 def _unchanged_index(corpus: Path, model: str | None, settings: Settings):
-    """The report for `qa index` when the index already reflects ``corpus`` with these settings, told without
-    reading a document or loading the model (see ``qa.indexer.unchanged_since_build``); None when a build must
-    look. An index whose files fail their checksums is never called unchanged: the build then replaces it."""
+    """``(report, model name)`` for `qa index` when the index already reflects ``corpus`` with these settings,
+    told without reading a document or loading the model (see ``qa.indexer.unchanged_since_build``); None when
+    a build must look. An index whose files fail their checksums is never called unchanged: the build then
+    replaces it."""
     from qa.encoder import DEFAULT_MODEL
     from qa.indexer import BuildReport, unchanged_since_build
     from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
@@ -237,12 +238,10 @@ def _unchanged_index(corpus: Path, model: str | None, settings: Settings):
     ), manifest.model
 
 
-def _print_unchanged(found, as_json: bool, *, model: str | None = None) -> None:
-    """Say that `qa index` found nothing to do and left the index as it was (``found``: a report, or a report
-    and the index's model name)."""
+def _print_unchanged(report, model: str, as_json: bool) -> None:
+    """Say that `qa index` found nothing to do and left the index (built with ``model``) as it was."""
     from qa.render import safe_line
 
-    report, model = found if isinstance(found, tuple) else (found, model)
     if as_json:
         click.echo(json.dumps({
             "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": model,

@@ -59,7 +59,7 @@ class ClosableStore(StoreReader):
     def close(self) -> None:
         """Close the SQLite connection (and so the file); later reads fail. The keyword postings are let go: their
         mapping is unmapped once no search still holds it."""
-        self._connection()._db.close()
+        super().close()
         self.keywords = None
 
 
