@@ -16,6 +16,7 @@ from qa.manifest import DATABASE_FILE
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import calibrate_abstention  # noqa: E402
 import fusion_ceiling  # noqa: E402
+import hybrid_scale  # noqa: E402
 import keyword_scale  # noqa: E402
 
 
@@ -61,3 +62,21 @@ def test_keyword_scale_grows_fts5_and_postings_that_rank_the_repeated_passages_a
     assert len({(rowid - 1) % len(rows) for rowid, _ in best}) == 1
     figures = keyword_scale.side_by_side(fts5, postings, ["railway reform", "Yin Jun", "两个一百年"], 10)
     assert figures["same_scores"] == 3
+
+
+def test_hybrid_scale_grows_an_index_that_opens_and_cites_every_copy_exactly(seeds_index, tmp_path, encoder):
+    from qa.config import Settings
+    from qa.search import SearchService
+
+    from qa.manifest import Manifest
+
+    n = 2 * Manifest.read(seeds_index).counts["chunks"] + 50  # two whole copies of the seeds and part of a third
+    hybrid_scale.grow(seeds_index, tmp_path / "grown", n)
+    service = SearchService.open(Settings(index_dir=tmp_path / "grown"), encoder=encoder)
+    assert service.manifest.counts["chunks"] == len(service.dense.vectors) == n
+    answer = service.search("Which railway cases does the Guizhou procuratorate handle?", 10)
+    assert {hit.citation.source.split("/")[0] for hit in answer.results} <= {"copy0", "copy1", "copy2"}
+    for hit in answer.results:
+        text = service.document(hit.citation.source).text
+        assert text[hit.citation.start : hit.citation.end] == hit.text
+    assert service.keyword.retrieve("railway procuratorates", 3)
