@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -145,7 +144,8 @@ def index(
     and chunking is updated: unchanged files are copied from it and only new passage texts are embedded.
     Anything else (or --full) builds from scratch.
     """
-    from qa.indexer import build_index, recorded_precision
+    from qa.encoder import DEFAULT_MODEL, model_id_for
+    from qa.indexer import build_index, recorded_precision, unchanged_index
     from qa.render import safe_line
 
     settings = Settings.from_env(
@@ -156,9 +156,13 @@ def index(
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
     if not full:
-        unchanged = _unchanged_index(corpus, model, settings)
+        unchanged = unchanged_index(
+            settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
+            html_content=settings.html_content,
+        )
         if unchanged is not None:
-            _print_unchanged(*unchanged, as_json)
+            _print_unchanged(unchanged, model_id_for(model or DEFAULT_MODEL), as_json)
             return
     encoder = _bulk_encoder(model, settings)
     report = build_index(
@@ -204,38 +208,6 @@ def index(
         f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
         f"reused {report.passages_reused}."
     )
-
-
-def _unchanged_index(corpus: Path, model: str | None, settings: Settings):
-    """``(report, model name)`` for `qa index` when the index already reflects ``corpus`` with these settings,
-    told without reading a document or loading the model (see ``qa.indexer.unchanged_since_build``); None when
-    a build must look. An index whose files fail their checksums is never called unchanged: the build then
-    replaces it."""
-    from qa.encoder import DEFAULT_MODEL
-    from qa.indexer import BuildReport, unchanged_since_build
-    from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
-    from qa.store import StoreReader
-
-    started = time.perf_counter()
-    if not unchanged_since_build(
-        settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
-        html_content=settings.html_content,
-    ):
-        return None
-    try:
-        manifest = Manifest.read(settings.index_dir)
-        verify_checksums(settings.index_dir, manifest)
-        skipped = StoreReader(settings.index_dir / DATABASE_FILE).skipped()
-    except QAError:
-        return None
-    counts = manifest.counts
-    return BuildReport(
-        index_dir=settings.index_dir.absolute(), corpus=Path(manifest.corpus["root"]), documents=counts["documents"],
-        chunks=counts["chunks"], skipped=skipped, seconds=time.perf_counter() - started, update=True,
-        unchanged=counts["documents"],
-        duplicates=counts.get("duplicates", 0), rewritten=False,
-    ), manifest.model
 
 
 def _print_unchanged(report, model: str, as_json: bool) -> None:

@@ -232,14 +232,44 @@ def _restamp(index_dir: Path, staging: Path, stamp: str) -> None:
     replace_directory(staging, index_dir)
 
 
-def _unchanged_report(index_dir: Path, scan: CorpusScan, started: float) -> BuildReport:
-    """The report of a build that found nothing to change and left the index at ``index_dir`` as it was."""
+def _unchanged_report(
+    index_dir: Path, corpus: Path, skipped: list[Skipped], started: float, files_reused: int = 0
+) -> BuildReport:
+    """The report of a build that found nothing to change and left the index at ``index_dir`` as it was (its
+    counts are the manifest's: nothing changed them)."""
     counts = Manifest.read(index_dir).counts
     return BuildReport(
-        index_dir=index_dir, corpus=scan.root, documents=len(scan.documents), chunks=int(counts["chunks"]),
-        skipped=list(scan.skipped), seconds=time.perf_counter() - started, update=True, unchanged=len(scan.documents),
-        duplicates=scan.duplicates, rewritten=False, files_reused=scan.reused,
+        index_dir=index_dir, corpus=corpus, documents=int(counts["documents"]), chunks=int(counts["chunks"]),
+        skipped=skipped, seconds=time.perf_counter() - started, update=True, unchanged=int(counts["documents"]),
+        duplicates=int(counts.get("duplicates", 0)), rewritten=False, files_reused=files_reused,
     )
+
+
+def unchanged_index(
+    index_dir: Path, corpus: Path, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
+    precision: str | None = None, html_content: str = "main",
+) -> BuildReport | None:
+    """The report of `qa index` when the index at ``index_dir`` already reflects ``corpus`` with these settings,
+    told without reading a document or loading the model (``unchanged_since_build``); None when a build must
+    look. An index whose files fail their checksums is never called unchanged: the build then replaces it."""
+    started = time.perf_counter()
+    index_dir = Path(index_dir).absolute()
+    if not unchanged_since_build(
+        index_dir, corpus, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
+        precision=precision, html_content=html_content,
+    ):
+        return None
+    try:
+        manifest = Manifest.read(index_dir)
+        verify_checksums(index_dir, manifest)
+        store = StoreReader(index_dir / DATABASE_FILE)
+    except QAError:
+        return None
+    try:
+        skipped = store.skipped()
+    finally:
+        store.close()
+    return _unchanged_report(index_dir, Path(manifest.corpus["root"]), skipped, started)
 
 
 def build_index(
@@ -309,7 +339,7 @@ def build_index(
             store.close()
             if Manifest.read(previous).corpus.get("stamp") != scan.stamp:
                 _restamp(previous, staging, scan.stamp)
-            return _unchanged_report(index_dir, scan, started)
+            return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
         n_chunks = added = changed = unchanged = 0
         added_documents: list[str] = []
         changed_documents: list[str] = []
