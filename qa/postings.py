@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from qa.errors import IndexCorrupt
+from qa.vectors import open_by_path
 
 MAGIC = b"QAKWPOST"
 FILE_VERSION = 1
@@ -301,14 +302,8 @@ class Postings:
         Raises:
             IndexCorrupt: missing, empty or not a postings file.
         """
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise IndexCorrupt(f"missing keyword postings {path}: rebuild the index with `qa index`") from None
-        try:
-            return cls.open_fd(fd, str(path))
-        finally:
-            os.close(fd)
+        missing = f"missing keyword postings {path}: rebuild the index with `qa index`"
+        return open_by_path(path, lambda fd: cls.open_fd(fd, str(path)), missing)
 
     @property
     def n_terms(self) -> int:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from qa.errors import IndexCorrupt
-from qa.vectors import map_file
+from qa.vectors import map_file, open_by_path
 
 if TYPE_CHECKING:
     from qa.store import StoreReader
@@ -152,14 +152,7 @@ class SentenceFile:
         Raises:
             IndexCorrupt: it is missing or not a sentences file.
         """
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise IndexCorrupt(f"sentences file missing: {path}") from None
-        try:
-            return cls.open(fd, Path(path))
-        finally:
-            os.close(fd)
+        return open_by_path(path, lambda fd: cls.open(fd, Path(path)), f"sentences file missing: {path}")
 
     @property
     def dimension(self) -> int:

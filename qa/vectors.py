@@ -18,6 +18,7 @@ import struct
 import sys
 import threading
 import weakref
+from typing import Callable, TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -401,6 +402,26 @@ def map_rows(fd: int, label: Path) -> tuple[np.ndarray, np.ndarray]:
     rows = np.frombuffer(mapped, dtype="<f4", count=count * dimension, offset=ROWS_HEADER_BYTES + 8 * count)
     ids.flags.writeable = rows.flags.writeable = False  # the pages are mapped read-only: a write would crash
     return ids, rows.reshape(count, dimension)
+
+
+T = TypeVar("T")
+
+
+def open_by_path(path: Path, open_fd: Callable[[int], T], missing: str) -> T:
+    """``open_fd`` of a read-only descriptor of ``path``, closed afterwards (a map made from it outlives it): how
+    builds and tools open an index file by path, where a service goes through its snapshot's pinned directory.
+
+    Raises:
+        IndexCorrupt: ``missing`` when there is no such file, or whatever ``open_fd`` raises.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise IndexCorrupt(missing) from None
+    try:
+        return open_fd(fd)
+    finally:
+        os.close(fd)
 
 
 def map_file(fd: int, size: int, scattered: bool):
