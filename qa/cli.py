@@ -178,7 +178,7 @@ def index(
     counts = {
         "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
         "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
-        "duplicates": report.duplicates, "files_reused": report.files_reused,
+        "duplicates": report.duplicates, "files_reused": report.files_reused, "segments": report.segments,
     }
     if as_json:
         click.echo(json.dumps({
@@ -299,22 +299,25 @@ def ask(
 @_expected_errors
 def info(index_dir, as_json) -> None:
     """Describe an index: model, build parameters, documents and skipped files."""
-    from qa.manifest import DATABASE_FILE, Manifest, verify_checksums
+    from qa.manifest import Manifest, verify_checksums
     from qa.render import safe_line
-    from qa.store import StoreReader
+    from qa.segments import open_store
 
     settings = Settings.from_env(index_dir=index_dir)
     manifest = Manifest.read(settings.index_dir)
     verify_checksums(settings.index_dir, manifest)
-    store = StoreReader(settings.index_dir / DATABASE_FILE)
-    documents = store.documents()
-    skipped = store.skipped()
+    store = open_store(settings.index_dir, manifest)
+    try:
+        documents = store.documents()
+        skipped = store.skipped()
+    finally:
+        store.close()
     if as_json:
         click.echo(json.dumps({
             "index_dir": str(settings.index_dir.absolute()), "model": manifest.model, "dimension": manifest.dimension,
             "encoder": manifest.encoder, "vectors": manifest.vectors,
             "format_version": manifest.format_version, "chunking": manifest.chunking, "corpus": manifest.corpus,
-            "counts": manifest.counts, "created": manifest.created,
+            "counts": manifest.counts, "created": manifest.created, "segments": len(manifest.segments) or 1,
             "documents": [{"source": d, "title": m.title, "date": m.date, "author": m.author, "source_name": m.source,
                            "chunks": n} for d, m, n in documents],
             "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ import numpy as np
 from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
+from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
 from qa.ingest import CorpusScan, Document, ReusableFile, Skipped, corpus_stamp, extractor_version, scan_corpus
 from qa.manifest import (
@@ -25,17 +26,30 @@ from qa.manifest import (
     DATABASE_FILE,
     FORMAT_VERSION,
     KEYWORDS_FILE,
-    MANIFEST_FILE,
     SENTENCES_FILE,
     VECTORS_FILE,
     Manifest,
     file_checksum,
+    segment_files,
     verify_checksums,
 )
 from qa.postings import build_postings
 from qa.sections import place
+from qa.segments import (
+    MAX_HIDDEN_SHARE,
+    MAX_SEGMENTS,
+    TOP,
+    Segment,
+    SegmentFiles,
+    hidden_chunk_share,
+    hide,
+    next_ids,
+    open_store,
+    previous_stores,
+    segments_of,
+)
 from qa.sentences import Quantized, SentenceFile, SentenceFileWriter, quantize
-from qa.store import PreviousDocument, StoreReader, StoreWriter, text_hash
+from qa.store import PreviousDocument, StoreWriter, text_hash
 from qa.vectors import APPROXIMATE, VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -80,6 +94,8 @@ class BuildReport:
     rewritten: bool = True
     # Documents taken from the previous index without reading their files (unchanged on disk).
     files_reused: int = 0
+    # Segments the index has now (qa.segments): 1 after a full build or a merge.
+    segments: int = 1
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool, html_content: str = "main") -> dict:
@@ -165,7 +181,7 @@ def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile
         if manifest.chunking.get("html_content", "main") != html_content:
             return {}
         verify_checksums(Path(index_dir), manifest)
-        store = StoreReader(Path(index_dir) / DATABASE_FILE)
+        store = open_store(Path(index_dir), manifest)
     except QAError:
         return {}
     try:
@@ -222,11 +238,10 @@ def _restamp(index_dir: Path, staging: Path, stamp: str) -> None:
     """Swap in the index at ``index_dir`` with its corpus stamp set to ``stamp``: the same files (hard links,
     nothing copied or rewritten) under a new manifest, so that the next `qa index` or `qa serve` knows from the
     file system alone that the corpus is unchanged (files were only touched) instead of reading it again."""
-    for name in os.listdir(index_dir):
-        if name != MANIFEST_FILE and (index_dir / name).is_file():
-            (staging / name).unlink(missing_ok=True)  # the store this build opened before it knew
-            os.link(index_dir / name, staging / name)
     manifest = Manifest.read(index_dir)
+    for name in os.listdir(staging):  # what this build began before it knew
+        shutil.rmtree(staging / name) if (staging / name).is_dir() else (staging / name).unlink()
+    _link_segments(index_dir, staging, segments_of(manifest))
     manifest.corpus = {**manifest.corpus, "stamp": stamp}
     manifest.write(staging)
     replace_directory(staging, index_dir)
@@ -262,7 +277,7 @@ def unchanged_index(
     try:
         manifest = Manifest.read(index_dir)
         verify_checksums(index_dir, manifest)
-        store = StoreReader(index_dir / DATABASE_FILE)
+        store = open_store(index_dir, manifest)
     except QAError:
         return None
     try:
@@ -327,97 +342,78 @@ def build_index(
             previous, full_reason = previous_index(
                 index_dir, encoder.model_id, encoder.dimension, encoder.max_tokens, chunking, encoder.precision
             )
-        store = StoreWriter(staging / DATABASE_FILE)
+        before = Manifest.read(previous) if previous is not None else None
+        segments = segments_of(before) if before is not None else []
+        # An update first plans to add a segment; it writes the top files instead when it merges every segment.
+        target = staging / _new_segment_name(segments) if segments else staging
+        target.mkdir(exist_ok=True)
+        first_chunk, first_document = next_ids(segments) if segments else (1, 1)
+        store = StoreWriter(target / DATABASE_FILE, first_chunk=first_chunk, first_document=first_document)
         known: dict[str, PreviousDocument] = {}
         if previous is not None:
             try:
-                known = store.attach_previous(previous / DATABASE_FILE)
+                known = store.attach_previous(previous_stores(previous, before))
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
+                store, target = _write_at_top(store, target, staging), staging
         if previous is not None and _nothing_changed(previous, scan, known):
             store.detach_previous()
             store.close()
-            if Manifest.read(previous).corpus.get("stamp") != scan.stamp:
+            if before.corpus.get("stamp") != scan.stamp:
                 _restamp(previous, staging, scan.stamp)
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
-        n_chunks = added = changed = unchanged = 0
-        added_documents: list[str] = []
-        changed_documents: list[str] = []
-        matched: set[int] = set()  # rows of the previous index's documents that are still here
+        plan = _plan(scan.documents, known)
+        hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
+        kept = hide(segments, hidden_counts) if previous is not None else []
+        if previous is not None and (
+            len(segments) + 1 > MAX_SEGMENTS or hidden_chunk_share(kept) > MAX_HIDDEN_SHARE
+        ):
+            # Merge: one new set of top files from every shown document (copied, not embedded again).
+            store, target = _write_at_top(store, target, staging), staging
+            known = store.attach_previous(previous_stores(previous, before))
+            kept = []
+        adding = bool(kept)
+        new_chunks = 0
         report("chunking", 0, len(scan.documents))
-        for number, document in enumerate(scan.documents, start=1):
-            # Documents go in corpus order either way, so chunk ids equal those of a clean build.
-            before = _previous_of(document, known)
-            if before is not None:
-                matched.add(before.row)
-            if _unchanged(document, before):
-                n_chunks += store.copy_document(document, before)
-                unchanged += 1
-                report("chunking", number, len(scan.documents))
-                continue
-            added, changed = (added + 1, changed) if before is None else (added, changed + 1)
-            (added_documents if before is None else changed_documents).append(document.doc_id)
-            title = document.metadata.title if embed_title else None
-            size, room = chunk_size, encoder.max_tokens
-            if title:
-                # The title shares the model's window with the passage: shrink passages so nothing is cut off,
-                # unless the title would leave too little room, in which case it is not embedded.
-                left = encoder.max_tokens - encoder.count_tokens([f"{title}\n"])[0]
-                if left >= MIN_PASSAGE_TOKENS:
-                    size, room = min(chunk_size, left), left
-                else:
-                    title = None
-            overlap = min(chunk_overlap, size // 2)
-            chunks = chunk_text(
-                document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room,
-                boundaries=[h.start for h in document.headings], code=document.code,
-            )
-            chunks = place(document.text, chunks, document.headings, document.anchors)
-            inputs = [embed_input(title, c.text, title is not None) for c in chunks]
-            store.add_document(document, chunks, inputs)
-            n_chunks += len(chunks)
+        for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
+            # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
+            if unchanged and adding and previous_document.paths == {document.doc_id, *document.aliases}:
+                pass  # it stays where it is, in its segment
+            elif unchanged:  # its rows again: in the merged files, or (same text under other paths) in the segment
+                new_chunks += store.copy_document(document, previous_document)
+            else:
+                new_chunks += _chunk_document(store, document, encoder, chunk_size, chunk_overlap, embed_title)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
         store.add_file_stats(scan.stats)
-        removed_documents = sorted(path for path, previous in known.items() if previous.row not in matched)
-        removed = len({previous.row for previous in known.values()} - matched)
         reused = store.reusable_inputs() if previous is not None else {}
         store.detach_previous()
-        # From the store's rows, so an update's postings are those of a clean build of the same corpus.
-        build_postings(store.keyword_rows(), staging / KEYWORDS_FILE)
-
-        # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
-        # are not left for the end of the progress bar.
-        pending = sorted(store.missing_embeddings(reused), key=lambda item: -len(item[1].embed_input))
-        fresh = FreshVectors(encoder.dimension, staging / PENDING_SENTENCES_FILE)
-        report("embedding", 0, len(pending))
-        for first in range(0, len(pending), EMBED_BATCH):
-            batch = pending[first : first + EMBED_BATCH]
-            spans = [
-                [(p.passage_offset + s.start, p.passage_offset + s.end) for s in split_sentences(p.passage)]
-                for _, p in batch
-            ]
-            vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
-            fresh.add([h for h, _ in batch], vectors, sentence_vectors)
-            report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
-
+        # From the store's rows, so an update's postings are those of a clean build of the same documents.
+        build_postings(store.keyword_rows(), target / KEYWORDS_FILE)
+        pending = _embed(store, encoder, reused, staging / PENDING_SENTENCES_FILE, report)
         ids, hashes = store.chunk_hashes()
         store.close()
-        sources = VectorSources(fresh, reused, previous)
-        vector_index = VectorIndex.build(ids, sources.passage_vectors(hashes, encoder.dimension))
-        files = {
-            "vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE,
-        }
-        if vector_index.kind == APPROXIMATE:
-            files["codes"] = CODES_FILE
-        vector_index.save(staging / VECTORS_FILE, staging / CODES_FILE if vector_index.kind == APPROXIMATE else None)
-        sources.write_sentences(staging / SENTENCES_FILE, ids, hashes, encoder.dimension)
-        fresh.discard()
+        sources = VectorSources(pending, reused, SegmentFiles(previous, segments) if previous is not None else None)
+        kind = _write_vectors(target, ids, hashes, sources, encoder.dimension)
+        pending.discard()
+        segment = Segment(
+            target.name if adding else TOP, kind, first_chunk if adding else 1, len(ids),
+            first_document if adding else 1, store.documents_written,
+        )
+        if adding:
+            _link_segments(previous, staging, kept)
+            live_chunks = int(before.counts["chunks"]) - sum(hidden_counts.values()) + len(ids)
+            checksums = {name: before.checksums[name] for s in kept for name in segment_files(s.dir, s.kind)}
+            layout = [*kept, segment]
+        else:
+            live_chunks, checksums, layout = len(ids), {}, [segment]
+        for name in segment_files(segment.dir, kind):
+            checksums[name] = file_checksum(staging / name)
         Manifest(
             format_version=FORMAT_VERSION,
             model=encoder.model_id,
             encoder={"backend": encoder.backend, "precision": encoder.precision},
-            vectors={"kind": vector_index.kind},
+            vectors={"kind": layout[0].kind},
             dimension=encoder.dimension,
             max_tokens=encoder.max_tokens,
             chunking=chunking,
@@ -426,35 +422,171 @@ def build_index(
                 "extractor": extractor_version(),
             },
             counts={
-                "documents": len(scan.documents), "chunks": n_chunks, "skipped": len(scan.skipped),
+                "documents": len(scan.documents), "chunks": live_chunks, "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
             },
-            checksums={name: file_checksum(staging / name) for name in files.values()},
+            checksums=checksums,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            files=files,
+            files=_top_files(layout[0].kind),
+            segments=[s.to_json() for s in layout],
         ).write(staging)
         replace_directory(staging, index_dir)
     return BuildReport(
         index_dir=index_dir,
         corpus=scan.root,
         documents=len(scan.documents),
-        chunks=n_chunks,
+        chunks=live_chunks,
         skipped=list(scan.skipped),
         seconds=time.perf_counter() - started,
         update=previous is not None,
         full_reason=full_reason,
-        added=added,
-        changed=changed,
-        removed=removed,
-        unchanged=unchanged,
-        passages_embedded=len(pending),
+        added=plan.added,
+        changed=plan.changed,
+        removed=len(plan.removed),
+        unchanged=plan.unchanged,
+        passages_embedded=pending.count,
         passages_reused=len(reused),
-        added_documents=added_documents,
-        changed_documents=changed_documents,
-        removed_documents=removed_documents,
+        added_documents=plan.added_documents,
+        changed_documents=plan.changed_documents,
+        removed_documents=plan.removed_documents,
         duplicates=scan.duplicates,
         files_reused=scan.reused,
+        segments=len(layout),
     )
+
+
+@dataclass
+class _Plan:
+    """How a build treats each scanned document against the previous index: ``documents`` holds, in corpus order,
+    each document with its previous version (or None) and whether that is unchanged; ``replaced`` the previous
+    documents a new version or a removal takes the place of."""
+
+    documents: list[tuple[Document, PreviousDocument | None, bool]]
+    replaced: list[PreviousDocument]
+    removed: list[PreviousDocument]
+    removed_documents: list[str]
+    added_documents: list[str]
+    changed_documents: list[str]
+    unchanged: int
+
+    @property
+    def added(self) -> int:
+        return len(self.added_documents)
+
+    @property
+    def changed(self) -> int:
+        return len(self.changed_documents)
+
+
+def _plan(documents: list[Document], known: dict[str, PreviousDocument]) -> _Plan:
+    """Compare the scanned ``documents`` with the previous index's (``known``, by path)."""
+    matched: set[int] = set()  # rows of the previous index's documents that are still here
+    planned, replaced, added, changed, unchanged = [], [], [], [], 0
+    for document in documents:
+        before = _previous_of(document, known)
+        same = _unchanged(document, before)
+        if before is not None:
+            matched.add(before.row)
+        if same:
+            unchanged += 1
+            if before.paths != {document.doc_id, *document.aliases}:
+                replaced.append(before)  # a segment update writes it again under its paths now
+        elif before is None:
+            added.append(document.doc_id)
+        else:
+            changed.append(document.doc_id)
+            replaced.append(before)
+        planned.append((document, before, same))
+    gone = {previous.row: previous for previous in known.values() if previous.row not in matched}
+    removed_paths = sorted(path for path, previous in known.items() if previous.row not in matched)
+    return _Plan(planned, [*replaced, *gone.values()], list(gone.values()), removed_paths, added, changed, unchanged)
+
+
+def _new_segment_name(segments: list[Segment]) -> str:
+    """A directory name for the next segment, after every one the index has."""
+    numbers = [int(s.dir.removeprefix("seg-")) for s in segments if s.dir != TOP]
+    return f"seg-{max(numbers, default=1) + 1:06d}"
+
+
+def _write_at_top(store: StoreWriter, target: Path, staging: Path) -> StoreWriter:
+    """Drop the segment store begun at ``target`` and start the top files' store instead (ids from 1)."""
+    store.detach_previous()
+    store.close()
+    if target != staging:
+        shutil.rmtree(target)
+    return StoreWriter(staging / DATABASE_FILE)
+
+
+def _chunk_document(
+    store: StoreWriter, document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
+) -> int:
+    """Chunk a new or changed document into ``store``; returns its passage count."""
+    title = document.metadata.title if embed_title else None
+    size, room = chunk_size, encoder.max_tokens
+    if title:
+        # The title shares the model's window with the passage: shrink passages so nothing is cut off,
+        # unless the title would leave too little room, in which case it is not embedded.
+        left = encoder.max_tokens - encoder.count_tokens([f"{title}\n"])[0]
+        if left >= MIN_PASSAGE_TOKENS:
+            size, room = min(chunk_size, left), left
+        else:
+            title = None
+    overlap = min(chunk_overlap, size // 2)
+    chunks = chunk_text(
+        document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room,
+        boundaries=[h.start for h in document.headings], code=document.code,
+    )
+    chunks = place(document.text, chunks, document.headings, document.anchors)
+    inputs = [embed_input(title, c.text, title is not None) for c in chunks]
+    store.add_document(document, chunks, inputs)
+    return len(chunks)
+
+
+def _embed(
+    store: StoreWriter, encoder: Encoder, reused: dict[str, int], pending_path: Path, report: Progress
+) -> "FreshVectors":
+    """Embed every passage input of ``store`` that is not ``reused`` from the previous index."""
+    # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
+    # are not left for the end of the progress bar.
+    pending = sorted(store.missing_embeddings(reused), key=lambda item: -len(item[1].embed_input))
+    fresh = FreshVectors(encoder.dimension, pending_path)
+    report("embedding", 0, len(pending))
+    for first in range(0, len(pending), EMBED_BATCH):
+        batch = pending[first : first + EMBED_BATCH]
+        spans = [
+            [(p.passage_offset + s.start, p.passage_offset + s.end) for s in split_sentences(p.passage)]
+            for _, p in batch
+        ]
+        vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
+        fresh.add([h for h, _ in batch], vectors, sentence_vectors)
+        report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
+    return fresh
+
+
+def _write_vectors(target: Path, ids: np.ndarray, hashes: list[str], sources: "VectorSources", dimension: int) -> str:
+    """Write a segment's vector, codes and sentences files into ``target``; returns its vector search kind."""
+    vector_index = VectorIndex.build(ids, sources.passage_vectors(hashes, dimension))
+    approximate = vector_index.kind == APPROXIMATE
+    vector_index.save(target / VECTORS_FILE, target / CODES_FILE if approximate else None)
+    sources.write_sentences(target / SENTENCES_FILE, ids, hashes, dimension)
+    return vector_index.kind
+
+
+def _top_files(kind: str) -> dict:
+    """The manifest's ``files``: the top segment's files by role."""
+    files = {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE}
+    return {**files, "codes": CODES_FILE} if kind == APPROXIMATE else files
+
+
+def _link_segments(index_dir: Path, staging: Path, segments: list[Segment]) -> None:
+    """Hard-link the files of ``segments`` from the index at ``index_dir`` into ``staging`` (nothing is copied:
+    segment files are never changed once written)."""
+    for segment in segments:
+        if segment.dir != TOP:
+            (staging / segment.dir).mkdir(exist_ok=True)
+        for name in segment_files(segment.dir, segment.kind):
+            (staging / name).unlink(missing_ok=True)  # the store this build opened before it knew
+            os.link(index_dir / name, staging / name)
 
 
 class FreshVectors:
@@ -468,6 +600,11 @@ class FreshVectors:
         self._pending_path = pending_path
         self._writer: SentenceFileWriter | None = SentenceFileWriter(pending_path, dimension)
         self._sentences: SentenceFile | None = None
+
+    @property
+    def count(self) -> int:
+        """How many passage inputs were embedded."""
+        return len(self._ordinals)
 
     def add(self, hashes: list[str], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None:
         """Keep one batch: a passage vector and its sentence vectors per hash."""
@@ -504,22 +641,8 @@ class VectorSources:
     """Where each embed input's vectors come from: this build's ``fresh`` ones, or the ``previous`` index's files
     at the id of a chunk that had the same input there (``reused``)."""
 
-    def __init__(self, fresh: FreshVectors, reused: dict[str, int], previous: Path | None) -> None:
+    def __init__(self, fresh: FreshVectors, reused: dict[str, int], previous: SegmentFiles | None) -> None:
         self.fresh, self.reused, self.previous = fresh, reused, previous
-
-    def _previous_positions(self, keys: list[str], ids: np.ndarray) -> np.ndarray:
-        """Row positions in the previous index's files of the chunks ``reused`` names for ``keys``.
-
-        Raises:
-            IndexCorrupt: one of them is not there.
-        """
-        positions = np.searchsorted(ids, np.array([self.reused[key] for key in keys], dtype=np.int64))
-        positions = np.minimum(positions, max(len(ids) - 1, 0))
-        if len(keys) and (not len(ids) or not np.array_equal(ids[positions], [self.reused[k] for k in keys])):
-            raise IndexCorrupt(
-                f"the previous index at {self.previous} lacks vectors its store names: rebuild with --full"
-            )
-        return positions
 
     def passage_vectors(self, hashes: list[str], dimension: int) -> np.ndarray:
         """Each chunk's passage vector, row for row with ``hashes``."""
@@ -533,22 +656,16 @@ class VectorSources:
                 wanted_rows.append(row)
                 wanted_keys.append(key)
         if wanted_rows:
-            old = VectorIndex.load(self.previous / VECTORS_FILE)
-            if old.dimension != dimension:
-                raise IndexCorrupt(f"the previous index at {self.previous} has vectors of another dimension")
-            vectors[wanted_rows] = old.rows_at(self._previous_positions(wanted_keys, np.asarray(old.ids)))
+            vectors[wanted_rows] = self.previous.vectors([self.reused[key] for key in wanted_keys], dimension)
         return vectors
 
     def write_sentences(self, path: Path, ids: np.ndarray, hashes: list[str], dimension: int) -> None:
         """Write the sentences file: each chunk's 8-bit sentence vectors, in chunk id order."""
-        old = SentenceFile.load(self.previous / SENTENCES_FILE) if self.previous is not None and self.reused else None
-        reused_keys = [key for key in dict.fromkeys(hashes) if self.fresh.sentences(key) is None]
-        at = dict(zip(reused_keys, self._previous_positions(reused_keys, old.ids if old else np.zeros(0, np.int64))))
         writer = SentenceFileWriter(path, dimension)
         try:
             for chunk_id, key in zip(ids.tolist(), hashes):
                 found = self.fresh.sentences(key)
-                writer.add(chunk_id, *(found if found is not None else old.at(int(at[key]))))
+                writer.add(chunk_id, *(found if found is not None else self.previous.sentences(self.reused[key])))
         finally:
             writer.close()
 

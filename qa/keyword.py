@@ -73,6 +73,4 @@ class KeywordRetriever:
         terms = query_terms(question)
         if not terms:
             return []
-        postings = self.postings
-        mask = postings.rows_of(allowed) if allowed is not None else None
-        return postings.search(self.tokenizer.tokens(terms), k, weights=self.weights, allowed=mask)
+        return self.postings.rank(self.tokenizer.tokens(terms), k, weights=self.weights, allowed=allowed)

@@ -14,7 +14,9 @@ from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
 # 4: passages know their section path and anchor, documents where their date came from (migration m004_sections).
 # 5: keyword postings in keywords.bin (no FTS5 in the store), passage vectors once in vectors.f32 (PQ codes in
 #    codes.faiss above 25,000), 8-bit sentence vectors in sentences.i8, each indexed file's stat line in the store.
-FORMAT_VERSION = 5
+# 6: segments: an update adds a directory of the new and changed documents' files (a format-5 file set) and hides
+#    the documents it replaces, listed in the manifest's "segments" (qa.segments), instead of rewriting the index.
+FORMAT_VERSION = 6
 MANIFEST_FILE = "manifest.json"
 # Every passage vector, float32, memory-mapped (qa.vectors); an approximate index adds its fast-scan codes.
 VECTORS_FILE = "vectors.f32"
@@ -54,6 +56,9 @@ class Manifest:
             "vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE,
         }
     )
+    # The segments the index is made of, oldest first (qa.segments.Segment): the first is the files at the top of
+    # the directory, each later one a sub-directory an update added; empty means the top files alone.
+    segments: list = field(default_factory=list)
 
     @property
     def precision(self) -> str:
@@ -112,7 +117,7 @@ class Manifest:
 
 
 # What each field of a manifest must hold, beyond its dataclass annotation: the entries readers look up.
-_JSON_TYPES = {"int": int, "str": str, "dict": dict, "bool": bool}
+_JSON_TYPES = {"int": int, "str": str, "dict": dict, "bool": bool, "list": list}
 _REQUIRED_ENTRIES = {
     "chunking": {"size": int, "overlap": int, "splitter": str},
     "counts": {"documents": int, "chunks": int},
@@ -120,7 +125,7 @@ _REQUIRED_ENTRIES = {
 
 
 def _type_name(kind: type) -> str:
-    return {int: "an integer", str: "a string", dict: "an object", bool: "true or false"}[kind]
+    return {int: "an integer", str: "a string", dict: "an object", bool: "true or false", list: "a list"}[kind]
 
 
 def _wrong_types(manifest: Manifest) -> str | None:
@@ -145,9 +150,20 @@ def _wrong_types(manifest: Manifest) -> str | None:
 INDEX_FILES = (VECTORS_FILE, SENTENCES_FILE, DATABASE_FILE, KEYWORDS_FILE)
 
 
+def segment_files(directory: str, kind: str | None) -> tuple[str, ...]:
+    """The files of one segment, as paths inside the index: :data:`INDEX_FILES`, and the codes of an approximate
+    segment, in ``directory`` ("." for the files at the top)."""
+    names = INDEX_FILES + ((CODES_FILE,) if kind == "approximate" else ())
+    return names if directory == "." else tuple(f"{directory}/{name}" for name in names)
+
+
 def index_files(manifest: Manifest) -> tuple[str, ...]:
-    """The files a reader of this index opens: :data:`INDEX_FILES`, and the codes of an approximate index."""
-    return INDEX_FILES + ((CODES_FILE,) if manifest.vectors.get("kind") == "approximate" else ())
+    """The files a reader of this index opens: each segment's (qa.segments), the top ones first."""
+    files = segment_files(".", manifest.vectors.get("kind"))
+    for entry in manifest.segments[1:]:
+        if isinstance(entry, dict) and isinstance(entry.get("dir"), str):
+            files += segment_files(entry["dir"], entry.get("kind"))
+    return files
 
 
 def required_checksums(manifest: Manifest, directory: Path) -> tuple[str, ...]:

@@ -55,6 +55,17 @@ _SLOT_MAP_FACTOR = 64
 
 
 @dataclass(frozen=True)
+class Collection:
+    """The statistics BM25 takes from the whole collection when one postings file holds only a part of it (a
+    segment, qa.segments): its row count, average row length, and each phrase's document frequency."""
+
+    n_rows: int
+    avgdl: float
+    # Rows holding each phrase of the question, in the question's order.
+    frequencies: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class KeywordRow:
     """One row of the keyword index: a chunk id with its context and text as written to the index."""
 
@@ -367,7 +378,7 @@ class Postings:
 
     def search(
         self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
-        allowed: np.ndarray | None = None,
+        allowed: np.ndarray | None = None, collection: Collection | None = None,
     ) -> list[tuple[int, float]]:
         """The best ``k`` rows for an OR of ``phrases`` (each a token sequence): ``(chunk id, BM25 score)``.
 
@@ -378,23 +389,42 @@ class Postings:
         Only rows that can reach the top ``k`` are scored (MaxScore): once some rows' exact scores set a bar, the
         phrases whose best possible contributions add up to less than it cannot lift a row holding none of the
         others over it, so their postings are only looked up for the rows the other phrases bring.
+
+        ``collection``, when given, supplies the row count, average length and document frequencies instead of
+        this file's own: those of every segment of an index together (qa.segments).
         """
         if k < 1 or self.n_rows == 0:
             return []
-        terms = [term for term in (self._scored(tokens, weights) for tokens in phrases) if term is not None]
+        terms = [
+            term for number, tokens in enumerate(phrases)
+            if (term := self._scored(tokens, weights, collection, number)) is not None
+        ]
         if not terms:
             return []
         candidates = self._candidates(terms, k, allowed)
         return self._best(candidates, self._scores(terms, candidates), k)
 
-    def _scored(self, tokens: Sequence[str], weights: tuple[float, float]) -> "_Phrase | None":
+    def rank(
+        self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
+        allowed: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """``search`` with ``allowed`` given as chunk ids (a filter's) rather than a mask over rows."""
+        mask = self.rows_of(allowed) if allowed is not None else None
+        return self.search(phrases, k, weights=weights, allowed=mask)
+
+    def _scored(
+        self, tokens: Sequence[str], weights: tuple[float, float], collection: Collection | None, number: int
+    ) -> "_Phrase | None":
         """A phrase's postings with its IDF and the most it adds to any row's score; None when nothing matches."""
         rows, context, text = self.phrase_postings(tokens)
         if not len(rows):
             return None
         # FTS5 counts a phrase's rows over the whole table, whatever restricts the query.
-        idf = math.log((self.n_rows - len(rows) + 0.5) / (len(rows) + 0.5))
-        phrase = _Phrase(self, rows, context, text, idf if idf > 0.0 else IDF_FLOOR, weights)
+        n_rows, frequency, avgdl = self.n_rows, len(rows), self.avgdl
+        if collection is not None:
+            n_rows, frequency, avgdl = collection.n_rows, collection.frequencies[number], collection.avgdl
+        idf = math.log((n_rows - frequency + 0.5) / (frequency + 0.5))
+        phrase = _Phrase(self, rows, context, text, idf if idf > 0.0 else IDF_FLOOR, weights, avgdl)
         if len(tokens) == 1:
             number = self.find(tokens[0])
             phrase.bound = phrase.most(
@@ -480,23 +510,25 @@ class Postings:
 class _Phrase:
     """One phrase of a question: its postings, IDF, column weights and the most it adds to a row's score."""
 
-    def __init__(self, postings: Postings, rows, context, text, idf: float, weights: tuple[float, float]) -> None:
+    def __init__(
+        self, postings: Postings, rows, context, text, idf: float, weights: tuple[float, float], avgdl: float
+    ) -> None:
         self.postings, self.rows, self.context, self.text = postings, rows, context, text
-        self.idf, self.weights = idf, weights
+        self.idf, self.weights, self.avgdl = idf, weights, avgdl
         self.bound = math.inf
 
     def most(self, context: float, text: float, tokens: float) -> float:
         """An upper bound of this phrase's contribution to any row: BM25 grows with the count and falls with the
         row's length, so the largest counts and the shortest row among its postings bound every row's."""
         frequency = self.weights[0] * context + self.weights[1] * text
-        return self.idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * tokens / self.postings.avgdl)))
+        return self.idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * tokens / self.avgdl)))
 
     def contributions(self, positions: np.ndarray) -> np.ndarray:
         """This phrase's BM25 term for the postings at ``positions``, as fts5Bm25Function computes it."""
         frequency = self.weights[0] * self.context[positions].astype(np.float64)
         frequency += self.weights[1] * self.text[positions].astype(np.float64)
         length = self.postings.row_tokens[self.rows[positions]].astype(np.float64)
-        return self.idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / self.postings.avgdl)))
+        return self.idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1 - B + B * length / self.avgdl)))
 
 
 class QueryTokenizer:

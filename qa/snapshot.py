@@ -30,6 +30,7 @@ from qa.manifest import (
     required_checksums,
 )
 from qa.postings import Postings
+from qa.segments import TOP, Segment, SegmentedPostings, SegmentedStore, SegmentedVectors, segments_of
 from qa.sentences import SentenceFile
 from qa.store import StoreReader
 from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
@@ -48,8 +49,8 @@ class Snapshot:
     and the identity of the directory they came from."""
 
     manifest: Manifest
-    vectors: VectorIndex
-    store: "ClosableStore"
+    vectors: VectorIndex | SegmentedVectors
+    store: "ClosableStore | SegmentedStore"
     identity: tuple
 
 
@@ -103,10 +104,7 @@ def _open_once(index_dir: Path) -> Snapshot:
             manifest, manifest_stat = _read_manifest(index_dir, directory)
             for name in required_checksums(manifest, index_dir):
                 _check_file(index_dir, directory, name, manifest.checksums[name])
-            vectors = _load_vectors(index_dir, directory, manifest)
-            keywords = _load_keywords(index_dir, directory)
-            store = ClosableStore(index_dir / DATABASE_FILE, _load_sentences(index_dir, directory))
-            store.keywords = keywords
+            vectors, store = _open_segments(index_dir, directory, manifest)
         except QAError:
             if _still_at(index_dir, pinned):
                 raise
@@ -117,6 +115,40 @@ def _open_once(index_dir: Path) -> Snapshot:
     finally:
         os.close(directory)
     return Snapshot(manifest, vectors, store, directory_identity(pinned, manifest_stat))
+
+
+def _open_segments(
+    index_dir: Path, directory: int, manifest: Manifest
+) -> tuple[VectorIndex | SegmentedVectors, "ClosableStore | SegmentedStore"]:
+    """Every segment's files, through the pinned directory, joined into one vector index and one store (an index
+    of one segment that hides nothing is read as it is)."""
+    segments = segments_of(manifest)
+    parts: list[tuple[VectorIndex, ClosableStore]] = []
+    try:
+        for segment in segments:
+            parts.append(_open_segment(index_dir, directory, segment))
+    except BaseException:
+        for _, store in parts:
+            store.close()
+        raise
+    if len(parts) == 1 and not segments[0].hidden:
+        return parts[0]
+    stores = [store for _, store in parts]
+    hidden = [store.hidden_chunks() for store in stores]
+    joined = SegmentedStore(stores, segments)
+    joined.keywords = SegmentedPostings([store.keywords for store in stores], hidden)
+    return SegmentedVectors([vectors for vectors, _ in parts], hidden, manifest.dimension), joined
+
+
+def _open_segment(index_dir: Path, directory: int, segment: Segment) -> tuple[VectorIndex, "ClosableStore"]:
+    """One segment's vectors and store (carrying its keyword postings), opened through the pinned directory."""
+    prefix = "" if segment.dir == TOP else f"{segment.dir}/"
+    vectors = _load_vectors(index_dir, directory, prefix, segment.kind)
+    keywords = _load_keywords(index_dir, directory, prefix)
+    path = index_dir / prefix / DATABASE_FILE
+    store = ClosableStore(path, _load_sentences(index_dir, directory, prefix), hidden=segment.hidden)
+    store.keywords = keywords
+    return vectors, store
 
 
 def _still_at(index_dir: Path, pinned: os.stat_result) -> bool:
@@ -167,38 +199,38 @@ def _check_file(index_dir: Path, directory: int, name: str, expected: str) -> No
         )
 
 
-def _load_sentences(index_dir: Path, directory: int) -> SentenceFile:
-    """The pinned directory's sentences file, mapped through the directory's descriptor."""
-    fd = _open_in(directory, index_dir, SENTENCES_FILE)
+def _load_sentences(index_dir: Path, directory: int, prefix: str) -> SentenceFile:
+    """A segment's sentences file, mapped through the pinned directory's descriptor."""
+    fd = _open_in(directory, index_dir, prefix + SENTENCES_FILE)
     try:
-        return SentenceFile.open(fd, index_dir / SENTENCES_FILE)
+        return SentenceFile.open(fd, index_dir / prefix / SENTENCES_FILE)
     finally:
         os.close(fd)  # the map lasts as long as the vectors are used, without the descriptor
 
 
-def _load_vectors(index_dir: Path, directory: int, manifest: Manifest) -> VectorIndex:
-    """The pinned directory's vectors: the rows file mapped and, for an approximate index, its codes read, both
-    through the directory's descriptor (never by path: the path may name another build now)."""
-    fd = _open_in(directory, index_dir, VECTORS_FILE)
+def _load_vectors(index_dir: Path, directory: int, prefix: str, kind: str) -> VectorIndex:
+    """A segment's vectors: the rows file mapped and, for an approximate index, its codes read, both through the
+    pinned directory's descriptor (never by path: the path may name another build now)."""
+    fd = _open_in(directory, index_dir, prefix + VECTORS_FILE)
     try:
-        ids, rows = map_rows(fd, index_dir / VECTORS_FILE)
+        ids, rows = map_rows(fd, index_dir / prefix / VECTORS_FILE)
     finally:
         os.close(fd)  # the map lasts as long as the rows are used, without the descriptor
-    if manifest.vectors.get("kind") != APPROXIMATE:
+    if kind != APPROXIMATE:
         return VectorIndex(ids, rows)
-    with os.fdopen(_open_in(directory, index_dir, CODES_FILE), "rb") as handle:
+    label = index_dir / prefix / CODES_FILE
+    with os.fdopen(_open_in(directory, index_dir, prefix + CODES_FILE), "rb") as handle:
         try:
             codes = _faiss().read_index(_faiss().PyCallbackIOReader(handle.read))
         except RuntimeError as exc:
-            reason = str(exc).splitlines()[0]
-            raise IndexCorrupt(f"cannot read vector codes file {index_dir / CODES_FILE}: {reason}") from exc
-    return VectorIndex(ids, rows, checked_codes(codes, index_dir / CODES_FILE))
+            raise IndexCorrupt(f"cannot read vector codes file {label}: {str(exc).splitlines()[0]}") from exc
+    return VectorIndex(ids, rows, checked_codes(codes, label))
 
 
-def _load_keywords(index_dir: Path, directory: int) -> Postings:
-    """The pinned directory's keyword postings, memory-mapped through its descriptor."""
-    fd = _open_in(directory, index_dir, KEYWORDS_FILE)
+def _load_keywords(index_dir: Path, directory: int, prefix: str) -> Postings:
+    """A segment's keyword postings, memory-mapped through the pinned directory's descriptor."""
+    fd = _open_in(directory, index_dir, prefix + KEYWORDS_FILE)
     try:
-        return Postings.open_fd(fd, str(index_dir / KEYWORDS_FILE))
+        return Postings.open_fd(fd, str(index_dir / prefix / KEYWORDS_FILE))
     finally:
         os.close(fd)

@@ -151,9 +151,14 @@ def m008_file_stats(db: sqlite3.Connection) -> None:
     )
 
 
+def m009_document_text_hash(db: sqlite3.Connection) -> None:
+    """Each document's text hash, so an update tells changed documents apart without reading every text."""
+    db.execute("ALTER TABLE documents ADD COLUMN text_hash TEXT")
+
+
 MIGRATIONS = [
     m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
-    m006_keyword_postings_file, m007_vectors_outside_the_store, m008_file_stats,
+    m006_keyword_postings_file, m007_vectors_outside_the_store, m008_file_stats, m009_document_text_hash,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
@@ -217,6 +222,9 @@ class PreviousDocument:
     content_hash: str  # of the file's bytes
     text_hash: str  # of the decoded text: reading the same bytes may give other text after a change to ingest
     metadata: Metadata
+    # The attached store that holds it (one per segment of the previous index), and every path it had.
+    schema: str = "previous"
+    paths: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -302,8 +310,12 @@ def migrate(db: sqlite3.Connection) -> None:
 class StoreWriter:
     """Writes a new store file; used only while an index is being built."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, first_chunk: int = 1, first_document: int = 1) -> None:
+        """Create the store at ``path``; its chunk and document ids start at ``first_chunk`` and ``first_document``
+        (a segment's ids follow every id its index used before, so an id never names two passages)."""
         self.db = sqlite3.connect(path)
+        self._next_chunk, self._next_document = first_chunk, first_document
+        self.documents_written = 0
         self.db.execute("PRAGMA foreign_keys = ON")
         # A built index is one self-contained file: no -wal/-shm companions to forget when copying it.
         self.db.execute("PRAGMA journal_mode = DELETE")
@@ -329,22 +341,27 @@ class StoreWriter:
             for chunk, embed_input in zip(chunks, embed_inputs, strict=True):
                 key = text_hash(embed_input)
                 self._pending.setdefault(key, PendingText(embed_input, len(embed_input) - len(chunk.text), chunk.text))
-                cursor = self.db.execute(
-                    'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens,'
-                    " text_hash, text, section, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (document_row, chunk.index, chunk.start, chunk.end, chunk.line_start, chunk.line_end,
-                     chunk.n_tokens, key, chunk.text, chunk.section, chunk.anchor),
+                self.db.execute(
+                    'INSERT INTO chunks (id, document_id, ord, start, "end", line_start, line_end, n_tokens,'
+                    " text_hash, text, section, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (self._next_chunk, document_row, chunk.index, chunk.start, chunk.end, chunk.line_start,
+                     chunk.line_end, chunk.n_tokens, key, chunk.text, chunk.section, chunk.anchor),
                 )
-                ids.append(cursor.lastrowid)
+                ids.append(self._next_chunk)
+                self._next_chunk += 1
         return ids
 
     def _insert_document(self, document: Document) -> int:
         """Insert one document row and its page offsets (inside the caller's transaction); returns its rowid."""
         meta = document.metadata
-        cursor = self.db.execute(
-            "INSERT INTO documents (doc_id, title, date, author, source, date_source, content_hash, n_chars, n_lines,"
-            " text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        row = self._next_document
+        self._next_document += 1
+        self.documents_written += 1
+        self.db.execute(
+            "INSERT INTO documents (id, doc_id, title, date, author, source, date_source, content_hash, n_chars,"
+            " n_lines, text, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                row,
                 document.doc_id,
                 meta.title,
                 meta.date,
@@ -355,55 +372,95 @@ class StoreWriter:
                 len(document.text),
                 line_count(document.text),
                 document.text,
+                text_hash(document.text),
             ),
         )
         if document.pages is not None:
             self.db.executemany(
                 "INSERT INTO pages (document_id, number, start) VALUES (?, ?, ?)",
-                [(cursor.lastrowid, number, start) for number, start in enumerate(document.pages, start=1)],
+                [(row, number, start) for number, start in enumerate(document.pages, start=1)],
             )
-        self.db.executemany(
-            "INSERT INTO aliases (path, document_id) VALUES (?, ?)", [(a, cursor.lastrowid) for a in document.aliases]
-        )
-        return cursor.lastrowid
+        self.db.executemany("INSERT INTO aliases (path, document_id) VALUES (?, ?)", [(a, row) for a in document.aliases])
+        return row
 
-    def attach_previous(self, path: Path) -> dict[str, PreviousDocument]:
-        """Open the store of the index being replaced, read-only, to copy unchanged rows and vectors from.
+    def attach_previous(self, stores: Sequence[tuple[Path, Sequence[int]]]) -> dict[str, PreviousDocument]:
+        """Open the stores of the index being replaced (one per segment, with the document rows each hides),
+        read-only, to copy unchanged rows and vectors from.
 
         Returns:
-            Its documents by every path they had: their ids and their aliases.
+            Their documents that are not hidden, by every path they had: their ids and their aliases.
 
         Raises:
-            IndexCorrupt: it cannot be read or has another schema version.
+            IndexCorrupt: one cannot be read or has another schema version.
         """
-        uri = f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1"
+        known: dict[str, PreviousDocument] = {}
+        for number, (path, hidden) in enumerate(stores):
+            schema = f"previous{number}"
+            self._attach(schema, Path(path))
+            try:
+                rows = self.db.execute(
+                    "SELECT d.id, p.path, d.content_hash, d.text_hash, d.title, d.date, d.author, d.source, d.date_source"
+                    f" FROM (SELECT id, doc_id AS path FROM {schema}.documents UNION ALL"
+                    f"  SELECT document_id, path FROM {schema}.aliases) p JOIN {schema}.documents d ON d.id = p.id"
+                    f" WHERE d.id NOT IN ({','.join(str(int(row)) for row in hidden)})"
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                self.detach_previous()
+                raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
+            paths: dict[int, set[str]] = {}
+            for r in rows:
+                paths.setdefault(r[0], set()).add(r[1])
+            for r in rows:
+                known[r[1]] = PreviousDocument(r[0], r[2], r[3], Metadata(*r[4:9]), schema, frozenset(paths[r[0]]))
+        return known
+
+    def _attach(self, schema: str, path: Path) -> None:
+        """Attach the store at ``path`` read-only as ``schema``.
+
+        Raises:
+            IndexCorrupt: it cannot be opened read-only, or has another schema version or lacks a table.
+        """
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         try:
-            self.db.execute("ATTACH DATABASE ? AS previous", (uri,))
-            attached = {row[1]: row[2] for row in self.db.execute("PRAGMA database_list")}.get("previous")
-            if attached != str(Path(path).resolve()):
+            self.db.execute(f"ATTACH DATABASE ? AS {schema}", (uri,))
+            attached = {row[1]: row[2] for row in self.db.execute("PRAGMA database_list")}.get(schema)
+            if attached != str(path.resolve()):
                 # An SQLite built without URI file names would have created a new file named after the URI.
-                self.detach_previous()
                 raise IndexCorrupt(f"cannot open {path} read-only (SQLite without URI file names)")
-            version = self.db.execute("PRAGMA previous.user_version").fetchone()[0]
+            version = self.db.execute(f"PRAGMA {schema}.user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
-                self.detach_previous()
                 raise IndexCorrupt(f"its store has schema version {version}, not {SCHEMA_VERSION}")
-            missing = missing_tables(self.db, "previous")
+            missing = missing_tables(self.db, schema)
             if missing:
-                self.detach_previous()
                 raise IndexCorrupt(f"its store lacks the table {', '.join(missing)}")
-            rows = self.db.execute(
-                "SELECT d.id, p.path, d.content_hash, d.text, d.title, d.date, d.author, d.source, d.date_source FROM"
-                " (SELECT id, doc_id AS path FROM previous.documents UNION ALL"
-                "  SELECT document_id, path FROM previous.aliases) p JOIN previous.documents d ON d.id = p.id"
-            ).fetchall()
         except sqlite3.DatabaseError as exc:
             self.detach_previous()
             raise IndexCorrupt(f"cannot read {path}: {exc}") from exc
-        return {r[1]: PreviousDocument(r[0], r[2], text_hash(r[3]), Metadata(*r[4:9])) for r in rows}
+        except IndexCorrupt:
+            self.detach_previous()
+            raise
+
+    def previous_chunk_counts(self, documents: Sequence[PreviousDocument]) -> dict[int, int]:
+        """How many chunks each of these previous documents has, by row."""
+        counts: dict[int, int] = {}
+        by_schema: dict[str, list[int]] = {}
+        for document in documents:
+            by_schema.setdefault(document.schema, []).append(document.row)
+        for schema, rows in by_schema.items():
+            counts.update({row: 0 for row in rows})
+            marks = ",".join("?" * len(rows))
+            counts.update(self.db.execute(
+                f"SELECT document_id, COUNT(*) FROM {schema}.chunks WHERE document_id IN ({marks}) GROUP BY document_id",
+                rows,
+            ).fetchall())
+        return counts
+
+    def _previous_schemas(self) -> list[str]:
+        return [row[1] for row in self.db.execute("PRAGMA database_list") if row[1].startswith("previous")]
 
     def copy_document(self, document: Document, previous: PreviousDocument) -> int:
-        """Insert ``document`` with the chunks it had in the attached previous store (same text, same passages).
+        """Insert ``document`` with the chunks it had in its attached previous store (same text, same passages),
+        under new ids.
 
         Returns:
             The number of chunks copied.
@@ -411,29 +468,36 @@ class StoreWriter:
         with self.db:
             document_row = self._insert_document(document)
             cursor = self.db.execute(
-                'INSERT INTO chunks (document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash, text,'
-                ' section, anchor) SELECT ?, ord, start, "end", line_start, line_end, n_tokens, text_hash, text,'
-                " section, anchor FROM previous.chunks WHERE document_id = ? ORDER BY ord",
-                (document_row, previous.row),
+                'INSERT INTO chunks (id, document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash,'
+                ' text, section, anchor) SELECT ? + ROW_NUMBER() OVER (ORDER BY ord) - 1, ?, ord, start, "end",'
+                " line_start, line_end, n_tokens, text_hash, text, section, anchor"
+                f" FROM {previous.schema}.chunks WHERE document_id = ? ORDER BY ord",
+                (self._next_chunk, document_row, previous.row),
             )
+            self._next_chunk += cursor.rowcount
         return cursor.rowcount
 
     def reusable_inputs(self) -> dict[str, int]:
-        """The embed inputs this store needs that the attached previous store had, each with the id of a previous
-        chunk that had it: its vectors are that chunk's in the previous index's vector files.
+        """The embed inputs this store needs that an attached previous store had, each with the id of a previous
+        chunk that had it: its vectors are that chunk's in the previous index's vector files (ids are unique
+        across segments, so the id says which segment's).
 
         Keyed by embed-input hash, so a passage whose text was seen before (in any document) is not embedded again.
         """
-        rows = self.db.execute(
-            "SELECT text_hash, MIN(id) FROM previous.chunks"
-            " WHERE text_hash IN (SELECT text_hash FROM main.chunks) GROUP BY text_hash"
-        ).fetchall()
-        return dict(rows)
+        found: dict[str, int] = {}
+        for schema in self._previous_schemas():
+            rows = self.db.execute(
+                f"SELECT text_hash, MIN(id) FROM {schema}.chunks"
+                " WHERE text_hash IN (SELECT text_hash FROM main.chunks) GROUP BY text_hash"
+            ).fetchall()
+            for key, chunk_id in rows:
+                found.setdefault(key, chunk_id)
+        return found
 
     def detach_previous(self) -> None:
-        """Let go of the previous store (a no-op when none is attached)."""
-        if any(row[1] == "previous" for row in self.db.execute("PRAGMA database_list")):
-            self.db.execute("DETACH DATABASE previous")
+        """Let go of the previous stores (a no-op when none is attached)."""
+        for schema in self._previous_schemas():
+            self.db.execute(f"DETACH DATABASE {schema}")
 
     def add_skipped(self, skipped: Iterable[Skipped]) -> None:
         """Record files that were not indexed, so `qa info` can say why."""
@@ -501,11 +565,15 @@ class StoreReader:
 
     keywords: Postings | None = None
 
-    def __init__(self, path: Path, sentences: SentenceFile | None = None) -> None:
+    def __init__(self, path: Path, sentences: SentenceFile | None = None, hidden: Sequence[int] = ()) -> None:
         """Open the store at ``path``; ``sentences`` is the index's mapped sentences file (opened beside ``path``
-        when first needed if not given)."""
+        when first needed if not given). ``hidden`` are rows of documents a later segment replaced or removed
+        (qa.segments): the store answers as if they were not there."""
         self.path = path
         self._sentences = sentences
+        self.hidden = tuple(sorted(int(row) for row in hidden))
+        # Appended to every query that lists documents ("d"): the rows of hidden documents are left out.
+        self._shown = f" AND d.id NOT IN ({','.join(map(str, self.hidden))})" if self.hidden else ""
         # immutable=1: an index directory is never changed in place (rebuilds swap whole directories),
         # so no locking is needed and the file may sit on read-only media.
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
@@ -544,7 +612,7 @@ class StoreReader:
         """Every chunk with its token count, in document order."""
         rows = self._connection().execute(
             f"SELECT {_CHUNK_COLUMNS}, c.n_tokens FROM chunks c JOIN documents d ON d.id = c.document_id"
-            " ORDER BY d.doc_id, c.ord"
+            f" WHERE 1{self._shown} ORDER BY d.doc_id, c.ord"
         )
         for row in rows:
             yield StoredChunk(*row[:-1]), row[-1]
@@ -552,8 +620,8 @@ class StoreReader:
     def document(self, doc_id: str) -> StoredDocument | None:
         """One document by its id or one of its aliases, or None."""
         row = self._connection().execute(
-            "SELECT id, doc_id, text, content_hash, n_lines, title, date, author, source, date_source FROM documents"
-            " WHERE doc_id = ? OR id = (SELECT document_id FROM aliases WHERE path = ?)",
+            "SELECT id, doc_id, text, content_hash, n_lines, title, date, author, source, date_source FROM documents d"
+            f" WHERE (doc_id = ? OR id = (SELECT document_id FROM aliases WHERE path = ?)){self._shown}",
             (doc_id, doc_id),
         ).fetchone()
         if row is None:
@@ -579,16 +647,25 @@ class StoreReader:
         """``(doc_id, metadata, chunk count)`` for every document."""
         rows = self._connection().execute(
             "SELECT d.doc_id, d.title, d.date, d.author, d.source, d.date_source, COUNT(c.id) FROM documents d"
-            " LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.doc_id"
+            f" LEFT JOIN chunks c ON c.document_id = d.id WHERE 1{self._shown} GROUP BY d.id ORDER BY d.doc_id"
         )
         return [(r[0], Metadata(*r[1:6]), r[6]) for r in rows]
 
-    def reusable_files(self) -> dict[str, ReusableFile]:
+    def file_stats(self) -> dict[str, str]:
+        """Each path the build of this store indexed, with its stat line then."""
+        return dict(self._connection().execute("SELECT path, stat FROM files"))
+
+    def reusable_files(self, stats: Mapping[str, str] | None = None) -> dict[str, ReusableFile]:
         """Every indexed path with its recorded stat line and the document it gave (its id or alias as ``doc_id``),
-        for an update to take instead of reading files that did not change."""
-        stats = dict(self._connection().execute("SELECT path, stat FROM files"))
+        for an update to take instead of reading files that did not change.
+
+        Args:
+            stats: the stat lines to use (a segmented index's newest), instead of this store's own.
+        """
+        stats = self.file_stats() if stats is None else stats
         rows = self._connection().execute(
-            "SELECT id, doc_id, text, content_hash, title, date, author, source, date_source FROM documents"
+            f"SELECT id, doc_id, text, content_hash, title, date, author, source, date_source FROM documents d"
+            f" WHERE 1{self._shown}"
         )
         starts: dict[int, list[int]] = {}
         for document_row, start in self._connection().execute("SELECT document_id, start FROM pages ORDER BY number"):
@@ -631,7 +708,9 @@ class StoreReader:
         """How many documents the filter's source part lets through that have no date: those its date range
         leaves out for want of one."""
         where, params = search_filter.undated_sql()
-        row = self._connection().execute(f"SELECT COUNT(*) FROM documents d WHERE {where}", params).fetchone()
+        row = self._connection().execute(
+            f"SELECT COUNT(*) FROM documents d WHERE {where}{self._shown}", params
+        ).fetchone()
         return int(row[0])
 
     def allowed_chunks(self, search_filter: SearchFilter) -> np.ndarray:
@@ -639,6 +718,16 @@ class StoreReader:
         among: the filter is data, and this store applies it in SQL (``SearchFilter.sql``)."""
         where, params = search_filter.sql()
         rows = self._connection().execute(
-            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where} ORDER BY c.id", params
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}{self._shown}"
+            " ORDER BY c.id", params
+        )
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def hidden_chunks(self) -> np.ndarray:
+        """Ids of the chunks of hidden documents, sorted."""
+        if not self.hidden:
+            return np.empty(0, dtype=np.int64)
+        rows = self._connection().execute(
+            f"SELECT id FROM chunks WHERE document_id IN ({','.join(map(str, self.hidden))}) ORDER BY id"
         )
         return np.array([r[0] for r in rows], dtype=np.int64)

@@ -254,7 +254,9 @@ def test_document_whose_stored_text_differs_from_what_is_read_now_is_chunked_aga
     build_index(small_corpus, index_dir, encoder, **BUILD)
     db = sqlite3.connect(index_dir / DATABASE_FILE)
     with db:
-        db.execute("UPDATE documents SET text = text || ' (decoded differently)' WHERE doc_id = 'tea.md'")
+        (text,) = db.execute("SELECT text FROM documents WHERE doc_id = 'tea.md'").fetchone()
+        text += " (decoded differently)"
+        db.execute("UPDATE documents SET text = ?, text_hash = ? WHERE doc_id = 'tea.md'", (text, text_hash(text)))
     db.close()
     manifest = Manifest.read(index_dir)
     manifest.checksums[DATABASE_FILE] = file_checksum(index_dir / DATABASE_FILE)

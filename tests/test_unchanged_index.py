@@ -149,21 +149,18 @@ def test_an_edited_file_is_indexed_and_a_damaged_index_rebuilt(corpus, built):
 
 
 def _documents(index_dir):
-    """Every document's id, text, metadata and pages, and every passage's place, from the store."""
-    import sqlite3
+    """Every shown document (id, text, metadata, pages, aliases), every passage's place, and every recorded path,
+    through the store of all the index's segments."""
+    from qa.manifest import Manifest
+    from qa.segments import open_store
 
-    db = sqlite3.connect(index_dir / DATABASE_FILE)
+    store = open_store(index_dir, Manifest.read(index_dir))
     try:
-        documents = db.execute(
-            "SELECT doc_id, text, content_hash, title, date, author, source, date_source FROM documents ORDER BY doc_id"
-        ).fetchall()
-        chunks = db.execute(
-            'SELECT d.doc_id, c.ord, c.start, c."end", c.text, c.section FROM chunks c JOIN documents d'
-            " ON d.id = c.document_id ORDER BY c.id"
-        ).fetchall()
-        files = db.execute("SELECT path FROM files ORDER BY path").fetchall()
+        documents = [store.document(doc_id) for doc_id, _, _ in store.documents()]
+        chunks = [(c.doc_id, c.start, c.end, c.text, c.section) for c, _ in store.iter_chunks()]
+        files = sorted(store.file_stats())
     finally:
-        db.close()
+        store.close()
     return documents, chunks, files
 
 
