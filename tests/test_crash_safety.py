@@ -22,7 +22,10 @@ from qa.manifest import MANIFEST_FILE
 from qa.search import SearchService
 
 QUESTIONS = ("Who led the research group to Guizhou?", "railway procuratorates", "minor crimes governance")
-TRIALS = 20
+TRIALS = 24
+# Each trial kills one of these: a full build, an update that merges (it hides most of the index), an update that
+# adds a segment (qa.segments); two trials of each in turn, one killed anywhere and one inside the build.
+KINDS = ("build", "update", "segment")
 
 
 def _answers(index_dir, encoder):
@@ -32,19 +35,24 @@ def _answers(index_dir, encoder):
 
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory):
-    """Corpus "old" (the seeds) and corpus "new" (the seeds twice over, one file edited): a build and an update."""
+    """Corpus "old" (the seeds), corpus "new" (the seeds twice over, one file edited: an update that merges) and
+    corpus "segment" (the seeds and one more file: an update that adds a segment)."""
     old = tmp_path_factory.mktemp("old")
     new = tmp_path_factory.mktemp("new")
+    segment = tmp_path_factory.mktemp("segment")
     for path in SEEDS.glob("*.txt"):
         shutil.copy(path, old / path.name)
         shutil.copy(path, new / path.name)
         shutil.copy(path, new / f"copy-{path.name}")
+        shutil.copy(path, segment / path.name)
     (new / "000_d01fc28f19d529a8.txt").write_text("Edited headline\nThis document was rewritten.", encoding="utf-8")
-    return old, new
+    (segment / "tea.txt").write_text("Green tea steeps for two minutes in water below boiling.\n", encoding="utf-8")
+    return old, new, segment
 
 
 def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora, tmp_path):
-    old_corpus, new_corpus = corpora
+    old_corpus, new_corpus, segment_corpus = corpora
+    targets = {"build": new_corpus, "update": new_corpus, "segment": segment_corpus}
     index_dir = tmp_path / "idx"
     defaults = Settings()
     encoder = load_encoder(precision=defaults.precision)  # what the `qa index` processes below embed with
@@ -52,32 +60,36 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
     build_index(old_corpus, index_dir, encoder, **build)
     old_manifest = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
     old_answers = _answers(index_dir, encoder)
-    reference = tmp_path / "reference"
-    build_index(new_corpus, reference, encoder, **build)
-    new_answers = _answers(reference, encoder)
+    references, expected = {}, {}
+    for corpus in (new_corpus, segment_corpus):
+        references[corpus] = tmp_path / f"reference-{corpus.name}"
+        build_index(corpus, references[corpus], encoder, **build)
+        expected[corpus] = _answers(references[corpus], encoder)
 
     # How long an uninterrupted run of each kind takes here, so random kills can land anywhere in one (or just
     # after it) whatever the machine's speed.
     durations = {}
-    for kind in ("build", "update"):
+    for kind in KINDS:
         scratch = tmp_path / f"timed-{kind}"
         shutil.copytree(index_dir, scratch)
         started = time.monotonic()
         subprocess.run(
-            [sys.executable, "-m", "qa", "index", str(new_corpus), "--index", str(scratch)]
+            [sys.executable, "-m", "qa", "index", str(targets[kind]), "--index", str(scratch)]
             + (["--full"] if kind == "build" else []),
             env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True,
         )
         durations[kind] = time.monotonic() - started
 
     rng = random.Random(20261121)
-    outcomes = {(kind, left): 0 for kind in ("build", "update") for left in ("old", "new")}
+    outcomes = {(kind, left): 0 for kind in KINDS for left in ("old", "new")}
     for trial in range(TRIALS):
-        # Half the trials rebuild from scratch, half update the old index (the edited file is embedded, the
-        # copies reuse their originals' vectors): both must be killable at any moment.
-        kind = "build" if trial % 4 < 2 else "update"
+        # A third of the trials rebuild from scratch, a third update the old index into one set of files (the
+        # edited file is embedded, the copies reuse their originals' vectors), a third add a segment to it: each
+        # must be killable at any moment.
+        kind = KINDS[(trial // 2) % len(KINDS)]
+        corpus = targets[kind]
         process = subprocess.Popen(
-            [sys.executable, "-m", "qa", "index", str(new_corpus), "--index", str(index_dir)]
+            [sys.executable, "-m", "qa", "index", str(corpus), "--index", str(index_dir)]
             + (["--full"] if kind == "build" else []),
             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -99,18 +111,21 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
             outcomes[kind, "old"] += 1
         else:
             # The swap finished before the kill: the new index must be complete, and an update equal a build.
-            assert manifest["counts"] == json.loads((reference / MANIFEST_FILE).read_text(encoding="utf-8"))["counts"]
-            assert _answers(index_dir, encoder) == new_answers, f"trial {trial} ({kind}): new index differs"
+            reference = json.loads((references[corpus] / MANIFEST_FILE).read_text(encoding="utf-8"))
+            assert manifest["counts"] == reference["counts"]
+            assert len(manifest["segments"]) == (2 if kind == "segment" else 1), f"trial {trial} ({kind})"
+            assert _answers(index_dir, encoder) == expected[corpus], f"trial {trial} ({kind}): new index differs"
             outcomes[kind, "new"] += 1
             build_index(old_corpus, index_dir, encoder, **build)  # back to the old index for the next trial
             old_manifest = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
     summary = ", ".join(f"{kind} left the {left} index {n} times" for (kind, left), n in outcomes.items())
     print(f"\nSIGKILL trials: {summary}")
     # Most kills land before the swap, in builds and in updates: the property was really exercised.
-    assert outcomes["build", "old"] + outcomes["update", "old"] >= TRIALS // 2
+    assert sum(outcomes[kind, "old"] for kind in KINDS) >= TRIALS // 2
+    assert outcomes["segment", "old"] >= 1
     assert outcomes["update", "old"] >= 1
 
     # Whatever the kills left behind, the next build succeeds and cleans up after them.
     build_index(new_corpus, index_dir, encoder, **build)
-    assert _answers(index_dir, encoder) == new_answers
+    assert _answers(index_dir, encoder) == expected[new_corpus]
     assert not list(tmp_path.glob(".idx.building-*"))
