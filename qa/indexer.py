@@ -30,6 +30,7 @@ from qa.manifest import (
     VECTORS_FILE,
     Manifest,
     file_checksum,
+    file_state,
     segment_files,
     verify_checksums,
 )
@@ -147,7 +148,7 @@ def previous_index(
     """
     try:
         manifest = Manifest.read(index_dir)
-        verify_checksums(index_dir, manifest)
+        verify_checksums(index_dir, manifest, trust_untouched=True)
     except IndexNotFound:
         return None, "there is no previous index"
     except QAError as exc:
@@ -180,7 +181,7 @@ def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile
             return {}
         if manifest.chunking.get("html_content", "main") != html_content:
             return {}
-        verify_checksums(Path(index_dir), manifest)
+        verify_checksums(Path(index_dir), manifest, trust_untouched=True)
         store = open_store(Path(index_dir), manifest)
     except QAError:
         return {}
@@ -276,7 +277,7 @@ def unchanged_index(
         return None
     try:
         manifest = Manifest.read(index_dir)
-        verify_checksums(index_dir, manifest)
+        verify_checksums(index_dir, manifest, trust_untouched=True)
         store = open_store(index_dir, manifest)
     except QAError:
         return None
@@ -365,19 +366,23 @@ def build_index(
         plan = _plan(scan.documents, known)
         hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
         kept = hide(segments, hidden_counts) if previous is not None else []
-        if previous is not None and (
-            len(segments) + 1 > MAX_SEGMENTS or hidden_chunk_share(kept) > MAX_HIDDEN_SHARE
-        ):
-            # Merge: one new set of top files from every shown document (copied, not embedded again).
+        if kept and _merge_all(kept):
+            # One new set of top files from every shown document (copied, not embedded again).
             store, target = _write_at_top(store, target, staging), staging
             known = store.attach_previous(previous_stores(previous, before))
             kept = []
+        elif len(kept) + 1 > MAX_SEGMENTS:
+            kept = kept[:1]  # the later segments' shown documents are copied into the new one, which replaces them
         adding = bool(kept)
+        # The attached stores (previous0 is the first segment's) whose documents stay where they are.
+        staying = {f"previous{number}" for number in range(len(kept))}
         new_chunks = 0
         report("chunking", 0, len(scan.documents))
         for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
             # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
-            if unchanged and adding and previous_document.paths == {document.doc_id, *document.aliases}:
+            if unchanged and previous_document.schema in staying and previous_document.paths == {
+                document.doc_id, *document.aliases
+            }:
                 pass  # it stays where it is, in its segment
             elif unchanged:  # its rows again: in the merged files, or (same text under other paths) in the segment
                 new_chunks += store.copy_document(document, previous_document)
@@ -402,7 +407,7 @@ def build_index(
         )
         if adding:
             _link_segments(previous, staging, kept)
-            live_chunks = int(before.counts["chunks"]) - sum(hidden_counts.values()) + len(ids)
+            live_chunks = sum(s.chunks - s.hidden_chunks for s in kept) + len(ids)
             checksums = {name: before.checksums[name] for s in kept for name in segment_files(s.dir, s.kind)}
             layout = [*kept, segment]
         else:
@@ -429,6 +434,8 @@ def build_index(
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             files=_top_files(layout[0].kind),
             segments=[s.to_json() for s in layout],
+            # The old segments' files were checked before they were linked here; the new ones were just hashed.
+            written={name: file_state(staging / name) for name in checksums},
         ).write(staging)
         replace_directory(staging, index_dir)
     return BuildReport(
@@ -500,6 +507,18 @@ def _plan(documents: list[Document], known: dict[str, PreviousDocument]) -> _Pla
     gone = {previous.row: previous for previous in known.values() if previous.row not in matched}
     removed_paths = sorted(path for path, previous in known.items() if previous.row not in matched)
     return _Plan(planned, [*replaced, *gone.values()], list(gone.values()), removed_paths, added, changed, unchanged)
+
+
+def _merge_all(segments: list[Segment]) -> bool:
+    """Whether an update should write every shown document into one new set of top files: when it would leave
+    more than ``MAX_HIDDEN_SHARE`` of the passages hidden, or too many segments whose later ones together
+    outweigh half the first (otherwise only the later ones are merged, into the update's own segment). Either
+    way a passage is copied again only after the segments holding it have grown or changed by a like amount,
+    so the time of merges spread over updates stays proportional to what changed (as in Lucene's merges)."""
+    if hidden_chunk_share(segments) > MAX_HIDDEN_SHARE:
+        return True
+    later = sum(s.chunks for s in segments[1:])
+    return len(segments) + 1 > MAX_SEGMENTS and 2 * later > segments[0].chunks
 
 
 def _new_segment_name(segments: list[Segment]) -> str:

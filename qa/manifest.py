@@ -59,6 +59,9 @@ class Manifest:
     # The segments the index is made of, oldest first (qa.segments.Segment): the first is the files at the top of
     # the directory, each later one a sub-directory an update added; empty means the top files alone.
     segments: list = field(default_factory=list)
+    # Each file's size, modification time (ns) and inode when its checksum was last taken (``file_state``): a
+    # build need not hash again a file the file system shows untouched since (``verify_checksums``).
+    written: dict = field(default_factory=dict)
 
     @property
     def precision(self) -> str:
@@ -191,8 +194,20 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_checksums(directory: Path, manifest: Manifest) -> None:
+def file_state(path: Path) -> list[int]:
+    """What the file system says of a file that changes when it is written, truncated, replaced or copied: its
+    size, modification time (ns) and inode."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+
+def verify_checksums(directory: Path, manifest: Manifest, *, trust_untouched: bool = False) -> None:
     """Refuse an index whose files are not the ones the manifest describes (truncated, swapped, edited).
+
+    Args:
+        trust_untouched: skip hashing a file whose ``file_state`` is still the one the manifest recorded with its
+            checksum (what a build does before reusing an index, so an update does not read every byte of it;
+            loading an index for searching always hashes everything).
 
     Raises:
         IndexCorrupt: a file is missing or its checksum differs, or the manifest lists no checksum for a file
@@ -202,5 +217,10 @@ def verify_checksums(directory: Path, manifest: Manifest) -> None:
         path, expected = directory / name, manifest.checksums[name]
         if not path.is_file():
             raise IndexCorrupt(f"index at {directory} is missing {name}: rebuild it with `qa index`")
+        if trust_untouched and manifest.written.get(name) == file_state(path):
+            continue
         if file_checksum(path) != expected:
-            raise IndexCorrupt(f"index file {path} does not match its manifest checksum (damaged or modified): rebuild it with `qa index`")
+            raise IndexCorrupt(
+                f"index file {path} does not match its manifest checksum (damaged or modified): "
+                "rebuild it with `qa index --full`"
+            )

@@ -195,7 +195,7 @@ def _check_file(index_dir: Path, directory: int, name: str, expected: str) -> No
     if digest.hexdigest() != expected:
         raise IndexCorrupt(
             f"index file {index_dir / name} does not match its manifest checksum (damaged or modified): "
-            "rebuild it with `qa index`"
+            "rebuild it with `qa index --full`"
         )
 
 

@@ -124,15 +124,35 @@ def test_a_segmented_index_is_described_and_searched_from_the_cli(segmented):
     assert json.loads(ask.stdout)["results"][0]["citation"]["source"] == "lighthouse.txt"
 
 
-def test_updates_past_the_segment_limit_merge_into_one(tmp_path, encoder, monkeypatch):
+def test_updates_past_the_segment_limit_merge_the_later_segments(tmp_path, encoder, monkeypatch):
     monkeypatch.setattr(qa.indexer, "MAX_SEGMENTS", 3)
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder, **BUILD)
+    base = os.stat(index_dir / DATABASE_FILE).st_ino
     counts = []
-    for number in range(3):
+    for number in range(4):
         (corpus / f"note{number}.txt").write_text(f"Note {number}: the archive keeps {number} boxes.\n", encoding="utf-8")
+        counts.append(build_index(corpus, index_dir, encoder, **BUILD).segments)
+    # The third update merges the two later segments into its own; the first segment's files are untouched.
+    assert counts == [2, 3, 2, 3]
+    assert os.stat(index_dir / DATABASE_FILE).st_ino == base
+    clean = tmp_path / "clean"
+    build_index(corpus, clean, encoder, **BUILD, full=True)
+    assert _answers(index_dir, encoder) == _answers(clean, encoder)
+
+
+def test_later_segments_outweighing_the_first_merge_everything(tmp_path, encoder, monkeypatch):
+    monkeypatch.setattr(qa.indexer, "MAX_SEGMENTS", 3)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "first.txt").write_text("The first note: a lighthouse stands on the cape.\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder, **BUILD)
+    counts = []
+    for path in sorted(SEEDS.glob("*.txt"))[:3]:
+        shutil.copy(path, corpus / path.name)
         counts.append(build_index(corpus, index_dir, encoder, **BUILD).segments)
     assert counts == [2, 3, 1]
     assert sorted(os.listdir(index_dir)) == sorted([*Manifest.read(index_dir).files.values(), MANIFEST_FILE])
