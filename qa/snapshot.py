@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,10 @@ from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
 
 # A swap takes microseconds and builds take seconds, so a few tries always find a quiet moment.
 OPEN_ATTEMPTS = 20
+# Files this process has hashed and found as their manifest says, by (device, inode, size, mtime, checksum).
+_VERIFIED: set[tuple] = set()
+_VERIFIED_LOCK = threading.Lock()
+_VERIFIED_MAX = 100_000
 
 
 class _Moved(Exception):
@@ -187,16 +192,30 @@ def _read_manifest(index_dir: Path, directory: int) -> tuple[Manifest, os.stat_r
 
 
 def _check_file(index_dir: Path, directory: int, name: str, expected: str) -> None:
-    """Refuse a file of the pinned directory whose sha256 is not the manifest's."""
-    digest = hashlib.sha256()
+    """Refuse a file of the pinned directory whose sha256 is not the manifest's.
+
+    A file this process has already hashed, and that the file system shows untouched since (same device, inode,
+    size and modification time), is not hashed again: index files are never changed once written, so a reload
+    after an update that added a segment hashes the new segment's files only.
+    """
     with os.fdopen(_open_in(directory, index_dir, name), "rb") as handle:
+        stat = os.fstat(handle.fileno())
+        seen = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, expected)
+        if seen in _VERIFIED:
+            return
+        digest = hashlib.sha256()
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    if digest.hexdigest() != expected:
-        raise IndexCorrupt(
-            f"index file {index_dir / name} does not match its manifest checksum (damaged or modified): "
-            "rebuild it with `qa index --full`"
-        )
+    if digest.hexdigest() == expected:
+        with _VERIFIED_LOCK:
+            if len(_VERIFIED) >= _VERIFIED_MAX:
+                _VERIFIED.clear()
+            _VERIFIED.add(seen)
+        return
+    raise IndexCorrupt(
+        f"index file {index_dir / name} does not match its manifest checksum (damaged or modified): "
+        "rebuild it with `qa index --full`"
+    )
 
 
 def _load_sentences(index_dir: Path, directory: int, prefix: str) -> SentenceFile:

@@ -4,14 +4,17 @@ were; too many segments, or too much hidden, are merged into one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import qa.indexer
+import qa.snapshot
 from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
@@ -209,3 +212,34 @@ def test_vectors_of_a_segmented_index_equal_a_clean_builds_by_passage(segmented,
     finally:
         ours.close()
         clean.close()
+
+
+def test_reopening_after_an_update_hashes_only_the_new_segments_files(tmp_path, encoder, monkeypatch):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder, **BUILD)
+    SearchService.open(Settings(index_dir=index_dir), encoder=encoder).close()
+    (corpus / "lighthouse.txt").write_text("Lighthouse keepers sounded the foghorns.\n", encoding="utf-8")
+    assert build_index(corpus, index_dir, encoder, **BUILD).segments == 2
+    hashed = []
+    real = hashlib.sha256
+    monkeypatch.setattr(qa.snapshot, "hashlib", SimpleNamespace(sha256=lambda: hashed.append(1) or real()))
+    SearchService.open(Settings(index_dir=index_dir), encoder=encoder).close()
+    new_files = [name for name in Manifest.read(index_dir).checksums if name.startswith("seg-000002/")]
+    assert len(hashed) == len(new_files) == 4
+
+
+def test_a_file_damaged_after_it_was_verified_is_refused(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder, **BUILD)
+    SearchService.open(Settings(index_dir=index_dir), encoder=encoder).close()
+    with (index_dir / VECTORS_FILE).open("r+b") as handle:  # in place: same inode, a later modification time
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    with pytest.raises(IndexCorrupt, match="does not match its manifest checksum"):
+        SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
