@@ -239,6 +239,7 @@ def _write(path: Path, arrays: dict[str, np.ndarray], stats: dict) -> None:
         for name, array in arrays.items():
             handle.seek(start + entries[name]["offset"])
             handle.write(np.ascontiguousarray(array).tobytes())
+        handle.truncate(start + offset)  # to the end of the last array even when the last ones are empty
 
 
 class Postings:

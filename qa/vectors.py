@@ -190,8 +190,9 @@ class VectorIndex:
         header = ROWS_HEADER.pack(ROWS_MAGIC, self.dimension, 0, len(self)).ljust(ROWS_HEADER_BYTES, b"\0")
         with open(rows_path, "wb") as handle:
             handle.write(header)
-            handle.write(memoryview(np.ascontiguousarray(self._ids, dtype="<i8")).cast("B"))
-            handle.write(memoryview(np.ascontiguousarray(self._rows, dtype="<f4")).cast("B"))
+            if len(self):  # (a segment of an update that only removed documents has no vectors)
+                handle.write(memoryview(np.ascontiguousarray(self._ids, dtype="<i8")).cast("B"))
+                handle.write(memoryview(np.ascontiguousarray(self._rows, dtype="<f4")).cast("B"))
         if self._codes is not None:
             try:
                 _faiss().write_index(self._codes, str(codes_path))

@@ -243,3 +243,18 @@ def test_a_file_damaged_after_it_was_verified_is_refused(tmp_path, encoder):
         handle.write(bytes([last[0] ^ 0xFF]))
     with pytest.raises(IndexCorrupt, match="does not match its manifest checksum"):
         SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+
+
+def test_an_update_that_only_removes_documents_answers_as_a_clean_build(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    (corpus / "lighthouse.txt").write_text("Lighthouse keepers sounded the foghorns.\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder, **BUILD)
+    (corpus / "lighthouse.txt").unlink()
+    report = build_index(corpus, index_dir, encoder, **BUILD)
+    assert (report.removed, report.segments, report.passages_embedded) == (1, 2, 0)
+    clean = tmp_path / "clean"
+    build_index(corpus, clean, encoder, **BUILD, full=True)
+    assert _answers(index_dir, encoder) == _answers(clean, encoder)
+    assert run_qa("info", "--index", str(index_dir)).returncode == 0
