@@ -130,19 +130,21 @@ def main() -> None:
 @ENCODER_OPTION
 @PRECISION_OPTION
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
+@click.option("--merge", is_flag=True,
+              help="Write the index as one segment again (nothing is embedded again), instead of adding one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
 @PROGRESS_OPTION
 @_expected_errors
 def index(
-    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, as_json, verbose,
-    progress_style,
+    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, as_json,
+    verbose, progress_style,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
     CORPUS's .txt, .md, .html, .pdf and .docx files are indexed. An existing index built with the same model
-    and chunking is updated: unchanged files are copied from it and only new passage texts are embedded.
-    Anything else (or --full) builds from scratch.
+    and chunking is updated: new and changed files are written as a segment beside it and only new passage texts
+    are embedded. Anything else (or --full) builds from scratch.
     """
     from qa.encoder import DEFAULT_MODEL, model_id_for
     from qa.indexer import build_index, recorded_precision, unchanged_index
@@ -155,7 +157,7 @@ def index(
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
-    if not full:
+    if not full and not merge:
         unchanged = unchanged_index(
             settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
@@ -168,7 +170,7 @@ def index(
     report = build_index(
         corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title, html_content=settings.html_content,
-        progress=_progress_printer(progress_style), full=full,
+        progress=_progress_printer(progress_style), full=full, merge=merge,
     )
     if not report.rewritten:
         _print_unchanged(report, encoder.model_id, as_json)

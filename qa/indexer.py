@@ -17,7 +17,7 @@ import numpy as np
 from qa.atomic import replace_directory, staging_directory
 from qa.chunking import chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
+from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
 from qa.ingest import CorpusScan, Document, ReusableFile, Skipped, corpus_stamp, extractor_version, scan_corpus
 from qa.manifest import (
@@ -215,7 +215,7 @@ def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
         previous is not None
         and previous.content_hash == document.content_hash
         and previous.metadata == document.metadata
-        and previous.text_hash == text_hash(document.text)
+        and previous.text_hash == (document.stored_text_hash or text_hash(document.text))
     )
 
 
@@ -300,6 +300,7 @@ def build_index(
     scan: CorpusScan | None = None,
     progress: Progress | None = None,
     full: bool = False,
+    merge: bool = False,
 ) -> BuildReport:
     """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
 
@@ -314,6 +315,8 @@ def build_index(
         scan: a scan of ``corpus`` already made (to avoid reading it twice); made here when None.
         progress: optional callback for progress display.
         full: build from scratch even when the previous index could be reused.
+        merge: write every document into one segment again (re-using every vector), even when the update
+            would only add one, or nothing changed but the index has several segments.
 
     Raises:
         CorpusError: the corpus is unreadable or has nothing to index.
@@ -357,7 +360,7 @@ def build_index(
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
                 store, target = _write_at_top(store, target, staging), staging
-        if previous is not None and _nothing_changed(previous, scan, known):
+        if previous is not None and not (merge and len(segments) > 1) and _nothing_changed(previous, scan, known):
             store.detach_previous()
             store.close()
             if before.corpus.get("stamp") != scan.stamp:
@@ -366,7 +369,7 @@ def build_index(
         plan = _plan(scan.documents, known)
         hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
         kept = hide(segments, hidden_counts) if previous is not None else []
-        if kept and _merge_all(kept):
+        if kept and (merge or _merge_all(kept)):
             # One new set of top files from every shown document (copied, not embedded again).
             store, target = _write_at_top(store, target, staging), staging
             known = store.attach_previous(previous_stores(previous, before))
@@ -492,6 +495,9 @@ def _plan(documents: list[Document], known: dict[str, PreviousDocument]) -> _Pla
     for document in documents:
         before = _previous_of(document, known)
         same = _unchanged(document, before)
+        if document.stored_text_hash is not None and not same:
+            # Taken from the index as it was, so it must still match it; its text was never loaded.
+            raise IndexCorrupt(f"the index's record of {document.doc_id} does not match it: use `qa index --full`")
         if before is not None:
             matched.add(before.row)
         if same:

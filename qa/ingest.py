@@ -30,6 +30,9 @@ class Document:
     each page starts (page 1 first) for paged formats (PDF), None for the others. ``headings``, ``code`` and
     ``anchors`` are as the format reader found them (see :class:`qa.formats.Extracted`). ``aliases`` are the
     other paths in the corpus whose bytes are identical (copies, symbolic links), sorted; ``doc_id`` sorts first.
+
+    ``stored_text_hash`` is set on a document taken from an index instead of read (``ReusableFile``): its text is
+    then left in the index (``text`` is empty) and this is the hash of it, which is all an update compares.
     """
 
     doc_id: str
@@ -41,6 +44,7 @@ class Document:
     code: tuple[tuple[int, int], ...] = ()
     anchors: tuple[tuple[int, str], ...] = ()
     aliases: tuple[str, ...] = ()
+    stored_text_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -324,8 +328,8 @@ def corpus_stamp(root: str | os.PathLike[str]) -> str:
 @dataclass(frozen=True)
 class ReusableFile:
     """A path as the previous index read it: its stat line then, and the document it gave (``doc_id`` is this
-    path; headings, code spans and anchors are not kept, which only chunking needs, and an unchanged document's
-    passages are copied, not cut again)."""
+    path; its text, headings, code spans and anchors are not loaded, which only chunking needs, and an unchanged
+    document's passages are copied or left in place, not cut again: see ``Document.stored_text_hash``)."""
 
     stat: str
     document: Document

@@ -435,7 +435,8 @@ class SegmentFiles:
         owners = self._owners(ids)
         for owner in set(owners.tolist()):
             if owner not in self._vectors:
-                self._vectors[owner] = VectorIndex.load(segment_dir(self.index_dir, self.segments[owner]) / VECTORS_FILE)
+                path = segment_dir(self.index_dir, self.segments[owner]) / VECTORS_FILE
+                self._vectors[owner] = VectorIndex.load(path, populate=False)  # a few rows are read
             index = self._vectors[owner]
             if index.dimension != dimension:
                 raise IndexCorrupt(f"the previous index at {self.index_dir} has vectors of another dimension")
@@ -455,7 +456,7 @@ class SegmentFiles:
         owner = int(self._owners([chunk_id])[0])
         if owner not in self._sentences:
             path = segment_dir(self.index_dir, self.segments[owner]) / SENTENCES_FILE
-            self._sentences[owner] = SentenceFile.load(path)
+            self._sentences[owner] = SentenceFile.load(path, populate=False)
         found = self._sentences[owner].of([chunk_id])
         if chunk_id not in found:
             raise IndexCorrupt(f"the previous index at {self.index_dir} lacks sentences its store names: use --full")

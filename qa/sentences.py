@@ -112,11 +112,12 @@ class SentenceFile:
         self.ids, self._starts, self._codes, self._scales = ids, starts, codes, scales
 
     @classmethod
-    def open(cls, fd: int, label: Path) -> "SentenceFile":
+    def open(cls, fd: int, label: Path, *, populate: bool = True) -> "SentenceFile":
         """Map the sentences file open at ``fd`` (which the caller may close afterwards).
 
         Args:
             label: the file's path, for messages only.
+            populate: map every page at once (see ``qa.vectors.map_file``).
 
         Raises:
             IndexCorrupt: not a sentences file, or its sizes, ids or starts are not what its header says.
@@ -132,7 +133,7 @@ class SentenceFile:
         starts_at = ids_at + 8 * passages
         if magic != SENTENCES_MAGIC or not dimension or size != starts_at + 8 * (passages + 1):
             raise IndexCorrupt(wrong)
-        mapped = map_file(fd, size, scattered=False)
+        mapped = map_file(fd, size, scattered=False, populate=populate)
         ids = np.frombuffer(mapped, dtype="<i8", count=passages, offset=ids_at)
         starts = np.frombuffer(mapped, dtype="<i8", count=passages + 1, offset=starts_at)
         if (passages > 1 and not np.all(ids[1:] > ids[:-1])) or starts[0] != 0 or starts[-1] != sentences or (
@@ -146,13 +147,15 @@ class SentenceFile:
         return cls(ids, starts, codes.reshape(sentences, dimension), scales)
 
     @classmethod
-    def load(cls, path: Path) -> "SentenceFile":
+    def load(cls, path: Path, *, populate: bool = True) -> "SentenceFile":
         """Map the sentences file at ``path`` (by path: for builds and tools, not for serving a snapshot).
 
         Raises:
             IndexCorrupt: it is missing or not a sentences file.
         """
-        return open_by_path(path, lambda fd: cls.open(fd, Path(path)), f"sentences file missing: {path}")
+        return open_by_path(
+            path, lambda fd: cls.open(fd, Path(path), populate=populate), f"sentences file missing: {path}"
+        )
 
     @property
     def dimension(self) -> int:

@@ -6,7 +6,7 @@ import calendar
 import hashlib
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -351,8 +351,17 @@ class StoreWriter:
                 self._next_chunk += 1
         return ids
 
-    def _insert_document(self, document: Document) -> int:
-        """Insert one document row and its page offsets (inside the caller's transaction); returns its rowid."""
+    def _insert_document(self, document: Document, text_of: PreviousDocument | None = None) -> int:
+        """Insert one document row and its page offsets (inside the caller's transaction); returns its rowid.
+
+        Args:
+            text_of: the previous document whose stored text this one has (when its text was not loaded).
+        """
+        if text_of is not None:
+            found = self.db.execute(
+                f"SELECT text FROM {text_of.schema}.documents WHERE id = ?", (text_of.row,)
+            ).fetchone()
+            document = replace(document, text=found[0], stored_text_hash=None)
         meta = document.metadata
         row = self._next_document
         self._next_document += 1
@@ -466,7 +475,7 @@ class StoreWriter:
             The number of chunks copied.
         """
         with self.db:
-            document_row = self._insert_document(document)
+            document_row = self._insert_document(document, previous if document.stored_text_hash else None)
             cursor = self.db.execute(
                 'INSERT INTO chunks (id, document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash,'
                 ' text, section, anchor) SELECT ? + ROW_NUMBER() OVER (ORDER BY ord) - 1, ?, ord, start, "end",'
@@ -664,7 +673,7 @@ class StoreReader:
         """
         stats = self.file_stats() if stats is None else stats
         rows = self._connection().execute(
-            f"SELECT id, doc_id, text, content_hash, title, date, author, source, date_source FROM documents d"
+            f"SELECT id, doc_id, text_hash, content_hash, title, date, author, source, date_source FROM documents d"
             f" WHERE 1{self._shown}"
         )
         starts: dict[int, list[int]] = {}
@@ -676,7 +685,7 @@ class StoreReader:
         found = {}
         for row in rows:
             pages = tuple(starts[row[0]]) if row[0] in starts else None
-            document = Document(row[1], row[2], row[3], Metadata(*row[4:9]), pages=pages)
+            document = Document(row[1], "", row[3], Metadata(*row[4:9]), pages=pages, stored_text_hash=row[2])
             for path in (row[1], *paths.get(row[0], ())):
                 if path in stats:
                     found[path] = ReusableFile(stats[path], document)

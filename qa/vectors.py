@@ -153,8 +153,9 @@ class VectorIndex:
         return cls(ids, rows, _train_codes(rows, subquantizers))
 
     @classmethod
-    def load(cls, rows_path: Path, codes_path: Path | None = None) -> "VectorIndex":
-        """Map a rows file written by ``save``, with its codes file for the approximate kind.
+    def load(cls, rows_path: Path, codes_path: Path | None = None, *, populate: bool = True) -> "VectorIndex":
+        """Map a rows file written by ``save``, with its codes file for the approximate kind (``populate``: see
+        ``map_file``).
 
         Raises:
             IndexCorrupt: a file is missing, unreadable or not what ``save`` writes.
@@ -163,7 +164,7 @@ class VectorIndex:
             raise IndexCorrupt(f"vector file missing: {rows_path}")
         fd = os.open(rows_path, os.O_RDONLY)
         try:
-            ids, rows = map_rows(fd, Path(rows_path))
+            ids, rows = map_rows(fd, Path(rows_path), populate=populate)
         finally:
             os.close(fd)  # the map lasts without it
         if codes_path is None:
@@ -376,7 +377,7 @@ def _train_codes(rows: np.ndarray, subquantizers: int):
     return codes
 
 
-def map_rows(fd: int, label: Path) -> tuple[np.ndarray, np.ndarray]:
+def map_rows(fd: int, label: Path, *, populate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Map the rows file open at ``fd``: its ids and its rows, read-only views of the mapped file.
 
     The map holds no file descriptor (Python's ``mmap`` keeps a duplicate open) and lasts as long as the arrays
@@ -396,7 +397,7 @@ def map_rows(fd: int, label: Path) -> tuple[np.ndarray, np.ndarray]:
         raise IndexCorrupt(
             f"vector file {label} is not a vector file of the size it states: rebuild it with `qa index`"
         )
-    mapped = map_file(fd, size, scattered=count >= EXACT_MAX_VECTORS)
+    mapped = map_file(fd, size, scattered=count >= EXACT_MAX_VECTORS, populate=populate)
     ids = np.frombuffer(mapped, dtype="<i8", count=count, offset=ROWS_HEADER_BYTES)
     if count > 1 and not np.all(ids[1:] > ids[:-1]):
         raise IndexCorrupt(f"vector file {label} has ids out of order: rebuild it with `qa index`")
@@ -425,7 +426,7 @@ def open_by_path(path: Path, open_fd: Callable[[int], T], missing: str) -> T:
         os.close(fd)
 
 
-def map_file(fd: int, size: int, scattered: bool):
+def map_file(fd: int, size: int, scattered: bool, populate: bool = True):
     """A read-only shared map of ``size`` bytes of ``fd`` as a buffer; unmapped when the last array over it goes.
 
     The map holds no file descriptor (Python's ``mmap`` keeps a duplicate open), so the caller may close ``fd``.
@@ -433,6 +434,8 @@ def map_file(fd: int, size: int, scattered: bool):
     Args:
         scattered: reads will be scattered rows (re-ranking), so the kernel should not read ahead: that would
             only fill memory with rows nobody asked for.
+        populate: map every page at once, for a reader that will touch them all (a build that copies a few rows
+            from an old segment does not).
     """
     libc = _libc()
     if libc is None:  # no C library to call (not POSIX): Python's map, which keeps a descriptor open
@@ -445,7 +448,7 @@ def map_file(fd: int, size: int, scattered: bool):
     weakref.finalize(buffer, libc.munmap, address, size)
     if scattered and hasattr(mmap, "MADV_RANDOM"):
         libc.madvise(address, size, mmap.MADV_RANDOM)
-    if sys.platform == "linux":
+    if populate and sys.platform == "linux":
         # Map every page now (they are in the page cache: the checksum has just read the file), so the first
         # searches do not each pay a page fault per row: a search's scattered rows soon map the whole file anyway,
         # in large folios. The pages stay page cache, shared with other processes and reclaimable. Kernels before

@@ -113,7 +113,8 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
             # The swap finished before the kill: the new index must be complete, and an update equal a build.
             reference = json.loads((references[corpus] / MANIFEST_FILE).read_text(encoding="utf-8"))
             assert manifest["counts"] == reference["counts"]
-            assert len(manifest["segments"]) == (2 if kind == "segment" else 1), f"trial {trial} ({kind})"
+            # An update that adds a segment leaves more than one; the others write one set of files.
+            assert (len(manifest["segments"]) > 1) == (kind == "segment"), f"trial {trial} ({kind})"
             assert _answers(index_dir, encoder) == expected[corpus], f"trial {trial} ({kind}): new index differs"
             outcomes[kind, "new"] += 1
             build_index(old_corpus, index_dir, encoder, **build)  # back to the old index for the next trial

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,10 +16,9 @@ from qa.config import Settings
 from qa.duplicates import group_duplicates, jaccard, shingles
 from qa.indexer import build_index
 from qa.ingest import scan_corpus
-from qa.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE
+from qa.manifest import MANIFEST_FILE
 from qa.render import render_answer
 from qa.search import SearchService
-from qa.store import keyword_rows
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -179,21 +177,29 @@ def test_cli_ask_shows_aliases_and_duplicates_in_text_and_json(built):
 
 
 def _rows(index_dir):
-    """Every document, alias, chunk and keyword row of a store, and the manifest counts."""
-    db = sqlite3.connect(index_dir / DATABASE_FILE)
+    """Every document (id, bytes, text, aliases) and passage (place, text) the index shows, across its segments,
+    the manifest counts, and the keyword ranking of a few questions."""
+    from qa.manifest import Manifest
+    from qa.segments import open_store
+
+    store = open_store(index_dir, Manifest.read(index_dir))
     try:
-        tables = {
-            "documents": "SELECT id, doc_id, content_hash, text FROM documents ORDER BY id",
-            "aliases": "SELECT path, document_id FROM aliases ORDER BY path",
-            "chunks": 'SELECT id, document_id, ord, start, "end", text_hash FROM chunks ORDER BY id',
-            "embed_inputs": "SELECT DISTINCT text_hash FROM chunks ORDER BY text_hash",
+        documents = [store.document(doc_id) for doc_id, _, _ in store.documents()]
+        rows = {
+            "documents": [(d.doc_id, d.content_hash, d.text, d.aliases) for d in documents],
+            "chunks": [(c.doc_id, c.start, c.end, c.text) for c, _ in store.iter_chunks()],
         }
-        rows = {name: db.execute(sql).fetchall() for name, sql in tables.items()}
-        rows["keywords"] = list(keyword_rows(db))
     finally:
-        db.close()
-    rows["postings"] = (index_dir / KEYWORDS_FILE).read_bytes()
+        store.close()
     rows["counts"] = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["counts"]
+    service = SearchService.open(Settings(index_dir=index_dir))
+    try:
+        rows["keywords"] = [
+            [(h.citation.source, h.citation.start, round(h.score, 9)) for h in service.search(q, mode="keyword").results]
+            for q in ("eggs boiled minutes", "meeting", "tea")
+        ]
+    finally:
+        service.close()
     return rows
 
 

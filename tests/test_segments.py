@@ -258,3 +258,13 @@ def test_an_update_that_only_removes_documents_answers_as_a_clean_build(tmp_path
     build_index(corpus, clean, encoder, **BUILD, full=True)
     assert _answers(index_dir, encoder) == _answers(clean, encoder)
     assert run_qa("info", "--index", str(index_dir)).returncode == 0
+
+
+def test_qa_index_merge_writes_one_segment_without_embedding(segmented, tmp_path, encoder):
+    copy = tmp_path / "index"
+    shutil.copytree(segmented["index"], copy)
+    merged = run_qa("index", str(segmented["corpus"]), "--index", str(copy), "--merge", "--json")
+    assert merged.returncode == 0, merged.stderr
+    body = json.loads(merged.stdout)
+    assert (body["segments"], body["passages_embedded"], body["mode"]) == (1, 0, "update")
+    assert _answers(copy, encoder) == _answers(segmented["clean"], encoder)
