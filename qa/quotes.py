@@ -15,17 +15,24 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 # One-for-one replacements, so offsets survive: typographic quotes, primes and dashes to ASCII, every kind of
 # whitespace (line breaks, no-break and thin spaces) to a space.
 _SINGLE_QUOTES = "\u2018\u2019\u201a\u201b\u2032\u02bc\u0060\u00b4"
 _DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
-_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
+_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
     "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _TABLE = str.maketrans(
-    {**{c: "'" for c in _SINGLE_QUOTES}, **{c: '"' for c in _DOUBLE_QUOTES}, **{c: "-" for c in _DASHES},
-     **{c: " " for c in _SPACES}}
+    {
+        **{c: "'" for c in _SINGLE_QUOTES},
+        **{c: '"' for c in _DOUBLE_QUOTES},
+        **{c: "-" for c in _DASHES},
+        **{c: " " for c in _SPACES},
+    }
 )
 # What folding drops: the second and later spaces of a run, and characters that are invisible in print.
 _DROPPED = re.compile(r"(?<= ) +|[\u00ad\u200b\u200c\u200d\u2060\ufeff]+")
@@ -116,23 +123,34 @@ class Alignment:
     folded_end: int
 
 
-def closest_span(quote: str, window: Folded) -> Alignment | None:
+# How many words either way the ends of a rough alignment are moved to find the closest whole-word span.
+_SHIFT_WORDS = 6
+
+
+def rough_place(quote: str, window: Folded):
+    """rapidfuzz's best quote-long stretch of ``window`` for the folded ``quote`` (its ``score`` is 0-100), or
+    None for a window without text: cheap, to choose which windows to align closely."""
+    if not window.lower.strip():
+        return None
+    return fuzz.partial_ratio_alignment(_lower_same_length(quote), window.lower)
+
+
+def closest_span(quote: str, window: Folded, rough=None) -> Alignment | None:
     """The span of ``window`` most like ``quote`` (folded, lower-cased), snapped to whole words.
 
-    rapidfuzz's partial alignment places a quote-long stretch of the window; its ends are then moved a few words
-    either way to where the whole-span similarity (Indel, the one ``fuzz.ratio`` gives) is highest, so a dropped
-    or added word still gives the right span.
+    rapidfuzz's partial alignment (``rough_place``) places a quote-long stretch of the window; its ends are then
+    moved a few words either way to where the whole-span similarity is highest, so a dropped or added word still
+    gives the right span. The similarity is Levenshtein's, normalised to [0, 1]: a changed word costs its changed
+    letters, where Indel would rather leave the word out.
 
     Args:
         quote: already folded (``clean_quote``), not empty.
+        rough: ``rough_place(quote, window)`` when already known.
     """
-    needle = _lower_same_length(quote)
-    hay = window.lower
-    if not hay.strip():
-        return None
-    rough = fuzz.partial_ratio_alignment(needle, hay)
+    rough = rough_place(quote, window) if rough is None else rough
     if rough is None:
         return None
+    needle, hay = _lower_same_length(quote), window.lower
     words = [(m.start(), m.end()) for m in _WORD.finditer(hay)]
     if not words:
         return None
@@ -142,13 +160,13 @@ def closest_span(quote: str, window: Folded) -> Alignment | None:
     last = int(np.clip(np.searchsorted(starts, rough.dest_end, side="left") - 1, 0, len(words) - 1))
     leading, trailing = _edge_extras(quote)
     best: tuple[float, int, int] | None = None
-    for i in range(max(0, first - 3), min(len(words), first + 4)):
-        for j in range(max(i, last - 3), min(len(words), last + 4)):
-            start = max(0, starts[i] - leading)
-            end = min(len(hay), ends[j] + trailing)
-            score = fuzz.ratio(needle, hay[start:end]) / 100
+    for i in range(max(0, first - _SHIFT_WORDS), min(len(words), first + _SHIFT_WORDS + 1)):
+        start = max(0, int(starts[i]) - leading)
+        for j in range(max(i, last - _SHIFT_WORDS), min(len(words), last + _SHIFT_WORDS + 1)):
+            end = min(len(hay), int(ends[j]) + trailing)
+            score = Levenshtein.normalized_similarity(needle, hay[start:end])
             if best is None or score > best[0]:
-                best = (score, int(start), int(end))
+                best = (score, start, end)
     score, start, end = best
     original = window.span(start, end)
     return Alignment(original[0], original[1], round(score, 4), start, end)
@@ -187,16 +205,22 @@ def differing_words(quote: str, window: Folded, original: str, alignment: Alignm
     quote_words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(_lower_same_length(quote))]
     span_lower = window.lower[alignment.folded_start : alignment.folded_end]
     span_words = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(span_lower)]
-    matcher = difflib.SequenceMatcher(None, [w for w, _, _ in quote_words], [w for w, _, _ in span_words], autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        None, [w for w, _, _ in quote_words], [w for w, _, _ in span_words], autojunk=False
+    )
     differences = []
     for tag, q1, q2, s1, s2 in matcher.get_opcodes():
         if tag == "equal":
             continue
         said = quote[quote_words[q1][1] : quote_words[q2 - 1][2]] if q2 > q1 else ""
         if s2 > s1:
-            start, end = window.span(alignment.folded_start + span_words[s1][1], alignment.folded_start + span_words[s2 - 1][2])
+            start, end = window.span(
+                alignment.folded_start + span_words[s1][1], alignment.folded_start + span_words[s2 - 1][2]
+            )
         else:
             at = alignment.folded_start + (span_words[s1][1] if s1 < len(span_words) else len(span_lower))
-            start = end = int(window.origin[min(at, len(window.origin) - 1)]) if at < len(window.origin) else alignment.end
+            start = end = (
+                int(window.origin[min(at, len(window.origin) - 1)]) if at < len(window.origin) else alignment.end
+            )
         differences.append(Difference(said, original[start - base : end - base], start, end))
     return differences

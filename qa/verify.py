@@ -22,7 +22,17 @@ from qa.confidence import Calibration, term_coverage
 from qa.errors import InvalidRequest
 from qa.filters import SearchFilter
 from qa.keyword import query_terms
-from qa.quotes import Difference, Folded, clean_quote, closest_span, differing_words, exact_places, fold
+from qa.quotes import (
+    Alignment,
+    Difference,
+    Folded,
+    clean_quote,
+    closest_span,
+    differing_words,
+    exact_places,
+    fold,
+    rough_place,
+)
 from qa.search import Citation, Highlight, SearchService
 from qa.store import StoredChunk, StoredDocument
 
@@ -41,12 +51,12 @@ DENSE_CANDIDATES = 10
 WHOLE_SENTENCES = 3
 # The closest span is an approximate quote from this similarity up (Indel similarity of the folded,
 # lower-cased texts): tuned by benchmarks/verify_quotes.py (docs/verify.md).
-APPROXIMATE_MIN_SIMILARITY = 0.8
+APPROXIMATE_MIN_SIMILARITY = 0.74
 # Support: a logistic model over the best sentence's cosine and the share of the sentence's content words it
 # holds, fitted by benchmarks/verify_quotes.py on one half of the labelled set (docs/verify.md).
 # The longest run of changed words a text of several sentences may have and still be one approximate quote.
 MAX_CHANGED_RUN = 3
-SUPPORT_CALIBRATION = Calibration(cosine_weight=12.0, coverage_weight=3.0, bias=-10.0)
+SUPPORT_CALIBRATION = Calibration(cosine_weight=8.032, coverage_weight=2.729, bias=-5.267)
 
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -64,7 +74,7 @@ class GivenCitation:
     page: int | None = None
 
     @classmethod
-    def of(cls, source: object, start: object = None, end: object = None, page: object = None) -> "GivenCitation":
+    def of(cls, source: object, start: object = None, end: object = None, page: object = None) -> GivenCitation:
         """A checked citation.
 
         Raises:
@@ -73,6 +83,8 @@ class GivenCitation:
         """
         if not isinstance(source, str) or not source.strip():
             raise InvalidRequest("citation source must be a non-empty document id")
+        if _LONE_SURROGATE.search(source) or _CONTROL_RUN.search(source):
+            raise InvalidRequest("citation source must be text without control characters or unpaired surrogates")
         for name, value in (("start", start), ("end", end), ("page", page)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise InvalidRequest(f"citation {name} must be a whole number of at least 0, got {value!r}")
@@ -115,7 +127,9 @@ class CitationCheck:
     def as_dict(self) -> dict:
         """Plain data for JSON."""
         return {
-            "given": self.given.as_dict(), "correct": self.correct, "message": self.message,
+            "given": self.given.as_dict(),
+            "correct": self.correct,
+            "message": self.message,
             "found_at": self.found_at.as_dict() if self.found_at else None,
         }
 
@@ -140,8 +154,13 @@ class Piece:
     def as_dict(self) -> dict:
         """Plain data for JSON."""
         return {
-            "text": self.text, "start": self.start, "end": self.end, "verdict": self.verdict, "score": self.score,
-            "matches": [m.as_dict() for m in self.matches], "differences": [d.as_dict() for d in self.differences],
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "verdict": self.verdict,
+            "score": self.score,
+            "matches": [m.as_dict() for m in self.matches],
+            "differences": [d.as_dict() for d in self.differences],
             "citation_check": self.citation_check.as_dict() if self.citation_check else None,
         }
 
@@ -159,7 +178,9 @@ class Verification:
     def as_dict(self) -> dict:
         """Plain data for JSON: the shape of POST /verify, ``qa verify --json`` and the MCP tool."""
         return {
-            "text": self.text, "verdict": self.verdict, "pieces": [p.as_dict() for p in self.pieces],
+            "text": self.text,
+            "verdict": self.verdict,
+            "pieces": [p.as_dict() for p in self.pieces],
             "took_ms": self.took_ms,
         }
 
@@ -190,7 +211,10 @@ class Verifier:
     """Checks quotes against the documents of one search service (one opened index)."""
 
     def __init__(
-        self, service: SearchService, *, min_similarity: float = APPROXIMATE_MIN_SIMILARITY,
+        self,
+        service: SearchService,
+        *,
+        min_similarity: float = APPROXIMATE_MIN_SIMILARITY,
         support: Calibration = SUPPORT_CALIBRATION,
     ) -> None:
         self.service = service
@@ -232,7 +256,7 @@ class Verifier:
         return Verification(text, verdict, pieces, round((time.perf_counter() - started) * 1000, 3))
 
     def _quoted(
-        self, request: "_Request", piece: str, start: int, end: int, citation: GivenCitation | None
+        self, request: _Request, piece: str, start: int, end: int, citation: GivenCitation | None
     ) -> Piece | None:
         """The piece as an exact or approximate quote, or None when it is neither (support is looked at later)."""
         quote = clean_quote(piece)
@@ -245,11 +269,7 @@ class Verifier:
         if places:
             matches = [request.match(doc_id, s, e, 1.0) for doc_id, s, e in places[:MAX_PLACES]]
             return Piece(piece, start, end, "exact", 1.0, matches)
-        best = None
-        for doc_id, window in windows:
-            alignment = closest_span(quote, window)
-            if alignment is not None and (best is None or alignment.similarity > best[1].similarity):
-                best = (doc_id, alignment, window)
+        best = _closest(quote, windows)
         if best is None or best[1].similarity < self.min_similarity:
             request.closest[start] = best[1].similarity if best else 0.0
             return None
@@ -261,29 +281,68 @@ class Verifier:
         match = request.match(doc_id, alignment.start, alignment.end, alignment.similarity)
         return Piece(piece, start, end, "approximate", alignment.similarity, [match], differences)
 
-    def _supported(self, request: "_Request", pieces: list[tuple[str, int, int]]) -> list[Piece]:
+    def _supported(self, request: _Request, pieces: list[tuple[str, int, int]]) -> list[Piece]:
         """Each piece as ``supported`` by its best sentence, or ``not_found``; the pieces are embedded together."""
-        service = self.service
-        queries = service.dense.encoder.encode([text for text, _, _ in pieces])
-        _, dense_ids = service.dense.vectors.search(np.asarray(queries), DENSE_CANDIDATES)
         results = []
-        for (text, start, end), query, found in zip(pieces, queries, dense_ids):
-            keyword = request.keyword_ids.get(clean_quote(text), [])
-            candidates = list(dict.fromkeys([int(i) for i in found if i != -1] + keyword))
+        for (text, start, end), evidence in zip(pieces, self.support_evidence(request, [t for t, _, _ in pieces])):
+            if evidence is None:
+                results.append(Piece(text, start, end, "not_found", 0.0, []))
+                continue
+            score = round(self.support.confidence(evidence.cosine, evidence.coverage), 4)
+            if not self.support.answerable(score):
+                results.append(Piece(text, start, end, "not_found", score, []))
+                continue
+            citation = request.passage_citation(evidence.chunk, evidence.sentence)
+            results.append(Piece(text, start, end, "supported", score, [Match(evidence.chunk.text, citation, score)]))
+        return results
+
+    def support_evidence(self, request: _Request, texts: list[str]) -> list[Evidence | None]:
+        """For each text, the passage sentence closest in meaning among the vector search's and the keyword
+        search's candidates, with the features the support score weighs (None when no passage has sentences)."""
+        service = self.service
+        queries = service.dense.encoder.encode(texts)
+        _, dense_ids = service.dense.vectors.search(np.asarray(queries), DENSE_CANDIDATES)
+        found = []
+        for text, query, ids in zip(texts, queries, dense_ids):
+            keyword = request.keyword_ids.get(clean_quote(text))
+            if keyword is None:
+                keyword = [i for i, _ in service.keyword.retrieve(clean_quote(text), DENSE_CANDIDATES)]
+            candidates = list(dict.fromkeys([int(i) for i in ids if i != -1] + keyword))
             best = request.best_sentence(query, candidates)
             if best is None:
-                results.append(Piece(text, start, end, "not_found", 0.0, []))
+                found.append(None)
                 continue
             chunk, sentence, cosine = best
             sentence_text = request.document(chunk.doc_id).text[sentence[0] : sentence[1]]
-            score = self.support.confidence(cosine, term_coverage(query_terms(text), sentence_text))
-            if not self.support.answerable(score):
-                results.append(Piece(text, start, end, "not_found", round(score, 4), []))
-                continue
-            citation = request.passage_citation(chunk, sentence)
-            match = Match(chunk.text, citation, round(score, 4))
-            results.append(Piece(text, start, end, "supported", round(score, 4), [match]))
-        return results
+            found.append(Evidence(chunk, sentence, cosine, term_coverage(query_terms(text), sentence_text)))
+        return found
+
+    def features(self, text: str) -> dict:
+        """What the verdict on ``text`` as one piece rests on, before any threshold (for tuning): whether it is
+        exact, the closest span's similarity, and the best sentence's cosine and coverage."""
+        request = _Request(self.service)
+        quote = clean_quote(check_text(text))
+        windows = request.windows(quote, None)
+        exact = any(exact_places(quote, window) for _, window in windows)
+        closest = _closest(quote, windows)
+        [evidence] = self.support_evidence(request, [text])
+        return {
+            "exact": exact,
+            "similarity": closest[1].similarity if closest else 0.0,
+            "cosine": evidence.cosine if evidence else 0.0,
+            "coverage": evidence.coverage if evidence else 0.0,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The sentence closest in meaning to a text: its passage, its document span, its cosine with the text, and
+    the share of the text's content words it holds."""
+
+    chunk: StoredChunk
+    sentence: tuple[int, int]
+    cosine: float
+    coverage: float
 
 
 class _Request:
@@ -359,21 +418,40 @@ class _Request:
         passage = self.passage_at(document.doc_id, start)
         page, page_end = _pages(document, start, end)
         return Citation(
-            source=document.doc_id, title=meta.title, date=meta.date, date_source=meta.date_source,
-            section=passage.section if passage else None, anchor=passage.anchor if passage else None,
-            start=start, end=end, line_start=text.count("\n", 0, start) + 1,
-            line_end=text.count("\n", 0, max(start, end - 1)) + 1, page=page, page_end=page_end,
-            highlight=[Highlight(start, end)], aliases=list(document.aliases),
+            source=document.doc_id,
+            title=meta.title,
+            date=meta.date,
+            date_source=meta.date_source,
+            section=passage.section if passage else None,
+            anchor=passage.anchor if passage else None,
+            start=start,
+            end=end,
+            line_start=text.count("\n", 0, start) + 1,
+            line_end=text.count("\n", 0, max(start, end - 1)) + 1,
+            page=page,
+            page_end=page_end,
+            highlight=[Highlight(start, end)],
+            aliases=list(document.aliases),
         )
 
     def passage_citation(self, chunk: StoredChunk, sentence: tuple[int, int]) -> Citation:
         """A passage's citation (as search gives it) with ``sentence`` as its one highlight."""
         document = self.document(chunk.doc_id)
         return Citation(
-            source=chunk.doc_id, title=chunk.title, date=chunk.date, date_source=chunk.date_source,
-            section=chunk.section, anchor=chunk.anchor, start=chunk.start, end=chunk.end,
-            line_start=chunk.line_start, line_end=chunk.line_end, page=chunk.page, page_end=chunk.page_end,
-            highlight=[Highlight(*sentence)], aliases=list(document.aliases) if document else [],
+            source=chunk.doc_id,
+            title=chunk.title,
+            date=chunk.date,
+            date_source=chunk.date_source,
+            section=chunk.section,
+            anchor=chunk.anchor,
+            start=chunk.start,
+            end=chunk.end,
+            line_start=chunk.line_start,
+            line_end=chunk.line_end,
+            page=chunk.page,
+            page_end=chunk.page_end,
+            highlight=[Highlight(*sentence)],
+            aliases=list(document.aliases) if document else [],
         )
 
     def best_sentence(self, query: np.ndarray, ids: list[int]) -> tuple[StoredChunk, tuple[int, int], float] | None:
@@ -395,6 +473,22 @@ class _Request:
                 span = spans[at]
                 best = (chunk, (chunk.start + span.start, chunk.start + span.end), float(scores[at]))
         return best
+
+
+# Windows aligned word by word, best first by their rough (quote-long) similarity.
+_ALIGNED_WINDOWS = 3
+
+
+def _closest(quote: str, windows: list[tuple[str, Folded]]) -> tuple[str, Alignment, Folded] | None:
+    """The window span closest to ``quote``: ``(document id, alignment, window)``, or None without any text."""
+    rough = [(place, doc_id, window) for doc_id, window in windows if (place := rough_place(quote, window)) is not None]
+    rough.sort(key=lambda found: -found[0].score)
+    best = None
+    for place, doc_id, window in rough[:_ALIGNED_WINDOWS]:
+        alignment = closest_span(quote, window, place)
+        if alignment is not None and (best is None or alignment.similarity > best[1].similarity):
+            best = (doc_id, alignment, window)
+    return best
 
 
 def _longest_change(piece: Piece) -> int:
@@ -447,18 +541,24 @@ def check_citation(request: _Request, piece: Piece, citation: GivenCitation) -> 
     document = request.document(citation.source)
     if document is None:
         where = _where(piece)
-        return CitationCheck(citation, False, f"there is no document {citation.source!r} in this index" + where,
-                             _found(piece))
+        return CitationCheck(
+            citation, False, f"there is no document {citation.source!r} in this index" + where, _found(piece)
+        )
     if citation.end is not None and citation.end > len(document.text):
         return CitationCheck(
-            citation, False, f"the span {citation.start}-{citation.end} is outside {document.doc_id!r}, which has "
-            f"{len(document.text)} characters" + _where(piece), _found(piece),
+            citation,
+            False,
+            f"the span {citation.start}-{citation.end} is outside {document.doc_id!r}, which has "
+            f"{len(document.text)} characters" + _where(piece),
+            _found(piece),
         )
     if citation.page is not None and citation.page > max(len(document.pages or ()), 1):
         pages = len(document.pages or ()) or 1
         return CitationCheck(
-            citation, False, f"{document.doc_id!r} has {pages} page{'s' if pages != 1 else ''}, not "
-            f"{citation.page}" + _where(piece), _found(piece),
+            citation,
+            False,
+            f"{document.doc_id!r} has {pages} page{'s' if pages != 1 else ''}, not {citation.page}" + _where(piece),
+            _found(piece),
         )
     for match in piece.matches:
         c = match.citation
@@ -469,7 +569,12 @@ def check_citation(request: _Request, piece: Piece, citation: GivenCitation) -> 
             return CitationCheck(citation, True, f"the citation points at the text: {_describe(c, span)}", c)
     if not piece.matches:
         return CitationCheck(citation, False, "the text was not found, in the cited document or elsewhere", None)
-    return CitationCheck(citation, False, "the cited place does not hold the text" + _where(piece), _found(piece))
+    in_cited = [m for m in piece.matches if m.citation.source == document.doc_id]
+    place = "the cited place" if in_cited else f"the cited document {document.doc_id!r}"
+    # Where the text really is: in the cited document when it is there (a citation with the wrong span), else
+    # the best place elsewhere.
+    preferred = Piece(piece.text, piece.start, piece.end, piece.verdict, piece.score, in_cited or piece.matches)
+    return CitationCheck(citation, False, f"{place} does not hold the text" + _where(preferred), _found(preferred))
 
 
 def _points_at(citation: GivenCitation, span: Highlight, found: Citation) -> bool:
@@ -500,11 +605,45 @@ def _where(piece: Piece) -> str:
 def _describe(citation: Citation, span: Highlight) -> str:
     """``doc.md, characters 10-40, line 3, page 2``: a found span in words."""
     lines = (
-        f"line {citation.line_start}" if citation.line_start == citation.line_end
+        f"line {citation.line_start}"
+        if citation.line_start == citation.line_end
         else f"lines {citation.line_start}-{citation.line_end}"
     )
     parts = [citation.source, f"characters {span.start}-{span.end}", lines]
     if citation.page is not None:
-        parts.append(f"page {citation.page}" if citation.page_end in (None, citation.page)
-                     else f"pages {citation.page}-{citation.page_end}")
+        parts.append(
+            f"page {citation.page}"
+            if citation.page_end in (None, citation.page)
+            else f"pages {citation.page}-{citation.page_end}"
+        )
     return ", ".join(parts)
+
+
+_LABELS = {"exact": "FOUND", "approximate": "CLOSE", "supported": "SUPPORTED", "not_found": "NOT FOUND"}
+
+
+def render_verification(verification: Verification) -> str:
+    """The verdicts for a reader (terminal or assistant): per piece a label line, then where it is and what
+    differs; control characters in document text and names are shown as escapes."""
+    from qa.render import citation_line, safe_line
+
+    count = len(verification.pieces)
+    blocks = [f"Verdict: {_LABELS[verification.verdict]} ({count} piece{'s' if count != 1 else ''})"]
+    for number, piece in enumerate(verification.pieces, 1):
+        lines = [f'{number}. {_LABELS[piece.verdict]} [{piece.score:.2f}] "{safe_line(piece.text)}"']
+        for match in piece.matches:
+            lines.append(f"   at {citation_line(match.citation)}")
+            if piece.verdict == "supported" and match.citation.highlight:
+                h = match.citation.highlight[0]
+                sentence = match.text[h.start - match.citation.start : h.end - match.citation.start]
+                lines.append(f'   stated as: "{safe_line(sentence)}"')
+        for difference in piece.differences:
+            lines.append(
+                f'   differs: quote "{safe_line(difference.quote)}", document "{safe_line(difference.document)}"'
+                f" (chars {difference.start}-{difference.end})"
+            )
+        if piece.citation_check is not None:
+            mark = "correct" if piece.citation_check.correct else "WRONG"
+            lines.append(f"   citation {mark}: {safe_line(piece.citation_check.message)}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)

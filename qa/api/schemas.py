@@ -213,3 +213,80 @@ class ErrorResponse(BaseModel):
 
     error: str
     message: str
+
+
+class GivenCitationModel(BaseModel):
+    """The citation a text came with: a document id, and optionally a span `start`-`end` or a `page`."""
+
+    source: str = Field(description="The cited document's id (a citation's `source`).")
+    start: int | None = Field(default=None, strict=True, description="The cited span's first character.")
+    end: int | None = Field(default=None, strict=True, description="The cited span's end character, exclusive.")
+    page: int | None = Field(default=None, strict=True, description="The cited page (1-based, PDF).")
+
+
+class VerifyRequest(BaseModel):
+    """A quote or a paragraph to check against the documents, with the citation it came with, if any."""
+
+    text: str = Field(
+        description="A quote, or a paragraph whose sentences are checked one by one (at most 10,000 characters).",
+        examples=[
+            (
+                "The First Region Procuratorate of Guizhou Province is a dispatched office of the Provincial "
+                "Procuratorate."
+            )
+        ],
+    )
+    citation: GivenCitationModel | None = Field(default=None, description="Where the text is said to come from.")
+
+
+class DifferenceModel(BaseModel):
+    """Words where a close quote and the document differ: the document has `document` at `start`-`end`."""
+
+    quote: str
+    document: str
+    start: int
+    end: int
+
+
+class VerifyMatch(BaseModel):
+    """A place holding the text: `text` is the document's text at the citation's span; its `highlight` is the
+    quoted span (exact, approximate) or the supporting sentence (supported)."""
+
+    text: str
+    score: float
+    citation: CitationModel
+
+
+class CitationCheckModel(BaseModel):
+    """Whether the given citation points at the text, and where the text really is."""
+
+    given: GivenCitationModel
+    correct: bool
+    message: str
+    found_at: CitationModel | None
+
+
+class VerifyPiece(BaseModel):
+    """The verdict on one piece of the text (`text[start:end]` of the input): the whole quote or one sentence."""
+
+    text: str
+    start: int
+    end: int
+    verdict: Literal["exact", "approximate", "supported", "not_found"] = Field(
+        description="exact: occurs as written (whitespace, typographic quotes and dashes, first letter's case "
+        "folded), every place listed; approximate: a very similar span, `differences` marked; supported: a "
+        "passage's sentence states it; not_found: none of these."
+    )
+    score: float = Field(description="1 for exact, the similarity for approximate, the support score otherwise.")
+    matches: list[VerifyMatch]
+    differences: list[DifferenceModel]
+    citation_check: CitationCheckModel | None
+
+
+class VerifyResponse(BaseModel):
+    """The verdict on a text: the weakest of its pieces', and each piece's."""
+
+    text: str
+    verdict: Literal["exact", "approximate", "supported", "not_found"]
+    pieces: list[VerifyPiece]
+    took_ms: float
