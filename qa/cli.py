@@ -595,6 +595,12 @@ Examples:
 Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):
   qa mcp --index ~/notes-index
 """,
+    "verify": """\b
+Examples:
+  qa verify "Rotate the logs every night with logrotate."      found, close, supported or not found, and where
+  qa verify --source ops/logs.md --start 120 --end 180 "..."   also: does that citation point at it?
+  qa verify --json < answer.txt                                 each sentence of a paragraph, as JSON
+""",
     "eval": """\b
 Examples:
   qa eval questions.jsonl --corpus ~/notes             phrase-labelled questions over a folder

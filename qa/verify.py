@@ -81,10 +81,10 @@ class GivenCitation:
             InvalidRequest: ``source`` is not a non-empty string, a number is not a whole number, only one of
                 ``start`` and ``end`` is given, or ``start > end``.
         """
-        if not isinstance(source, str) or not source.strip():
+        if not isinstance(source, str) or not _CONTROL_RUN.sub(" ", source).strip():
             raise InvalidRequest("citation source must be a non-empty document id")
-        if _LONE_SURROGATE.search(source) or _CONTROL_RUN.search(source):
-            raise InvalidRequest("citation source must be text without control characters or unpaired surrogates")
+        if _LONE_SURROGATE.search(source):
+            raise InvalidRequest("citation source must be valid Unicode text (it holds an unpaired surrogate)")
         for name, value in (("start", start), ("end", end), ("page", page)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise InvalidRequest(f"citation {name} must be a whole number of at least 0, got {value!r}")

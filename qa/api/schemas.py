@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from qa.config import Settings
+from qa.verify import MAX_PIECES, MAX_TEXT_CHARS
 
 # What the service accepts, written into the OpenAPI schema so that clients and schema-driven tools know it.
 # These are JSON Schema keywords only, not pydantic constraints: the service still checks every value itself,
@@ -215,26 +216,45 @@ class ErrorResponse(BaseModel):
     message: str
 
 
-class GivenCitationModel(BaseModel):
-    """The citation a text came with: a document id, and optionally a span `start`-`end` or a `page`."""
+# A quote to check: like a question, something besides whitespace and control characters, within the limit.
+VERIFY_TEXT_SCHEMA: dict = {**QUESTION_SCHEMA, "maxLength": MAX_TEXT_CHARS}
+# A cited document id: something besides whitespace.
+CITED_SOURCE_SCHEMA: dict = {"minLength": 1, "pattern": QUESTION_SCHEMA["pattern"]}
 
-    source: str = Field(description="The cited document's id (a citation's `source`).")
-    start: int | None = Field(default=None, strict=True, description="The cited span's first character.")
-    end: int | None = Field(default=None, strict=True, description="The cited span's end character, exclusive.")
-    page: int | None = Field(default=None, strict=True, description="The cited page (1-based, PDF).")
+
+class GivenCitationModel(BaseModel):
+    """The citation a text came with: a document id, and optionally a span `start`-`end` (both, `start` <= `end`)
+    or a `page`."""
+
+    source: str = Field(description="The cited document's id (a citation's `source`).", json_schema_extra=CITED_SOURCE_SCHEMA)
+    start: int | None = Field(
+        default=None, strict=True, description="The cited span's first character (with `end`).",
+        json_schema_extra={"minimum": 0},
+    )
+    end: int | None = Field(
+        default=None, strict=True, description="The cited span's end character, exclusive (with `start`).",
+        json_schema_extra={"minimum": 0},
+    )
+    page: int | None = Field(
+        default=None, strict=True, description="The cited page (1-based, PDF).", json_schema_extra={"minimum": 1}
+    )
+
+    model_config = {"json_schema_extra": {"dependentRequired": {"start": ["end"], "end": ["start"]}}}
 
 
 class VerifyRequest(BaseModel):
     """A quote or a paragraph to check against the documents, with the citation it came with, if any."""
 
     text: str = Field(
-        description="A quote, or a paragraph whose sentences are checked one by one (at most 10,000 characters).",
+        description=f"A quote, or a paragraph whose sentences are checked one by one (at most {MAX_TEXT_CHARS} "
+        f"characters, {MAX_PIECES} sentences).",
         examples=[
             (
                 "The First Region Procuratorate of Guizhou Province is a dispatched office of the Provincial "
                 "Procuratorate."
             )
         ],
+        json_schema_extra=VERIFY_TEXT_SCHEMA,
     )
     citation: GivenCitationModel | None = Field(default=None, description="Where the text is said to come from.")
 
