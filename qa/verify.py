@@ -56,7 +56,7 @@ APPROXIMATE_MIN_SIMILARITY = 0.74
 # holds, fitted by benchmarks/verify_quotes.py on one half of the labelled set (docs/verify.md).
 # The longest run of changed words a text of several sentences may have and still be one approximate quote.
 MAX_CHANGED_RUN = 3
-SUPPORT_CALIBRATION = Calibration(cosine_weight=8.032, coverage_weight=2.729, bias=-5.267)
+SUPPORT_CALIBRATION = Calibration(cosine_weight=7.701, coverage_weight=2.783, bias=-5.434)
 
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
