@@ -34,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from qa import verify
 from qa.chunking import split_sentences
 from qa.confidence import Calibration
 from qa.config import Settings
@@ -70,10 +71,11 @@ def sentence_spans_of(service: SearchService, rng: random.Random, count: int, mi
         if not chunk:
             continue
         chunk = next(iter(chunk.values()))
-        sentences = [s for s in split_sentences(chunk.text) if len(chunk.text[s.start : s.end].split()) >= min_words]
-        if not sentences:
+        sentences = split_sentences(chunk.text)
+        long_enough = [i for i, s in enumerate(sentences) if len(chunk.text[s.start : s.end].split()) >= min_words]
+        if not long_enough:
             continue
-        first = rng.randrange(len(sentences))
+        first = rng.choice(long_enough)
         last = min(len(sentences) - 1, first + rng.randrange(3))
         start, end = chunk.start + sentences[first].start, chunk.start + sentences[last].end
         text = service.document(chunk.doc_id).text[start:end]
@@ -307,7 +309,12 @@ def main() -> None:
     parser.add_argument("--per-group", type=int, default=200, help="generated items per group")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big-only", action="store_true", help="only time exact quotes on --big-index")
+    parser.add_argument(
+        "--query-words", type=int, default=None, help="words of a quote asked of the keyword index (default: qa's)"
+    )
     args = parser.parse_args()
+    if args.query_words is not None:
+        verify.KEYWORD_QUERY_WORDS = args.query_words
     if args.big_only:
         time_big_index(args.big_index, None, APPROXIMATE_MIN_SIMILARITY, SUPPORT_CALIBRATION, args.runs)
         return

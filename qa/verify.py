@@ -45,18 +45,20 @@ MAX_PLACES = 10
 # Passages the quote's words bring as candidates; identical copies of a passage rank together, so the top ones
 # hold its places.
 KEYWORD_CANDIDATES = 20
+# Words of a quote asked of the keyword index (the longest: see keyword_query).
+KEYWORD_QUERY_WORDS = 12
 # Passages the vector search adds when looking for a passage that states a sentence.
 DENSE_CANDIDATES = 10
 # A text of at most this many sentences is first looked for whole (a quotation of a few sentences is one place).
 WHOLE_SENTENCES = 3
 # The closest span is an approximate quote from this similarity up (Indel similarity of the folded,
 # lower-cased texts): tuned by benchmarks/verify_quotes.py (docs/verify.md).
-APPROXIMATE_MIN_SIMILARITY = 0.74
+APPROXIMATE_MIN_SIMILARITY = 0.73
 # Support: a logistic model over the best sentence's cosine and the share of the sentence's content words it
 # holds, fitted by benchmarks/verify_quotes.py on one half of the labelled set (docs/verify.md).
 # The longest run of changed words a text of several sentences may have and still be one approximate quote.
 MAX_CHANGED_RUN = 3
-SUPPORT_CALIBRATION = Calibration(cosine_weight=7.701, coverage_weight=2.783, bias=-5.434)
+SUPPORT_CALIBRATION = Calibration(cosine_weight=7.709, coverage_weight=2.864, bias=-5.491)
 
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -201,6 +203,19 @@ def check_text(text: object) -> str:
     return cleaned
 
 
+def keyword_query(quote: str) -> str:
+    """The words of a quote the keyword index is asked for: its ``KEYWORD_QUERY_WORDS`` longest distinct words.
+
+    Long words are mostly rare ones, and rare words carry a passage's BM25 score; asking for every word of a long
+    quote costs time in proportion to the postings of its common words and finds the same passage.
+    """
+    words = list(dict.fromkeys(query_terms(quote)))
+    if len(words) <= KEYWORD_QUERY_WORDS:
+        return " ".join(words)
+    longest = set(sorted(words, key=len, reverse=True)[:KEYWORD_QUERY_WORDS])
+    return " ".join(w for w in words if w in longest)
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """The sentences of a pasted text as ``(start, end)``; a single line break (a wrapped line) does not end one."""
     unwrapped = _SINGLE_NEWLINE.sub(" ", text)
@@ -306,7 +321,7 @@ class Verifier:
         for text, query, ids in zip(texts, queries, dense_ids):
             keyword = request.keyword_ids.get(clean_quote(text))
             if keyword is None:
-                keyword = [i for i, _ in service.keyword.retrieve(clean_quote(text), DENSE_CANDIDATES)]
+                keyword = [i for i, _ in service.keyword.retrieve(keyword_query(clean_quote(text)), DENSE_CANDIDATES)]
             candidates = list(dict.fromkeys([int(i) for i in ids if i != -1] + keyword))
             best = request.best_sentence(query, candidates)
             if best is None:
@@ -366,7 +381,7 @@ class _Request:
         """The folded stretches of text to look for ``quote`` in: around each passage its words rank highest
         (widened by the quote's length either way, so a quote crossing into the next passage is whole), and
         around the given citation."""
-        ranked = self.service.keyword.retrieve(quote, KEYWORD_CANDIDATES)
+        ranked = self.service.keyword.retrieve(keyword_query(quote), KEYWORD_CANDIDATES)
         ids = [chunk_id for chunk_id, _ in ranked]
         self.keyword_ids[quote] = ids[:DENSE_CANDIDATES]
         missing = [i for i in ids if i not in self._chunks]

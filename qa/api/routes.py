@@ -18,6 +18,7 @@ from qa.api.openapi import (
     SEARCH_GET_RESPONSES,
     SEARCH_POST_RESPONSES,
     SEARCH_QUERY_EXAMPLES,
+    VERIFY_RESPONSES,
 )
 from qa.api.schemas import (
     ISO_DATE_SCHEMA,
@@ -117,7 +118,7 @@ async def search_get(
     return await _search(request, q, top_k, mode, source=source, after=after, before=before)
 
 
-@router.post("/verify", response_model=VerifyResponse)
+@router.post("/verify", response_model=VerifyResponse, responses=VERIFY_RESPONSES)
 async def verify(body: VerifyRequest, request: Request) -> Response:
     """Whether a quote (or each sentence of a paragraph) is in the documents, where, and whether its citation
     points there."""
