@@ -333,3 +333,15 @@ def test_post_verify_answers_over_http_and_refuses_bad_input(live_server, servic
         response = httpx.post(f"{live_server}/verify", json=bad, timeout=60)
         assert response.status_code == 422, (bad, response.text)
         assert set(response.json()) >= {"error", "message"}
+
+
+def test_the_python_api_checks_a_quote_and_its_citation(seeds_index):
+    from qa import Index
+
+    index = Index.open(seeds_index)
+    result = index.verify(SENTENCE, source=SOURCE, page=1)
+    [piece] = result.pieces
+    assert result.verdict == "exact" and piece.citation_check.correct  # a document without pages is one page
+    assert result.as_dict()["pieces"][0]["matches"][0]["citation"]["source"] == SOURCE
+    with pytest.raises(InvalidRequest, match="given by source"):
+        index.verify(SENTENCE, start=1, end=5)
