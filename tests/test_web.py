@@ -239,7 +239,7 @@ def test_page_and_its_assets_are_served_with_their_content_types_and_no_key(key,
 
 def test_page_and_assets_are_not_in_the_openapi_schema(web_service):
     schema = create_app(Settings(index_dir=web_service.settings.index_dir), service=web_service).openapi()
-    assert set(schema["paths"]) == {"/search", "/documents/{doc_id}", "/health", "/metrics"}
+    assert set(schema["paths"]) == {"/search", "/verify", "/documents/{doc_id}", "/health", "/metrics"}
 
 
 def test_page_assets_are_package_data():
@@ -386,13 +386,14 @@ def test_keyboard_alone_asks_opens_a_citation_and_closes_it(page, base_url):
     page.keyboard.press("Enter")
     expect(page.locator("#results > li")).not_to_have_count(0)
 
-    # Tab order follows the page: question, Ask, mode, number of passages, filters, API key, then the citations.
+    # Tab order follows the page: question, Ask, mode, number of passages, filters, API key, Check a quote, then the
+    # citations.
     page.locator("#question").focus()
     order = []
-    for _ in range(7):
+    for _ in range(8):
         page.keyboard.press("Tab")
         order.append(page.evaluate("(e => e.id || e.className || e.tagName)(document.activeElement)"))
-    assert order == ["ask-button", "mode", "top-k", "SUMMARY", "SUMMARY", "cite-open", "cite-open"]
+    assert order == ["ask-button", "mode", "top-k", "SUMMARY", "SUMMARY", "SUMMARY", "cite-open", "cite-open"]
 
     # Focus is visible, and Enter on a citation opens the document with focus on the cited passage.
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
