@@ -296,6 +296,36 @@ def ask(
 
 
 @main.command()
+@click.argument("text", required=False)
+@INDEX_OPTION
+@MODEL_OPTION
+@ENCODER_OPTION
+@click.option("--source", default=None, help="The document the text is attributed to (its id), to check the citation.")
+@click.option("--start", type=int, default=None, help="The cited span's first character (with --end).")
+@click.option("--end", type=int, default=None, help="The cited span's end character, exclusive (with --start).")
+@click.option("--page", type=int, default=None, help="The cited page (PDF).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the HTTP shape).")
+@_expected_errors
+def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -> None:
+    """Check that TEXT (or standard input) is in the documents: each sentence found, close, supported or not found.
+
+    With --source (and --start/--end or --page), also says whether that citation points at the text, and if not,
+    where the text really is. The verdicts are in the output (`--json` for machines); the exit code is 0 whatever
+    they are.
+    """
+    from qa.search import SearchService
+    from qa.verify import GivenCitation, Verifier, render_verification
+
+    settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)
+    if source is None and (start is not None or end is not None or page is not None):
+        raise click.UsageError("--start, --end and --page name a place in the document given by --source")
+    citation = GivenCitation.of(source, start, end, page) if source is not None else None
+    text = sys.stdin.read() if text is None else text
+    verification = Verifier(SearchService.open(settings)).verify(text, citation)
+    click.echo(json.dumps(verification.as_dict(), ensure_ascii=False) if as_json else render_verification(verification))
+
+
+@main.command()
 @INDEX_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_expected_errors
@@ -569,6 +599,12 @@ Examples:
     "mcp": """\b
 Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):
   qa mcp --index ~/notes-index
+""",
+    "verify": """\b
+Examples:
+  qa verify "Rotate the logs every night with logrotate."      found, close, supported or not found, and where
+  qa verify --source ops/logs.md --start 120 --end 180 "..."   also: does that citation point at it?
+  qa verify --json < answer.txt                                 each sentence of a paragraph, as JSON
 """,
     "eval": """\b
 Examples:

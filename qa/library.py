@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_INDEX_DIR, Settings
 from qa.encoder import DEFAULT_MODEL, Encoder, load_encoder
@@ -11,6 +12,9 @@ from qa.filters import SearchFilter
 from qa.indexer import BuildReport, build_index, recorded_precision
 from qa.search import Answer, SearchService
 from qa.store import StoredDocument
+
+if TYPE_CHECKING:
+    from qa.verify import Verification
 
 
 class Index:
@@ -123,6 +127,31 @@ class Index:
         """
         search_filter = SearchFilter.of(source=source, after=after, before=before)
         return self.service.search(question, top_k, mode=mode, search_filter=search_filter)
+
+    def verify(
+        self, text: str, *, source: str | None = None, start: int | None = None, end: int | None = None,
+        page: int | None = None,
+    ) -> Verification:
+        """Whether ``text`` (a quote, or each sentence of a paragraph) is in the documents, and where.
+
+        Args:
+            source, start, end, page: the citation the text came with (a document id, and a span or a page), checked
+                against where the text is found.
+
+        Returns:
+            A ``Verification``: a verdict per piece (exact, approximate, supported, not_found) with its citations;
+            ``as_dict()`` is the JSON that POST /verify answers with.
+
+        Raises:
+            InvalidRequest: empty or over-long text, or a malformed citation (a span or page without a source).
+        """
+        from qa.errors import InvalidRequest
+        from qa.verify import GivenCitation, Verifier
+
+        if source is None and (start is not None or end is not None or page is not None):
+            raise InvalidRequest("start, end and page name a place in the document given by source")
+        citation = GivenCitation.of(source, start, end, page) if source is not None else None
+        return Verifier(self.service).verify(text, citation)
 
     def document(self, doc_id: str) -> StoredDocument:
         """A document exactly as indexed: ``document(c.source).text[c.start:c.end]`` is the passage a citation cites.

@@ -1,8 +1,9 @@
-"""The MCP server: the search service as two tools for AI assistants, over stdio (`qa mcp`) or HTTP (`/mcp`).
+"""The MCP server: the search service as tools for AI assistants, over stdio (`qa mcp`) or HTTP (`/mcp`).
 
 Built with the official SDK's ``MCPServer``. ``search`` answers with the passages and their full citations twice:
 as structured content (the JSON of POST /search) and as text that quotes each passage under its citation, for
-clients that show only text. ``get_document`` returns the exact text a citation's offsets index. A ``QAError``
+clients that show only text. ``get_document`` returns the exact text a citation's offsets index; ``verify_quote``
+checks a quote or a paragraph against the documents (``qa.verify``). A ``QAError``
 comes back as a tool error carrying its message.
 """
 
@@ -22,10 +23,11 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from qa import __version__
-from qa.api.schemas import SearchResponse
+from qa.api.schemas import SearchResponse, VerifyResponse
 from qa.errors import InvalidRequest, QAError
 from qa.filters import SearchFilter
 from qa.search import Answer, Hit, SearchService
+from qa.verify import GivenCitation, Verifier, render_verification
 
 INSTRUCTIONS = (
     "Searches the user's own documents. Every passage comes with a citation (source file, section, lines, page). "
@@ -44,6 +46,14 @@ DOCUMENT_DESCRIPTION = (
     "The exact text of one indexed document, or of the span start-end (character offsets, end exclusive) that a "
     "search citation gives: text[start:end] is the cited passage. Use it to read the context around a citation; "
     "quote verbatim and cite the source and lines."
+)
+VERIFY_DESCRIPTION = (
+    "Check a quote, or each sentence of a paragraph you wrote from the documents, against the user's documents. "
+    "Verdicts: exact (the text occurs; every place is cited with source, span, lines, page, section), approximate "
+    "(a very similar span, with the differing words), supported (not quoted, but a passage states it; its "
+    "supporting sentence is cited) or not_found. Give the citation you attached (source, and start/end or page) "
+    "to learn whether it points at the text and, if not, where the text really is. Fix or drop any sentence that "
+    "is not_found before presenting it; quote verbatim only text found exact, and cite the source and lines it gives."
 )
 _MODES = Literal["hybrid", "dense", "keyword"]
 
@@ -125,6 +135,25 @@ def create_mcp_server(current_service: Callable[[], SearchService]) -> MCPServer
         return CallToolResult(
             content=[TextContent(type="text", text=header), TextContent(type="text", text=span.text)],
             structured_content=span.model_dump(mode="json"),
+        )
+
+    @server.tool(name="verify_quote", title="Check a quote", description=VERIFY_DESCRIPTION, annotations=read_only)
+    def verify_quote(
+        text: Annotated[str, Field(description="The quote, or a paragraph whose sentences are checked one by one.")],
+        source: Annotated[str | None, Field(description="The document the text is attributed to (its id).")] = None,
+        start: Annotated[int | None, Field(description="The cited span's first character (with end).")] = None,
+        end: Annotated[int | None, Field(description="The cited span's end character, exclusive.")] = None,
+        page: Annotated[int | None, Field(description="The cited page (PDF).")] = None,
+    ) -> Annotated[CallToolResult, VerifyResponse]:
+        """Each piece's verdict with its citations, as structured content and as text."""
+        with _as_tool_error():
+            if source is None and (start is not None or end is not None or page is not None):
+                raise InvalidRequest("start, end and page name a place in the document given by source")
+            citation = GivenCitation.of(source, start, end, page) if source is not None else None
+            verification = Verifier(current_service()).verify(text, citation)
+        return CallToolResult(
+            content=[TextContent(type="text", text=render_verification(verification))],
+            structured_content=verification.as_dict(),
         )
 
     return server

@@ -16,11 +16,13 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from conftest import ROOT, serving
 from qa.api.app import create_app
-from qa.api.schemas import SearchResponse
+from qa.api.schemas import SearchResponse, VerifyResponse
 from qa.config import Settings
 
 KEY = "mcp-test-key-0123456789"
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
+QUOTE = "They went to Anshun, Guiyang and other places in Guizhou for research."
+QUOTE_SOURCE = "002_7611d074bac0c8e6.txt"
 
 
 def stdio_client(index_dir, **extra_env: str) -> Client:
@@ -61,13 +63,17 @@ async def exercise(client: Client, index_text) -> dict:
             "bad date": await client.call_tool("search", {"question": QUESTION, "after": "yesterday"}),
             "unknown": await client.call_tool("get_document", {"id": "no-such.txt"}),
             "bad span": await client.call_tool("get_document", {"id": first["source"], "start": 5, "end": 2}),
+            "verified": await client.call_tool(
+                "verify_quote", {"text": f"\u201c{QUOTE}\u201d", "source": QUOTE_SOURCE, "start": 0, "end": 10}
+            ),
+            "empty quote": await client.call_tool("verify_quote", {"text": " "}),
         }
 
 
 def check_session(found: dict, service) -> None:
     """What both transports must show."""
     tools = found["tools"]
-    assert set(tools) == {"search", "get_document"}
+    assert set(tools) == {"search", "get_document", "verify_quote"}
     for tool in tools.values():
         assert "verbatim" in tool.description and "cite" in tool.description
         assert tool.annotations.read_only_hint is True
@@ -99,7 +105,18 @@ def check_session(found: dict, service) -> None:
     assert filtered["mode"] == "keyword" and filtered["results"]
     assert {hit["citation"]["source"][:3] for hit in filtered["results"]} == {"004"}
 
+    verified = found["verified"]
+    assert not verified.is_error
+    VerifyResponse.model_validate(verified.structured_content)
+    [piece] = verified.structured_content["pieces"]
+    quoted = piece["matches"][0]["citation"]
+    assert piece["verdict"] == "exact" and quoted["source"] == QUOTE_SOURCE
+    assert service.document(QUOTE_SOURCE).text[quoted["start"] : quoted["end"]] == QUOTE
+    assert piece["citation_check"]["correct"] is False
+    assert f"it is at {QUOTE_SOURCE}, characters {quoted['start']}-{quoted['end']}" in verified.content[0].text
+
     for name, message in [
+        ("empty quote", "text to check is empty"),
         ("empty", "question is empty"), ("bad date", "after must be an ISO date"),
         ("unknown", "no document with id 'no-such.txt'"), ("bad span", "span 5-2 is outside document"),
     ]:
@@ -205,7 +222,7 @@ def test_the_http_app_imports_the_mcp_sdk_only_when_mcp_is_asked_for(seeds_index
     )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found == {"before": False, "after": True, "status": 200, "tools": ["get_document", "search"]}
+    assert found == {"before": False, "after": True, "status": 200, "tools": ["get_document", "search", "verify_quote"]}
 
 
 def test_mcp_stdio_picks_up_a_rebuilt_index_without_a_restart(tmp_path, encoder):

@@ -45,11 +45,13 @@ def before_generate_case(context, strategy):
 
 @schema.hook
 def map_case(context, case):
-    """Two rules of a valid search that JSON Schema cannot state, applied to schema-valid cases only.
+    """Rules of a valid request that JSON Schema cannot state (or schemathesis does not apply), applied to
+    schema-valid cases only.
 
     - JSON Schema counts 5.0 as an integer, but ``top_k`` must be a JSON integer (a strict field: 5.0, "5"
       and true are refused rather than quietly coerced), so 5.0 becomes 5.
     - ``after`` must not be later than ``before`` (a 422), so such a pair is swapped.
+    - A cited span's ``start`` and ``end`` (POST /verify) come together and in order.
     Invalid (negative) cases are sent as generated.
     """
     if case.meta is None or not case.meta.generation.mode.is_positive:
@@ -60,10 +62,27 @@ def map_case(context, case):
         top_k = values.get("top_k")
         if isinstance(top_k, float) and top_k.is_integer():
             values["top_k"] = int(top_k)
+        _citation_rules(values.get("citation"))
         after, before = values.get("after"), values.get("before")
         if isinstance(after, str) and isinstance(before, str) and after and before and _lower(after) > _upper(before):
             values["after"], values["before"] = before, after
     return case
+
+
+def _citation_rules(citation: object) -> None:
+    """A citation's numbers are JSON integers, and a cited span's ``start`` and ``end`` come together and in order
+    (POST /verify): a lone one is dropped, a reversed pair swapped."""
+    if not isinstance(citation, dict):
+        return
+    for name in ("start", "end", "page"):  # strict whole numbers, as top_k
+        if isinstance(citation.get(name), float) and citation[name].is_integer():
+            citation[name] = int(citation[name])
+    start, end = citation.get("start"), citation.get("end")
+    if (start is None) != (end is None):
+        citation.pop("start", None)
+        citation.pop("end", None)
+    elif isinstance(start, int) and isinstance(end, int) and start > end:
+        citation["start"], citation["end"] = end, start
 
 
 @pytest.fixture(scope="module")

@@ -239,7 +239,7 @@ def test_page_and_its_assets_are_served_with_their_content_types_and_no_key(key,
 
 def test_page_and_assets_are_not_in_the_openapi_schema(web_service):
     schema = create_app(Settings(index_dir=web_service.settings.index_dir), service=web_service).openapi()
-    assert set(schema["paths"]) == {"/search", "/documents/{doc_id}", "/health", "/metrics"}
+    assert set(schema["paths"]) == {"/search", "/verify", "/documents/{doc_id}", "/health", "/metrics"}
 
 
 def test_page_assets_are_package_data():
@@ -386,13 +386,14 @@ def test_keyboard_alone_asks_opens_a_citation_and_closes_it(page, base_url):
     page.keyboard.press("Enter")
     expect(page.locator("#results > li")).not_to_have_count(0)
 
-    # Tab order follows the page: question, Ask, mode, number of passages, filters, API key, then the citations.
+    # Tab order follows the page: question, Ask, mode, number of passages, filters, API key, Check a quote, then the
+    # citations.
     page.locator("#question").focus()
     order = []
-    for _ in range(7):
+    for _ in range(8):
         page.keyboard.press("Tab")
         order.append(page.evaluate("(e => e.id || e.className || e.tagName)(document.activeElement)"))
-    assert order == ["ask-button", "mode", "top-k", "SUMMARY", "SUMMARY", "cite-open", "cite-open"]
+    assert order == ["ask-button", "mode", "top-k", "SUMMARY", "SUMMARY", "SUMMARY", "cite-open", "cite-open"]
 
     # Focus is visible, and Enter on a citation opens the document with focus on the cited passage.
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
@@ -576,3 +577,33 @@ def test_citations_show_the_section_and_the_pdf_page(page, manual_url):
     page.goto(f"{manual_url}/?q=where+do+boats+moor&k=1")
     meta = page.locator("#results > li .cite-meta").first
     expect(meta.locator(".cite-page")).to_have_text("pages 1\u20132")  # the short report is one passage
+
+
+def test_check_a_quote_marks_each_sentence_and_opens_its_source_highlighted(page, base_url, api, shots):
+    found = "They went to Anshun, Guiyang and other places in Guizhou for research."
+    made_up = "The delegation later visited a chocolate factory in Belgium."
+    close = "They went to Anshun, Guiyang and other places in Guizhou for inspection."
+    page.goto(base_url)
+    page.locator("#check-box summary").click()
+    page.locator("#quote").fill(f"{found} {made_up}\n{close}")
+    page.locator("#check-button").click()
+    expect(page.locator("#status")).to_have_text("Checked 3 pieces: 1 found, 1 close, 1 not found.")
+    expect(page.locator("#results")).not_to_have_attribute("aria-busy", "true")
+
+    expected = api.post("/verify", json={"text": f"{found} {made_up}\n{close}"}).json()
+    pieces = page.locator("#results > li")
+    expect(pieces).to_have_count(3)
+    assert pieces.locator(".verdict").all_text_contents() == ["Found", "Not found", "Close"]
+    assert [p["verdict"] for p in expected["pieces"]] == ["exact", "not_found", "approximate"]
+    assert pieces.locator("q").all_text_contents() == [found, made_up, close]
+    expect(pieces.nth(1).locator(".cite-open")).to_have_count(0)
+    expect(pieces.nth(2).locator(".differences del")).to_have_text("inspection")
+    expect(pieces.nth(2).locator(".differences ins")).to_have_text("research")
+    page.screenshot(path=shots / "check-a-quote.png", full_page=True)
+
+    match = expected["pieces"][0]["matches"][0]
+    document = api.get(f"/documents/{match['citation']['source']}").json()
+    pieces.first.locator(".cite-open").click()
+    assert_document_open_at(page, match, document)
+    assert page.locator("#doc-text mark.passage").text_content() == found
+    assert_png(shots / "check-a-quote.png")

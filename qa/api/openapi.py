@@ -126,6 +126,13 @@ SEARCH_GET_RESPONSES = {
     401: UNAUTHORIZED, 422: INVALID, 503: UNAVAILABLE,
 }
 SEARCH_POST_RESPONSES = {**SEARCH_GET_RESPONSES, 400: NOT_JSON, 413: TOO_LARGE}
+VERIFY_INVALID = _error(
+    422, "Empty or over-long text, more than 50 sentences, a malformed citation (an empty source, a start without an "
+    "end, a start after the end, page 0).",
+    empty=("invalid_request", "text to check is empty"),
+    span=("invalid_request", "citation start and end go together: give both or neither"),
+)
+VERIFY_RESPONSES = {401: UNAUTHORIZED, 422: VERIFY_INVALID, 503: UNAVAILABLE, 400: NOT_JSON, 413: TOO_LARGE}
 DOCUMENT_RESPONSES = {
     200: {"content": {"application/json": {"example": DOCUMENT_EXAMPLE}}},
     401: UNAUTHORIZED, 404: NOT_FOUND, 503: UNAVAILABLE,

@@ -18,6 +18,7 @@ from qa.api.openapi import (
     SEARCH_GET_RESPONSES,
     SEARCH_POST_RESPONSES,
     SEARCH_QUERY_EXAMPLES,
+    VERIFY_RESPONSES,
 )
 from qa.api.schemas import (
     ISO_DATE_SCHEMA,
@@ -27,11 +28,14 @@ from qa.api.schemas import (
     HealthResponse,
     SearchRequest,
     SearchResponse,
+    VerifyRequest,
+    VerifyResponse,
 )
 from qa.api.security import is_authenticated
 from qa.config import Settings
 from qa.filters import SearchFilter
 from qa.search import Answer, SearchService
+from qa.verify import GivenCitation, Verifier
 
 router = APIRouter()
 
@@ -112,6 +116,21 @@ async def search_get(
 ) -> Response:
     """The same as POST /search, for links and quick checks."""
     return await _search(request, q, top_k, mode, source=source, after=after, before=before)
+
+
+@router.post("/verify", response_model=VerifyResponse, responses=VERIFY_RESPONSES)
+async def verify(body: VerifyRequest, request: Request) -> Response:
+    """Whether a quote (or each sentence of a paragraph) is in the documents, where, and whether its citation
+    points there."""
+    given = body.citation
+    citation = GivenCitation.of(given.source, given.start, given.end, given.page) if given else None
+    with _lease(request) as service:
+
+        def check() -> bytes:
+            return to_json(Verifier(service).verify(body.text, citation).as_dict())
+
+        found = await run_in_threadpool(check)
+    return Response(found, media_type="application/json")
 
 
 @router.get("/documents/{doc_id:path}", response_model=DocumentResponse, responses=DOCUMENT_RESPONSES)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from qa.config import Settings
+from qa.verify import MAX_PIECES, MAX_TEXT_CHARS
 
 # What the service accepts, written into the OpenAPI schema so that clients and schema-driven tools know it.
 # These are JSON Schema keywords only, not pydantic constraints: the service still checks every value itself,
@@ -213,3 +214,99 @@ class ErrorResponse(BaseModel):
 
     error: str
     message: str
+
+
+# A quote to check: like a question, something besides whitespace and control characters, within the limit.
+VERIFY_TEXT_SCHEMA: dict = {**QUESTION_SCHEMA, "maxLength": MAX_TEXT_CHARS}
+# A cited document id: something besides whitespace.
+CITED_SOURCE_SCHEMA: dict = {"minLength": 1, "pattern": QUESTION_SCHEMA["pattern"]}
+
+
+class GivenCitationModel(BaseModel):
+    """The citation a text came with: a document id, and optionally a span `start`-`end` (both, `start` <= `end`)
+    or a `page`."""
+
+    source: str = Field(description="The cited document's id (a citation's `source`).", json_schema_extra=CITED_SOURCE_SCHEMA)
+    start: int | None = Field(
+        default=None, strict=True, description="The cited span's first character (with `end`).",
+        json_schema_extra={"minimum": 0},
+    )
+    end: int | None = Field(
+        default=None, strict=True, description="The cited span's end character, exclusive (with `start`).",
+        json_schema_extra={"minimum": 0},
+    )
+    page: int | None = Field(
+        default=None, strict=True, description="The cited page (1-based, PDF).", json_schema_extra={"minimum": 1}
+    )
+
+    model_config = {"json_schema_extra": {"dependentRequired": {"start": ["end"], "end": ["start"]}}}
+
+
+class VerifyRequest(BaseModel):
+    """A quote or a paragraph to check against the documents, with the citation it came with, if any."""
+
+    text: str = Field(
+        description=f"A quote, or a paragraph whose sentences are checked one by one (at most {MAX_TEXT_CHARS} "
+        f"characters, {MAX_PIECES} sentences).",
+        examples=[
+            (
+                "The First Region Procuratorate of Guizhou Province is a dispatched office of the Provincial "
+                "Procuratorate."
+            )
+        ],
+        json_schema_extra=VERIFY_TEXT_SCHEMA,
+    )
+    citation: GivenCitationModel | None = Field(default=None, description="Where the text is said to come from.")
+
+
+class DifferenceModel(BaseModel):
+    """Words where a close quote and the document differ: the document has `document` at `start`-`end`."""
+
+    quote: str
+    document: str
+    start: int
+    end: int
+
+
+class VerifyMatch(BaseModel):
+    """A place holding the text: `text` is the document's text at the citation's span; its `highlight` is the
+    quoted span (exact, approximate) or the supporting sentence (supported)."""
+
+    text: str
+    score: float
+    citation: CitationModel
+
+
+class CitationCheckModel(BaseModel):
+    """Whether the given citation points at the text, and where the text really is."""
+
+    given: GivenCitationModel
+    correct: bool
+    message: str
+    found_at: CitationModel | None
+
+
+class VerifyPiece(BaseModel):
+    """The verdict on one piece of the text (`text[start:end]` of the input): the whole quote or one sentence."""
+
+    text: str
+    start: int
+    end: int
+    verdict: Literal["exact", "approximate", "supported", "not_found"] = Field(
+        description="exact: occurs as written (whitespace, typographic quotes and dashes, first letter's case "
+        "folded), every place listed; approximate: a very similar span, `differences` marked; supported: a "
+        "passage's sentence states it; not_found: none of these."
+    )
+    score: float = Field(description="1 for exact, the similarity for approximate, the support score otherwise.")
+    matches: list[VerifyMatch]
+    differences: list[DifferenceModel]
+    citation_check: CitationCheckModel | None
+
+
+class VerifyResponse(BaseModel):
+    """The verdict on a text: the weakest of its pieces', and each piece's."""
+
+    text: str
+    verdict: Literal["exact", "approximate", "supported", "not_found"]
+    pieces: list[VerifyPiece]
+    took_ms: float

@@ -1,4 +1,4 @@
-// The question page: asks POST /search, opens GET /documents/{id} at a citation.
+// The question page: asks POST /search, checks quotes with POST /verify, opens GET /documents/{id} at a citation.
 //
 // Every string that comes from a document or the service is written with textContent or as a Text node
 // (never innerHTML), so a document containing markup shows that markup as text.
@@ -309,6 +309,86 @@
     );
   }
 
+  // ------------------------------------------------------------------ checking a quote
+
+  const VERDICT_LABELS = { exact: "Found", approximate: "Close", supported: "Supported", not_found: "Not found" };
+
+  async function checkQuote(event) {
+    event.preventDefault();
+    const seq = ++searchSeq; // a check and a search share the results list: only the latest writes to it
+    hideDocument();
+    showError("");
+    notice.hidden = true;
+    results.replaceChildren();
+    results.setAttribute("aria-busy", "true");
+    setStatus("Checking\u2026");
+    try {
+      const verification = await api("verify", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text: $("quote").value }),
+      });
+      if (seq !== searchSeq) return;
+      renderVerification(verification);
+    } catch (error) {
+      if (seq !== searchSeq) return;
+      setStatus("");
+      failed(error);
+    } finally {
+      if (seq === searchSeq) results.removeAttribute("aria-busy");
+    }
+  }
+
+  function renderVerification(verification) {
+    const counts = {};
+    for (const piece of verification.pieces) counts[piece.verdict] = (counts[piece.verdict] || 0) + 1;
+    const parts = Object.keys(VERDICT_LABELS)
+      .filter((verdict) => counts[verdict])
+      .map((verdict) => `${counts[verdict]} ${VERDICT_LABELS[verdict].toLowerCase()}`);
+    const n = verification.pieces.length;
+    setStatus(`Checked ${n} piece${n === 1 ? "" : "s"}: ${parts.join(", ")}.`);
+    results.replaceChildren(...verification.pieces.map(renderPiece));
+  }
+
+  function renderPiece(piece) {
+    const label = el("span", { class: `verdict verdict-${piece.verdict}` }, VERDICT_LABELS[piece.verdict]);
+    const score = piece.verdict === "exact" ? null : el("span", { class: "verdict-score" },
+      piece.verdict === "approximate" ? `similarity ${Math.round(piece.score * 100)}%`
+        : `support ${Math.round(piece.score * 100)}%`);
+    const head = el("p", { class: "piece-text" }, label, " ", el("q", {}, piece.text), score ? " " : null, score);
+    const item = el("li", { class: `hit piece piece-${piece.verdict}` }, head);
+    for (const match of piece.matches) {
+      const c = match.citation;
+      const open = el(
+        "button",
+        { type: "button", class: "cite-open" },
+        c.title || c.source,
+        el("span", { class: "visually-hidden" }, " (open the document at this place)"),
+      );
+      open.addEventListener("click", () => openDocument(match, open));
+      const facts = [
+        c.section ? el("span", { class: "cite-section" }, c.section) : null,
+        el("span", { class: "cite-source" }, c.anchor ? `${c.source}#${c.anchor}` : c.source),
+        c.page != null ? el("span", { class: "cite-page" }, pageLabel(c)) : null,
+        el("span", { class: "cite-lines" }, linesLabel(c)),
+      ];
+      const body = piece.verdict === "supported" ? withSupport(match.text, c.start, c.highlight) : match.text;
+      item.append(
+        el("p", { class: "hit-text" }, body),
+        el("p", { class: "citation" }, open, el("span", { class: "cite-meta" }, ...facts.filter(Boolean))),
+      );
+    }
+    if (piece.differences.length) {
+      item.append(el("p", { class: "differences" }, "Differs: ", ...piece.differences.flatMap((d, i) => [
+        i ? "; " : "",
+        el("del", {}, d.quote || "\u2014"),
+        " \u2192 ",
+        el("ins", {}, d.document || "\u2014"),
+      ])));
+    }
+    return item;
+  }
+
   // ------------------------------------------------------------------ the document at a citation
 
   function documentPath(id) {
@@ -375,6 +455,7 @@
   });
   keyInput.addEventListener("change", () => describeIndex()); // with the key, the service names its index
   form.addEventListener("submit", submitted);
+  $("check").addEventListener("submit", checkQuote);
   window.addEventListener("popstate", () => {
     if (formFromUrl()) search();
     else clearResults();
