@@ -268,3 +268,21 @@ def test_qa_index_merge_writes_one_segment_without_embedding(segmented, tmp_path
     body = json.loads(merged.stdout)
     assert (body["segments"], body["passages_embedded"], body["mode"]) == (1, 0, "update")
     assert _answers(copy, encoder) == _answers(segmented["clean"], encoder)
+
+
+def test_quotes_are_checked_in_every_segment(segmented, encoder):
+    from qa.verify import GivenCitation, Verifier
+
+    service = SearchService.open(Settings(index_dir=segmented["index"]), encoder=encoder)
+    try:
+        verifier = Verifier(service)
+        added = verifier.verify("Lighthouse keepers kept the lamps lit and sounded foghorns in the harbour")
+        assert added.pieces[0].verdict == "exact"
+        assert added.pieces[0].matches[0].citation.source == "lighthouse.txt"
+        edited = verifier.verify(
+            "the meeting also toured a lighthouse and its keepers' foghorns",
+            GivenCitation.of(SMALL),
+        )
+        assert edited.pieces[0].verdict == "exact" and edited.pieces[0].citation_check.correct
+    finally:
+        service.close()
