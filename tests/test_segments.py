@@ -286,3 +286,26 @@ def test_quotes_are_checked_in_every_segment(segmented, encoder):
         assert edited.pieces[0].verdict == "exact" and edited.pieces[0].citation_check.correct
     finally:
         service.close()
+
+
+def test_an_open_service_keeps_its_own_index_while_an_update_adds_a_segment(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder, **BUILD)
+    before = _answers(index_dir, encoder)
+    service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+    try:
+        old_text = service.store.document(SMALL).text
+        _edit(corpus)
+        assert build_index(corpus, index_dir, encoder, **BUILD).segments == 2
+        # The open service still reads the files it opened: the old version, not the new segment.
+        assert service.store.document(SMALL).text == old_text
+        assert service.store.document("lighthouse.txt") is None
+        hits = service.search("lighthouse keepers and their foghorns", top_k=10).results
+        assert [(h.citation.source, h.citation.start) for h in hits] == [
+            (source, start) for source, start, *_ in before["lighthouse keepers and their foghorns", "hybrid"]
+        ]
+    finally:
+        service.close()
+    assert SearchService.open(Settings(index_dir=index_dir), encoder=encoder).store.document("lighthouse.txt")
