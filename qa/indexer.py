@@ -611,7 +611,10 @@ def _link_segments(index_dir: Path, staging: Path, segments: list[Segment]) -> N
             (staging / segment.dir).mkdir(exist_ok=True)
         for name in segment_files(segment.dir, segment.kind):
             (staging / name).unlink(missing_ok=True)  # the store this build opened before it knew
-            os.link(index_dir / name, staging / name)
+            try:
+                os.link(index_dir / name, staging / name)
+            except OSError:  # a file system without hard links: a copy is the same file, only slower
+                shutil.copy2(index_dir / name, staging / name)
 
 
 class FreshVectors:
