@@ -367,6 +367,10 @@ def info(index_dir, as_json) -> None:
     folded = manifest.counts.get("duplicates", 0)
     click.echo(f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
                f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else ""))
+    if len(manifest.segments) > 1:
+        hidden = sum(int(s.get("hidden_chunks", 0)) for s in manifest.segments)
+        click.echo(f"segments:  {len(manifest.segments)} (updates added them; {hidden} replaced passages still in "
+                   "their files until a merge: `qa index --merge`)")
     for doc_id, meta, n in documents:
         click.echo(f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
                    f"{safe_line(meta.title or '(no title)')}")

@@ -366,6 +366,9 @@ def build_index(
             if before.corpus.get("stamp") != scan.stamp:
                 _restamp(previous, staging, scan.stamp)
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
+        if previous is None and any(document.stored_text_hash for document in scan.documents):
+            # Files taken from an index that is not being reused after all: read them, their text is needed now.
+            scan = scan_corpus(corpus, main_content=html_content == "main")
         plan = _plan(scan.documents, known)
         hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
         kept = hide(segments, hidden_counts) if previous is not None else []
@@ -689,11 +692,13 @@ class VectorSources:
 
     def write_sentences(self, path: Path, ids: np.ndarray, hashes: list[str], dimension: int) -> None:
         """Write the sentences file: each chunk's 8-bit sentence vectors, in chunk id order."""
+        reused = [self.reused[key] for key in dict.fromkeys(hashes) if self.fresh.sentences(key) is None]
+        old = self.previous.sentences(reused) if reused else {}
         writer = SentenceFileWriter(path, dimension)
         try:
             for chunk_id, key in zip(ids.tolist(), hashes):
                 found = self.fresh.sentences(key)
-                writer.add(chunk_id, *(found if found is not None else self.previous.sentences(self.reused[key])))
+                writer.add(chunk_id, *(found if found is not None else old[self.reused[key]]))
         finally:
             writer.close()
 

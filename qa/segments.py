@@ -447,17 +447,19 @@ class SegmentFiles:
             rows[at] = index.rows_at(positions)
         return rows
 
-    def sentences(self, chunk_id: int) -> Quantized:
-        """The 8-bit sentence vectors of one chunk.
+    def sentences(self, ids: Sequence[int]) -> dict[int, Quantized]:
+        """The 8-bit sentence vectors of chunk ``ids``, by id.
 
         Raises:
-            IndexCorrupt: it is not in its segment's sentences file.
+            IndexCorrupt: one is not in its segment's sentences file.
         """
-        owner = int(self._owners([chunk_id])[0])
-        if owner not in self._sentences:
-            path = segment_dir(self.index_dir, self.segments[owner]) / SENTENCES_FILE
-            self._sentences[owner] = SentenceFile.load(path, populate=False)
-        found = self._sentences[owner].of([chunk_id])
-        if chunk_id not in found:
+        found: dict[int, Quantized] = {}
+        owners = self._owners(ids)
+        for owner in set(owners.tolist()):
+            if owner not in self._sentences:
+                path = segment_dir(self.index_dir, self.segments[owner]) / SENTENCES_FILE
+                self._sentences[owner] = SentenceFile.load(path, populate=False)  # only the ones asked for are read
+            found.update(self._sentences[owner].of(np.asarray(ids, dtype=np.int64)[owners == owner]))
+        if len(found) != len(set(ids)):
             raise IndexCorrupt(f"the previous index at {self.index_dir} lacks sentences its store names: use --full")
-        return found[chunk_id]
+        return found

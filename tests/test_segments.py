@@ -122,6 +122,8 @@ def test_a_segmented_index_is_described_and_searched_from_the_cli(segmented):
     assert info.returncode == 0, info.stderr
     body = json.loads(info.stdout)
     assert body["segments"] == 2 and len(body["documents"]) == 6
+    text = run_qa("info", "--index", str(segmented["index"]))
+    assert "segments:  2 (" in text.stdout
     ask = run_qa("ask", "lighthouse keepers foghorns", "--index", str(segmented["index"]), "--json")
     assert ask.returncode == 0, ask.stderr
     assert json.loads(ask.stdout)["results"][0]["citation"]["source"] == "lighthouse.txt"
