@@ -370,10 +370,17 @@ class SearchService:
         passages (``qa.duplicates``), at most ``top_k`` groups each led by its best passage; with the question
         vector, the known cosines, the chunks read, and the first stage's best chunk (for confidence)."""
         depth = top_k
+        # Computed once per search: the filter's allowed ids, the question's vector, and the whole first-stage list
+        # of the last depth asked (a deeper look at the same depth is a longer prefix of the same list).
+        allowed = self.store.allowed_chunks(search_filter) if search_filter else None
+        whole: Ranking | None = None
+        whole_fetch = 0
         while True:
             fetch = max(depth, self.settings.rerank_depth) if self.reranker is not None else depth
-            first = self.rank(question, fetch, mode=mode, search_filter=search_filter, read=read)
-            ranked, query, cosines = first.ranked, first.query, first.cosines
+            if whole is None or self._depth(mode, fetch) != self._depth(mode, whole_fetch):
+                whole = self._first_stage(question, fetch, mode, allowed, read, None if whole is None else whole.query)
+                whole_fetch = fetch
+            ranked, query, cosines = whole.ranked[:fetch], whole.query, whole.cosines
             first_stage_best = ranked[0][0] if ranked else None
             chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
             if self.reranker is not None:
@@ -403,18 +410,38 @@ class SearchService:
         """
         mode = self.settings.mode if mode is None else mode
         read = {} if read is None else read
-        depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
         # The filter becomes allowed chunk ids once, for both retrievers, before anything is ranked.
         allowed = self.store.allowed_chunks(search_filter) if search_filter else None
+        whole = self._first_stage(question, top_k, mode, allowed, read)
+        return Ranking(whole.ranked[:top_k], whole.query, whole.cosines)
+
+    def _depth(self, mode: str, top_k: int) -> int:
+        """How many candidates each retriever is asked for when ``top_k`` results are wanted in ``mode``."""
+        return top_k if mode != "hybrid" else max(top_k, self.settings.candidates)
+
+    def _first_stage(
+        self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, read: dict[int, np.ndarray],
+        query: np.ndarray | None = None,
+    ) -> Ranking:
+        """``rank``'s ranking before the cut at ``top_k``: in hybrid mode every fused candidate of the retrievers'
+        ``_depth`` (the same list for any ``top_k`` of the same depth).
+
+        Args:
+            allowed: the only chunk ids that may be returned (None: all).
+            query: the question's vector when it is already known (embedding it again gives the same vector).
+        """
+        depth = self._depth(mode, top_k)
         pending = _in_background(self.keyword.retrieve, question, depth, allowed) if mode != "dense" else None
-        query = self.dense.embed(question)
-        keyword = pending.result() if pending is not None else []
+        if query is None:
+            query = self.dense.embed(question)
         if mode == "keyword":
-            return Ranking(keyword, query, {})
-        if mode == "dense":
-            ranked = self.dense.retrieve(query, top_k, allowed)
-            return Ranking(ranked, query, dict(ranked))
+            return Ranking(pending.result(), query, {})
+        # Dense search runs before waiting for the keyword side (FAISS releases the GIL), so on a second core the
+        # two overlap when the postings take longer than the question's model call.
         dense = self.dense.retrieve(query, depth, allowed)
+        if mode == "dense":
+            return Ranking(dense, query, dict(dense))
+        keyword = pending.result()
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
@@ -427,7 +454,7 @@ class SearchService:
             fused = normalised_score_fusion(
                 meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
             )
-        return Ranking(fused[:top_k], query, cosines)
+        return Ranking(fused, query, cosines)
 
     def _with_best_sentence(
         self, query: np.ndarray, cosines: dict[int, float], weight: float, read: dict[int, np.ndarray]
