@@ -320,10 +320,7 @@ class SearchService:
         question = self.check_question(question)
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
-        read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
-        groups, query, cosines, chunks, first_stage_best = self._rank_distinct(
-            question, top_k, mode, search_filter, read
-        )
+        groups, query, cosines, chunks, first_stage_best = self._rank_distinct(question, top_k, mode, search_filter)
         ranked = [group[0] for group in groups]
         shown = [chunk_id for chunk_id, _ in ranked]
         aliases: dict[int, tuple[str, ...]] = {}
@@ -332,9 +329,7 @@ class SearchService:
         terms = query_terms(question)
         sentences = {}
         if highlights:
-            # The blend read most hits' vectors already; the rest come in one query, not one per hit.
-            sentences = {i: read[i] for i in shown if i in read}
-            sentences.update(self.sentences.of([i for i in shown if i not in read]))
+            sentences = self.sentences.of(shown)
         hits = [
             self._hit(
                 rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None, aliases,
@@ -364,7 +359,7 @@ class SearchService:
         )
 
     def _rank_distinct(
-        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
+        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None
     ) -> tuple[list[list[tuple[int, float]]], np.ndarray, dict[int, float], dict[int, StoredChunk], int | None]:
         """The ranking of ``rank`` (re-ordered by the re-ranker when there is one) in groups of near-identical
         passages (``qa.duplicates``), at most ``top_k`` groups each led by its best passage; with the question
@@ -378,7 +373,7 @@ class SearchService:
         while True:
             fetch = max(depth, self.settings.rerank_depth) if self.reranker is not None else depth
             if whole is None or self._depth(mode, fetch) != self._depth(mode, whole_fetch):
-                whole = self._first_stage(question, fetch, mode, allowed, read, None if whole is None else whole.query)
+                whole = self._first_stage(question, fetch, mode, allowed, None if whole is None else whole.query)
                 whole_fetch = fetch
             ranked, query, cosines = whole.ranked[:fetch], whole.query, whole.cosines
             first_stage_best = ranked[0][0] if ranked else None
@@ -396,7 +391,6 @@ class SearchService:
 
     def rank(
         self, question: str, top_k: int, *, mode: str | None = None, search_filter: SearchFilter | None = None,
-        read: dict[int, np.ndarray] | None = None,
     ) -> Ranking:
         """The first stage of ``search``, on its own: the best ``top_k`` passages by the mode's score, before
         re-ranking, duplicate grouping, citations and highlights (what evaluation and benchmarks measure).
@@ -406,13 +400,11 @@ class SearchService:
         Args:
             mode: ``dense``, ``keyword`` or ``hybrid`` (default: the settings' mode).
             search_filter: restricts which documents may answer, before ranking.
-            read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
         """
         mode = self.settings.mode if mode is None else mode
-        read = {} if read is None else read
         # The filter becomes allowed chunk ids once, for both retrievers, before anything is ranked.
         allowed = self.store.allowed_chunks(search_filter) if search_filter else None
-        whole = self._first_stage(question, top_k, mode, allowed, read)
+        whole = self._first_stage(question, top_k, mode, allowed)
         return Ranking(whole.ranked[:top_k], whole.query, whole.cosines)
 
     def _depth(self, mode: str, top_k: int) -> int:
@@ -420,8 +412,7 @@ class SearchService:
         return top_k if mode != "hybrid" else max(top_k, self.settings.candidates)
 
     def _first_stage(
-        self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, read: dict[int, np.ndarray],
-        query: np.ndarray | None = None,
+        self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, query: np.ndarray | None = None,
     ) -> Ranking:
         """``rank``'s ranking before the cut at ``top_k``: in hybrid mode every fused candidate of the retrievers'
         ``_depth`` (the same list for any ``top_k`` of the same depth).
@@ -450,24 +441,22 @@ class SearchService:
             cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
             meaning = cosines
             if self.settings.sentence_weight > 0:
-                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight, read)
+                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight)
             fused = normalised_score_fusion(
                 meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
             )
         return Ranking(fused, query, cosines)
 
     def _with_best_sentence(
-        self, query: np.ndarray, cosines: dict[int, float], weight: float, read: dict[int, np.ndarray]
+        self, query: np.ndarray, cosines: dict[int, float], weight: float
     ) -> dict[int, float]:
         """Blend each passage's cosine with its best sentence's: a question about one fact should find the
         passage holding the sentence that states it, even when the rest of the passage is about other things.
 
-        A passage without sentence vectors keeps its cosine. Vectors read from the store go into ``read``.
+        A passage without sentence vectors keeps its cosine.
         """
-        ids = list(cosines)
-        if not self.sentences.in_memory:
-            read.update(self.sentences.of(ids))
-        best = self.sentences.best(query, ids, read)
+        # Scored from the stored 8-bit codes, candidate by sentence count, without a float copy per candidate.
+        best = self.sentences.best(query, list(cosines))
         return {
             chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine) for chunk_id, cosine in cosines.items()
         }
