@@ -268,7 +268,9 @@ def _stacked(stored: Mapping[int, Quantized]) -> dict[int, tuple[list[int], np.n
     }
 
 
-def _best_by_count(query: np.ndarray, stacked: Mapping[int, tuple[list[int], np.ndarray, np.ndarray]]) -> dict[int, float]:
+def _best_by_count(
+    query: np.ndarray, stacked: Mapping[int, tuple[list[int], np.ndarray, np.ndarray]]
+) -> dict[int, float]:
     """Each passage's highest sentence cosine from ``_stacked``'s groups, by chunk id.
 
     One product per sentence count over the group's dequantised ``(passages, n, dimension)`` rows: numpy's matmul
