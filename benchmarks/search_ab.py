@@ -8,9 +8,10 @@ process with that tree on PYTHONPATH, opens the index as ``qa serve`` does (``Se
 and answers the labelled set's questions (default search: hybrid, top 5, with highlights). First every answer of
 both trees is compared (same passages in the same order, same citations, highlights and duplicates, scores
 within 1e-5, same confidence); any difference is printed and the run fails. Then the trees take turns,
-``--rounds`` passes each, one pass asking every question once; a pass's figure is its median (and p99) in ms.
-The ratio (baseline / this tree) is taken pass by pair of passes, so both sides of a ratio saw the same
-machine, and the median of those ratios is reported, beside each tree's median of pass medians.
+``--rounds`` passes, one pass asking every question once of each tree, question by question (one tree right
+after the other, taking turns to go first); a pass's figure is each tree's median (and p99) in ms. The ratio
+(baseline / this tree) is taken pass by pass, so both sides of a ratio saw the same machine, and the median of
+those ratios is reported, beside each tree's median of pass medians.
 """
 
 from __future__ import annotations
@@ -46,13 +47,11 @@ def _worker(index_dir: Path, questions: list[str], mode: str, top_k: int) -> Non
                 answer.pop("took_ms")
                 answers.append(answer)
             print(json.dumps(answers), flush=True)
-        elif command == "pass":
-            timings = []
-            for question in questions:
-                started = time.perf_counter()
-                service.search(question, top_k, mode=mode)
-                timings.append((time.perf_counter() - started) * 1000)
-            print(json.dumps(timings), flush=True)
+        elif command.startswith("ask "):
+            question = questions[int(command.split()[1])]
+            started = time.perf_counter()
+            service.search(question, top_k, mode=mode)
+            print(json.dumps((time.perf_counter() - started) * 1000), flush=True)
         else:
             return
 
@@ -154,11 +153,16 @@ def main() -> None:
         tails: list[list[float]] = [[], []]
         ratios = []
         for round_number in range(args.rounds):
-            order = trees if round_number % 2 == 0 else trees[::-1]  # alternate which tree goes first
-            for tree in order:
-                timings = tree.ask("pass")
-                medians[trees.index(tree)].append(statistics.median(timings))
-                tails[trees.index(tree)].append(p99(timings))
+            timings: list[list[float]] = [[], []]
+            for number in range(len(questions)):
+                # Question by question, the two trees one right after the other (taking turns to go first), so
+                # both sides of a pair see the same moment of a machine whose load comes and goes.
+                order = (0, 1) if (number + round_number) % 2 == 0 else (1, 0)
+                for side in order:
+                    timings[side].append(trees[side].ask(f"ask {number}"))
+            for side in (0, 1):
+                medians[side].append(statistics.median(timings[side]))
+                tails[side].append(p99(timings[side]))
             ratios.append(medians[0][-1] / medians[1][-1])
             print(
                 f"round {round_number + 1}: baseline {medians[0][-1]:.2f} ms, this tree {medians[1][-1]:.2f} ms, "

@@ -432,6 +432,9 @@ class SearchService:
         dense = self.dense.retrieve(query, depth, allowed)
         if mode == "dense":
             return Ranking(dense, query, dict(dense))
+        blend = self.settings.fusion != "rrf" and self.settings.sentence_weight > 0
+        # The dense candidates' best sentences, too, are scored while the keyword side may still be running.
+        best = self.sentences.best(query, [chunk_id for chunk_id, _ in dense]) if blend else {}
         keyword = pending.result()
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
@@ -440,23 +443,22 @@ class SearchService:
             # Keyword-only candidates get their exact cosine, so both scores exist for every candidate.
             cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
             meaning = cosines
-            if self.settings.sentence_weight > 0:
-                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight)
+            if blend:
+                best.update(self.sentences.best(query, [i for i, _ in keyword if i not in best]))
+                meaning = self._with_best_sentence(cosines, best, self.settings.sentence_weight)
             fused = normalised_score_fusion(
                 meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
             )
         return Ranking(fused, query, cosines)
 
-    def _with_best_sentence(
-        self, query: np.ndarray, cosines: dict[int, float], weight: float
-    ) -> dict[int, float]:
-        """Blend each passage's cosine with its best sentence's: a question about one fact should find the
-        passage holding the sentence that states it, even when the rest of the passage is about other things.
+    @staticmethod
+    def _with_best_sentence(cosines: dict[int, float], best: dict[int, float], weight: float) -> dict[int, float]:
+        """Blend each passage's cosine with its best sentence's (``best``, from ``SentenceStore.best``): a question
+        about one fact should find the passage holding the sentence that states it, even when the rest of the
+        passage is about other things.
 
         A passage without sentence vectors keeps its cosine.
         """
-        # Scored from the stored 8-bit codes, candidate by sentence count, without a float copy per candidate.
-        best = self.sentences.best(query, list(cosines))
         return {
             chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine) for chunk_id, cosine in cosines.items()
         }
