@@ -12,21 +12,33 @@ within 1e-5, same confidence); any difference is printed and the run fails. Then
 after the other, taking turns to go first); a pass's figure is each tree's median (and p99) in ms. The ratio
 (baseline / this tree) is taken pass by pass, so both sides of a ratio saw the same machine, and the median of
 those ratios is reported, beside each tree's median of pass medians.
+
+With ``--http`` the same is done through ``qa serve`` (``--workers N``, QA_WORKERS) instead: both trees' servers
+up at once on loopback, each pass asking every question of each (GET /search, one keep-alive connection per
+server, question by question in turn), then ``--clients`` connections for ``--duration`` seconds against each
+server in turn (wrk, one thread, as ``benchmarks/perf.py`` runs it), for requests per second.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.client
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORE_TOLERANCE = 1e-5
+
+from perf import concurrent  # run from benchmarks/, like the other scripts
+from search_overhead import Server
 
 
 def _worker(index_dir: Path, questions: list[str], mode: str, top_k: int) -> None:
@@ -121,6 +133,83 @@ def p99(values: list[float]) -> float:
     return ordered[int(0.99 * (len(ordered) - 1))]
 
 
+def _get(connection: http.client.HTTPConnection, path: str) -> float:
+    """Milliseconds of one GET on a keep-alive connection (the body read whole; anything but 200 fails)."""
+    started = time.perf_counter()
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"GET {path} answered {response.status}")
+    return (time.perf_counter() - started) * 1000
+
+
+def http_rounds(args: argparse.Namespace, trees: list[Path], questions: list[str]) -> dict:
+    """Sequential medians, p99s and concurrent req/s of both trees' servers, pass by pass (see the docstring)."""
+    paths = ["/search?" + urllib.parse.urlencode({"q": q, "top_k": args.top_k, "mode": args.mode}) for q in questions]
+    if args.workers:
+        os.environ["QA_WORKERS"] = str(args.workers)
+    figures: dict = {"median": [[], []], "p99": [[], []], "req_per_s": [[], []], "ratio": [], "throughput_ratio": []}
+    with tempfile.TemporaryDirectory(prefix="qa-search-ab-") as scratch, contextlib.ExitStack() as stack:
+        work = Path(scratch)
+        servers = [
+            stack.enter_context(Server(tree, args.index, work / f"serve-{n}.log")) for n, tree in enumerate(trees)
+        ]
+        for round_number in range(args.rounds):
+            # New connections each round: the concurrent load kept the last ones idle past the keep-alive timeout.
+            connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=60) for server in servers]
+            for connection in connections:
+                for path in paths[:20]:  # warm up
+                    _get(connection, path)
+            timings: list[list[float]] = [[], []]
+            for number, path in enumerate(paths):
+                for side in (0, 1) if (number + round_number) % 2 == 0 else (1, 0):
+                    timings[side].append(_get(connections[side], path))
+            for connection in connections:
+                connection.close()
+            for side in (0, 1):
+                figures["median"][side].append(statistics.median(timings[side]))
+                figures["p99"][side].append(p99(timings[side]))
+            figures["ratio"].append(figures["median"][0][-1] / figures["median"][1][-1])
+            if args.clients > 0:
+                for side in (0, 1) if round_number % 2 == 0 else (1, 0):
+                    load = concurrent(servers[side].port, paths, args.clients, args.duration, work)
+                    figures["req_per_s"][side].append(load["req_per_s"])
+                figures["throughput_ratio"].append(figures["req_per_s"][1][-1] / figures["req_per_s"][0][-1])
+            print(
+                f"HTTP round {round_number + 1}: baseline {figures['median'][0][-1]:.2f} ms, this tree "
+                f"{figures['median'][1][-1]:.2f} ms; req/s {figures['req_per_s'][0][-1:]} -> "
+                f"{figures['req_per_s'][1][-1:]}",
+                flush=True,
+            )
+    return figures
+
+
+def report_http(args: argparse.Namespace, figures: dict) -> None:
+    """Print the medians of the HTTP rounds and one JSON line."""
+    med = lambda values: round(statistics.median(values), 2) if values else None
+    summary = {
+        "index": str(args.index),
+        "workers": args.workers or 1,
+        "clients": args.clients,
+        "baseline_median_ms": med(figures["median"][0]),
+        "median_ms": med(figures["median"][1]),
+        "baseline_p99_ms": med(figures["p99"][0]),
+        "p99_ms": med(figures["p99"][1]),
+        "latency_ratio": med(figures["ratio"]),
+        "baseline_req_per_s": med(figures["req_per_s"][0]),
+        "req_per_s": med(figures["req_per_s"][1]),
+        "throughput_ratio": med(figures["throughput_ratio"]),
+        "load_average": os.getloadavg(),
+    }
+    print(
+        f"HTTP, {summary['workers']} worker(s): median {summary['baseline_median_ms']} -> {summary['median_ms']} ms "
+        f"(baseline / this tree {summary['latency_ratio']}x), {args.clients} clients {summary['baseline_req_per_s']} -> "
+        f"{summary['req_per_s']} req/s (this tree / baseline {summary['throughput_ratio']}x)"
+    )
+    print(json.dumps(summary))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True)
@@ -131,6 +220,10 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--mode", default="hybrid")
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--http", action="store_true", help="Through qa serve instead of in-process.")
+    parser.add_argument("--workers", type=int, help="qa serve's worker processes (with --http).")
+    parser.add_argument("--clients", type=int, default=8, help="Concurrent connections (with --http; 0: none).")
+    parser.add_argument("--duration", type=float, default=10, help="Seconds of concurrent load per server and round.")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--questions-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -140,6 +233,9 @@ def main() -> None:
     from qa.datasets import load_dataset
 
     questions = [q.text for q in load_dataset(args.dataset, split=args.split).queries][: args.questions]
+    if args.http:
+        report_http(args, http_rounds(args, [args.baseline.resolve(), ROOT], questions))
+        return
     questions_file = Path(f"/tmp/search-ab-{os.getpid()}.json")
     questions_file.write_text(json.dumps(questions), encoding="utf-8")
     trees = [Tree(args.baseline.resolve(), args, questions_file), Tree(ROOT, args, questions_file)]
