@@ -3,12 +3,14 @@ best-sentence blend scores stacked 8-bit codes wherever they are held."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
-from conftest import DATA, SEEDS
+from conftest import DATA, ROOT, SEEDS
 
 from qa.config import Settings
 from qa.duplicates import group_duplicates
@@ -111,3 +113,29 @@ def test_best_sentence_scores_read_from_the_file_equal_each_passage_scored_alone
         expected = {i: float(np.max(dequantize(*v) @ query)) for i, v in stored.items() if len(v[0])}
         assert reading.best(query, ids) == expected == held.best(query, ids)
         assert reading.best(query, ids, reading.of(ids)) == expected  # vectors the caller already read
+
+
+def test_search_ab_reports_what_differs_beyond_score_rounding(repeats):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import search_ab
+
+    answer = repeats.search(QUESTIONS[0], 5).as_dict()
+    rounded = copy.deepcopy(answer)
+    rounded["results"][0]["score"] += 5e-6
+    assert search_ab.differences(answer, rounded) == []
+    moved = copy.deepcopy(answer)
+    moved["results"][1]["score"] += 2e-5
+    moved["results"][2]["citation"]["start"] += 1
+    moved["results"][3]["citation"]["highlight"] = []
+    assert search_ab.differences(answer, moved) == [
+        f"rank 2 score {answer['results'][1]['score']} -> {moved['results'][1]['score']}",
+        "rank 3 citation differs",
+        "rank 4 citation differs",
+    ]
+    fewer = copy.deepcopy(answer)
+    fewer["results"].pop()
+    fewer["answerable"] = not answer["answerable"]
+    assert search_ab.differences(answer, fewer) == [
+        f"answerable: {answer['answerable']!r} -> {fewer['answerable']!r}",
+        "5 results -> 4",
+    ]
