@@ -22,7 +22,8 @@ class DenseRetriever:
     def retrieve(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Best ``k`` ``(chunk id, cosine)`` pairs for a query vector, best first; only ``allowed`` ids if given."""
         scores, ids = self.vectors.search(query[None, :], k, allowed=allowed)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+        # Python numbers first: a loop over numpy scalars costs several times as much.
+        return [(i, s) for i, s in zip(ids[0].tolist(), scores[0].tolist()) if i != -1]
 
     def similarity(self, query: np.ndarray, ids: list[int]) -> dict[int, float]:
         """Exact cosine of the query with the given chunks (for candidates found only by keywords)."""

@@ -344,7 +344,10 @@ class Postings:
 
     def postings(self, token: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row positions (ascending) holding ``token``, with its count in each: context, text."""
-        number = self.find(token)
+        return self._postings_of(self.find(token))
+
+    def _postings_of(self, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``postings`` of the ``number``-th token (none for -1)."""
         if number < 0:
             empty = np.empty(0, dtype=np.int32)
             return empty, empty, empty
@@ -417,7 +420,9 @@ class Postings:
         self, tokens: Sequence[str], weights: tuple[float, float], collection: Collection | None, number: int
     ) -> "_Phrase | None":
         """A phrase's postings with its IDF and the most it adds to any row's score; None when nothing matches."""
-        rows, context, text = self.phrase_postings(tokens)
+        # A one-token phrase is looked up once, for its postings and its bounds.
+        number = self.find(tokens[0]) if len(tokens) == 1 else -1
+        rows, context, text = self._postings_of(number) if len(tokens) == 1 else self.phrase_postings(tokens)
         if not len(rows):
             return None
         # FTS5 counts a phrase's rows over the whole table, whatever restricts the query.
@@ -427,7 +432,6 @@ class Postings:
         idf = math.log((n_rows - frequency + 0.5) / (frequency + 0.5))
         phrase = _Phrase(self, rows, context, text, idf if idf > 0.0 else IDF_FLOOR, weights, avgdl)
         if len(tokens) == 1:
-            number = self.find(tokens[0])
             phrase.bound = phrase.most(
                 float(self.term_max_context[number]), float(self.term_max_text[number]),
                 float(self.term_min_tokens[number]),

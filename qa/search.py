@@ -320,10 +320,7 @@ class SearchService:
         question = self.check_question(question)
         top_k = self.check_top_k(self.settings.top_k if top_k is None else top_k)
         mode = self.check_mode(self.settings.mode if mode is None else mode)
-        read: dict[int, np.ndarray] = {}  # sentence vectors read for this search (when not held in memory)
-        groups, query, cosines, chunks, first_stage_best = self._rank_distinct(
-            question, top_k, mode, search_filter, read
-        )
+        groups, query, cosines, chunks, first_stage_best = self._rank_distinct(question, top_k, mode, search_filter)
         ranked = [group[0] for group in groups]
         shown = [chunk_id for chunk_id, _ in ranked]
         aliases: dict[int, tuple[str, ...]] = {}
@@ -332,9 +329,7 @@ class SearchService:
         terms = query_terms(question)
         sentences = {}
         if highlights:
-            # The blend read most hits' vectors already; the rest come in one query, not one per hit.
-            sentences = {i: read[i] for i in shown if i in read}
-            sentences.update(self.sentences.of([i for i in shown if i not in read]))
+            sentences = self.sentences.of(shown)
         hits = [
             self._hit(
                 rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None, aliases,
@@ -364,16 +359,23 @@ class SearchService:
         )
 
     def _rank_distinct(
-        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None, read: dict[int, np.ndarray]
+        self, question: str, top_k: int, mode: str, search_filter: SearchFilter | None
     ) -> tuple[list[list[tuple[int, float]]], np.ndarray, dict[int, float], dict[int, StoredChunk], int | None]:
         """The ranking of ``rank`` (re-ordered by the re-ranker when there is one) in groups of near-identical
         passages (``qa.duplicates``), at most ``top_k`` groups each led by its best passage; with the question
         vector, the known cosines, the chunks read, and the first stage's best chunk (for confidence)."""
         depth = top_k
+        # Computed once per search: the filter's allowed ids, the question's vector, and the whole first-stage list
+        # of the last depth asked (a deeper look at the same depth is a longer prefix of the same list).
+        allowed = self.store.allowed_chunks(search_filter) if search_filter else None
+        whole: Ranking | None = None
+        whole_fetch = 0
         while True:
             fetch = max(depth, self.settings.rerank_depth) if self.reranker is not None else depth
-            first = self.rank(question, fetch, mode=mode, search_filter=search_filter, read=read)
-            ranked, query, cosines = first.ranked, first.query, first.cosines
+            if whole is None or self._depth(mode, fetch) != self._depth(mode, whole_fetch):
+                whole = self._first_stage(question, fetch, mode, allowed, None if whole is None else whole.query)
+                whole_fetch = fetch
+            ranked, query, cosines = whole.ranked[:fetch], whole.query, whole.cosines
             first_stage_best = ranked[0][0] if ranked else None
             chunks = self.store.chunks([chunk_id for chunk_id, _ in ranked])
             if self.reranker is not None:
@@ -389,7 +391,6 @@ class SearchService:
 
     def rank(
         self, question: str, top_k: int, *, mode: str | None = None, search_filter: SearchFilter | None = None,
-        read: dict[int, np.ndarray] | None = None,
     ) -> Ranking:
         """The first stage of ``search``, on its own: the best ``top_k`` passages by the mode's score, before
         re-ranking, duplicate grouping, citations and highlights (what evaluation and benchmarks measure).
@@ -399,22 +400,42 @@ class SearchService:
         Args:
             mode: ``dense``, ``keyword`` or ``hybrid`` (default: the settings' mode).
             search_filter: restricts which documents may answer, before ranking.
-            read: receives the sentence vectors read from the store on the way, by chunk id, for reuse.
         """
         mode = self.settings.mode if mode is None else mode
-        read = {} if read is None else read
-        depth = top_k if mode == "keyword" else max(top_k, self.settings.candidates)
         # The filter becomes allowed chunk ids once, for both retrievers, before anything is ranked.
         allowed = self.store.allowed_chunks(search_filter) if search_filter else None
+        whole = self._first_stage(question, top_k, mode, allowed)
+        return Ranking(whole.ranked[:top_k], whole.query, whole.cosines)
+
+    def _depth(self, mode: str, top_k: int) -> int:
+        """How many candidates each retriever is asked for when ``top_k`` results are wanted in ``mode``."""
+        return top_k if mode != "hybrid" else max(top_k, self.settings.candidates)
+
+    def _first_stage(
+        self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, query: np.ndarray | None = None,
+    ) -> Ranking:
+        """``rank``'s ranking before the cut at ``top_k``: in hybrid mode every fused candidate of the retrievers'
+        ``_depth`` (the same list for any ``top_k`` of the same depth).
+
+        Args:
+            allowed: the only chunk ids that may be returned (None: all).
+            query: the question's vector when it is already known (embedding it again gives the same vector).
+        """
+        depth = self._depth(mode, top_k)
         pending = _in_background(self.keyword.retrieve, question, depth, allowed) if mode != "dense" else None
-        query = self.dense.embed(question)
-        keyword = pending.result() if pending is not None else []
+        if query is None:
+            query = self.dense.embed(question)
         if mode == "keyword":
-            return Ranking(keyword, query, {})
-        if mode == "dense":
-            ranked = self.dense.retrieve(query, top_k, allowed)
-            return Ranking(ranked, query, dict(ranked))
+            return Ranking(pending.result(), query, {})
+        # Dense search runs before waiting for the keyword side (FAISS releases the GIL), so on a second core the
+        # two overlap when the postings take longer than the question's model call.
         dense = self.dense.retrieve(query, depth, allowed)
+        if mode == "dense":
+            return Ranking(dense, query, dict(dense))
+        blend = self.settings.fusion != "rrf" and self.settings.sentence_weight > 0
+        # The dense candidates' best sentences, too, are scored while the keyword side may still be running.
+        best = self.sentences.best(query, [chunk_id for chunk_id, _ in dense]) if blend else {}
+        keyword = pending.result()
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
@@ -422,25 +443,22 @@ class SearchService:
             # Keyword-only candidates get their exact cosine, so both scores exist for every candidate.
             cosines.update(self.dense.similarity(query, [i for i, _ in keyword if i not in cosines]))
             meaning = cosines
-            if self.settings.sentence_weight > 0:
-                meaning = self._with_best_sentence(query, cosines, self.settings.sentence_weight, read)
+            if blend:
+                best.update(self.sentences.best(query, [i for i, _ in keyword if i not in best]))
+                meaning = self._with_best_sentence(cosines, best, self.settings.sentence_weight)
             fused = normalised_score_fusion(
                 meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
             )
-        return Ranking(fused[:top_k], query, cosines)
+        return Ranking(fused, query, cosines)
 
-    def _with_best_sentence(
-        self, query: np.ndarray, cosines: dict[int, float], weight: float, read: dict[int, np.ndarray]
-    ) -> dict[int, float]:
-        """Blend each passage's cosine with its best sentence's: a question about one fact should find the
-        passage holding the sentence that states it, even when the rest of the passage is about other things.
+    @staticmethod
+    def _with_best_sentence(cosines: dict[int, float], best: dict[int, float], weight: float) -> dict[int, float]:
+        """Blend each passage's cosine with its best sentence's (``best``, from ``SentenceStore.best``): a question
+        about one fact should find the passage holding the sentence that states it, even when the rest of the
+        passage is about other things.
 
-        A passage without sentence vectors keeps its cosine. Vectors read from the store go into ``read``.
+        A passage without sentence vectors keeps its cosine.
         """
-        ids = list(cosines)
-        if not self.sentences.in_memory:
-            read.update(self.sentences.of(ids))
-        best = self.sentences.best(query, ids, read)
         return {
             chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine) for chunk_id, cosine in cosines.items()
         }

@@ -243,20 +243,44 @@ class SentenceVectors:
             loaded: the vectors of ``ids`` already read with ``of`` (only used when they are not in memory).
         """
         if self._where is None:
-            vectors = self.of(ids) if loaded is None else loaded
-            return {i: float((v @ query).max()) for i, v in vectors.items() if len(v)}
-        # One product per sentence count over the wanted passages' dequantised rows: numpy's matmul runs the same
-        # gemv per (n, dimension) slice as a product per passage would, so every score is bit for bit the
-        # per-passage one.
+            if loaded is not None:
+                return {i: float((v @ query).max()) for i, v in loaded.items() if len(v)}
+            return _best_by_count(query, _stacked(self.store.sentence_vectors_of(ids, self.dimension)))
         wanted: dict[int, list[tuple[int, int]]] = {}
         for chunk_id in ids:
             place = self._where.get(chunk_id)
             if place is not None and place[0]:
                 wanted.setdefault(place[0], []).append((chunk_id, place[1]))
-        best: dict[int, float] = {}
+        stacked = {}
         for count, members in wanted.items():
             codes, scales = self._groups[count]
             positions = [position for _, position in members]
-            scores = (dequantize(codes[positions], scales[positions]) @ query).max(axis=1).tolist()
-            best.update(zip([chunk_id for chunk_id, _ in members], scores))
-        return best
+            stacked[count] = ([chunk_id for chunk_id, _ in members], codes[positions], scales[positions])
+        return _best_by_count(query, stacked)
+
+
+def _stacked(stored: Mapping[int, Quantized]) -> dict[int, tuple[list[int], np.ndarray, np.ndarray]]:
+    """Passages' stored codes and scales stacked by sentence count: count -> (chunk ids, codes, scales)."""
+    members: dict[int, list[int]] = {}
+    for chunk_id, (codes, _) in stored.items():
+        if len(codes):
+            members.setdefault(len(codes), []).append(chunk_id)
+    return {
+        count: (ids, np.stack([stored[i][0] for i in ids]), np.stack([stored[i][1] for i in ids]))
+        for count, ids in members.items()
+    }
+
+
+def _best_by_count(
+    query: np.ndarray, stacked: Mapping[int, tuple[list[int], np.ndarray, np.ndarray]]
+) -> dict[int, float]:
+    """Each passage's highest sentence cosine from ``_stacked``'s groups, by chunk id.
+
+    One product per sentence count over the group's dequantised ``(passages, n, dimension)`` rows: numpy's matmul
+    runs the same gemv per ``(n, dimension)`` slice as a product per passage would, so every score is bit for bit
+    the per-passage one, wherever the codes came from.
+    """
+    best: dict[int, float] = {}
+    for ids, codes, scales in stacked.values():
+        best.update(zip(ids, (dequantize(codes, scales) @ query).max(axis=1).tolist()))
+    return best
