@@ -400,8 +400,8 @@ class Postings:
         if k < 1 or self.n_rows == 0:
             return []
         terms = [
-            term for number, tokens in enumerate(phrases)
-            if (term := self._scored(tokens, weights, collection, number)) is not None
+            term for position, tokens in enumerate(phrases)
+            if (term := self._scored(tokens, weights, collection, position)) is not None
         ]
         if not terms:
             return []
@@ -417,9 +417,13 @@ class Postings:
         return self.search(phrases, k, weights=weights, allowed=mask)
 
     def _scored(
-        self, tokens: Sequence[str], weights: tuple[float, float], collection: Collection | None, number: int
+        self, tokens: Sequence[str], weights: tuple[float, float], collection: Collection | None, position: int
     ) -> "_Phrase | None":
-        """A phrase's postings with its IDF and the most it adds to any row's score; None when nothing matches."""
+        """A phrase's postings with its IDF and the most it adds to any row's score; None when nothing matches.
+
+        Args:
+            position: the phrase's place in the question (its document frequency's in ``collection``).
+        """
         # A one-token phrase is looked up once, for its postings and its bounds.
         number = self.find(tokens[0]) if len(tokens) == 1 else -1
         rows, context, text = self._postings_of(number) if len(tokens) == 1 else self.phrase_postings(tokens)
@@ -428,7 +432,7 @@ class Postings:
         # FTS5 counts a phrase's rows over the whole table, whatever restricts the query.
         n_rows, frequency, avgdl = self.n_rows, len(rows), self.avgdl
         if collection is not None:
-            n_rows, frequency, avgdl = collection.n_rows, collection.frequencies[number], collection.avgdl
+            n_rows, frequency, avgdl = collection.n_rows, collection.frequencies[position], collection.avgdl
         idf = math.log((n_rows - frequency + 0.5) / (frequency + 0.5))
         phrase = _Phrase(self, rows, context, text, idf if idf > 0.0 else IDF_FLOOR, weights, avgdl)
         if len(tokens) == 1:

@@ -311,3 +311,12 @@ def test_an_open_service_keeps_its_own_index_while_an_update_adds_a_segment(tmp_
     finally:
         service.close()
     assert SearchService.open(Settings(index_dir=index_dir), encoder=encoder).store.document("lighthouse.txt")
+
+
+def test_a_segmented_index_read_from_its_mapped_sentence_files_answers_as_a_clean_build(
+    segmented, encoder, monkeypatch
+):
+    import qa.sentences
+
+    monkeypatch.setattr(qa.sentences, "MAX_MEMORY_BYTES", 0)  # every passage's sentences read from the files
+    assert _answers(segmented["index"], encoder) == _answers(segmented["clean"], encoder)
