@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
-from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH, MAX_WORKERS
+from qa.config import DEFAULT_RERANK_DEPTH, MAX_RAY_WORKERS, MAX_RERANK_DEPTH, MAX_WORKERS
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -132,13 +132,18 @@ def main() -> None:
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
 @click.option("--merge", is_flag=True,
               help="Write the index as one segment again (nothing is embedded again), instead of adding one.")
+@click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
+              help="Embed on a Ray cluster: local (start one on this machine), auto (the one `ray start` runs here) "
+              "or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: embed here].")
+@click.option("--ray-workers", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None,
+              metavar="N", help="Embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
 @PROGRESS_OPTION
 @_expected_errors
 def index(
-    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, as_json,
-    verbose, progress_style,
+    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, ray_address,
+    ray_workers, as_json, verbose, progress_style,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
@@ -152,7 +157,7 @@ def index(
 
     settings = Settings.from_env(
         index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-        embed_title=embed_title, encoder=encoder, precision=precision,
+        embed_title=embed_title, encoder=encoder, precision=precision, ray=ray_address, ray_workers=ray_workers,
     )
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
@@ -166,12 +171,26 @@ def index(
         if unchanged is not None:
             _print_unchanged(unchanged, model_id_for(model or DEFAULT_MODEL), as_json)
             return
+    if settings.ray is not None:
+        from qa.distributed import require_ray
+
+        require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
-    report = build_index(
-        corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title, html_content=settings.html_content,
-        progress=_progress_printer(progress_style), full=full, merge=merge,
-    )
+    options = {
+        "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap, "embed_title": settings.embed_title,
+        "html_content": settings.html_content, "progress": _progress_printer(progress_style), "full": full,
+        "merge": merge,
+    }
+    cluster = None
+    if settings.ray is not None:
+        from qa.distributed import build_on_cluster
+
+        report, cluster = build_on_cluster(
+            corpus, settings.index_dir, encoder, address=settings.ray, model=model or DEFAULT_MODEL,
+            workers=settings.ray_workers, model_cache=settings.cache_dir, **options,
+        )
+    else:
+        report = build_index(corpus, settings.index_dir, encoder, **options)
     if not report.rewritten:
         _print_unchanged(report, encoder.model_id, as_json)
         return
@@ -191,6 +210,7 @@ def index(
             "mode": "update" if report.update else "full", "full_reason": report.full_reason, **counts,
             "added_documents": report.added_documents, "changed_documents": report.changed_documents,
             "removed_documents": report.removed_documents,
+            **({"ray": dataclasses.asdict(cluster)} if cluster is not None else {}),
         }))
         return
     if verbose:
@@ -210,6 +230,11 @@ def index(
         f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
         f"reused {report.passages_reused}."
     )
+    if cluster is not None:
+        click.echo(
+            f"On Ray ({safe_line(settings.ray)}): {cluster.passages_sent} passages embedded in {cluster.batches_sent} "
+            f"batches by {cluster.workers} workers; {cluster.passages_cached} taken from an interrupted build's cache."
+        )
 
 
 def _print_unchanged(report, model: str, as_json: bool) -> None:
@@ -578,6 +603,7 @@ Examples:
   qa index ~/notes                       index ~/notes into ./embeddings (updated in place next time)
   qa index ~/notes --index ~/notes-index keep the index elsewhere
   qa index ~/notes --full --json         rebuild from scratch; the report as one JSON object
+  qa index ~/corpus --ray local          embed on a Ray cluster started here (pip install 'qa[ray]')
 """,
     "ask": """\b
 Examples:
