@@ -420,14 +420,19 @@ def info(index_dir, as_json) -> None:
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="QA_WORKERS", default=None, metavar="N",
               help="Server processes answering on the one port; more than one lets searches use more cores, each "
               "holding its own model and index [env QA_WORKERS; default: 1].")
+@click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
+              help="Serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
+              "see the index at the same path [env QA_RAY; default: serve from this machine].")
+@click.option("--replicas", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None, metavar="N",
+              help="Ray Serve replicas, one CPU each (with --ray) [env QA_RAY_WORKERS; default: 1].")
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
 @RERANK_DEPTH_OPTION
 @_expected_errors
 def serve(
-    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, encoder, precision,
-    rerank, rerank_depth,
+    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, ray_address, replicas,
+    encoder, precision, rerank, rerank_depth,
 ) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
@@ -444,8 +449,14 @@ def serve(
     settings = Settings.from_env(
         index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
         log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
-        rerank_depth=rerank_depth, workers=workers,
+        rerank_depth=rerank_depth, workers=workers, ray=ray_address, ray_workers=replicas,
     )
+    if settings.ray is not None and settings.workers > 1:
+        raise click.UsageError("--workers and --ray exclude each other: with --ray, --replicas sets the processes")
+    if settings.ray is not None:
+        from qa.distributed import require_ray
+
+        require_ray()  # before a build: a missing install fails at once
     if settings.rerank:
         from qa.rerank import load_reranker
 
@@ -483,6 +494,14 @@ def serve(
     # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
     # own messages (start, stop, errors) use the same format.
     logging = dict(log_config=log_config(settings), log_level=settings.log_level, access_log=False)
+    if settings.ray is not None:
+        from qa.replicas import serve_on_ray
+
+        # Each replica opens the index itself; Serve's proxy listens on the host and port.
+        replicas = settings.ray_workers or 1
+        click.echo(f"Serving {where} as {replicas} Ray Serve replicas on {safe_line(settings.ray)}", err=True)
+        serve_on_ray(settings, address=settings.ray, replicas=replicas)
+        return
     if settings.workers > 1:
         # Each worker opens the index itself; this process only supervises them.
         click.echo(f"Serving {where} with {settings.workers} worker processes", err=True)
@@ -621,6 +640,7 @@ Examples:
   qa serve --index ~/notes-index --corpus ~/notes      build if needed, then serve on 127.0.0.1:8000
   QA_API_KEY=$(openssl rand -hex 16) qa serve --host 0.0.0.0 --no-build
   qa serve --index ~/notes-index --no-build --workers 2    two processes: searches on both cores
+  qa serve --index /srv/index --no-build --ray auto --replicas 4   four Ray Serve replicas (docs/distributed.md)
 """,
     "mcp": """\b
 Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):

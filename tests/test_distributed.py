@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 
+import httpx
 import numpy as np
 import pytest
 
@@ -247,3 +248,28 @@ def test_qa_index_with_ray_says_how_to_install_it_when_ray_is_missing(tmp_path):
     assert result.returncode == 1
     assert "error: --ray needs Ray, which is not installed: pip install 'qa[ray]'" in result.stderr
     assert not (tmp_path / "index").exists()
+
+
+def test_a_ray_serve_deployment_of_two_replicas_answers_as_qa_serve_does(seeds_index, service):
+    from conftest import free_port
+    from ray import serve
+
+    from qa.replicas import APP_NAME, deployment
+
+    port = free_port()
+    settings = Settings(index_dir=seeds_index, port=port, reload_interval=0)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        serve.run(deployment(settings, 2, cpus_per_replica=0.5), name=APP_NAME, route_prefix="/")
+        assert serve.status().applications[APP_NAME].deployments[APP_NAME].replica_states.get("RUNNING") == 2
+        with httpx.Client(timeout=60) as client:
+            assert client.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+            for question in QUESTIONS[:6]:
+                answer = client.post(f"http://127.0.0.1:{port}/search", json={"question": question, "top_k": 5})
+                assert answer.status_code == 200, answer.text
+                expected = service.search(question, 5).as_dict()
+                got = answer.json()
+                assert [r["citation"] for r in got["results"]] == [r["citation"] for r in expected["results"]]
+                assert [r["score"] for r in got["results"]] == [r["score"] for r in expected["results"]]
+    finally:
+        serve.shutdown()
