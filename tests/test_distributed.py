@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import httpx
 import numpy as np
@@ -273,3 +275,54 @@ def test_a_ray_serve_deployment_of_two_replicas_answers_as_qa_serve_does(seeds_i
                 assert [r["score"] for r in got["results"]] == [r["score"] for r in expected["results"]]
     finally:
         serve.shutdown()
+
+
+def test_qa_index_killed_mid_build_is_rerun_and_reuses_every_batch_it_had_finished(encoder, tmp_path):
+    index_dir = tmp_path / "index"
+    # Short passages (about 800 of them, 4 batches) embedded one batch at a time, so the build is still embedding
+    # when its first batch reaches the cache.
+    args = [
+        "index",
+        SEEDS,
+        "--index",
+        index_dir,
+        "--ray",
+        "auto",
+        "--ray-workers",
+        "1",
+        "--chunk-size",
+        "16",
+        "--overlap",
+        "0",
+        "--precision",
+        "fp32",
+        "--json",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa", *map(str, args)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    cache = cache_dir_for(index_dir)
+    deadline = time.monotonic() + 240
+    while not list(cache.glob("*/*.npz")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.kill()
+    assert process.wait(timeout=30) == -signal.SIGKILL, "the build ended before its first batch was cached"
+    assert not index_dir.exists()
+    finished = sum(len(np.load(path)["hashes"]) for path in cache.glob("*/*.npz"))
+    assert finished >= 256
+
+    result = run_qa(*args, env={"RAY_ADDRESS": env["RAY_ADDRESS"]})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ray"]["passages_cached"] >= finished
+    assert report["ray"]["passages_sent"] == report["chunks"] - report["ray"]["passages_cached"] > 0
+    assert not cache.exists()
+    # The vectors taken from the cache are the ones a fresh embedding gives (a build equal to a local one, byte for
+    # byte, after a resume: test_a_build_cut_short_resumes_from_the_batches_it_had_finished); here, the index opens
+    # and answers.
+    service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+    try:
+        assert service.search("railway procuratorates", top_k=3).results
+    finally:
+        service.close()
