@@ -232,8 +232,9 @@ def index(
     )
     if cluster is not None:
         click.echo(
-            f"On Ray ({safe_line(settings.ray)}): {cluster.passages_sent} passages embedded in {cluster.batches_sent} "
-            f"batches by {cluster.workers} workers; {cluster.passages_cached} taken from an interrupted build's cache."
+            f"On Ray ({safe_line(settings.ray)}): passages embedded {cluster.passages_sent} "
+            f"(batches {cluster.batches_sent}, workers {cluster.workers}), "
+            f"taken from an interrupted build's cache {cluster.passages_cached}."
         )
 
 
