@@ -110,13 +110,12 @@ def _assert_same_index(ours, theirs, encoder):
 
 
 @pytest.fixture(scope="module")
-def distributed(seeds_index, encoder, tmp_path_factory, request):
+def distributed(seeds_index, encoder, tmp_path_factory):
     """The seeds indexed on Ray in batches of 32 passages (so both actors work), beside the local seeds index."""
-    patch = pytest.MonkeyPatch()
-    patch.setattr("qa.indexer.EMBED_BATCH", 32)
-    request.addfinalizer(patch.undo)
     index_dir = tmp_path_factory.mktemp("ray") / "index"
-    report, stats = _on_ray(SEEDS, index_dir, encoder, workers=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("qa.indexer.EMBED_BATCH", 32)
+        report, stats = _on_ray(SEEDS, index_dir, encoder, workers=2)
     return {"index": index_dir, "report": report, "stats": stats}
 
 
