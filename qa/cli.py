@@ -171,6 +171,8 @@ def index(
         if unchanged is not None:
             _print_unchanged(unchanged, model_id_for(model or DEFAULT_MODEL), as_json)
             return
+    if ray_workers is not None and settings.ray is None:
+        raise click.UsageError("--ray-workers sets the embedding actors of a build on Ray: give --ray ADDRESS too")
     if settings.ray is not None:
         from qa.distributed import require_ray
 
@@ -452,6 +454,8 @@ def serve(
         log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
         rerank_depth=rerank_depth, workers=workers, ray=ray_address, ray_workers=replicas,
     )
+    if replicas is not None and settings.ray is None:
+        raise click.UsageError("--replicas sets the Ray Serve replicas: give --ray ADDRESS too (or use --workers)")
     if settings.ray is not None and settings.workers > 1:
         raise click.UsageError("--workers and --ray exclude each other: with --ray, --replicas sets the processes")
     if settings.ray is not None:

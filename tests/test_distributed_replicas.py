@@ -103,3 +103,26 @@ def test_every_replica_serves_the_same_document_text_and_quote_checks(replicas):
         quote = {"text": "They went to Anshun, Guiyang and other places in Guizhou for research."}
         checks = [_without_timing(client.post(f"{url}/verify", json=quote).json()) for url in replicas]
         assert checks[1] == checks[0] == checks[2]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["index", SEEDS, "--ray-workers", "2"], "--ray-workers sets the embedding actors of a build on Ray"),
+        (["serve", "--no-build", "--replicas", "2"], "--replicas sets the Ray Serve replicas"),
+        (["serve", "--no-build", "--ray", "local", "--workers", "2"], "--workers and --ray exclude each other"),
+    ],
+    ids=["index-workers-without-ray", "serve-replicas-without-ray", "serve-workers-with-ray"],
+)
+def test_ray_options_without_their_partner_are_usage_errors(args, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "qa", *map(str, args), "--index", str(tmp_path / "index")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "index").exists()
