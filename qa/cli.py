@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
-from qa.config import DEFAULT_RERANK_DEPTH, MAX_RERANK_DEPTH, MAX_WORKERS
+from qa.config import DEFAULT_RERANK_DEPTH, MAX_RAY_WORKERS, MAX_RERANK_DEPTH, MAX_WORKERS
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -132,13 +132,18 @@ def main() -> None:
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
 @click.option("--merge", is_flag=True,
               help="Write the index as one segment again (nothing is embedded again), instead of adding one.")
+@click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
+              help="Embed on a Ray cluster: local (start one on this machine), auto (the one `ray start` runs here) "
+              "or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: embed here].")
+@click.option("--ray-workers", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None,
+              metavar="N", help="Embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
 @PROGRESS_OPTION
 @_expected_errors
 def index(
-    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, as_json,
-    verbose, progress_style,
+    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, ray_address,
+    ray_workers, as_json, verbose, progress_style,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
@@ -152,7 +157,7 @@ def index(
 
     settings = Settings.from_env(
         index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-        embed_title=embed_title, encoder=encoder, precision=precision,
+        embed_title=embed_title, encoder=encoder, precision=precision, ray=ray_address, ray_workers=ray_workers,
     )
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
@@ -166,12 +171,28 @@ def index(
         if unchanged is not None:
             _print_unchanged(unchanged, model_id_for(model or DEFAULT_MODEL), as_json)
             return
+    if ray_workers is not None and settings.ray is None:
+        raise click.UsageError("--ray-workers sets the embedding actors of a build on Ray: give --ray ADDRESS too")
+    if settings.ray is not None:
+        from qa.distributed import require_ray
+
+        require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
-    report = build_index(
-        corpus, settings.index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-        embed_title=settings.embed_title, html_content=settings.html_content,
-        progress=_progress_printer(progress_style), full=full, merge=merge,
-    )
+    options = {
+        "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap, "embed_title": settings.embed_title,
+        "html_content": settings.html_content, "progress": _progress_printer(progress_style), "full": full,
+        "merge": merge,
+    }
+    cluster = None
+    if settings.ray is not None:
+        from qa.distributed import build_on_cluster
+
+        report, cluster = build_on_cluster(
+            corpus, settings.index_dir, encoder, address=settings.ray, model=model or DEFAULT_MODEL,
+            workers=settings.ray_workers, model_cache=settings.cache_dir, **options,
+        )
+    else:
+        report = build_index(corpus, settings.index_dir, encoder, **options)
     if not report.rewritten:
         _print_unchanged(report, encoder.model_id, as_json)
         return
@@ -191,6 +212,7 @@ def index(
             "mode": "update" if report.update else "full", "full_reason": report.full_reason, **counts,
             "added_documents": report.added_documents, "changed_documents": report.changed_documents,
             "removed_documents": report.removed_documents,
+            **({"ray": dataclasses.asdict(cluster)} if cluster is not None else {}),
         }))
         return
     if verbose:
@@ -210,6 +232,12 @@ def index(
         f"{report.unchanged} unchanged documents; passages embedded {report.passages_embedded}, "
         f"reused {report.passages_reused}."
     )
+    if cluster is not None:
+        click.echo(
+            f"On Ray ({safe_line(settings.ray)}): passages embedded {cluster.passages_sent} "
+            f"(batches {cluster.batches_sent}, workers {cluster.workers}), "
+            f"taken from an interrupted build's cache {cluster.passages_cached}."
+        )
 
 
 def _print_unchanged(report, model: str, as_json: bool) -> None:
@@ -399,14 +427,19 @@ def info(index_dir, as_json) -> None:
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="QA_WORKERS", default=None, metavar="N",
               help="Server processes answering on the one port; more than one lets searches use more cores, each "
               "holding its own model and index [env QA_WORKERS; default: 1].")
+@click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
+              help="Serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
+              "see the index at the same path [env QA_RAY; default: serve from this machine].")
+@click.option("--replicas", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None, metavar="N",
+              help="Ray Serve replicas, one CPU each (with --ray) [env QA_RAY_WORKERS; default: 1].")
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
 @RERANK_DEPTH_OPTION
 @_expected_errors
 def serve(
-    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, encoder, precision,
-    rerank, rerank_depth,
+    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, ray_address, replicas,
+    encoder, precision, rerank, rerank_depth,
 ) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
@@ -423,8 +456,16 @@ def serve(
     settings = Settings.from_env(
         index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
         log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
-        rerank_depth=rerank_depth, workers=workers,
+        rerank_depth=rerank_depth, workers=workers, ray=ray_address, ray_workers=replicas,
     )
+    if replicas is not None and settings.ray is None:
+        raise click.UsageError("--replicas sets the Ray Serve replicas: give --ray ADDRESS too (or use --workers)")
+    if settings.ray is not None and settings.workers > 1:
+        raise click.UsageError("--workers and --ray exclude each other: with --ray, --replicas sets the processes")
+    if settings.ray is not None:
+        from qa.distributed import require_ray
+
+        require_ray()  # before a build: a missing install fails at once
     if settings.rerank:
         from qa.rerank import load_reranker
 
@@ -462,6 +503,14 @@ def serve(
     # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
     # own messages (start, stop, errors) use the same format.
     logging = dict(log_config=log_config(settings), log_level=settings.log_level, access_log=False)
+    if settings.ray is not None:
+        from qa.replicas import serve_on_ray
+
+        # Each replica opens the index itself; Serve's proxy listens on the host and port.
+        replicas = settings.ray_workers or 1
+        click.echo(f"Serving {where} as {replicas} Ray Serve replicas on {safe_line(settings.ray)}", err=True)
+        serve_on_ray(settings, address=settings.ray, replicas=replicas)
+        return
     if settings.workers > 1:
         # Each worker opens the index itself; this process only supervises them.
         click.echo(f"Serving {where} with {settings.workers} worker processes", err=True)
@@ -582,6 +631,7 @@ Examples:
   qa index ~/notes                       index ~/notes into ./embeddings (updated in place next time)
   qa index ~/notes --index ~/notes-index keep the index elsewhere
   qa index ~/notes --full --json         rebuild from scratch; the report as one JSON object
+  qa index ~/corpus --ray local          embed on a Ray cluster started here (pip install 'qa[ray]')
 """,
     "ask": """\b
 Examples:
@@ -599,6 +649,7 @@ Examples:
   qa serve --index ~/notes-index --corpus ~/notes      build if needed, then serve on 127.0.0.1:8000
   QA_API_KEY=$(openssl rand -hex 16) qa serve --host 0.0.0.0 --no-build
   qa serve --index ~/notes-index --no-build --workers 2    two processes: searches on both cores
+  qa serve --index /srv/index --no-build --ray auto --replicas 4   four Ray Serve replicas (docs/distributed.md)
 """,
     "mcp": """\b
 Example (the command an MCP client such as Claude Desktop runs; see docs/mcp.md):

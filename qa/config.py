@@ -29,6 +29,11 @@ DEFAULT_PRECISION = "int8"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 MIN_BODY_LIMIT, MAX_BODY_LIMIT = 1024, 10 * 1024 * 1024
 MAX_WORKERS = 64
+# `--ray` (docs/distributed.md): a cluster started here for the build, the one this machine's `ray start` runs,
+# or a remote one through Ray Client; and the most embedding actors or Serve replicas one command may ask for.
+RAY_ADDRESSES = ("local", "auto")
+RAY_CLIENT_PREFIX = "ray://"
+MAX_RAY_WORKERS = 1024
 MIN_API_KEY_CHARS = 16
 # A key travels in an HTTP header: visible ASCII only, no spaces.
 _API_KEY_RE = re.compile(r"[!-~]+")
@@ -83,6 +88,8 @@ ENV_VARS = {
     "keep_alive_timeout": "QA_KEEP_ALIVE_TIMEOUT",
     "max_connections": "QA_MAX_CONNECTIONS",
     "workers": "QA_WORKERS",
+    "ray": "QA_RAY",
+    "ray_workers": "QA_RAY_WORKERS",
 }
 
 
@@ -151,6 +158,10 @@ class Settings:
     # Server processes sharing the listening socket (qa/api/server.py): more than one lets searches use more
     # than one core, each process holding its own model and index.
     workers: int = 1
+    # A Ray cluster to embed on (`qa index`) or serve from (`qa serve`): local, auto or ray://host:port; None for
+    # this process alone. ``ray_workers``: embedding actors or Serve replicas (None: one per CPU, or one replica).
+    ray: str | None = None
+    ray_workers: int | None = None
 
     def __post_init__(self) -> None:
         # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
@@ -272,6 +283,10 @@ class Settings:
             yield ("max_connections",), f"max connections must be between 1 and 100000, got {self.max_connections}"
         if not 1 <= self.workers <= MAX_WORKERS:
             yield ("workers",), f"workers must be between 1 and {MAX_WORKERS}, got {self.workers}"
+        if self.ray is not None and not valid_ray_address(self.ray):
+            yield ("ray",), f"a Ray address is local, auto or ray://host:port, got {self.ray!r}"
+        if self.ray_workers is not None and not 1 <= self.ray_workers <= MAX_RAY_WORKERS:
+            yield ("ray_workers",), f"Ray workers must be between 1 and {MAX_RAY_WORKERS}, got {self.ray_workers}"
 
     def environment(self) -> dict[str, str]:
         """Every setting as its ``QA_*`` variable, as ``from_env`` reads it back (None settings left out), so a
@@ -287,6 +302,11 @@ class Settings:
                 value = ",".join(value)
             values[ENV_VARS[f.name]] = str(value)
         return values
+
+
+def valid_ray_address(address: str) -> bool:
+    """Whether ``address`` is one `--ray` takes: local, auto, or ray://host:port."""
+    return address in RAY_ADDRESSES or (address.startswith(RAY_CLIENT_PREFIX) and len(address) > len(RAY_CLIENT_PREFIX))
 
 
 def _convert(name: str, raw: str) -> object:
@@ -311,7 +331,7 @@ def _convert(name: str, raw: str) -> object:
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     if name in (
         "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
-        "max_body_bytes", "fusion_window", "rerank_depth", "max_connections", "workers",
+        "max_body_bytes", "fusion_window", "rerank_depth", "max_connections", "workers", "ray_workers",
     ):
         try:
             return int(raw)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from qa.segments import (
     segments_of,
 )
 from qa.sentences import Quantized, SentenceFile, SentenceFileWriter, quantize
-from qa.store import PreviousDocument, StoreWriter, text_hash
+from qa.store import PendingText, PreviousDocument, StoreWriter, text_hash
 from qa.vectors import APPROXIMATE, VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -61,6 +61,11 @@ EMBED_BATCH = 256
 MIN_PASSAGE_TOKENS = 64
 # This build's sentence vectors wait here (in the staging directory) until written in chunk order.
 PENDING_SENTENCES_FILE = "sentences.pending"
+# One embedded batch: its inputs' hashes, their passage vectors, and each one's sentence vectors.
+EmbeddedBatch = tuple[list[str], np.ndarray, list[np.ndarray]]
+# Embeds batches of (hash, pending) passage inputs, yielding each batch embedded (in any order): the seam through
+# which a cluster (qa/distributed.py) embeds for a build.
+BatchEmbedder = Callable[[list[list[tuple[str, PendingText]]]], Iterable[EmbeddedBatch]]
 
 
 @dataclass
@@ -301,6 +306,7 @@ def build_index(
     progress: Progress | None = None,
     full: bool = False,
     merge: bool = False,
+    embed_batches: BatchEmbedder | None = None,
 ) -> BuildReport:
     """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
 
@@ -317,6 +323,8 @@ def build_index(
         full: build from scratch even when the previous index could be reused.
         merge: write every document into one segment again (re-using every vector), even when the update
             would only add one, or nothing changed but the index has several segments.
+        embed_batches: embeds the batches of passage inputs no previous index had (a cluster's, e.g.
+            ``qa.distributed.RayEmbedder``); None embeds them here with ``encoder``, batch by batch.
 
     Raises:
         CorpusError: the corpus is unreadable or has nothing to index.
@@ -401,7 +409,7 @@ def build_index(
         store.detach_previous()
         # From the store's rows, so an update's postings are those of a clean build of the same documents.
         build_postings(store.keyword_rows(), target / KEYWORDS_FILE)
-        pending = _embed(store, encoder, reused, staging / PENDING_SENTENCES_FILE, report)
+        pending = _embed(store, encoder, reused, staging / PENDING_SENTENCES_FILE, report, embed_batches)
         ids, hashes = store.chunk_hashes()
         store.close()
         sources = VectorSources(pending, reused, SegmentFiles(previous, segments) if previous is not None else None)
@@ -570,24 +578,35 @@ def _chunk_document(
     return len(chunks)
 
 
+def embed_batch(encoder: Encoder, batch: list[tuple[str, PendingText]]) -> EmbeddedBatch:
+    """Embed one batch of ``(hash, pending)`` passage inputs: their hashes, passage vectors and sentence vectors."""
+    spans = [
+        [(p.passage_offset + s.start, p.passage_offset + s.end) for s in split_sentences(p.passage)] for _, p in batch
+    ]
+    vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
+    return [h for h, _ in batch], vectors, sentence_vectors
+
+
 def _embed(
-    store: StoreWriter, encoder: Encoder, reused: dict[str, int], pending_path: Path, report: Progress
+    store: StoreWriter, encoder: Encoder, reused: dict[str, int], pending_path: Path, report: Progress,
+    embed_batches: BatchEmbedder | None = None,
 ) -> "FreshVectors":
-    """Embed every passage input of ``store`` that is not ``reused`` from the previous index."""
+    """Embed every passage input of ``store`` that is not ``reused`` from the previous index, here or through
+    ``embed_batches`` (which may return the batches in any order)."""
     # Longest first, so texts of one length share a model batch (less padding) and the slowest batches
     # are not left for the end of the progress bar.
     pending = sorted(store.missing_embeddings(reused), key=lambda item: -len(item[1].embed_input))
+    batches = [pending[first : first + EMBED_BATCH] for first in range(0, len(pending), EMBED_BATCH)]
+    if embed_batches is None:
+
+        def embed_batches(batches: list[list[tuple[str, PendingText]]]) -> Iterator[EmbeddedBatch]:
+            return (embed_batch(encoder, batch) for batch in batches)
+
     fresh = FreshVectors(encoder.dimension, pending_path)
     report("embedding", 0, len(pending))
-    for first in range(0, len(pending), EMBED_BATCH):
-        batch = pending[first : first + EMBED_BATCH]
-        spans = [
-            [(p.passage_offset + s.start, p.passage_offset + s.end) for s in split_sentences(p.passage)]
-            for _, p in batch
-        ]
-        vectors, sentence_vectors = encoder.encode_with_spans([p.embed_input for _, p in batch], spans)
-        fresh.add([h for h, _ in batch], vectors, sentence_vectors)
-        report("embedding", min(first + EMBED_BATCH, len(pending)), len(pending))
+    for hashes, vectors, sentence_vectors in embed_batches(batches):
+        fresh.add(hashes, vectors, sentence_vectors)
+        report("embedding", fresh.count, len(pending))
     return fresh
 
 
