@@ -91,7 +91,9 @@ def segments_of(manifest: Manifest) -> list[Segment]:
             if not all(isinstance(row, int) for row in segment.hidden):
                 raise TypeError("hidden rows must be integers")
         except TypeError as exc:
-            raise IndexCorrupt(f"malformed segment {number} in the manifest: {exc}: rebuild it with `qa index`") from exc
+            raise IndexCorrupt(
+                f"malformed segment {number} in the manifest: {exc}: rebuild it with `qa index`"
+            ) from exc
         if (segment.dir != TOP) if number == 0 else not _NAME.fullmatch(str(segment.dir)):
             raise IndexCorrupt(f"segment {number} of the manifest names {segment.dir!r}: rebuild it with `qa index`")
         if found and (segment.first_chunk < found[-1].end_chunk or segment.first_document < found[-1].end_document):

@@ -389,7 +389,9 @@ class StoreWriter:
                 "INSERT INTO pages (document_id, number, start) VALUES (?, ?, ?)",
                 [(row, number, start) for number, start in enumerate(document.pages, start=1)],
             )
-        self.db.executemany("INSERT INTO aliases (path, document_id) VALUES (?, ?)", [(a, row) for a in document.aliases])
+        self.db.executemany(
+            "INSERT INTO aliases (path, document_id) VALUES (?, ?)", [(a, row) for a in document.aliases]
+        )
         return row
 
     def attach_previous(self, stores: Sequence[tuple[Path, Sequence[int]]]) -> dict[str, PreviousDocument]:
@@ -408,7 +410,8 @@ class StoreWriter:
             self._attach(schema, Path(path))
             try:
                 rows = self.db.execute(
-                    "SELECT d.id, p.path, d.content_hash, d.text_hash, d.title, d.date, d.author, d.source, d.date_source"
+                    "SELECT d.id, p.path, d.content_hash, d.text_hash, d.title, d.date, d.author, d.source,"
+                    " d.date_source"
                     f" FROM (SELECT id, doc_id AS path FROM {schema}.documents UNION ALL"
                     f"  SELECT document_id, path FROM {schema}.aliases) p JOIN {schema}.documents d ON d.id = p.id"
                     f" WHERE d.id NOT IN ({','.join(str(int(row)) for row in hidden)})"
@@ -459,7 +462,8 @@ class StoreWriter:
             counts.update({row: 0 for row in rows})
             marks = ",".join("?" * len(rows))
             counts.update(self.db.execute(
-                f"SELECT document_id, COUNT(*) FROM {schema}.chunks WHERE document_id IN ({marks}) GROUP BY document_id",
+                f"SELECT document_id, COUNT(*) FROM {schema}.chunks WHERE document_id IN ({marks})"
+                " GROUP BY document_id",
                 rows,
             ).fetchall())
         return counts

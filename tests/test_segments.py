@@ -138,7 +138,8 @@ def test_updates_past_the_segment_limit_merge_the_later_segments(tmp_path, encod
     base = os.stat(index_dir / DATABASE_FILE).st_ino
     counts = []
     for number in range(4):
-        (corpus / f"note{number}.txt").write_text(f"Note {number}: the archive keeps {number} boxes.\n", encoding="utf-8")
+        note = f"Note {number}: the archive keeps {number} boxes.\n"
+        (corpus / f"note{number}.txt").write_text(note, encoding="utf-8")
         counts.append(build_index(corpus, index_dir, encoder, **BUILD).segments)
     # The third update merges the two later segments into its own; the first segment's files are untouched.
     assert counts == [2, 3, 2, 3]
