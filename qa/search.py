@@ -105,6 +105,26 @@ class Citation:
     highlight: list[Highlight]
     aliases: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, chunk: StoredChunk, highlight: list[Highlight], aliases: list[str]) -> "Citation":
+        """The citation of a stored passage, with these highlights and its document's other paths."""
+        return cls(
+            source=chunk.doc_id,
+            title=chunk.title,
+            date=chunk.date,
+            date_source=chunk.date_source,
+            section=chunk.section,
+            anchor=chunk.anchor,
+            start=chunk.start,
+            end=chunk.end,
+            line_start=chunk.line_start,
+            line_end=chunk.line_end,
+            page=chunk.page,
+            page_end=chunk.page_end,
+            highlight=highlight,
+            aliases=aliases,
+        )
+
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
         return {
@@ -478,21 +498,8 @@ class SearchService:
             spans, texts = self._sentences_of(chunk)
             if len(sentence_vectors) == len(spans):
                 support = supporting_sentences(query, spans, sentence_vectors, texts, terms)
-        citation = Citation(
-            source=chunk.doc_id,
-            title=chunk.title,
-            date=chunk.date,
-            date_source=chunk.date_source,
-            section=chunk.section,
-            anchor=chunk.anchor,
-            start=chunk.start,
-            end=chunk.end,
-            line_start=chunk.line_start,
-            line_end=chunk.line_end,
-            page=chunk.page,
-            page_end=chunk.page_end,
-            highlight=[Highlight(span.start, span.end) for span in support],
-            aliases=list(aliases.get(chunk.document_row, ())),
+        citation = Citation.of(
+            chunk, [Highlight(span.start, span.end) for span in support], list(aliases.get(chunk.document_row, ()))
         )
         places = [Place(c.doc_id, c.start, c.end, c.line_start, c.line_end, c.page) for c in repeats]
         return Hit(rank=rank, score=round(float(score), 6), text=chunk.text, citation=citation, duplicates=places)

@@ -452,22 +452,7 @@ class _Request:
     def passage_citation(self, chunk: StoredChunk, sentence: tuple[int, int]) -> Citation:
         """A passage's citation (as search gives it) with ``sentence`` as its one highlight."""
         document = self.document(chunk.doc_id)
-        return Citation(
-            source=chunk.doc_id,
-            title=chunk.title,
-            date=chunk.date,
-            date_source=chunk.date_source,
-            section=chunk.section,
-            anchor=chunk.anchor,
-            start=chunk.start,
-            end=chunk.end,
-            line_start=chunk.line_start,
-            line_end=chunk.line_end,
-            page=chunk.page,
-            page_end=chunk.page_end,
-            highlight=[Highlight(*sentence)],
-            aliases=list(document.aliases) if document else [],
-        )
+        return Citation.of(chunk, [Highlight(*sentence)], list(document.aliases) if document else [])
 
     def best_sentence(self, query: np.ndarray, ids: list[int]) -> tuple[StoredChunk, tuple[int, int], float] | None:
         """The passage sentence closest to ``query`` among passages ``ids``: the passage, the sentence's document
