@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -224,12 +224,12 @@ def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
     )
 
 
-def _nothing_changed(previous: Path, scan: CorpusScan, known: dict[str, PreviousDocument]) -> bool:
+def _nothing_changed(previous: Manifest, scan: CorpusScan, known: dict[str, PreviousDocument]) -> bool:
     """Whether the previous index already holds exactly what a build of ``scan`` would write: the same files with
     the same bytes and skip reasons (the fingerprint), and each document's text and metadata as they are now (a
     date taken from a file's modification time moves when the file is touched). Equal fingerprints mean the same
     paths with the same bytes, so the same documents with the same aliases."""
-    if Manifest.read(previous).corpus.get("fingerprint") != scan.fingerprint:
+    if previous.corpus.get("fingerprint") != scan.fingerprint:
         return False
     matched = set()
     for document in scan.documents:
@@ -240,16 +240,15 @@ def _nothing_changed(previous: Path, scan: CorpusScan, known: dict[str, Previous
     return matched == {previous_document.row for previous_document in known.values()}
 
 
-def _restamp(index_dir: Path, staging: Path, stamp: str) -> None:
-    """Swap in the index at ``index_dir`` with its corpus stamp set to ``stamp``: the same files (hard links,
-    nothing copied or rewritten) under a new manifest, so that the next `qa index` or `qa serve` knows from the
-    file system alone that the corpus is unchanged (files were only touched) instead of reading it again."""
-    manifest = Manifest.read(index_dir)
+def _restamp(index_dir: Path, manifest: Manifest, staging: Path, stamp: str) -> None:
+    """Swap in the index at ``index_dir`` (whose manifest is ``manifest``) with its corpus stamp set to ``stamp``:
+    the same files (hard links, nothing copied or rewritten) under a new manifest, so that the next `qa index` or
+    `qa serve` knows from the file system alone that the corpus is unchanged (files were only touched) instead of
+    reading it again."""
     for name in os.listdir(staging):  # what this build began before it knew
         shutil.rmtree(staging / name) if (staging / name).is_dir() else (staging / name).unlink()
     _link_segments(index_dir, staging, segments_of(manifest))
-    manifest.corpus = {**manifest.corpus, "stamp": stamp}
-    manifest.write(staging)
+    replace(manifest, corpus={**manifest.corpus, "stamp": stamp}).write(staging)
     replace_directory(staging, index_dir)
 
 
@@ -368,11 +367,11 @@ def build_index(
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
                 store, target = _write_at_top(store, target, staging), staging
-        if previous is not None and not (merge and len(segments) > 1) and _nothing_changed(previous, scan, known):
+        if previous is not None and not (merge and len(segments) > 1) and _nothing_changed(before, scan, known):
             store.detach_previous()
             store.close()
             if before.corpus.get("stamp") != scan.stamp:
-                _restamp(previous, staging, scan.stamp)
+                _restamp(previous, before, staging, scan.stamp)
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
         if previous is None and any(document.stored_text_hash for document in scan.documents):
             # Files taken from an index that is not being reused after all: read them, their text is needed now.
@@ -390,7 +389,6 @@ def build_index(
         adding = bool(kept)
         # The attached stores (previous0 is the first segment's) whose documents stay where they are.
         staying = {f"previous{number}" for number in range(len(kept))}
-        new_chunks = 0
         report("chunking", 0, len(scan.documents))
         for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
             # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
@@ -399,9 +397,9 @@ def build_index(
             }:
                 pass  # it stays where it is, in its segment
             elif unchanged:  # its rows again: in the merged files, or (same text under other paths) in the segment
-                new_chunks += store.copy_document(document, previous_document)
+                store.copy_document(document, previous_document)
             else:
-                new_chunks += _chunk_document(store, document, encoder, chunk_size, chunk_overlap, embed_title)
+                _chunk_document(store, document, encoder, chunk_size, chunk_overlap, embed_title)
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
         store.add_file_stats(scan.stats)

@@ -20,6 +20,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.
 
 from conftest import SEEDS
 from test_cli import run_qa
+from test_segments import edit_seeds
 
 from qa.config import Settings
 from qa.distributed import EmbeddingCache, RayEmbedder, build_on_cluster, cache_dir_for
@@ -37,7 +38,6 @@ BUILD = {
 }
 QUESTIONS = [json.loads(line)["question"] for line in (SEEDS.parent / "tests/data/seeds_questions.jsonl").open()][:12]
 QUESTIONS += ["lighthouse keepers and their foghorns", "railway procuratorates"]
-SMALL = "004_e4f473833b61ecc8.txt"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -134,19 +134,10 @@ def test_the_embedding_cache_is_removed_once_the_index_is_swapped_in(distributed
     assert not cache_dir_for(distributed["index"]).exists()
 
 
-def _edit(corpus):
-    with (corpus / SMALL).open("a", encoding="utf-8") as handle:
-        handle.write("\nA closing paragraph: the meeting also toured a lighthouse and its keepers' foghorns.\n")
-    (corpus / "lighthouse.txt").write_text(
-        "Lighthouse keepers kept the lamps lit and sounded foghorns in the harbour every foggy night.\n",
-        encoding="utf-8",
-    )
-
-
 def test_a_distributed_update_sends_only_new_passages_and_equals_a_local_update(seeds_index, encoder, tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
-    _edit(corpus)
+    edit_seeds(corpus)
     local, remote = tmp_path / "local", tmp_path / "remote"
     shutil.copytree(seeds_index, local)
     shutil.copytree(seeds_index, remote)

@@ -29,7 +29,8 @@ DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
 QUESTIONS = [json.loads(line)["question"] for line in (SEEDS.parent / "tests/data/seeds_questions.jsonl").open()][:24]
 QUESTIONS += ["lighthouse keepers and their foghorns", "procuratorial modernization", "tea"]
-SMALL = "004_e4f473833b61ecc8.txt"  # the shortest seed document: editing it stays below the hidden-share limit
+# The shortest seed document: editing it stays below the hidden-share limit.
+SMALL = "004_e4f473833b61ecc8.txt"
 
 
 def _answers(index_dir, encoder, search_filter=None):
@@ -48,8 +49,8 @@ def _answers(index_dir, encoder, search_filter=None):
         service.close()
 
 
-def _edit(corpus):
-    """Append a paragraph to one document and add a new one."""
+def edit_seeds(corpus):
+    """Append a paragraph to one seed document and add a new document (an update that adds a segment)."""
     with (corpus / SMALL).open("a", encoding="utf-8") as handle:
         handle.write("\nA closing paragraph: the meeting also toured a lighthouse and its keepers' foghorns.\n")
     (corpus / "lighthouse.txt").write_text(
@@ -67,7 +68,7 @@ def segmented(tmp_path_factory, encoder):
     index_dir = root / "index"
     build_index(corpus, index_dir, encoder, **BUILD)
     base_inode = os.stat(index_dir / DATABASE_FILE).st_ino
-    _edit(corpus)
+    edit_seeds(corpus)
     report = build_index(corpus, index_dir, encoder, **BUILD)
     clean = root / "clean"
     build_index(corpus, clean, encoder, **BUILD, full=True)
@@ -300,7 +301,7 @@ def test_an_open_service_keeps_its_own_index_while_an_update_adds_a_segment(tmp_
     service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
     try:
         old_text = service.store.document(SMALL).text
-        _edit(corpus)
+        edit_seeds(corpus)
         assert build_index(corpus, index_dir, encoder, **BUILD).segments == 2
         # The open service still reads the files it opened: the old version, not the new segment.
         assert service.store.document(SMALL).text == old_text
