@@ -158,7 +158,8 @@ def navigation_region(tag: str, classes: str, element_id: str = "") -> str | Non
 
     Args:
         classes: the element's class and role values, space-separated; one names navigation when it starts
-            or ends with a navigation word ("navheader", "sphinxsidebar", "mainmenu").
+            or ends with a navigation word ("navheader", "sphinxsidebar", "mainmenu") and does not start with
+            "no-" ("no-sidebar").
         element_id: the id; it names navigation only when one of its ``-``/``_`` parts is such a word, since
             ids of content sections are made from their titles ("toctree-directive").
     """
@@ -167,7 +168,9 @@ def navigation_region(tag: str, classes: str, element_id: str = "") -> str | Non
         return "links"
     if tag in _NAV_TAGS:
         return "text"
-    matched = [name for name in classes.lower().split() if name.startswith(_NAV_WORDS) or name.endswith(_NAV_WORDS)]
+    # A class of the "no-sidebar" kind says the element has none (the Apache manual's <body class="no-sidebar">).
+    names = [name for name in classes.lower().split() if not name.startswith("no-")]
+    matched = [name for name in names if name.startswith(_NAV_WORDS) or name.endswith(_NAV_WORDS)]
     matched += [part for part in re.split(r"[-_\s]+", element_id.lower()) if part in _NAV_WORDS + ("navigation",)]
     if not matched:
         return None

@@ -14,6 +14,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import apache_corpus  # noqa: E402
 import apache_phrases  # noqa: E402
+from docs_quality import navigation_region  # noqa: E402
 
 QUESTIONS = ROOT / "benchmarks" / "data" / "apache_questions.jsonl"
 PAGE = """<html><head><title>Widgets</title><script>var x = "hidden words";</script></head><body>
@@ -121,3 +122,10 @@ def test_every_label_phrase_is_in_its_page_of_the_installed_manual(tmp_path):
     assert apache_corpus.main(["--out", str(out)]) == 0
     results = apache_phrases.check(out, _questions())
     assert [question["id"] for question, count, _before in results if count < 1] == []
+
+
+@pytest.mark.parametrize("classes", ["no-sidebar", "no-toc no-footer"])
+def test_a_class_saying_the_page_has_no_sidebar_does_not_make_the_page_navigation(classes):
+    assert navigation_region("body", classes, "manual-page") is None
+    # A real sidebar class beside it still counts.
+    assert navigation_region("div", f"{classes} sidebar") == "text"
