@@ -72,6 +72,7 @@ ENV_VARS = {
     "candidates": "QA_CANDIDATES",
     "fusion_window": "QA_FUSION_WINDOW",
     "sentence_weight": "QA_SENTENCE_WEIGHT",
+    "section_lead": "QA_SECTION_LEAD",
     "context_weight": "QA_CONTEXT_WEIGHT",
     "text_weight": "QA_TEXT_WEIGHT",
     "rerank": "QA_RERANK",
@@ -133,6 +134,8 @@ class Settings:
     fusion_window: int = 100
     # Share of a passage's meaning score taken from its best sentence (hybrid score fusion).
     sentence_weight: float = 0.8
+    # Added to the fused score of a passage that opens a headed section (hybrid score fusion).
+    section_lead: float = 0.2
     context_weight: float = 1.0
     text_weight: float = 1.0
     # A cross-encoder (directory or cached model name) that re-scores the best ``rerank_depth`` candidates.
@@ -237,6 +240,8 @@ class Settings:
             yield ("dense_weight",), f"dense weight must be between 0 and 1, got {self.dense_weight}"
         if not 0.0 <= self.sentence_weight <= 1.0:
             yield ("sentence_weight",), f"sentence weight must be between 0 and 1, got {self.sentence_weight}"
+        if not 0.0 <= self.section_lead <= 1.0:
+            yield ("section_lead",), f"section lead must be between 0 and 1, got {self.section_lead}"
         if self.candidates < 1:
             yield ("candidates",), f"candidates must be positive, got {self.candidates}"
         if self.fusion_window < 0:
@@ -320,7 +325,7 @@ def _convert(name: str, raw: str) -> object:
     if name in ("log_level", "log_format", "html_content"):
         return raw.strip().lower()
     if name in (
-        "dense_weight", "sentence_weight", "rrf_k", "context_weight", "text_weight", "reload_interval",
+        "dense_weight", "sentence_weight", "section_lead", "rrf_k", "context_weight", "text_weight", "reload_interval",
         "header_timeout", "body_timeout", "keep_alive_timeout",
     ):
         try:

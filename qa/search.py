@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -469,7 +470,20 @@ class SearchService:
             fused = normalised_score_fusion(
                 meaning, dict(keyword), dense_weight=self.settings.dense_weight, window=self.settings.fusion_window
             )
+            if self.settings.section_lead:
+                fused = self._with_section_leads(fused, self.settings.section_lead)
         return Ranking(fused, query, cosines)
+
+    def _with_section_leads(self, fused: list[tuple[int, float]], bonus: float) -> list[tuple[int, float]]:
+        """``fused`` with ``bonus`` added to each passage that opens a headed section, best first again (ties by
+        id): documentation states a section's point in its first paragraph, and the small model often ranks an
+        example or an option further down the same section above it."""
+        leads = self.store.section_leads([chunk_id for chunk_id, _ in fused])
+        if not leads:
+            return fused
+        scored = sorted((chunk_id, score + bonus if chunk_id in leads else score) for chunk_id, score in fused)
+        scored.sort(key=itemgetter(1), reverse=True)
+        return scored
 
     @staticmethod
     def _with_best_sentence(cosines: dict[int, float], best: dict[int, float], weight: float) -> dict[int, float]:

@@ -149,6 +149,14 @@ class SegmentedStore:
                 found.update(self.stores[owner].chunks(wanted))
         return found
 
+    def section_leads(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` open a headed section (a document's passages all live in one segment)."""
+        found: set[int] = set()
+        for owner, wanted in _group(ids, self._chunk_starts).items():
+            if owner >= 0:
+                found |= self.stores[owner].section_leads(wanted)
+        return found
+
     def iter_chunks(self) -> Iterator[tuple[StoredChunk, int]]:
         """Every shown chunk with its token count, in document order (a document lives in one segment)."""
         return heapq.merge(*(store.iter_chunks() for store in self.stores), key=lambda pair: pair[0].doc_id)

@@ -621,6 +621,19 @@ class StoreReader:
         )
         return {row[0]: StoredChunk(*row) for row in rows}
 
+    def section_leads(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` open a headed section: the first passage under a heading (qa.sections), not counting
+        passages of documents without headings."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = self._connection().execute(
+            "SELECT c.id FROM chunks c LEFT JOIN chunks p ON p.document_id = c.document_id AND p.ord = c.ord - 1"
+            f" WHERE c.id IN ({marks}) AND c.section IS NOT NULL AND (p.id IS NULL OR p.section IS NOT c.section)",
+            [int(i) for i in ids],
+        )
+        return {row[0] for row in rows}
+
     def iter_chunks(self) -> Iterator[tuple[StoredChunk, int]]:
         """Every chunk with its token count, in document order."""
         rows = self._connection().execute(

@@ -34,6 +34,9 @@ class DocumentStore(Protocol):
     def aliases_of(self, document_rows: Sequence[int]) -> dict[int, tuple[str, ...]]:
         """The other paths of documents, by document row."""
 
+    def section_leads(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` are the first passage under a heading."""
+
     def allowed_chunks(self, search_filter: SearchFilter) -> np.ndarray:
         """The chunk ids a filter lets through, sorted."""
 

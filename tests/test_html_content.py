@@ -477,6 +477,11 @@ REAL_PAGES = [
      "This command updates the index using the current content found in the working tree"),
     ("asymptote/html/fill.html", ["Previous: draw", "Contents][Index"],
      "There is also a convenient filldraw command, which fills the path and then draws in the boundary."),
+    ("apache2-doc/manual/en/mod/mod_alias.html",
+     ["Apache > HTTP Server", "Available Languages", "Bugfix checklist", "Known issues", "Modules | Directives"],
+     "The Alias and ScriptAlias directives are used to map between URLs and filesystem paths."),
+    ("apache2-doc/manual/en/glossary.html", ["Modules | Directives", "Available Languages", "Copyright"],
+     "The restriction of access to network realms."),
 ]
 
 
@@ -555,3 +560,45 @@ def test_a_meta_date_that_is_not_a_date_gives_way_to_the_next_source():
     page = ('<html><head><meta name="last-modified" content="see changelog"></head>'
             '<body><p>Text.</p><footer>Last updated on Nov 29, 2026.</footer></body></html>')
     assert _read(page).date == "Nov 29, 2026"
+
+
+def test_a_breadcrumb_trail_is_left_out_even_when_its_links_lead_to_other_sites():
+    page = ('<body><div id="path"><a href="https://www.example.org/">Example</a> &gt; '
+            '<a href="https://docs.example.org/">Documentation</a> &gt; <a href="../">Version 2</a></div>'
+            '<p>See <a href="https://example.org/a">one</a> / <a href="https://example.org/b">two</a> for more.</p>'
+            '</body>')
+    assert _read(page).text == "See one / two for more."
+
+
+def test_a_comma_separated_list_of_links_under_see_also_stays():
+    page = ('<body><h1>COMMIT</h1><p>Commits the current transaction.</p><div class="refsect1"><h2>See Also</h2>'
+            '<p><a href="sql-begin.html">BEGIN</a>, <a href="sql-rollback.html">ROLLBACK</a></p></div></body>')
+    assert _read(page).text == "COMMIT\nCommits the current transaction.\nSee Also\nBEGIN, ROLLBACK"
+
+
+def test_a_language_switcher_is_left_out():
+    page = ('<body><div class="toplang"><p><span>Available Languages: </span>'
+            '<a href="../de/x.html" hreflang="de" rel="alternate">de</a> | '
+            '<a href="../fr/x.html" hreflang="fr" rel="alternate">fr</a></p></div><p>Content stays.</p></body>')
+    assert _read(page).text == "Content stays."
+
+
+def test_a_box_of_headings_over_link_lists_is_left_out_but_a_section_with_prose_stays():
+    box = ('<div id="quickview"><h3>Topics</h3><ul><li><a href="#usage">Usage</a></li></ul>'
+           '<h3>Directives</h3><p>None.</p><h3>Bugfix checklist</h3><ul>'
+           '<li><a href="https://bugs.example.org/changes">changelog</a></li>'
+           '<li><a href="https://bugs.example.org/known">Known issues</a></li></ul></div>')
+    section = ('<div class="section"><h2 id="usage">Usage</h2><p>Associate files with the handler, then see '
+               '<a href="a.html">one</a>, <a href="b.html">two</a> and <a href="https://c.example.org">three</a>.'
+               '</p></div>')
+    page = f"<body><h1>Module</h1><p>Sends files as they are, headers included.</p>{box}{section}</body>"
+    assert _read(page).text == (
+        "Module\nSends files as they are, headers included.\nUsage\n"
+        "Associate files with the handler, then see one, two and three."
+    )
+
+
+def test_a_body_class_saying_there_is_no_sidebar_does_not_make_the_page_navigation():
+    page = ('<body class="no-sidebar"><div id="page-header"><p class="apache">Example Server 2</p></div>'
+            '<h1>Glossary</h1><p>Terms used here.</p></body>')
+    assert _read(page).text == "Glossary\nTerms used here."

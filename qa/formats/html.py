@@ -62,6 +62,8 @@ _NAV_NAMES = re.compile(
 )
 # Class names that contain a navigation word but mark content (a reStructuredText sidebar's title).
 _CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|sidebar-title|sidebar-subtitle|nav-?content", re.IGNORECASE)
+# A class that says a navigation box is absent ("no-sidebar", "without-toc") names the layout, not a box.
+_NEGATED_NAME = re.compile(r"(?:no|without|hide)[-_]", re.IGNORECASE)
 # Links that act on the page rather than being part of it.
 _PAGE_ACTIONS = re.compile(
     r"edit(?: (?:this|the) page| page| source| on (?:github|gitlab))?|(?:view|show)(?: page)? source"
@@ -81,6 +83,17 @@ _LINK_DENSE_MIN_LINKS = 3
 # A "Previous / Up / Next" bar: this many such links, and at most this many characters that are not link text.
 _PREV_NEXT_MIN_LINKS = 2
 _PREV_NEXT_MAX_OTHER_CHARS = 60
+# A trail of links: at least this many, nothing else but these separators, short.
+_TRAIL_TAGS = frozenset({"div", "p", "span", "ol", "ul", "li", "td"})
+_TRAIL_MIN_LINKS = 2
+_TRAIL_MAX_CHARS = 400
+# Not commas: links in a comma-separated list ("See Also: BEGIN, ROLLBACK") are a sentence of the content.
+_TRAIL_SEPARATORS = re.compile(r"[\s>›»/|·•→:\-–—\u00a0]*")
+# A box of headings and links: this share of its characters, and at most this share of the page.
+_BOX_TAGS = frozenset({"div", "section", "td"})
+_BOX_DENSITY = 0.9
+_BOX_MAX_SHARE = 0.5
+_ID_PARTS = re.compile(r"[-_]")
 # Generators put one of these after a heading as a link to it; it is not part of the title.
 _PERMALINK_SIGN = re.compile(r"\s*[¶🔗]$")
 
@@ -144,6 +157,14 @@ class _Node:
     links: int = 0
     prev_next_links: int = 0
     has_block_content: bool = False  # holds a heading or a <pre>: never a link list
+    # Characters inside any link (to other sites too) and such links; characters of headings; whether a <pre>
+    # or an <h1> is inside: what tells a box of headings over link lists from a section of content.
+    any_link_chars: int = 0
+    any_links: int = 0
+    heading_chars: int = 0
+    headings: int = 0
+    has_pre: bool = False
+    has_h1: bool = False
 
 
 class _TreeBuilder(HTMLParser):
@@ -265,7 +286,8 @@ def _measure(root: _Node) -> None:
         if node.hidden or node.tag == "head":
             continue
         # Links to other sites (references, further reading) are content; a site's navigation links within it.
-        is_link = node.tag == "a" and "href" in node.attrs and not _EXTERNAL_HREF.match(node.attrs["href"])
+        is_any_link = node.tag == "a" and "href" in node.attrs
+        is_link = is_any_link and not _EXTERNAL_HREF.match(node.attrs["href"])
         for child in node.children:
             if isinstance(child, str):
                 node.chars += len(child) - child.count(" ") - child.count("\n") - child.count("\t")
@@ -275,6 +297,21 @@ def _measure(root: _Node) -> None:
                 node.links += child.links
                 node.prev_next_links += child.prev_next_links
                 node.has_block_content |= child.has_block_content or child.tag in _HEADING_TAGS or child.tag == "pre"
+                node.any_link_chars += child.any_link_chars
+                node.any_links += child.any_links
+                node.heading_chars += child.heading_chars
+                node.headings += child.headings
+                node.has_pre |= child.has_pre or child.tag == "pre"
+                node.has_h1 |= child.has_h1 or child.tag == "h1"
+        if node.tag in _HEADING_TAGS:
+            node.heading_chars = node.chars
+            node.headings += 1
+        if is_any_link:
+            node.any_link_chars = node.chars
+            node.any_links += 1
+            # A link to the page in another language (a language switcher) is navigation as "Next" is.
+            if "hreflang" in node.attrs or "alternate" in node.attrs.get("rel", "").lower().split():
+                node.prev_next_links += 1
         if is_link:
             node.link_chars = node.chars
             node.links += 1
@@ -322,7 +359,7 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
     if node is root or _is_authored_aside(node):
         return False
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
-            or _is_link_list(node))
+            or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
 
 
 def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
@@ -342,13 +379,19 @@ def _holds_page_title(node: _Node) -> bool:
 
 def _has_navigation_name(node: _Node) -> bool:
     """A class or id that names navigation (``sphinxsidebar``, ``navheader``, ``breadcrumb``, ``toc``...)."""
+    if node.tag in ("html", "body"):
+        return False  # the page itself, whatever its classes say of its layout ("no-sidebar")
     classes = node.attrs.get("class", "").split()
     # An id is often made from a heading ("related-projects"), and <div class="page-header"> often holds the title:
     # an element that holds a heading is never left out for its id or for a "header" class.
-    if not node.has_block_content and "header" in classes:
+    id_parts = _ID_PARTS.split(node.attrs.get("id", ""))
+    if not node.has_block_content and ("header" in classes or id_parts[-1] == "header"):
         return True
     names = classes + ([] if node.has_block_content else node.attrs.get("id", "").split())
-    return any(_NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) for name in names)
+    return any(
+        _NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) and not _NEGATED_NAME.match(name)
+        for name in names
+    )
 
 
 def _is_page_action(node: _Node) -> bool:
@@ -363,6 +406,45 @@ def _is_link_list(node: _Node) -> bool:
     if node.tag != "p" and node.links >= _LINK_DENSE_MIN_LINKS and node.link_chars >= _LINK_DENSITY * node.chars:
         return True
     return node.prev_next_links >= _PREV_NEXT_MIN_LINKS and node.chars - node.link_chars <= _PREV_NEXT_MAX_OTHER_CHARS
+
+
+def _is_link_trail(node: _Node) -> bool:
+    """A breadcrumb trail or a bar of links between separators ("Apache > HTTP Server > Modules", "A | B | C"),
+    wherever the links point: nothing but links and separator characters."""
+    if node.has_block_content or node.tag not in _TRAIL_TAGS or node.any_links < _TRAIL_MIN_LINKS:
+        return False
+    if node.chars > _TRAIL_MAX_CHARS or node.chars == node.any_link_chars:
+        # All link text is a link list's business (_is_link_list), which spares links to other sites.
+        return False
+    return _TRAIL_SEPARATORS.fullmatch(_text_outside_links(node)) is not None
+
+
+def _text_outside_links(node: _Node) -> str:
+    """The visible text under ``node`` that is not inside a link."""
+    parts: list[str] = []
+    stack: list[_Node | str] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            parts.append(current)
+        elif not current.hidden and not (current.tag == "a" and "href" in current.attrs):
+            stack.extend(reversed(current.children))
+    return "".join(parts)
+
+
+def _is_link_box(node: _Node, root: _Node) -> bool:
+    """A box of headings over lists of links, set beside the content (a "quick view" of topics, directives,
+    "See also" and bug-tracker links): its text is all headings and links, wherever the links point, and it holds
+    neither the page's title nor code. A section of content has prose of its own."""
+    if node.tag not in _BOX_TAGS or not node.heading_chars or node.has_pre or node.has_h1 or node is root:
+        return False
+    if node.any_links < _LINK_DENSE_MIN_LINKS or node.chars > _BOX_MAX_SHARE * root.chars:
+        return False
+    other = node.chars - node.any_link_chars - node.heading_chars
+    # Beside the links, a box of several headings may hold a short remark ("This module provides no directives.");
+    # a short section of content (one heading, a sentence with links in it) may not.
+    allowance = _PREV_NEXT_MAX_OTHER_CHARS if node.headings >= 2 else 0
+    return other <= max((1 - _BOX_DENSITY) * node.chars, allowance)
 
 
 def _is_authored_aside(node: _Node) -> bool:
