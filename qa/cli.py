@@ -13,6 +13,9 @@ import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
 from qa.config import DEFAULT_RERANK_DEPTH, MAX_RAY_WORKERS, MAX_RERANK_DEPTH, MAX_WORKERS
+
+# `qa index --shards N`: a sanity bound (each shard is a whole index, and a question visits every one).
+MAX_SHARDS = 256
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -137,13 +140,16 @@ def main() -> None:
               "or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: embed here].")
 @click.option("--ray-workers", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None,
               metavar="N", help="Embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
+@click.option("--shards", type=click.IntRange(1, MAX_SHARDS), default=None, metavar="N",
+              help="Build N indexes of disjoint documents (by a hash of each path) under the index directory, to "
+              "serve from N machines as one index (docs/distributed.md) [default: one index].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
 @PROGRESS_OPTION
 @_expected_errors
 def index(
     corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, ray_address,
-    ray_workers, as_json, verbose, progress_style,
+    ray_workers, shards, as_json, verbose, progress_style,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
@@ -162,6 +168,9 @@ def index(
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
+    if shards is not None:
+        _index_shards(settings, corpus, model, shards, full=full, as_json=as_json)
+        return
     if not full and not merge:
         unchanged = unchanged_index(
             settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
@@ -238,6 +247,37 @@ def index(
             f"(batches {cluster.batches_sent}, workers {cluster.workers}), "
             f"taken from an interrupted build's cache {cluster.passages_cached}."
         )
+
+
+def _index_shards(
+    settings: Settings, corpus: Path, model: str | None, shards: int, *, full: bool, as_json: bool
+) -> None:
+    """`qa index --shards N`: build or update the shards, then print one line (or JSON object) per shard."""
+    from qa.render import safe_line
+    from qa.shards import build_shards
+
+    if settings.ray is not None:
+        raise click.UsageError("--shards builds here; build each shard on its own machine with --ray instead")
+    encoder = _bulk_encoder(model, settings)
+    reports = build_shards(
+        corpus, settings.index_dir, encoder, shards=shards, chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, html_content=settings.html_content,
+        full=full,
+    )
+    for number, report in enumerate(reports):
+        if as_json:
+            click.echo(json.dumps({
+                "shard": number, "index_dir": str(report.index_dir), "documents": report.documents,
+                "chunks": report.chunks, "rewritten": report.rewritten, "added": report.added,
+                "changed": report.changed, "removed": report.removed, "passages_embedded": report.passages_embedded,
+            }))
+        else:
+            click.echo(f"Shard {number}: {report.documents} documents ({report.chunks} passages) in "
+                       f"{safe_line(report.index_dir)}; {report.added} added, {report.changed} changed, "
+                       f"{report.removed} removed; passages embedded {report.passages_embedded}.")
+    click.echo(f"Indexed {safe_line(corpus)} as {shards} shards under {safe_line(settings.index_dir)} "
+               f"({sum(r.documents for r in reports)} documents, {sum(r.chunks for r in reports)} passages).",
+               err=True)
 
 
 def _print_unchanged(report, model: str, as_json: bool) -> None:
@@ -477,7 +517,10 @@ def serve(
     if not loopback and settings.api_key is None:
         click.echo(f"warning: listening on {settings.host} without an API key: anyone who can reach it can read "
                    "every indexed document (set QA_API_KEY)", err=True)
-    if not no_build:
+    from qa.shards import is_sharded
+
+    sharded = is_sharded(settings.index_dir)
+    if not no_build and not sharded:  # shards are built with `qa index --shards N`, never by `qa serve`
         report, reason = ensure_index(
             settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
             model=settings.model, chunk_size=None, chunk_overlap=None,
@@ -503,6 +546,14 @@ def serve(
     # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
     # own messages (start, stop, errors) use the same format.
     logging = dict(log_config=log_config(settings), log_level=settings.log_level, access_log=False)
+    if settings.ray is not None and sharded:
+        from qa.shard_serving import serve_sharded_on_ray
+
+        replicas = settings.ray_workers or 1
+        click.echo(f"Serving {where} as one Ray Serve deployment per shard ({replicas} replicas each) and a router "
+                   f"on {safe_line(settings.ray)}", err=True)
+        serve_sharded_on_ray(settings, address=settings.ray, replicas=replicas)
+        return
     if settings.ray is not None:
         from qa.replicas import serve_on_ray
 

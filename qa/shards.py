@@ -290,20 +290,23 @@ CALLS = frozenset({
 
 
 class ShardServer:
-    """One shard as served: its current build, plus the one before it for questions started on that one; it
-    reopens the index when the directory was rebuilt (looked at whenever the router asks for the generation)."""
+    """One shard as served: its current build, plus the one before it for questions started on that one. The index
+    is opened when first described, and again when its directory was rebuilt (looked at whenever the router asks
+    for the generation)."""
 
     def __init__(self, index_dir: Path, name: str) -> None:
-        """Raises: IndexNotFound, IndexIncompatible, IndexCorrupt: the shard's index cannot be opened."""
         self.index_dir, self.name = Path(index_dir), name
         self._lock = threading.Lock()
         self._builds: dict[str, ShardIndex] = {}
         self._current: ShardIndex | None = None
         self._identity: tuple | None = None
-        self.refresh()
 
     def refresh(self) -> None:
-        """Open the shard's index again if its directory was replaced since the last look."""
+        """Open the shard's index (again) if it was not open or its directory was replaced since the last look.
+
+        Raises:
+            IndexNotFound, IndexIncompatible, IndexCorrupt: the index cannot be opened (one open before stays).
+        """
         identity = _directory_identity(self.index_dir)
         if self._current is not None and identity == self._identity:
             return
@@ -315,6 +318,12 @@ class ShardServer:
             self._current, self._identity = fresh, identity
         for build in retired:
             if build.generation not in self._builds:
+                build.close()
+
+    def close(self) -> None:
+        """Let go of every build held; later calls answer with an error (the router then names this shard)."""
+        with self._lock:
+            for build in self._builds.values():
                 build.close()
 
     def describe(self) -> dict:
@@ -339,6 +348,8 @@ class ShardServer:
             return ("ok", getattr(build, method)(*args))
         except QAError as exc:
             return ("error", type(exc).__name__, str(exc))
+        except Exception as exc:  # a damaged or vanished file under a served index: the router names the shard
+            return ("error", type(exc).__name__, _first_line(exc))
 
 
 def _directory_identity(index_dir: Path) -> tuple | None:
@@ -798,16 +809,24 @@ def local_shards(index_dir: Path) -> list[LocalShard]:
     return [LocalShard(ShardServer(path, name)) for path, name in zip(layout.dirs, layout.names)]
 
 
-def live_functions(clients: Sequence[ShardClient]) -> tuple[Callable, Callable]:
+def live_functions(clients: Sequence[ShardClient] | None, index_dir: Path | None = None) -> tuple[Callable, Callable]:
     """What ``qa.reload.LiveService`` needs to serve shards and notice a rebuilt one: an opener of the service
-    over ``clients`` and the identity of their builds now (None while a shard does not answer)."""
+    over ``clients`` (None: the shards of ``index_dir``, opened in this process when first needed) and the
+    identity of their builds now (None while a shard does not answer)."""
+    held = list(clients) if clients is not None else None
+
+    def current() -> list:
+        nonlocal held
+        if held is None:
+            held = local_shards(index_dir)
+        return held
 
     def opener(settings: Settings, encoder: object) -> ShardedService:
-        return open_sharded(settings, encoder, clients)
+        return open_sharded(settings, encoder, current())
 
     def identify() -> tuple | None:
         try:
-            return tuple(client.generation() for client in clients)
+            return tuple(client.generation() for client in current())
         except Exception:  # a shard that does not answer now: look again next time
             return None
 
