@@ -324,13 +324,13 @@ def ask(
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
     from qa.filters import SearchFilter
     from qa.render import render_answer, safe_line
-    from qa.search import SearchService
+    from qa.shards import open_service
 
     settings = Settings.from_env(
         index_dir=index_dir, model=model, mode=mode, encoder=encoder, rerank=rerank, rerank_depth=rerank_depth
     )
     search_filter = SearchFilter.of(source=source, after=after, before=before)
-    service = SearchService.open(settings)
+    service = open_service(settings)  # a sharded index too (qa.shards)
     color = sys.stdout.isatty()
 
     def answer_one(text: str):
@@ -381,7 +381,7 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
     where the text really is. The verdicts are in the output (`--json` for machines); the exit code is 0 whatever
     they are.
     """
-    from qa.search import SearchService
+    from qa.shards import open_service
     from qa.verify import GivenCitation, Verifier, render_verification
 
     settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)
@@ -389,7 +389,7 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
         raise click.UsageError("--start, --end and --page name a place in the document given by --source")
     citation = GivenCitation.of(source, start, end, page) if source is not None else None
     text = sys.stdin.read() if text is None else text
-    verification = Verifier(SearchService.open(settings)).verify(text, citation)
+    verification = Verifier(open_service(settings)).verify(text, citation)
     click.echo(json.dumps(verification.as_dict(), ensure_ascii=False) if as_json else render_verification(verification))
 
 

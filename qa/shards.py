@@ -799,6 +799,18 @@ def open_sharded(
     return ShardedService(settings, view, encoder, reranker)
 
 
+def open_service(settings: Settings, encoder: Encoder | None = None) -> SearchService:
+    """The search service over ``settings.index_dir``: through its shards (in this process) when it is sharded,
+    else ``SearchService.open``.
+
+    Raises:
+        What ``open_sharded`` or ``SearchService.open`` raises.
+    """
+    if is_sharded(settings.index_dir):
+        return open_sharded(settings, encoder)
+    return SearchService.open(settings, encoder=encoder)
+
+
 def local_shards(index_dir: Path) -> list[LocalShard]:
     """Every shard of the sharded index at ``index_dir``, opened in this process.
 

@@ -260,3 +260,22 @@ def test_a_failed_shard_fails_the_question_naming_it_instead_of_answering_withou
         answer = httpx.post(f"{url}/search", json={"question": "railway procuratorates"})
     assert answer.status_code == 503 and "shard shard-1" in answer.json()["message"]
     assert (sharded_seeds / SHARDS_FILE).is_file()
+
+
+def test_qa_ask_over_a_sharded_index_answers_as_over_the_unsharded_one(sharded_seeds, service):
+    question = "What did Ying Yong ask about how long it takes to process minor crime cases?"
+    result = run_qa("ask", question, "--index", str(sharded_seeds), "--json", "--top-k", "5", "--after", "2024-01")
+    assert result.returncode == 0, result.stderr
+    expected = service.search(question, 5, search_filter=SearchFilter.of(after="2024-01")).as_dict()
+    assert same_answers(expected, json.loads(result.stdout))
+
+
+def test_quote_checks_through_the_shards_find_what_they_find_in_the_unsharded_index(service, sharded):
+    from qa.verify import Verifier
+
+    passage = service.search("railway procuratorates", 1).results[0]
+    quotes = [passage.text[:160], "The moon is made of green cheese and owned by the railway.", "railway"]
+    for quote in quotes:
+        expected = Verifier(service).verify(quote, None).as_dict()
+        got = Verifier(sharded).verify(quote, None).as_dict()
+        assert {**got, "took_ms": None} == {**expected, "took_ms": None}
