@@ -8,7 +8,7 @@ later runs), then asks the seeds' questions (tests/data/seeds_questions.jsonl) f
 round:
 
 - ``one``: the unsharded index, in this process (``SearchService``);
-- ``sharded``: the shards, in this process (``qa.shards.open_sharded``): what the router's code adds;
+- ``sharded``: the shards, in this process (``qa.shard_router.open_sharded``): what the router's code adds;
 - ``one-serve``: the unsharded index as one Ray Serve replica, over HTTP through Serve's proxy;
 - ``shards-serve``: a Ray Serve deployment per shard plus the router, over HTTP through the same proxy.
 
@@ -40,7 +40,8 @@ from qa.config import Settings  # noqa: E402
 from qa.encoder import load_encoder  # noqa: E402
 from qa.indexer import build_index  # noqa: E402
 from qa.search import SearchService  # noqa: E402
-from qa.shards import build_shards, open_sharded  # noqa: E402
+from qa.shard_router import open_sharded  # noqa: E402
+from qa.shards import build_shards  # noqa: E402
 from update import generate  # noqa: E402
 
 METHODS = ("one", "sharded", "one-serve", "shards-serve")

@@ -324,13 +324,13 @@ def ask(
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
     from qa.filters import SearchFilter
     from qa.render import render_answer, safe_line
-    from qa.shards import open_service
+    from qa.shard_router import open_service
 
     settings = Settings.from_env(
         index_dir=index_dir, model=model, mode=mode, encoder=encoder, rerank=rerank, rerank_depth=rerank_depth
     )
     search_filter = SearchFilter.of(source=source, after=after, before=before)
-    service = open_service(settings)  # a sharded index too (qa.shards)
+    service = open_service(settings)  # a sharded index too (qa.shard_router)
     color = sys.stdout.isatty()
 
     def answer_one(text: str):
@@ -381,7 +381,7 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
     where the text really is. The verdicts are in the output (`--json` for machines); the exit code is 0 whatever
     they are.
     """
-    from qa.shards import open_service
+    from qa.shard_router import open_service
     from qa.verify import GivenCitation, Verifier, render_verification
 
     settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)

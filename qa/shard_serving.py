@@ -2,7 +2,8 @@
 
 Each shard deployment (``ShardReplica``) opens its shard's index on its own node and answers the router's calls
 in the shard's own ids (qa.shards.ShardServer); it needs no model. The router deployment is the ordinary HTTP app
-(``qa.api.app.create_app``: /search, /documents, /health, the web page, MCP) over ``qa.shards.ShardedService``,
+(``qa.api.app.create_app``: /search, /documents, /health, the web page, MCP) over
+``qa.shard_router.ShardedService``,
 reaching the shards through their deployment handles; it holds the model and embeds each question once. One
 question costs a fixed number of calls per shard (about eight in hybrid mode), all shards asked at once.
 
@@ -20,7 +21,8 @@ from pathlib import Path
 from qa.config import Settings
 from qa.distributed import ray_session, require_ray
 from qa.errors import QAError, ShardUnavailable
-from qa.shards import ShardServer, read_layout, unpacked
+from qa.shard_router import unpacked
+from qa.shards import ShardServer, read_layout
 
 # The name of the Serve application and of its router deployment (the shards' are their directory names).
 APP_NAME = "qa"
@@ -62,7 +64,7 @@ class _RayPending:
 
 
 class RayShard:
-    """A shard deployment reached through its Ray Serve handle (qa.shards.ShardClient)."""
+    """A shard deployment reached through its Ray Serve handle (qa.shard_router.ShardClient)."""
 
     def __init__(self, handle, name: str, timeout: float = SHARD_TIMEOUT) -> None:
         self.handle, self.name, self.timeout = handle, name, timeout

@@ -22,16 +22,8 @@ from qa.indexer import build_index
 from qa.ingest import CorpusScan, Document, Skipped
 from qa.metadata import Metadata
 from qa.search import SearchService
-from qa.shards import (
-    SHARDS_FILE,
-    ShardMap,
-    ShardServer,
-    build_shards,
-    open_sharded,
-    partition,
-    read_layout,
-    shard_of,
-)
+from qa.shard_router import ShardMap, ShardedVectors, open_sharded
+from qa.shards import SHARDS_FILE, ShardServer, build_shards, partition, read_layout, shard_of
 from test_cli import run_qa
 from test_segments import edit_seeds
 
@@ -131,8 +123,6 @@ def test_the_id_map_numbers_documents_in_corpus_order_whatever_each_shard_number
 
 
 def test_sharded_vectors_merge_by_score_and_break_ties_by_global_id():
-    from qa.shards import ShardedVectors
-
     class FakeView:  # pure merge logic: two shards answering fixed lists
         map = ShardMap([[(1, "b.txt", 1, 3)], [(1, "a.txt", 1, 3)]])  # shard 1 holds global 1-3, shard 0 4-6
         kind, manifest = "exact", SimpleNamespace(dimension=2)

@@ -51,7 +51,7 @@ def create_app(
     """A new app serving the index named by ``settings`` (or an already opened ``service``).
 
     A sharded index (``qa index --shards N``) is served through its shards: ``shards`` are clients of shards
-    served elsewhere (qa.shard_serving), or, when None, every shard is opened in this process (qa.shards).
+    served elsewhere (qa.shard_serving), or, when None, every shard is opened in this process (qa.shard_router).
 
     When the index cannot be opened the app still starts: /health reports why and searches answer 503
     until an index appears. While the app runs, a replaced index directory is reloaded every
@@ -63,7 +63,7 @@ def create_app(
     settings = settings or Settings.from_env()
     settings.check()
     if shards is not None or (service is None and _is_sharded(settings)):
-        from qa.shards import live_functions
+        from qa.shard_router import live_functions
 
         opener, identify = live_functions(shards, settings.index_dir)
         live = LiveService(settings, service, opener=opener, identify=identify)
