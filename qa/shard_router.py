@@ -461,7 +461,7 @@ def open_sharded(
         raise IndexIncompatible(
             f"the shards at {settings.index_dir} were built with model {manifest.model!r}, not {settings.model!r}"
         )
-    if encoder is None or encoder.model_id != manifest.model:
+    if encoder is None:
         encoder = load_encoder(manifest.model, settings.encoder, precision=manifest.precision,
                                cache_dir=settings.cache_dir)
     from qa.rerank import load_reranker
