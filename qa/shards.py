@@ -294,6 +294,8 @@ class ShardServer:
         if self._current is not None and identity == self._identity:
             return
         with self._lock:
+            if self._current is not None and identity == self._identity:
+                return  # another thread opened it meanwhile
             fresh = ShardIndex(self.index_dir)
             previous = self._current
             retired = [build for key, build in self._builds.items() if build is not previous]

@@ -177,6 +177,8 @@ def test_the_http_app_over_a_sharded_directory_answers_as_over_the_unsharded_ind
         doc_id = service.store.documents()[0][0]
         assert client.get(f"{url}/documents/{doc_id}").json()["text"] == service.document(doc_id).text
         assert client.get(f"{url}/documents/nothing.txt").status_code == 404
+        metrics = client.get(f"{url}/metrics").text
+        assert f"qa_index_vectors {float(len(service.dense.vectors))}" in metrics
 
 
 # Building, reloading and failing.
