@@ -27,6 +27,9 @@ from qa.shards import ShardServer, read_layout
 # The name of the Serve application and of its router deployment (the shards' are their directory names).
 APP_NAME = "qa"
 ROUTER_NAME = "router"
+# A shard replica's share of a CPU: it looks postings, vectors and rows up for the router, which embeds the
+# question and runs the rest of the search (one CPU each replica), so two shards and a router fit on two CPUs.
+SHARD_CPUS = 0.5
 # How long the router waits for one call to a shard before the question fails: a search's calls take
 # milliseconds, so this only bounds the wait for a shard that died or hangs.
 SHARD_TIMEOUT = 30.0
@@ -135,11 +138,11 @@ def router_builder(
 
 
 def sharded_deployment(
-    settings: Settings, *, replicas: int = 1, router_cpus: float = 1.0, shard_cpus: float = 1.0,
+    settings: Settings, *, replicas: int = 1, router_cpus: float = 1.0, shard_cpus: float = SHARD_CPUS,
     timeout: float = SHARD_TIMEOUT, app_name: str = APP_NAME,
 ):
     """The Ray Serve application for the sharded index at ``settings.index_dir``: a deployment of ``replicas``
-    replicas per shard, and ``replicas`` routers.
+    replicas per shard (``shard_cpus`` each), and ``replicas`` routers (``router_cpus`` each).
 
     Raises:
         ClusterError: Ray (with Serve) is not installed.
