@@ -169,7 +169,7 @@ def index(
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
     if shards is not None:
-        _index_shards(settings, corpus, model, shards, full=full, as_json=as_json)
+        _index_shards(settings, corpus, model, shards, full=full, merge=merge, as_json=as_json)
         return
     if not full and not merge:
         unchanged = unchanged_index(
@@ -250,7 +250,7 @@ def index(
 
 
 def _index_shards(
-    settings: Settings, corpus: Path, model: str | None, shards: int, *, full: bool, as_json: bool
+    settings: Settings, corpus: Path, model: str | None, shards: int, *, full: bool, merge: bool, as_json: bool
 ) -> None:
     """`qa index --shards N`: build or update the shards, then print one line (or JSON object) per shard."""
     from qa.render import safe_line
@@ -262,7 +262,7 @@ def _index_shards(
     reports = build_shards(
         corpus, settings.index_dir, encoder, shards=shards, chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, html_content=settings.html_content,
-        full=full,
+        full=full, merge=merge,
     )
     for number, report in enumerate(reports):
         if as_json:

@@ -123,7 +123,7 @@ class ShardMap:
         self._shard = np.array([entry[1] for entry in entries], dtype=np.int64)
         self._local_chunk = np.array([entry[3] for entry in entries], dtype=np.int64)
         self._local_row = np.array([entry[2] for entry in entries], dtype=np.int64)
-        self._global_chunk = 1 + np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._global_chunk = 1 + np.cumsum(counts) - counts  # each document's first id, in corpus order
         self._global_row = np.arange(1, len(entries) + 1, dtype=np.int64)
         self.shards = len(documents)
         self.chunks = int(counts.sum())
