@@ -23,7 +23,7 @@ from qa.shards import build_shards
 FILTERS = {"no-filter": {}, "source": {"source": "00[0-2]*"}, "after": {"after": "2024-07"}}
 # Every question unfiltered, and the first ones with each filter: tests/test_shards.py asks every question with
 # every filter of the same code in one process; here the point is the calls through Ray Serve.
-FILTERED_QUESTIONS = 24
+FILTERED_QUESTIONS = 12
 # Each application's router and two shards take one of the cluster's two CPUs.
 SMALL = {"router_cpus": 0.5, "shard_cpus": 0.25}
 
