@@ -13,6 +13,9 @@ import click
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
 from qa.config import DEFAULT_RERANK_DEPTH, MAX_RAY_WORKERS, MAX_RERANK_DEPTH, MAX_WORKERS
+
+# `qa index --shards N`: a sanity bound (each shard is a whole index, and a question visits every one).
+MAX_SHARDS = 256
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -137,13 +140,16 @@ def main() -> None:
               "or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: embed here].")
 @click.option("--ray-workers", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None,
               metavar="N", help="Embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
+@click.option("--shards", type=click.IntRange(1, MAX_SHARDS), default=None, metavar="N",
+              help="Build N indexes of disjoint documents (by a hash of each path) under the index directory, to "
+              "serve from N machines as one index (docs/distributed.md) [default: one index].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
 @PROGRESS_OPTION
 @_expected_errors
 def index(
     corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, ray_address,
-    ray_workers, as_json, verbose, progress_style,
+    ray_workers, shards, as_json, verbose, progress_style,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
@@ -162,6 +168,9 @@ def index(
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
     corpus = _corpus_to_index(settings)
+    if shards is not None:
+        _index_shards(settings, corpus, model, shards, full=full, merge=merge, as_json=as_json)
+        return
     if not full and not merge:
         unchanged = unchanged_index(
             settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
@@ -240,6 +249,37 @@ def index(
         )
 
 
+def _index_shards(
+    settings: Settings, corpus: Path, model: str | None, shards: int, *, full: bool, merge: bool, as_json: bool
+) -> None:
+    """`qa index --shards N`: build or update the shards, then print one line (or JSON object) per shard."""
+    from qa.render import safe_line
+    from qa.shards import build_shards
+
+    if settings.ray is not None:
+        raise click.UsageError("--shards builds here; build each shard on its own machine with --ray instead")
+    encoder = _bulk_encoder(model, settings)
+    reports = build_shards(
+        corpus, settings.index_dir, encoder, shards=shards, chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, html_content=settings.html_content,
+        full=full, merge=merge,
+    )
+    for number, report in enumerate(reports):
+        if as_json:
+            click.echo(json.dumps({
+                "shard": number, "index_dir": str(report.index_dir), "documents": report.documents,
+                "chunks": report.chunks, "rewritten": report.rewritten, "added": report.added,
+                "changed": report.changed, "removed": report.removed, "passages_embedded": report.passages_embedded,
+            }))
+        else:
+            click.echo(f"Shard {number}: {report.documents} documents ({report.chunks} passages) in "
+                       f"{safe_line(report.index_dir)}; {report.added} added, {report.changed} changed, "
+                       f"{report.removed} removed; passages embedded {report.passages_embedded}.")
+    click.echo(f"Indexed {safe_line(corpus)} as {shards} shards under {safe_line(settings.index_dir)} "
+               f"({sum(r.documents for r in reports)} documents, {sum(r.chunks for r in reports)} passages).",
+               err=True)
+
+
 def _print_unchanged(report, model: str, as_json: bool) -> None:
     """Say that `qa index` found nothing to do and left the index (built with ``model``) as it was."""
     from qa.render import safe_line
@@ -284,13 +324,13 @@ def ask(
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
     from qa.filters import SearchFilter
     from qa.render import render_answer, safe_line
-    from qa.search import SearchService
+    from qa.shard_router import open_service
 
     settings = Settings.from_env(
         index_dir=index_dir, model=model, mode=mode, encoder=encoder, rerank=rerank, rerank_depth=rerank_depth
     )
     search_filter = SearchFilter.of(source=source, after=after, before=before)
-    service = SearchService.open(settings)
+    service = open_service(settings)  # a sharded index too (qa.shard_router)
     color = sys.stdout.isatty()
 
     def answer_one(text: str):
@@ -341,7 +381,7 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
     where the text really is. The verdicts are in the output (`--json` for machines); the exit code is 0 whatever
     they are.
     """
-    from qa.search import SearchService
+    from qa.shard_router import open_service
     from qa.verify import GivenCitation, Verifier, render_verification
 
     settings = Settings.from_env(index_dir=index_dir, model=model, encoder=encoder)
@@ -349,7 +389,7 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
         raise click.UsageError("--start, --end and --page name a place in the document given by --source")
     citation = GivenCitation.of(source, start, end, page) if source is not None else None
     text = sys.stdin.read() if text is None else text
-    verification = Verifier(SearchService.open(settings)).verify(text, citation)
+    verification = Verifier(open_service(settings)).verify(text, citation)
     click.echo(json.dumps(verification.as_dict(), ensure_ascii=False) if as_json else render_verification(verification))
 
 
@@ -477,7 +517,10 @@ def serve(
     if not loopback and settings.api_key is None:
         click.echo(f"warning: listening on {settings.host} without an API key: anyone who can reach it can read "
                    "every indexed document (set QA_API_KEY)", err=True)
-    if not no_build:
+    from qa.shards import is_sharded
+
+    sharded = is_sharded(settings.index_dir)
+    if not no_build and not sharded:  # shards are built with `qa index --shards N`, never by `qa serve`
         report, reason = ensure_index(
             settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
             model=settings.model, chunk_size=None, chunk_overlap=None,
@@ -503,6 +546,14 @@ def serve(
     # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
     # own messages (start, stop, errors) use the same format.
     logging = dict(log_config=log_config(settings), log_level=settings.log_level, access_log=False)
+    if settings.ray is not None and sharded:
+        from qa.shard_serving import serve_sharded_on_ray
+
+        replicas = settings.ray_workers or 1
+        click.echo(f"Serving {where} as one Ray Serve deployment per shard ({replicas} replicas each) and a router "
+                   f"on {safe_line(settings.ray)}", err=True)
+        serve_sharded_on_ray(settings, address=settings.ray, replicas=replicas)
+        return
     if settings.ray is not None:
         from qa.replicas import serve_on_ray
 

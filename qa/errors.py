@@ -110,3 +110,15 @@ class PayloadTooLarge(QAError):
         super().__init__(f"request body is {qualifier}{size} bytes; the limit is {limit}")
         self.size = size
         self.limit = limit
+
+
+class ShardUnavailable(QAError):
+    """A shard of a sharded index failed or did not answer, so no complete answer can be given (qa.shard_router)."""
+
+    status_code = 503
+
+
+class ShardChanged(QAError):
+    """A shard was rebuilt twice while a question was being answered from an earlier build of it: ask again."""
+
+    status_code = 503

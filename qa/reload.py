@@ -56,12 +56,17 @@ class LiveService:
     """
 
     def __init__(
-        self, settings: Settings, service: SearchService | None = None, *, opener: Opener = _default_opener
+        self, settings: Settings, service: SearchService | None = None, *, opener: Opener = _default_opener,
+        identify: Callable[[], tuple | None] | None = None,
     ) -> None:
+        """Args:
+        identify: what changes when the index is rebuilt, None while unknown (default: ``index_identity`` of
+            ``settings.index_dir``; a sharded service's is its shards' builds, qa.shards)."""
         self.settings = settings
         self._opener = opener
+        self._identify = identify or (lambda: index_identity(settings.index_dir))
         self._service = service
-        self._identity = getattr(service, "identity", None) or index_identity(settings.index_dir)
+        self._identity = getattr(service, "identity", None) or self._identify()
         self.last_error: str | None = None
         self.reloads = 0
         self._stop = threading.Event()
@@ -109,7 +114,7 @@ class LiveService:
 
     def check(self) -> bool:
         """Open and swap in the index if the directory was replaced since the last look; True if swapped."""
-        identity = index_identity(self.settings.index_dir)
+        identity = self._identify()
         if identity is None or identity == self._identity:
             return False
         return self._open(identity)

@@ -236,13 +236,13 @@ class SegmentedPostings:
         # Per part, a mask over its rows of those shown (None when it hides nothing).
         self._shown = [~part.rows_of(ids) if len(ids) else None for part, ids in zip(parts, hidden)]
         self.n_rows = sum(int(part.n_rows if shown is None else shown.sum()) for part, shown in zip(parts, self._shown))
-        tokens = sum(
+        self.total_tokens = sum(
             int(part.total_tokens if shown is None else part.row_tokens[shown].sum(dtype=np.int64))
             for part, shown in zip(parts, self._shown)
         )
-        self.avgdl = tokens / self.n_rows if self.n_rows else 1.0
+        self.avgdl = self.total_tokens / self.n_rows if self.n_rows else 1.0
 
-    def _frequency(self, tokens: Sequence[str]) -> int:
+    def frequency(self, tokens: Sequence[str]) -> int:
         """Shown rows of every segment that match a phrase."""
         total = 0
         for part, shown in zip(self.parts, self._shown):
@@ -252,14 +252,16 @@ class SegmentedPostings:
 
     def rank(
         self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
-        allowed: np.ndarray | None = None,
+        allowed: np.ndarray | None = None, collection: Collection | None = None,
     ) -> list[tuple[int, float]]:
         """The best ``k`` shown rows of all segments for an OR of ``phrases``, as ``Postings.search`` ranks one
         index of the same rows: ``(chunk id, score)``, best first, ties by chunk id; only ``allowed`` ids (shown
-        ones, from ``SegmentedStore.allowed_chunks``) when given."""
+        ones, from ``SegmentedStore.allowed_chunks``) when given. ``collection``, when given, supplies the
+        statistics of a larger whole these segments are part of (a shard's, qa.shards) instead of their own."""
         if k < 1 or not self.n_rows:
             return []
-        collection = Collection(self.n_rows, self.avgdl, tuple(self._frequency(tokens) for tokens in phrases))
+        if collection is None:
+            collection = Collection(self.n_rows, self.avgdl, tuple(self.frequency(tokens) for tokens in phrases))
         found: list[tuple[int, float]] = []
         for part, shown in zip(self.parts, self._shown):
             mask = part.rows_of(allowed) if allowed is not None else shown

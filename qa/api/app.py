@@ -45,8 +45,13 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def create_app(settings: Settings | None = None, *, service: SearchService | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, service: SearchService | None = None, shards: list | None = None
+) -> FastAPI:
     """A new app serving the index named by ``settings`` (or an already opened ``service``).
+
+    A sharded index (``qa index --shards N``) is served through its shards: ``shards`` are clients of shards
+    served elsewhere (qa.shard_serving), or, when None, every shard is opened in this process (qa.shard_router).
 
     When the index cannot be opened the app still starts: /health reports why and searches answer 503
     until an index appears. While the app runs, a replaced index directory is reloaded every
@@ -57,7 +62,13 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
     """
     settings = settings or Settings.from_env()
     settings.check()
-    live = LiveService(settings, service)
+    if shards is not None or (service is None and _is_sharded(settings)):
+        from qa.shard_router import live_functions
+
+        opener, identify = live_functions(shards, settings.index_dir)
+        live = LiveService(settings, service, opener=opener, identify=identify)
+    else:
+        live = LiveService(settings, service)
     mcp = MCPEndpoint(lambda: _loaded_service(live), host=settings.host, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
@@ -132,6 +143,13 @@ def create_app(settings: Settings | None = None, *, service: SearchService | Non
         )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics, fastapi_app=app)  # outermost: sees everything
     return app
+
+
+def _is_sharded(settings: Settings) -> bool:
+    """Whether the index directory holds a sharded index (without importing qa.shards otherwise)."""
+    from pathlib import Path
+
+    return (Path(settings.index_dir) / "shards.json").is_file()
 
 
 def _loaded_service(live: LiveService) -> SearchService:
