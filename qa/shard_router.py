@@ -364,6 +364,14 @@ class ShardedStore:
                 found[chunk_id] = dataclasses.replace(chunk, id=chunk_id, document_row=row)
         return found
 
+    def section_leads(self, ids: Sequence[int]) -> set[int]:
+        """Which of the global ids open a headed section (a document's passages all live in one shard)."""
+        found: set[int] = set()
+        for shard, local in self._by_shard("section_leads", ids).items():
+            if local:
+                found.update(self.view.map.to_global(shard, local).tolist())
+        return found
+
     def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, Quantized]:
         """Stored sentence vectors of passages, by global id."""
         return self._keyed_globally(self._by_shard("sentence_vectors", ids))

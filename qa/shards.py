@@ -264,10 +264,14 @@ class ShardIndex:
         """The other paths of documents here, by row."""
         return self.store.aliases_of(rows)
 
+    def section_leads(self, ids: list[int]) -> list[int]:
+        """Which of the passage ids here open a headed section."""
+        return sorted(self.store.section_leads(ids))
+
 
 # The ShardIndex methods a router may call through ``ShardServer.call``.
 CALLS = frozenset({
-    "frequencies", "keyword_search", "vector_search", "reconstruct", "chunks", "sentence_vectors",
+    "frequencies", "keyword_search", "vector_search", "reconstruct", "chunks", "sentence_vectors", "section_leads",
     "all_sentence_vectors", "allowed_chunks", "count_undated", "document", "documents", "aliases_of",
 })
 

@@ -154,6 +154,25 @@ def test_two_shards_answer_every_question_as_the_unsharded_index_does(service, s
     assert not different
 
 
+def test_section_leads_rank_through_the_shards_as_in_one_index(tmp_path, encoder):
+    from test_section_lead import MANUAL, PROSE, QUESTIONS as MANUAL_QUESTIONS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in range(4):  # several headed documents, so both shards hold section leads
+        (corpus / f"manual-{number}.md").write_text(MANUAL.replace("# ", f"# Part {number}: "), encoding="utf-8")
+    (corpus / "notes.txt").write_text(PROSE, encoding="utf-8")
+    build_index(corpus, tmp_path / "one", encoder, **BUILD)
+    build_shards(corpus, tmp_path / "two", encoder, shards=2, **BUILD)
+    one = SearchService.open(Settings(index_dir=tmp_path / "one"), encoder=encoder)
+    two = open_sharded(Settings(index_dir=tmp_path / "two"), encoder)
+    assert len({shard_of(f"manual-{number}.md", 2) for number in range(4)}) == 2
+    everything = [chunk.id for chunk, _tokens in one.store.iter_chunks()]
+    assert two.store.section_leads(everything) == one.store.section_leads(everything) != set()
+    for question in MANUAL_QUESTIONS:
+        assert same_answers(one.search(question, 10).as_dict(), two.search(question, 10).as_dict())
+
+
 def test_the_sharded_service_serves_documents_and_counts_as_one_index(service, sharded):
     assert sharded.store.documents() == service.store.documents()
     for doc_id, _, _ in service.store.documents():
