@@ -341,15 +341,15 @@ def _has_ancestor(node: _Node, tags: set[str] | frozenset[str]) -> bool:
     return False
 
 
-def _text_of(node: _Node) -> str:
-    """The visible text under ``node``, whitespace folded to one line."""
+def _text_of(node: _Node, *, outside_links: bool = False) -> str:
+    """The visible text under ``node`` (``outside_links``: not inside a link), whitespace folded to one line."""
     parts: list[str] = []
     stack: list[_Node | str] = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, str):
             parts.append(current)
-        elif not current.hidden:
+        elif not current.hidden and not (outside_links and current.tag == "a" and "href" in current.attrs):
             stack.extend(reversed(current.children))
     return SPACES.sub(" ", "".join(parts)).strip()
 
@@ -416,20 +416,7 @@ def _is_link_trail(node: _Node) -> bool:
     if node.chars > _TRAIL_MAX_CHARS or node.chars == node.any_link_chars:
         # All link text is a link list's business (_is_link_list), which spares links to other sites.
         return False
-    return _TRAIL_SEPARATORS.fullmatch(_text_outside_links(node)) is not None
-
-
-def _text_outside_links(node: _Node) -> str:
-    """The visible text under ``node`` that is not inside a link."""
-    parts: list[str] = []
-    stack: list[_Node | str] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, str):
-            parts.append(current)
-        elif not current.hidden and not (current.tag == "a" and "href" in current.attrs):
-            stack.extend(reversed(current.children))
-    return "".join(parts)
+    return _TRAIL_SEPARATORS.fullmatch(_text_of(node, outside_links=True)) is not None
 
 
 def _is_link_box(node: _Node, root: _Node) -> bool:
