@@ -34,6 +34,7 @@ from qa.chunking import Chunk
 from qa.ingest import Document, RawFile, Skipped, extract_file, scan_corpus
 from qa.indexer import (
     EmbeddedBatch,
+    Progress,
     chunk_document,
     chunking_parameters,
     embed_batch,
@@ -46,6 +47,9 @@ LOCAL = "local"  # the address that starts a Ray cluster on this machine for one
 # Files of the embedding cache: one per finished batch; a file being written has the temporary suffix.
 _BATCH_SUFFIX = ".npz"
 _PARTIAL_SUFFIX = ".partial"
+# Bytes of files in one Ray Data block of the reading and chunking stage: blocks far below Arrow's 2 GB column
+# limit, small enough to spread over the actors (a block goes to one actor at a time).
+_BLOCK_BYTES = 64 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -305,15 +309,17 @@ class RayChunker:
         stats: where the counts go (shared with the build's ``RayEmbedder``).
         workers: actors in the pool; None for one per CPU of the cluster.
         model_cache: where each node keeps the model's ONNX export (None: its default cache).
+        progress: told ``("reading", files done, files)`` as the cluster's results come in.
     """
 
     def __init__(
         self, *, encoder, model: str, chunking: dict, stats: ClusterStats, workers: int | None = None,
-        model_cache: Path | None = None,
+        model_cache: Path | None = None, progress: Progress | None = None,
     ) -> None:
         self.encoder, self.model, self.chunking, self.stats = encoder, model, chunking, stats
         self.workers = workers
         self.model_cache = str(model_cache) if model_cache else None
+        self.progress = progress or (lambda stage, done, total: None)
         self._passages: dict[tuple[str, str], tuple[Document, list[tuple], str]] = {}
 
     def extract_files(self, files: list[RawFile]) -> Iterator[tuple[Document | None, Skipped | None]]:
@@ -326,9 +332,11 @@ class RayChunker:
             return
         results: dict[int, tuple[Document | None, Skipped | None, list[tuple], str]] = {}
         processes: set[int] = set()
+        self.progress("reading", 0, len(files))
         for row in self._on_cluster(files):
             results[int(row["position"])] = pickle.loads(row["result"])
             processes.add(int(row["process"]))
+            self.progress("reading", len(results), len(files))
         self.stats.chunk_processes = sorted(processes)
         for position in range(len(files)):
             document, skipped, rows, prefix = results[position]
@@ -363,7 +371,8 @@ class RayChunker:
              "modified": f.modified}
             for position, f in enumerate(files)
         ]
-        dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4 * workers)).map_batches(
+        blocks = min(len(files), max(4 * workers, -(-sum(len(f.raw) for f in files) // _BLOCK_BYTES)))
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             _ChunkActor,
             batch_size=1,
             batch_format="numpy",
@@ -545,7 +554,8 @@ def build_on_cluster(
         build_options.get("html_content", "main"),
     )
     chunker = RayChunker(
-        encoder=encoder, model=model, chunking=chunking, stats=embedder.stats, workers=workers, model_cache=model_cache
+        encoder=encoder, model=model, chunking=chunking, stats=embedder.stats, workers=workers,
+        model_cache=model_cache, progress=build_options.get("progress"),
     )
     with ray_session(address, num_cpus=num_cpus):
         if build_options.get("scan") is None and chunking["size"] <= encoder.max_tokens:  # else build_index refuses
