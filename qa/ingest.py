@@ -396,7 +396,7 @@ def extractor_version() -> str:
 
 # Extracts the documents of many files elsewhere (a cluster: qa/distributed.py), yielding one ``(document, None)`` or
 # ``(None, skipped)`` per file, in the order given, each as :func:`extract_file` would have returned it here.
-FileExtractor = Callable[[list[RawFile]], Iterable[tuple["Document | None", "Skipped | None"]]]
+FileExtractor = Callable[[list[RawFile]], Iterable[tuple[Document | None, Skipped | None]]]
 
 
 def scan_corpus(
