@@ -20,6 +20,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -558,11 +559,14 @@ def build_on_cluster(
         model_cache=model_cache, progress=build_options.get("progress"),
     )
     with ray_session(address, num_cpus=num_cpus):
+        started = time.perf_counter()
         if build_options.get("scan") is None and chunking["size"] <= encoder.max_tokens:  # else build_index refuses
             build_options["scan"] = _scan_on_cluster(corpus, index_dir, encoder, chunking, chunker, build_options)
+        scanned = time.perf_counter() - started
         report = build_index(
             corpus, index_dir, encoder, embed_batches=embedder, chunk_documents=chunker, **build_options
         )
+        report.seconds += scanned  # a local build's time counts its scan too
     cache.remove()
     return report, embedder.stats
 
