@@ -136,10 +136,11 @@ def main() -> None:
 @click.option("--merge", is_flag=True,
               help="Write the index as one segment again (nothing is embedded again), instead of adding one.")
 @click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
-              help="Embed on a Ray cluster: local (start one on this machine), auto (the one `ray start` runs here) "
-              "or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: embed here].")
+              help="Read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
+              "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: all here].")
 @click.option("--ray-workers", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None,
-              metavar="N", help="Embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
+              metavar="N",
+              help="Chunking and embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
 @click.option("--shards", type=click.IntRange(1, MAX_SHARDS), default=None, metavar="N",
               help="Build N indexes of disjoint documents (by a hash of each path) under the index directory, to "
               "serve from N machines as one index (docs/distributed.md) [default: one index].")
@@ -243,7 +244,8 @@ def index(
     )
     if cluster is not None:
         click.echo(
-            f"On Ray ({safe_line(settings.ray)}): passages embedded {cluster.passages_sent} "
+            f"On Ray ({safe_line(settings.ray)}): files read and chunked {cluster.documents_sent} "
+            f"(workers {cluster.chunk_workers}); passages embedded {cluster.passages_sent} "
             f"(batches {cluster.batches_sent}, workers {cluster.workers}), "
             f"taken from an interrupted build's cache {cluster.passages_cached}."
         )

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from qa.atomic import replace_directory, staging_directory
-from qa.chunking import chunk_text, split_sentences
+from qa.chunking import Chunk, chunk_text, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
@@ -66,6 +66,9 @@ EmbeddedBatch = tuple[list[str], np.ndarray, list[np.ndarray]]
 # Embeds batches of (hash, pending) passage inputs, yielding each batch embedded (in any order): the seam through
 # which a cluster (qa/distributed.py) embeds for a build.
 BatchEmbedder = Callable[[list[list[tuple[str, PendingText]]]], Iterable[EmbeddedBatch]]
+# Chunks new and changed documents, yielding each with its passages and their embed inputs (see `chunk_document`), in
+# the order given: the seam through which a cluster (qa/distributed.py) chunks for a build.
+DocumentChunker = Callable[[list[Document]], Iterable[tuple[Document, list[Chunk], list[str]]]]
 
 
 @dataclass
@@ -306,6 +309,7 @@ def build_index(
     full: bool = False,
     merge: bool = False,
     embed_batches: BatchEmbedder | None = None,
+    chunk_documents: DocumentChunker | None = None,
 ) -> BuildReport:
     """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
 
@@ -324,6 +328,8 @@ def build_index(
             would only add one, or nothing changed but the index has several segments.
         embed_batches: embeds the batches of passage inputs no previous index had (a cluster's, e.g.
             ``qa.distributed.RayEmbedder``); None embeds them here with ``encoder``, batch by batch.
+        chunk_documents: chunks the new and changed documents (a cluster's, e.g. ``qa.distributed.RayChunker``);
+            None chunks each here with ``encoder``'s tokenizer as it is written.
 
     Raises:
         CorpusError: the corpus is unreadable or has nothing to index.
@@ -389,6 +395,13 @@ def build_index(
         adding = bool(kept)
         # The attached stores (previous0 is the first segment's) whose documents stay where they are.
         staying = {f"previous{number}" for number in range(len(kept))}
+        if chunk_documents is None:
+
+            def chunk_documents(documents: list[Document]) -> Iterator[tuple[Document, list[Chunk], list[str]]]:
+                for document in documents:
+                    yield document, *chunk_document(document, encoder, chunk_size, chunk_overlap, embed_title)
+
+        chunked = iter(chunk_documents([document for document, _, unchanged in plan.documents if not unchanged]))
         report("chunking", 0, len(scan.documents))
         for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
             # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
@@ -399,7 +412,7 @@ def build_index(
             elif unchanged:  # its rows again: in the merged files, or (same text under other paths) in the segment
                 store.copy_document(document, previous_document)
             else:
-                _chunk_document(store, document, encoder, chunk_size, chunk_overlap, embed_title)
+                _add_chunked(store, document, next(chunked))
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
         store.add_file_stats(scan.stats)
@@ -551,10 +564,13 @@ def _write_at_top(store: StoreWriter, target: Path, staging: Path) -> StoreWrite
     return StoreWriter(staging / DATABASE_FILE)
 
 
-def _chunk_document(
-    store: StoreWriter, document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
-) -> int:
-    """Chunk a new or changed document into ``store``; returns its passage count."""
+def chunk_document(
+    document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
+) -> tuple[list[Chunk], list[str]]:
+    """A new or changed document's passages (with sections and anchors) and the text the model embeds for each.
+
+    Only ``encoder``'s tokenizer is used (``count_tokens``, ``max_tokens``), so a node that chunks needs no more.
+    """
     title = document.metadata.title if embed_title else None
     size, room = chunk_size, encoder.max_tokens
     if title:
@@ -571,9 +587,19 @@ def _chunk_document(
         boundaries=[h.start for h in document.headings], code=document.code,
     )
     chunks = place(document.text, chunks, document.headings, document.anchors)
-    inputs = [embed_input(title, c.text, title is not None) for c in chunks]
+    return chunks, [embed_input(title, c.text, title is not None) for c in chunks]
+
+
+def _add_chunked(store: StoreWriter, document: Document, chunked: tuple[Document, list[Chunk], list[str]]) -> None:
+    """Write a chunked document into ``store`` (``chunked`` is what the build's chunker gave for it).
+
+    Raises:
+        ValueError: the chunker gave another document than the one due (it must keep the order it was given).
+    """
+    given, chunks, inputs = chunked
+    if given.doc_id != document.doc_id or given.content_hash != document.content_hash:
+        raise ValueError(f"the chunker returned {given.doc_id} where {document.doc_id} was due")
     store.add_document(document, chunks, inputs)
-    return len(chunks)
 
 
 def embed_batch(encoder: Encoder, batch: list[tuple[str, PendingText]]) -> EmbeddedBatch:

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 from qa.errors import CorpusError
 from qa.formats import SUFFIXES, Extracted, Heading, Unreadable, extract
@@ -169,20 +169,23 @@ def _read_unchanged(path: Path, before: os.stat_result) -> tuple[os.stat_result,
     return after, raw
 
 
-def read_document(
-    root: Path, doc_id: str, path: Path, *, main_content: bool = True, seen: dict[str, Document] | None = None
-) -> tuple[Document | None, Skipped | None, str]:
-    """Read one file (``main_content``: see :func:`qa.formats.extract`).
+@dataclass(frozen=True)
+class RawFile:
+    """A file's bytes as read for indexing, with what extraction needs besides them: its suffix (the reader) and its
+    modification time (a date's last resort). ``digest`` is the sha256 of ``raw``."""
 
-    A file whose size or modification time moves while it is read (someone is writing it) is read once more, and
-    skipped as "changed while it was being read" if it moved again: half-written text is never indexed.
+    doc_id: str
+    raw: bytes
+    digest: str
+    suffix: str
+    modified: float
 
-    Args:
-        seen: documents already read, by :func:`content_key`: a file with the same bytes and suffix is not
-            extracted again but returned as that document with its own ``doc_id`` (the caller folds it in).
+
+def read_file(root: Path, doc_id: str, path: Path) -> tuple[RawFile | None, Skipped | None, str]:
+    """Read one file's bytes, refusing what cannot be a document (see :func:`read_document`), extracting nothing.
 
     Returns:
-        ``(document, None, hash)`` when it can be indexed, otherwise ``(None, skipped, hash)``; the hash is
+        ``(file, None, hash)`` when its bytes are worth extracting, otherwise ``(None, skipped, hash)``; the hash is
         of the raw bytes ("" when unreadable) and feeds the corpus fingerprint either way.
     """
     if not is_valid_text(doc_id):
@@ -216,21 +219,52 @@ def read_document(
     digest = hashlib.sha256(raw).hexdigest()
     if not raw.strip():
         return None, Skipped(doc_id, "empty"), digest
-    suffix = path.suffix.lower()
-    if seen is not None and content_key(digest, suffix) in seen:
-        return replace(seen[content_key(digest, suffix)], doc_id=doc_id), None, digest
+    return RawFile(doc_id, raw, digest, path.suffix.lower(), info.st_mtime), None, digest
+
+
+def extract_file(file: RawFile, *, main_content: bool = True) -> tuple[Document | None, Skipped | None]:
+    """Extract the document in one file's bytes (``main_content``: see :func:`qa.formats.extract`).
+
+    Returns:
+        ``(document, None)``, or ``(None, skipped)`` when the format reader refuses it or finds no text.
+    """
     try:
-        extracted = extract(raw, suffix, main_content=main_content)
+        extracted = extract(file.raw, file.suffix, main_content=main_content)
     except Unreadable as exc:
-        return None, Skipped(doc_id, str(exc)), digest
+        return None, Skipped(file.doc_id, str(exc))
     if not extracted.text.strip():
-        return None, Skipped(doc_id, "empty"), digest
-    metadata = _metadata(extracted, suffix, info.st_mtime)
+        return None, Skipped(file.doc_id, "empty")
+    metadata = _metadata(extracted, file.suffix, file.modified)
     document = Document(
-        doc_id, extracted.text, digest, metadata, pages=extracted.pages, headings=extracted.headings,
+        file.doc_id, extracted.text, file.digest, metadata, pages=extracted.pages, headings=extracted.headings,
         code=extracted.code, anchors=extracted.anchors,
     )
-    return document, None, digest
+    return document, None
+
+
+def read_document(
+    root: Path, doc_id: str, path: Path, *, main_content: bool = True, seen: dict[str, Document] | None = None
+) -> tuple[Document | None, Skipped | None, str]:
+    """Read one file (``main_content``: see :func:`qa.formats.extract`).
+
+    A file whose size or modification time moves while it is read (someone is writing it) is read once more, and
+    skipped as "changed while it was being read" if it moved again: half-written text is never indexed.
+
+    Args:
+        seen: documents already read, by :func:`content_key`: a file with the same bytes and suffix is not
+            extracted again but returned as that document with its own ``doc_id`` (the caller folds it in).
+
+    Returns:
+        ``(document, None, hash)`` when it can be indexed, otherwise ``(None, skipped, hash)``; the hash is
+        of the raw bytes ("" when unreadable) and feeds the corpus fingerprint either way.
+    """
+    file, skipped, digest = read_file(root, doc_id, path)
+    if file is None:
+        return None, skipped, digest
+    if seen is not None and content_key(digest, file.suffix) in seen:
+        return replace(seen[content_key(digest, file.suffix)], doc_id=doc_id), None, digest
+    document, skipped = extract_file(file, main_content=main_content)
+    return document, skipped, digest
 
 
 def content_key(digest: str, suffix: str) -> str:
@@ -360,8 +394,14 @@ def extractor_version() -> str:
     return digest.hexdigest()
 
 
+# Extracts the documents of many files elsewhere (a cluster: qa/distributed.py), yielding one ``(document, None)`` or
+# ``(None, skipped)`` per file, in the order given, each as :func:`extract_file` would have returned it here.
+FileExtractor = Callable[[list[RawFile]], Iterable[tuple[Document | None, Skipped | None]]]
+
+
 def scan_corpus(
     root: str | os.PathLike[str], *, main_content: bool = True, reuse: Mapping[str, ReusableFile] | None = None,
+    extract_files: FileExtractor | None = None,
 ) -> CorpusScan:
     """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
 
@@ -372,6 +412,8 @@ def scan_corpus(
     Args:
         reuse: paths as a previous index read them (with the same extraction, see ``extractor_version``): a file
             whose stat line is still the one recorded there is not read again; its document is taken as it was.
+        extract_files: extracts elsewhere, all at once after the walk, the files read here (one per set of
+            identical files); None extracts each here as it is read. The scan is the same either way.
 
     Raises:
         CorpusError: the folder is missing or unreadable.
@@ -382,14 +424,18 @@ def scan_corpus(
     lines = _stat_lines(candidates)
     scan = CorpusScan(root=root_path, stamp=_stamp_of(lines, passed_over))
     fingerprint = hashlib.sha256()
-    # content_key -> the first document with those bytes; candidates are sorted, so its id sorts first.
-    first_of: dict[str, Document] = {}
+    # content_key -> the first document (or, to extract elsewhere, file) with those bytes; candidates are sorted,
+    # so its id sorts first.
+    first_of: dict[str, Document | RawFile] = {}
     aliases: dict[str, list[str]] = {}
-    for doc_id, path in candidates:
+    skipped_at: list[tuple[int, Skipped]] = []  # by candidate position, so the order is the walk's either way
+    for position, (doc_id, path) in enumerate(candidates):
         known = (reuse or {}).get(doc_id)
         if known is not None and known.stat == lines[doc_id]:
             document, skipped, digest = replace(known.document, doc_id=doc_id), None, known.document.content_hash
             scan.reused += 1
+        elif extract_files is not None:
+            document, skipped, digest = read_file(root_path, doc_id, path)
         else:
             document, skipped, digest = read_document(
                 root_path, doc_id, path, main_content=main_content, seen=first_of
@@ -399,14 +445,42 @@ def scan_corpus(
         fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
         key = content_key(digest, path.suffix)
         if document is None:
-            scan.skipped.append(skipped)
+            skipped_at.append((position, skipped))
         elif key in first_of:
             aliases[key].append(doc_id)
         else:
             first_of[key], aliases[key] = document, []
+    if extract_files is not None:
+        positions = {doc_id: position for position, (doc_id, _) in enumerate(candidates)}
+        skipped_at += _extract_elsewhere(first_of, aliases, extract_files, scan.stats, positions)
     scan.documents = [replace(document, aliases=tuple(aliases[key])) for key, document in first_of.items()]
+    scan.skipped = [skipped for _, skipped in sorted(skipped_at, key=lambda item: item[0])]
     for skipped in passed_over:
         fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode())
         scan.skipped.append(skipped)
     scan.fingerprint = fingerprint.hexdigest()
     return scan
+
+
+def _extract_elsewhere(
+    first_of: dict[str, Document | RawFile], aliases: dict[str, list[str]], extract_files: FileExtractor,
+    stats: dict[str, str], positions: dict[str, int],
+) -> list[tuple[int, Skipped]]:
+    """Put in ``first_of`` the documents ``extract_files`` extracts from the files waiting there; a file it refuses
+    is dropped with every identical copy (the same bytes get the same reason), as a scan here would drop them.
+
+    Returns:
+        What was refused, by candidate position.
+    """
+    waiting = [(key, item) for key, item in first_of.items() if isinstance(item, RawFile)]
+    refused: list[tuple[int, Skipped]] = []
+    results = extract_files([file for _, file in waiting])
+    for (key, file), (document, skipped) in zip(waiting, results, strict=True):
+        if document is not None:
+            first_of[key] = document
+            continue
+        for doc_id in (file.doc_id, *aliases.pop(key)):
+            refused.append((positions[doc_id], Skipped(doc_id, skipped.reason)))
+            stats.pop(doc_id, None)
+        del first_of[key]
+    return refused

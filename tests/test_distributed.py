@@ -1,5 +1,6 @@
-"""Distributed indexing on a real local Ray cluster: the index equals a local build's, updates send only what is
-new, and a build cut short resumes from the embeddings it had finished."""
+"""Distributed indexing on a real local Ray cluster: files are read and chunked, and passages embedded, by Ray
+actors; the index equals a local build's, updates send only what is new, and a build cut short resumes from the
+embeddings it had finished."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.
 
 from conftest import SEEDS
 from test_cli import run_qa
+from test_formats import BROKEN, HTML, make_docx, minimal_pdf
 from test_segments import edit_seeds
 
 from qa.config import Settings
@@ -130,6 +132,15 @@ def test_a_distributed_build_sends_every_passage_to_the_cluster_in_the_builds_ba
     assert stats.workers == 2 and stats.passages_cached == 0
 
 
+def test_a_distributed_build_reads_and_chunks_every_document_in_ray_actors_not_the_driver(distributed):
+    stats, report = distributed["stats"], distributed["report"]
+    assert stats.documents_sent == report.documents == report.added == 5
+    assert stats.documents_chunked_here == 0
+    assert stats.chunk_workers == 2
+    # Marks the actors leave on their rows: processes of the cluster's workers, never this one.
+    assert stats.chunk_processes and os.getpid() not in stats.chunk_processes
+
+
 def test_the_embedding_cache_is_removed_once_the_index_is_swapped_in(distributed):
     assert not cache_dir_for(distributed["index"]).exists()
 
@@ -145,7 +156,40 @@ def test_a_distributed_update_sends_only_new_passages_and_equals_a_local_update(
     report, stats = _on_ray(corpus, remote, encoder)
     assert report.update and report.segments == expected.segments == 2
     assert 0 < stats.passages_sent == report.passages_embedded == expected.passages_embedded < report.chunks
+    # A copied corpus has new inodes, so every file is read again (as locally); the unchanged ones are not chunked.
+    assert stats.documents_sent == 6 and report.added == report.changed == 1
     _assert_same_index(remote, local, encoder)
+
+    (corpus / "lighthouse.txt").write_text("Foghorns sound every foggy night at the harbour.\n", encoding="utf-8")
+    expected = build_index(corpus, local, encoder, **BUILD)
+    report, stats = _on_ray(corpus, remote, encoder)
+    assert report.changed == expected.changed == 1 and report.files_reused == 5
+    assert stats.documents_sent == 1 and stats.documents_chunked_here == 0  # only the changed file went
+    _assert_same_index(remote, local, encoder)
+
+
+def test_a_distributed_build_of_every_format_with_copies_and_broken_files_equals_a_local_build(encoder, tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "broken").mkdir(parents=True)
+    (corpus / "page.html").write_text(HTML, encoding="utf-8")
+    (corpus / "page-copy.html").write_text(HTML, encoding="utf-8")
+    (corpus / "report.pdf").write_bytes(minimal_pdf([["The river authority met in March."]], title="River report"))
+    (corpus / "survey.docx").write_bytes(make_docx())
+    (corpus / "notes.md").write_text("# Beekeeping\n\nThe hives were moved to the heather.\n", encoding="utf-8")
+    (corpus / "empty.txt").write_text("  \n", encoding="utf-8")
+    for name, (make, _) in BROKEN.items():
+        broken = make()
+        (corpus / "broken" / name).write_bytes(broken)
+        (corpus / "broken" / f"copy-{name}").write_bytes(broken)  # a copy of a refused file is refused too
+    titled = {**BUILD, "embed_title": True}  # passages embedded after their document's title line
+    expected = build_index(corpus, tmp_path / "local", encoder, **titled)
+    report, stats = build_on_cluster(
+        corpus, tmp_path / "remote", encoder, address="local", model="all-MiniLM-L6-v2", workers=2, **titled
+    )
+    assert stats.documents_sent == 4 + len(BROKEN) and stats.documents_chunked_here == 0
+    assert report.documents == expected.documents == 4 and report.duplicates == expected.duplicates == 1
+    assert report.skipped == expected.skipped and len(report.skipped) == 1 + 2 * len(BROKEN)
+    _assert_same_index(tmp_path / "remote", tmp_path / "local", encoder)
 
 
 class Interrupted(Exception):
