@@ -259,19 +259,26 @@ def _index_shards(
     from qa.shards import build_shards
 
     if settings.ray is not None:
-        raise click.UsageError("--shards builds here; build each shard on its own machine with --ray instead")
+        from qa.distributed import require_ray
+
+        require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
-    reports = build_shards(
-        corpus, settings.index_dir, encoder, shards=shards, chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, html_content=settings.html_content,
-        full=full, merge=merge,
+    options = dict(
+        chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title,
+        html_content=settings.html_content, full=full, merge=merge,
     )
+    clusters: list = []  # per shard, what went to the cluster (builds on Ray only)
+    if settings.ray is None:
+        reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, **options)
+    else:
+        reports = _shards_on_cluster(settings, corpus, model, encoder, shards, options, clusters)
     for number, report in enumerate(reports):
         if as_json:
             click.echo(json.dumps({
                 "shard": number, "index_dir": str(report.index_dir), "documents": report.documents,
                 "chunks": report.chunks, "rewritten": report.rewritten, "added": report.added,
                 "changed": report.changed, "removed": report.removed, "passages_embedded": report.passages_embedded,
+                **({"ray": dataclasses.asdict(clusters[number])} if clusters else {}),
             }))
         else:
             click.echo(f"Shard {number}: {report.documents} documents ({report.chunks} passages) in "
@@ -280,6 +287,28 @@ def _index_shards(
     click.echo(f"Indexed {safe_line(corpus)} as {shards} shards under {safe_line(settings.index_dir)} "
                f"({sum(r.documents for r in reports)} documents, {sum(r.chunks for r in reports)} passages).",
                err=True)
+
+
+def _shards_on_cluster(
+    settings: Settings, corpus: Path, model: str | None, encoder, shards: int, options: dict, clusters: list
+) -> list:
+    """`qa index --shards N --ray ADDRESS`: each shard built as `qa index --ray` builds an index (its passages
+    embedded on the cluster, one session for all shards); the corpus is read, split and chunked here. Each shard's
+    ``ClusterStats`` is appended to ``clusters``."""
+    from qa.distributed import build_on_cluster, ray_session
+    from qa.encoder import DEFAULT_MODEL
+    from qa.shards import build_shards
+
+    def on_cluster(corpus, shard_dir, encoder, **shard_options):
+        report, stats = build_on_cluster(
+            corpus, shard_dir, encoder, address=settings.ray, model=model or DEFAULT_MODEL,
+            workers=settings.ray_workers, model_cache=settings.cache_dir, **shard_options,
+        )
+        clusters.append(stats)
+        return report
+
+    with ray_session(settings.ray):
+        return build_shards(corpus, settings.index_dir, encoder, shards=shards, build=on_cluster, **options)
 
 
 def _print_unchanged(report, model: str, as_json: bool) -> None:
@@ -309,7 +338,7 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
 @click.argument("question", required=False)
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option("--top-k", "-k", type=int, envvar="QA_TOP_K", default=None, help="Passages per question [env QA_TOP_K; default 5].")
+  qa index ~/corpus --ray local          read, chunk and embed on a Ray cluster started here ('qa[ray]')
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), envvar="QA_MODE", default=None,
               help="Retrieval mode [env QA_MODE; default hybrid].")
 @click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
@@ -684,7 +713,8 @@ Examples:
   qa index ~/notes                       index ~/notes into ./embeddings (updated in place next time)
   qa index ~/notes --index ~/notes-index keep the index elsewhere
   qa index ~/notes --full --json         rebuild from scratch; the report as one JSON object
-  qa index ~/corpus --ray local          embed on a Ray cluster started here (pip install 'qa[ray]')
+  qa index ~/corpus --ray local          read, chunk and embed on a Ray cluster started here (pip install 'qa[ray]')
+  qa index ~/corpus --index ~/shards --shards 4 --ray auto    4 shards, embedded on the running cluster
 """,
     "ask": """\b
 Examples:

@@ -21,7 +21,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -124,13 +124,18 @@ def partition(scan: CorpusScan, count: int) -> list[CorpusScan]:
     return parts
 
 
-def build_shards(corpus: Path, index_dir: Path, encoder: Encoder, *, shards: int, **options) -> list:
+def build_shards(
+    corpus: Path, index_dir: Path, encoder: Encoder, *, shards: int, build: Callable | None = None, **options
+) -> list:
     """Index ``corpus`` as ``shards`` ordinary indexes ``index_dir/shard-i`` of disjoint documents, then write
     ``index_dir/shards.json``; a shard already there is updated as `qa index` updates an index.
 
     The corpus is read once; each shard is then built from its part (``qa.indexer.build_index`` with ``scan=``).
 
     Args:
+        build: what builds one shard, called as ``build_index`` is (``corpus, shard directory, encoder,
+            scan=part, **options``) and returning its report: ``build_index`` itself by default, or a build that
+            embeds on a Ray cluster (``qa.distributed.build_on_cluster``).
         options: what ``build_index`` takes besides the corpus, directory, encoder and scan.
 
     Returns:
@@ -155,7 +160,8 @@ def build_shards(corpus: Path, index_dir: Path, encoder: Encoder, *, shards: int
     scan = scan_corpus(corpus, main_content=options.get("html_content", "main") == "main")
     parts = partition(scan, shards)
     index_dir.mkdir(parents=True, exist_ok=True)
-    reports = [build_index(corpus, index_dir / f"shard-{number}", encoder, scan=part, **options)
+    build = build or build_index
+    reports = [build(corpus, index_dir / f"shard-{number}", encoder, scan=part, **options)
                for number, part in enumerate(parts)]
     _write_layout(index_dir, shards)
     return reports

@@ -261,6 +261,23 @@ def test_qa_index_with_ray_joins_a_running_cluster_and_reports_what_it_sent(tmp_
     assert report["ray"]["passages_cached"] == 0
 
 
+def test_qa_index_shards_on_ray_embeds_every_shard_on_the_cluster_and_writes_the_local_shards(tmp_path):
+    address = ray.get_runtime_context().gcs_address
+    common = ("index", SEEDS, "--shards", "2", "--precision", "fp32", "--json")
+    on_ray = run_qa(*common, "--index", tmp_path / "ray", "--ray", "auto", env={"RAY_ADDRESS": address})
+    assert on_ray.returncode == 0, on_ray.stderr
+    here = run_qa(*common, "--index", tmp_path / "here")
+    assert here.returncode == 0, here.stderr
+    reports = [json.loads(line) for line in on_ray.stdout.splitlines()]
+    assert [report["shard"] for report in reports] == [0, 1]
+    assert sum(report["passages_embedded"] for report in reports) == 107
+    assert [report["ray"]["passages_sent"] for report in reports] == [r["passages_embedded"] for r in reports]
+    for shard in ("shard-0", "shard-1"):
+        assert _rows(tmp_path / "ray" / shard) == _rows(tmp_path / "here" / shard)
+        assert _index_files(tmp_path / "ray" / shard) == _index_files(tmp_path / "here" / shard)
+    assert not list(tmp_path.glob(".*.embed-cache"))
+
+
 def test_qa_index_with_an_address_ray_does_not_take_is_one_error_line(tmp_path):
     result = run_qa("index", SEEDS, "--index", tmp_path / "index", env={"QA_RAY": "somewhere:6379"})
     assert result.returncode == 1
