@@ -338,7 +338,8 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
 @click.argument("question", required=False)
 @INDEX_OPTION
 @MODEL_OPTION
-  qa index ~/corpus --ray local          read, chunk and embed on a Ray cluster started here ('qa[ray]')
+@click.option("--top-k", "-k", type=int, envvar="QA_TOP_K", default=None,
+              help="Passages per question [env QA_TOP_K; default 5].")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), envvar="QA_MODE", default=None,
               help="Retrieval mode [env QA_MODE; default hybrid].")
 @click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
@@ -713,7 +714,7 @@ Examples:
   qa index ~/notes                       index ~/notes into ./embeddings (updated in place next time)
   qa index ~/notes --index ~/notes-index keep the index elsewhere
   qa index ~/notes --full --json         rebuild from scratch; the report as one JSON object
-  qa index ~/corpus --ray local          read, chunk and embed on a Ray cluster started here (pip install 'qa[ray]')
+  qa index ~/corpus --ray local          read, chunk and embed on a Ray cluster here (pip install 'qa[ray]')
   qa index ~/corpus --index ~/shards --shards 4 --ray auto    4 shards, embedded on the running cluster
 """,
     "ask": """\b
