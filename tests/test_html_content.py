@@ -576,6 +576,13 @@ def test_a_comma_separated_list_of_links_under_see_also_stays():
     assert _read(page).text == "COMMIT\nCommits the current transaction.\nSee Also\nBEGIN, ROLLBACK"
 
 
+def test_a_list_item_or_table_cell_of_two_links_with_a_separator_stays():
+    page = ('<body><ul><li><a href="https://www.rfc-editor.org/rfc/rfc9110">RFC 9110</a>: '
+            '<a href="semantics.html">HTTP Semantics</a></li></ul><table><tr><td><a href="a.html">read</a> / '
+            '<a href="b.html">write</a></td><td>Access modes.</td></tr></table></body>')
+    assert _read(page).text == "RFC 9110: HTTP Semantics\nread / write Access modes."
+
+
 def test_a_language_switcher_is_left_out():
     page = ('<body><div class="toplang"><p><span>Available Languages: </span>'
             '<a href="../de/x.html" hreflang="de" rel="alternate">de</a> | '

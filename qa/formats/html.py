@@ -63,7 +63,7 @@ _NAV_NAMES = re.compile(
 # Class names that contain a navigation word but mark content (a reStructuredText sidebar's title).
 _CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|sidebar-title|sidebar-subtitle|nav-?content", re.IGNORECASE)
 # A class that says a navigation box is absent ("no-sidebar", "without-toc") names the layout, not a box.
-_NEGATED_NAME = re.compile(r"(?:no|without|hide)[-_]", re.IGNORECASE)
+_NEGATED_NAME = re.compile(r"(?:no|without)[-_]", re.IGNORECASE)
 # Links that act on the page rather than being part of it.
 _PAGE_ACTIONS = re.compile(
     r"edit(?: (?:this|the) page| page| source| on (?:github|gitlab))?|(?:view|show)(?: page)? source"
@@ -84,11 +84,12 @@ _LINK_DENSE_MIN_LINKS = 3
 _PREV_NEXT_MIN_LINKS = 2
 _PREV_NEXT_MAX_OTHER_CHARS = 60
 # A trail of links: at least this many, nothing else but these separators, short.
-_TRAIL_TAGS = frozenset({"div", "p", "span", "ol", "ul", "li", "td"})
+# Blocks, not lists or table cells: an item or a cell of two links ("RFC 9110: HTTP Semantics") is content.
+_TRAIL_TAGS = frozenset({"div", "p", "span"})
 _TRAIL_MIN_LINKS = 2
 _TRAIL_MAX_CHARS = 400
-# Not commas: links in a comma-separated list ("See Also: BEGIN, ROLLBACK") are a sentence of the content.
-_TRAIL_SEPARATORS = re.compile(r"[\s>›»/|·•→:\-–—\u00a0]*")
+# Not commas or colons: "See Also: BEGIN, ROLLBACK" and "RFC 9110: HTTP Semantics" are sentences of the content.
+_TRAIL_SEPARATORS = re.compile(r"[\s>›»/|·•→\-–—\u00a0]*")
 # A box of headings and links: this share of its characters, and at most this share of the page.
 _BOX_TAGS = frozenset({"div", "section", "td"})
 _BOX_DENSITY = 0.9
