@@ -235,22 +235,27 @@
     setStatus("");
   }
 
-  async function search() {
+  function search() {
+    return postToResults("search", searchRequest(), "Searching\u2026", renderAnswer);
+  }
+
+  // A search and a quote check share the results list: only the latest request writes to it.
+  async function postToResults(path, body, status, render) {
     const seq = ++searchSeq;
-    hideDocument(); // the open document belongs to the previous question; focus stays where it is
+    hideDocument(); // the open document belongs to the previous request; focus stays where it is
     showError("");
     notice.hidden = true;
     results.replaceChildren();
     results.setAttribute("aria-busy", "true");
-    setStatus("Searching\u2026");
+    setStatus(status);
     try {
-      const answer = await api("search", {
+      const reply = await api(path, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(searchRequest()),
+        body: JSON.stringify(body),
       });
       if (seq !== searchSeq) return;
-      renderAnswer(answer);
+      render(reply);
     } catch (error) {
       if (seq !== searchSeq) return;
       setStatus("");
@@ -313,30 +318,9 @@
 
   const VERDICT_LABELS = { exact: "Found", approximate: "Close", supported: "Supported", not_found: "Not found" };
 
-  async function checkQuote(event) {
+  function checkQuote(event) {
     event.preventDefault();
-    const seq = ++searchSeq; // a check and a search share the results list: only the latest writes to it
-    hideDocument();
-    showError("");
-    notice.hidden = true;
-    results.replaceChildren();
-    results.setAttribute("aria-busy", "true");
-    setStatus("Checking\u2026");
-    try {
-      const verification = await api("verify", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ text: $("quote").value }),
-      });
-      if (seq !== searchSeq) return;
-      renderVerification(verification);
-    } catch (error) {
-      if (seq !== searchSeq) return;
-      setStatus("");
-      failed(error);
-    } finally {
-      if (seq === searchSeq) results.removeAttribute("aria-busy");
-    }
+    return postToResults("verify", { text: $("quote").value }, "Checking\u2026", renderVerification);
   }
 
   function renderVerification(verification) {
