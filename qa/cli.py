@@ -271,7 +271,7 @@ def _index_shards(
     if settings.ray is None:
         reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, **options)
     else:
-        reports = _shards_on_cluster(settings, corpus, model, encoder, shards, options, clusters)
+        reports, clusters = _shards_on_cluster(settings, corpus, model, encoder, shards, options)
     for number, report in enumerate(reports):
         if as_json:
             click.echo(json.dumps({
@@ -290,11 +290,14 @@ def _index_shards(
 
 
 def _shards_on_cluster(
-    settings: Settings, corpus: Path, model: str | None, encoder, shards: int, options: dict, clusters: list
-) -> list:
+    settings: Settings, corpus: Path, model: str | None, encoder, shards: int, options: dict
+) -> tuple[list, list]:
     """`qa index --shards N --ray ADDRESS`: each shard built as `qa index --ray` builds an index (its passages
-    embedded on the cluster, one session for all shards); the corpus is read, split and chunked here. Each shard's
-    ``ClusterStats`` is appended to ``clusters``."""
+    embedded on the cluster, one session for all shards); the corpus is read, split and chunked here.
+
+    Returns:
+        Each shard's build report and its ``ClusterStats``, in shard order."""
+    clusters = []
     from qa.distributed import build_on_cluster, ray_session
     from qa.encoder import DEFAULT_MODEL
     from qa.shards import build_shards
@@ -308,7 +311,8 @@ def _shards_on_cluster(
         return report
 
     with ray_session(settings.ray):
-        return build_shards(corpus, settings.index_dir, encoder, shards=shards, build=on_cluster, **options)
+        reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, build=on_cluster, **options)
+    return reports, clusters
 
 
 def _print_unchanged(report, model: str, as_json: bool) -> None:
