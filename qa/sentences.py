@@ -133,7 +133,8 @@ class SentenceFile:
         starts_at = ids_at + 8 * passages
         if magic != SENTENCES_MAGIC or not dimension or size != starts_at + 8 * (passages + 1):
             raise IndexCorrupt(wrong)
-        mapped = map_file(fd, size, scattered=False, populate=populate)
+        # Beyond the in-memory limit a search reads its candidates' rows only (see SentenceVectors).
+        mapped = map_file(fd, size, scattered=size > MAX_MEMORY_BYTES, populate=populate)
         ids = np.frombuffer(mapped, dtype="<i8", count=passages, offset=ids_at)
         starts = np.frombuffer(mapped, dtype="<i8", count=passages + 1, offset=starts_at)
         if (passages > 1 and not np.all(ids[1:] > ids[:-1])) or starts[0] != 0 or starts[-1] != sentences or (

@@ -18,6 +18,7 @@ import struct
 import sys
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 from pathlib import Path
 
@@ -54,6 +55,9 @@ APPROXIMATE_MIN_VECTORS = 1_000
 # as much per vector as a flat scan (15,000 of 50,000 vectors took as long as all 50,000; at 1M, 100,000 took
 # 89 ms against 186 ms for all), hence the share.
 FILTER_EXACT_SHARE = 0.25
+# Slices an approximate index's re-ranking reads its candidate rows in, each on its own thread: how many reads of
+# rows that are not in memory are waited for at once (see VectorIndex._scored_in_parts).
+READ_PARTS = 8
 FILTER_OVERFETCH = 2.0
 
 EXACT = "exact"
@@ -291,14 +295,12 @@ class VectorIndex:
         Scores only those rows (``fvec_inner_products_by_idx``, what ``IndexFlat.compute_distance_subset`` and
         ``IndexRefineFlat`` run): an ID selector over a flat scan still visits every vector.
         """
-        faiss = _faiss()
         missing = candidates < 0
         labels = np.ascontiguousarray(np.where(missing, 0, candidates), dtype=np.int64)
-        cosine = np.empty(labels.shape, dtype=np.float32)
-        faiss.fvec_inner_products_by_idx(
-            faiss.swig_ptr(cosine), faiss.swig_ptr(queries), faiss.swig_ptr(self._rows), faiss.swig_ptr(labels),
-            self.dimension, len(queries), labels.shape[1],
-        )
+        if self.kind == APPROXIMATE and labels.shape[1] >= 2 * READ_PARTS:
+            cosine = self._scored_in_parts(queries, labels)
+        else:
+            cosine = _inner_products(queries, self._rows, labels)
         cosine[missing] = -np.inf
         scores, ids = _nothing(len(queries), k)
         found = min(k, labels.shape[1])
@@ -309,6 +311,19 @@ class VectorIndex:
         chosen = self._ids[np.take_along_axis(labels, best, axis=1)]
         ids[:, :found] = np.where(np.take_along_axis(missing, best, axis=1), -1, chosen)
         return scores, ids
+
+    def _scored_in_parts(self, queries: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """``_inner_products`` of the candidate rows, scored in ``READ_PARTS`` column slices on as many threads.
+
+        The rows of a large index are scattered reads of a mapped file: when they are not in memory (a server
+        whose memory holds less than the file), each is a page fault waiting on the disk, and one thread waits for
+        them one after another. Slices on threads (FAISS releases the GIL) keep that many reads in flight. Each
+        product is computed alone either way, so the scores are the same bit for bit.
+        """
+        bounds = np.linspace(0, labels.shape[1], READ_PARTS + 1).astype(int)
+        parts = [np.ascontiguousarray(labels[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        scored = _read_pool().map(lambda part: _inner_products(queries, self._rows, part, single=True), parts)
+        return np.concatenate(list(scored), axis=1)
 
     def _positions(self, allowed: np.ndarray) -> np.ndarray:
         """Row positions of the allowed ids that are in the index, sorted, each once."""
@@ -348,6 +363,29 @@ class VectorIndex:
         if (positions < 0).any():
             raise KeyError(f"ids not in the vector index: {np.asarray(ids)[positions < 0][:5].tolist()}")
         return self.rows_at(positions)
+
+
+def _inner_products(queries: np.ndarray, rows: np.ndarray, labels: np.ndarray, single: bool = False) -> np.ndarray:
+    """Each query row's inner product with the rows at its row of ``labels`` (contiguous int64 positions).
+
+    Args:
+        single: set this thread to one OpenMP thread first (a pool thread; see ``_one_search_thread``).
+    """
+    if single:
+        _one_search_thread()
+    faiss = _faiss()
+    products = np.empty(labels.shape, dtype=np.float32)
+    faiss.fvec_inner_products_by_idx(
+        faiss.swig_ptr(products), faiss.swig_ptr(queries), faiss.swig_ptr(rows), faiss.swig_ptr(labels),
+        rows.shape[1], len(queries), labels.shape[1],
+    )
+    return products
+
+
+@functools.lru_cache(maxsize=1)
+def _read_pool() -> ThreadPoolExecutor:
+    """The threads that score an approximate index's candidate rows in parallel slices (one pool per process)."""
+    return ThreadPoolExecutor(max_workers=READ_PARTS, thread_name_prefix="qa-rows")
 
 
 def _nothing(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -435,7 +473,8 @@ def map_file(fd: int, size: int, scattered: bool, populate: bool = True):
         scattered: reads will be scattered rows (re-ranking), so the kernel should not read ahead: that would
             only fill memory with rows nobody asked for.
         populate: map every page at once, for a reader that will touch them all (a build that copies a few rows
-            from an old segment does not).
+            from an old segment does not). Never done for ``scattered`` reads: those touch a few rows a search, and
+            a server should hold resident what its searches read, not the whole file.
     """
     libc = _libc()
     if libc is None:  # no C library to call (not POSIX): Python's map, which keeps a descriptor open
@@ -448,11 +487,10 @@ def map_file(fd: int, size: int, scattered: bool, populate: bool = True):
     weakref.finalize(buffer, libc.munmap, address, size)
     if scattered and hasattr(mmap, "MADV_RANDOM"):
         libc.madvise(address, size, mmap.MADV_RANDOM)
-    if populate and sys.platform == "linux":
+    if populate and not scattered and sys.platform == "linux":
         # Map every page now (they are in the page cache: the checksum has just read the file), so the first
-        # searches do not each pay a page fault per row: a search's scattered rows soon map the whole file anyway,
-        # in large folios. The pages stay page cache, shared with other processes and reclaimable. Kernels before
-        # 5.14 do not know this advice and refuse it harmlessly.
+        # full scans do not each pay a page fault per page. The pages stay page cache, shared with other
+        # processes and reclaimable. Kernels before 5.14 do not know this advice and refuse it harmlessly.
         libc.madvise(address, size, getattr(mmap, "MADV_POPULATE_READ", MADV_POPULATE_READ))
     return buffer
 

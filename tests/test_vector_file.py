@@ -249,3 +249,59 @@ def test_codes_that_do_not_describe_the_rows_are_refused_even_with_a_matching_ch
     manifest.write(index_dir)
     with pytest.raises(IndexCorrupt, match=message):
         SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+
+
+def _resident_kb(address: int) -> int:
+    """Kilobytes of the mapping that starts at ``address`` that this process has resident (smaps' Rss)."""
+    with open("/proc/self/smaps", encoding="utf-8") as smaps:
+        lines = smaps.read().splitlines()
+    start = f"{address:x}-"
+    for number, line in enumerate(lines):
+        if line.startswith(start):
+            return next(int(row.split()[1]) for row in lines[number + 1 :] if row.startswith("Rss:"))
+    raise AssertionError(f"no mapping at {address:x}")
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise") or not os.path.exists("/proc/self/smaps"), reason="Linux only")
+@pytest.mark.parametrize("rows", [1_000, 4_000])
+def test_a_served_rows_file_is_resident_whole_only_when_searches_scan_it_whole(tmp_path, monkeypatch, rows):
+    # Above EXACT_MAX_VECTORS searches read a few rows each (the re-ranking), so opening the file must not map it
+    # all into the server's resident memory; below it every search scans every row, so it is mapped at once.
+    monkeypatch.setattr(vectors_module, "EXACT_MAX_VECTORS", 2_000)
+    vectors = np.random.default_rng(rows).standard_normal((rows, 384)).astype(np.float32)
+    VectorIndex(np.arange(rows, dtype=np.int64), vectors).save(tmp_path / VECTORS_FILE)
+    fd = os.open(tmp_path / VECTORS_FILE, os.O_RDONLY)
+    try:
+        ids, mapped = vectors_module.map_rows(fd, tmp_path / VECTORS_FILE)
+    finally:
+        os.close(fd)
+    size_kb = os.path.getsize(tmp_path / VECTORS_FILE) // 1024
+    resident = _resident_kb(mapped.__array_interface__["data"][0] - 8 * rows - vectors_module.ROWS_HEADER_BYTES)
+    if rows >= vectors_module.EXACT_MAX_VECTORS:
+        assert resident < size_kb // 10  # the ids, checked at open, and not the rows
+        assert np.array_equal(mapped[[7, rows - 1]], vectors[[7, rows - 1]])
+    elif tuple(int(part) for part in os.uname().release.split(".")[:2]) >= (5, 14):
+        assert resident >= size_kb * 9 // 10
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
+@pytest.mark.parametrize("limit", [1 << 30, 1 << 20])
+def test_a_served_sentences_file_is_resident_whole_only_when_it_is_read_whole(tmp_path, monkeypatch, limit):
+    # Within the in-memory limit the file is read whole into memory at open; beyond it searches read their
+    # candidates' rows only, so opening it must not make it resident.
+    import qa.sentences as sentences_module
+    from qa.sentences import SentenceFile, SentenceFileWriter, quantize
+
+    monkeypatch.setattr(sentences_module, "MAX_MEMORY_BYTES", limit)
+    writer = SentenceFileWriter(tmp_path / SENTENCES_FILE, 384)
+    rng = np.random.default_rng(5)
+    for chunk_id in range(2_000):
+        writer.add(chunk_id, *quantize(rng.standard_normal((4, 384)).astype(np.float32)))
+    writer.close()
+    size_kb = os.path.getsize(tmp_path / SENTENCES_FILE) // 1024
+    sentences = SentenceFile.load(tmp_path / SENTENCES_FILE)
+    resident = _resident_kb(sentences._codes.__array_interface__["data"][0] - sentences_module.SENTENCES_HEADER.size)
+    if size_kb * 1024 > limit:
+        assert resident < size_kb // 4  # the ids and starts, checked at open, and not the codes
+    elif tuple(int(part) for part in os.uname().release.split(".")[:2]) >= (5, 14):
+        assert resident >= size_kb * 9 // 10

@@ -185,3 +185,22 @@ def test_odd_dimensions_stay_exact():
     vectors = _unit(1_500, 9)[:, :383].copy()
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     assert VectorIndex.build(np.arange(1_500, dtype=np.int64), vectors, exact_max=1_000).kind == EXACT
+
+
+
+def test_reranking_in_parallel_slices_gives_the_scores_of_one_pass(data, approximate, monkeypatch):
+    # The approximate index scores its candidate rows in slices on a pool of threads (so that reads of rows not in
+    # memory overlap); every id and score must be the one a single pass over all candidates gives.
+    queries = _unit(7, 11)
+    sliced_calls = []
+    scored_in_parts = VectorIndex._scored_in_parts
+    monkeypatch.setattr(
+        VectorIndex, "_scored_in_parts", lambda self, *a: sliced_calls.append(1) or scored_in_parts(self, *a)
+    )
+    sliced = approximate.search(queries, 50)
+    assert sliced_calls
+    monkeypatch.setattr(vectors_module, "READ_PARTS", 10**6)  # more slices than candidates: one pass
+    whole = approximate.search(queries, 50)
+    assert len(sliced_calls) == 1
+    assert np.array_equal(sliced[1], whole[1]) and np.array_equal(sliced[0], whole[0])
+    assert _recall(sliced[1][:, :10], _truth(data, queries, 10)) >= 0.9
