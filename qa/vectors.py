@@ -382,10 +382,18 @@ def _inner_products(queries: np.ndarray, rows: np.ndarray, labels: np.ndarray, s
     return products
 
 
-@functools.lru_cache(maxsize=1)
+_READ_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_READ_POOL_LOCK = threading.Lock()
+
+
 def _read_pool() -> ThreadPoolExecutor:
-    """The threads that score an approximate index's candidate rows in parallel slices (one pool per process)."""
-    return ThreadPoolExecutor(max_workers=READ_PARTS, thread_name_prefix="qa-rows")
+    """The threads that score an approximate index's candidate rows in parallel slices, one pool per process: a
+    forked child gets its own (the parent's threads do not exist in it, so their queue would never be served)."""
+    global _READ_POOL
+    with _READ_POOL_LOCK:
+        if _READ_POOL is None or _READ_POOL[0] != os.getpid():
+            _READ_POOL = (os.getpid(), ThreadPoolExecutor(max_workers=READ_PARTS, thread_name_prefix="qa-rows"))
+        return _READ_POOL[1]
 
 
 def _nothing(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:

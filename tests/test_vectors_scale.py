@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -204,3 +207,18 @@ def test_reranking_in_parallel_slices_gives_the_scores_of_one_pass(data, approxi
     assert len(sliced_calls) == 1
     assert np.array_equal(sliced[1], whole[1]) and np.array_equal(sliced[0], whole[0])
     assert _recall(sliced[1][:, :10], _truth(data, queries, 10)) >= 0.9
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_reranks_on_threads_of_its_own(approximate):
+    # A process that searched, then forked (a server's workers, a tool's children), leaves the child a thread pool
+    # whose threads do not exist there: the child must not wait on them.
+    queries = _unit(2, 12)
+    expected = approximate.search(queries, 20)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it answers, the same, in time
+        signal.alarm(60)
+        found = approximate.search(queries, 20)
+        os._exit(0 if np.array_equal(found[1], expected[1]) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
