@@ -453,10 +453,24 @@ class SearchService:
         dense = self.dense.retrieve(query, depth, allowed)
         if mode == "dense":
             return Ranking(dense, query, dict(dense))
+        fused, cosines = self._fuse(query, dense, pending)
+        return Ranking(fused, query, cosines)
+
+    def _fuse(
+        self, query: np.ndarray, dense: list[tuple[int, float]], keyword: Future | list[tuple[int, float]],
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """Hybrid mode's fused candidates, best first, and the cosines with ``query`` known by chunk id.
+
+        Args:
+            dense: the dense retriever's candidates for ``query``.
+            keyword: the keyword retriever's candidates, or the future that will hold them (waited for only once
+                the dense side's best sentences are scored, so the two overlap).
+        """
         blend = self.settings.fusion != "rrf" and self.settings.sentence_weight > 0
         # The dense candidates' best sentences, too, are scored while the keyword side may still be running.
         best = self.sentences.best(query, [chunk_id for chunk_id, _ in dense]) if blend else {}
-        keyword = pending.result()
+        if isinstance(keyword, Future):
+            keyword = keyword.result()
         cosines = dict(dense)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
@@ -472,7 +486,7 @@ class SearchService:
             )
             if self.settings.section_lead:
                 fused = self._with_section_leads(fused, self.settings.section_lead)
-        return Ranking(fused, query, cosines)
+        return fused, cosines
 
     def _with_section_leads(self, fused: list[tuple[int, float]], bonus: float) -> list[tuple[int, float]]:
         """``fused`` with ``bonus`` added to each passage that opens a headed section, best first again (ties by
