@@ -16,10 +16,11 @@ passages feed back; the keyword side and the fusion are otherwise as without fee
   and fused with the unchanged keyword candidates as before.
 - ``rocchio-mix:m=M:beta=B``: the same second ranking, its fused scores averaged with the first ranking's
   (a candidate missing from one ranking takes that ranking's lowest score there).
-- ``rm3:m=M:t=T:lam=L``: keyword feedback in the manner of RM3. The T stems weighted highest over the
-  first ranking's top M passages (term frequency over passage length, times the corpus IDF, times the
-  passage's fused score), other than the question's own, are a second BM25 query; its scores, scaled so its
-  best equals L times the question's best BM25 score, are added to the keyword side, which is fused again.
+- ``rm3:m=M:t=T:lam=L[:idf=0]``: keyword feedback in the manner of RM3. The T stems weighted highest over
+  the first ranking's top M passages (term frequency over passage length, times the corpus IDF unless idf=0,
+  times the passage's fused score), other than the question's own, are a second BM25 query; its scores,
+  scaled so its best equals L times the question's best BM25 score, are added to the keyword side, which is
+  fused again.
 - ``qa``: the search service as configured by the environment (``QA_FEEDBACK``...), for checking the
   shipped implementation against the variant it came from.
 """
@@ -52,6 +53,7 @@ class Variant:
     beta: float = 0.5
     t: int = 5
     lam: float = 0.3
+    idf: int = 1
 
     @classmethod
     def parse(cls, text: str) -> "Variant":
@@ -60,7 +62,7 @@ class Variant:
         if kind not in ("none", "qa", "rocchio", "rocchio-mix", "rm3"):
             raise SystemExit(f"unknown variant kind {kind!r}")
         values = dict(pair.split("=", 1) for pair in pairs)
-        kinds = {"m": int, "beta": float, "t": int, "lam": float}
+        kinds = {"m": int, "beta": float, "t": int, "lam": float, "idf": int}
         return cls(text, kind, **{key: kinds[key](value) for key, value in values.items()})
 
 
@@ -86,8 +88,11 @@ def mixed(first: list[tuple[int, float]], second: list[tuple[int, float]]) -> li
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
-def expansion_words(service, question: str, ranked: list[tuple[int, float]], m: int, t: int) -> list[str]:
-    """The ``t`` words (one surface form per stem) weighted highest over the ``m`` best passages, RM3-style."""
+def expansion_words(
+    service, question: str, ranked: list[tuple[int, float]], m: int, t: int, use_idf: bool = True
+) -> list[str]:
+    """The ``t`` words (one surface form per stem) weighted highest over the ``m`` best passages, RM3-style
+    (without ``use_idf``, by term frequency alone, as RM3 proper weighs them)."""
     from qa.keyword import STOPWORDS, query_terms
 
     top = ranked[:m]
@@ -110,8 +115,10 @@ def expansion_words(service, question: str, ranked: list[tuple[int, float]], m: 
         for stem, count in counts.items():
             if stem in asked:
                 continue
-            frequency = len(postings.postings(stem)[0])
-            idf = math.log((postings.n_rows - frequency + 0.5) / (frequency + 0.5)) if frequency else 0.0
+            idf = 1.0
+            if use_idf:
+                frequency = len(postings.postings(stem)[0])
+                idf = math.log((postings.n_rows - frequency + 0.5) / (frequency + 0.5)) if frequency else 0.0
             weights[stem] += max(score, 0.0) * count / len(stems) * max(idf, 0.0)
     return [surface[stem] for stem, _ in weights.most_common(t)]
 
@@ -146,7 +153,7 @@ def variant_first_stage(variant: Variant, original):
         if variant.kind == "rm3":
             if mode != "hybrid":
                 return Ranking(fused, query, cosines)
-            words = expansion_words(self, question, fused, variant.m, variant.t)
+            words = expansion_words(self, question, fused, variant.m, variant.t, bool(variant.idf))
             expanded = self.keyword.retrieve(" ".join(words), depth, allowed) if words else []
             again, _ = self._fuse(query, dense, with_expansion(keyword, expanded, variant.lam))
             return Ranking(again, query, cosines)
@@ -171,12 +178,14 @@ def passage_ranks(report) -> dict[str, int | None]:
     }
 
 
-def moved(before: dict[str, int | None], after: dict[str, int | None]) -> tuple[int, int]:
-    """(questions ranked better, questions ranked worse) from ``before`` to ``after``."""
+def moved(before: dict[str, int | None], after: dict[str, int | None]) -> tuple[int, int, int, int]:
+    """(questions ranked better, ranked worse, come into the top 5, gone out of it) from ``before`` to ``after``."""
     missing = float("inf")
     better = sum(1 for q in before if (after[q] or missing) < (before[q] or missing))
     worse = sum(1 for q in before if (after[q] or missing) > (before[q] or missing))
-    return better, worse
+    came = sum(1 for q in before if (after[q] or missing) <= 5 < (before[q] or missing))
+    went = sum(1 for q in before if (before[q] or missing) <= 5 < (after[q] or missing))
+    return better, worse, came, went
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_dataset(args.questions, corpus=args.corpus)
     original = SearchService._first_stage
     baseline = None
-    print("variant                     hit@1  hit@3  hit@5  MRR@10  page@5  better/worse  median ms")
+    print("variant                     hit@1  hit@3  hit@5  MRR@10  page@5  better/worse  top 5 +/-  median ms")
     for text in args.variants:
         variant = Variant.parse(text)
         SearchService._first_stage = variant_first_stage(variant, original)
@@ -207,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         ranks = passage_ranks(report)
         baseline = baseline or ranks
-        better, worse = moved(baseline, ranks)
+        better, worse, came, went = moved(baseline, ranks)
         figures = report.questions
         print(f"{variant.name:26}  {figures.hit_at_1:.3f}  {figures.hit_at_3:.3f}  {report.metrics.hit_at_5:.3f}  "
               f"{report.metrics.mrr_at_10:.3f}   {figures.doc_hit_at_5:.3f}   {better:>3} / {worse:<3}     "
+              f"{came:>2} / {went:<2}     "
               f"{report.latency_median_ms:.1f}  ({elapsed:.0f} s)", flush=True)
     SearchService._first_stage = original
     return 0
