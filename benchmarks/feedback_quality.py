@@ -10,7 +10,7 @@ service's own first stage with one step added, and is scored as ``qa eval`` scor
 moved up and down against the first variant. The variants (m: how many of the first ranking's best
 passages feed back; the keyword side and the fusion are otherwise as without feedback):
 
-- ``none``: the search as it is.
+- ``none``: the search without feedback (``QA_KEYWORD_FEEDBACK=0``), which every other variant starts from.
 - ``rocchio:m=M:beta=B``: dense Rocchio feedback. The question's vector becomes
   ``normalise(q + B * mean(vectors of the first ranking's top M))``; the dense side is searched again with it,
   and fused with the unchanged keyword candidates as before.
@@ -21,8 +21,8 @@ passages feed back; the keyword side and the fusion are otherwise as without fee
   times the passage's fused score), other than the question's own, are a second BM25 query; its scores,
   scaled so its best equals L times the question's best BM25 score, are added to the keyword side, which is
   fused again.
-- ``qa``: the search service as configured by the environment (``QA_FEEDBACK``...), for checking the
-  shipped implementation against the variant it came from.
+- ``qa``: the search service as configured (``QA_KEYWORD_FEEDBACK``: default on), to check the shipped
+  keyword feedback against the variant it came from (``rm3:m=1:t=5:lam=1.0:idf=0``).
 """
 
 from __future__ import annotations
@@ -149,17 +149,17 @@ def variant_first_stage(variant: Variant, original):
             query = self.dense.embed(question)
         dense = self.dense.retrieve(query, depth, allowed)
         keyword = self.keyword.retrieve(question, depth, allowed) if mode == "hybrid" else []
-        fused, cosines = self._fuse(query, dense, keyword) if mode == "hybrid" else (dense, dict(dense))
+        fused, cosines = self._fuse(query, dense, keyword, {}) if mode == "hybrid" else (dense, dict(dense))
         if variant.kind == "rm3":
             if mode != "hybrid":
                 return Ranking(fused, query, cosines)
             words = expansion_words(self, question, fused, variant.m, variant.t, bool(variant.idf))
             expanded = self.keyword.retrieve(" ".join(words), depth, allowed) if words else []
-            again, _ = self._fuse(query, dense, with_expansion(keyword, expanded, variant.lam))
+            again, _ = self._fuse(query, dense, with_expansion(keyword, expanded, variant.lam), {})
             return Ranking(again, query, cosines)
         moved = rocchio_query(self, query, fused, variant.m, variant.beta)
         dense2 = self.dense.retrieve(moved, depth, allowed)
-        again = self._fuse(moved, dense2, keyword)[0] if mode == "hybrid" else dense2
+        again = self._fuse(moved, dense2, keyword, {})[0] if mode == "hybrid" else dense2
         if variant.kind == "rocchio-mix":
             again = mixed(fused, again)
         # Confidence stays calibrated on the question's own vector and cosines.
@@ -208,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     original = SearchService._first_stage
     baseline = None
     print("variant                     hit@1  hit@3  hit@5  MRR@10  page@5  better/worse  top 5 +/-  median ms")
+    without_feedback = replace(service.settings, keyword_feedback=0.0)
     for text in args.variants:
         variant = Variant.parse(text)
+        service.settings = settings if variant.kind == "qa" else without_feedback
         SearchService._first_stage = variant_first_stage(variant, original)
         started = time.perf_counter()
         report = run_queries(dataset, service, args.mode)
