@@ -2,6 +2,11 @@
 
     python benchmarks/feedback_quality.py --corpus /tmp/docs-corpus --index DIR [--mode hybrid]
         [--questions benchmarks/data/docs_questions.jsonl] [--variants none rocchio:m=3:beta=0.5 ...]
+    python benchmarks/feedback_quality.py --corpus /tmp/docs-corpus --index DIR --latency 5
+
+``--latency ROUNDS`` times instead whole searches (``SearchService.search``, top 5 with supporting sentences,
+in-process) with keyword feedback off and at weight 1, alternating question by question for ROUNDS
+rounds, and prints each side's median and their ratio.
 
 The index must already be built from the corpus with the default settings (``benchmarks/docs_quality.py
 --index DIR`` builds it). Every variant ranks with the same opened index and model, through the search
@@ -21,8 +26,9 @@ passages feed back; the keyword side and the fusion are otherwise as without fee
   times the passage's fused score), other than the question's own, are a second BM25 query; its scores,
   scaled so its best equals L times the question's best BM25 score, are added to the keyword side, which is
   fused again.
-- ``qa``: the search service as configured (``QA_KEYWORD_FEEDBACK``: default on), to check the shipped
-  keyword feedback against the variant it came from (``rm3:m=1:t=5:lam=1.0:idf=0``).
+- ``qa``: the search service as configured (``QA_KEYWORD_FEEDBACK``, off by default), to check the shipped
+  keyword feedback against the variant it came from (``rm3:m=1:t=5:lam=1.0:idf=0``) when run with
+  ``QA_KEYWORD_FEEDBACK=1``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import statistics
 import sys
 import time
 from collections import Counter
@@ -188,6 +195,20 @@ def moved(before: dict[str, int | None], after: dict[str, int | None]) -> tuple[
     return better, worse, came, went
 
 
+def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
+    """Median ms of ``service.search`` (top 5) without and with keyword feedback, the two alternating per question."""
+    sides = {weight: replace(service.settings, keyword_feedback=weight) for weight in (0.0, 1.0)}
+    timings: dict[float, list[float]] = {0.0: [], 1.0: []}
+    for _ in range(rounds):
+        for question in questions:
+            for side, settings in sides.items():
+                service.settings = settings
+                started = time.perf_counter()
+                service.search(question, 5)
+                timings[side].append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings[0.0]), statistics.median(timings[1.0])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point: score each variant on one opened index and print a row for each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -196,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense"])
     parser.add_argument("--variants", nargs="+", default=["none", "rocchio:m=3:beta=0.5"])
+    parser.add_argument("--latency", type=int, default=0, metavar="ROUNDS", help="time searches off and on instead")
     args = parser.parse_args(argv)
     from qa.config import Settings
     from qa.datasets import load_dataset
@@ -205,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = replace(Settings.from_env(), index_dir=args.index, max_top_k=BEIR_PASSAGES)
     service = SearchService.open(settings)
     dataset = load_dataset(args.questions, corpus=args.corpus)
+    if args.latency:
+        off, on = latency(service, [query.text for query in dataset.queries], args.latency)
+        print(f"{len(dataset.queries)} questions x {args.latency} rounds: search median without feedback {off:.2f} ms, "
+              f"with {on:.2f} ms, ratio {on / off:.3f}")
+        return 0
     original = SearchService._first_stage
     baseline = None
     print("variant                     hit@1  hit@3  hit@5  MRR@10  page@5  better/worse  top 5 +/-  median ms")
