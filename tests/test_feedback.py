@@ -18,7 +18,10 @@ from qa.filters import SearchFilter
 from qa.fusion import normalised_score_fusion
 from qa.indexer import build_index
 from qa.search import SearchService, feedback_words
+from qa.shard_router import open_sharded
+from qa.shards import build_shards
 from test_segments import BUILD, edit_seeds
+from test_shards import FILTERS, same_answers
 
 QUESTIONS = [json.loads(line)["question"] for line in (SEEDS.parent / "tests/data/seeds_questions.jsonl").open()]
 
@@ -173,6 +176,20 @@ def test_a_segmented_index_answers_with_feedback_exactly_as_a_clean_build(tmp_pa
         ])
         service.close()
     assert answers[0] == answers[1]
+
+
+def test_two_shards_answer_with_feedback_as_the_unsharded_index_does(tmp_path, fed, encoder):
+    build_shards(SEEDS, tmp_path / "sharded", encoder, shards=2, **BUILD)
+    sharded = open_sharded(replace(fed.settings, index_dir=tmp_path / "sharded"), encoder)
+    different = []
+    for name, search_filter in FILTERS.items():
+        for question in QUESTIONS[:20]:
+            expected = fed.search(question, 10, search_filter=search_filter).as_dict()
+            got = sharded.search(question, 10, search_filter=search_filter).as_dict()
+            if not same_answers(expected, got):
+                different.append((name, question))
+    sharded.close()
+    assert not different
 
 
 def test_keyword_feedback_is_a_setting_with_bounds(monkeypatch):
