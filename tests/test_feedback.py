@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from conftest import SEEDS
+from conftest import ROOT, SEEDS
 from qa.config import Settings
 from qa.errors import ConfigError
 from qa.filters import SearchFilter
@@ -22,6 +23,9 @@ from qa.shard_router import open_sharded
 from qa.shards import build_shards
 from test_segments import BUILD, edit_seeds
 from test_shards import FILTERS, same_answers
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import feedback_quality  # noqa: E402
 
 QUESTIONS = [json.loads(line)["question"] for line in (SEEDS.parent / "tests/data/seeds_questions.jsonl").open()]
 
@@ -107,6 +111,13 @@ def test_the_feedback_scores_join_the_keyword_side_scaled_to_its_weight_and_fuse
     got = fed.rank(question, 100, mode="hybrid").ranked
     assert [i for i, _ in got] == [i for i, _ in expected][:100]
     assert [s for _, s in got] == pytest.approx([s for _, s in expected][:100], abs=1e-9)
+
+
+def test_the_benchmark_s_rm3_variant_it_was_chosen_as_ranks_as_the_shipped_feedback(plain, fed):
+    variant = feedback_quality.Variant.parse("rm3:m=1:t=5:lam=1.0:idf=0")
+    first_stage = feedback_quality.variant_first_stage(variant, SearchService._first_stage)
+    for question in QUESTIONS[:10]:
+        assert first_stage(plain, question, 10, "hybrid", None).ranked[:10] == fed.rank(question, 10).ranked
 
 
 def test_feedback_changes_some_seeds_rankings(plain, fed):
