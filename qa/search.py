@@ -481,7 +481,8 @@ class SearchService:
         self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, query: np.ndarray | None = None,
     ) -> Ranking:
         """``rank``'s ranking before the cut at ``top_k``: in hybrid mode every fused candidate of the retrievers'
-        ``_depth`` (the same list for any ``top_k`` of the same depth).
+        ``_depth`` (the same list for any ``top_k`` of the same depth). With keyword feedback on, the hybrid list is
+        fused a second time, the keyword side joined by the candidates of the first fusion's best passage's words.
 
         Args:
             allowed: the only chunk ids that may be returned (None: all).
