@@ -46,6 +46,8 @@ LOG_FORMATS = ("auto", "json", "text")
 # Re-ranking (off unless a cross-encoder is named): how many fused candidates it may re-score per question.
 DEFAULT_RERANK_DEPTH = 30
 MAX_RERANK_DEPTH = 500
+# Keyword feedback weighs its second query at most this many times the question's own.
+MAX_KEYWORD_FEEDBACK = 4.0
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 # Environment variable for each setting; documented in docs/configuration.md.
@@ -73,6 +75,7 @@ ENV_VARS = {
     "fusion_window": "QA_FUSION_WINDOW",
     "sentence_weight": "QA_SENTENCE_WEIGHT",
     "section_lead": "QA_SECTION_LEAD",
+    "keyword_feedback": "QA_KEYWORD_FEEDBACK",
     "context_weight": "QA_CONTEXT_WEIGHT",
     "text_weight": "QA_TEXT_WEIGHT",
     "rerank": "QA_RERANK",
@@ -136,6 +139,9 @@ class Settings:
     sentence_weight: float = 0.8
     # Added to the fused score of a passage that opens a headed section (hybrid score fusion).
     section_lead: float = 0.2
+    # Weight of the second keyword query made of the best fused passage's most frequent words (hybrid mode; 0: off,
+    # the default: it helps documentation questions but costs the seeds and SciFact, docs/retrieval-quality.md).
+    keyword_feedback: float = 0.0
     context_weight: float = 1.0
     text_weight: float = 1.0
     # A cross-encoder (directory or cached model name) that re-scores the best ``rerank_depth`` candidates.
@@ -242,6 +248,10 @@ class Settings:
             yield ("sentence_weight",), f"sentence weight must be between 0 and 1, got {self.sentence_weight}"
         if not 0.0 <= self.section_lead <= 1.0:
             yield ("section_lead",), f"section lead must be between 0 and 1, got {self.section_lead}"
+        if not 0.0 <= self.keyword_feedback <= MAX_KEYWORD_FEEDBACK:
+            yield ("keyword_feedback",), (
+                f"keyword feedback must be between 0 and {MAX_KEYWORD_FEEDBACK:g}, got {self.keyword_feedback}"
+            )
         if self.candidates < 1:
             yield ("candidates",), f"candidates must be positive, got {self.candidates}"
         if self.fusion_window < 0:
@@ -325,8 +335,8 @@ def _convert(name: str, raw: str) -> object:
     if name in ("log_level", "log_format", "html_content"):
         return raw.strip().lower()
     if name in (
-        "dense_weight", "sentence_weight", "section_lead", "rrf_k", "context_weight", "text_weight", "reload_interval",
-        "header_timeout", "body_timeout", "keep_alive_timeout",
+        "dense_weight", "sentence_weight", "section_lead", "keyword_feedback", "rrf_k", "context_weight", "text_weight",
+        "reload_interval", "header_timeout", "body_timeout", "keep_alive_timeout",
     ):
         try:
             return float(raw)

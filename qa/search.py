@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -14,6 +15,7 @@ import numpy as np
 
 from qa.atomic import recover_if_idle
 from qa.chunking import Span, split_sentences
+from qa.cjk import fts_form
 from qa.confidence import DEFAULT_CALIBRATION, term_coverage
 from qa.config import MODES, Settings
 from qa.dense import DenseRetriever
@@ -23,8 +25,9 @@ from qa.errors import DocumentNotFound, IndexCorrupt, IndexIncompatible, Invalid
 from qa.filters import SearchFilter
 from qa.fusion import normalised_score_fusion, reciprocal_rank_fusion
 from qa.highlight import supporting_sentences
-from qa.keyword import KeywordRetriever, query_terms
+from qa.keyword import STOPWORDS, KeywordRetriever, query_terms
 from qa.manifest import Manifest
+from qa.postings import QueryTokenizer
 from qa.rerank import Reranker, load_reranker, rerank
 from qa.sentences import SentenceVectors
 from qa.snapshot import Snapshot, open_snapshot
@@ -57,6 +60,48 @@ def _in_background(call, *args) -> Future:
 _SPLIT_CACHE_SIZE = 20_000
 # When near-identical passages took places in the top k, rank this many times deeper once, to fill them.
 _DEEPER = 4
+# Keyword feedback (settings.keyword_feedback; docs/retrieval-quality.md, "Round three"): the most frequent words
+# of the best first-stage passage become a second keyword query. One passage and five words were read off the
+# Debian documentation questions; more passages brought in other topics' words.
+_FEEDBACK_WORDS = 5
+# Words of three letters or more: numbers, CJK bigrams and short tokens name too little to search for.
+_FEEDBACK_WORD = re.compile(r"[^\W\d_]{3,}")
+_feedback_tokenizer = QueryTokenizer()
+
+
+def feedback_words(question: str, passage: str, count: int = _FEEDBACK_WORDS) -> list[str]:
+    """The ``count`` words most frequent in ``passage`` (by stem, stop words aside) whose stems the question
+    lacks, most frequent first (ties in order of first appearance): the terms of pseudo-relevance feedback as
+    RM3 weighs them for one feedback passage (its term frequencies; no IDF, which BM25 applies afterwards)."""
+    words = [w.lower() for w in _FEEDBACK_WORD.findall(fts_form(passage))]
+    words = [w for w in words if w not in STOPWORDS]
+    if not words:
+        return []
+    asked = {token for tokens in _feedback_tokenizer.tokens(query_terms(question)) for token in tokens}
+    stems = _feedback_tokenizer.tokens(words)
+    counts: Counter[str] = Counter()
+    written: dict[str, str] = {}
+    for word, tokens in zip(words, stems):
+        if len(tokens) != 1 or tokens[0] in asked:
+            continue
+        counts[tokens[0]] += 1
+        written.setdefault(tokens[0], word)
+    return [written[stem] for stem, _ in counts.most_common(count)]
+
+
+def _with_feedback(
+    keyword: list[tuple[int, float]], expanded: list[tuple[int, float]], weight: float
+) -> list[tuple[int, float]]:
+    """The keyword candidates with the feedback query's BM25 scores added, scaled so the feedback's best adds
+    ``weight`` times the question's best score (BM25 scores of two queries are on different scales); best first,
+    ties by id."""
+    if not expanded:
+        return keyword
+    scale = weight * (keyword[0][1] if keyword else expanded[0][1]) / expanded[0][1]
+    scores = dict(keyword)
+    for chunk_id, score in expanded:
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + scale * score
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 @dataclass(frozen=True)
@@ -436,7 +481,8 @@ class SearchService:
         self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, query: np.ndarray | None = None,
     ) -> Ranking:
         """``rank``'s ranking before the cut at ``top_k``: in hybrid mode every fused candidate of the retrievers'
-        ``_depth`` (the same list for any ``top_k`` of the same depth).
+        ``_depth`` (the same list for any ``top_k`` of the same depth). With keyword feedback on, the hybrid list is
+        fused a second time, the keyword side joined by the candidates of the first fusion's best passage's words.
 
         Args:
             allowed: the only chunk ids that may be returned (None: all).
@@ -453,11 +499,37 @@ class SearchService:
         dense = self.dense.retrieve(query, depth, allowed)
         if mode == "dense":
             return Ranking(dense, query, dict(dense))
+        best: dict[int, float] = {}
+        fused, cosines = self._fuse(query, dense, pending, best)
+        if self.settings.keyword_feedback and fused:
+            keyword = pending.result()
+            expanded = self._feedback_ranking(question, fused[0][0], depth, allowed)
+            if expanded:
+                with_feedback = _with_feedback(keyword, expanded, self.settings.keyword_feedback)
+                fused, cosines = self._fuse(query, dense, with_feedback, best, cosines)
+        return Ranking(fused, query, cosines)
+
+    def _fuse(
+        self, query: np.ndarray, dense: list[tuple[int, float]], keyword: Future | list[tuple[int, float]],
+        best: dict[int, float], cosines: dict[int, float] | None = None,
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """Hybrid mode's fused candidates, best first, and the cosines with ``query`` known by chunk id.
+
+        Args:
+            dense: the dense retriever's candidates for ``query``.
+            keyword: the keyword retriever's candidates, or the future that will hold them (waited for only once
+                the dense side's best sentences are scored, so the two overlap).
+            best: best-sentence cosines with ``query`` already known by chunk id; filled in with the candidates'.
+            cosines: cosines with ``query`` already known (a second fusion of the same question scores only the
+                candidates new to it).
+        """
         blend = self.settings.fusion != "rrf" and self.settings.sentence_weight > 0
         # The dense candidates' best sentences, too, are scored while the keyword side may still be running.
-        best = self.sentences.best(query, [chunk_id for chunk_id, _ in dense]) if blend else {}
-        keyword = pending.result()
-        cosines = dict(dense)
+        if blend:
+            best.update(self.sentences.best(query, [chunk_id for chunk_id, _ in dense if chunk_id not in best]))
+        if isinstance(keyword, Future):
+            keyword = keyword.result()
+        cosines = dict(dense) if cosines is None else dict(cosines)
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, keyword], k=self.settings.rrf_k)
         else:
@@ -472,7 +544,16 @@ class SearchService:
             )
             if self.settings.section_lead:
                 fused = self._with_section_leads(fused, self.settings.section_lead)
-        return Ranking(fused, query, cosines)
+        return fused, cosines
+
+    def _feedback_ranking(
+        self, question: str, chunk_id: int, depth: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """The keyword candidates of ``feedback_words`` of the passage ``chunk_id`` (the first fusion's best),
+        among ``allowed`` only; empty when the passage adds no word to the question."""
+        passage = self.store.chunks([chunk_id]).get(chunk_id)
+        words = feedback_words(question, passage.text) if passage is not None else []
+        return self.keyword.retrieve(" ".join(words), depth, allowed) if words else []
 
     def _with_section_leads(self, fused: list[tuple[int, float]], bonus: float) -> list[tuple[int, float]]:
         """``fused`` with ``bonus`` added to each passage that opens a headed section, best first again (ties by
