@@ -26,9 +26,9 @@ passages feed back; the keyword side and the fusion are otherwise as without fee
   times the passage's fused score), other than the question's own, are a second BM25 query; its scores,
   scaled so its best equals L times the question's best BM25 score, are added to the keyword side, which is
   fused again.
-- ``qa``: the search service as configured (``QA_KEYWORD_FEEDBACK``, off by default), to check the shipped
-  keyword feedback against the variant it came from (``rm3:m=1:t=5:lam=1.0:idf=0``) when run with
-  ``QA_KEYWORD_FEEDBACK=1``.
+- ``qa``: the search service as configured (``QA_KEYWORD_FEEDBACK``, 1 by default), to check the shipped
+  keyword feedback against the variant it came from (``rm3:m=1:t=5:lam=1.0:idf=0``), which it equals wherever
+  the best passage is under a heading (the shipped feedback reads no other passage).
 """
 
 from __future__ import annotations

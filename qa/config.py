@@ -139,9 +139,9 @@ class Settings:
     sentence_weight: float = 0.8
     # Added to the fused score of a passage that opens a headed section (hybrid score fusion).
     section_lead: float = 0.2
-    # Weight of the second keyword query made of the best fused passage's most frequent words (hybrid mode; 0: off,
-    # the default: it helps documentation questions but costs the seeds and SciFact, docs/retrieval-quality.md).
-    keyword_feedback: float = 0.0
+    # Weight of the second keyword query made of the best fused passage's most frequent words, when that passage
+    # is under a heading (hybrid mode; 0: off; docs/retrieval-quality.md, "Round three").
+    keyword_feedback: float = 1.0
     context_weight: float = 1.0
     text_weight: float = 1.0
     # A cross-encoder (directory or cached model name) that re-scores the best ``rerank_depth`` candidates.

@@ -550,9 +550,14 @@ class SearchService:
         self, question: str, chunk_id: int, depth: int, allowed: np.ndarray | None
     ) -> list[tuple[int, float]]:
         """The keyword candidates of ``feedback_words`` of the passage ``chunk_id`` (the first fusion's best),
-        among ``allowed`` only; empty when the passage adds no word to the question."""
+        among ``allowed`` only; empty when the passage adds no word to the question, or has no heading over it.
+
+        A passage under a heading is about the heading's one topic, so its frequent words tend to name what a
+        paraphrased question asks; an article's or abstract's passage shares the whole text's general vocabulary
+        instead (docs/retrieval-quality.md, "Round three").
+        """
         passage = self.store.chunks([chunk_id]).get(chunk_id)
-        words = feedback_words(question, passage.text) if passage is not None else []
+        words = feedback_words(question, passage.text) if passage is not None and passage.section else []
         return self.keyword.retrieve(" ".join(words), depth, allowed) if words else []
 
     def _with_section_leads(self, fused: list[tuple[int, float]], bonus: float) -> list[tuple[int, float]]:
