@@ -59,8 +59,9 @@ APPROXIMATE_MIN_SIMILARITY = 0.73
 # The longest run of changed words a text of several sentences may have and still be one approximate quote.
 MAX_CHANGED_RUN = 3
 # Names and numbers of a text that its supporting sentence lacks are counted up to this many: one invented name or
-# number is strong evidence, a third adds little, and a cap keeps a long list of names from deciding alone.
-MAX_UNMATCHED = 3
+# number is strong evidence, a second confirms it, and a cap keeps a text full of names from deciding alone (two
+# did best on the tuning half: benchmarks/verify_quotes.py).
+MAX_UNMATCHED = 2
 # What the support score weighs, in the order of SupportModel.weights: the best sentence's cosine with the text
 # and the share of the text's content words it holds, its passage's cosine, and how many of the text's names and
 # numbers the sentence lacks (see Evidence).
@@ -87,7 +88,7 @@ class SupportModel:
 
 
 # Fitted by benchmarks/verify_quotes.py on the tuning half of the labelled set (docs/verify.md).
-SUPPORT_MODEL = SupportModel(weights=(5.184, 0.456, 4.214, -1.132), bias=-4.494)
+SUPPORT_MODEL = SupportModel(weights=(4.96, 0.655, 4.179, -1.615), bias=-4.337)
 
 
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
@@ -397,12 +398,13 @@ class Evidence:
         return {name: float(getattr(self, name)) for name in SUPPORT_FEATURES}
 
 
-# Number words are compared as the digits they stand for ("three" matches "3", "nineteenth" "19th").
+# Number words are compared as the digits they stand for ("three" matches "3", "nineteenth" "19th"); "one" is
+# left out, as it is mostly a pronoun or an article ("one should", "one key route").
 _NUMBER_WORDS = {
     word: str(value)
     for value, words in enumerate(
         [
-            "zero", "one first", "two second twice", "three third", "four fourth", "five fifth", "six sixth",
+            "zero", "first", "two second twice", "three third", "four fourth", "five fifth", "six sixth",
             "seven seventh", "eight eighth", "nine ninth", "ten tenth", "eleven eleventh", "twelve twelfth",
             "thirteen thirteenth", "fourteen fourteenth", "fifteen fifteenth", "sixteen sixteenth",
             "seventeen seventeenth", "eighteen eighteenth", "nineteen nineteenth", "twenty twentieth",
@@ -415,26 +417,41 @@ _NUMBER_WORDS.update(
 )
 _NUMBER_WORDS.update({w: str(v) for v, w in ((80, "eighty"), (90, "ninety"), (100, "hundred"), (1000, "thousand"))})
 _NUMBER_WORDS.update({"million": "1000000", "billion": "1000000000"})
-# A number with its thousands separators or decimal point ("200,000", "2.5"), and an ordinal's suffix ("19th").
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?\b")
+# A number standing alone (not the digits of a name like "Rpl23" or "H2A"), with its thousands separators or
+# decimal point ("200,000", "2.5") and an ordinal's suffix ("19th").
+_NUMBER = re.compile(r"(?<![^\W\d_])\d+(?:[.,]\d+)*(?:st|nd|rd|th)?(?![^\W_])")
 _SPECIFIC_WORD = re.compile(r"\w+")
+# An abbreviation a text defines itself, "(WFR)" after "weighed food records": not a name its source must hold.
+_DEFINED_ABBREVIATION = re.compile(r"\(\s*[A-Z][A-Z0-9]*s?\s*\)")
 # What may stand between a sentence's end and its next word.
 _OPENERS = " \t\n\"'\u201c\u2018(["
 
 
 def specifics(text: str) -> set[str]:
-    """The names and numbers of a text, folded for comparison: capitalised words that are not stop words (lower
-    case; a sentence's first word is capitalised anyway, so it is left out), and numbers as digits without
-    separators or ordinal suffixes (number words too)."""
+    """The names and numbers of a text, folded for comparison: capitalised words of two or more characters that
+    are not stop words (lower case; a sentence's first word is capitalised anyway, so it is left out, and so is an
+    abbreviation the text defines in brackets), and numbers as digits without separators or ordinal suffixes
+    (number words too)."""
     found = {_digits(m.group()) for m in _NUMBER.finditer(text)}
-    # Numbers are blanked out at their own length, so a word's offset is its offset in ``text``.
-    for match in _SPECIFIC_WORD.finditer(_NUMBER.sub(lambda m: " " * len(m.group()), text)):
+    # Numbers and defined abbreviations are blanked out at their own length, so a word's offset is its offset
+    # in ``text``.
+    blanked = _NUMBER.sub(_blank, _DEFINED_ABBREVIATION.sub(_blank, text))
+    for match in _SPECIFIC_WORD.finditer(blanked):
         word, lower = match.group(), match.group().lower()
         if lower in _NUMBER_WORDS:
             found.add(_NUMBER_WORDS[lower])
-        elif word[0].isupper() and lower not in STOPWORDS and not _starts_sentence(text, match.start()):
+        elif (
+            len(word) > 1
+            and word[0].isupper()
+            and lower not in STOPWORDS
+            and not _starts_sentence(text, match.start())
+        ):
             found.add(lower)
     return found
+
+
+def _blank(match: re.Match) -> str:
+    return " " * len(match.group())
 
 
 def _starts_sentence(text: str, at: int) -> bool:
