@@ -419,7 +419,7 @@ _NUMBER_WORDS.update({w: str(v) for v, w in ((80, "eighty"), (90, "ninety"), (10
 _NUMBER_WORDS.update({"million": "1000000", "billion": "1000000000"})
 # A number standing alone (not the digits of a name like "Rpl23" or "H2A"), with its thousands separators or
 # decimal point ("200,000", "2.5") and an ordinal's suffix ("19th").
-_NUMBER = re.compile(r"(?<![^\W\d_])\d+(?:[.,]\d+)*(?:st|nd|rd|th)?(?![^\W_])")
+_NUMBER = re.compile(r"(?<!\w)\d+(?:[.,]\d+)*(?:st|nd|rd|th)?(?![^\W_])")
 _SPECIFIC_WORD = re.compile(r"\w+")
 # An abbreviation a text defines itself, "(WFR)" after "weighed food records": not a name its source must hold.
 _DEFINED_ABBREVIATION = re.compile(r"\(\s*[A-Z][A-Z0-9]*s?\s*\)")
@@ -451,6 +451,7 @@ def specifics(text: str) -> set[str]:
 
 
 def _blank(match: re.Match) -> str:
+    """Spaces as long as the match (offsets after it stay where they were)."""
     return " " * len(match.group())
 
 
