@@ -13,10 +13,12 @@ them) and from two files:
   SciFact claims  BEIR SciFact claims with judged evidence documents (supported or contradicted: BEIR keeps no
                   label) -> supported; claims without any judged document -> not_found (generated here from
                   --scifact; nothing of SciFact is stored in the repository)
-Items alternate between the tuning half (even positions in each group) and the reported half (odd).
+Items alternate between the tuning half (even positions in each group) and the reported half (odd). The support
+model is a logistic regression over qa.verify.SUPPORT_FEATURES; --tune-only fits it and shows the verdicts on the
+tuning half alone, for choosing features without looking at the reported half.
 
     python benchmarks/verify_quotes.py --seeds-index /tmp/verify-seeds --scifact-index /tmp/m-sf \\
-        --other-index /tmp/m-docs2 [--big-index /tmp/hs/index-1000000]
+        --other-index /tmp/m-docs2 [--big-index /tmp/hs/index-1000000] [--tune-only]
 """
 
 from __future__ import annotations
