@@ -477,7 +477,8 @@ def unmatched_specifics(text: str, passage: str) -> set[str]:
 def _digits(number: str) -> str:
     """``200,000`` -> ``200000``, ``19th`` -> ``19``, ``06`` -> ``6`` (a decimal point is kept: ``2.5``)."""
     number = re.sub(r",(?=\d{3}\b)", "", re.sub(r"(st|nd|rd|th)$", "", number))
-    return str(int(number)) if number.isdigit() else number
+    # Leading zeros stripped as text: int() refuses a pasted number of thousands of digits.
+    return number.lstrip("0") or "0" if number.isdecimal() else number
 
 
 class _Request:

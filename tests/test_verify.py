@@ -196,6 +196,13 @@ def test_names_and_numbers_are_read_folded_for_comparison(text, expected):
     assert specifics(text) == expected
 
 
+def test_a_number_of_thousands_of_digits_is_compared_as_text(verifier):
+    huge = "7" * 6000
+    assert specifics(f"The count was {huge} in total.") == {huge}
+    [piece] = verifier.verify(f"More than {huge} procurators nationwide attended the conference.").pieces
+    assert piece.verdict in ("approximate", "not_found")
+
+
 def test_names_and_numbers_the_passage_lacks_are_the_invented_ones():
     passage = "From July 1st to 3rd, Ying Yong led the research group to Guizhou; more than 200000 attended."
     assert unmatched_specifics("Ying Yong went to Guizhou from July 1 to 3 with 200,000 others.", passage) == set()
