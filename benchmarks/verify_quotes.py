@@ -18,7 +18,7 @@ model is a logistic regression over qa.verify.SUPPORT_FEATURES; --tune-only fits
 tuning half alone, for choosing features without looking at the reported half.
 
     python benchmarks/verify_quotes.py --seeds-index /tmp/verify-seeds --scifact-index /tmp/m-sf \\
-        --other-index /tmp/m-docs2 [--big-index /tmp/hs/index-1000000] [--tune-only]
+        --other-index /tmp/m-docs2 [--big-index /tmp/hs/index-1000000] [--tune-only | --timing-only]
 """
 
 from __future__ import annotations
@@ -333,6 +333,9 @@ def main() -> None:
         "--tune-only", action="store_true", help="fit, and show verdicts on the tuning half only (choosing features)"
     )
     parser.add_argument(
+        "--timing-only", action="store_true", help="only time quotes and paragraphs on --scifact-index"
+    )
+    parser.add_argument(
         "--query-words", type=int, default=None, help="words of a quote asked of the keyword index (default: qa's)"
     )
     args = parser.parse_args()
@@ -340,6 +343,10 @@ def main() -> None:
         verify.KEYWORD_QUERY_WORDS = args.query_words
     if args.big_only:
         time_big_index(args.big_index, None, APPROXIMATE_MIN_SIMILARITY, SUPPORT_MODEL, args.runs)
+        return
+    if args.timing_only:
+        scifact = SearchService.open(Settings(index_dir=args.scifact_index))
+        timings("scifact (17,897 passages)", scifact, Verifier(scifact), args.runs)
         return
     rng = random.Random(19)
     seeds = SearchService.open(Settings(index_dir=args.seeds_index))
