@@ -13,10 +13,12 @@ them) and from two files:
   SciFact claims  BEIR SciFact claims with judged evidence documents (supported or contradicted: BEIR keeps no
                   label) -> supported; claims without any judged document -> not_found (generated here from
                   --scifact; nothing of SciFact is stored in the repository)
-Items alternate between the tuning half (even positions in each group) and the reported half (odd).
+Items alternate between the tuning half (even positions in each group) and the reported half (odd). The support
+model is a logistic regression over qa.verify.SUPPORT_FEATURES; --tune-only fits it and shows the verdicts on the
+tuning half alone, for choosing features without looking at the reported half.
 
     python benchmarks/verify_quotes.py --seeds-index /tmp/verify-seeds --scifact-index /tmp/m-sf \\
-        --other-index /tmp/m-docs2 [--big-index /tmp/hs/index-1000000]
+        --other-index /tmp/m-docs2 [--big-index /tmp/hs/index-1000000] [--tune-only | --timing-only]
 """
 
 from __future__ import annotations
@@ -36,11 +38,10 @@ import numpy as np
 
 from qa import verify
 from qa.chunking import split_sentences
-from qa.confidence import Calibration
 from qa.config import Settings
 from qa.quotes import clean_quote
 from qa.search import SearchService
-from qa.verify import APPROXIMATE_MIN_SIMILARITY, SUPPORT_CALIBRATION, Verifier
+from qa.verify import APPROXIMATE_MIN_SIMILARITY, SUPPORT_FEATURES, SUPPORT_MODEL, SupportModel, Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "public" / "scifact"
@@ -187,8 +188,9 @@ def tune_similarity(items: list[Item]) -> float:
     return round(float(best), 2)
 
 
-def fit_support(items: list[Item], steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> Calibration:
-    """Logistic regression of supported against not_found over (sentence cosine, coverage), groups balanced."""
+def fit_support(items: list[Item], steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> SupportModel:
+    """Logistic regression of supported against not_found over the support features (``SUPPORT_FEATURES``),
+    groups balanced."""
     groups: dict[str, list[Item]] = {}
     for item in items:
         if item.expected in ("supported", "not_found"):
@@ -196,17 +198,35 @@ def fit_support(items: list[Item], steps: int = 20000, rate: float = 0.5, l2: fl
     largest = max(len(g) for g in groups.values())
     xs, ys = [], []
     for members in groups.values():
-        x = np.array([[m.features["cosine"], m.features["coverage"]] for m in members])
+        x = np.array([[m.features[name] for name in SUPPORT_FEATURES] for m in members])
         repeats = int(np.ceil(largest / len(x)))
         xs.append(np.tile(x, (repeats, 1))[:largest])
         ys.append(np.full(largest, 1.0 if members[0].expected == "supported" else 0.0))
     x, y = np.vstack(xs), np.concatenate(ys)
     design = np.hstack([x, np.ones((len(x), 1))])
-    weights = np.zeros(3)
+    weights = np.zeros(design.shape[1])
     for _ in range(steps):
         p = 1 / (1 + np.exp(-design @ weights))
-        weights -= rate * (design.T @ (p - y) / len(y) + l2 * np.r_[weights[:2], 0])
-    return Calibration(round(float(weights[0]), 3), round(float(weights[1]), 3), round(float(weights[2]), 3))
+        weights -= rate * (design.T @ (p - y) / len(y) + l2 * np.r_[weights[:-1], 0])
+    return SupportModel(tuple(round(float(w), 3) for w in weights[:-1]), round(float(weights[-1]), 3))
+
+
+def verdict_of(features: dict, similarity: float, support: SupportModel) -> str:
+    """The verdict on one piece from its features alone (what ``Verifier`` decides for a single sentence)."""
+    if features["exact"]:
+        return "exact"
+    if features["similarity"] >= similarity:
+        return "approximate"
+    return "supported" if support.supports(support.confidence(features)) else "not_found"
+
+
+def tuning_report(name: str, items: list[Item], similarity: float, support: SupportModel) -> None:
+    """Verdicts from the features of the tuning half itself: for choosing features without the reported half."""
+    print(f"\n{name}: tuning half, verdicts from features ({len(items)} items)")
+    for group in dict.fromkeys(item.group for item in items):
+        members = [i for i in items if i.group == group]
+        hits = sum(verdict_of(i.features, similarity, support) == i.expected for i in members)
+        print(f"{group:34s} {len(members):4d}  {members[0].expected:12s} {hits / len(members):11.3f}")
 
 
 def right_span(item: Item, piece) -> bool:
@@ -310,13 +330,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big-only", action="store_true", help="only time exact quotes on --big-index")
     parser.add_argument(
+        "--tune-only", action="store_true", help="fit, and show verdicts on the tuning half only (choosing features)"
+    )
+    parser.add_argument(
+        "--timing-only", action="store_true", help="only time quotes and paragraphs on --scifact-index"
+    )
+    parser.add_argument(
         "--query-words", type=int, default=None, help="words of a quote asked of the keyword index (default: qa's)"
     )
     args = parser.parse_args()
     if args.query_words is not None:
         verify.KEYWORD_QUERY_WORDS = args.query_words
     if args.big_only:
-        time_big_index(args.big_index, None, APPROXIMATE_MIN_SIMILARITY, SUPPORT_CALIBRATION, args.runs)
+        time_big_index(args.big_index, None, APPROXIMATE_MIN_SIMILARITY, SUPPORT_MODEL, args.runs)
+        return
+    if args.timing_only:
+        scifact = SearchService.open(Settings(index_dir=args.scifact_index))
+        timings("scifact (17,897 passages)", scifact, Verifier(scifact), args.runs)
         return
     rng = random.Random(19)
     seeds = SearchService.open(Settings(index_dir=args.seeds_index))
@@ -343,8 +373,12 @@ def main() -> None:
     similarity = tune_similarity(tune_items)
     support = fit_support(tune_items)
     print(
-        f"tuned on {len(tune_items)} items: APPROXIMATE_MIN_SIMILARITY = {similarity}; SUPPORT_CALIBRATION = {support}"
+        f"tuned on {len(tune_items)} items: APPROXIMATE_MIN_SIMILARITY = {similarity}; SUPPORT_MODEL = {support}"
     )
+    if args.tune_only:
+        for name, (_, items) in sets.items():
+            tuning_report(name, halves(items)[0], similarity, support)
+        return
     for name, (service, items) in sets.items():
         _, held_out = halves(items)
         report(name, Verifier(service, min_similarity=similarity, support=support), held_out)
@@ -355,7 +389,7 @@ def main() -> None:
         time_big_index(args.big_index, seeds.dense.encoder, similarity, support, args.runs)
 
 
-def time_big_index(index_dir: Path, encoder, similarity: float, support: Calibration, runs: int) -> None:
+def time_big_index(index_dir: Path, encoder, similarity: float, support: SupportModel, runs: int) -> None:
     """Time exact one-sentence quotes on a big index (opening one of 1M passages takes a while and ~3 GB)."""
     big = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
     rng = random.Random(6)

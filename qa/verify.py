@@ -11,6 +11,7 @@ a passage boundary is found whole. No separate quote index: docs/verify.md says 
 from __future__ import annotations
 
 import bisect
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.chunking import split_sentences
-from qa.confidence import Calibration, term_coverage
+from qa.confidence import term_coverage
 from qa.errors import InvalidRequest
 from qa.filters import SearchFilter
-from qa.keyword import query_terms
+from qa.keyword import STOPWORDS, query_terms
 from qa.quotes import (
     Alignment,
     Difference,
@@ -47,18 +48,48 @@ MAX_PLACES = 10
 KEYWORD_CANDIDATES = 20
 # Words of a quote asked of the keyword index (the longest: see keyword_query).
 KEYWORD_QUERY_WORDS = 12
-# Passages the vector search adds when looking for a passage that states a sentence.
-DENSE_CANDIDATES = 10
+# Passages each retriever adds when looking for a passage that states a sentence (the vector search's for its
+# meaning, the keyword search's for its words).
+DENSE_CANDIDATES = 20
 # A text of at most this many sentences is first looked for whole (a quotation of a few sentences is one place).
 WHOLE_SENTENCES = 3
 # The closest span is an approximate quote from this similarity up (Indel similarity of the folded,
 # lower-cased texts): tuned by benchmarks/verify_quotes.py (docs/verify.md).
 APPROXIMATE_MIN_SIMILARITY = 0.73
-# Support: a logistic model over the best sentence's cosine and the share of the sentence's content words it
-# holds, fitted by benchmarks/verify_quotes.py on one half of the labelled set (docs/verify.md).
 # The longest run of changed words a text of several sentences may have and still be one approximate quote.
 MAX_CHANGED_RUN = 3
-SUPPORT_CALIBRATION = Calibration(cosine_weight=7.709, coverage_weight=2.864, bias=-5.491)
+# Names and numbers of a text that its supporting sentence lacks are counted up to this many: one invented name or
+# number is strong evidence, a second confirms it, and a cap keeps a text full of names from deciding alone (two
+# did best on the tuning half: benchmarks/verify_quotes.py).
+MAX_UNMATCHED = 2
+# What the support score weighs, in the order of SupportModel.weights: the best sentence's cosine with the text
+# and the share of the text's content words it holds, its passage's cosine, and how many of the text's names and
+# numbers the sentence lacks (see Evidence).
+SUPPORT_FEATURES = ("cosine", "coverage", "passage_cosine", "unmatched")
+
+
+@dataclass(frozen=True)
+class SupportModel:
+    """A logistic model over the features of a text's best supporting sentence (``SUPPORT_FEATURES``), calibrated
+    the way ``answerable`` is; fitted by benchmarks/verify_quotes.py."""
+
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float = 0.5
+
+    def confidence(self, features: dict[str, float]) -> float:
+        """Probability in [0, 1] that a passage states the text."""
+        z = self.bias + sum(w * features[name] for w, name in zip(self.weights, SUPPORT_FEATURES))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def supports(self, confidence: float) -> bool:
+        """Whether the score is high enough to call the text ``supported``."""
+        return confidence >= self.threshold
+
+
+# Fitted by benchmarks/verify_quotes.py on the tuning half of the labelled set (docs/verify.md).
+SUPPORT_MODEL = SupportModel(weights=(4.96, 0.655, 4.179, -1.615), bias=-4.337)
+
 
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -230,7 +261,7 @@ class Verifier:
         service: SearchService,
         *,
         min_similarity: float = APPROXIMATE_MIN_SIMILARITY,
-        support: Calibration = SUPPORT_CALIBRATION,
+        support: SupportModel = SUPPORT_MODEL,
     ) -> None:
         self.service = service
         self.min_similarity = min_similarity
@@ -303,8 +334,8 @@ class Verifier:
             if evidence is None:
                 results.append(Piece(text, start, end, "not_found", 0.0, []))
                 continue
-            score = round(self.support.confidence(evidence.cosine, evidence.coverage), 4)
-            if not self.support.answerable(score):
+            score = round(self.support.confidence(evidence.features()), 4)
+            if not self.support.supports(score):
                 results.append(Piece(text, start, end, "not_found", score, []))
                 continue
             citation = request.passage_citation(evidence.chunk, evidence.sentence)
@@ -329,35 +360,125 @@ class Verifier:
                 continue
             chunk, sentence, cosine = best
             sentence_text = request.document(chunk.doc_id).text[sentence[0] : sentence[1]]
-            found.append(Evidence(chunk, sentence, cosine, term_coverage(query_terms(text), sentence_text)))
+            [passage] = service.dense.vectors.reconstruct([chunk.id])
+            coverage = term_coverage(query_terms(text), sentence_text)
+            unmatched = min(len(unmatched_specifics(text, sentence_text)), MAX_UNMATCHED)
+            found.append(Evidence(chunk, sentence, cosine, coverage, float(np.dot(passage, query)), unmatched))
         return found
 
     def features(self, text: str) -> dict:
         """What the verdict on ``text`` as one piece rests on, before any threshold (for tuning): whether it is
-        exact, the closest span's similarity, and the best sentence's cosine and coverage."""
+        exact, the closest span's similarity, and the support features of its best sentence (``SUPPORT_FEATURES``)."""
         request = _Request(self.service)
         quote = clean_quote(check_text(text))
         windows = request.windows(quote, None)
         exact = any(exact_places(quote, window) for _, window in windows)
         closest = _closest(quote, windows)
         [evidence] = self.support_evidence(request, [text])
-        return {
-            "exact": exact,
-            "similarity": closest[1].similarity if closest else 0.0,
-            "cosine": evidence.cosine if evidence else 0.0,
-            "coverage": evidence.coverage if evidence else 0.0,
-        }
+        support = evidence.features() if evidence else dict.fromkeys(SUPPORT_FEATURES, 0.0)
+        return {"exact": exact, "similarity": closest[1].similarity if closest else 0.0, **support}
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """The sentence closest in meaning to a text: its passage, its document span, its cosine with the text, and
-    the share of the text's content words it holds."""
+    """The passage sentence closest in meaning to a text, and what the support score weighs about it: the
+    sentence's document span, its cosine with the text, the share of the text's content words it holds, the whole
+    passage's cosine (a sentence read out of its passage can match by accident), and how many of the text's names
+    and numbers the sentence lacks (at most ``MAX_UNMATCHED``)."""
 
     chunk: StoredChunk
     sentence: tuple[int, int]
     cosine: float
     coverage: float
+    passage_cosine: float
+    unmatched: int
+
+    def features(self) -> dict[str, float]:
+        """The features by name (``SUPPORT_FEATURES``)."""
+        return {name: float(getattr(self, name)) for name in SUPPORT_FEATURES}
+
+
+# Number words are compared as the digits they stand for ("three" matches "3", "nineteenth" "19th"); "one" is
+# left out, as it is mostly a pronoun or an article ("one should", "one key route").
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, words in enumerate(
+        [
+            "zero", "first", "two second twice", "three third", "four fourth", "five fifth", "six sixth",
+            "seven seventh", "eight eighth", "nine ninth", "ten tenth", "eleven eleventh", "twelve twelfth",
+            "thirteen thirteenth", "fourteen fourteenth", "fifteen fifteenth", "sixteen sixteenth",
+            "seventeen seventeenth", "eighteen eighteenth", "nineteen nineteenth", "twenty twentieth",
+        ]
+    )
+    for word in words.split()
+}
+_NUMBER_WORDS.update(
+    {w: str(v) for v, w in ((30, "thirty"), (40, "forty"), (50, "fifty"), (60, "sixty"), (70, "seventy"))}
+)
+_NUMBER_WORDS.update({w: str(v) for v, w in ((80, "eighty"), (90, "ninety"), (100, "hundred"), (1000, "thousand"))})
+_NUMBER_WORDS.update({"million": "1000000", "billion": "1000000000"})
+# A number standing alone (not the digits of a name like "Rpl23" or "H2A"), with its thousands separators or
+# decimal point ("200,000", "2.5") and an ordinal's suffix ("19th").
+_NUMBER = re.compile(r"(?<!\w)\d+(?:[.,]\d+)*(?:st|nd|rd|th)?(?![^\W_])")
+_SPECIFIC_WORD = re.compile(r"\w+")
+# An abbreviation a text defines itself, "(WFR)" after "weighed food records": not a name its source must hold.
+_DEFINED_ABBREVIATION = re.compile(r"\(\s*[A-Z][A-Z0-9]*s?\s*\)")
+# What may stand between a sentence's end and its next word.
+_OPENERS = " \t\n\"'\u201c\u2018(["
+
+
+def specifics(text: str) -> set[str]:
+    """The names and numbers of a text, folded for comparison: capitalised words of two or more characters that
+    are not stop words (lower case; a sentence's first word is capitalised anyway, so it is left out, and so is an
+    abbreviation the text defines in brackets), and numbers as digits without separators or ordinal suffixes
+    (number words too)."""
+    found = {_digits(m.group()) for m in _NUMBER.finditer(text)}
+    # Numbers and defined abbreviations are blanked out at their own length, so a word's offset is its offset
+    # in ``text``.
+    blanked = _NUMBER.sub(_blank, _DEFINED_ABBREVIATION.sub(_blank, text))
+    for match in _SPECIFIC_WORD.finditer(blanked):
+        word, lower = match.group(), match.group().lower()
+        if lower in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[lower])
+        elif (
+            len(word) > 1
+            and word[0].isupper()
+            and lower not in STOPWORDS
+            and not _starts_sentence(text, match.start())
+        ):
+            found.add(lower)
+    return found
+
+
+def _blank(match: re.Match) -> str:
+    """Spaces as long as the match (offsets after it stay where they were)."""
+    return " " * len(match.group())
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    """Whether the word at ``at`` begins the text or a sentence (quotes and brackets before it aside)."""
+    before = text[max(0, at - 16) : at].rstrip(_OPENERS)
+    return before[-1:] in ("", ".", "!", "?") and (bool(before) or at <= 16)
+
+
+def unmatched_specifics(text: str, passage: str) -> set[str]:
+    """The names and numbers of ``text`` that ``passage`` does not hold (as a name, a number or a number word):
+    an invented name or number is what an embedding does not see."""
+    wanted = specifics(text)
+    if not wanted:
+        return set()
+    held = {_digits(m.group()) for m in _NUMBER.finditer(passage)}
+    for word in _SPECIFIC_WORD.findall(_NUMBER.sub(" ", passage)):
+        lower = word.lower()
+        held.add(_NUMBER_WORDS.get(lower, lower))
+    return wanted - held
+
+
+def _digits(number: str) -> str:
+    """``200,000`` -> ``200000``, ``19th`` -> ``19``, ``06`` -> ``6`` (a decimal point is kept: ``2.5``)."""
+    number = re.sub(r",(?=\d{3}\b)", "", re.sub(r"(st|nd|rd|th)$", "", number))
+    # Leading zeros stripped as text: int() refuses a pasted number of thousands of digits.
+    return number.lstrip("0") or "0" if number.isdecimal() else number
 
 
 class _Request:

@@ -19,7 +19,7 @@ from qa.chunking import split_sentences
 from qa.config import Settings
 from qa.errors import InvalidRequest
 from qa.quotes import clean_quote, fold
-from qa.verify import APPROXIMATE_MIN_SIMILARITY, GivenCitation, Verifier
+from qa.verify import APPROXIMATE_MIN_SIMILARITY, GivenCitation, Verifier, specifics, unmatched_specifics
 
 SOURCE = "002_7611d074bac0c8e6.txt"
 SENTENCE = "They went to Anshun, Guiyang and other places in Guizhou for research."
@@ -139,6 +139,75 @@ def test_a_paraphrase_is_supported_with_its_passage_and_sentence_cited(verifier,
     assert c.source == SOURCE and text[c.start : c.end] == match.text
     [sentence] = c.highlight
     assert text[sentence.start : sentence.end] == SENTENCE
+
+
+def test_a_paraphrase_merging_sentences_is_supported_by_one_of_them(verifier, service):
+    # Restates three adjacent sentences of the first seed as one: "Handling cases is the basic way of legal
+    # supervision. Every case is a 'procuratorial product'. Whether the quality is qualified or not ... affects the
+    # people's perception of fairness and justice."
+    merged = (
+        "Case handling is the fundamental means of legal supervision, and each case is a 'procuratorial product' "
+        "whose quality affects how people perceive fairness and justice."
+    )
+    [piece] = verifier.verify(merged).pieces
+    assert piece.verdict == "supported" and piece.score >= 0.5
+    c = piece.matches[0].citation
+    [sentence] = c.highlight
+    stated = service.document(c.source).text[sentence.start : sentence.end]
+    assert c.source == "000_d01fc28f19d529a8.txt"
+    assert "Handling cases is the basic way of legal supervision" in stated or "procuratorial product" in stated
+
+
+@pytest.mark.parametrize(
+    ("stated", "invented"),
+    [
+        # A person: Ying Yong led the research in Guizhou, Zhang Jun did not.
+        (
+            "Ying Yong led a research team of the Supreme People's Procuratorate to Guizhou in early July.",
+            "Zhang Jun led a research team of the Supreme People's Procuratorate to Guizhou in early July.",
+        ),
+        # Numbers: the research ran from July 1st to 3rd.
+        (
+            "Ying Yong led a research team of the Supreme People's Procuratorate to Guizhou from July 1 to 3.",
+            "Ying Yong led a research team of the Supreme People's Procuratorate to Guizhou from July 11 to 13.",
+        ),
+    ],
+)
+def test_an_invented_name_or_number_about_a_seed_person_is_not_found(verifier, stated, invented):
+    assert verifier.verify(stated).verdict == "supported"
+    [piece] = verifier.verify(invented).pieces
+    assert piece.verdict == "not_found" and piece.matches == [] and piece.score < 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("More than 200,000 procurators attended on March 18.", {"200000", "march", "18"}),
+        # A sentence's first word is capitalised anyway: "Zhang" is left out, "Jun" is read.
+        # A sentence's first word is capitalised anyway: "Zhang" is left out, "Jun" is read.
+        ("Zhang Jun set out three requirements in the 19th year.", {"jun", "3", "19"}),
+        ("The Fourth Plenary Session met. Then Ying Yong spoke.", {"4", "plenary", "session", "ying", "yong"}),
+        ("Weighed food records (WFR) are costly in the UK.", {"uk"}),
+        ("Bcp1 is a chaperone for Rpl23 in S. cerevisiae.", {"rpl23"}),
+        ("One key route is to modernize how it is managed.", set()),
+    ],
+)
+def test_names_and_numbers_are_read_folded_for_comparison(text, expected):
+    assert specifics(text) == expected
+
+
+def test_a_number_of_thousands_of_digits_is_compared_as_text(verifier):
+    huge = "7" * 6000
+    assert specifics(f"The count was {huge} in total.") == {huge}
+    [piece] = verifier.verify(f"More than {huge} procurators nationwide attended the conference.").pieces
+    assert piece.verdict in ("approximate", "not_found")
+
+
+def test_names_and_numbers_the_passage_lacks_are_the_invented_ones():
+    passage = "From July 1st to 3rd, Ying Yong led the research group to Guizhou; more than 200000 attended."
+    assert unmatched_specifics("Ying Yong went to Guizhou from July 1 to 3 with 200,000 others.", passage) == set()
+    invented = "Ying Yong went to Yunnan on July 11 with four others."
+    assert unmatched_specifics(invented, passage) == {"yunnan", "11", "4"}
 
 
 @pytest.mark.parametrize(
