@@ -34,7 +34,7 @@ from qa.manifest import (
     segment_files,
     verify_checksums,
 )
-from qa.postings import build_postings
+from qa.postings import Postings, build_postings
 from qa.sections import place
 from qa.segments import (
     MAX_HIDDEN_SHARE,
@@ -445,12 +445,13 @@ def build_index(
         store.add_skipped(scan.skipped)
         store.add_file_stats(scan.stats)
         clock.lap("chunk")
-        reused = store.reusable_inputs() if previous is not None else {}
-        store.detach_previous()
-        clock.lap("lookup")
         # From the store's rows, so an update's postings are those of a clean build of the same documents.
         build_postings(store.keyword_rows(), target / KEYWORDS_FILE)
         clock.lap("write")
+        # The new postings name each new passage's words, through which the previous segments' are searched.
+        reused = store.reusable_inputs(Postings.open_path(target / KEYWORDS_FILE)) if previous is not None else {}
+        store.detach_previous()
+        clock.lap("lookup")
         pending = _embed(store, encoder, reused, staging / PENDING_SENTENCES_FILE, report, embed_batches)
         clock.lap("embed")
         ids, hashes = store.chunk_hashes()

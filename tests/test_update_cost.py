@@ -155,3 +155,43 @@ def test_a_reused_scan_equals_a_fresh_one_and_keeps_the_stamp(corpus):
     assert again.reused == 4
     assert (again.documents, again.skipped, again.stats) == (fresh.documents, fresh.skipped, fresh.stats)
     assert again.fingerprint == fresh.fingerprint and again.stamp == fresh.stamp == corpus_stamp(corpus)
+
+
+def test_the_postings_lookup_reuses_what_one_pass_over_every_chunk_reuses(corpus, tmp_path, encoder, monkeypatch):
+    """Vectors found through the previous segments' postings are the ones a pass over all their chunks finds."""
+    import shutil
+
+    import qa.store
+    from qa.manifest import Manifest
+
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder, **BUILD)
+    (corpus / "d.md").write_text("# Kitchen notes\n\n" + _section("tea", 5))
+    build_index(corpus, index_dir, encoder, **BUILD)  # a second segment, so both are searched
+    # Sections moved and copied between files, old and new, beside passages never seen.
+    (corpus / "a.md").write_text("# Kitchen notes\n\n" + _section("eggs", 6) + "\n" + _section("tea", 5))
+    (corpus / "e.md").write_text("# Kitchen notes\n\n" + _section("bread", 6) + "\n" + _section("jam", 3))
+    copy = tmp_path / "copy"
+    shutil.copytree(index_dir, copy)
+    looked_up = []
+    real = qa.store._lookup_candidates
+    monkeypatch.setattr(qa.store, "_lookup_candidates", lambda *a: looked_up.append(real(*a)) or looked_up[-1])
+    ours = build_index(corpus, index_dir, encoder, **BUILD)
+    assert looked_up and all(ids is not None for ids in looked_up)  # no segment was read whole
+    monkeypatch.setattr(qa.store, "POSTINGS_LOOKUP_MAX", 0)
+    theirs = build_index(corpus, copy, encoder, **BUILD)
+    assert ours.passages_reused == theirs.passages_reused > 0
+    assert ours.passages_embedded == theirs.passages_embedded > 0
+    newest = Manifest.read(index_dir).segments[-1]["dir"]
+    for name in ("vectors.f32", "sentences.i8", "keywords.bin"):
+        assert (index_dir / newest / name).read_bytes() == (copy / newest / name).read_bytes(), name
+    assert _documents(index_dir) == _documents(copy)
+
+
+def test_a_passage_without_words_is_looked_up_in_every_chunk(corpus, tmp_path, encoder):
+    index_dir = tmp_path / "index"
+    (corpus / "rule.txt").write_text("----\n")
+    build_index(corpus, index_dir, encoder, **BUILD)
+    (corpus / "rule2.txt").write_text("----\n\n")  # other bytes, the same passage text, and no word in it
+    report = build_index(corpus, index_dir, encoder, **BUILD)
+    assert report.added == 1 and report.passages_embedded == 0
