@@ -637,11 +637,19 @@ def _lookup_candidates(
         for other in lists[1:]:
             if len(rows) <= _LOOKUP_ENOUGH:
                 break
-            rows = np.intersect1d(rows, other, assume_unique=True)
+            rows = _within(rows, other)
         found.update(postings.chunk_ids[rows].tolist())
         if len(found) > _LOOKUP_FEW and len(found) * _LOOKUP_SHARE > postings.n_rows:
             return None
     return sorted(found)
+
+
+def _within(rows: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The ``rows`` that are also in ``other`` (both ascending): a binary search of each, no sort of both."""
+    if not len(rows) or not len(other):
+        return rows[:0]
+    at = np.minimum(np.searchsorted(other, rows), len(other) - 1)
+    return rows[other[at] == rows]
 
 
 class _Rows(list):
