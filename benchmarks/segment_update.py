@@ -48,7 +48,7 @@ from qa.search import SearchService  # noqa: E402
 from update import vocabulary  # noqa: E402
 
 # The phases of one update, in the order they run (see qa.indexer.BuildReport.phases).
-PHASES = ("walk", "read", "chunk", "embed", "write", "swap")
+PHASES = ("walk", "read", "compare", "chunk", "write", "lookup", "embed", "swap")
 
 
 def markdown_corpus(corpus: Path, chunks: int, seed: int) -> None:
@@ -99,8 +99,15 @@ def grow_passages(small: Path, deep: Path, copies: int) -> None:
     _write_tree(deep, {relative: "\n\n".join(texts) for relative, texts in copies_of(small, copies).items()})
 
 
-def timed_updates(corpus: Path, index_dir: Path, encoder, build: dict, updates: int) -> tuple[list, dict]:
+def timed_updates(
+    corpus: Path, index_dir: Path, encoder, build: dict, updates: int, from_merged: bool = False
+) -> tuple[list, dict]:
     """Edit one file and update, ``updates`` times; then put the file back (untimed update).
+
+    Args:
+        from_merged: update, each time, a copy of the index as it was (one segment; the copy is hard links, as index
+            files are never changed in place) with that round's edit alone, instead of the index each update leaves:
+            every round then starts from the same state, whatever code ran the round before.
 
     Returns:
         Per update ``(seconds, phases)``, and facts about the index.
@@ -110,8 +117,15 @@ def timed_updates(corpus: Path, index_dir: Path, encoder, build: dict, updates: 
     original = target.read_text(encoding="utf-8")
     timings = []
     for round_number in range(updates):
+        updated = index_dir
+        if from_merged:
+            target.write_text(original, encoding="utf-8")
+            updated = index_dir.parent / f"{index_dir.name}-round"
+            if updated.exists():
+                shutil.rmtree(updated)
+            shutil.copytree(index_dir, updated, copy_function=os.link)
         edit_one_paragraph(target, round_number)
-        report = build_index(corpus, index_dir, encoder, **build)
+        report = build_index(corpus, updated, encoder, **build)
         assert report.update and report.changed == 1, report
         phases = getattr(report, "phases", {})
         timings.append((report.seconds, phases))
@@ -120,6 +134,8 @@ def timed_updates(corpus: Path, index_dir: Path, encoder, build: dict, updates: 
               f"{report.passages_embedded} embedded, {report.segments} segments", file=sys.stderr)
     target.write_text(original, encoding="utf-8")
     build_index(corpus, index_dir, encoder, **build)
+    if from_merged:
+        shutil.rmtree(index_dir.parent / f"{index_dir.name}-round")
     return timings, {"passages": report.chunks, "files": len(files), "segments_after": report.segments}
 
 
@@ -206,6 +222,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=100, help="questions for the segmented-vs-merged check")
     parser.add_argument("--no-check", action="store_true", help="skip the segmented-vs-merged answer check")
     parser.add_argument("--sizes", default="small,files,passages", help="which sizes to time (comma-separated)")
+    parser.add_argument("--from-merged", action="store_true",
+                        help="time each update on a fresh copy of the merged index (see timed_updates)")
     args = parser.parse_args()
     defaults = Settings()
     build = dict(chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
@@ -214,7 +232,7 @@ def main() -> None:
     figures = {}
     for name in args.sizes.split(","):
         corpus, index_dir = layout[name]
-        timings, facts = timed_updates(corpus, index_dir, encoder, build, args.updates)
+        timings, facts = timed_updates(corpus, index_dir, encoder, build, args.updates, args.from_merged)
         seconds = [s for s, _ in timings]
         phases = {phase: round(statistics.median(p.get(phase, 0.0) for _, p in timings), 3)
                   for phase in PHASES if any(phase in p for _, p in timings)}
