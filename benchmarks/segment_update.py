@@ -43,6 +43,7 @@ from update import edit_one_paragraph, generate  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.encoder import load_encoder  # noqa: E402
 from qa.indexer import build_index  # noqa: E402
+from qa.ingest import extractor_version  # noqa: E402
 from qa.manifest import Manifest  # noqa: E402
 from qa.search import SearchService  # noqa: E402
 from update import vocabulary  # noqa: E402
@@ -191,6 +192,16 @@ def compare_with_merged(index_dir: Path, corpus: Path, encoder, build: dict, cou
     return {"segments": len(Manifest.read(index_dir).segments), "answers": len(ours), "identical": agreeing}
 
 
+def _record_this_extractor(corpus: Path, index_dir: Path, encoder, build: dict) -> None:
+    """Make the index at ``index_dir`` one written by this code's extraction (``qa.ingest.extractor_version``, which
+    other code, such as another tree's, does not share), so that its updates take unchanged files from it: an update
+    with a probe file added reads every file and records this extraction; the probe then goes in a merge."""
+    probe = corpus / "extractor-probe.md"
+    probe.write_text("# Probe\n\nA probe document, so that the update writes.\n", encoding="utf-8")
+    build_index(corpus, index_dir, encoder, **build)
+    probe.unlink()
+
+
 def prepare(args: argparse.Namespace, encoder, build: dict) -> dict[str, tuple[Path, Path]]:
     """Generate the three corpora and build (or bring up to date) their indexes; returns them by size name."""
     root = args.root
@@ -206,6 +217,8 @@ def prepare(args: argparse.Namespace, encoder, build: dict) -> dict[str, tuple[P
         if not index_dir.exists() and seed is not None:
             shutil.copytree(layout[seed][1], index_dir)
         started = time.perf_counter()
+        if index_dir.exists() and Manifest.read(index_dir).corpus.get("extractor") != extractor_version():
+            _record_this_extractor(corpus, index_dir, encoder, build)
         report = build_index(corpus, index_dir, encoder, **build, merge=True)
         print(f"{name} index ready in {time.perf_counter() - started:.0f} s ({report.chunks} passages, "
               f"{report.passages_embedded} embedded)", file=sys.stderr)
