@@ -18,6 +18,11 @@ file and times the update ``--updates`` times (in-process, model loaded), with w
 the small one (1.0 means the update time does not grow with the index), and one JSON line. Indexes are kept under
 ``--root`` and reused when they still hold the generated corpus.
 
+With ``--against TREE`` (the folder holding another ``qa`` package, such as a checkout of an earlier commit) it
+times, instead, the same rounds (``--from-merged``) by this code and by that tree's in a worker process, one after
+the other round by round, so that both meet the same load on the cores, and prints each size's two medians and
+their ratio.
+
 Then (unless ``--no-check``) it checks the segmented answers at size: the "files" index, left with its segments,
 against a copy of it merged into one segment (what a clean build writes, reusing the vectors), on ``--questions``
 questions of seed words in every mode: the passages, their order and their scores (within 1e-5) must be the same.
@@ -140,6 +145,83 @@ def timed_updates(
     return timings, {"passages": report.chunks, "files": len(files), "segments_after": report.segments}
 
 
+def one_round(corpus: Path, index_dir: Path, encoder, build: dict, round_number: int) -> tuple[float, dict]:
+    """Round ``round_number`` of ``timed_updates(from_merged=True)`` alone, on a hard-linked copy of ``index_dir``
+    recorded as written by this code's extraction (both trees extract alike; only their source digests differ),
+    leaving the corpus and ``index_dir`` as they were. Returns the update's seconds and phases."""
+    files = sorted(corpus.rglob("*.md"))
+    target = files[len(files) // 2]
+    original = target.read_text(encoding="utf-8")
+    copy = index_dir.parent / f"{index_dir.name}-round"
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(index_dir, copy, copy_function=os.link)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["corpus"]["extractor"] = extractor_version()
+    (copy / "manifest.json").unlink()  # a hard link: write a file of its own
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    try:
+        edit_one_paragraph(target, round_number)
+        report = build_index(corpus, copy, encoder, **build)
+        assert report.update and report.changed == 1 and report.files_reused == len(files) - 1, report
+    finally:
+        target.write_text(original, encoding="utf-8")
+        shutil.rmtree(copy)
+    return report.seconds, getattr(report, "phases", {})
+
+
+def worker() -> None:
+    """Serve ``one_round`` requests, one JSON line each on stdin, with this process's code (``--against``)."""
+    defaults = Settings()
+    build = dict(chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
+    encoder = load_encoder(precision=defaults.precision)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        ask = json.loads(line)
+        seconds, _ = one_round(Path(ask["corpus"]), Path(ask["index"]), encoder, build, ask["round"])
+        print(json.dumps({"seconds": seconds}), flush=True)
+
+
+def against(tree: Path, layout: dict, sizes: list[str], encoder, build: dict, updates: int) -> dict:
+    """The same rounds by this code and by the code tree at ``tree`` (a worker process), interleaved round by round
+    (who goes first alternating), so that both meet the same load; medians and their ratio per size."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    other = subprocess.Popen([sys.executable, __file__, "--worker"], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert json.loads(other.stdout.readline())["ready"]
+
+    def theirs(corpus: Path, index_dir: Path, round_number: int) -> float:
+        ask = {"corpus": str(corpus), "index": str(index_dir), "round": round_number}
+        other.stdin.write(json.dumps(ask) + "\n")
+        other.stdin.flush()
+        return json.loads(other.stdout.readline())["seconds"]
+
+    found = {}
+    try:
+        for name in sizes:
+            corpus, index_dir = layout[name]
+            mine, other_seconds = [], []
+            for round_number in range(updates):
+                if round_number % 2:
+                    other_seconds.append(theirs(corpus, index_dir, round_number))
+                mine.append(one_round(corpus, index_dir, encoder, build, round_number)[0])
+                if not round_number % 2:
+                    other_seconds.append(theirs(corpus, index_dir, round_number))
+                print(f"  {name} round {round_number + 1}: this code {mine[-1]:.3f} s, "
+                      f"{tree} {other_seconds[-1]:.3f} s", file=sys.stderr)
+            found[name] = {"this": round(statistics.median(mine), 3),
+                           "other": round(statistics.median(other_seconds), 3),
+                           "this_seconds": [round(s, 3) for s in mine],
+                           "other_seconds": [round(s, 3) for s in other_seconds]}
+            found[name]["other_over_this"] = round(found[name]["other"] / found[name]["this"], 2)
+    finally:
+        other.stdin.close()
+        other.wait()
+    return found
+
+
 def answers(index_dir: Path, encoder, questions: list[str]) -> dict:
     """Per question and mode, the top 10 as (source, start, end, score)."""
     service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
@@ -237,11 +319,25 @@ def main() -> None:
     parser.add_argument("--sizes", default="small,files,passages", help="which sizes to time (comma-separated)")
     parser.add_argument("--from-merged", action="store_true",
                         help="time each update on a fresh copy of the merged index (see timed_updates)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another code tree (its qa package's parent): time its updates and ours interleaved")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker()
+        return
     defaults = Settings()
     build = dict(chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
     encoder = load_encoder(precision=defaults.precision)
     layout = prepare(args, encoder, build)
+    if args.against is not None:
+        compared = against(args.against, layout, args.sizes.split(","), encoder, build, args.updates)
+        print(f"{'size':<9}{'passages':>10}{'this code':>11}{'other':>9}{'other/this':>12}")
+        for name, row in compared.items():
+            passages = Manifest.read(layout[name][1]).counts["chunks"]
+            print(f"{name:<9}{passages:>10}{row['this']:>11.3f}{row['other']:>9.3f}{row['other_over_this']:>12.2f}")
+        print(json.dumps({"against": str(args.against), **compared, "cores": os.cpu_count()}))
+        return
     figures = {}
     for name in args.sizes.split(","):
         corpus, index_dir = layout[name]
