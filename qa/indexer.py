@@ -34,7 +34,7 @@ from qa.manifest import (
     segment_files,
     verify_checksums,
 )
-from qa.postings import build_postings
+from qa.postings import Postings, build_postings
 from qa.sections import place
 from qa.segments import (
     MAX_HIDDEN_SHARE,
@@ -105,6 +105,28 @@ class BuildReport:
     files_reused: int = 0
     # Segments the index has now (qa.segments): 1 after a full build or a merge.
     segments: int = 1
+    # Seconds by phase, in the order they ran (see ``_Clock``): what an update's time is made of.
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    """Seconds spent in each phase of a build: ``lap(phase)`` gives the time since the previous lap to ``phase``.
+
+    The phases: ``walk`` (listing and stat'ing the corpus, comparing it with the previous index's records),
+    ``read`` (reading and extracting the files that changed), ``compare`` (the documents against the previous
+    index's), ``chunk`` (cutting new documents into passages and writing every document's rows), ``lookup``
+    (finding vectors to reuse), ``embed``, ``write`` (keyword, vector and sentence files, manifest) and ``swap``.
+    """
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str, minus: float = 0.0) -> None:
+        """Count the time since the previous lap, less ``minus`` seconds (counted elsewhere), to ``phase``."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark - minus
+        self._mark = now
 
 
 def chunking_parameters(size: int, overlap: int, embed_title: bool, html_content: str = "main") -> dict:
@@ -342,9 +364,12 @@ def build_index(
             f"chunk size {chunk_size} exceeds the model's limit of {encoder.max_tokens} tokens per passage "
             f"({encoder.model_id}); use --chunk-size {encoder.max_tokens} or less"
         )
+    clock = _Clock()
     if scan is None:
         reuse = {} if full else reusable_files(index_dir, html_content)
         scan = scan_corpus(corpus, main_content=html_content == "main", reuse=reuse)
+        clock.lap("walk", minus=scan.read_seconds)
+        clock.phases["read"] = scan.read_seconds
     if not scan.documents:
         kinds = ", ".join(SUFFIXES)
         raise CorpusError(f"nothing to index in {scan.root}: no readable {kinds} files ({len(scan.skipped)} skipped)")
@@ -381,7 +406,9 @@ def build_index(
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
         if previous is None and any(document.stored_text_hash for document in scan.documents):
             # Files taken from an index that is not being reused after all: read them, their text is needed now.
+            clock.lap("compare")
             scan = scan_corpus(corpus, main_content=html_content == "main")
+            clock.lap("read")
         plan = _plan(scan.documents, known)
         hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
         kept = hide(segments, hidden_counts) if previous is not None else []
@@ -402,6 +429,7 @@ def build_index(
                     yield document, *chunk_document(document, encoder, chunk_size, chunk_overlap, embed_title)
 
         chunked = iter(chunk_documents([document for document, _, unchanged in plan.documents if not unchanged]))
+        clock.lap("compare")
         report("chunking", 0, len(scan.documents))
         for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
             # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
@@ -416,11 +444,16 @@ def build_index(
             report("chunking", number, len(scan.documents))
         store.add_skipped(scan.skipped)
         store.add_file_stats(scan.stats)
-        reused = store.reusable_inputs() if previous is not None else {}
-        store.detach_previous()
+        clock.lap("chunk")
         # From the store's rows, so an update's postings are those of a clean build of the same documents.
         build_postings(store.keyword_rows(), target / KEYWORDS_FILE)
+        clock.lap("write")
+        # The new postings name each new passage's words, through which the previous segments' are searched.
+        reused = store.reusable_inputs(Postings.open_path(target / KEYWORDS_FILE)) if previous is not None else {}
+        store.detach_previous()
+        clock.lap("lookup")
         pending = _embed(store, encoder, reused, staging / PENDING_SENTENCES_FILE, report, embed_batches)
+        clock.lap("embed")
         ids, hashes = store.chunk_hashes()
         store.close()
         sources = VectorSources(pending, reused, SegmentFiles(previous, segments) if previous is not None else None)
@@ -462,7 +495,9 @@ def build_index(
             # The old segments' files were checked before they were linked here; the new ones were just hashed.
             written={name: file_state(staging / name) for name in checksums},
         ).write(staging)
+        clock.lap("write")
         replace_directory(staging, index_dir)
+    clock.lap("swap")  # the staging directory's removal on the way out is part of it
     return BuildReport(
         index_dir=index_dir,
         corpus=scan.root,
@@ -484,6 +519,7 @@ def build_index(
         duplicates=scan.duplicates,
         files_reused=scan.reused,
         segments=len(layout),
+        phases=clock.phases,
     )
 
 

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 import stat
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,6 +71,8 @@ class CorpusScan:
     stats: dict[str, str] = field(default_factory=dict)
     # How many documents came from the previous index instead of being read again.
     reused: int = 0
+    # Seconds spent reading and extracting files (the rest of a scan is the walk and the comparison with ``reuse``).
+    read_seconds: float = 0.0
 
     @property
     def duplicates(self) -> int:
@@ -92,56 +95,73 @@ def is_valid_text(value: str) -> bool:
     return True
 
 
-def _relative_id(root: Path, path: Path, *, folder: bool = False) -> str:
-    """``path`` as an id relative to ``root`` (printable; a folder's ends with ``/``)."""
-    relative = path.relative_to(root).as_posix() if path != root else "."
-    return _display_name(relative) + ("/" if folder else "")
-
-
-def _candidate_files(root: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
-    """Supported files under ``root``, as sorted ``(doc_id, path)`` pairs, and everything passed over: hidden
-    files and folders, symbolic links to folders, folders that could not be listed or are nested too deep (each a
-    :class:`Skipped`; a folder's id ends with ``/``).
+def _candidate_files(root: Path) -> tuple[list[tuple[str, str]], list[Skipped]]:
+    """Supported files under ``root``, as sorted ``(doc_id, path)`` pairs (``path`` as a string: the walk makes no
+    ``Path`` per file), and everything passed over: hidden files and folders, symbolic links to folders, folders
+    that could not be listed or are nested too deep (each a :class:`Skipped`; a folder's id ends with ``/``).
 
     Symbolic links to folders are never followed, so a link back up the tree cannot loop. The walk keeps its own
     stack rather than recursing, so no depth of folders can overflow Python's call stack.
     """
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, str]] = []
     passed_over: list[Skipped] = []
-    pending: list[tuple[Path, int]] = [(root, 0)]
+    # (folder, its doc_id prefix: "" for the root, else its relative POSIX path and "/", depth)
+    pending: list[tuple[str, str, int]] = [(str(root), "", 0)]
     while pending:
-        directory, depth = pending.pop()
+        directory, prefix, depth = pending.pop()
         try:
             with os.scandir(directory) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as exc:
             reason = f"folder cannot be read: {exc.strerror or exc}"
-            passed_over.append(Skipped(_relative_id(root, directory, folder=True), reason))
+            passed_over.append(Skipped(_folder_id(prefix), reason))
             continue
         for entry in entries:
-            path = Path(entry.path)
+            name = entry.name
+            supported = name.lower().endswith(SUPPORTED_SUFFIXES)
             try:
                 is_folder = entry.is_dir(follow_symlinks=False)
                 is_link_to_folder = not is_folder and entry.is_symlink() and entry.is_dir(follow_symlinks=True)
             except OSError:  # vanished or unreadable meanwhile: as a file, read_document says why
                 is_folder = is_link_to_folder = False
-            supported = entry.name.lower().endswith(SUPPORTED_SUFFIXES)
             folder_like = is_folder or is_link_to_folder
-            if entry.name.startswith("."):
+            if name.startswith("."):
                 # Hidden folders (.git, .cache) and hidden documents are reported; other hidden files are not ours.
                 if folder_like or supported:
-                    passed_over.append(Skipped(_relative_id(root, path, folder=folder_like), "hidden"))
+                    passed_over.append(Skipped(_display_name(prefix + name) + ("/" if folder_like else ""), "hidden"))
             elif is_link_to_folder:
                 reason = "symbolic link to a folder (not followed)"
-                passed_over.append(Skipped(_relative_id(root, path, folder=True), reason))
+                passed_over.append(Skipped(_folder_id(prefix + name + "/"), reason))
             elif is_folder and depth >= MAX_FOLDER_DEPTH:
                 reason = f"nested deeper than {MAX_FOLDER_DEPTH} folders"
-                passed_over.append(Skipped(_relative_id(root, path, folder=True), reason))
+                passed_over.append(Skipped(_folder_id(prefix + name + "/"), reason))
             elif is_folder:
-                pending.append((path, depth + 1))
+                pending.append((entry.path, prefix + name + "/", depth + 1))
             elif supported:
-                found.append((path.relative_to(root).as_posix(), path))
+                found.append((prefix + name, entry.path))
     return sorted(found), sorted(passed_over, key=lambda s: s.doc_id)
+
+
+def _folder_id(prefix: str) -> str:
+    """A folder's printable id from its doc_id prefix (``"a/b/"``; the root's, ``""``, is ``./``)."""
+    return _display_name(prefix or "./")
+
+
+def _suffix(doc_id: str) -> str:
+    """The suffix of a file's name as ``PurePath.suffix`` gives it (``"a/b.tar.gz"`` -> ``".gz"``), without a Path."""
+    name = doc_id[doc_id.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _as_path(document: Document, doc_id: str) -> Document:
+    """``document`` under ``doc_id`` (a copy only when that is another path: most files are their own document)."""
+    return document if document.doc_id == doc_id else replace(document, doc_id=doc_id)
+
+
+def _with_aliases(document: Document, aliases: tuple[str, ...]) -> Document:
+    """``document`` with ``aliases`` (a copy only when they differ: most documents have none)."""
+    return document if document.aliases == aliases else replace(document, aliases=aliases)
 
 
 def _size_label(n_bytes: int) -> str:
@@ -181,13 +201,16 @@ class RawFile:
     modified: float
 
 
-def read_file(root: Path, doc_id: str, path: Path) -> tuple[RawFile | None, Skipped | None, str]:
+def read_file(
+    root: Path, doc_id: str, path: str | os.PathLike[str]
+) -> tuple[RawFile | None, Skipped | None, str]:
     """Read one file's bytes, refusing what cannot be a document (see :func:`read_document`), extracting nothing.
 
     Returns:
         ``(file, None, hash)`` when its bytes are worth extracting, otherwise ``(None, skipped, hash)``; the hash is
         of the raw bytes ("" when unreadable) and feeds the corpus fingerprint either way.
     """
+    path = Path(path)
     if not is_valid_text(doc_id):
         # The id would carry surrogate escapes that SQLite, JSON and terminals cannot take.
         reason = "folder name is not valid UTF-8" if is_valid_text(path.name) else "file name is not valid UTF-8"
@@ -243,7 +266,8 @@ def extract_file(file: RawFile, *, main_content: bool = True) -> tuple[Document 
 
 
 def read_document(
-    root: Path, doc_id: str, path: Path, *, main_content: bool = True, seen: dict[str, Document] | None = None
+    root: Path, doc_id: str, path: str | os.PathLike[str], *, main_content: bool = True,
+    seen: dict[str, Document] | None = None,
 ) -> tuple[Document | None, Skipped | None, str]:
     """Read one file (``main_content``: see :func:`qa.formats.extract`).
 
@@ -313,24 +337,42 @@ def _checked_root(root: str | os.PathLike[str]) -> Path:
     return root_path.resolve()
 
 
-def _stat_line(doc_id: str, path: Path) -> str:
+def _stat_line(doc_id: str, path: str) -> str:
     """What the file system says of one candidate file: the link itself and what it names (size, times, inode).
 
     The change time is in it because no tool can set it back: a file rewritten with the same size and an
     old modification time (``touch -d``, ``cp -p``, an unpacked archive) still changes it.
     """
-    parts = [_display_name(doc_id)]
-    for look in (os.lstat, os.stat):
-        try:
-            info = look(path)
-        except OSError as exc:
-            parts.append(f"error {exc.errno}")
-            continue
-        parts.append(f"{info.st_dev}:{info.st_ino}:{info.st_mode}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
-    return "\0".join(parts)
+    try:
+        itself = os.lstat(path)
+    except OSError as exc:
+        itself = exc
+    # What a file that is not a link names is the file itself: one system call, not two (a link is stat'ed too).
+    named = itself if isinstance(itself, os.stat_result) and not stat.S_ISLNK(itself.st_mode) else _stat_or_error(path)
+    return "\0".join((_id_text(doc_id), _stat_part(itself), _stat_part(named)))
 
 
-def _stat_lines(candidates: list[tuple[str, Path]]) -> dict[str, str]:
+def _stat_or_error(path: str) -> os.stat_result | OSError:
+    """``os.stat`` of ``path``, or the error it raised."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        return exc
+
+
+def _stat_part(info: os.stat_result | OSError) -> str:
+    """One status in a stat line: device, inode, mode, size, modification and change times, or the error number."""
+    if isinstance(info, OSError):
+        return f"error {info.errno}"
+    return f"{info.st_dev}:{info.st_ino}:{info.st_mode}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def _id_text(doc_id: str) -> str:
+    """``_display_name(doc_id)``, without encoding the ASCII names most corpora have (they display as they are)."""
+    return doc_id if doc_id.isascii() else _display_name(doc_id)
+
+
+def _stat_lines(candidates: list[tuple[str, str]]) -> dict[str, str]:
     """Each candidate's :func:`_stat_line`, by doc_id."""
     return {doc_id: _stat_line(doc_id, path) for doc_id, path in candidates}
 
@@ -429,21 +471,25 @@ def scan_corpus(
     first_of: dict[str, Document | RawFile] = {}
     aliases: dict[str, list[str]] = {}
     skipped_at: list[tuple[int, Skipped]] = []  # by candidate position, so the order is the walk's either way
+    reuse = reuse or {}
     for position, (doc_id, path) in enumerate(candidates):
-        known = (reuse or {}).get(doc_id)
+        known = reuse.get(doc_id)
         if known is not None and known.stat == lines[doc_id]:
-            document, skipped, digest = replace(known.document, doc_id=doc_id), None, known.document.content_hash
+            document, skipped, digest = _as_path(known.document, doc_id), None, known.document.content_hash
             scan.reused += 1
-        elif extract_files is not None:
-            document, skipped, digest = read_file(root_path, doc_id, path)
         else:
-            document, skipped, digest = read_document(
-                root_path, doc_id, path, main_content=main_content, seen=first_of
-            )
+            reading = time.perf_counter()
+            if extract_files is not None:
+                document, skipped, digest = read_file(root_path, doc_id, path)
+            else:
+                document, skipped, digest = read_document(
+                    root_path, doc_id, path, main_content=main_content, seen=first_of
+                )
+            scan.read_seconds += time.perf_counter() - reading
         if document is not None:
             scan.stats[doc_id] = lines[doc_id]
-        fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
-        key = content_key(digest, path.suffix)
+        fingerprint.update(f"{_id_text(doc_id)}\0{digest}\n".encode())
+        key = content_key(digest, _suffix(doc_id))
         if document is None:
             skipped_at.append((position, skipped))
         elif key in first_of:
@@ -452,8 +498,10 @@ def scan_corpus(
             first_of[key], aliases[key] = document, []
     if extract_files is not None:
         positions = {doc_id: position for position, (doc_id, _) in enumerate(candidates)}
+        reading = time.perf_counter()
         skipped_at += _extract_elsewhere(first_of, aliases, extract_files, scan.stats, positions)
-    scan.documents = [replace(document, aliases=tuple(aliases[key])) for key, document in first_of.items()]
+        scan.read_seconds += time.perf_counter() - reading
+    scan.documents = [_with_aliases(document, tuple(aliases[key])) for key, document in first_of.items()]
     scan.skipped = [skipped for _, skipped in sorted(skipped_at, key=lambda item: item[0])]
     for skipped in passed_over:
         fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode())

@@ -17,7 +17,7 @@ from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.filters import SearchFilter
 from qa.ingest import Document, ReusableFile, Skipped
-from qa.manifest import SENTENCES_FILE
+from qa.manifest import KEYWORDS_FILE, SENTENCES_FILE
 from qa.metadata import Metadata
 from qa.postings import KeywordRow, Postings
 from qa.sentences import Quantized, SentenceFile
@@ -490,22 +490,61 @@ class StoreWriter:
             self._next_chunk += cursor.rowcount
         return cursor.rowcount
 
-    def reusable_inputs(self) -> dict[str, int]:
+    def reusable_inputs(self, keywords: Postings | None = None) -> dict[str, int]:
         """The embed inputs this store needs that an attached previous store had, each with the id of a previous
         chunk that had it: its vectors are that chunk's in the previous index's vector files (ids are unique
-        across segments, so the id says which segment's).
+        across segments, so the id says which segment's; the lowest id of the first segment that has it).
 
         Keyed by embed-input hash, so a passage whose text was seen before (in any document) is not embedded again.
+
+        Args:
+            keywords: this store's keyword postings, built from its rows. With them, and few passages to look up,
+                a previous segment is read only at the chunks holding all of a passage's rarest words (found in that
+                segment's postings file, beside its store), not whole: the same ids, for a cost that does not grow
+                with the segment (see ``_lookup_candidates``).
         """
+        wanted = dict(self.db.execute("SELECT text_hash, MIN(id) FROM main.chunks GROUP BY text_hash").fetchall())
+        tokens = None
+        if keywords is not None and len(wanted) <= POSTINGS_LOOKUP_MAX:
+            tokens = _text_tokens(keywords, set(wanted.values()))
         found: dict[str, int] = {}
-        for schema in self._previous_schemas():
-            rows = self.db.execute(
-                f"SELECT text_hash, MIN(id) FROM {schema}.chunks"
-                " WHERE text_hash IN (SELECT text_hash FROM main.chunks) GROUP BY text_hash"
-            ).fetchall()
+        for schema, path in self._previous_files():
+            missing = [key for key in wanted if key not in found]
+            if not missing:
+                break
+            ids = None
+            if tokens is not None:
+                ids = _lookup_candidates(path.parent / KEYWORDS_FILE, missing, wanted, tokens)
+            if ids is None:  # read the whole segment's chunks
+                rows = self.db.execute(
+                    f"SELECT text_hash, MIN(id) FROM {schema}.chunks"
+                    " WHERE text_hash IN (SELECT text_hash FROM main.chunks) GROUP BY text_hash"
+                ).fetchall()
+            else:
+                looked_for = set(missing)
+                rows = [(key, chunk_id) for key, chunk_id in self._hashes_at(schema, ids) if key in looked_for]
             for key, chunk_id in rows:
                 found.setdefault(key, chunk_id)
         return found
+
+    def _previous_files(self) -> list[tuple[str, Path]]:
+        """The attached previous stores: schema and file, in the order attached (segment order)."""
+        return [
+            (row[1], Path(row[2])) for row in self.db.execute("PRAGMA database_list") if row[1].startswith("previous")
+        ]
+
+    def _hashes_at(self, schema: str, ids: Sequence[int]) -> list[tuple[str, int]]:
+        """``(text_hash, lowest id)`` for each embed input among chunks ``ids`` of ``schema`` (read by id)."""
+        lowest: dict[str, int] = {}
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            batch = [int(i) for i in ids[first : first + _IDS_PER_QUERY]]
+            rows = self.db.execute(
+                f"SELECT text_hash, id FROM {schema}.chunks WHERE id IN ({','.join('?' * len(batch))})", batch
+            )
+            for key, chunk_id in rows:
+                if chunk_id < lowest.get(key, chunk_id + 1):
+                    lowest[key] = chunk_id
+        return list(lowest.items())
 
     def detach_previous(self) -> None:
         """Let go of the previous stores (a no-op when none is attached)."""
@@ -540,6 +579,77 @@ class StoreWriter:
         """Commit and close."""
         self.db.commit()
         self.db.close()
+
+
+# An update finds vectors to reuse through the previous segments' keyword postings when it has at most this many
+# distinct passage inputs to look up; more (a merge copies every passage) are found in one pass over each segment.
+POSTINGS_LOOKUP_MAX = 5_000
+# A passage's longest words are tried as its rarest: their postings are intersected until this few rows are left.
+_LOOKUP_WORDS = 12
+_LOOKUP_ENOUGH = 64
+# A segment whose candidates come to more than 1/this of its rows (and more than a few) is read whole instead, which
+# is as cheap by then.
+_LOOKUP_SHARE = 8
+_LOOKUP_FEW = 1_000
+# Chunk ids bound into one query.
+_IDS_PER_QUERY = 10_000
+
+
+def _text_tokens(keywords: Postings, chunk_ids: set[int]) -> dict[int, list[str]]:
+    """The tokens of the text column of chunks ``chunk_ids``, by chunk id, from their keyword postings."""
+    tokens: dict[int, list[str]] = {chunk_id: [] for chunk_id in chunk_ids}
+    starts = keywords.term_starts
+    for number in range(keywords.n_terms):
+        first, last = int(starts[number]), int(starts[number + 1])
+        rows, text = keywords.posting_rows[first:last], keywords.posting_text[first:last]
+        holders = keywords.chunk_ids[rows[text > 0]]
+        if len(holders):
+            term = keywords.term(number)
+            for chunk_id in holders.tolist():
+                if chunk_id in tokens:
+                    tokens[chunk_id].append(term)
+    return tokens
+
+
+def _lookup_candidates(
+    path: Path, missing: Sequence[str], wanted: Mapping[str, int], tokens: Mapping[int, list[str]]
+) -> list[int] | None:
+    """Ids of the chunks of one previous segment that may have one of the ``missing`` embed inputs: those holding
+    all of a few of its passage's words (``tokens`` of the new chunk ``wanted[key]``), in either column of that
+    segment's keyword postings at ``path``.
+
+    A chunk with the same embed input holds every word of it: the passage's in its text column, a title's in its
+    context column, and FTS5 cuts text the same way at a newline as between two columns, so no such chunk is
+    missed. None when that cannot be used (a passage without words, no postings file, or too many candidates):
+    the caller reads the whole segment then.
+    """
+    try:
+        postings = Postings.open_path(path)
+    except IndexCorrupt:
+        return None
+    found: set[int] = set()
+    for key in missing:
+        words = sorted(set(tokens.get(wanted[key], ())), key=len, reverse=True)[:_LOOKUP_WORDS]
+        if not words:
+            return None
+        lists = sorted((postings.postings(word)[0] for word in words), key=len)
+        rows = lists[0]
+        for other in lists[1:]:
+            if len(rows) <= _LOOKUP_ENOUGH:
+                break
+            rows = _within(rows, other)
+        found.update(postings.chunk_ids[rows].tolist())
+        if len(found) > _LOOKUP_FEW and len(found) * _LOOKUP_SHARE > postings.n_rows:
+            return None
+    return sorted(found)
+
+
+def _within(rows: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The ``rows`` that are also in ``other`` (both ascending): a binary search of each, no sort of both."""
+    if not len(rows) or not len(other):
+        return rows[:0]
+    at = np.minimum(np.searchsorted(other, rows), len(other) - 1)
+    return rows[other[at] == rows]
 
 
 class _Rows(list):
