@@ -55,10 +55,10 @@ APPROXIMATE_MIN_VECTORS = 1_000
 # as much per vector as a flat scan (15,000 of 50,000 vectors took as long as all 50,000; at 1M, 100,000 took
 # 89 ms against 186 ms for all), hence the share.
 FILTER_EXACT_SHARE = 0.25
+FILTER_OVERFETCH = 2.0
 # Slices an approximate index's re-ranking reads its candidate rows in, each on its own thread: how many reads of
 # rows that are not in memory are waited for at once (see VectorIndex._scored_in_parts).
 READ_PARTS = 8
-FILTER_OVERFETCH = 2.0
 
 EXACT = "exact"
 APPROXIMATE = "approximate"
