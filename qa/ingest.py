@@ -81,8 +81,10 @@ class CorpusScan:
 
 
 def _display_name(name: str) -> str:
-    """``name`` as valid text: bytes that are not UTF-8 (surrogate escapes from the file system) become ``\\xNN``."""
-    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+    """``name`` as valid text: bytes that are not UTF-8 (surrogate escapes from the file system) become ``\\xNN``.
+
+    An ASCII name, what most corpora have, is valid as it is (no encoding per file of a walk)."""
+    return name if name.isascii() else os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 def is_valid_text(value: str) -> bool:
@@ -349,7 +351,7 @@ def _stat_line(doc_id: str, path: str) -> str:
         itself = exc
     # What a file that is not a link names is the file itself: one system call, not two (a link is stat'ed too).
     named = itself if isinstance(itself, os.stat_result) and not stat.S_ISLNK(itself.st_mode) else _stat_or_error(path)
-    return "\0".join((_id_text(doc_id), _stat_part(itself), _stat_part(named)))
+    return "\0".join((_display_name(doc_id), _stat_part(itself), _stat_part(named)))
 
 
 def _stat_or_error(path: str) -> os.stat_result | OSError:
@@ -365,11 +367,6 @@ def _stat_part(info: os.stat_result | OSError) -> str:
     if isinstance(info, OSError):
         return f"error {info.errno}"
     return f"{info.st_dev}:{info.st_ino}:{info.st_mode}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-
-
-def _id_text(doc_id: str) -> str:
-    """``_display_name(doc_id)``, without encoding the ASCII names most corpora have (they display as they are)."""
-    return doc_id if doc_id.isascii() else _display_name(doc_id)
 
 
 def _stat_lines(candidates: list[tuple[str, str]]) -> dict[str, str]:
@@ -488,7 +485,7 @@ def scan_corpus(
             scan.read_seconds += time.perf_counter() - reading
         if document is not None:
             scan.stats[doc_id] = lines[doc_id]
-        fingerprint.update(f"{_id_text(doc_id)}\0{digest}\n".encode())
+        fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
         key = content_key(digest, _suffix(doc_id))
         if document is None:
             skipped_at.append((position, skipped))
