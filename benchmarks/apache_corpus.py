@@ -20,6 +20,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from docs_corpus import fresh_folder  # run from benchmarks/, like the other scripts
+
 PACKAGE = "apache2-doc"
 MANUAL = Path("/usr/share/doc/apache2-doc/manual/en")
 SITE = "httpd"
@@ -76,12 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.manual.is_dir():
         print(f"error: {args.manual} is missing; install with: apt-get install -y {PACKAGE}", file=sys.stderr)
         return 1
-    if args.out.exists():
-        if not args.replace:
-            print(f"error: {args.out} exists; pass --replace to rebuild it", file=sys.stderr)
-            return 1
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
+    if not fresh_folder(args.out, args.replace):
+        return 1
     counts = build_corpus(args.out, args.manual)
     for folder, count in sorted(counts.items()):
         print(f"{SITE}/{folder:20} {count:5d}")

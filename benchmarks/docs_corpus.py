@@ -139,6 +139,18 @@ def build_corpus(out: Path) -> dict[str, int]:
     return counts
 
 
+def fresh_folder(out: Path, replace: bool) -> bool:
+    """Make ``out`` a new, empty folder, deleting what is there only with ``replace``; False (after saying why on
+    standard error) when it exists and ``replace`` is not given."""
+    if out.exists():
+        if not replace:
+            print(f"error: {out} exists; pass --replace to rebuild it", file=sys.stderr)
+            return False
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point: build the corpus and print what it took."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,12 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: missing documentation; install with: apt-get install -y {' '.join(missing)}", file=sys.stderr)
         return 1
-    if args.out.exists():
-        if not args.replace:
-            print(f"error: {args.out} exists; pass --replace to rebuild it", file=sys.stderr)
-            return 1
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
+    if not fresh_folder(args.out, args.replace):
+        return 1
     counts = build_corpus(args.out)
     for folder, count in counts.items():
         print(f"{folder:24} {count:5d}")
