@@ -469,7 +469,8 @@ class StoreWriter:
         return counts
 
     def _previous_schemas(self) -> list[str]:
-        return [row[1] for row in self.db.execute("PRAGMA database_list") if row[1].startswith("previous")]
+        """The attached previous stores' schema names, in the order attached."""
+        return [schema for schema, _ in self._previous_files()]
 
     def copy_document(self, document: Document, previous: PreviousDocument) -> int:
         """Insert ``document`` with the chunks it had in its attached previous store (same text, same passages),
