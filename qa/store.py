@@ -735,13 +735,20 @@ class StoreReader:
     def section_leads(self, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` open a headed section: the first passage under a heading (qa.sections), not counting
         passages of documents without headings."""
+        # Passages under a heading first, by id alone: SQLite would otherwise look up every candidate's previous
+        # passage, and a corpus without headings (articles, abstracts) needs no second query at all.
         if not ids:
             return set()
         marks = ",".join("?" * len(ids))
+        query = f"SELECT id FROM chunks WHERE id IN ({marks}) AND section IS NOT NULL"
+        headed = [row[0] for row in self._connection().execute(query, [int(i) for i in ids])]
+        if not headed:
+            return set()
+        marks = ",".join("?" * len(headed))
         rows = self._connection().execute(
             "SELECT c.id FROM chunks c LEFT JOIN chunks p ON p.document_id = c.document_id AND p.ord = c.ord - 1"
-            f" WHERE c.id IN ({marks}) AND c.section IS NOT NULL AND (p.id IS NULL OR p.section IS NOT c.section)",
-            [int(i) for i in ids],
+            f" WHERE c.id IN ({marks}) AND (p.id IS NULL OR p.section IS NOT c.section)",
+            headed,
         )
         return {row[0] for row in rows}
 
