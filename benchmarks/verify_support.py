@@ -210,7 +210,10 @@ VARIANTS = {
     "+ the same, aligned with the sentence and its neighbours": (BASE + ("aligned_mean", "aligned_lowest"), 1),
     "the best by the model among the 3 closest sentences": (BASE, 3),
     "the best by the model among the 10 closest sentences": (BASE, 10),
+    "the same, refitted on the sentences it chooses": (BASE, 10),
 }
+# Rounds of refitting a variant that chooses among sentences on the ones its last fit chose.
+REFITS = 3
 
 
 def feature_rows(features: Features, item: Scored, name: str, names: tuple[str, ...], top: int) -> list[np.ndarray]:
@@ -239,9 +242,11 @@ def cross_validate(
     for fold in (0, 1):
         train = [i for i, f in enumerate(folds) if f != fold]
         model = _fit(names, [scored[i] for i in train], [rows[i][0] for i in train])
+        for _ in range(REFITS if "refitted" in name else 0):
+            model = _fit(names, [scored[i] for i in train], [_chosen(model, rows[i]) for i in train])
         for i, f in enumerate(folds):
             if f == fold:
-                scores[i] = max(model.bias + float(np.dot(model.weights, r)) for r in rows[i])
+                scores[i] = _score(model, _chosen(model, rows[i]))
     shares = {}
     for group in dict.fromkeys(s.group for s in scored):
         members = [i for i, s in enumerate(scored) if s.group == group]
@@ -249,6 +254,16 @@ def cross_validate(
     paraphrase_auc = _auc(scores, scored, "seeds: paraphrases", lambda g: g == "seeds: fabricated (on topic)")
     scifact_auc = _auc(scores, scored, "scifact: scifact claims with evidence", lambda g: g.startswith("scifact"))
     return shares, paraphrase_auc, scifact_auc
+
+
+def _score(model: SupportModel, row: np.ndarray) -> float:
+    """The model's log-odds for one feature vector (the threshold 0.5 is log-odds 0)."""
+    return model.bias + float(np.dot(model.weights, row))
+
+
+def _chosen(model: SupportModel, rows: list[np.ndarray]) -> np.ndarray:
+    """The feature vector of the sentence the model scores highest."""
+    return max(rows, key=lambda row: _score(model, row))
 
 
 def _fit(names: tuple[str, ...], items: list[Scored], rows: list[np.ndarray]) -> SupportModel:
