@@ -188,9 +188,11 @@ def tune_similarity(items: list[Item]) -> float:
     return round(float(best), 2)
 
 
-def fit_support(items: list[Item], steps: int = 20000, rate: float = 0.5, l2: float = 1e-3) -> SupportModel:
-    """Logistic regression of supported against not_found over the support features (``SUPPORT_FEATURES``),
-    groups balanced."""
+def fit_support(
+    items: list[Item], steps: int = 20000, rate: float = 0.5, l2: float = 1e-3, names: tuple = SUPPORT_FEATURES
+) -> SupportModel:
+    """Logistic regression of supported against not_found over the support features (``names``, by default
+    ``SUPPORT_FEATURES``), groups balanced."""
     groups: dict[str, list[Item]] = {}
     for item in items:
         if item.expected in ("supported", "not_found"):
@@ -198,7 +200,7 @@ def fit_support(items: list[Item], steps: int = 20000, rate: float = 0.5, l2: fl
     largest = max(len(g) for g in groups.values())
     xs, ys = [], []
     for members in groups.values():
-        x = np.array([[m.features[name] for name in SUPPORT_FEATURES] for m in members])
+        x = np.array([[m.features[name] for name in names] for m in members])
         repeats = int(np.ceil(largest / len(x)))
         xs.append(np.tile(x, (repeats, 1))[:largest])
         ys.append(np.full(largest, 1.0 if members[0].expected == "supported" else 0.0))
@@ -320,6 +322,28 @@ def timings(name: str, service: SearchService, verifier: Verifier, runs: int) ->
     )
 
 
+def labelled_sets(
+    seeds_index: Path, scifact_index: Path, other_index: Path, per_group: int
+) -> dict[str, tuple[SearchService, list[Item]]]:
+    """The labelled items of each index, ``{"seeds": (service, items), "scifact": (service, items)}``, made the
+    same way on every call (one seeded random generator, the groups in a fixed order)."""
+    rng = random.Random(19)
+    seeds = SearchService.open(Settings(index_dir=seeds_index))
+    scifact = SearchService.open(Settings(index_dir=scifact_index), encoder=seeds.dense.encoder)
+    other = SearchService.open(Settings(index_dir=other_index), encoder=seeds.dense.encoder)
+    others = other_document_sentences(other, rng, per_group)
+    return {
+        "seeds": (seeds, quote_groups(seeds, rng, min(per_group, 100)) + handwritten() + others),
+        "scifact": (
+            scifact,
+            quote_groups(scifact, rng, per_group)
+            + scifact_claims(per_group, rng)
+            + [i for i in handwritten() if i.group.startswith("fabricated")]
+            + others,
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds-index", type=Path, required=True)
@@ -348,21 +372,8 @@ def main() -> None:
         scifact = SearchService.open(Settings(index_dir=args.scifact_index))
         timings("scifact (17,897 passages)", scifact, Verifier(scifact), args.runs)
         return
-    rng = random.Random(19)
-    seeds = SearchService.open(Settings(index_dir=args.seeds_index))
-    scifact = SearchService.open(Settings(index_dir=args.scifact_index), encoder=seeds.dense.encoder)
-    other = SearchService.open(Settings(index_dir=args.other_index), encoder=seeds.dense.encoder)
-    others = other_document_sentences(other, rng, args.per_group)
-    sets = {
-        "seeds": (seeds, quote_groups(seeds, rng, min(args.per_group, 100)) + handwritten() + others),
-        "scifact": (
-            scifact,
-            quote_groups(scifact, rng, args.per_group)
-            + scifact_claims(args.per_group, rng)
-            + [i for i in handwritten() if i.group.startswith("fabricated")]
-            + others,
-        ),
-    }
+    sets = labelled_sets(args.seeds_index, args.scifact_index, args.other_index, args.per_group)
+    seeds, scifact = sets["seeds"][0], sets["scifact"][0]
     tune_items = []
     for name, (service, items) in sets.items():
         probe = Verifier(service)
