@@ -15,10 +15,11 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from qa.atomic import replace_directory, staging_directory
-from qa.chunking import Chunk, chunk_text, split_sentences
+from qa.chunking import Chunk, chunk_text, known_pieces, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
+from qa.formats.text import markdown_structure
 from qa.ingest import (
     CorpusScan,
     CorpusWalk,
@@ -482,10 +483,16 @@ def build_index(
         # The attached stores (previous0 is the first segment's) whose documents stay where they are.
         staying = {f"previous{number}" for number in range(len(kept))}
         if chunk_documents is None:
+            # A changed Markdown document's earlier version, whose unchanged sections' passages it can reuse.
+            earlier = _earlier_versions(plan, before) if previous is not None else {}
 
             def chunk_documents(documents: list[Document]) -> Iterator[tuple[Document, list[Chunk], list[str]]]:
                 for document in documents:
-                    yield document, *chunk_document(document, encoder, chunk_size, chunk_overlap, embed_title)
+                    found = earlier.get(id(document))
+                    version = store.previous_version(found) if found is not None else None
+                    yield document, *chunk_document(
+                        document, encoder, chunk_size, chunk_overlap, embed_title, earlier=version
+                    )
 
         chunked = iter(chunk_documents([document for document, _, unchanged in plan.documents if not unchanged]))
         clock.lap("compare")
@@ -655,14 +662,23 @@ def _write_at_top(store: StoreWriter, target: Path, staging: Path) -> StoreWrite
     return StoreWriter(staging / DATABASE_FILE)
 
 
-def chunk_document(
-    document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
-) -> tuple[list[Chunk], list[str]]:
-    """A new or changed document's passages (with sections and anchors) and the text the model embeds for each.
+def _earlier_versions(plan: "_Plan", before: Manifest) -> dict[int, PreviousDocument]:
+    """The previous version of each changed document (by ``id`` of the scanned document) whose passages can be
+    found again piece by piece: a Markdown file (its headings and code blocks are a function of its stored text,
+    ``qa.formats.text.markdown_structure``) extracted by this very code (``extractor_version``)."""
+    if before.corpus.get("extractor") != extractor_version():
+        return {}
+    return {
+        id(document): previous for document, previous, unchanged in plan.documents
+        if not unchanged and previous is not None and any(path.lower().endswith(".md") for path in previous.paths)
+    }
 
-    Only ``encoder``'s tokenizer is used (``count_tokens``, ``max_tokens``), so a node that chunks needs no more.
-    """
-    title = document.metadata.title if embed_title else None
+
+def _passage_limits(
+    title: str | None, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
+) -> tuple[str | None, int, int, int]:
+    """``(title embedded or None, passage size, overlap, model room)`` for a document with this title."""
+    title = title if embed_title else None
     size, room = chunk_size, encoder.max_tokens
     if title:
         # The title shares the model's window with the passage: shrink passages so nothing is cut off,
@@ -672,10 +688,36 @@ def chunk_document(
             size, room = min(chunk_size, left), left
         else:
             title = None
-    overlap = min(chunk_overlap, size // 2)
+    return title, size, min(chunk_overlap, size // 2), room
+
+
+def chunk_document(
+    document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool,
+    earlier: tuple[str, str | None, list[Chunk]] | None = None,
+) -> tuple[list[Chunk], list[str]]:
+    """A new or changed document's passages (with sections and anchors) and the text the model embeds for each.
+
+    Only ``encoder``'s tokenizer is used (``count_tokens``, ``max_tokens``), so a node that chunks needs no more.
+
+    Args:
+        earlier: the text, title and passages of the document's previous version, a Markdown file
+            (``StoreWriter.previous_version``): the passages of the sections it shares with this one are taken from
+            it rather than cut again (``qa.chunking.known_pieces``), the same passages either way.
+    """
+    limits = (encoder, chunk_size, chunk_overlap, embed_title)
+    title, size, overlap, room = _passage_limits(document.metadata.title, *limits)
+    reuse = None
+    if earlier is not None:
+        text, earlier_title, passages = earlier
+        _, old_size, old_overlap, old_room = _passage_limits(earlier_title, *limits)
+        headings, code = markdown_structure(text)
+        reuse = known_pieces(
+            text, passages, size=old_size, overlap=old_overlap, limit=old_room, boundaries=[h.start for h in headings],
+            code=code,
+        )
     chunks = chunk_text(
         document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room,
-        boundaries=[h.start for h in document.headings], code=document.code,
+        boundaries=[h.start for h in document.headings], code=document.code, reuse=reuse,
     )
     chunks = place(document.text, chunks, document.headings, document.anchors)
     return chunks, [embed_input(title, c.text, title is not None) for c in chunks]

@@ -468,6 +468,19 @@ class StoreWriter:
                 found.update({(schema, row): PreviousStamp(text, source) for row, text, source in selected})
         return found
 
+    def previous_version(self, previous: PreviousDocument) -> tuple[str, str | None, list[Chunk]]:
+        """A previous document's text, title and passages (their texts left empty: they are slices of the text),
+        for a new version of it to reuse the passages of its unchanged sections (``qa.chunking.known_pieces``)."""
+        text, title = self.db.execute(
+            f"SELECT text, title FROM {previous.schema}.documents WHERE id = ?", (previous.row,)
+        ).fetchone()
+        rows = self.db.execute(
+            f'SELECT ord, start, "end", line_start, line_end, n_tokens FROM {previous.schema}.chunks'
+            " WHERE document_id = ? ORDER BY ord",
+            (previous.row,),
+        )
+        return text, title, [Chunk(o, start, end, first, last, "", n) for o, start, end, first, last, n in rows]
+
     def _attach(self, schema: str, path: Path) -> None:
         """Attach the store at ``path`` read-only as ``schema``.
 
