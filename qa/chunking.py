@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import re
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, replace
 from itertools import chain, islice
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 # Counts tokens for a batch of texts, without special tokens ([CLS]/[SEP] are added by the caller's budget).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -397,6 +399,7 @@ def chunk_text(
     limit: int | None = None,
     boundaries: Sequence[int] = (),
     code: Sequence[tuple[int, int]] = (),
+    reuse: Mapping[str, Sequence[Chunk]] | None = None,
 ) -> list[Chunk]:
     """Pack whole sentences into passages of at most ``size`` tokens, overlapping by up to ``overlap`` tokens.
 
@@ -413,6 +416,10 @@ def chunk_text(
         boundaries: offsets where a section starts (its heading line); no passage runs across one, and overlap
             never carries text over one, except that a section holding only its heading joins the next.
         code: ``(start, end)`` spans of code blocks; a block that fits in ``size`` tokens is never cut.
+        reuse: the passages of pieces chunked before (``known_pieces`` of an earlier version of the text), by
+            piece key: the text is then chunked piece by piece (``pieces``), each piece found here taken as it is
+            (offsets shifted, lines counted again) and only the others chunked, with the same passages as a
+            chunking of the whole text.
 
     Returns:
         Chunks in order, each a verbatim slice of ``text``, none longer than ``MAX_CHARS_PER_TOKEN`` characters per
@@ -422,6 +429,8 @@ def chunk_text(
         raise ValueError("size must be at least 1")
     if overlap < 0 or overlap >= size:
         raise ValueError("overlap must be at least 0 and smaller than size")
+    if reuse:
+        return _chunk_by_pieces(text, size, overlap, count_tokens, limit, boundaries, code, reuse)
     stretched = size if limit is None else max(size, min(int(STRETCH * size), limit))
     # No budget below is over ``stretched``: a longer text's exact count is never needed, only that it is over.
     count_tokens = _capped_counter(count_tokens, MAX_CHARS_PER_TOKEN * stretched)
@@ -499,3 +508,102 @@ def _pack_section(
             next_first -= 1
             carried += units[next_first][1]
         first = next_first
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A part of a text that ``chunk_text`` packs apart from the rest (see ``pieces``): ``[start, end)``, and a key
+    naming its passages: equal keys, equal passages (relative to the piece), in any text and at any offset."""
+
+    start: int
+    end: int
+    key: str
+
+
+def pieces(
+    text: str, *, size: int, overlap: int, limit: int | None, boundaries: Sequence[int] = (),
+    code: Sequence[tuple[int, int]] = (),
+) -> list[Piece]:
+    """``text`` cut where ``chunk_text`` shares nothing across the cut, so that chunking each piece alone (with the
+    boundaries and code spans inside it) gives the passages of the whole text there.
+
+    A cut is made only at a section boundary that starts a line (sentences are cut at every line start, and no
+    sentence end looks past a newline), outside every code block, after a section of at least two non-blank lines
+    (so not a lone heading line, which joins the section after it), and never at the first boundary when text
+    comes before it (a short preamble joins the first section). Every passage then lies inside one piece.
+    """
+    blocks = sorted(code)
+    cuts = [0]
+    ordered = sorted(set(boundaries))
+    for number, boundary in enumerate(ordered):
+        if boundary <= 0 or boundary >= len(text) or text[boundary - 1] != "\n":
+            continue
+        if any(start < boundary < end for start, end in blocks):
+            continue
+        if number == 0:
+            continue  # text before the first section is a preamble, which may join it
+        # The section just before: two non-blank lines make two units at least, so it is no lone heading line.
+        if sum(1 for line in text[ordered[number - 1] : boundary].split("\n") if line.strip()) < 2:
+            continue
+        cuts.append(boundary)
+    ends = [*cuts[1:], len(text)]
+    found = []
+    for start, end in zip(cuts, ends):
+        inner = [b - start for b in sorted(set(boundaries)) if start <= b < end]
+        spans = [(a - start, b - start) for a, b in blocks if start <= a and b <= end]
+        found.append(Piece(start, end, _piece_key(text[start:end], inner, spans, size, overlap, limit)))
+    return found
+
+
+def _piece_key(
+    text: str, boundaries: Sequence[int], code: Sequence[tuple[int, int]], size: int, overlap: int, limit: int | None
+) -> str:
+    """What a piece's passages depend on, hashed: its text, its boundaries and code spans, the packing limits."""
+    digest = hashlib.sha256(repr((list(boundaries), list(code), size, overlap, limit)).encode())
+    digest.update(b"\0" + text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def known_pieces(
+    text: str, chunks: Sequence[Chunk], *, size: int, overlap: int, limit: int | None,
+    boundaries: Sequence[int] = (), code: Sequence[tuple[int, int]] = (),
+) -> dict[str, list[Chunk]]:
+    """The passages ``chunk_text`` gave ``text`` (``chunks``, with these arguments), by the key of the piece holding
+    them and relative to it, for a later version of the text to reuse (``chunk_text(reuse=...)``); empty when a
+    passage lies across pieces (which ``pieces`` rules out for passages chunked with these arguments)."""
+    found: dict[str, list[Chunk]] = {}
+    cut = pieces(text, size=size, overlap=overlap, limit=limit, boundaries=boundaries, code=code)
+    starts = [piece.start for piece in cut]
+    for chunk in chunks:
+        piece = cut[bisect_left(starts, chunk.start + 1) - 1]
+        if chunk.end > piece.end:
+            return {}
+        found.setdefault(piece.key, []).append(
+            replace(chunk, start=chunk.start - piece.start, end=chunk.end - piece.start, section=None, anchor=None)
+        )
+    return found
+
+
+def _chunk_by_pieces(
+    text: str, size: int, overlap: int, count_tokens: TokenCounter, limit: int | None, boundaries: Sequence[int],
+    code: Sequence[tuple[int, int]], reuse: Mapping[str, Sequence[Chunk]],
+) -> list[Chunk]:
+    """``chunk_text`` piece by piece, taking the passages of each piece ``reuse`` knows (see ``chunk_text``)."""
+    line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
+    chunks: list[Chunk] = []
+    for piece in pieces(text, size=size, overlap=overlap, limit=limit, boundaries=boundaries, code=code):
+        relative = reuse.get(piece.key)
+        if relative is None:
+            inner = [b - piece.start for b in boundaries if piece.start <= b < piece.end]
+            spans = [(a - piece.start, b - piece.start) for a, b in code if piece.start <= a and b <= piece.end]
+            relative = chunk_text(
+                text[piece.start : piece.end], size=size, overlap=overlap, count_tokens=count_tokens, limit=limit,
+                boundaries=inner, code=spans,
+            )
+        for chunk in relative:
+            start, end = piece.start + chunk.start, piece.start + chunk.end
+            chunks.append(Chunk(
+                index=len(chunks), start=start, end=end, line_start=_line_number(line_starts, start),
+                line_end=_line_number(line_starts, end - 1), text=text[start:end], n_tokens=chunk.n_tokens,
+            ))
+    return chunks

@@ -160,6 +160,7 @@ def index(
     """
     from qa.encoder import DEFAULT_MODEL, model_id_for
     from qa.indexer import build_index, recorded_precision, unchanged_index
+    from qa.ingest import walk_corpus
     from qa.render import safe_line
 
     settings = Settings.from_env(
@@ -172,11 +173,13 @@ def index(
     if shards is not None:
         _index_shards(settings, corpus, model, shards, full=full, merge=merge, as_json=as_json)
         return
+    # One walk of the corpus, for the stamp check and then for the build's scan (a missing corpus fails here).
+    walk = walk_corpus(corpus)
     if not full and not merge:
         unchanged = unchanged_index(
             settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
-            html_content=settings.html_content,
+            html_content=settings.html_content, walk=walk,
         )
         if unchanged is not None:
             _print_unchanged(unchanged, model_id_for(model or DEFAULT_MODEL), as_json)
@@ -202,7 +205,7 @@ def index(
             workers=settings.ray_workers, model_cache=settings.cache_dir, **options,
         )
     else:
-        report = build_index(corpus, settings.index_dir, encoder, **options)
+        report = build_index(corpus, settings.index_dir, encoder, walk=walk, **options)
     if not report.rewritten:
         _print_unchanged(report, encoder.model_id, as_json)
         return

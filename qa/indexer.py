@@ -15,11 +15,22 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from qa.atomic import replace_directory, staging_directory
-from qa.chunking import Chunk, chunk_text, split_sentences
+from qa.chunking import Chunk, chunk_text, known_pieces, split_sentences
 from qa.encoder import Encoder, model_id_for
-from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, IndexWriteError, QAError
+from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
-from qa.ingest import CorpusScan, Document, ReusableFile, Skipped, corpus_stamp, extractor_version, scan_corpus
+from qa.formats.text import markdown_structure
+from qa.ingest import (
+    CorpusScan,
+    CorpusWalk,
+    Document,
+    ReusableFile,
+    Skipped,
+    corpus_stamp,
+    extractor_version,
+    scan_corpus,
+    walk_corpus,
+)
 from qa.manifest import (
     CHUNKER_VERSION,
     CODES_FILE,
@@ -41,6 +52,7 @@ from qa.segments import (
     MAX_SEGMENTS,
     TOP,
     Segment,
+    SegmentedStore,
     SegmentFiles,
     hidden_chunk_share,
     hide,
@@ -48,9 +60,10 @@ from qa.segments import (
     open_store,
     previous_stores,
     segments_of,
+    store_checksums,
 )
 from qa.sentences import Quantized, SentenceFile, SentenceFileWriter, quantize
-from qa.store import PendingText, PreviousDocument, StoreWriter, text_hash
+from qa.store import PendingText, PreviousDocument, PreviousStamp, StoreWriter, text_hash
 from qa.vectors import APPROXIMATE, VectorIndex
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
@@ -216,7 +229,9 @@ def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile
     except QAError:
         return {}
     try:
-        return store.reusable_files()
+        if isinstance(store, SegmentedStore):
+            return store.reusable_files(store_checksums(manifest))
+        return store.reusable_files(store=store_checksums(manifest)[0])
     except sqlite3.Error:
         return {}
     finally:
@@ -232,36 +247,70 @@ def recorded_precision(index_dir: Path) -> str | None:
 
 
 def _previous_of(document: Document, known: dict[str, PreviousDocument]) -> PreviousDocument | None:
-    """The previous index's document at any of this document's paths: one with the same bytes first, its id before
-    its aliases (so a new copy that sorts first, and so becomes the id, still lets the document be copied)."""
+    """The previous index's document at any of this document's paths: the row it was taken from (when it was not
+    read), else one with the same bytes first, its id before its aliases (so a new copy that sorts first, and so
+    becomes the id, still lets the document be copied)."""
     found = [known[path] for path in (document.doc_id, *document.aliases) if path in known]
-    same = [previous for previous in found if previous.content_hash == document.content_hash]
+    same = [previous for previous in found if _trusted(document, previous)]
+    same = same or [previous for previous in found if previous.content_hash == document.content_hash]
     return (same or found or [None])[0]
 
 
-def _unchanged(document: Document, previous: PreviousDocument | None) -> bool:
+def _trusted(document: Document, previous: PreviousDocument) -> bool:
+    """Whether ``document``, taken from an index instead of read, is ``previous`` as it stands: the same row of a
+    store with the same checksum, so the same text and metadata (``Document.stored``)."""
+    stored = document.stored
+    return stored is not None and stored.store != "" and (stored.store, stored.row) == (previous.store, previous.row)
+
+
+# Each scanned document with its previous version (or None) and whether that holds it as it is now.
+Compared = list[tuple[Document, PreviousDocument | None, bool]]
+
+
+def _compared(documents: list[Document], known: dict[str, PreviousDocument], store: StoreWriter | None) -> Compared:
+    """Compare the scanned ``documents`` with the previous index's (``known``, by path; ``store`` has them attached).
+
+    A document taken from the index is unchanged when it names the row it is compared with; a document read again
+    is compared by bytes, metadata and text hash, whose stamps are read for those rows alone (``previous_stamps``).
+    """
+    pairs = [(document, _previous_of(document, known)) for document in documents]
+    to_stamp = [
+        before for document, before in pairs
+        if document.stored is None and before is not None and before.content_hash == document.content_hash
+    ]
+    stamps = store.previous_stamps(to_stamp) if to_stamp and store is not None else {}
+    return [(document, before, _unchanged(document, before, stamps)) for document, before in pairs]
+
+
+def _unchanged(
+    document: Document, previous: PreviousDocument | None, stamps: dict[tuple[str, int], PreviousStamp]
+) -> bool:
     """Whether the previous index holds this document as it is now (same bytes, text and metadata)."""
+    if previous is None:
+        return False
+    if document.stored is not None:
+        return _trusted(document, previous)
+    stamp = stamps.get((previous.schema, previous.row))
     return (
-        previous is not None
+        stamp is not None
         and previous.content_hash == document.content_hash
-        and previous.metadata == document.metadata
-        and previous.text_hash == (document.stored_text_hash or text_hash(document.text))
+        and replace(previous.metadata, date_source=stamp.date_source) == document.metadata
+        and stamp.text_hash == text_hash(document.text)
     )
 
 
-def _nothing_changed(previous: Manifest, scan: CorpusScan, known: dict[str, PreviousDocument]) -> bool:
+def _nothing_changed(
+    previous: Manifest, scan: CorpusScan, known: dict[str, PreviousDocument], compared: Compared
+) -> bool:
     """Whether the previous index already holds exactly what a build of ``scan`` would write: the same files with
     the same bytes and skip reasons (the fingerprint), and each document's text and metadata as they are now (a
     date taken from a file's modification time moves when the file is touched). Equal fingerprints mean the same
     paths with the same bytes, so the same documents with the same aliases."""
     if previous.corpus.get("fingerprint") != scan.fingerprint:
         return False
-    matched = set()
-    for document in scan.documents:
-        before = _previous_of(document, known)
-        if not _unchanged(document, before):
-            return False
-        matched.add(before.row)
+    if not all(same for _, _, same in compared):
+        return False
+    matched = {before.row for _, before, _ in compared}
     return matched == {previous_document.row for previous_document in known.values()}
 
 
@@ -292,16 +341,19 @@ def _unchanged_report(
 
 def unchanged_index(
     index_dir: Path, corpus: Path, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
-    precision: str | None = None, html_content: str = "main",
+    precision: str | None = None, html_content: str = "main", walk: CorpusWalk | None = None,
 ) -> BuildReport | None:
     """The report of `qa index` when the index at ``index_dir`` already reflects ``corpus`` with these settings,
     told without reading a document or loading the model (``unchanged_since_build``); None when a build must
-    look. An index whose files fail their checksums is never called unchanged: the build then replaces it."""
+    look. An index whose files fail their checksums is never called unchanged: the build then replaces it.
+
+    ``walk`` is a walk of ``corpus`` just made (``qa.ingest.walk_corpus``), which the build can then take too.
+    """
     started = time.perf_counter()
     index_dir = Path(index_dir).absolute()
     if not unchanged_since_build(
         index_dir, corpus, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
-        precision=precision, html_content=html_content,
+        precision=precision, html_content=html_content, walk=walk,
     ):
         return None
     try:
@@ -332,6 +384,7 @@ def build_index(
     merge: bool = False,
     embed_batches: BatchEmbedder | None = None,
     chunk_documents: DocumentChunker | None = None,
+    walk: CorpusWalk | None = None,
 ) -> BuildReport:
     """Index every readable document under ``corpus`` into ``index_dir``, replacing it atomically.
 
@@ -352,6 +405,8 @@ def build_index(
             ``qa.distributed.RayEmbedder``); None embeds them here with ``encoder``, batch by batch.
         chunk_documents: chunks the new and changed documents (a cluster's, e.g. ``qa.distributed.RayChunker``);
             None chunks each here with ``encoder``'s tokenizer as it is written.
+        walk: a walk of ``corpus`` already made (``qa.ingest.walk_corpus``, for the stamp check of `qa index`), so
+            the scan does not walk it again; its time is then not in the report's.
 
     Raises:
         CorpusError: the corpus is unreadable or has nothing to index.
@@ -367,7 +422,7 @@ def build_index(
     clock = _Clock()
     if scan is None:
         reuse = {} if full else reusable_files(index_dir, html_content)
-        scan = scan_corpus(corpus, main_content=html_content == "main", reuse=reuse)
+        scan = scan_corpus(corpus, main_content=html_content == "main", reuse=reuse, walk=walk)
         clock.lap("walk", minus=scan.read_seconds)
         clock.phases["read"] = scan.read_seconds
     if not scan.documents:
@@ -398,18 +453,23 @@ def build_index(
             except QAError as exc:
                 previous, full_reason = None, f"the previous index cannot be reused: {exc}"
                 store, target = _write_at_top(store, target, staging), staging
-        if previous is not None and not (merge and len(segments) > 1) and _nothing_changed(before, scan, known):
+        compared = _compared(scan.documents, known, store if previous is not None else None)
+        if any(document.stored is not None and not same for document, _, same in compared):
+            # Files taken from an index that is not the one reused after all (none, or one another build swapped
+            # in since): read them, their text is needed now.
+            clock.lap("compare")
+            scan = scan_corpus(corpus, main_content=html_content == "main")
+            clock.lap("read")
+            compared = _compared(scan.documents, known, store if previous is not None else None)
+        if previous is not None and not (merge and len(segments) > 1) and _nothing_changed(
+            before, scan, known, compared
+        ):
             store.detach_previous()
             store.close()
             if before.corpus.get("stamp") != scan.stamp:
                 _restamp(previous, before, staging, scan.stamp)
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
-        if previous is None and any(document.stored_text_hash for document in scan.documents):
-            # Files taken from an index that is not being reused after all: read them, their text is needed now.
-            clock.lap("compare")
-            scan = scan_corpus(corpus, main_content=html_content == "main")
-            clock.lap("read")
-        plan = _plan(scan.documents, known)
+        plan = _plan(compared, known)
         hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
         kept = hide(segments, hidden_counts) if previous is not None else []
         if kept and (merge or _merge_all(kept)):
@@ -423,10 +483,16 @@ def build_index(
         # The attached stores (previous0 is the first segment's) whose documents stay where they are.
         staying = {f"previous{number}" for number in range(len(kept))}
         if chunk_documents is None:
+            # A changed Markdown document's earlier version, whose unchanged sections' passages it can reuse.
+            earlier = _earlier_versions(plan, before) if previous is not None else {}
 
             def chunk_documents(documents: list[Document]) -> Iterator[tuple[Document, list[Chunk], list[str]]]:
                 for document in documents:
-                    yield document, *chunk_document(document, encoder, chunk_size, chunk_overlap, embed_title)
+                    found = earlier.get(id(document))
+                    version = store.previous_version(found) if found is not None else None
+                    yield document, *chunk_document(
+                        document, encoder, chunk_size, chunk_overlap, embed_title, earlier=version
+                    )
 
         chunked = iter(chunk_documents([document for document, _, unchanged in plan.documents if not unchanged]))
         clock.lap("compare")
@@ -546,16 +612,12 @@ class _Plan:
         return len(self.changed_documents)
 
 
-def _plan(documents: list[Document], known: dict[str, PreviousDocument]) -> _Plan:
-    """Compare the scanned ``documents`` with the previous index's (``known``, by path)."""
+def _plan(compared: Compared, known: dict[str, PreviousDocument]) -> _Plan:
+    """How a build treats each scanned document (``compared`` with the previous index's: ``_compared``; ``known``
+    holds the previous documents by path)."""
     matched: set[int] = set()  # rows of the previous index's documents that are still here
     planned, replaced, added, changed, unchanged = [], [], [], [], 0
-    for document in documents:
-        before = _previous_of(document, known)
-        same = _unchanged(document, before)
-        if document.stored_text_hash is not None and not same:
-            # Taken from the index as it was, so it must still match it; its text was never loaded.
-            raise IndexCorrupt(f"the index's record of {document.doc_id} does not match it: use `qa index --full`")
+    for document, before, same in compared:
         if before is not None:
             matched.add(before.row)
         if same:
@@ -600,14 +662,23 @@ def _write_at_top(store: StoreWriter, target: Path, staging: Path) -> StoreWrite
     return StoreWriter(staging / DATABASE_FILE)
 
 
-def chunk_document(
-    document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
-) -> tuple[list[Chunk], list[str]]:
-    """A new or changed document's passages (with sections and anchors) and the text the model embeds for each.
+def _earlier_versions(plan: "_Plan", before: Manifest) -> dict[int, PreviousDocument]:
+    """The previous version of each changed document (by ``id`` of the scanned document) whose passages can be
+    found again piece by piece: a Markdown file (its headings and code blocks are a function of its stored text,
+    ``qa.formats.text.markdown_structure``) extracted by this very code (``extractor_version``)."""
+    if before.corpus.get("extractor") != extractor_version():
+        return {}
+    return {
+        id(document): previous for document, previous, unchanged in plan.documents
+        if not unchanged and previous is not None and any(path.lower().endswith(".md") for path in previous.paths)
+    }
 
-    Only ``encoder``'s tokenizer is used (``count_tokens``, ``max_tokens``), so a node that chunks needs no more.
-    """
-    title = document.metadata.title if embed_title else None
+
+def _passage_limits(
+    title: str | None, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool
+) -> tuple[str | None, int, int, int]:
+    """``(title embedded or None, passage size, overlap, model room)`` for a document with this title."""
+    title = title if embed_title else None
     size, room = chunk_size, encoder.max_tokens
     if title:
         # The title shares the model's window with the passage: shrink passages so nothing is cut off,
@@ -617,10 +688,36 @@ def chunk_document(
             size, room = min(chunk_size, left), left
         else:
             title = None
-    overlap = min(chunk_overlap, size // 2)
+    return title, size, min(chunk_overlap, size // 2), room
+
+
+def chunk_document(
+    document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool,
+    earlier: tuple[str, str | None, list[Chunk]] | None = None,
+) -> tuple[list[Chunk], list[str]]:
+    """A new or changed document's passages (with sections and anchors) and the text the model embeds for each.
+
+    Only ``encoder``'s tokenizer is used (``count_tokens``, ``max_tokens``), so a node that chunks needs no more.
+
+    Args:
+        earlier: the text, title and passages of the document's previous version, a Markdown file
+            (``StoreWriter.previous_version``): the passages of the sections it shares with this one are taken from
+            it rather than cut again (``qa.chunking.known_pieces``), the same passages either way.
+    """
+    limits = (encoder, chunk_size, chunk_overlap, embed_title)
+    title, size, overlap, room = _passage_limits(document.metadata.title, *limits)
+    reuse = None
+    if earlier is not None:
+        text, earlier_title, passages = earlier
+        _, old_size, old_overlap, old_room = _passage_limits(earlier_title, *limits)
+        headings, code = markdown_structure(text)
+        reuse = known_pieces(
+            text, passages, size=old_size, overlap=old_overlap, limit=old_room, boundaries=[h.start for h in headings],
+            code=code,
+        )
     chunks = chunk_text(
         document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room,
-        boundaries=[h.start for h in document.headings], code=document.code,
+        boundaries=[h.start for h in document.headings], code=document.code, reuse=reuse,
     )
     chunks = place(document.text, chunks, document.headings, document.anchors)
     return chunks, [embed_input(title, c.text, title is not None) for c in chunks]
@@ -812,7 +909,7 @@ def _settings_differ(manifest: Manifest, *, model: str, chunking: dict, precisio
 
 def unchanged_since_build(
     index_dir: Path, corpus: Path, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
-    precision: str | None = None, html_content: str = "main",
+    precision: str | None = None, html_content: str = "main", walk: CorpusWalk | None = None,
 ) -> bool:
     """Whether the index at ``index_dir`` was built from ``corpus`` as the file system shows it now, with these
     settings: known from the manifest and a walk of the corpus (:func:`qa.ingest.corpus_stamp`), reading no
@@ -820,10 +917,12 @@ def unchanged_since_build(
 
     False whenever that cannot be told this way (no index, another corpus or setting, a file touched or changed,
     an index built before stamps were recorded): the caller then scans, and the scan decides.
+
+    ``walk``: a walk of ``corpus`` already made (``qa.ingest.walk_corpus``), whose stamp is taken instead of walking.
     """
     try:
         manifest = Manifest.read(Path(index_dir))
-        stamp = corpus_stamp(corpus)
+        stamp = walk.stamp if walk is not None else corpus_stamp(corpus)
     except QAError:
         return False
     chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content)
@@ -886,10 +985,14 @@ def ensure_index(
         model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, precision=precision,
         html_content=html_content,
     )
-    if unchanged_since_build(index_dir, Path(corpus), **settings):
+    try:
+        walk = walk_corpus(corpus)
+    except QAError:
+        walk = None  # the scan below says what is wrong with the corpus
+    if unchanged_since_build(index_dir, Path(corpus), **settings, walk=walk):
         return None, None
     scan = scan_corpus(
-        corpus, main_content=html_content == "main", reuse=reusable_files(index_dir, html_content)
+        corpus, main_content=html_content == "main", reuse=reusable_files(index_dir, html_content), walk=walk
     )
     reason = staleness(index_dir, scan, **settings)
     if reason is None:

@@ -32,8 +32,9 @@ class Document:
     ``anchors`` are as the format reader found them (see :class:`qa.formats.Extracted`). ``aliases`` are the
     other paths in the corpus whose bytes are identical (copies, symbolic links), sorted; ``doc_id`` sorts first.
 
-    ``stored_text_hash`` is set on a document taken from an index instead of read (``ReusableFile``): its text is
-    then left in the index (``text`` is empty) and this is the hash of it, which is all an update compares.
+    ``stored`` is set on a document taken from an index instead of read (``ReusableFile``): its text is then left
+    in the index (``text`` is empty), and so is its metadata's ``date_source`` (None here; it comes after the text
+    in the row, so reading it would read the text): an update trusts the row it names as it stands.
     """
 
     doc_id: str
@@ -45,7 +46,16 @@ class Document:
     code: tuple[tuple[int, int], ...] = ()
     anchors: tuple[tuple[int, str], ...] = ()
     aliases: tuple[str, ...] = ()
-    stored_text_hash: str | None = None
+    stored: StoredRow | None = None
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """Where an index holds a document taken from it instead of read: the store of its segment, named by the store
+    file's checksum in the manifest (equal checksums, equal rows), and the document's row there."""
+
+    store: str
+    row: int
 
 
 @dataclass(frozen=True)
@@ -384,6 +394,30 @@ def _stamp_of(lines: dict[str, str], passed_over: list[Skipped]) -> str:
     return stamp.hexdigest()
 
 
+@dataclass(frozen=True)
+class CorpusWalk:
+    """A corpus as the file system lists it, before any file is read: the candidate files as sorted ``(doc_id,
+    path)`` pairs, what was passed over, each candidate's stat line (``_stat_line``), and the stamp of it all."""
+
+    root: Path
+    candidates: list[tuple[str, str]]
+    passed_over: list[Skipped]
+    lines: dict[str, str]
+    stamp: str
+
+
+def walk_corpus(root: str | os.PathLike[str]) -> CorpusWalk:
+    """List and stat the corpus under ``root``, reading no file (see :func:`corpus_stamp`).
+
+    Raises:
+        CorpusError: the folder is missing or unreadable.
+    """
+    root_path = _checked_root(root)
+    candidates, passed_over = _candidate_files(root_path)
+    lines = _stat_lines(candidates)
+    return CorpusWalk(root_path, candidates, passed_over, lines, _stamp_of(lines, passed_over))
+
+
 def corpus_stamp(root: str | os.PathLike[str]) -> str:
     """A digest of the corpus as the file system describes it (names, sizes, times, inodes), reading no file.
 
@@ -394,15 +428,14 @@ def corpus_stamp(root: str | os.PathLike[str]) -> str:
     Raises:
         CorpusError: the folder is missing or unreadable.
     """
-    candidates, passed_over = _candidate_files(_checked_root(root))
-    return _stamp_of(_stat_lines(candidates), passed_over)
+    return walk_corpus(root).stamp
 
 
 @dataclass(frozen=True)
 class ReusableFile:
     """A path as the previous index read it: its stat line then, and the document it gave (``doc_id`` is this
     path; its text, headings, code spans and anchors are not loaded, which only chunking needs, and an unchanged
-    document's passages are copied or left in place, not cut again: see ``Document.stored_text_hash``)."""
+    document's passages are copied or left in place, not cut again: see ``Document.stored``)."""
 
     stat: str
     document: Document
@@ -440,7 +473,7 @@ FileExtractor = Callable[[list[RawFile]], Iterable[tuple[Document | None, Skippe
 
 def scan_corpus(
     root: str | os.PathLike[str], *, main_content: bool = True, reuse: Mapping[str, ReusableFile] | None = None,
-    extract_files: FileExtractor | None = None,
+    extract_files: FileExtractor | None = None, walk: CorpusWalk | None = None,
 ) -> CorpusScan:
     """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.formats.extract`).
 
@@ -453,15 +486,18 @@ def scan_corpus(
             whose stat line is still the one recorded there is not read again; its document is taken as it was.
         extract_files: extracts elsewhere, all at once after the walk, the files read here (one per set of
             identical files); None extracts each here as it is read. The scan is the same either way.
+        walk: a walk of ``root`` already made (:func:`walk_corpus`, by a stamp check before this scan), taken
+            instead of walking again; its stat lines were taken before any file was read, as the scan's must be.
 
     Raises:
         CorpusError: the folder is missing or unreadable.
     """
     root_path = _checked_root(root)
-    candidates, passed_over = _candidate_files(root_path)
-    # Taken before any file is read: a file changed during the scan then differs from the stamp next time.
-    lines = _stat_lines(candidates)
-    scan = CorpusScan(root=root_path, stamp=_stamp_of(lines, passed_over))
+    if walk is None or walk.root != root_path:
+        # Taken before any file is read: a file changed during the scan then differs from the stamp next time.
+        walk = walk_corpus(root_path)
+    candidates, passed_over, lines = walk.candidates, walk.passed_over, walk.lines
+    scan = CorpusScan(root=root_path, stamp=walk.stamp)
     fingerprint = hashlib.sha256()
     # content_key -> the first document (or, to extract elsewhere, file) with those bytes; candidates are sorted,
     # so its id sorts first.

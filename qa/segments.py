@@ -185,12 +185,13 @@ class SegmentedStore:
         """Each indexed path's stat line as the last build saw it (the newest segment records every path)."""
         return self.stores[-1].file_stats()
 
-    def reusable_files(self) -> dict[str, ReusableFile]:
-        """Every shown document's paths with the stat lines of the last build (see ``StoreReader.reusable_files``)."""
+    def reusable_files(self, checksums: Sequence[str] = ()) -> dict[str, ReusableFile]:
+        """Every shown document's paths with the stat lines of the last build (see ``StoreReader.reusable_files``);
+        ``checksums`` are the segments' store checksums (``store_checksums``), which the documents name."""
         stats = self.file_stats()
         found: dict[str, ReusableFile] = {}
-        for store in self.stores:
-            found.update(store.reusable_files(stats))
+        for number, store in enumerate(self.stores):
+            found.update(store.reusable_files(stats, checksums[number] if number < len(checksums) else ""))
         return found
 
     def skipped(self) -> list[Skipped]:
@@ -390,9 +391,23 @@ def open_store(index_dir: Path, manifest: Manifest) -> StoreReader | SegmentedSt
     return stores[0] if len(stores) == 1 and not segments[0].hidden else SegmentedStore(stores, segments)
 
 
-def previous_stores(index_dir: Path, manifest: Manifest) -> list[tuple[Path, tuple[int, ...]]]:
-    """Each segment's store path with the rows it hides, for a build to attach (``StoreWriter.attach_previous``)."""
-    return [(segment_dir(index_dir, s) / DATABASE_FILE, s.hidden) for s in segments_of(manifest)]
+def previous_stores(index_dir: Path, manifest: Manifest) -> list[tuple[Path, tuple[int, ...], str]]:
+    """Each segment's store path with the rows it hides and its checksum, for a build to attach
+    (``StoreWriter.attach_previous``)."""
+    segments = segments_of(manifest)
+    return [
+        (segment_dir(index_dir, s) / DATABASE_FILE, s.hidden, checksum)
+        for s, checksum in zip(segments, store_checksums(manifest), strict=True)
+    ]
+
+
+def store_checksums(manifest: Manifest) -> list[str]:
+    """Each segment's store checksum as the manifest records it ("" where it records none): equal checksums mean
+    equal rows, so a document taken from one index's store can be trusted in another's with the same checksum."""
+    return [
+        manifest.checksums.get(DATABASE_FILE if s.dir == TOP else f"{s.dir}/{DATABASE_FILE}", "")
+        for s in segments_of(manifest)
+    ]
 
 
 def hidden_chunk_share(segments: Sequence[Segment]) -> float:

@@ -16,7 +16,7 @@ from qa.chunking import Chunk
 from qa.cjk import fts_form
 from qa.errors import IndexCorrupt
 from qa.filters import SearchFilter
-from qa.ingest import Document, ReusableFile, Skipped
+from qa.ingest import Document, ReusableFile, Skipped, StoredRow
 from qa.manifest import KEYWORDS_FILE, SENTENCES_FILE
 from qa.metadata import Metadata
 from qa.postings import KeywordRow, Postings
@@ -216,15 +216,29 @@ class PendingText:
 
 @dataclass(frozen=True)
 class PreviousDocument:
-    """A document as the index being replaced holds it: enough to tell whether it changed."""
+    """A document as the index being replaced holds it: enough to find it again and to tell whether it changed.
+
+    ``metadata`` has no ``date_source``: it and the text's hash come after the document's text in the row, so they
+    are read only for the documents compared with a file read again (``StoreWriter.previous_stamps``).
+    """
 
     row: int
     content_hash: str  # of the file's bytes
-    text_hash: str  # of the decoded text: reading the same bytes may give other text after a change to ingest
     metadata: Metadata
     # The attached store that holds it (one per segment of the previous index), and every path it had.
     schema: str = "previous"
     paths: frozenset[str] = frozenset()
+    # That store's checksum in the previous manifest: with ``row``, what a document taken from it names (StoredRow).
+    store: str = ""
+
+
+@dataclass(frozen=True)
+class PreviousStamp:
+    """What an update compares besides the bytes and the metadata before the text: the hash of the document's
+    decoded text (the same bytes may decode to other text after a change to ingest) and its ``date_source``."""
+
+    text_hash: str | None
+    date_source: str | None
 
 
 @dataclass(frozen=True)
@@ -355,13 +369,15 @@ class StoreWriter:
         """Insert one document row and its page offsets (inside the caller's transaction); returns its rowid.
 
         Args:
-            text_of: the previous document whose stored text this one has (when its text was not loaded).
+            text_of: the previous document whose stored row this one is (taken from the index, not read): its text
+                and metadata are copied from that row.
         """
         if text_of is not None:
             found = self.db.execute(
-                f"SELECT text FROM {text_of.schema}.documents WHERE id = ?", (text_of.row,)
+                f"SELECT text, title, date, author, source, date_source FROM {text_of.schema}.documents WHERE id = ?",
+                (text_of.row,),
             ).fetchone()
-            document = replace(document, text=found[0], stored_text_hash=None)
+            document = replace(document, text=found[0], metadata=Metadata(*found[1:6]), stored=None)
         meta = document.metadata
         row = self._next_document
         self._next_document += 1
@@ -394,24 +410,24 @@ class StoreWriter:
         )
         return row
 
-    def attach_previous(self, stores: Sequence[tuple[Path, Sequence[int]]]) -> dict[str, PreviousDocument]:
-        """Open the stores of the index being replaced (one per segment, with the document rows each hides),
-        read-only, to copy unchanged rows and vectors from.
+    def attach_previous(self, stores: Sequence[tuple[Path, Sequence[int], str]]) -> dict[str, PreviousDocument]:
+        """Open the stores of the index being replaced (one per segment, with the document rows each hides and its
+        checksum in the manifest), read-only, to copy unchanged rows and vectors from.
 
         Returns:
-            Their documents that are not hidden, by every path they had: their ids and their aliases.
+            Their documents that are not hidden, by every path they had: their ids and their aliases (read from
+            the columns before each text, so no text is read: see ``PreviousDocument``).
 
         Raises:
             IndexCorrupt: one cannot be read or has another schema version.
         """
         known: dict[str, PreviousDocument] = {}
-        for number, (path, hidden) in enumerate(stores):
+        for number, (path, hidden, checksum) in enumerate(stores):
             schema = f"previous{number}"
             self._attach(schema, Path(path))
             try:
                 rows = self.db.execute(
-                    "SELECT d.id, p.path, d.content_hash, d.text_hash, d.title, d.date, d.author, d.source,"
-                    " d.date_source"
+                    "SELECT d.id, p.path, d.content_hash, d.title, d.date, d.author, d.source"
                     f" FROM (SELECT id, doc_id AS path FROM {schema}.documents UNION ALL"
                     f"  SELECT document_id, path FROM {schema}.aliases) p JOIN {schema}.documents d ON d.id = p.id"
                     f" WHERE d.id NOT IN ({','.join(str(int(row)) for row in hidden)})"
@@ -423,8 +439,47 @@ class StoreWriter:
             for r in rows:
                 paths.setdefault(r[0], set()).add(r[1])
             for r in rows:
-                known[r[1]] = PreviousDocument(r[0], r[2], r[3], Metadata(*r[4:9]), schema, frozenset(paths[r[0]]))
+                known[r[1]] = PreviousDocument(r[0], r[2], Metadata(*r[3:7]), schema, frozenset(paths[r[0]]), checksum)
         return known
+
+    def previous_stamps(self, documents: Iterable[PreviousDocument]) -> dict[tuple[str, int], PreviousStamp]:
+        """The text hash and date source of these previous documents, by ``(schema, row)``: read for these rows
+        alone, as reaching them reads each one's text.
+
+        Raises:
+            IndexCorrupt: an attached store cannot be read.
+        """
+        by_schema: dict[str, set[int]] = {}
+        for document in documents:
+            by_schema.setdefault(document.schema, set()).add(document.row)
+        found: dict[tuple[str, int], PreviousStamp] = {}
+        for schema, rows in by_schema.items():
+            ordered = sorted(rows)
+            for first in range(0, len(ordered), _IDS_PER_QUERY):
+                batch = ordered[first : first + _IDS_PER_QUERY]
+                try:
+                    selected = self.db.execute(
+                        f"SELECT id, text_hash, date_source FROM {schema}.documents"
+                        f" WHERE id IN ({','.join('?' * len(batch))})",
+                        batch,
+                    ).fetchall()
+                except sqlite3.DatabaseError as exc:
+                    raise IndexCorrupt(f"cannot read the previous index's documents: {exc}") from exc
+                found.update({(schema, row): PreviousStamp(text, source) for row, text, source in selected})
+        return found
+
+    def previous_version(self, previous: PreviousDocument) -> tuple[str, str | None, list[Chunk]]:
+        """A previous document's text, title and passages (their texts left empty: they are slices of the text),
+        for a new version of it to reuse the passages of its unchanged sections (``qa.chunking.known_pieces``)."""
+        text, title = self.db.execute(
+            f"SELECT text, title FROM {previous.schema}.documents WHERE id = ?", (previous.row,)
+        ).fetchone()
+        rows = self.db.execute(
+            f'SELECT ord, start, "end", line_start, line_end, n_tokens FROM {previous.schema}.chunks'
+            " WHERE document_id = ? ORDER BY ord",
+            (previous.row,),
+        )
+        return text, title, [Chunk(o, start, end, first, last, "", n) for o, start, end, first, last, n in rows]
 
     def _attach(self, schema: str, path: Path) -> None:
         """Attach the store at ``path`` read-only as ``schema``.
@@ -480,7 +535,7 @@ class StoreWriter:
             The number of chunks copied.
         """
         with self.db:
-            document_row = self._insert_document(document, previous if document.stored_text_hash else None)
+            document_row = self._insert_document(document, previous if document.stored is not None else None)
             cursor = self.db.execute(
                 'INSERT INTO chunks (id, document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash,'
                 ' text, section, anchor) SELECT ? + ROW_NUMBER() OVER (ORDER BY ord) - 1, ?, ord, start, "end",'
@@ -799,17 +854,19 @@ class StoreReader:
         """Each path the build of this store indexed, with its stat line then."""
         return dict(self._connection().execute("SELECT path, stat FROM files"))
 
-    def reusable_files(self, stats: Mapping[str, str] | None = None) -> dict[str, ReusableFile]:
+    def reusable_files(self, stats: Mapping[str, str] | None = None, store: str = "") -> dict[str, ReusableFile]:
         """Every indexed path with its recorded stat line and the document it gave (its id or alias as ``doc_id``),
         for an update to take instead of reading files that did not change.
 
+        Only the columns before each document's text are read (see ``Document.stored``), so no text is.
+
         Args:
             stats: the stat lines to use (a segmented index's newest), instead of this store's own.
+            store: this store's checksum in its manifest, which each document names as where it is stored.
         """
         stats = self.file_stats() if stats is None else stats
         rows = self._connection().execute(
-            f"SELECT id, doc_id, text_hash, content_hash, title, date, author, source, date_source FROM documents d"
-            f" WHERE 1{self._shown}"
+            f"SELECT id, doc_id, content_hash, title, date, author, source FROM documents d WHERE 1{self._shown}"
         )
         starts: dict[int, list[int]] = {}
         for document_row, start in self._connection().execute("SELECT document_id, start FROM pages ORDER BY number"):
@@ -820,7 +877,8 @@ class StoreReader:
         found = {}
         for row in rows:
             pages = tuple(starts[row[0]]) if row[0] in starts else None
-            document = Document(row[1], "", row[3], Metadata(*row[4:9]), pages=pages, stored_text_hash=row[2])
+            stored = StoredRow(store, row[0])
+            document = Document(row[1], "", row[2], Metadata(*row[3:7]), pages=pages, stored=stored)
             for path in (row[1], *paths.get(row[0], ())):
                 if path in stats:
                     found[path] = ReusableFile(stats[path], document)
