@@ -3,6 +3,7 @@
     python benchmarks/ranking_replay.py --corpus /tmp/docs-corpus --index DIR
         [--questions benchmarks/data/docs_questions.jsonl] [--variants qa heading:w=0.1 page:agg=sum:w=0.1 ...]
     python benchmarks/ranking_replay.py --corpus /tmp/docs-corpus --index DIR --misses
+    python benchmarks/ranking_replay.py --corpus /tmp/docs-corpus --index DIR --latency 5
 
 The index must already be built from the corpus with the default settings (``benchmarks/docs_quality.py
 --index DIR`` builds it). The retrievers' answers (the question's vector, the dense and keyword candidates,
@@ -305,6 +306,36 @@ def install(service, corpus: Corpus, steps: list[Step], settings) -> None:
         service.settings = replace(changed, section_lead=1e-12)
 
 
+def any_lead(self, fused, bonus):
+    """The section lead as it was before round four: every section's first passage gains ``bonus``."""
+    from operator import itemgetter
+
+    leads = self.store.section_leads([chunk_id for chunk_id, _ in fused])
+    if not leads:
+        return fused
+    scored = sorted((chunk_id, score + bonus if chunk_id in leads else score) for chunk_id, score in fused)
+    scored.sort(key=itemgetter(1), reverse=True)
+    return scored
+
+
+def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
+    """Median ms of ``service.search`` (top 5) with the section lead as before and as it is, alternating."""
+    import statistics
+
+    timings: dict[str, list[float]] = {"before": [], "now": []}
+    for _ in range(rounds):
+        for question in questions:
+            for side, times in timings.items():
+                if side == "before":
+                    service._with_section_leads = any_lead.__get__(service)
+                else:
+                    del service._with_section_leads
+                started = time.perf_counter()
+                service.search(question, 5)
+                times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings["before"]), statistics.median(timings["now"])
+
+
 def misses(dataset, service, corpus: Corpus) -> str:
     """The questions whose page ranks first but whose labelled passage is not in the top 5, with what is above it."""
     lines = []
@@ -335,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--variants", nargs="+", default=["qa"])
     parser.add_argument("--misses", action="store_true", help="print the miss analysis instead")
+    parser.add_argument("--latency", type=int, default=0, metavar="ROUNDS", help="time the lead before and now")
     args = parser.parse_args(argv)
     from feedback_quality import moved, passage_ranks
 
@@ -345,9 +377,14 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = replace(Settings.from_env(), index_dir=args.index, max_top_k=BEIR_PASSAGES)
     service = SearchService.open(settings)
+    dataset = load_dataset(args.questions, corpus=args.corpus)
+    if args.latency:
+        before, now = latency(service, [query.text for query in dataset.queries], args.latency)
+        print(f"{len(dataset.queries)} questions x {args.latency} rounds: search median with the lead as before "
+              f"{before:.2f} ms, as now {now:.2f} ms, ratio {now / before:.3f}")
+        return 0
     replaying(service)
     corpus = Corpus(service)
-    dataset = load_dataset(args.questions, corpus=args.corpus)
     if args.misses:
         print(misses(dataset, service, corpus))
         return 0
