@@ -330,6 +330,7 @@ def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
                     service._with_section_leads = any_lead.__get__(service)
                 else:
                     del service._with_section_leads
+                    service._stating.clear()  # judged afresh for each question: no reuse across questions
                 started = time.perf_counter()
                 service.search(question, 5)
                 times.append((time.perf_counter() - started) * 1000)
