@@ -253,6 +253,7 @@ def install(service, corpus: Corpus, steps: list[Step], settings) -> None:
     from qa.search import SearchService
 
     qa.search.states_something = _ORIGINAL.setdefault("states_something", qa.search.states_something)
+    service._stating.clear()  # the service's judgments of leads were made under the variant before
     changed = settings
     for step in steps:
         if step.kind == "lead":
