@@ -344,7 +344,10 @@ def misses(dataset, service, corpus: Corpus) -> str:
     for query in dataset.queries:
         document = next(iter(query.relevant))
         hits = service.search(query.text, 30, highlights=False).results
-        places = [{hit.citation.source, *hit.citation.aliases} for hit in hits]
+        # As qa eval counts them: a result cites its document, that document's other paths and its duplicates'.
+        places = [
+            {hit.citation.source, *hit.citation.aliases, *(place.source for place in hit.duplicates)} for hit in hits
+        ]
         if not hits or document not in places[0]:
             continue
         labelled = next((rank for rank, hit in enumerate(hits, 1) if query.phrase in hit.text
