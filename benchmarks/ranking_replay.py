@@ -32,6 +32,8 @@ together, in the order written):
   (``decay=harmonic``: the i-th in document order gains W / i).
 - ``short:n=N:w=W[:scale=1]``: each candidate under a heading with fewer than N words loses W (``scale=1``: loses
   W times the share of the N words it lacks; ``leads=1``: section leads only).
+- ``doclead:w=W``: the first passage of a document with headings gains W when it has no section (it runs from
+  the page's title into the first heading) and states something, as a section's first passage does.
 ``--misses`` prints instead, for each question whose page ranks first but whose labelled passage is not in the
 top 5, the first passage and the labelled one's rank, section and opening words (the miss analysis).
 """
@@ -52,6 +54,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 QUESTIONS = ROOT / "benchmarks" / "data" / "docs_questions.jsonl"
 _WORD = re.compile(r"[^\W\d_]{3,}")
+# The variant kinds: those that change settings or qa's lead rule, the feedback words, or the fused ranking.
+SETTING_KINDS = ("lead", "nofeedback", "anylead")
+FEEDBACK_KINDS = ("dfcap", "feedidf")
+RANKING_KINDS = ("heading", "page", "early", "short", "doclead")
 # qa's own functions that a variant replaces, kept to put back for the next variant.
 _ORIGINAL: dict = {}
 
@@ -71,7 +77,7 @@ class Step:
     def parse(cls, text: str) -> "Step":
         """A step from its command-line form."""
         kind, *pairs = text.split(":")
-        if kind not in ("qa", "lead", "nofeedback", "dfcap", "feedidf", "heading", "page", "early", "short", "anylead"):
+        if kind not in SETTING_KINDS + FEEDBACK_KINDS + RANKING_KINDS + ("qa",):
             raise SystemExit(f"unknown variant kind {kind!r}")
         return cls(kind, dict(pair.split("=", 1) for pair in pairs))
 
@@ -223,6 +229,23 @@ def short_step(corpus: Corpus, fused, step: Step):
     return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
 
 
+def doclead_step(corpus: Corpus, fused, step: Step):
+    """``fused`` with the document-lead bonus of ``step`` added (see the module docstring)."""
+    from qa.search import states_something
+
+    ids = [chunk_id for chunk_id, _ in fused]
+    marks = ",".join("?" * len(ids))
+    rows = corpus.service.store._connection().execute(
+        f"SELECT c.id FROM chunks c WHERE c.id IN ({marks}) AND c.ord = 0 AND c.section IS NULL AND EXISTS"
+        " (SELECT 1 FROM chunks o WHERE o.document_id = c.document_id AND o.section IS NOT NULL)", ids,
+    )
+    firsts = {row[0] for row in rows}
+    chunks = corpus.chunks(sorted(firsts))
+    firsts = {chunk_id for chunk_id in firsts if states_something(chunks[chunk_id].text)}
+    scored = [(chunk_id, score + (step.number("w", 0.2) if chunk_id in firsts else 0.0)) for chunk_id, score in fused]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
+
+
 def feedback_words_variant(corpus: Corpus, question: str, passage: str, step: Step) -> list[str]:
     """The feedback words of ``passage`` under a ``dfcap`` or ``feedidf`` step."""
     from collections import Counter
@@ -263,8 +286,8 @@ def install(service, corpus: Corpus, steps: list[Step], settings) -> None:
         elif step.kind == "nofeedback":
             changed = replace(changed, keyword_feedback=0.0)
     service.settings = changed
-    ranking = [step for step in steps if step.kind in ("heading", "page", "early", "short")]
-    feedback = [step for step in steps if step.kind in ("dfcap", "feedidf")]
+    ranking = [step for step in steps if step.kind in RANKING_KINDS]
+    feedback = [step for step in steps if step.kind in FEEDBACK_KINDS]
     original_leads = SearchService._with_section_leads
     question_of: dict[str, str] = {}
 
@@ -273,6 +296,8 @@ def install(service, corpus: Corpus, steps: list[Step], settings) -> None:
         for step in ranking:
             if step.kind == "heading":
                 fused = heading_step(corpus, question_of["now"], fused, step)
+            elif step.kind == "doclead":
+                fused = doclead_step(corpus, fused, step)
             elif step.kind == "short":
                 fused = short_step(corpus, fused, step)
             elif step.kind == "early":
