@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 
@@ -67,6 +68,10 @@ _FEEDBACK_WORDS = 5
 # Words of three letters or more: numbers, CJK bigrams and short tokens name too little to search for.
 _FEEDBACK_WORD = re.compile(r"[^\W\d_]{3,}")
 _feedback_tokenizer = QueryTokenizer()
+# The section lead goes to a section's first passage only when it has this many words (read off the Debian
+# documentation questions: docs/retrieval-quality.md, "Round four").
+_LEAD_LEAST_WORDS = 20
+_WORD = re.compile(r"\w+")
 
 
 def feedback_words(question: str, passage: str, count: int = _FEEDBACK_WORDS) -> list[str]:
@@ -87,6 +92,13 @@ def feedback_words(question: str, passage: str, count: int = _FEEDBACK_WORDS) ->
         counts[tokens[0]] += 1
         written.setdefault(tokens[0], word)
     return [written[stem] for stem, _ in counts.most_common(count)]
+
+
+def states_something(text: str) -> bool:
+    """Whether a passage holds at least ``_LEAD_LEAST_WORDS`` words (CJK text counted in bigrams, as indexed): fewer
+    make a heading alone or a one-line section ("SEE ALSO git-am(1)"), which opens its section but states no point,
+    and whose few words BM25 scores high for their shortness."""
+    return sum(1 for _ in islice(_WORD.finditer(fts_form(text)), _LEAD_LEAST_WORDS)) == _LEAD_LEAST_WORDS
 
 
 def _with_feedback(
@@ -244,6 +256,7 @@ class SearchService:
         )
         self.sentences: SentenceStore = SentenceVectors(store, manifest.dimension)
         self._splits: dict[int, tuple[list[Span], list[str]]] = {}
+        self._stating: dict[int, bool] = {}
         self.calibration = DEFAULT_CALIBRATION
 
     @classmethod
@@ -561,15 +574,28 @@ class SearchService:
         return self.keyword.retrieve(" ".join(words), depth, allowed) if words else []
 
     def _with_section_leads(self, fused: list[tuple[int, float]], bonus: float) -> list[tuple[int, float]]:
-        """``fused`` with ``bonus`` added to each passage that opens a headed section, best first again (ties by
-        id): documentation states a section's point in its first paragraph, and the small model often ranks an
-        example or an option further down the same section above it."""
+        """``fused`` with ``bonus`` added to each passage that opens a headed section and states something (see
+        ``states_something``), best first again (ties by id): documentation states a section's point in its first
+        paragraph, and the small model often ranks an example or an option further down the same section above it.
+        """
         leads = self.store.section_leads([chunk_id for chunk_id, _ in fused])
         if not leads:
             return fused
+        leads = self._leads_stating_something(leads)
         scored = sorted((chunk_id, score + bonus if chunk_id in leads else score) for chunk_id, score in fused)
         scored.sort(key=itemgetter(1), reverse=True)
         return scored
+
+    def _leads_stating_something(self, leads: set[int]) -> set[int]:
+        """The passages of ``leads`` that state something (``states_something``), each read and judged once per
+        service (an index never changes under its service; a search's second fusion meets the first's leads)."""
+        unknown = sorted(chunk_id for chunk_id in leads if chunk_id not in self._stating)
+        if unknown:
+            if len(self._stating) >= _SPLIT_CACHE_SIZE:
+                self._stating.clear()  # bounded, as the sentence splits are
+            for chunk_id, chunk in self.store.chunks(unknown).items():
+                self._stating[chunk_id] = states_something(chunk.text)
+        return {chunk_id for chunk_id in leads if self._stating.get(chunk_id, False)}
 
     @staticmethod
     def _with_best_sentence(cosines: dict[int, float], best: dict[int, float], weight: float) -> dict[int, float]:

@@ -10,7 +10,7 @@ import pytest
 from qa.config import Settings
 from qa.errors import ConfigError
 from qa.indexer import build_index
-from qa.search import SearchService
+from qa.search import SearchService, states_something
 
 BUILD = dict(chunk_size=48, chunk_overlap=8, embed_title=True)
 
@@ -50,12 +50,25 @@ QUESTIONS = [
 ]
 
 
+# The manual with a closing one-line section, as man pages end: it opens its section but states no point.
+SEE_ALSO = MANUAL + "\n# See also\n\ngit-restore(1), git-stash(1)\n"
+
+
 @pytest.fixture(scope="module")
 def manual_index(tmp_path_factory, encoder):
     corpus = tmp_path_factory.mktemp("manual")
     (corpus / "stash.md").write_text(MANUAL, encoding="utf-8")
     (corpus / "notes.txt").write_text(PROSE, encoding="utf-8")
     index = tmp_path_factory.mktemp("manual-index") / "index"
+    build_index(corpus, index, encoder, **BUILD)
+    return index
+
+
+@pytest.fixture(scope="module")
+def see_also_index(tmp_path_factory, encoder):
+    corpus = tmp_path_factory.mktemp("see-also")
+    (corpus / "stash.md").write_text(SEE_ALSO, encoding="utf-8")
+    index = tmp_path_factory.mktemp("see-also-index") / "index"
     build_index(corpus, index, encoder, **BUILD)
     return index
 
@@ -111,6 +124,39 @@ def test_a_lead_just_below_a_later_passage_of_its_section_moves_above_it(manual_
     bonus = min(1.0, gap + 0.01)
     first = _service(manual_index, encoder, bonus).rank(question, 5, mode="hybrid").ranked[0][0]
     assert first == lead
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("SEE ALSO git-am(1), git-send-email(1)", False),
+    ("4. Advanced Foreign Key Constraint Features", False),
+    (" ".join(["word"] * 19), False),
+    (" ".join(["word"] * 20), True),
+    ("Stashing records the current state of the working directory and the index, and goes back to a clean working "
+     "directory.", True),
+    # Chinese is counted in the bigrams the keyword index holds: a run of 23 characters makes 22, one of 7 makes 6.
+    ("检察工作现代化的根本是检察人员的现代化水平提升", True),
+    ("检察工作现代化", False),
+])
+def test_a_passage_states_something_from_twenty_words_counting_cjk_in_bigrams(text, expected):
+    assert states_something(text) is expected
+
+
+def test_a_lead_of_fewer_than_twenty_words_gains_nothing_while_longer_leads_gain_the_bonus(see_also_index, encoder):
+    question = "see also how to restore files and stash changes"
+    plain = _service(see_also_index, encoder, 0.0).rank(question, 20, mode="hybrid")
+    boosted_service = _service(see_also_index, encoder, 0.2)
+    boosted = boosted_service.rank(question, 20, mode="hybrid")
+    ids = [chunk_id for chunk_id, _ in plain.ranked]
+    chunks = boosted_service.store.chunks(ids)
+    leads = boosted_service.store.section_leads(ids)
+    short = {chunk_id for chunk_id in leads if chunks[chunk_id].section == "See also"}
+    assert short and leads - short, "the one-line section's passage and longer leads must all be candidates"
+    assert all(not states_something(chunks[chunk_id].text) for chunk_id in short)
+    before = dict(plain.ranked)
+    assert set(before) == {chunk_id for chunk_id, _ in boosted.ranked}
+    for chunk_id, score in boosted.ranked:
+        gained = 0.2 if chunk_id in leads - short else 0.0
+        assert score == pytest.approx(before[chunk_id] + gained, abs=1e-9)
 
 
 def test_without_headings_the_ranking_is_unchanged(service, encoder):
