@@ -11,23 +11,19 @@ import pytest
 
 from conftest import ROOT
 from qa.config import Settings
-from qa.indexer import build_index
 from qa.search import SearchService
-from test_section_lead import BUILD, QUESTIONS, SEE_ALSO
+from test_section_lead import QUESTIONS, build_see_also
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ranking_replay  # noqa: E402
 
-SEE_ALSO_QUESTION = "see also how to restore files and stash changes"
-
 
 @pytest.fixture(scope="module")
 def see_also_index(tmp_path_factory, encoder):
-    corpus = tmp_path_factory.mktemp("replay-corpus")
-    (corpus / "stash.md").write_text(SEE_ALSO, encoding="utf-8")
-    index = tmp_path_factory.mktemp("replay-index") / "index"
-    build_index(corpus, index, encoder, **BUILD)
-    return index
+    return build_see_also(tmp_path_factory, encoder)
+
+
+SEE_ALSO_QUESTION = "see also how to restore files and stash changes"
 
 
 def _replayed(index, encoder, variant: str) -> SearchService:

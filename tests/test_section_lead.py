@@ -66,6 +66,11 @@ def manual_index(tmp_path_factory, encoder):
 
 @pytest.fixture(scope="module")
 def see_also_index(tmp_path_factory, encoder):
+    return build_see_also(tmp_path_factory, encoder)
+
+
+def build_see_also(tmp_path_factory, encoder):
+    """An index of the one-file manual whose sections include a one-line "SEE ALSO"."""
     corpus = tmp_path_factory.mktemp("see-also")
     (corpus / "stash.md").write_text(SEE_ALSO, encoding="utf-8")
     index = tmp_path_factory.mktemp("see-also-index") / "index"

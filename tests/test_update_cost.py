@@ -4,6 +4,7 @@ change: links and their targets, files replaced by links, text moved between fil
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,12 +29,17 @@ def _section(name: str, sentences: int) -> str:
 @pytest.fixture()
 def corpus(tmp_path):
     """Two notes sharing a title (so a section means the same passage in either), a third, and a link to the third."""
-    root = tmp_path / "corpus"
+    root = notes(tmp_path / "corpus")
+    os.symlink("sub/c.md", root / "link.md")
+    return root
+
+
+def notes(root: Path) -> Path:
+    """Two headed kitchen notes sharing a title and a garden note in ``sub/``, written into ``root``."""
     (root / "sub").mkdir(parents=True)
     (root / "a.md").write_text("# Kitchen notes\n\n" + _section("eggs", 6) + "\n" + _section("bread", 6))
     (root / "b.md").write_text("# Kitchen notes\n\n" + _section("soup", 6))
     (root / "sub" / "c.md").write_text("# Garden notes\n\n" + _section("roses", 4))
-    os.symlink("sub/c.md", root / "link.md")
     return root
 
 

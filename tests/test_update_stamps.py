@@ -16,18 +16,13 @@ from qa.indexer import build_index, reusable_files
 from qa.ingest import scan_corpus, walk_corpus
 from qa.store import StoreWriter
 from test_unchanged_index import _documents
-from test_update_cost import BUILD, _section
+from test_update_cost import BUILD, _section, notes
 
 
 @pytest.fixture()
 def corpus(tmp_path):
     """Three headed notes (one dated by its file's time, as it states no date) in two folders."""
-    root = tmp_path / "corpus"
-    (root / "sub").mkdir(parents=True)
-    (root / "a.md").write_text("# Kitchen notes\n\n" + _section("eggs", 6) + "\n" + _section("bread", 6))
-    (root / "b.md").write_text("# Kitchen notes\n\n" + _section("soup", 6))
-    (root / "sub" / "c.md").write_text("# Garden notes\n\n" + _section("roses", 4))
-    return root
+    return notes(tmp_path / "corpus")
 
 
 def _clean(corpus, tmp_path, encoder):
