@@ -788,35 +788,24 @@ class StoreReader:
         return {row[0]: StoredChunk(*row) for row in rows}
 
     def section_leads(self, ids: Sequence[int]) -> set[int]:
-        """Which of ``ids`` open a headed section: the first passage under a heading (qa.sections), or a document's
-        first passage when it has no heading over it but the passage after it has (the page's title and opening
-        text, above its first heading), not counting passages of documents without headings."""
+        """Which of ``ids`` open a headed section: the first passage under a heading (qa.sections), not counting
+        passages of documents without headings."""
+        # Passages under a heading first, by id alone: SQLite would otherwise look up every candidate's previous
+        # passage, and a corpus without headings (articles, abstracts) needs no second query at all.
         if not ids:
             return set()
-        # The candidates under a heading, and first passages, by id alone: SQLite would otherwise look up every
-        # candidate's neighbour, and in a corpus without headings (articles, abstracts) only first passages remain.
         marks = ",".join("?" * len(ids))
-        query = f"SELECT id, section IS NOT NULL FROM chunks WHERE id IN ({marks}) AND (section IS NOT NULL OR ord = 0)"
-        headed: list[int] = []
-        openers: list[int] = []
-        for chunk_id, has_section in self._connection().execute(query, [int(i) for i in ids]):
-            (headed if has_section else openers).append(chunk_id)
-        leads: set[int] = set()
-        if headed:
-            marks = ",".join("?" * len(headed))
-            leads.update(row[0] for row in self._connection().execute(
-                "SELECT c.id FROM chunks c LEFT JOIN chunks p ON p.document_id = c.document_id AND p.ord = c.ord - 1"
-                f" WHERE c.id IN ({marks}) AND (p.id IS NULL OR p.section IS NOT c.section)",
-                headed,
-            ))
-        if openers:
-            marks = ",".join("?" * len(openers))
-            leads.update(row[0] for row in self._connection().execute(
-                "SELECT c.id FROM chunks c JOIN chunks n ON n.document_id = c.document_id AND n.ord = 1"
-                f" WHERE c.id IN ({marks}) AND n.section IS NOT NULL",
-                openers,
-            ))
-        return leads
+        query = f"SELECT id FROM chunks WHERE id IN ({marks}) AND section IS NOT NULL"
+        headed = [row[0] for row in self._connection().execute(query, [int(i) for i in ids])]
+        if not headed:
+            return set()
+        marks = ",".join("?" * len(headed))
+        rows = self._connection().execute(
+            "SELECT c.id FROM chunks c LEFT JOIN chunks p ON p.document_id = c.document_id AND p.ord = c.ord - 1"
+            f" WHERE c.id IN ({marks}) AND (p.id IS NULL OR p.section IS NOT c.section)",
+            headed,
+        )
+        return {row[0] for row in rows}
 
     def iter_chunks(self) -> Iterator[tuple[StoredChunk, int]]:
         """Every chunk with its token count, in document order."""

@@ -100,37 +100,6 @@ def test_section_leads_are_the_first_passage_under_each_heading_and_never_a_pass
     assert not leads & {chunk.id for chunk in chunks if chunk.doc_id == "notes.txt"}
 
 
-# A page whose title and opening text come before its first heading, as SQLite's pages put their title in a
-# styled block above "1. Overview".
-PAGE = """<html><head><title>Stash notes</title></head><body><div class="fancy_title">Stash notes</div>
-<p>This page explains how the stash keeps uncommitted work aside while you switch to another task, and how that
-work comes back later without losing a single edit.</p>
-<h1>1. Overview</h1><p>Each stash entry records the working tree and the index as two commits on a list.</p>
-<h1>2. Options</h1><p>Untracked files can be included, and a message can describe the entry for the list.</p>
-</body></html>
-"""
-
-
-def test_a_headed_pages_opening_passage_above_its_first_heading_is_a_lead_and_an_unheaded_files_is_not(
-    tmp_path, encoder
-):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "page.html").write_text(PAGE, encoding="utf-8")
-    (corpus / "notes.txt").write_text(PROSE, encoding="utf-8")
-    build_index(corpus, tmp_path / "index", encoder, **BUILD)
-    service = _service(tmp_path / "index", encoder, 0.0)
-    chunks = [chunk for chunk, _tokens in service.store.iter_chunks()]
-    leads = service.store.section_leads([chunk.id for chunk in chunks])
-    page = [chunk for chunk in chunks if chunk.doc_id == "page.html"]
-    assert page[0].section is None and page[1].section is not None, "the page must open above its first heading"
-    assert {chunk.id for chunk in page if chunk.id in leads} == {
-        chunk.id for before, chunk in zip([None, *page], page) if before is None or before.section != chunk.section
-    }
-    assert page[0].id in leads
-    assert not leads & {chunk.id for chunk in chunks if chunk.doc_id == "notes.txt"}
-
-
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_a_section_lead_gains_exactly_the_bonus_and_every_other_passage_keeps_its_score(
     manual_index, encoder, question
