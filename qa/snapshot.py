@@ -131,6 +131,10 @@ def _open_once(index_dir: Path) -> Snapshot:
             finally:
                 if files is not None:
                     files.close()
+        except BaseException:  # an OSError or an interrupt: nothing opened so far outlives this try
+            if files is not None:
+                files.close()
+            raise
         if not _still_at(index_dir, pinned):
             files.close()
             _close_all(databases)
