@@ -42,6 +42,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -195,18 +196,53 @@ def moved(before: dict[str, int | None], after: dict[str, int | None]) -> tuple[
     return better, worse, came, went
 
 
-def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
-    """Median ms of ``service.search`` (top 5) without and with keyword feedback, the two alternating per question."""
-    sides = {weight: replace(service.settings, keyword_feedback=weight) for weight in (0.0, 1.0)}
-    timings: dict[float, list[float]] = {0.0: [], 1.0: []}
+def alternating_medians(
+    service, questions: list[str], rounds: int, sides: dict[str, Callable[[], None]]
+) -> dict[str, float]:
+    """Median ms of ``service.search`` (top 5) under each of ``sides`` (name -> a call that sets the service up so),
+    taking turns question by question so that every side meets the same load."""
+    timings: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(rounds):
         for question in questions:
-            for side, settings in sides.items():
-                service.settings = settings
+            for name, set_up in sides.items():
+                set_up()
                 started = time.perf_counter()
                 service.search(question, 5)
-                timings[side].append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings[0.0]), statistics.median(timings[1.0])
+                timings[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(times) for name, times in timings.items()}
+
+
+def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
+    """Median ms of ``service.search`` (top 5) without and with keyword feedback, the two alternating per question."""
+    settings = {weight: replace(service.settings, keyword_feedback=weight) for weight in (0.0, 1.0)}
+    medians = alternating_medians(service, questions, rounds, {
+        "off": lambda: setattr(service, "settings", settings[0.0]),
+        "on": lambda: setattr(service, "settings", settings[1.0]),
+    })
+    return medians["off"], medians["on"]
+
+
+def open_labelled(index: Path, questions: Path, corpus: Path):
+    """The search service over ``index`` (settings from the environment, results as deep as `qa eval` scores) and
+    the labelled questions over ``corpus``."""
+    from qa.config import Settings
+    from qa.datasets import load_dataset
+    from qa.evaluate import BEIR_PASSAGES
+    from qa.search import SearchService
+
+    service = SearchService.open(replace(Settings.from_env(), index_dir=index, max_top_k=BEIR_PASSAGES))
+    return service, load_dataset(questions, corpus=corpus)
+
+
+def scored(report, baseline: dict[str, int | None] | None) -> tuple[dict[str, int | None], str]:
+    """A run's passage ranks, and its figures as a table row: hit@1/3/5, MRR@10, page hit@5, and the questions
+    ranked better/worse and come into/gone out of the top 5 against ``baseline`` (the first run's ranks if None)."""
+    ranks = passage_ranks(report)
+    better, worse, came, went = moved(baseline or ranks, ranks)
+    figures = report.questions
+    return ranks, (f"{figures.hit_at_1:.3f}  {figures.hit_at_3:.3f}  {report.metrics.hit_at_5:.3f}  "
+                   f"{report.metrics.mrr_at_10:.3f}   {figures.doc_hit_at_5:.3f}   {better:>3} / {worse:<3}     "
+                   f"{came:>2} / {went:<2}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,14 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=["none", "rocchio:m=3:beta=0.5"])
     parser.add_argument("--latency", type=int, default=0, metavar="ROUNDS", help="time searches off and on instead")
     args = parser.parse_args(argv)
-    from qa.config import Settings
-    from qa.datasets import load_dataset
-    from qa.evaluate import BEIR_PASSAGES, run_queries
+    from qa.evaluate import run_queries
     from qa.search import SearchService
 
-    settings = replace(Settings.from_env(), index_dir=args.index, max_top_k=BEIR_PASSAGES)
-    service = SearchService.open(settings)
-    dataset = load_dataset(args.questions, corpus=args.corpus)
+    service, dataset = open_labelled(args.index, args.questions, args.corpus)
+    settings = service.settings
     if args.latency:
         off, on = latency(service, [query.text for query in dataset.queries], args.latency)
         print(f"{len(dataset.queries)} questions x {args.latency} rounds: search median without feedback {off:.2f} ms, "
@@ -243,14 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         report = run_queries(dataset, service, args.mode)
         elapsed = time.perf_counter() - started
-        ranks = passage_ranks(report)
+        ranks, row = scored(report, baseline)
         baseline = baseline or ranks
-        better, worse, came, went = moved(baseline, ranks)
-        figures = report.questions
-        print(f"{variant.name:26}  {figures.hit_at_1:.3f}  {figures.hit_at_3:.3f}  {report.metrics.hit_at_5:.3f}  "
-              f"{report.metrics.mrr_at_10:.3f}   {figures.doc_hit_at_5:.3f}   {better:>3} / {worse:<3}     "
-              f"{came:>2} / {went:<2}     "
-              f"{report.latency_median_ms:.1f}  ({elapsed:.0f} s)", flush=True)
+        print(f"{variant.name:26}  {row}     {report.latency_median_ms:.1f}  ({elapsed:.0f} s)", flush=True)
     SearchService._first_stage = original
     return 0
 

@@ -346,21 +346,17 @@ def any_lead(self, fused, bonus):
 
 def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
     """Median ms of ``service.search`` (top 5) with the section lead as before and as it is, alternating."""
-    import statistics
+    from feedback_quality import alternating_medians
 
-    timings: dict[str, list[float]] = {"before": [], "now": []}
-    for _ in range(rounds):
-        for question in questions:
-            for side, times in timings.items():
-                if side == "before":
-                    service._with_section_leads = any_lead.__get__(service)
-                else:
-                    del service._with_section_leads
-                    service._stating.clear()  # judged afresh for each question: no reuse across questions
-                started = time.perf_counter()
-                service.search(question, 5)
-                times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings["before"]), statistics.median(timings["now"])
+    def before() -> None:
+        service._with_section_leads = any_lead.__get__(service)
+
+    def now() -> None:
+        service.__dict__.pop("_with_section_leads", None)
+        service._stating.clear()  # judged afresh for each question: no reuse across questions
+
+    medians = alternating_medians(service, questions, rounds, {"before": before, "now": now})
+    return medians["before"], medians["now"]
 
 
 def misses(dataset, service, corpus: Corpus) -> str:
@@ -398,16 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="print the miss analysis instead")
     parser.add_argument("--latency", type=int, default=0, metavar="ROUNDS", help="time the lead before and now")
     args = parser.parse_args(argv)
-    from feedback_quality import moved, passage_ranks
+    from feedback_quality import open_labelled, scored
 
-    from qa.config import Settings
-    from qa.datasets import load_dataset
-    from qa.evaluate import BEIR_PASSAGES, run_queries
-    from qa.search import SearchService
+    from qa.evaluate import run_queries
 
-    settings = replace(Settings.from_env(), index_dir=args.index, max_top_k=BEIR_PASSAGES)
-    service = SearchService.open(settings)
-    dataset = load_dataset(args.questions, corpus=args.corpus)
+    service, dataset = open_labelled(args.index, args.questions, args.corpus)
+    settings = service.settings
     if args.latency:
         before, now = latency(service, [query.text for query in dataset.queries], args.latency)
         print(f"{len(dataset.queries)} questions x {args.latency} rounds: search median with the lead as before "
@@ -423,14 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.variants:
         install(service, corpus, [Step.parse(part) for part in text.split("+")], settings)
         started = time.perf_counter()
-        report = run_queries(dataset, service, "hybrid")
-        ranks = passage_ranks(report)
+        ranks, row = scored(run_queries(dataset, service, "hybrid"), baseline)
         baseline = baseline or ranks
-        better, worse, came, went = moved(baseline, ranks)
-        figures = report.questions
-        print(f"{text:40} {figures.hit_at_1:.3f}  {figures.hit_at_3:.3f}  {report.metrics.hit_at_5:.3f}  "
-              f"{report.metrics.mrr_at_10:.3f}   {figures.doc_hit_at_5:.3f}   {better:>3} / {worse:<3}     "
-              f"{came:>2} / {went:<2}  ({time.perf_counter() - started:.0f} s)", flush=True)
+        print(f"{text:40} {row}  ({time.perf_counter() - started:.0f} s)", flush=True)
     return 0
 
 
