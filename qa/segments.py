@@ -113,6 +113,11 @@ def segment_dir(index_dir: Path, segment: Segment) -> Path:
     return Path(index_dir) if segment.dir == TOP else Path(index_dir) / segment.dir
 
 
+def segment_file(segment: Segment, name: str) -> str:
+    """The path inside the index of a segment's file ``name``, as the manifest's checksums name it."""
+    return name if segment.dir == TOP else f"{segment.dir}/{name}"
+
+
 def _group(ids: Sequence[int] | np.ndarray, starts: np.ndarray) -> dict[int, list[int]]:
     """Ids by the number of the segment whose range holds them (``starts``: each segment's first id)."""
     ids = np.asarray(ids, dtype=np.int64)
@@ -405,7 +410,7 @@ def store_checksums(manifest: Manifest) -> list[str]:
     """Each segment's store checksum as the manifest records it ("" where it records none): equal checksums mean
     equal rows, so a document taken from one index's store can be trusted in another's with the same checksum."""
     return [
-        manifest.checksums.get(DATABASE_FILE if s.dir == TOP else f"{s.dir}/{DATABASE_FILE}", "")
+        manifest.checksums.get(segment_file(s, DATABASE_FILE), "")
         for s in segments_of(manifest)
     ]
 

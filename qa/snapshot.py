@@ -34,7 +34,7 @@ from qa.manifest import (
     required_checksums,
 )
 from qa.postings import Postings
-from qa.segments import TOP, Segment, SegmentedPostings, SegmentedStore, SegmentedVectors, segments_of
+from qa.segments import Segment, SegmentedPostings, SegmentedStore, SegmentedVectors, segment_file, segments_of
 from qa.sentences import SentenceFile
 from qa.store import StoreReader
 from qa.vectors import APPROXIMATE, VectorIndex, _faiss, checked_codes, map_rows
@@ -187,7 +187,7 @@ def _connect_segments(index_dir: Path, manifest: Manifest) -> list["ClosableStor
     stores: list[ClosableStore] = []
     try:
         for segment in segments_of(manifest):
-            stores.append(ClosableStore(index_dir / _prefix(segment) / DATABASE_FILE, hidden=segment.hidden))
+            stores.append(ClosableStore(index_dir / segment_file(segment, DATABASE_FILE), hidden=segment.hidden))
     except BaseException:
         _close_all(stores)
         raise
@@ -199,11 +199,6 @@ def _close_all(stores: list["ClosableStore"] | None) -> None:
         store.close()
 
 
-def _prefix(segment: Segment) -> str:
-    """Where a segment's files are inside the index: "" for the top ones."""
-    return "" if segment.dir == TOP else f"{segment.dir}/"
-
-
 def _open_segments(
     files: _Opened, manifest: Manifest, stores: list["ClosableStore"]
 ) -> tuple[VectorIndex | SegmentedVectors, "ClosableStore | SegmentedStore"]:
@@ -212,10 +207,9 @@ def _open_segments(
     segments = segments_of(manifest)
     parts: list[VectorIndex] = []
     for segment, store in zip(segments, stores):
-        prefix = _prefix(segment)
-        parts.append(_load_vectors(files, prefix, segment.kind))
-        store.keywords = _load_keywords(files, prefix)
-        store.attach_sentences(_load_sentences(files, prefix))
+        parts.append(_load_vectors(files, segment))
+        store.keywords = _load_keywords(files, segment)
+        store.attach_sentences(_load_sentences(files, segment))
     if len(parts) == 1 and not segments[0].hidden:
         return parts[0], stores[0]
     hidden = [store.hidden_chunks() for store in stores]
@@ -285,20 +279,20 @@ def _check_file(label: Path, fd: int, expected: str) -> None:
     )
 
 
-def _load_sentences(files: _Opened, prefix: str) -> SentenceFile:
+def _load_sentences(files: _Opened, segment: Segment) -> SentenceFile:
     """A segment's sentences file, mapped from its descriptor."""
-    name = prefix + SENTENCES_FILE
+    name = segment_file(segment, SENTENCES_FILE)
     return SentenceFile.open(files.descriptors[name], files.label(name))
 
 
-def _load_vectors(files: _Opened, prefix: str, kind: str) -> VectorIndex:
+def _load_vectors(files: _Opened, segment: Segment) -> VectorIndex:
     """A segment's vectors: the rows file mapped and, for an approximate index, its codes read, both from their
     descriptors (never by path: the path may name another build now)."""
-    name = prefix + VECTORS_FILE
+    name = segment_file(segment, VECTORS_FILE)
     ids, rows = map_rows(files.descriptors[name], files.label(name))
-    if kind != APPROXIMATE:
+    if segment.kind != APPROXIMATE:
         return VectorIndex(ids, rows)
-    name = prefix + CODES_FILE
+    name = segment_file(segment, CODES_FILE)
     label = files.label(name)
     with os.fdopen(files.descriptors[name], "rb", closefd=False) as handle:
         handle.seek(0)
@@ -309,7 +303,7 @@ def _load_vectors(files: _Opened, prefix: str, kind: str) -> VectorIndex:
     return VectorIndex(ids, rows, checked_codes(codes, label))
 
 
-def _load_keywords(files: _Opened, prefix: str) -> Postings:
+def _load_keywords(files: _Opened, segment: Segment) -> Postings:
     """A segment's keyword postings, memory-mapped from its descriptor."""
-    name = prefix + KEYWORDS_FILE
+    name = segment_file(segment, KEYWORDS_FILE)
     return Postings.open_fd(files.descriptors[name], str(files.label(name)))
