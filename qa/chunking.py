@@ -518,6 +518,9 @@ class Piece:
     start: int
     end: int
     key: str
+    # The section boundaries and code spans inside the piece, relative to its start: what chunking it alone takes.
+    boundaries: tuple[int, ...] = ()
+    code: tuple[tuple[int, int], ...] = ()
 
 
 def pieces(
@@ -549,9 +552,9 @@ def pieces(
     ends = [*cuts[1:], len(text)]
     found = []
     for start, end in zip(cuts, ends):
-        inner = [b - start for b in sorted(set(boundaries)) if start <= b < end]
-        spans = [(a - start, b - start) for a, b in blocks if start <= a and b <= end]
-        found.append(Piece(start, end, _piece_key(text[start:end], inner, spans, size, overlap, limit)))
+        inner = tuple(b - start for b in ordered if start <= b < end)
+        spans = tuple((a - start, b - start) for a, b in blocks if start <= a and b <= end)
+        found.append(Piece(start, end, _piece_key(text[start:end], inner, spans, size, overlap, limit), inner, spans))
     return found
 
 
@@ -593,12 +596,10 @@ def _chunk_by_pieces(
     chunks: list[Chunk] = []
     for piece in pieces(text, size=size, overlap=overlap, limit=limit, boundaries=boundaries, code=code):
         relative = reuse.get(piece.key)
-        if relative is None:
-            inner = [b - piece.start for b in boundaries if piece.start <= b < piece.end]
-            spans = [(a - piece.start, b - piece.start) for a, b in code if piece.start <= a and b <= piece.end]
+        if relative is None:  # chunk_text sorts a piece's boundaries and code spans itself, as pieces did
             relative = chunk_text(
                 text[piece.start : piece.end], size=size, overlap=overlap, count_tokens=count_tokens, limit=limit,
-                boundaries=inner, code=spans,
+                boundaries=piece.boundaries, code=piece.code,
             )
         for chunk in relative:
             start, end = piece.start + chunk.start, piece.start + chunk.end
