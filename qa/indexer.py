@@ -315,14 +315,14 @@ def _nothing_changed(
 
 
 def _restamp(index_dir: Path, manifest: Manifest, staging: Path, stamp: str) -> None:
-    """Swap in the index at ``index_dir`` (whose manifest is ``manifest``) with its corpus stamp set to ``stamp``:
-    the same files (hard links, nothing copied or rewritten) under a new manifest, so that the next `qa index` or
+    """Swap in the index at ``index_dir`` (whose manifest is ``manifest``) with its corpus stamp set to ``stamp``
+    and its extractor digest to this qa's (a scan found the text the same): the same files (hard links, nothing copied or rewritten) under a new manifest, so that the next `qa index` or
     `qa serve` knows from the file system alone that the corpus is unchanged (files were only touched) instead of
     reading it again."""
     for name in os.listdir(staging):  # what this build began before it knew
         shutil.rmtree(staging / name) if (staging / name).is_dir() else (staging / name).unlink()
     _link_segments(index_dir, staging, segments_of(manifest))
-    replace(manifest, corpus={**manifest.corpus, "stamp": stamp}).write(staging)
+    replace(manifest, corpus={**manifest.corpus, "stamp": stamp, "extractor": extractor_version()}).write(staging)
     replace_directory(staging, index_dir)
 
 
@@ -466,7 +466,7 @@ def build_index(
         ):
             store.detach_previous()
             store.close()
-            if before.corpus.get("stamp") != scan.stamp:
+            if (before.corpus.get("stamp"), before.corpus.get("extractor")) != (scan.stamp, extractor_version()):
                 _restamp(previous, before, staging, scan.stamp)
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
         plan = _plan(compared, known)
@@ -916,7 +916,8 @@ def unchanged_since_build(
     document, so a no-op `qa index` or `qa serve` start costs milliseconds, not a scan.
 
     False whenever that cannot be told this way (no index, another corpus or setting, a file touched or changed,
-    an index built before stamps were recorded): the caller then scans, and the scan decides.
+    an index built before stamps were recorded, text extracted by other code or libraries than this qa's, see
+    ``qa.ingest.extractor_version``): the caller then scans, and the scan decides.
 
     ``walk``: a walk of ``corpus`` already made (``qa.ingest.walk_corpus``), whose stamp is taken instead of walking.
     """
@@ -930,6 +931,7 @@ def unchanged_since_build(
         _settings_differ(manifest, model=model, chunking=chunking, precision=precision) is None
         and manifest.corpus.get("root") == str(Path(corpus).expanduser().resolve())
         and manifest.corpus.get("stamp") == stamp
+        and manifest.corpus.get("extractor") == extractor_version()
     )
 
 

@@ -127,6 +127,22 @@ def test_touched_files_are_read_once_and_the_index_keeps_its_files(corpus, built
     assert _identity(built) == after
 
 
+def test_text_extracted_by_other_code_is_read_again_then_the_index_is_current(corpus, built, encoder, monkeypatch):
+    """A newer qa (other extraction code or libraries) does not take an index of the same files for current: it
+    reads every file once, and when the text comes out the same keeps the index's files under the new digest."""
+    import qa.indexer
+
+    before = _identity(built)
+    monkeypatch.setattr(qa.indexer, "extractor_version", lambda: "another extractor")
+    assert not _fresh(built, corpus, encoder)
+    report = build_index(corpus, built, encoder, **BUILD)
+    assert (report.rewritten, report.files_reused, report.unchanged) == (False, 0, 3)
+    after = _identity(built)
+    assert (after[DATABASE_FILE], after[VECTORS_FILE]) == (before[DATABASE_FILE], before[VECTORS_FILE])
+    assert json.loads((built / MANIFEST_FILE).read_text())["corpus"]["extractor"] == "another extractor"
+    assert _fresh(built, corpus, encoder)
+
+
 def test_a_date_taken_from_a_touched_file_is_updated(corpus, built):
     os.utime(corpus / UNDATED, (978_307_200, 978_307_200))  # 2001-01-01
     report = _index(corpus, built)
