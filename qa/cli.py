@@ -75,8 +75,8 @@ def _corpus_to_index(settings: Settings) -> Path:
     if not DEFAULT_CORPUS.is_dir():
         raise click.UsageError(
             "no folder to index. Name the folder that holds your documents, e.g. `qa index ~/notes` (its .txt, .md, "
-            ".html, .pdf and .docx files go into an index in ./embeddings; add --index DIR to put it elsewhere), or "
-            f"set QA_CORPUS. With no folder named, qa index reads ./seeds, and there is none in {Path.cwd()}."
+            ".rst, .html, .pdf and .docx files go into an index in ./embeddings; add --index DIR to put it elsewhere), "
+            f"or set QA_CORPUS. With no folder named, qa index reads ./seeds, and there is none in {Path.cwd()}."
         )
     return DEFAULT_CORPUS
 
@@ -154,7 +154,7 @@ def index(
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
-    CORPUS's .txt, .md, .html, .pdf and .docx files are indexed. An existing index built with the same model
+    CORPUS's .txt, .md, .rst, .html, .pdf and .docx files are indexed. An existing index built with the same model
     and chunking is updated: new and changed files are written as a segment beside it and only new passage texts
     are embedded. Anything else (or --full) builds from scratch.
     """

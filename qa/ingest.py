@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass, field, replace
@@ -151,7 +152,31 @@ def _candidate_files(root: Path) -> tuple[list[tuple[str, str]], list[Skipped]]:
                 pending.append((entry.path, prefix + name + "/", depth + 1))
             elif supported:
                 found.append((prefix + name, entry.path))
-    return sorted(found), sorted(passed_over, key=lambda s: s.doc_id)
+    found, built_from = _without_page_sources(sorted(found))
+    return found, sorted(passed_over + built_from, key=lambda s: s.doc_id)
+
+
+def _without_page_sources(found: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[Skipped]]:
+    """``found`` without the sources a Sphinx build publishes beside its pages (``_sources/a/b.rst.txt`` next to
+    ``a/b.html``) when that page is in the corpus too: the same text in another markup, which would take a second
+    place in every result list. Each is reported as skipped, naming its page; a source without its page is kept."""
+    ids = {doc_id for doc_id, _ in found}
+    kept: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
+    for doc_id, path in found:
+        match = _PAGE_SOURCE.fullmatch(doc_id)
+        page = f"{match.group(1)}{match.group(2)}.html" if match else None
+        if page in ids:
+            skipped.append(Skipped(_display_name(doc_id), f"the source of {_display_name(page)}, which is indexed"))
+        else:
+            kept.append((doc_id, path))
+    return kept, skipped
+
+
+# Text formats whose sources sites publish with ".txt" appended, so that browsers show them as text.
+_PUBLISHED_AS_TEXT = (".rst", ".md")
+# A Sphinx build's copy of a page's source: "<build>/_sources/<page>.rst.txt" (or .md.txt, or .txt before Sphinx 1.5).
+_PAGE_SOURCE = re.compile(r"((?:.*/)?)_sources/(.+?)(?:\.rst|\.md)?\.txt")
 
 
 def _folder_id(prefix: str) -> str:
@@ -159,9 +184,14 @@ def _folder_id(prefix: str) -> str:
     return _display_name(prefix or "./")
 
 
-def _suffix(doc_id: str) -> str:
-    """The suffix of a file's name as ``PurePath.suffix`` gives it (``"a/b.tar.gz"`` -> ``".gz"``), without a Path."""
-    name = doc_id[doc_id.rfind("/") + 1 :]
+def format_suffix(doc_id: str) -> str:
+    """The suffix that picks a file's reader: its last one, lower-cased (``"a/b.tar.gz"`` -> ``".gz"``), except for a
+    text format's source published as text (Sphinx's ``_sources/page.rst.txt``, ``page.md.txt``), read as that
+    format."""
+    name = doc_id[doc_id.rfind("/") + 1 :].lower()
+    for inner in _PUBLISHED_AS_TEXT:
+        if name.endswith(inner + ".txt") and len(name) > len(inner) + 4:
+            return inner
     dot = name.rfind(".")
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
@@ -254,7 +284,7 @@ def read_file(
     digest = hashlib.sha256(raw).hexdigest()
     if not raw.strip():
         return None, Skipped(doc_id, "empty"), digest
-    return RawFile(doc_id, raw, digest, path.suffix.lower(), info.st_mtime), None, digest
+    return RawFile(doc_id, raw, digest, format_suffix(doc_id), info.st_mtime), None, digest
 
 
 def extract_file(file: RawFile, *, main_content: bool = True) -> tuple[Document | None, Skipped | None]:
@@ -444,7 +474,7 @@ class ReusableFile:
 # The modules and libraries that turn a file's bytes into a document: when any of them changes, the same bytes
 # may give another text, so nothing read by another version is reused without reading the file again.
 _EXTRACTION_MODULES = ("qa.ingest", "qa.metadata", "qa.formats", "qa.formats.base", "qa.formats.text",
-                       "qa.formats.html", "qa.formats.pdf", "qa.formats.docx")
+                       "qa.formats.html", "qa.formats.pdf", "qa.formats.docx", "qa.formats.rst")
 _EXTRACTION_LIBRARIES = ("pypdfium2", "charset-normalizer", "lxml")
 
 
@@ -522,7 +552,7 @@ def scan_corpus(
         if document is not None:
             scan.stats[doc_id] = lines[doc_id]
         fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
-        key = content_key(digest, _suffix(doc_id))
+        key = content_key(digest, format_suffix(doc_id))
         if document is None:
             skipped_at.append((position, skipped))
         elif key in first_of:

@@ -68,7 +68,7 @@ class Index:
         precision: str | None = None,
         full: bool = False,
     ) -> "Index":
-        """Index the .txt, .md, .html, .pdf and .docx files under ``corpus`` into ``index_dir``, then open it.
+        """Index the .txt, .md, .rst, .html, .pdf and .docx files under ``corpus`` into ``index_dir``, then open it.
 
         An existing index built the same way is updated (unchanged files are not embedded again), exactly as
         `qa index` does; ``full`` rebuilds from scratch.

@@ -1,4 +1,4 @@
-"""Document formats: .txt, .md, .html, .pdf and .docx are read into the text that citations index and
+"""Document formats: .txt, .md, .rst, .html, .pdf and .docx are read into the text that citations index and
 ``GET /documents/{id}`` serves; files that cannot be parsed are skipped with a reason while the rest is indexed.
 
 Every file is built here: a PDF by a tiny writer below, a DOCX with python-docx.
@@ -373,7 +373,7 @@ def test_cli_rendering_and_json_carry_the_page(formats_service):
 
 
 def test_a_corpus_of_only_broken_files_names_the_formats_it_reads(corpus, tmp_path, encoder):
-    kinds = r"\.txt, \.md, \.html, \.htm, \.pdf, \.docx"
+    kinds = r"\.txt, \.md, \.rst, \.html, \.htm, \.pdf, \.docx"
     with pytest.raises(CorpusError, match=rf"no readable {kinds} files \({len(BROKEN)} skipped\)"):
         build_index(corpus / "broken", tmp_path / "index", encoder, chunk_size=128, chunk_overlap=24)
 

@@ -5,8 +5,8 @@ offset of each page for paged formats (PDF), the headings and code blocks, and w
 declares (an HTML ``<title>``, a PDF's info dictionary, a DOCX title paragraph). A file that cannot be read
 raises :class:`Unreadable` with a reason for people; the caller skips it and says why.
 
-One module per format: ``text`` (plain text and Markdown), ``html``, ``pdf``, ``docx``; ``base`` holds what
-they share.
+One module per format: ``text`` (plain text and Markdown), ``rst`` (reStructuredText), ``html``, ``pdf``, ``docx``;
+``base`` holds what they share.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from qa.formats.base import PAGE_SEPARATOR, Extracted, Heading, Unreadable
 from qa.formats.docx import read_docx
 from qa.formats.html import read_html
 from qa.formats.pdf import read_pdf
+from qa.formats.rst import read_rst
 from qa.formats.text import read_markdown, read_plain
 
 __all__ = ["PAGE_SEPARATOR", "SUFFIXES", "Extracted", "Heading", "Unreadable", "extract"]
 
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+SUFFIXES = (".txt", ".md", ".rst", ".html", ".htm", ".pdf", ".docx")
 # Extracted text longer than this is refused: no real document is that long, and chunking it would take hours.
 MAX_TEXT_CHARS = 64 * 1024 * 1024
 
@@ -49,6 +50,7 @@ def extract(raw: bytes, suffix: str, *, main_content: bool = True) -> Extracted:
 _READERS: dict[str, Callable[..., Extracted]] = {
     ".txt": read_plain,
     ".md": read_markdown,
+    ".rst": read_rst,
     ".html": read_html,
     ".htm": read_html,
     ".pdf": read_pdf,
