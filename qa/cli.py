@@ -16,6 +16,9 @@ from qa.config import DEFAULT_RERANK_DEPTH, MAX_RAY_WORKERS, MAX_RERANK_DEPTH, M
 
 # `qa index --shards N`: a sanity bound (each shard is a whole index, and a question visits every one).
 MAX_SHARDS = 256
+# Skipped files `qa index` names one warning line each; past this many the rest are counted (`qa info` lists them),
+# so a build folder that skips hundreds of files does not bury its summary.
+MAX_SKIP_WARNINGS = 20
 from qa.errors import QAError
 
 INDEX_OPTION = click.option(
@@ -209,8 +212,12 @@ def index(
     if not report.rewritten:
         _print_unchanged(report, encoder.model_id, as_json)
         return
-    for skipped in report.skipped:
+    for skipped in report.skipped[:MAX_SKIP_WARNINGS]:
         click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)
+    if len(report.skipped) > MAX_SKIP_WARNINGS:
+        more = len(report.skipped) - MAX_SKIP_WARNINGS
+        click.echo(f"warning: and {more} more skipped files: `qa info --index {safe_line(str(report.index_dir))}` "
+                   "lists every one with its reason", err=True)
     counts = {
         "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
         "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,

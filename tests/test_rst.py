@@ -174,3 +174,20 @@ def test_rst_passages_cite_their_section_exactly_through_the_index_and_the_cli(s
     assert result.returncode == 0, result.stderr
     skipped = json.loads(result.stdout)["skipped"]
     assert [s["source"] for s in skipped] == ["html/_sources/howto/kettles.rst.txt"]
+
+
+def test_qa_index_names_the_first_skipped_files_and_counts_the_rest(tmp_path):
+    root = tmp_path / "build"
+    (root / "_sources").mkdir(parents=True)
+    for number in range(25):
+        (root / f"page{number:02d}.html").write_text(f"<h1>Page {number}</h1><p>Text of page {number}.</p>")
+        (root / "_sources" / f"page{number:02d}.rst.txt").write_text(f"Page {number}\n=======\n\nText.\n")
+    result = run_qa("index", root, "--index", tmp_path / "index", "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 21 and warnings[0] == (
+        "warning: skipped _sources/page00.rst.txt: the source of page00.html, which is indexed"
+    )
+    assert warnings[-1].startswith("warning: and 5 more skipped files: `qa info --index ")
+    listed = run_qa("info", "--index", tmp_path / "index", "--json")
+    assert len(json.loads(listed.stdout)["skipped"]) == 25
