@@ -609,3 +609,28 @@ def test_a_body_class_saying_there_is_no_sidebar_does_not_make_the_page_navigati
     page = ('<body class="no-sidebar"><div id="page-header"><p class="apache">Example Server 2</p></div>'
             '<h1>Glossary</h1><p>Terms used here.</p></body>')
     assert _read(page).text == "Glossary\nTerms used here."
+
+
+def test_titles_linked_back_to_a_local_table_of_contents_stay_headings_and_the_contents_go():
+    """Docutils links each section title of a page that has a ``contents`` directive back to it
+    (``<a class="toc-backref">``): the title is still the section's, while the contents list is navigation."""
+    page = """<html><body><div role="main"><section id="faq"><h1>Frequently Asked Questions<a class="headerlink"
+        href="#faq">¶</a></h1>
+        <nav class="contents local" id="contents"><ul class="simple">
+          <li><p><a class="reference internal" href="#general" id="id1">General</a></p></li>
+          <li><p><a class="reference internal" href="#retries" id="id2">Retries</a></p></li>
+          <li><p><a class="reference internal" href="#limits" id="id3">Limits</a></p></li></ul></nav>
+        <section id="general"><h2><a class="toc-backref" href="#id1" role="doc-backlink">General</a><a
+          class="headerlink" href="#general">¶</a></h2><p>Celery is a task queue.</p></section>
+        <section id="retries"><h2><a class="toc-backref" href="#id2" role="doc-backlink">Retries</a></h2>
+          <p>A task may retry itself when it fails.</p></section>
+        </section></div></body></html>"""
+    extracted = _read(page)
+    _check_offsets(extracted)
+    assert [(h.level, h.title, h.anchor) for h in extracted.headings] == [
+        (1, "Frequently Asked Questions", "faq"), (2, "General", "general"), (2, "Retries", "retries"),
+    ]
+    assert extracted.text.splitlines() == [
+        "Frequently Asked Questions", "General", "Celery is a task queue.", "Retries",
+        "A task may retry itself when it fails.",
+    ]

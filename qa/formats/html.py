@@ -356,8 +356,11 @@ def _text_of(node: _Node, *, outside_links: bool = False) -> str:
 
 
 def _is_boilerplate(node: _Node, root: _Node) -> bool:
-    """Whether ``node`` is navigation, a banner, a footer, a sidebar or a page action rather than content."""
-    if node is root or _is_authored_aside(node):
+    """Whether ``node`` is navigation, a banner, a footer, a sidebar or a page action rather than content.
+
+    Nothing inside a heading is: a heading's text is its section's title, whatever its link's class says (docutils
+    links each title of a page with a local table of contents back to it, as ``<a class="toc-backref">``)."""
+    if node is root or _is_authored_aside(node) or _has_ancestor(node, _HEADING_TAGS):
         return False
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
             or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
