@@ -634,3 +634,18 @@ def test_titles_linked_back_to_a_local_table_of_contents_stay_headings_and_the_c
         "Frequently Asked Questions", "General", "Celery is a task queue.", "Retries",
         "A task may retry itself when it fails.",
     ]
+
+
+def test_viewcode_source_links_are_left_out_of_api_entries_and_their_titles():
+    """Sphinx's viewcode links an API entry to its highlighted source ("[source]"), and the source back ("[docs]")."""
+    page = """<html><body><div role="main"><section id="tasks"><h1>Tasks</h1>
+        <dl class="py method"><dt class="sig sig-object py" id="Task.retry"><span class="sig-name descname">retry
+        </span>(<em>exc=None</em>)<a class="reference internal" href="../_modules/task.html#Task.retry"><span
+        class="viewcode-link"><span class="pre">[source]</span></span></a><a class="headerlink"
+        href="#Task.retry">¶</a></dt><dd><p>Retry the task.</p></dd></dl>
+        <h2><a class="viewcode-back" href="../tasks.html#Task">[docs]</a>class Task: pass</h2>
+        </section></div></body></html>"""
+    extracted = _read(page)
+    _check_offsets(extracted)
+    assert [h.title for h in extracted.headings] == ["Tasks", "retry (exc=None)", "class Task: pass"]
+    assert "[source]" not in extracted.text and "[docs]" not in extracted.text

@@ -68,7 +68,9 @@ _NEGATED_NAME = re.compile(r"(?:no|without)[-_]", re.IGNORECASE)
 _PAGE_ACTIONS = re.compile(
     r"edit(?: (?:this|the) page| page| source| on (?:github|gitlab))?|(?:view|show)(?: page)? source"
     r"|(?:view|open) on (?:github|gitlab)|suggest an edit|improve this (?:page|doc)|page source"
-    r"|(?:report|file|open) an? (?:bug|issue|problem)",
+    r"|(?:report|file|open) an? (?:bug|issue|problem)"
+    # Sphinx's viewcode: an API entry's link to its highlighted source, and the source's link back to the entry.
+    r"|\[source\]|\[docs\]",
     re.IGNORECASE,
 )
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
@@ -358,10 +360,12 @@ def _text_of(node: _Node, *, outside_links: bool = False) -> str:
 def _is_boilerplate(node: _Node, root: _Node) -> bool:
     """Whether ``node`` is navigation, a banner, a footer, a sidebar or a page action rather than content.
 
-    Nothing inside a heading is: a heading's text is its section's title, whatever its link's class says (docutils
-    links each title of a page with a local table of contents back to it, as ``<a class="toc-backref">``)."""
-    if node is root or _is_authored_aside(node) or _has_ancestor(node, _HEADING_TAGS):
+    Inside a heading only a page action is: a heading's text is its section's title, whatever its link's class says
+    (docutils links each title of a page with a local table of contents back to it, as ``<a class="toc-backref">``)."""
+    if node is root or _is_authored_aside(node):
         return False
+    if _has_ancestor(node, _HEADING_TAGS):
+        return _is_page_action(node)
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
             or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
 
