@@ -649,3 +649,18 @@ def test_viewcode_source_links_are_left_out_of_api_entries_and_their_titles():
     _check_offsets(extracted)
     assert [h.title for h in extracted.headings] == ["Tasks", "retry (exc=None)", "class Task: pass"]
     assert "[source]" not in extracted.text and "[docs]" not in extracted.text
+
+
+def test_content_hidden_from_screen_readers_is_left_out_of_main_content_but_not_the_whole_page():
+    """MkDocs' closed search dialog sits in the content column, ``aria-hidden="true"``: not the page's content."""
+    page = """<html><body><div class="body-content">
+        <div id="mkdocs_search_modal" class="modal hide fade" role="dialog" aria-hidden="true"><div class="modal-header">
+        <button type="button" class="close">&times;</button><h3 id="myModalLabel">Documentation search</h3></div></div>
+        <h1 id="caching">Caching<a class="headerlink" href="#caching" aria-hidden="true">#</a></h1>
+        <p>Caching in REST Framework works well with the cache utilities provided in Django.</p></div></body></html>"""
+    extracted = _read(page)
+    _check_offsets(extracted)
+    assert [(h.level, h.title) for h in extracted.headings] == [(1, "Caching")]
+    assert extracted.text == "Caching\nCaching in REST Framework works well with the cache utilities provided in Django."
+    whole = _read(page, main_content=False)
+    assert "Documentation search" in whole.text

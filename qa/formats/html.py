@@ -364,10 +364,18 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
     (docutils links each title of a page with a local table of contents back to it, as ``<a class="toc-backref">``)."""
     if node is root or _is_authored_aside(node):
         return False
+    if _is_hidden_from_readers(node):
+        return True
     if _has_ancestor(node, _HEADING_TAGS):
         return _is_page_action(node)
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
             or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
+
+
+def _is_hidden_from_readers(node: _Node) -> bool:
+    """``aria-hidden="true"``: a closed dialog (a search box's), an icon, a line number, a heading's anchor sign. Not
+    ``hidden`` for the whole page (it may be on screen), but not content either, as Readability judges it."""
+    return node.attrs.get("aria-hidden", "").strip().lower() == "true"
 
 
 def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
