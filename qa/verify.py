@@ -56,6 +56,11 @@ WHOLE_SENTENCES = 3
 # The closest span is an approximate quote from this similarity up (Indel similarity of the folded,
 # lower-cased texts): tuned by benchmarks/verify_quotes.py (docs/verify.md).
 APPROXIMATE_MIN_SIMILARITY = 0.73
+# The longest folded text aligned as a possible approximate quote. Aligning costs more than the square of the
+# text's length (rapidfuzz's partial alignment over windows as long again either way), so a text at the 10,000
+# characters allowed would hold a worker for minutes; a longer text is still found when it is exact, and judged by
+# support when it is not. Several passages long, it is past what "a quote with a word changed" means.
+MAX_ALIGNED_CHARS = 1_500
 # The longest run of changed words a text of several sentences may have and still be one approximate quote.
 MAX_CHANGED_RUN = 3
 # Names and numbers of a text that its supporting sentence lacks are counted up to this many: one invented name or
@@ -601,7 +606,10 @@ _ALIGNED_WINDOWS = 3
 
 
 def _closest(quote: str, windows: list[tuple[str, Folded]]) -> tuple[str, Alignment, Folded] | None:
-    """The window span closest to ``quote``: ``(document id, alignment, window)``, or None without any text."""
+    """The window span closest to ``quote``: ``(document id, alignment, window)``, or None without any text or
+    for a quote longer than ``MAX_ALIGNED_CHARS``."""
+    if len(quote) > MAX_ALIGNED_CHARS:
+        return None
     rough = [(place, doc_id, window) for doc_id, window in windows if (place := rough_place(quote, window)) is not None]
     rough.sort(key=lambda found: -found[0].score)
     best = None

@@ -19,7 +19,9 @@ from qa.chunking import split_sentences
 from qa.config import Settings
 from qa.errors import InvalidRequest
 from qa.quotes import clean_quote, fold
-from qa.verify import APPROXIMATE_MIN_SIMILARITY, GivenCitation, Verifier, specifics, unmatched_specifics
+from qa.verify import (
+    APPROXIMATE_MIN_SIMILARITY, MAX_ALIGNED_CHARS, GivenCitation, Verifier, specifics, unmatched_specifics,
+)
 
 SOURCE = "002_7611d074bac0c8e6.txt"
 SENTENCE = "They went to Anshun, Guiyang and other places in Guizhou for research."
@@ -200,7 +202,29 @@ def test_a_number_of_thousands_of_digits_is_compared_as_text(verifier):
     huge = "7" * 6000
     assert specifics(f"The count was {huge} in total.") == {huge}
     [piece] = verifier.verify(f"More than {huge} procurators nationwide attended the conference.").pieces
-    assert piece.verdict in ("approximate", "not_found")
+    assert piece.verdict == "not_found"
+
+
+def test_a_text_too_long_to_align_is_still_found_exact_and_otherwise_judged_by_support(tmp_path, encoder):
+    """Past MAX_ALIGNED_CHARS a text is not aligned approximately (at the length allowed that would take minutes):
+    an exact one is still found at its place, and one with a word changed is judged by support instead."""
+    from qa.indexer import build_index
+    from qa.search import SearchService
+
+    items = [f"crate {n} of {['apples', 'pears', 'plums', 'quinces'][n % 4]} weighing {n + 20} kilograms"
+             for n in range(80)]
+    sentence = "The inventory of the cold store lists " + ", ".join(items) + "."
+    assert len(sentence) > MAX_ALIGNED_CHARS
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "inventory.txt").write_text(f"Cold store inventory\n\n{sentence}\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "index", encoder, chunk_size=128, chunk_overlap=24)
+    long_verifier = Verifier(SearchService.open(Settings(index_dir=tmp_path / "index"), encoder=encoder))
+    [exact] = long_verifier.verify(sentence).pieces
+    assert exact.verdict == "exact"
+    assert (exact.matches[0].citation.start, exact.matches[0].citation.end) == (22, 22 + len(sentence))
+    [changed] = long_verifier.verify(sentence.replace("weighing 41", "weighing 14")).pieces
+    assert changed.verdict in ("supported", "not_found") and not changed.differences
 
 
 def test_names_and_numbers_the_passage_lacks_are_the_invented_ones():
