@@ -574,16 +574,22 @@ def known_pieces(
     """The passages ``chunk_text`` gave ``text`` (``chunks``, with these arguments), by the key of the piece holding
     them and relative to it, for a later version of the text to reuse (``chunk_text(reuse=...)``); empty when a
     passage lies across pieces (which ``pieces`` rules out for passages chunked with these arguments)."""
-    found: dict[str, list[Chunk]] = {}
+    by_piece: dict[int, list[Chunk]] = {}
     cut = pieces(text, size=size, overlap=overlap, limit=limit, boundaries=boundaries, code=code)
     starts = [piece.start for piece in cut]
     for chunk in chunks:
-        piece = cut[bisect_left(starts, chunk.start + 1) - 1]
+        at = bisect_left(starts, chunk.start + 1) - 1
+        piece = cut[at]
         if chunk.end > piece.end:
             return {}
-        found.setdefault(piece.key, []).append(
+        by_piece.setdefault(at, []).append(
             replace(chunk, start=chunk.start - piece.start, end=chunk.end - piece.start, section=None, anchor=None)
         )
+    found: dict[str, list[Chunk]] = {}
+    for at, relative in by_piece.items():
+        # Two pieces of the same text (a section repeated in one file) have the same key and the same passages:
+        # the first one's stand for both, rather than both lists run together.
+        found.setdefault(cut[at].key, relative)
     return found
 
 

@@ -19,7 +19,7 @@ from qa.chunking import Chunk, chunk_text, known_pieces, split_sentences
 from qa.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
 from qa.formats import SUFFIXES
-from qa.formats.text import markdown_structure
+from qa.formats import text_structure
 from qa.ingest import (
     CorpusScan,
     CorpusWalk,
@@ -28,6 +28,7 @@ from qa.ingest import (
     Skipped,
     corpus_stamp,
     extractor_version,
+    format_suffix,
     scan_corpus,
     walk_corpus,
 )
@@ -664,13 +665,13 @@ def _write_at_top(store: StoreWriter, target: Path, staging: Path) -> StoreWrite
 
 def _earlier_versions(plan: "_Plan", before: Manifest) -> dict[int, PreviousDocument]:
     """The previous version of each changed document (by ``id`` of the scanned document) whose passages can be
-    found again piece by piece: a Markdown file (its headings and code blocks are a function of its stored text,
-    ``qa.formats.text.markdown_structure``) extracted by this very code (``extractor_version``)."""
+    found again piece by piece: a Markdown or reStructuredText file (its headings and code blocks are a function of
+    its stored text, ``qa.formats.text_structure``) extracted by this very code (``extractor_version``)."""
     if before.corpus.get("extractor") != extractor_version():
         return {}
     return {
         id(document): previous for document, previous, unchanged in plan.documents
-        if not unchanged and previous is not None and any(path.lower().endswith(".md") for path in previous.paths)
+        if not unchanged and previous is not None and text_structure(format_suffix(document.doc_id)) is not None
     }
 
 
@@ -700,17 +701,19 @@ def chunk_document(
     Only ``encoder``'s tokenizer is used (``count_tokens``, ``max_tokens``), so a node that chunks needs no more.
 
     Args:
-        earlier: the text, title and passages of the document's previous version, a Markdown file
-            (``StoreWriter.previous_version``): the passages of the sections it shares with this one are taken from
-            it rather than cut again (``qa.chunking.known_pieces``), the same passages either way.
+        earlier: the text, title and passages of the document's previous version, a file whose format has its
+            structure in its text (``qa.formats.text_structure``; ``StoreWriter.previous_version``): the passages
+            of the sections it shares with this one are taken from it rather than cut again
+            (``qa.chunking.known_pieces``), the same passages either way.
     """
     limits = (encoder, chunk_size, chunk_overlap, embed_title)
     title, size, overlap, room = _passage_limits(document.metadata.title, *limits)
     reuse = None
-    if earlier is not None:
+    structure = text_structure(format_suffix(document.doc_id))
+    if earlier is not None and structure is not None:
         text, earlier_title, passages = earlier
         _, old_size, old_overlap, old_room = _passage_limits(earlier_title, *limits)
-        headings, code = markdown_structure(text)
+        headings, code = structure(text)
         reuse = known_pieces(
             text, passages, size=old_size, overlap=old_overlap, limit=old_room, boundaries=[h.start for h in headings],
             code=code,

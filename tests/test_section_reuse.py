@@ -11,6 +11,7 @@ import pytest
 
 import qa.indexer
 from qa.chunking import chunk_text, known_pieces, pieces
+from qa.formats.rst import rst_structure
 from qa.formats.text import markdown_structure
 from qa.manifest import Manifest
 from qa.segments import open_store
@@ -116,6 +117,33 @@ def test_sections_a_changed_file_shares_with_its_earlier_version_are_not_counted
         assert not [text for text in counted if f"of {name} takes" in text], name
 
 
+def _rst_file(sections: list[str]) -> str:
+    """A reStructuredText file of these sections (an overlined title, underlined sections, a literal block)."""
+    body = "\n".join(_section(name, 24).replace(f"## {name.capitalize()}\n", f"{name.capitalize()}\n{'-' * len(name)}\n")
+                     for name in sections)
+    return "=============\nKitchen notes\n=============\n\nThe notes of the kitchen::\n\n    kettle.boil()\n\n" + body
+
+
+def test_a_changed_rst_file_reuses_its_unchanged_sections_and_equals_a_clean_build(corpus, tmp_path, encoder,
+                                                                                    monkeypatch):
+    (corpus / "kitchen.rst").write_text(_rst_file(list(NAMES)))
+    index_dir = tmp_path / "index"
+    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    path = corpus / "kitchen.rst"
+    path.write_text(EDITS["middle section edited"](path.read_text()))
+    counted = _counted_texts(encoder, monkeypatch)
+    report = qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    assert report.changed == 1
+    assert any("of soup takes" in text for text in counted)
+    for name in ("eggs", "bread", "tea", "jam"):
+        assert not [text for text in counted if f"of {name} takes" in text], name
+    monkeypatch.undo()
+    clean = tmp_path / "clean"
+    qa.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
+    assert _passages(index_dir) == _passages(clean)
+    assert {p[6] for p in _passages(clean) if p[0] == "kitchen.rst"} >= {"Kitchen notes › Soup", "Kitchen notes › Jam"}
+
+
 def test_a_plain_text_file_is_chunked_whole(corpus, tmp_path, encoder, monkeypatch):
     (corpus / "notes.txt").write_text(_file(list(NAMES)))
     index_dir = tmp_path / "index"
@@ -176,3 +204,62 @@ def test_a_lone_heading_and_a_preamble_stay_with_the_section_after_them():
     cut = pieces(text, size=64, overlap=8, limit=80, boundaries=[h.start for h in headings], code=code)
     # No cut before "One" (a preamble comes before it) nor before "Two" (after the lone heading "One").
     assert [text[p.start : p.end].split("\n")[0] for p in cut] == ["A byline.", "# Three"]
+
+
+def _generated_rst(rng: random.Random, words: list[str]) -> str:
+    """reStructuredText with a preamble or not, over- and underlined titles of three styles, lone titles, literal
+    blocks after "::" and long lines."""
+    parts = [" ".join(rng.choices(words, k=rng.randint(1, 30))) + ".\n\n"] if rng.random() < 0.5 else []
+    for _ in range(rng.randint(0, 8)):
+        title = rng.choice(words)
+        style = rng.choice("=-~")
+        overline = f"{style * len(title)}\n" if style == "=" and rng.random() < 0.5 else ""
+        parts.append(f"{overline}{title}\n{style * len(title)}\n\n")
+        if rng.random() < 0.2:
+            continue  # a title with nothing under it
+        for _ in range(rng.randint(1, 4)):
+            if rng.random() < 0.15:
+                lines = [" ".join(rng.choices(words, k=rng.randint(1, 8))) for _ in range(rng.randint(1, 6))]
+                parts.append("For example::\n\n" + "".join(f"    {line}\n" for line in lines) + "\n")
+            else:
+                sentences = [" ".join(rng.choices(words, k=rng.randint(1, 40))) + rng.choice(".!?,")
+                             for _ in range(rng.randint(1, 12))]
+                parts.append(" ".join(sentences) + "\n\n")
+    return "".join(parts)
+
+
+def test_rst_chunked_piece_by_piece_gives_the_passages_of_the_whole_text(encoder):
+    """As for Markdown: a title is two or three lines in reStructuredText, and a lone one must still join the
+    section after it exactly as when the whole text is chunked."""
+    words = "kettle water boils quickly, then the tea steeps for three minutes before milk".split()
+    rng = random.Random(12)
+    compared = 0
+    for _ in range(60):
+        text = _generated_rst(rng, words)
+        if not text.strip():
+            continue
+        headings, code = rst_structure(text)
+        boundaries = [h.start for h in headings]
+        for size, overlap, limit in ((24, 6, 32), (64, 16, 80), (256, 32, 256)):
+            options = dict(size=size, overlap=overlap, limit=limit, boundaries=boundaries, code=code)
+            whole = chunk_text(text, count_tokens=encoder.count_tokens, **options)
+            piecewise = chunk_text(text, count_tokens=encoder.count_tokens, reuse={"no such piece": []}, **options)
+            assert piecewise == whole
+            known = known_pieces(text, whole, **options)
+            assert chunk_text(text, count_tokens=encoder.count_tokens, reuse=known, **options) == whole
+            compared += 1
+    assert compared > 100
+
+
+def test_a_section_repeated_word_for_word_in_one_file_is_reused_once_per_place(corpus, tmp_path, encoder):
+    """Two sections of the same text have one key: each place takes its passages once, not both lists."""
+    repeated = _section("tea", 8)
+    (corpus / "kitchen.md").write_text(_file(["eggs"]) + repeated + _section("soup", 8) + repeated)
+    index_dir = tmp_path / "index"
+    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    path = corpus / "kitchen.md"
+    path.write_text(path.read_text().replace("step 3 of soup takes 5", "step 3 of soup takes 50"))
+    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    clean = tmp_path / "clean"
+    qa.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
+    assert _passages(index_dir) == _passages(clean)

@@ -17,10 +17,10 @@ from qa.formats.base import PAGE_SEPARATOR, Extracted, Heading, Unreadable
 from qa.formats.docx import read_docx
 from qa.formats.html import read_html
 from qa.formats.pdf import read_pdf
-from qa.formats.rst import read_rst
-from qa.formats.text import read_markdown, read_plain
+from qa.formats.rst import read_rst, rst_structure
+from qa.formats.text import markdown_structure, read_markdown, read_plain
 
-__all__ = ["PAGE_SEPARATOR", "SUFFIXES", "Extracted", "Heading", "Unreadable", "extract"]
+__all__ = ["PAGE_SEPARATOR", "SUFFIXES", "Extracted", "Heading", "Unreadable", "extract", "text_structure"]
 
 SUFFIXES = (".txt", ".md", ".rst", ".html", ".htm", ".pdf", ".docx")
 # Extracted text longer than this is refused: no real document is that long, and chunking it would take hours.
@@ -56,3 +56,17 @@ _READERS: dict[str, Callable[..., Extracted]] = {
     ".pdf": read_pdf,
     ".docx": read_docx,
 }
+
+
+# Formats whose headings and code blocks are a function of the document text alone (it is the file as written), so a
+# previous version's can be found again from the text the index stored: an update chunks only changed sections.
+_TEXT_STRUCTURES: dict[str, Callable[[str], tuple[tuple[Heading, ...], tuple[tuple[int, int], ...]]]] = {
+    ".md": markdown_structure,
+    ".rst": rst_structure,
+}
+
+
+def text_structure(suffix: str) -> Callable[[str], tuple[tuple[Heading, ...], tuple[tuple[int, int], ...]]] | None:
+    """``(headings, code)`` of a document text of the format this suffix picks, when they follow from the text alone
+    (Markdown, reStructuredText); None for the others."""
+    return _TEXT_STRUCTURES.get(suffix.lower())
