@@ -317,9 +317,9 @@ def _nothing_changed(
 
 def _restamp(index_dir: Path, manifest: Manifest, staging: Path, stamp: str) -> None:
     """Swap in the index at ``index_dir`` (whose manifest is ``manifest``) with its corpus stamp set to ``stamp``
-    and its extractor digest to this qa's (a scan found the text the same): the same files (hard links, nothing copied or rewritten) under a new manifest, so that the next `qa index` or
-    `qa serve` knows from the file system alone that the corpus is unchanged (files were only touched) instead of
-    reading it again."""
+    and its extractor digest to this qa's (a scan found the text the same): the same files (hard links, nothing
+    copied or rewritten) under a new manifest, so that the next `qa index` or `qa serve` knows from the file system
+    alone that the corpus is unchanged (files were only touched) instead of reading it again."""
     for name in os.listdir(staging):  # what this build began before it knew
         shutil.rmtree(staging / name) if (staging / name).is_dir() else (staging / name).unlink()
     _link_segments(index_dir, staging, segments_of(manifest))

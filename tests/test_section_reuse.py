@@ -119,8 +119,10 @@ def test_sections_a_changed_file_shares_with_its_earlier_version_are_not_counted
 
 def _rst_file(sections: list[str]) -> str:
     """A reStructuredText file of these sections (an overlined title, underlined sections, a literal block)."""
-    body = "\n".join(_section(name, 24).replace(f"## {name.capitalize()}\n", f"{name.capitalize()}\n{'-' * len(name)}\n")
-                     for name in sections)
+    body = "\n".join(
+        _section(name, 24).replace(f"## {name.capitalize()}\n", f"{name.capitalize()}\n{'-' * len(name)}\n")
+        for name in sections
+    )
     return "=============\nKitchen notes\n=============\n\nThe notes of the kitchen::\n\n    kettle.boil()\n\n" + body
 
 
@@ -141,7 +143,8 @@ def test_a_changed_rst_file_reuses_its_unchanged_sections_and_equals_a_clean_bui
     clean = tmp_path / "clean"
     qa.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
     assert _passages(index_dir) == _passages(clean)
-    assert {p[6] for p in _passages(clean) if p[0] == "kitchen.rst"} >= {"Kitchen notes › Soup", "Kitchen notes › Jam"}
+    sections = {passage[6] for passage in _passages(clean) if passage[0] == "kitchen.rst"}
+    assert sections >= {"Kitchen notes › Soup", "Kitchen notes › Jam"}
 
 
 def test_a_plain_text_file_is_chunked_whole(corpus, tmp_path, encoder, monkeypatch):
