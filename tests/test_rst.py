@@ -191,3 +191,15 @@ def test_qa_index_names_the_first_skipped_files_and_counts_the_rest(tmp_path):
     assert warnings[-1].startswith("warning: and 5 more skipped files: `qa info --index ")
     listed = run_qa("info", "--index", tmp_path / "index", "--json")
     assert len(json.loads(listed.stdout)["skipped"]) == 25
+
+
+@pytest.mark.parametrize(("pattern", "plain"), [
+    ("*a ", "*a *a"), ("**a b ", "**a b **a b"), (":r:` ", ":r: :r:"), ("``a`", "aaa"), ("`x` ", "x x x"),
+])
+def test_a_hostile_megabyte_title_is_read_in_one_pass(pattern, plain):
+    """Titles made of nothing but markup openings: a reading that backtracked per character (as a lazy ``.*?`` up
+    to a backreference does) would take hours on a megabyte; this one reads them as text, once."""
+    title = pattern * (1_000_000 // len(pattern))
+    text = f"{title}\n====\n\nBody.\n"
+    [heading] = rst_structure(text)[0]
+    assert heading.start == 0 and heading.title.startswith(plain)

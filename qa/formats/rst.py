@@ -18,8 +18,8 @@ _OPTION = re.compile(r"[ \t]+:[\w-]+:")
 # Inline markup in a title, replaced by its text: a role (":func:`name`", "`title <target>`_"), literals, emphasis.
 _ROLE = re.compile(r"(?::[\w.+-]+:)?`([^`]+?)`(?::[\w.+-]+:)?_{0,2}")
 _LITERAL = re.compile(r"``(.+?)``")
-_EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2})(\S(?:.*?\S)?)\1(?![\w*])")
-_TARGET = re.compile(r"\s*<[^<>]*>$")
+# The emphasised text holds no "*", so finding it costs one pass, whatever a hostile title is made of.
+_EMPHASIS = re.compile(r"(?<![\w*])(\*{1,2})([^\s*](?:[^*]*[^\s*])?)\1(?![\w*])")
 _ESCAPE = re.compile(r"\\(.)")
 # A line that is a directive, a comment or a hyperlink target (``.. note::``, ``.. _label:``): never a title.
 _EXPLICIT = re.compile(r"\.\.(?:[ \t]|$)")
@@ -158,6 +158,14 @@ def plain_title(title: str) -> str:
     """A section title as a reader sees it rendered: roles, literals and emphasis replaced by their text (a
     reference's title without its target), backslash escapes resolved, white space collapsed."""
     plain = _LITERAL.sub(r"\1", title)
-    plain = _ROLE.sub(lambda match: _TARGET.sub("", match.group(1)) or match.group(1), plain)
+    plain = _ROLE.sub(lambda match: _without_target(match.group(1)), plain)
     plain = _EMPHASIS.sub(r"\2", plain)
     return " ".join(_ESCAPE.sub(r"\1", plain).split())
+
+
+def _without_target(reference: str) -> str:
+    """A reference's title without its ``<target>`` ("--app <celery --app>" -> "--app"); a target alone stays."""
+    opening = reference.rfind("<")
+    if not reference.endswith(">") or opening <= 0 or ">" in reference[opening + 1 : -1]:
+        return reference
+    return reference[:opening].rstrip() or reference
