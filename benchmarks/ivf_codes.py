@@ -5,16 +5,18 @@
 
 With ``--index``, the vectors are that index's passage rows (for example the 1,000,000 passages
 benchmarks/hybrid_scale.py grows from SciFact) and the queries the labelled set's questions, embedded by the
-index's model. With ``--random N``, N random unit 384-dimensional vectors and random unit queries (no clusters for
-the lists to follow: the hard case).
+index's model (``--first N``: its first N rows, for a grown index the size it had at N passages). With
+``--random N``, N random unit 384-dimensional vectors and random unit queries (no clusters for the lists to follow:
+the hard case).
 
 Builds the flat codes ``VectorIndex.build`` makes below ``IVF_MIN_VECTORS`` and inverted codes of LISTS * sqrt(N)
-lists (``--lists``, by residual or not: ``--residual``) over the same rows, and prints each one's training and adding
-seconds and size. Then, for each number of lists probed (``--probes``, and the rule ``VectorIndex.probes`` applies,
-``rule``), the full unfiltered search (candidates by the codes, ``rerank_depth(k)`` of them re-ranked exactly on the
-rows) at k=10 and k=100: recall@10 and recall@100 against exact search, and the median milliseconds of the
-candidate step alone (the codes' search at k=100's depth), single queries on one thread, every variant timed on
-the same query one after the other, so their ratio to the flat codes' time is measured in the same conditions.
+lists (``--lists``; by residual or not: ``--residual``; spherical k-means or not: ``--spherical``) over the same
+rows, and prints each one's training and adding seconds and size. Then, for each number of lists probed
+(``--probes``, and the rule ``VectorIndex.probes`` applies, ``rule``), the full unfiltered search (candidates by the
+codes, ``rerank_depth(k)`` of them re-ranked exactly on the rows) at k=10 and k=100: recall@10 and recall@100
+against exact search, and the median milliseconds of the candidate step alone (the codes' search at k=100's depth),
+single queries on one thread, every variant timed on the same query one after the other, so their ratio to the flat
+codes' time is measured in the same conditions.
 Prints a table, then one JSON object.
 """
 
@@ -55,11 +57,11 @@ def question_vectors(index: Path, dataset: Path, split: str, count: int) -> np.n
     return np.stack([encoder.encode([question])[0] for question in questions]).astype(np.float32)
 
 
-def built_codes(rows: np.ndarray, lists: int, by_residual: bool) -> tuple[object, dict]:
+def built_codes(rows: np.ndarray, lists: int, by_residual: bool, spherical: bool = False) -> tuple[object, dict]:
     """Codes of ``rows`` as ``VectorIndex.build`` trains them (flat when ``lists`` is 0); their build figures."""
     subquantizers = rows.shape[1] // vectors_module.DIMENSIONS_PER_SUBQUANTIZER
     started = time.perf_counter()
-    codes = vectors_module._train_codes(rows, subquantizers, lists, by_residual)
+    codes = vectors_module._train_codes(rows, subquantizers, lists, by_residual, spherical)
     seconds = time.perf_counter() - started
     faiss = vectors_module._faiss()
     size = len(faiss.serialize_index(codes))
@@ -102,9 +104,11 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="Labelled set whose questions are the queries (with --index).")
     parser.add_argument("--split", default="test")
     parser.add_argument("--random", type=int, help="Use this many random unit vectors instead of an index.")
+    parser.add_argument("--first", type=int, help="With --index: its first this many rows only.")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--lists", default="2", help="Comma-separated list counts, in units of sqrt(N).")
     parser.add_argument("--residual", default="0", help="Comma-separated by_residual settings (0, 1).")
+    parser.add_argument("--spherical", default="1", help="Comma-separated spherical k-means settings (0, 1).")
     parser.add_argument("--probes", default="16,32,64,128", help="Comma-separated lists probed.")
     parser.add_argument("--rounds", type=int, default=3, help="Timed passes over the queries.")
     args = parser.parse_args()
@@ -116,7 +120,7 @@ def main() -> None:
         ids = np.arange(len(rows), dtype=np.int64)
     else:
         loaded = VectorIndex.load(args.index / VECTORS_FILE)
-        ids, rows = loaded.ids, loaded._rows
+        ids, rows = loaded.ids[: args.first], loaded._rows[: args.first]
         queries = question_vectors(args.index, args.dataset, args.split, args.queries)
     exact = VectorIndex(ids, rows)
     truth = {k: searched(exact, queries, k) for k in (10, 100)}
@@ -125,10 +129,11 @@ def main() -> None:
     built = {"flat": flat_built}
     for scale in (float(x) for x in args.lists.split(",")):
         lists = max(1, round(scale * math.sqrt(len(rows))))
-        for by_residual in (bool(int(x)) for x in args.residual.split(",")):
-            codes, figures = built_codes(rows, lists, by_residual)
-            prefix = f"ivf{lists}{'r' if by_residual else ''}"
-            built[prefix] = {**figures, "lists": lists, "by_residual": by_residual}
+        for by_residual, spherical in ((bool(int(r)), bool(int(s))) for r in args.residual.split(",")
+                                       for s in args.spherical.split(",")):
+            codes, figures = built_codes(rows, lists, by_residual, spherical)
+            prefix = f"ivf{lists}{'r' if by_residual else ''}{'s' if spherical else ''}"
+            built[prefix] = {**figures, "lists": lists, "by_residual": by_residual, "spherical": spherical}
             print(f"{prefix}: built in {figures['build_s']} s, {figures['codes_mb']} MB", flush=True)
             for probes in [None, *(int(x) for x in args.probes.split(","))]:
                 variants[f"{prefix}/{'rule' if probes is None else probes}"] = with_probes(ids, rows, codes, probes)

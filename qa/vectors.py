@@ -57,13 +57,25 @@ APPROXIMATE_MIN_VECTORS = 1_000
 IVF_MIN_VECTORS = 200_000
 IVF_LISTS_SCALE = 2.0
 # Lists probed: enough that IVF_PROBE_PER_CANDIDATE times as many codes as candidates wanted are scanned on average,
-# and never fewer than IVF_MIN_PROBES. Neighbours of a query straddle list borders (random vectors most of all), so
-# scanning only as many codes as candidates would miss many of them; the probes are cheap beside the re-ranking.
-IVF_PROBE_PER_CANDIDATE = 16
+# and never fewer than IVF_MIN_PROBES. A question's nearest passages lie in many lists, not only in those whose
+# centroids are nearest to it, so scanning as many codes as candidates would miss many of them; the rule is set
+# where the claims of benchmarks/ivf_codes.py find as many of their exact neighbours as the flat codes do.
+IVF_PROBE_PER_CANDIDATE = 128
 IVF_MIN_PROBES = 32
 # Whether the codes quantise each vector's residual from its list's centroid (finer codes, per-list lookup tables)
 # or the vector itself (one lookup table a query); see benchmarks/ivf_codes.py.
 IVF_BY_RESIDUAL = False
+# Whether the lists' centroids are normalised after each k-means step (spherical k-means). The lists are chosen by
+# inner product with the centroids, which favours long centroids (tight clusters) over a nearer short one.
+IVF_SPHERICAL = True
+# Lists find a query's neighbours only where vectors gather (embeddings of text do; random vectors have nothing to
+# gather around, and a query's neighbours lie in lists all over): a build searches IVF_CHECK_QUERIES of its own
+# vectors, each moved off itself by noise of norm IVF_CHECK_NOISE, and keeps flat codes instead when the lists find
+# fewer than IVF_CHECK_RECALL of their exact top IVF_CHECK_K.
+IVF_CHECK_QUERIES = 200
+IVF_CHECK_NOISE = 0.5
+IVF_CHECK_K = 10
+IVF_CHECK_RECALL = 0.98
 # A filter that leaves less than FILTER_EXACT_SHARE of the index (or, over the approximate index, fewer than
 # EXACT_MAX_VECTORS ids) is searched exactly over the allowed vectors alone. A wider one asks the index for
 # FILTER_OVERFETCH times k divided by the share allowed and drops the rest; a row still short of results falls
@@ -180,7 +192,11 @@ class VectorIndex:
         if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS) or not subquantizers:
             return cls(ids, rows)
         ivf_min = IVF_MIN_VECTORS if ivf_min is None else ivf_min
-        return cls(ids, rows, _train_codes(rows, subquantizers, ivf_lists(len(ids)) if len(ids) >= ivf_min else 0))
+        if len(ids) >= ivf_min:
+            inverted = cls(ids, rows, _train_codes(rows, subquantizers, ivf_lists(len(ids))))
+            if inverted.check_recall() >= IVF_CHECK_RECALL:
+                return inverted
+        return cls(ids, rows, _train_codes(rows, subquantizers))
 
     @classmethod
     def load(cls, rows_path: Path, codes_path: Path | None = None, *, populate: bool = True) -> "VectorIndex":
@@ -242,6 +258,22 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def check_recall(self, queries: int | None = None, noise: float | None = None) -> float:
+        """Recall@``IVF_CHECK_K`` of this index's search against exact search, for a fixed-seed sample of its own
+        vectors moved off themselves by ``noise`` (defaults: ``IVF_CHECK_QUERIES``, ``IVF_CHECK_NOISE``)."""
+        queries = IVF_CHECK_QUERIES if queries is None else queries
+        noise = IVF_CHECK_NOISE if noise is None else noise
+        rng = np.random.default_rng(0)
+        moved = self._rows[np.sort(rng.choice(len(self), min(queries, len(self)), replace=False))]
+        scale = np.float32(noise / math.sqrt(self.dimension))
+        moved = moved + rng.standard_normal(moved.shape, dtype=np.float32) * scale
+        moved = np.ascontiguousarray(moved / np.linalg.norm(moved, axis=1, keepdims=True), dtype=np.float32)
+        k = min(IVF_CHECK_K, len(self))
+        _one_search_thread()
+        truth = self._exact(moved, k)[1]
+        found = np.stack([self.search(query[None, :], k)[1][0] for query in moved])
+        return float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found.tolist(), truth.tolist())]))
 
     def probes(self, depth: int) -> int:
         """How many inverted lists a search for ``depth`` candidates scans (0 for flat codes or none)."""
@@ -454,13 +486,16 @@ def ivf_lists(count: int) -> int:
     return max(1, round(IVF_LISTS_SCALE * math.sqrt(count)))
 
 
-def _train_codes(rows: np.ndarray, subquantizers: int, lists: int = 0, by_residual: bool | None = None):
+def _train_codes(
+    rows: np.ndarray, subquantizers: int, lists: int = 0, by_residual: bool | None = None, spherical: bool | None = None
+):
     """Fast-scan PQ codes of ``rows``, trained on a fixed-seed sample of them.
 
     Args:
         lists: 0 for flat codes (``IndexPQFastScan``), else the number of inverted lists (``IndexIVFPQFastScan``
             over an exact inner-product quantiser of the lists' centroids).
         by_residual: inverted codes quantise residuals from their centroid (default ``IVF_BY_RESIDUAL``).
+        spherical: the lists' centroids are unit vectors (default ``IVF_SPHERICAL``).
     """
     faiss = _faiss()
     dimension = rows.shape[1]
@@ -469,6 +504,7 @@ def _train_codes(rows: np.ndarray, subquantizers: int, lists: int = 0, by_residu
             faiss.IndexFlatIP(dimension), dimension, lists, subquantizers, 4, faiss.METRIC_INNER_PRODUCT
         )
         codes.by_residual = IVF_BY_RESIDUAL if by_residual is None else by_residual
+        codes.cp.spherical = IVF_SPHERICAL if spherical is None else spherical
     else:
         codes = faiss.IndexPQFastScan(dimension, subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
     previous = faiss.omp_get_max_threads()
