@@ -135,7 +135,10 @@ def main() -> None:
             prefix = f"ivf{lists}{'r' if by_residual else ''}{'s' if spherical else ''}"
             built[prefix] = {**figures, "lists": lists, "by_residual": by_residual, "spherical": spherical}
             print(f"{prefix}: built in {figures['build_s']} s, {figures['codes_mb']} MB", flush=True)
-            for probes in [None, *(int(x) for x in args.probes.split(","))]:
+            # What the build's check measures on these codes (below IVF_CHECK_RECALL it would keep flat codes).
+            built[prefix]["check_recall"] = round(VectorIndex(ids, rows, codes).check_recall(), 4)
+            print(f"{prefix}: check recall {built[prefix]['check_recall']}", flush=True)
+            for probes in [None, *(int(x) for x in args.probes.split(",") if x)]:
                 variants[f"{prefix}/{'rule' if probes is None else probes}"] = with_probes(ids, rows, codes, probes)
     depth = variants["flat"].rerank_depth(100)
     timed = candidate_ms(variants, queries, depth, args.rounds)

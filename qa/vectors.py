@@ -52,9 +52,9 @@ TRAIN_PER_LIST = 39
 APPROXIMATE_MIN_VECTORS = 1_000
 # From IVF_MIN_VECTORS up the codes are an inverted file (``IndexIVFPQFastScan``): a coarse k-means of
 # IVF_LISTS_SCALE * sqrt(N) lists, and a search scans only the codes of the lists nearest the query rather than all N.
-# Below it a scan of every code costs about as little as choosing the lists, and is never wrong about which lists
-# hold the neighbours (benchmarks/ivf_codes.py measures both).
-IVF_MIN_VECTORS = 200_000
+# Below it the probe rule (below) scans most of the lists for the hybrid search's 100 candidates anyway, so the lists
+# would cost a k-means at every build and save a search next to nothing (benchmarks/ivf_codes.py --first N).
+IVF_MIN_VECTORS = 500_000
 IVF_LISTS_SCALE = 2.0
 # Lists probed: enough that IVF_PROBE_PER_CANDIDATE times as many codes as candidates wanted are scanned on average,
 # and never fewer than IVF_MIN_PROBES. A question's nearest passages lie in many lists, not only in those whose
