@@ -4,7 +4,10 @@ through product-quantisation codes, re-ranked exactly on the mapped rows, when l
 The rows file (``vectors.f32``) is the only copy of each passage vector: a 32-byte header (magic, dimension,
 count), the chunk ids as little-endian int64 in ascending order, then one little-endian float32 row per id. It is
 mapped, not read, so serving memory holds only the pages searches touch (the kernel may drop them again). The
-approximate kind adds a FAISS file of fast-scan codes alone (no vectors, no ids), whose positions are the rows'.
+approximate kind adds a FAISS file of fast-scan codes alone (no vectors), whose positions are the rows'. The codes
+are flat (``IndexPQFastScan``: every code scanned) or, from ``IVF_MIN_VECTORS`` up, in inverted lists
+(``IndexIVFPQFastScan``, whose ids are those positions: a search scans the lists nearest the query); the FAISS type
+read from the file tells which, so files of either kind load the same way.
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ TRAIN_PER_LIST = 39
 APPROXIMATE_MIN_VECTORS = 1_000
 # From IVF_MIN_VECTORS up the codes are an inverted file (``IndexIVFPQFastScan``): a coarse k-means of
 # IVF_LISTS_SCALE * sqrt(N) lists, and a search scans only the codes of the lists nearest the query rather than all N.
-# Below it the probe rule (below) scans most of the lists for the hybrid search's 100 candidates anyway, so the lists
-# would cost a k-means at every build and save a search next to nothing (benchmarks/ivf_codes.py --first N).
-IVF_MIN_VECTORS = 500_000
+# For the hybrid search's 100 candidates the probe rule (below) scans a fixed number of codes whatever N, a share of
+# the index that shrinks as it grows; below IVF_MIN_VECTORS that share is so large that scanning lists one by one
+# costs as much as, or more than, one scan of every code, and the lists would only add a k-means to every build
+# (benchmarks/ivf_codes.py --first N on the grown SciFact index).
+IVF_MIN_VECTORS = 750_000
 IVF_LISTS_SCALE = 2.0
 # Lists probed: enough that IVF_PROBE_PER_CANDIDATE times as many codes as candidates wanted are scanned on average,
 # and never fewer than IVF_MIN_PROBES. A question's nearest passages lie in many lists, not only in those whose
@@ -135,13 +140,14 @@ class VectorIndex:
     """Vectors with int64 ids; ``search`` returns the best ids and their cosine similarities.
 
     The rows (float32, one per id, ids ascending) are searched exactly when small; from ``EXACT_MAX_VECTORS`` up,
-    fast-scan PQ codes (``IndexPQFastScan``, held in memory) find candidates that are re-ranked exactly on the rows.
-    ``reconstruct`` and filtered search always read the rows, so they stay exact.
+    fast-scan PQ codes (held in memory; flat, or in inverted lists from ``IVF_MIN_VECTORS`` up) find candidates
+    that are re-ranked exactly on the rows. ``reconstruct`` and filtered search always read the rows, so they stay
+    exact.
     """
 
     def __init__(self, ids: np.ndarray, rows: np.ndarray, codes=None) -> None:
-        """Search ``rows`` (one per id of ``ids``, ascending), through ``codes`` (an ``IndexPQFastScan`` over the
-        same rows in the same order) when given.
+        """Search ``rows`` (one per id of ``ids``, ascending), through ``codes`` (an ``IndexPQFastScan``, or an
+        ``IndexIVFPQFastScan`` whose ids are row positions, over the same rows) when given.
 
         Raises:
             IndexCorrupt: the codes do not describe these rows.
