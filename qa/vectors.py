@@ -63,10 +63,10 @@ IVF_MIN_VECTORS = 750_000
 IVF_LISTS_SCALE = 2.0
 # Lists probed: enough that IVF_PROBE_PER_CANDIDATE times as many codes as candidates wanted are scanned on average,
 # and never fewer than IVF_MIN_PROBES. A question's nearest passages lie in many lists, not only in those whose
-# centroids are nearest to it, so scanning as many codes as candidates would miss many of them; the rule is set
-# where the claims of benchmarks/ivf_codes.py find as many of their exact neighbours as the flat codes do.
+# centroids are nearest to it, so scanning as many codes as candidates would miss many of them; both are set where
+# the claims of benchmarks/ivf_codes.py at 1M find as many of their exact top 10 and top 100 as the flat codes do.
 IVF_PROBE_PER_CANDIDATE = 128
-IVF_MIN_PROBES = 32
+IVF_MIN_PROBES = 512
 # Whether the codes quantise each vector's residual from its list's centroid (finer codes, per-list lookup tables)
 # or the vector itself (one lookup table a query); see benchmarks/ivf_codes.py.
 IVF_BY_RESIDUAL = False

@@ -46,11 +46,11 @@ def data():
 
 @pytest.fixture(scope="module")
 def inverted(data):
-    """Inverted codes, searched with fewer codes per candidate than by default: at this size the default scans
-    every list for 100 results, and the lists' choice would not be tested."""
+    """Inverted codes, searched through fewer lists than by default: at this size the default probes every list,
+    and the choice of lists would not be tested."""
     ids, vectors, _ = data
     index = VectorIndex.build(ids, vectors, exact_max=100, ivf_min=IVF_MIN)
-    index.probe_per_candidate = 1
+    index.probe_per_candidate, index.min_probes = 1, 32
     return index
 
 
@@ -94,7 +94,7 @@ def test_inverted_codes_are_saved_and_loaded_with_the_same_results(data, inverte
     inverted.save(tmp_path / VECTORS_FILE, tmp_path / CODES_FILE)
     loaded = VectorIndex.load(tmp_path / VECTORS_FILE, tmp_path / CODES_FILE)
     assert loaded.kind == APPROXIMATE and loaded.lists == inverted.lists
-    loaded.probe_per_candidate = inverted.probe_per_candidate
+    loaded.probe_per_candidate, loaded.min_probes = inverted.probe_per_candidate, inverted.min_probes
     for k in (10, 100):
         scores, ids = loaded.search(data[2], k)
         expected_scores, expected_ids = inverted.search(data[2], k)
