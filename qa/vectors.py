@@ -70,8 +70,9 @@ IVF_MIN_PROBES = 512
 # Whether the codes quantise each vector's residual from its list's centroid (finer codes, per-list lookup tables)
 # or the vector itself (one lookup table a query); see benchmarks/ivf_codes.py.
 IVF_BY_RESIDUAL = False
-# Whether the lists' centroids are normalised after each k-means step (spherical k-means). The lists are chosen by
-# inner product with the centroids, which favours long centroids (tight clusters) over a nearer short one.
+# Whether the lists' centroids are normalised after each k-means step (spherical k-means, FAISS's choice for an inner
+# product file). Lists are chosen by inner product with their centroids, which would otherwise favour long centroids
+# (tight clusters) over a nearer short one; benchmarks/ivf_codes.py --spherical 0,1 compares both.
 IVF_SPHERICAL = True
 # Lists find a query's neighbours only where vectors gather (embeddings of text do; random vectors have nothing to
 # gather around, and a query's neighbours lie in lists all over): a build searches IVF_CHECK_QUERIES of its own
