@@ -4,7 +4,10 @@ through product-quantisation codes, re-ranked exactly on the mapped rows, when l
 The rows file (``vectors.f32``) is the only copy of each passage vector: a 32-byte header (magic, dimension,
 count), the chunk ids as little-endian int64 in ascending order, then one little-endian float32 row per id. It is
 mapped, not read, so serving memory holds only the pages searches touch (the kernel may drop them again). The
-approximate kind adds a FAISS file of fast-scan codes alone (no vectors, no ids), whose positions are the rows'.
+approximate kind adds a FAISS file of fast-scan codes alone (no vectors), whose positions are the rows'. The codes
+are flat (``IndexPQFastScan``: every code scanned) or, from ``IVF_MIN_VECTORS`` up, in inverted lists
+(``IndexIVFPQFastScan``, whose ids are those positions: a search scans the lists nearest the query); the FAISS type
+read from the file tells which, so files of either kind load the same way.
 """
 
 from __future__ import annotations
@@ -47,7 +50,38 @@ RERANK_PER_RESULT = 20
 # PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser;
 # with fewer than APPROXIMATE_MIN_VECTORS (faiss wants 39 per centroid) the index stays exact whatever is asked.
 TRAIN_SAMPLE = 65_536
+# The lists' k-means wants this many training vectors per list (fewer and FAISS warns): the sample grows to match.
+TRAIN_PER_LIST = 39
 APPROXIMATE_MIN_VECTORS = 1_000
+# From IVF_MIN_VECTORS up the codes are an inverted file (``IndexIVFPQFastScan``): a coarse k-means of
+# IVF_LISTS_SCALE * sqrt(N) lists, and a search scans only the codes of the lists nearest the query rather than all N.
+# For the hybrid search's 100 candidates the probe rule (below) scans a fixed number of codes whatever N, a share of
+# the index that shrinks as it grows; below IVF_MIN_VECTORS that share is so large that scanning lists one by one
+# costs as much as, or more than, one scan of every code, and the lists would only add a k-means to every build
+# (benchmarks/ivf_codes.py --first N on the grown SciFact index).
+IVF_MIN_VECTORS = 750_000
+IVF_LISTS_SCALE = 2.0
+# Lists probed: enough that IVF_PROBE_PER_CANDIDATE times as many codes as candidates wanted are scanned on average,
+# and never fewer than IVF_MIN_PROBES. A question's nearest passages lie in many lists, not only in those whose
+# centroids are nearest to it, so scanning as many codes as candidates would miss many of them; both are set where
+# the claims of benchmarks/ivf_codes.py at 1M find as many of their exact top 10 and top 100 as the flat codes do.
+IVF_PROBE_PER_CANDIDATE = 128
+IVF_MIN_PROBES = 512
+# Whether the codes quantise each vector's residual from its list's centroid (finer codes, per-list lookup tables)
+# or the vector itself (one lookup table a query); see benchmarks/ivf_codes.py.
+IVF_BY_RESIDUAL = False
+# Whether the lists' centroids are normalised after each k-means step (spherical k-means, FAISS's choice for an inner
+# product file). Lists are chosen by inner product with their centroids, which would otherwise favour long centroids
+# (tight clusters) over a nearer short one; benchmarks/ivf_codes.py --spherical 0,1 compares both.
+IVF_SPHERICAL = True
+# Lists find a query's neighbours only where vectors gather (embeddings of text do; random vectors have nothing to
+# gather around, and a query's neighbours lie in lists all over): a build searches IVF_CHECK_QUERIES of its own
+# vectors, each moved off itself by noise of norm IVF_CHECK_NOISE, and keeps flat codes instead when the lists find
+# fewer than IVF_CHECK_RECALL of their exact top IVF_CHECK_K.
+IVF_CHECK_QUERIES = 200
+IVF_CHECK_NOISE = 0.5
+IVF_CHECK_K = 10
+IVF_CHECK_RECALL = 0.98
 # A filter that leaves less than FILTER_EXACT_SHARE of the index (or, over the approximate index, fewer than
 # EXACT_MAX_VECTORS ids) is searched exactly over the allowed vectors alone. A wider one asks the index for
 # FILTER_OVERFETCH times k divided by the share allowed and drops the rest; a row still short of results falls
@@ -107,13 +141,14 @@ class VectorIndex:
     """Vectors with int64 ids; ``search`` returns the best ids and their cosine similarities.
 
     The rows (float32, one per id, ids ascending) are searched exactly when small; from ``EXACT_MAX_VECTORS`` up,
-    fast-scan PQ codes (``IndexPQFastScan``, held in memory) find candidates that are re-ranked exactly on the rows.
-    ``reconstruct`` and filtered search always read the rows, so they stay exact.
+    fast-scan PQ codes (held in memory; flat, or in inverted lists from ``IVF_MIN_VECTORS`` up) find candidates
+    that are re-ranked exactly on the rows. ``reconstruct`` and filtered search always read the rows, so they stay
+    exact.
     """
 
     def __init__(self, ids: np.ndarray, rows: np.ndarray, codes=None) -> None:
-        """Search ``rows`` (one per id of ``ids``, ascending), through ``codes`` (an ``IndexPQFastScan`` over the
-        same rows in the same order) when given.
+        """Search ``rows`` (one per id of ``ids``, ascending), through ``codes`` (an ``IndexPQFastScan``, or an
+        ``IndexIVFPQFastScan`` whose ids are row positions, over the same rows) when given.
 
         Raises:
             IndexCorrupt: the codes do not describe these rows.
@@ -125,18 +160,27 @@ class VectorIndex:
                 f"({len(ids)} of {rows.shape[1]}): rebuild with `qa index`"
             )
         self.kind = EXACT if codes is None else APPROXIMATE
+        # Inverted lists of the codes (0: flat codes, every one scanned).
+        self.lists = int(codes.nlist) if codes is not None and _is_inverted(codes) else 0
         # Re-ranking depth per result and per sqrt(N) (approximate indexes only; benchmarks/scale.py sweeps them).
         self.rerank_per_result = RERANK_PER_RESULT
         self.rerank_scale = RERANK_SCALE
+        # Lists probed per candidate wanted and at least (inverted codes only; benchmarks/ivf_codes.py sweeps them).
+        self.probe_per_candidate = IVF_PROBE_PER_CANDIDATE
+        self.min_probes = IVF_MIN_PROBES
 
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, exact_max: int | None = None) -> "VectorIndex":
+    def build(
+        cls, ids: np.ndarray, vectors: np.ndarray, exact_max: int | None = None, ivf_min: int | None = None
+    ) -> "VectorIndex":
         """An index over ``vectors`` (unit length), each stored under its chunk id.
 
         Args:
             exact_max: below this many vectors the index is exact, from it up approximate (default
                 ``EXACT_MAX_VECTORS``, read when called so tests can lower it; below ``APPROXIMATE_MIN_VECTORS``
                 it is exact regardless).
+            ivf_min: from this many vectors up an approximate index's codes are inverted lists (default
+                ``IVF_MIN_VECTORS``, read when called).
 
         Raises:
             ValueError: an id occurs twice.
@@ -154,6 +198,11 @@ class VectorIndex:
         exact_max = EXACT_MAX_VECTORS if exact_max is None else exact_max
         if len(ids) < max(exact_max, APPROXIMATE_MIN_VECTORS) or not subquantizers:
             return cls(ids, rows)
+        ivf_min = IVF_MIN_VECTORS if ivf_min is None else ivf_min
+        if len(ids) >= ivf_min:
+            inverted = cls(ids, rows, _train_codes(rows, subquantizers, ivf_lists(len(ids))))
+            if inverted.check_recall() >= IVF_CHECK_RECALL:
+                return inverted
         return cls(ids, rows, _train_codes(rows, subquantizers))
 
     @classmethod
@@ -216,6 +265,29 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def check_recall(self, queries: int | None = None, noise: float | None = None) -> float:
+        """Recall@``IVF_CHECK_K`` of this index's search against exact search, for a fixed-seed sample of its own
+        vectors moved off themselves by ``noise`` (defaults: ``IVF_CHECK_QUERIES``, ``IVF_CHECK_NOISE``)."""
+        queries = IVF_CHECK_QUERIES if queries is None else queries
+        noise = IVF_CHECK_NOISE if noise is None else noise
+        rng = np.random.default_rng(0)
+        moved = self._rows[np.sort(rng.choice(len(self), min(queries, len(self)), replace=False))]
+        scale = np.float32(noise / math.sqrt(self.dimension))
+        moved = moved + rng.standard_normal(moved.shape, dtype=np.float32) * scale
+        moved = np.ascontiguousarray(moved / np.linalg.norm(moved, axis=1, keepdims=True), dtype=np.float32)
+        k = min(IVF_CHECK_K, len(self))
+        _one_search_thread()
+        truth = self._exact(moved, k)[1]
+        found = np.stack([self.search(query[None, :], k)[1][0] for query in moved])
+        return float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found.tolist(), truth.tolist())]))
+
+    def probes(self, depth: int) -> int:
+        """How many inverted lists a search for ``depth`` candidates scans (0 for flat codes or none)."""
+        if not self.lists:
+            return 0
+        wanted = math.ceil(self.probe_per_candidate * depth * self.lists / len(self))
+        return min(self.lists, max(self.min_probes, wanted))
 
     def rerank_depth(self, k: int) -> int:
         """How many candidates the approximate index re-ranks exactly for ``k`` results (0 when exact)."""
@@ -280,8 +352,23 @@ class VectorIndex:
     def _approximate(self, queries: np.ndarray, k: int, rerank: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Unfiltered search through the codes, re-ranking at least ``rerank_depth(k)`` candidates exactly."""
         depth = min(len(self), max(rerank, self.rerank_depth(k)))
-        _, candidates = self._codes.search(queries, depth)
-        return self._best_of(queries, k, candidates)
+        return self._best_of(queries, k, self._candidates(queries, depth))
+
+    def _candidates(self, queries: np.ndarray, depth: int) -> np.ndarray:
+        """Row positions of each query's best ``depth`` candidates by their codes (``depth`` at most ``len``).
+
+        Inverted codes scan ``probes(depth)`` lists; when those hold fewer than ``depth`` codes for some query (its
+        nearest lists are small ones), the search is repeated over more lists, so a short result means the index
+        is short, never that the probes were.
+        """
+        if not self.lists:
+            return self._codes.search(queries, depth)[1]
+        probes = self.probes(depth)
+        while True:
+            found = self._codes.search(queries, depth, params=_faiss().SearchParametersIVF(nprobe=probes))[1]
+            if probes >= self.lists or (found[:, -1] >= 0).all():
+                return found
+            probes = min(self.lists, 4 * probes)
 
     def _exact_at(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact search over the rows at ``positions`` alone (sorted, so memory is read forwards)."""
@@ -401,15 +488,37 @@ def _nothing(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((queries, k), -np.inf, dtype=np.float32), np.full((queries, k), -1, dtype=np.int64)
 
 
-def _train_codes(rows: np.ndarray, subquantizers: int):
-    """Fast-scan PQ codes of ``rows``, trained on a fixed-seed sample of them."""
+def ivf_lists(count: int) -> int:
+    """Inverted lists for the codes of ``count`` vectors."""
+    return max(1, round(IVF_LISTS_SCALE * math.sqrt(count)))
+
+
+def _train_codes(
+    rows: np.ndarray, subquantizers: int, lists: int = 0, by_residual: bool | None = None, spherical: bool | None = None
+):
+    """Fast-scan PQ codes of ``rows``, trained on a fixed-seed sample of them.
+
+    Args:
+        lists: 0 for flat codes (``IndexPQFastScan``), else the number of inverted lists (``IndexIVFPQFastScan``
+            over an exact inner-product quantiser of the lists' centroids).
+        by_residual: inverted codes quantise residuals from their centroid (default ``IVF_BY_RESIDUAL``).
+        spherical: the lists' centroids are unit vectors (default ``IVF_SPHERICAL``).
+    """
     faiss = _faiss()
-    codes = faiss.IndexPQFastScan(rows.shape[1], subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
+    dimension = rows.shape[1]
+    if lists:
+        codes = faiss.IndexIVFPQFastScan(
+            faiss.IndexFlatIP(dimension), dimension, lists, subquantizers, 4, faiss.METRIC_INNER_PRODUCT
+        )
+        codes.by_residual = IVF_BY_RESIDUAL if by_residual is None else by_residual
+        codes.cp.spherical = IVF_SPHERICAL if spherical is None else spherical
+    else:
+        codes = faiss.IndexPQFastScan(dimension, subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
     previous = faiss.omp_get_max_threads()
     try:
-        sample = rows
-        if len(rows) > TRAIN_SAMPLE:
-            sample = rows[np.sort(np.random.default_rng(0).choice(len(rows), TRAIN_SAMPLE, replace=False))]
+        sample, wanted = rows, max(TRAIN_SAMPLE, TRAIN_PER_LIST * lists)
+        if len(rows) > wanted:
+            sample = rows[np.sort(np.random.default_rng(0).choice(len(rows), wanted, replace=False))]
         # Training runs k-means as many short parallel loops; on a machine shared with other work, two
         # threads waiting on each other at every barrier took 100 s where one took 4 s (3,000 vectors).
         faiss.omp_set_num_threads(1)
@@ -516,15 +625,24 @@ def _libc():
     return libc
 
 
+def _is_inverted(codes) -> bool:
+    """Whether ``codes`` are inverted-file fast-scan codes over an inner-product quantiser, as ``build`` makes."""
+    faiss = _faiss()
+    if not isinstance(codes, faiss.IndexIVFPQFastScan):
+        return False
+    # A fresh wrapper for the type check only: the index owns its quantiser.
+    return isinstance(faiss.downcast_index(codes.quantizer), faiss.IndexFlatIP)
+
+
 def checked_codes(codes, label: Path):
-    """``codes`` if it is a fast-scan PQ index as ``build`` makes.
+    """``codes`` if they are fast-scan PQ codes as ``build`` makes: flat (``IndexPQFastScan``) or in inverted
+    lists (``IndexIVFPQFastScan``).
 
     Raises:
         IndexCorrupt: another kind of FAISS index.
     """
-    faiss = _faiss()
     # ``read_index`` already returns the most derived type; downcasting again would give a second wrapper that
     # does not own the index, left dangling once the first is collected.
-    if not isinstance(codes, faiss.IndexPQFastScan):
+    if not isinstance(codes, _faiss().IndexPQFastScan) and not _is_inverted(codes):
         raise IndexCorrupt(f"unexpected index type {type(codes).__name__} in {label}: rebuild it with `qa index`")
     return codes
