@@ -97,6 +97,7 @@ def test_literal_blocks_code_directives_and_doctests_are_code_and_hold_no_titles
 def test_a_transition_a_directive_and_a_paragraph_line_are_not_titles():
     text = "Intro\n\n-----\n\n.. note::\n   ======\n\nA paragraph\nwith a second line\n==================\n"
     assert _titles(text) == []
+    assert _titles("` `\n===\n\nText.\n") == []  # markup alone names no section
 
 
 @pytest.mark.parametrize(("title", "plain"), [

@@ -70,7 +70,9 @@ def rst_structure(text: str) -> tuple[tuple[Heading, ...], tuple[tuple[int, int]
             text_line, style, taken = title
             if style not in styles:
                 styles.append(style)
-            headings.append(Heading(start, styles.index(style) + 1, plain_title(text_line)))
+            plain = plain_title(text_line)
+            if plain:  # a title of markup alone ("` `") names nothing
+                headings.append(Heading(start, styles.index(style) + 1, plain))
             index += taken
             continue
         paragraph_end = _paragraph_end(lines, index)
