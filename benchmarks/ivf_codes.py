@@ -35,15 +35,7 @@ import numpy as np
 import qa.vectors as vectors_module
 from qa.manifest import VECTORS_FILE, Manifest
 from qa.vectors import VectorIndex
-
-
-def unit_vectors(n: int, dimension: int, rng: np.random.Generator, block: int = 100_000) -> np.ndarray:
-    """``n`` random unit vectors (uniform on the sphere), generated in blocks to bound temporary memory."""
-    out = np.empty((n, dimension), dtype=np.float32)
-    for first in range(0, n, block):
-        rows = rng.standard_normal((min(block, n - first), dimension), dtype=np.float32)
-        out[first : first + len(rows)] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    return out
+from scale import unit_vectors  # run from benchmarks/, like the other scripts
 
 
 def question_vectors(index: Path, dataset: Path, split: str, count: int) -> np.ndarray:
