@@ -131,7 +131,7 @@ def _candidate_files(root: Path) -> tuple[list[tuple[str, str]], list[Skipped]]:
             continue
         for entry in entries:
             name = entry.name
-            supported = name.lower().endswith(SUPPORTED_SUFFIXES)
+            supported = name.lower().endswith(SUPPORTED_SUFFIXES) or name.upper() in TEXT_FILE_NAMES
             try:
                 is_folder = entry.is_dir(follow_symlinks=False)
                 is_link_to_folder = not is_folder and entry.is_symlink() and entry.is_dir(follow_symlinks=True)
@@ -173,6 +173,11 @@ def _without_page_sources(found: list[tuple[str, str]]) -> tuple[list[tuple[str,
     return kept, skipped
 
 
+# Files that projects name without an extension and write as plain text: read as .txt files are.
+TEXT_FILE_NAMES = frozenset({
+    "README", "INSTALL", "NEWS", "CHANGES", "CHANGELOG", "HISTORY", "CONTRIBUTING", "AUTHORS", "THANKS", "FAQ",
+    "TODO", "BUGS", "USAGE", "LICENSE", "LICENCE", "COPYING", "NOTICE",
+})
 # Text formats whose sources sites publish with ".txt" appended, so that browsers show them as text.
 _PUBLISHED_AS_TEXT = (".rst", ".md")
 # A Sphinx build's copy of a page's source: "<build>/_sources/<page>.rst.txt" (or .md.txt, or .txt before Sphinx 1.5).
@@ -187,8 +192,10 @@ def _folder_id(prefix: str) -> str:
 def format_suffix(doc_id: str) -> str:
     """The suffix that picks a file's reader: its last one, lower-cased (``"a/b.tar.gz"`` -> ``".gz"``), except for a
     text format's source published as text (Sphinx's ``_sources/page.rst.txt``, ``page.md.txt``), read as that
-    format."""
+    format, and ``.txt`` for a text file known by its name alone (``README``, ``LICENSE``: ``TEXT_FILE_NAMES``)."""
     name = doc_id[doc_id.rfind("/") + 1 :].lower()
+    if name.upper() in TEXT_FILE_NAMES:
+        return ".txt"
     for inner in _PUBLISHED_AS_TEXT:
         if name.endswith(inner + ".txt") and len(name) > len(inner) + 4:
             return inner

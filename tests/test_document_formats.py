@@ -16,7 +16,7 @@ import pytest
 from qa.formats import PAGE_SEPARATOR, Heading, Unreadable, extract
 from qa.formats.pdf import is_junk_title, pdf_date
 from qa.formats.text import markdown_structure
-from qa.ingest import scan_corpus
+from qa.ingest import format_suffix, scan_corpus
 from test_formats import minimal_pdf
 
 # ----------------------------------------------------------------------------------------------------- PDF
@@ -491,3 +491,19 @@ def test_utf8_text_is_read_exactly_as_before(raw, text):
 def test_binary_file_named_as_text_is_still_refused():
     with pytest.raises(Unreadable, match=r"^not a text file \(binary content\)"):
         extract(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ".txt")
+
+
+
+def test_text_files_known_by_name_alone_are_read_as_plain_text(tmp_path):
+    """README, INSTALL, LICENSE ... without an extension are documents; other names without one are not ours."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "README").write_text("Kettle tools\n\nThe kettle tools boil water on a schedule.\n", encoding="utf-8")
+    (root / "INSTALL").write_text("Run make install as root.\n", encoding="utf-8")
+    (root / "TODO").write_bytes(b"\x00\x01binary\x00")
+    (root / "Makefile").write_text("all:\n\techo kettle\n", encoding="utf-8")
+    scan = scan_corpus(root)
+    assert sorted(d.doc_id for d in scan.documents) == ["INSTALL", "README"]
+    assert next(d for d in scan.documents if d.doc_id == "README").metadata.title == "Kettle tools"
+    assert [s.doc_id for s in scan.skipped] == ["TODO"]
+    assert format_suffix("docs/Readme") == ".txt" and format_suffix("Makefile") == ""
