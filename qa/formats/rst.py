@@ -7,9 +7,8 @@ from __future__ import annotations
 import re
 
 from qa.formats.base import Extracted, Heading
-from qa.formats.text import decode_any
+from qa.formats.text import decode_any, text_lines
 
-_LINE = re.compile(r"[^\n]*\n?")
 # An adornment: one non-alphanumeric printable ASCII character repeated (docutils' rule), at least two of them.
 _ADORNMENT = re.compile(r"([!-/:-@\[-`{-~])\1+[ \t]*")
 # Directives whose indented content is code (Sphinx's and docutils' names), and the option lines that may follow one.
@@ -47,7 +46,7 @@ def rst_structure(text: str) -> tuple[tuple[Heading, ...], tuple[tuple[int, int]
         place of its adornment style (character, and whether it has an overline) among the styles met so far;
         each code span runs from the start of the block's first line to the end of its last, newline excluded.
     """
-    lines = [(match.start(), match.group().rstrip("\r\n")) for match in _LINE.finditer(text) if match.group()]
+    lines = [(start, line.rstrip("\r\n")) for start, line in text_lines(text)]
     headings: list[Heading] = []
     code: list[tuple[int, int]] = []
     styles: list[tuple[str, bool]] = []

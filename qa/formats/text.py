@@ -77,6 +77,11 @@ def _decode_legacy(raw: bytes) -> str | None:
     return None
 
 
+def text_lines(text: str) -> list[tuple[int, str]]:
+    """Each line of ``text`` with its start offset, line ending kept (a last line without one as it is)."""
+    return [(match.start(), match.group()) for match in _LINE.finditer(text) if match.group()]
+
+
 def markdown_structure(text: str) -> tuple[tuple[Heading, ...], tuple[tuple[int, int], ...]]:
     """The ATX and setext headings outside code, and the fenced and indented code blocks, of Markdown text.
 
@@ -84,7 +89,7 @@ def markdown_structure(text: str) -> tuple[tuple[Heading, ...], tuple[tuple[int,
         ``(headings, code)``: each heading starts at its first line (a setext heading at its first text line);
         each code span runs from the start of the block's first line to the end of its last, newline excluded.
     """
-    lines = [(match.start(), match.group()) for match in _LINE.finditer(text) if match.group()]
+    lines = text_lines(text)
     headings: list[Heading] = []
     code: list[tuple[int, int]] = []
     paragraph: list[tuple[int, str]] = []  # the lines of the paragraph being read, for a setext underline
