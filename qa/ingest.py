@@ -181,7 +181,9 @@ TEXT_FILE_NAMES = frozenset({
 # Text formats whose sources sites publish with ".txt" appended, so that browsers show them as text.
 _PUBLISHED_AS_TEXT = (".rst", ".md")
 # A Sphinx build's copy of a page's source: "<build>/_sources/<page>.rst.txt" (or .md.txt, or .txt before Sphinx 1.5).
-_PAGE_SOURCE = re.compile(r"((?:.*/)?)_sources/(.+?)(?:\.rst|\.md)?\.txt")
+_PAGE_SOURCE = re.compile(
+    r"((?:.*/)?)_sources/(.+?)(?:" + "|".join(re.escape(suffix) for suffix in _PUBLISHED_AS_TEXT) + r")?\.txt"
+)
 
 
 def _folder_id(prefix: str) -> str:
