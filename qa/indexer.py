@@ -709,8 +709,8 @@ def chunk_document(
     limits = (encoder, chunk_size, chunk_overlap, embed_title)
     title, size, overlap, room = _passage_limits(document.metadata.title, *limits)
     reuse = None
-    structure = text_structure(format_suffix(document.doc_id))
-    if earlier is not None and structure is not None:
+    structure = text_structure(format_suffix(document.doc_id)) if earlier is not None else None
+    if structure is not None:
         text, earlier_title, passages = earlier
         _, old_size, old_overlap, old_room = _passage_limits(earlier_title, *limits)
         headings, code = structure(text)
