@@ -123,7 +123,7 @@ def test_an_rst_file_is_served_as_written_titled_by_its_first_section():
 def test_sources_published_as_text_are_read_in_their_own_format():
     assert format_suffix("docs/_sources/guide.rst.txt") == ".rst"
     assert format_suffix("NOTES.MD.TXT") == ".md"
-    assert [format_suffix(name) for name in ("notes.txt", "a/b.tar.gz", ".rst.txt")] == [".txt", ".gz", ".txt"]
+    assert [format_suffix(name) for name in ("notes.txt", "a/b.tar.gz", ".rst.txt")] == [".txt", ".tar", ".txt"]
 
 
 @pytest.fixture()
