@@ -785,6 +785,19 @@ SPHINX_SEARCH = (
     'shows matches that contain all words.</p><form action="" method="get"><input type="text" name="q" value="" />'
     '<input type="submit" value="search" /></form><div id="search-results"></div></div>'
 )
+# The Python documentation's theme (and older Sphinx) writes a letter's page of a split index as "indextable" alone.
+SPHINX_INDEX_LETTER = (
+    '<div class="body" role="main"><h1 id="index">Index &ndash; S</h1><table style="width: 100%" class="indextable">'
+    '<tr><td style="width: 33%; vertical-align: top;"><ul><li><a href="library/sched.html#module-sched">sched</a>'
+    '</li></ul></td></tr></table></div>'
+)
+# Read the Docs' Sphinx theme: the search field in the sidebar, the index loaded by an inline script.
+RTD_SEARCH = (
+    '<div class="wy-side-nav-search"><div role="search"><form id="rtd-search-form" action="#" method="get"><input '
+    'type="text" name="q" placeholder="Search docs" /></form></div></div><div role="main" class="document"><div '
+    'id="search-results"></div></div><footer><p>&#169; Copyright 2023, the authors.</p></footer>'
+    '<script>jQuery(function() { Search.loadIndex("searchindex.js"); });</script>'
+)
 MKDOCS_SEARCH = (
     '<div role="main" class="document"><h1 id="search">Search Results</h1><form id="content_search" action="" '
     'method="get"><input name="q" id="mkdocs-search-query" type="text"></form><div id="mkdocs-search-results" '
@@ -798,6 +811,8 @@ MKDOCS_SEARCH = (
     ('<script src="searchindex.js" defer></script>', SPHINX_SEARCH, "the search page"),
     ("", SPHINX_SEARCH, "the search page"),
     ("", MKDOCS_SEARCH, "the search page"),
+    ("", SPHINX_INDEX_LETTER, "the general index"),
+    ("", RTD_SEARCH, "the search page"),
 ])
 def test_index_and_search_pages_a_documentation_builder_generates_are_skipped_with_a_reason(head, body, kind):
     page = f"<html><head><title>Index</title>{head}</head><body>{body}</body></html>"

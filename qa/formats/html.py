@@ -115,10 +115,12 @@ _PERMALINK_SIGN = re.compile(r"\s*[¶🔗]$")
 # ------------------------------------------------------------------------------------------------- generated pages
 # Pages a documentation builder writes beside the documents, known by the markup the builder gives them (never by
 # the file name alone: a user's own page may be called search.html): what each is, for the reason it is skipped.
+# The most telling first: a module index's table is an "indextable" too.
 _GENERATED_CLASSES = {
+    "modindextable": "the module index",  # Sphinx: py-modindex.html and other domains' indexes
     "genindextable": "the general index",  # Sphinx: genindex.html, genindex-A.html ...
     "genindex-jumpbox": "the general index",  # Sphinx: a split index's page of letters
-    "modindextable": "the module index",  # Sphinx: py-modindex.html and other domains' indexes
+    "indextable": "the general index",  # Sphinx before 4 (and the Python docs' theme): a letter's page of the index
 }
 _SEARCH_SCRIPTS = ("searchindex.js",)  # Sphinx loads its search index on the search page only
 _SEARCH_RESULT_IDS = frozenset({"search-results", "mkdocs-search-results"})
@@ -841,16 +843,25 @@ def generated_page(document: _Node) -> str | None:
     index, or a results box with a search field in the page's main content (MkDocs themes also put both in a search
     dialog on every page: not there)."""
     for node in _elements(document):
-        for name in node.attrs.get("class", "").split():
-            if name in _GENERATED_CLASSES:
-                return _GENERATED_CLASSES[name]
-        if node.tag == "script" and node.attrs.get("src", "").rsplit("/", 1)[-1].split("?")[0] in _SEARCH_SCRIPTS:
+        classes = node.attrs.get("class", "").split()
+        for name, kind in _GENERATED_CLASSES.items():
+            if name in classes:
+                return kind
+        if node.tag == "script" and _loads_search_index(node):
             return "the search page"
     results_box = search_field = False
     for node in _elements(_main_root(document)):
         results_box |= node.attrs.get("id", "") in _SEARCH_RESULT_IDS and not _in_dialog(node)
         search_field |= node.tag == "input" and node.attrs.get("name", "") == "q" and not _in_dialog(node)
     return "the search page" if results_box and search_field else None
+
+
+def _loads_search_index(script: _Node) -> bool:
+    """Whether a ``<script>`` loads the builder's search index: as its source, or in its code (Sphinx's
+    ``Search.loadIndex("searchindex.js")``, which themes such as Read the Docs' write on the search page)."""
+    if script.attrs.get("src", "").rsplit("/", 1)[-1].split("?")[0] in _SEARCH_SCRIPTS:
+        return True
+    return any(isinstance(child, str) and name in child for child in script.children for name in _SEARCH_SCRIPTS)
 
 
 def _in_dialog(node: _Node) -> bool:
