@@ -120,7 +120,7 @@ _GENERATED_CLASSES = {
     "modindextable": "the module index",  # Sphinx: py-modindex.html and other domains' indexes
     "genindextable": "the general index",  # Sphinx: genindex.html, genindex-A.html ...
     "genindex-jumpbox": "the general index",  # Sphinx: a split index's page of letters
-    "indextable": "the general index",  # Sphinx before 4 (and the Python docs' theme): a letter's page of the index
+    "indextable": "the general index",  # older Sphinx templates (the Python docs'): a letter's page of the index
 }
 _SEARCH_SCRIPTS = ("searchindex.js",)  # Sphinx loads its search index on the search page only
 _SEARCH_RESULT_IDS = frozenset({"search-results", "mkdocs-search-results"})
@@ -506,8 +506,9 @@ def _link_line_sections(root: _Node) -> set[int]:
 
     A section is the heading and the siblings after it up to the next heading or the end of its parent; it is left
     out when its body is links and separators only ("SEE ALSO git-am(1), git-send-email(1)", a "See also" list of
-    one directive), or one short line of a few words around a link ("GIT Part of the git(1) suite"). The page's own
-    title (h1) always stays, and a body with a heading or code in it is content, as is a section with subsections."""
+    one directive), or, as the page's last section, one short line of a few words around a link ("GIT Part of the
+    git(1) suite"). The page's own title (h1) always stays, and a body with a heading or code in it is content, as is
+    a section with subsections."""
     found: set[int] = set()
     last = next((node for node in reversed(list(_elements(root, visible=True))) if node.tag in _HEADING_TAGS), None)
     for parent in _elements(root, visible=True):
