@@ -28,12 +28,14 @@ Boilerplate is judged from the raw files with this script's own HTML parser, nev
   own page and template lines of its site (so it does not matter how the extractor joined them);
 - a passage is boilerplate when more than half of its characters (whitespace aside) lie on boilerplate
   lines: weighing by characters keeps a passage of option names with their descriptions, or a heading over
-  a paragraph, out. Passages of PDFs and text files never are. The share is over all passages.
+  a paragraph, out. Passages of PDFs and text files never are; a gzipped page (`page.html.gz`) is judged as the
+  page it holds. The share is over all passages.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import sys
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "benchmarks" / "data" / "docs_questions.jsonl"
-HTML_SUFFIXES = (".html", ".htm")
+HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
 TEMPLATE_SHARE = 0.2
 TEMPLATE_MIN_PAGES = 5
 WORST = 10
@@ -187,6 +189,12 @@ def parse_page(raw: bytes) -> PageParts:
     return parser.parts
 
 
+def _page_bytes(path: Path) -> bytes:
+    """A page's raw HTML, decompressed when it is stored gzipped (``page.html.gz``, as Debian ships large ones)."""
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.name.lower().endswith(".gz") else raw
+
+
 def site_of(doc_id: str) -> str:
     """The site a corpus file belongs to: its top-level folder."""
     return doc_id.split("/", 1)[0]
@@ -204,7 +212,7 @@ class BoilerplateDetector:
     def from_corpus(cls, root: Path, doc_ids: list[str]) -> "BoilerplateDetector":
         """Parse every HTML file among ``doc_ids`` under ``root``."""
         return cls({
-            doc_id: parse_page((root / doc_id).read_bytes())
+            doc_id: parse_page(_page_bytes(root / doc_id))
             for doc_id in doc_ids if doc_id.lower().endswith(HTML_SUFFIXES)
         })
 

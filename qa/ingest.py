@@ -4,7 +4,9 @@ was skipped."""
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+import io
 import os
 import re
 import stat
@@ -131,7 +133,7 @@ def _candidate_files(root: Path) -> tuple[list[tuple[str, str]], list[Skipped]]:
             continue
         for entry in entries:
             name = entry.name
-            supported = name.lower().endswith(SUPPORTED_SUFFIXES) or name.upper() in TEXT_FILE_NAMES
+            supported = is_supported_name(name)
             try:
                 is_folder = entry.is_dir(follow_symlinks=False)
                 is_link_to_folder = not is_folder and entry.is_symlink() and entry.is_dir(follow_symlinks=True)
@@ -178,6 +180,11 @@ TEXT_FILE_NAMES = frozenset({
     "README", "INSTALL", "NEWS", "CHANGES", "CHANGELOG", "HISTORY", "CONTRIBUTING", "AUTHORS", "THANKS", "FAQ",
     "TODO", "BUGS", "USAGE", "LICENSE", "LICENCE", "COPYING", "NOTICE",
 })
+# A file compressed with gzip is read as the file it holds (named by the rest of its name): Debian ships documentation
+# so under /usr/share/doc. Its text may be at most this large once decompressed (as an uncompressed file may be), so
+# a small file that inflates to gigabytes (a decompression bomb) is skipped after reading no more than that.
+COMPRESSED_SUFFIX = ".gz"
+MAX_DECOMPRESSED_BYTES = MAX_FILE_BYTES
 # Text formats whose sources sites publish with ".txt" appended, so that browsers show them as text.
 _PUBLISHED_AS_TEXT = (".rst", ".md")
 # A Sphinx build's copy of a page's source: "<build>/_sources/<page>.rst.txt" (or .md.txt, or .txt before Sphinx 1.5).
@@ -186,16 +193,26 @@ _PAGE_SOURCE = re.compile(
 )
 
 
+def is_supported_name(name: str) -> bool:
+    """Whether a file of this name is offered to a reader: a supported suffix, a text file known by its name alone
+    (``README``), or either compressed with gzip (``README.md.gz``, ``changelog.gz``, as Debian ships them)."""
+    inner = name[: -len(COMPRESSED_SUFFIX)] if name.lower().endswith(COMPRESSED_SUFFIX) else name
+    return bool(inner) and (inner.lower().endswith(SUPPORTED_SUFFIXES) or inner.upper() in TEXT_FILE_NAMES)
+
+
 def _folder_id(prefix: str) -> str:
     """A folder's printable id from its doc_id prefix (``"a/b/"``; the root's, ``""``, is ``./``)."""
     return _display_name(prefix or "./")
 
 
 def format_suffix(doc_id: str) -> str:
-    """The suffix that picks a file's reader: its last one, lower-cased (``"a/b.tar.gz"`` -> ``".gz"``), except for a
+    """The suffix that picks a file's reader: its last one, lower-cased (``"a/b.html"`` -> ``".html"``), except for a
     text format's source published as text (Sphinx's ``_sources/page.rst.txt``, ``page.md.txt``), read as that
-    format, and ``.txt`` for a text file known by its name alone (``README``, ``LICENSE``: ``TEXT_FILE_NAMES``)."""
+    format, and ``.txt`` for a text file known by its name alone (``README``, ``LICENSE``: ``TEXT_FILE_NAMES``). A
+    gzip file's is that of the name inside it (``"README.md.gz"`` -> ``".md"``, ``"a/b.tar.gz"`` -> ``".tar"``)."""
     name = doc_id[doc_id.rfind("/") + 1 :].lower()
+    if name.endswith(COMPRESSED_SUFFIX) and len(name) > len(COMPRESSED_SUFFIX):
+        name = name[: -len(COMPRESSED_SUFFIX)]  # a compressed file is read as what it holds
     if name.upper() in TEXT_FILE_NAMES:
         return ".txt"
     for inner in _PUBLISHED_AS_TEXT:
@@ -291,9 +308,26 @@ def read_file(
     if len(raw) > MAX_FILE_BYTES:  # grew after it was measured
         return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
     digest = hashlib.sha256(raw).hexdigest()
+    if doc_id.lower().endswith(COMPRESSED_SUFFIX):
+        raw, reason = _decompressed(raw)
+        if reason:
+            return None, Skipped(doc_id, reason), digest
     if not raw.strip():
         return None, Skipped(doc_id, "empty"), digest
     return RawFile(doc_id, raw, digest, format_suffix(doc_id), info.st_mtime), None, digest
+
+
+def _decompressed(raw: bytes) -> tuple[bytes, str | None]:
+    """The bytes a gzip file holds, or ``(b"", reason)`` when it is not gzip, is damaged, or holds more than
+    ``MAX_DECOMPRESSED_BYTES`` (no more than that is ever decompressed)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as compressed:
+            inner = compressed.read(MAX_DECOMPRESSED_BYTES + 1)
+    except (OSError, EOFError, ValueError) as exc:  # gzip.BadGzipFile is an OSError; a cut-off file, EOFError
+        return b"", f"not a readable gzip file: {exc}"
+    if len(inner) > MAX_DECOMPRESSED_BYTES:
+        return b"", f"larger than {_size_label(MAX_DECOMPRESSED_BYTES)} once decompressed"
+    return inner, None
 
 
 def extract_file(file: RawFile, *, main_content: bool = True) -> tuple[Document | None, Skipped | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -111,6 +112,15 @@ def test_passages_of_files_that_are_not_parsed_html_are_never_boilerplate(widget
     share = boilerplate_share(widget_site, [("widgets/page1.html", "Prev\nNext"), ("manuals/guide.pdf", "Prev")])
     assert share == pytest.approx(0.5)
     assert boilerplate_share(widget_site, []) == 0.0
+
+
+def test_a_gzipped_page_is_judged_as_the_page_it_holds(tmp_path):
+    (tmp_path / "widgets").mkdir()
+    page = PAGE.format(title="Widgets", body="Bolt the widget to its frame.")
+    (tmp_path / "widgets" / "page.html.gz").write_bytes(gzip.compress(page.encode("utf-8")))
+    detector = BoilerplateDetector.from_corpus(tmp_path, ["widgets/page.html.gz"])
+    assert detector.is_boilerplate("widgets/page.html.gz", "Prev\nNext")
+    assert not detector.is_boilerplate("widgets/page.html.gz", "Bolt the widget to its frame.")
 
 
 def test_first_rank_is_one_based_and_none_when_absent():

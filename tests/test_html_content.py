@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.formats import Extracted, extract
+from qa.formats import Extracted, Unreadable, extract
 from qa.formats.html import read_html
 from qa.ingest import scan_corpus
 from qa.metadata import parse_date
@@ -570,10 +570,110 @@ def test_a_breadcrumb_trail_is_left_out_even_when_its_links_lead_to_other_sites(
     assert _read(page).text == "See one / two for more."
 
 
-def test_a_comma_separated_list_of_links_under_see_also_stays():
-    page = ('<body><h1>COMMIT</h1><p>Commits the current transaction.</p><div class="refsect1"><h2>See Also</h2>'
-            '<p><a href="sql-begin.html">BEGIN</a>, <a href="sql-rollback.html">ROLLBACK</a></p></div></body>')
-    assert _read(page).text == "COMMIT\nCommits the current transaction.\nSee Also\nBEGIN, ROLLBACK"
+def test_a_see_also_section_of_comma_separated_links_is_left_out_but_the_same_links_in_a_sentence_stay():
+    page = ('<body><h1>COMMIT</h1><p>Commits the current transaction. See Also: <a href="sql-begin.html">BEGIN</a>, '
+            '<a href="sql-rollback.html">ROLLBACK</a></p><div class="refsect1"><h2>See Also</h2>'
+            '<p><a href="sql-begin.html">BEGIN</a>, <a href="sql-rollback.html">ROLLBACK</a></p></div>'
+            '<div class="refsect1"><h2>Compatibility</h2><p>The standard has no COMMIT WORK.</p></div></body>')
+    assert _read(page).text == (
+        "COMMIT\nCommits the current transaction. See Also: BEGIN, ROLLBACK\nCompatibility\n"
+        "The standard has no COMMIT WORK."
+    )
+
+
+# Shapes of real pages: Apache's directive sections end in a "See also" list of one or two links; asciidoc's git
+# manual pages end in "SEE ALSO" and "GIT: Part of the git(1) suite" sections.
+APACHE_SEE_ALSO = (
+    '<div id="page-content"><h1>Apache Core Features</h1><div class="directive-section">'
+    '<h2 id="acceptfilter">AcceptFilter Directive</h2><p>Enables optimizations for a protocol\'s listener sockets.</p>'
+    '<h3>See also</h3><ul><li><code class="directive"><a href="#protocol">Protocol</a></code></li></ul></div>'
+    '<div class="directive-section"><h2 id="protocol">Protocol Directive</h2><p>Protocol for a listening socket.</p>'
+    '</div></div>'
+)
+GIT_CLOSING = (
+    '<div id="header"><h1>git-stash(1) Manual Page</h1></div><div id="content">'
+    '<div class="sect1"><h2 id="_description">DESCRIPTION</h2><div class="sectionbody"><div class="paragraph">'
+    '<p>Use <a href="git-stash.html">git stash</a> when you want to record the current state.</p></div></div></div>'
+    '<div class="sect1"><h2 id="_see_also">SEE ALSO</h2><div class="sectionbody"><div class="paragraph"><p>'
+    '<a href="git-checkout.html">git-checkout(1)</a>,\n<a href="git-commit.html">git-commit(1)</a></p></div></div>'
+    '</div>'
+    '<div class="sect1"><h2 id="_git">GIT</h2><div class="sectionbody"><div class="paragraph">'
+    '<p>Part of the <a href="git.html">git(1)</a> suite</p></div></div></div></div>'
+    '<div id="footer"><div id="footer-text">Last updated 2024-05-31 00:35:55 UTC</div></div>'
+)
+
+
+@pytest.mark.parametrize(("page", "expected"), [
+    (APACHE_SEE_ALSO, "Apache Core Features\nAcceptFilter Directive\nEnables optimizations for a protocol's listener "
+                      "sockets.\nProtocol Directive\nProtocol for a listening socket."),
+    (GIT_CLOSING, "git-stash(1) Manual Page\nDESCRIPTION\nUse git stash when you want to record the current state."),
+])
+def test_sections_that_are_only_a_line_of_links_are_left_out_heading_and_all(page, expected):
+    extracted = _read(f"<body>{page}</body>")
+    assert extracted.text == expected
+    assert "See also" not in [heading.title for heading in extracted.headings]
+    assert _read(f"<body>{page}</body>", main_content=False).text.count("git(1)") == page.count("git(1)")
+
+
+def test_a_short_line_with_a_link_is_content_in_the_middle_of_a_page_and_a_pointer_only_at_its_end():
+    middle = ('<h1>Environment Variables</h1><h3>nokeepalive</h3><p>This disables <a href="core.html#keepalive">'
+              'KeepAlive</a> when set.</p><h3>prefer-language</h3><p>This influences the negotiation.</p>')
+    assert _read(f"<body>{middle}</body>").text == (
+        "Environment Variables\nnokeepalive\nThis disables KeepAlive when set.\nprefer-language\n"
+        "This influences the negotiation."
+    )
+    closing = middle + '<h3>Further reading</h3><p>See <a href="negotiation.html">negotiation</a>.</p>'
+    assert _read(f"<body>{closing}</body>").text.endswith("This influences the negotiation.")
+
+
+def test_a_heading_over_a_contents_list_of_its_own_subsections_stays():
+    page = ('<body><h1>Configure</h1><h2 id="options">Options</h2><ul><li><a href="#cache">Cache options</a></li></ul>'
+            '<h3 id="cache">Cache options</h3><p>The results are cached in a file.</p></body>')
+    extracted = _read(page)
+    assert [heading.title for heading in extracted.headings] == ["Configure", "Options", "Cache options"]
+    assert "The results are cached in a file." in extracted.text
+
+
+def test_a_language_bar_naming_the_pages_own_language_with_a_plain_link_is_left_out():
+    page = ('<body><h1>mod_logio</h1><div class="bottomlang"><p><span>Available Languages: </span>'
+            '<a href="../../en/mod/mod_logio.html" title="English">&nbsp;en&nbsp;</a> |\n'
+            '<a href="../../fr/mod/mod_logio.html" hreflang="fr" rel="alternate">&nbsp;fr&nbsp;</a></p></div>'
+            '<p>Logging of input and output bytes. See <a href="a.html">one</a> | <a href="b.html">two</a>.</p></body>')
+    assert _read(page).text == "mod_logio\nLogging of input and output bytes. See one | two."
+
+
+CELERY_DECK = (
+    '<div class="body" role="main"><div class="deck"><p>This document describes the current stable version of Celery '
+    '(5.2). For development docs, <a href="http://docs.celeryproject.org/en/master/userguide/calling.html">go here</a>.'
+    '</p></div><section id="calling-tasks"><h1>Calling Tasks</h1><p>This document describes Celery\'s uniform '
+    '"Calling API" used by task instances and the canvas.</p></section></div>'
+)
+
+
+def test_a_version_banner_above_the_page_title_is_left_out_but_kept_with_the_whole_page():
+    assert _read(f"<body>{CELERY_DECK}</body>").text == (
+        "Calling Tasks\nThis document describes Celery's uniform \"Calling API\" used by task instances and the canvas."
+    )
+    assert "current stable version" in _read(f"<body>{CELERY_DECK}</body>", main_content=False).text
+
+
+@pytest.mark.parametrize("before_title", [
+    # SQLite: the title in a box with its contents list, before the first heading ("1. Overview").
+    '<div class="nosearch"><div class="fancy_title">Date And Time Functions</div>'
+    '<div class="fancy_toc"><a href="#overview">1. Overview</a></div></div>',
+    # An introduction whose link stays within the site.
+    '<p>The document only describes locking for the rollback journal. Locking for WAL mode is '
+    '<a href="wal.html">described separately</a>.</p>',
+])
+def test_text_above_the_first_heading_linking_within_the_site_stays(before_title):
+    text = _read(f"<body>{before_title}<h1>1. Overview</h1><p>SQLite supports date functions.</p></body>").text
+    assert text.splitlines()[0] in ("Date And Time Functions", "The document only describes locking for the "
+                                    "rollback journal. Locking for WAL mode is described separately.")
+
+
+def test_a_page_without_headings_keeps_a_short_paragraph_with_a_link_to_another_site():
+    page = '<body><p>Downloads moved to <a href="https://example.org/get">the new site</a>.</p></body>'
+    assert _read(page).text == "Downloads moved to the new site."
 
 
 def test_a_list_item_or_table_cell_of_two_links_with_a_separator_stays():
@@ -664,3 +764,88 @@ def test_content_hidden_from_screen_readers_is_left_out_of_main_content_but_not_
     assert extracted.text == "Caching\nCaching in REST Framework works well with the cache utilities provided in Django."
     whole = _read(page, main_content=False)
     assert "Documentation search" in whole.text
+
+
+# Pages a documentation builder writes beside the documents, in the shapes Sphinx 5 and MkDocs 1.4 write them.
+SPHINX_GENINDEX = (
+    '<div class="body" role="main"><h1 id="index">Index</h1><div class="genindex-jumpbox"><a href="#A"><strong>A'
+    '</strong></a> | <a href="#C"><strong>C</strong></a></div><h2 id="A">A</h2><table style="width: 100%" '
+    'class="indextable genindextable"><tr><td style="width: 33%; vertical-align: top;"><ul><li><a '
+    'href="userguide/calling.html#celery.app.task.Task.apply_async">apply_async() (celery.app.task.Task method)</a>'
+    '</li></ul></td></tr></table></div>'
+)
+SPHINX_MODINDEX = (
+    '<div class="body" role="main"><h1>Python Module Index</h1><div class="modindex-jumpbox"><a href="#cap-c">'
+    '<strong>c</strong></a></div><table class="indextable modindextable"><tr class="cap" id="cap-c"><td></td><td>'
+    '<strong>c</strong></td><td></td></tr><tr><td></td><td><a href="reference/celery.html#module-celery"><code '
+    'class="xref">celery</code></a></td><td><em></em></td></tr></table></div>'
+)
+SPHINX_SEARCH = (
+    '<div class="body" role="main"><h1 id="search-documentation">Search</h1><p>Searching for multiple words only '
+    'shows matches that contain all words.</p><form action="" method="get"><input type="text" name="q" value="" />'
+    '<input type="submit" value="search" /></form><div id="search-results"></div></div>'
+)
+# The Python documentation's theme (and older Sphinx) writes a letter's page of a split index as "indextable" alone.
+SPHINX_INDEX_LETTER = (
+    '<div class="body" role="main"><h1 id="index">Index &ndash; S</h1><table style="width: 100%" class="indextable">'
+    '<tr><td style="width: 33%; vertical-align: top;"><ul><li><a href="library/sched.html#module-sched">sched</a>'
+    '</li></ul></td></tr></table></div>'
+)
+# Read the Docs' Sphinx theme: the search field in the sidebar, the index loaded by an inline script.
+RTD_SEARCH = (
+    '<div class="wy-side-nav-search"><div role="search"><form id="rtd-search-form" action="#" method="get"><input '
+    'type="text" name="q" placeholder="Search docs" /></form></div></div><div role="main" class="document"><div '
+    'id="search-results"></div></div><footer><p>&#169; Copyright 2023, the authors.</p></footer>'
+    '<script>jQuery(function() { Search.loadIndex("searchindex.js"); });</script>'
+)
+MKDOCS_SEARCH = (
+    '<div role="main" class="document"><h1 id="search">Search Results</h1><form id="content_search" action="" '
+    'method="get"><input name="q" id="mkdocs-search-query" type="text"></form><div id="mkdocs-search-results" '
+    'data-no-results-text="No results found">Searching...</div></div>'
+)
+
+
+@pytest.mark.parametrize(("head", "body", "kind"), [
+    ("", SPHINX_GENINDEX, "the general index"),
+    ("", SPHINX_MODINDEX, "the module index"),
+    ('<script src="searchindex.js" defer></script>', SPHINX_SEARCH, "the search page"),
+    ("", SPHINX_SEARCH, "the search page"),
+    ("", MKDOCS_SEARCH, "the search page"),
+    ("", SPHINX_INDEX_LETTER, "the general index"),
+    ("", RTD_SEARCH, "the search page"),
+])
+def test_index_and_search_pages_a_documentation_builder_generates_are_skipped_with_a_reason(head, body, kind):
+    page = f"<html><head><title>Index</title>{head}</head><body>{body}</body></html>"
+    with pytest.raises(Unreadable, match=f"^{kind} a documentation builder generated"):
+        _read(page)
+    assert _read(page, main_content=False).text  # the whole page, for those who ask for it
+
+
+@pytest.mark.parametrize(("body", "sentence"), [
+    # A user's own page about searching, named search.html: it has a search field but no builder's results box.
+    ('<h1>Search</h1><p>Type a question into the box.</p><form><input name="q"></form>',
+     "Type a question into the box."),
+    # MkDocs' own theme puts its search box, results and all, in a dialog on every page.
+    ('<div role="main"><h1>Django REST framework</h1><p>A toolkit for Web APIs.</p></div><div class="modal" '
+    'id="mkdocs_search_modal" role="dialog"><input type="text" name="q" id="mkdocs-search-query">'
+    '<div id="mkdocs-search-results"></div></div>', "A toolkit for Web APIs."),
+])
+def test_a_page_with_a_search_field_but_not_the_builders_search_page_is_content(body, sentence):
+    assert sentence in _read(f"<body>{body}</body>").text
+
+
+def test_a_sphinx_build_folder_skips_its_generated_pages_and_says_which_they_are(tmp_path):
+    (tmp_path / "genindex.html").write_text(f"<body>{SPHINX_GENINDEX}</body>", encoding="utf-8")
+    (tmp_path / "py-modindex.html").write_text(f"<body>{SPHINX_MODINDEX}</body>", encoding="utf-8")
+    (tmp_path / "search.html").write_text(
+        f'<head><script src="searchindex.js"></script></head><body>{SPHINX_SEARCH}</body>', encoding="utf-8")
+    (tmp_path / "calling.html").write_text(f"<body>{CELERY_DECK}</body>", encoding="utf-8")
+    scan = scan_corpus(tmp_path)
+    assert [document.doc_id for document in scan.documents] == ["calling.html"]
+    reasons = {skipped.doc_id: skipped.reason for skipped in scan.skipped}
+    assert reasons == {
+        "genindex.html": "the general index a documentation builder generated: links to pages, not a document",
+        "py-modindex.html": "the module index a documentation builder generated: links to pages, not a document",
+        "search.html": "the search page a documentation builder generated: links to pages, not a document",
+    }
+    assert len(scan_corpus(tmp_path, main_content=False).documents) == 4

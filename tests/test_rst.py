@@ -123,7 +123,7 @@ def test_an_rst_file_is_served_as_written_titled_by_its_first_section():
 def test_sources_published_as_text_are_read_in_their_own_format():
     assert format_suffix("docs/_sources/guide.rst.txt") == ".rst"
     assert format_suffix("NOTES.MD.TXT") == ".md"
-    assert [format_suffix(name) for name in ("notes.txt", "a/b.tar.gz", ".rst.txt")] == [".txt", ".gz", ".txt"]
+    assert [format_suffix(name) for name in ("notes.txt", "a/b.tar.gz", ".rst.txt")] == [".txt", ".tar", ".txt"]
 
 
 @pytest.fixture()
@@ -204,3 +204,17 @@ def test_a_hostile_megabyte_title_is_read_in_one_pass(pattern, plain):
     text = f"{title}\n====\n\nBody.\n"
     [heading] = rst_structure(text)[0]
     assert heading.start == 0 and heading.title.startswith(plain)
+
+
+def test_an_old_sphinx_source_published_as_plain_txt_beside_its_page_is_skipped_naming_the_page(tmp_path):
+    """Sphinx before 1.5 published ``_sources/page.txt`` (not ``.rst.txt``); it is the page's source all the same."""
+    (tmp_path / "_sources" / "howto").mkdir(parents=True)
+    (tmp_path / "howto").mkdir()
+    (tmp_path / "howto" / "kettles.html").write_text("<h1>Kettles</h1><p>Kettles boil water.</p>", encoding="utf-8")
+    (tmp_path / "_sources" / "howto" / "kettles.txt").write_text(GUIDE, encoding="utf-8")
+    (tmp_path / "_sources" / "notes.txt").write_text("Notes without a page are read.\n", encoding="utf-8")
+    scan = scan_corpus(tmp_path)
+    assert sorted(d.doc_id for d in scan.documents) == ["_sources/notes.txt", "howto/kettles.html"]
+    assert [(s.doc_id, s.reason) for s in scan.skipped] == [
+        ("_sources/howto/kettles.txt", "the source of howto/kettles.html, which is indexed"),
+    ]

@@ -97,8 +97,34 @@ _BOX_TAGS = frozenset({"div", "section", "td"})
 _BOX_DENSITY = 0.9
 _BOX_MAX_SHARE = 0.5
 _ID_PARTS = re.compile(r"[-_]")
+# A section that is only a link line: its body is links between separators (commas too: "SEE ALSO git-am(1),
+# git-send-email(1)" under its own heading is a list, not a sentence), or, as the page's last section, one short line
+# of at most this many words beside its links ("GIT Part of the git(1) suite"). In the middle of a page such a line
+# is content ("nokeepalive: This disables KeepAlive when set.").
+_SECTION_LINK_SEPARATORS = re.compile(r"[\s,;.>›»/|·•→\-–—\u00a0]*")
+_LINK_LINE_MAX_WORDS = 4
+_LINK_LINE_MAX_CHARS = 80
+# A notice above the page's first heading (a version banner: "This document describes the current stable version
+# ... For development docs, go here"): a short block with a link to another site, before the title it stands over.
+# A link within the site there is the page's own (an introduction's "described separately", a contents list).
+_NOTICE_TAGS = frozenset({"div", "p", "aside", "section"})
+_NOTICE_MAX_CHARS = 300
 # Generators put one of these after a heading as a link to it; it is not part of the title.
 _PERMALINK_SIGN = re.compile(r"\s*[¶🔗]$")
+
+# ------------------------------------------------------------------------------------------------- generated pages
+# Pages a documentation builder writes beside the documents, known by the markup the builder gives them (never by
+# the file name alone: a user's own page may be called search.html): what each is, for the reason it is skipped.
+# The most telling first: a module index's table is an "indextable" too.
+_GENERATED_CLASSES = {
+    "modindextable": "the module index",  # Sphinx: py-modindex.html and other domains' indexes
+    "genindextable": "the general index",  # Sphinx: genindex.html, genindex-A.html ...
+    "genindex-jumpbox": "the general index",  # Sphinx: a split index's page of letters
+    "indextable": "the general index",  # older Sphinx templates (the Python docs'): a letter's page of the index
+}
+_SEARCH_SCRIPTS = ("searchindex.js",)  # Sphinx loads its search index on the search page only
+_SEARCH_RESULT_IDS = frozenset({"search-results", "mkdocs-search-results"})
+
 
 # ----------------------------------------------------------------------------------------------------------- dates
 # Modified dates first: for documentation the last change is the date that matters.
@@ -159,6 +185,7 @@ class _Node:
     link_chars: int = 0
     links: int = 0
     prev_next_links: int = 0
+    language_links: int = 0  # links to the page in another language (hreflang, rel=alternate)
     has_block_content: bool = False  # holds a heading or a <pre>: never a link list
     # Characters inside any link (to other sites too) and such links; characters of headings; whether a <pre>
     # or an <h1> is inside: what tells a box of headings over link lists from a section of content.
@@ -299,6 +326,7 @@ def _measure(root: _Node) -> None:
                 node.link_chars += child.link_chars
                 node.links += child.links
                 node.prev_next_links += child.prev_next_links
+                node.language_links += child.language_links
                 node.has_block_content |= child.has_block_content or child.tag in _HEADING_TAGS or child.tag == "pre"
                 node.any_link_chars += child.any_link_chars
                 node.any_links += child.any_links
@@ -315,6 +343,7 @@ def _measure(root: _Node) -> None:
             # A link to the page in another language (a language switcher) is navigation as "Next" is.
             if "hreflang" in node.attrs or "alternate" in node.attrs.get("rel", "").lower().split():
                 node.prev_next_links += 1
+                node.language_links += 1
         if is_link:
             node.link_chars = node.chars
             node.links += 1
@@ -421,7 +450,10 @@ def _is_link_list(node: _Node) -> bool:
         return False
     if node.tag != "p" and node.links >= _LINK_DENSE_MIN_LINKS and node.link_chars >= _LINK_DENSITY * node.chars:
         return True
-    return node.prev_next_links >= _PREV_NEXT_MIN_LINKS and node.chars - node.link_chars <= _PREV_NEXT_MAX_OTHER_CHARS
+    # A language switcher names the page's own language too, often as a plain link: "en | fr" is a switcher when
+    # one of its links says it leads to another language.
+    bar_links = node.prev_next_links if not node.language_links else max(node.prev_next_links, node.links)
+    return bar_links >= _PREV_NEXT_MIN_LINKS and node.chars - node.link_chars <= _PREV_NEXT_MAX_OTHER_CHARS
 
 
 def _is_link_trail(node: _Node) -> bool:
@@ -460,6 +492,82 @@ def _is_authored_aside(node: _Node) -> bool:
     # Docutils writes the ``sidebar`` directive as a box whose first paragraph is its title.
     return "sidebar" in classes and any(
         isinstance(child, _Node) and "sidebar-title" in child.attrs.get("class", "").split() for child in node.children)
+
+
+def _page_furniture(root: _Node) -> set[int]:
+    """The ids (``id()``) of the elements that make up link-line sections and notices above the title (see
+    :func:`_link_line_sections` and :func:`_notices_above_title`): decided from the whole main content at once, as
+    they are sequences of siblings or depend on where the first heading is."""
+    return _link_line_sections(root) | _notices_above_title(root)
+
+
+def _link_line_sections(root: _Node) -> set[int]:
+    """The headings (h2-h6) whose section holds nothing but a line of links, with that section's elements.
+
+    A section is the heading and the siblings after it up to the next heading or the end of its parent; it is left
+    out when its body is links and separators only ("SEE ALSO git-am(1), git-send-email(1)", a "See also" list of
+    one directive), or, as the page's last section, one short line of a few words around a link ("GIT Part of the
+    git(1) suite"). The page's own title (h1) always stays, and a body with a heading or code in it is content, as is
+    a section with subsections."""
+    found: set[int] = set()
+    last = next((node for node in reversed(list(_elements(root, visible=True))) if node.tag in _HEADING_TAGS), None)
+    for parent in _elements(root, visible=True):
+        heading: _Node | None = None
+        body: list[_Node | str] = []
+        for part in [*parent.children, None]:  # None closes the last section
+            if part is None or isinstance(part, _Node) and part.tag in _HEADING_TAGS:
+                # A heading followed by a deeper one has subsections: its links are their contents list, not all of it.
+                deeper = heading and part and _HEADING_TAGS[part.tag] > _HEADING_TAGS[heading.tag]
+                if heading and body and not deeper and _is_link_line(body, closing=heading is last):
+                    found.add(id(heading))
+                    found.update(id(node) for node in body if isinstance(node, _Node))
+                heading = part if part is not None and part.tag != "h1" and not part.hidden else None
+                body = []
+            elif isinstance(part, str) or not part.hidden:
+                body.append(part)
+    return found
+
+
+def _is_link_line(body: list[_Node | str], *, closing: bool) -> bool:
+    """Whether a section body is only links between separators, or (``closing``: the page's last section) one short
+    line of a few words and links."""
+    nodes = [part for part in body if isinstance(part, _Node)]
+    if not any(node.any_links for node in nodes) or any(node.has_block_content or node.has_pre for node in nodes):
+        return False
+    if any(node.tag in _HEADING_TAGS or node.tag == "pre" for node in nodes):
+        return False
+    outside = " ".join(part if isinstance(part, str) else _text_of(part, outside_links=True) for part in body)
+    if _SECTION_LINK_SEPARATORS.fullmatch(outside):
+        return True
+    if not closing:
+        return False
+    chars = sum(node.chars for node in nodes) + sum(len(SPACES.sub("", part)) for part in body if isinstance(part, str))
+    return len(outside.split()) <= _LINK_LINE_MAX_WORDS and chars <= _LINK_LINE_MAX_CHARS
+
+
+def _notices_above_title(root: _Node) -> set[int]:
+    """Short blocks with a link that stand before the main content's first heading: a banner pointing at another
+    version of the page or at news, not what the page says. Nothing is left out of a page without headings."""
+    found: set[int] = set()
+    stack: list[_Node] = [root]
+    while stack:
+        node = stack.pop()
+        if node.hidden or node.tag == "head":
+            continue
+        if node.tag in _HEADING_TAGS or node.tag == "dt" and node.attrs.get("id"):
+            return found  # the first heading: what comes after it is the page
+        if node is not root and _is_notice(node):
+            found.add(id(node))
+            continue
+        stack.extend(reversed([child for child in node.children if isinstance(child, _Node)]))
+    return set()  # no heading at all: no title for a notice to stand above
+
+
+def _is_notice(node: _Node) -> bool:
+    """A short block holding a link to another site and neither a heading nor code."""
+    if node.tag not in _NOTICE_TAGS or not 0 < node.chars <= _NOTICE_MAX_CHARS or node.headings or node.has_pre:
+        return False
+    return node.any_links > node.links  # a link to another site (``links`` counts those within it)
 
 
 # ------------------------------------------------------------------------------------------------ writing the text
@@ -714,13 +822,57 @@ def _render(document: _Node, *, main_content: bool) -> _Rendered:
         renderer.render(document)
         return renderer.finish()
     root = _main_root(document)
+    furniture = _page_furniture(root)
 
     def skip(node: _Node) -> bool:
-        return _is_boilerplate(node, root) or (node.tag == "a" and "headerlink" in node.attrs.get("class", "").split())
+        return (id(node) in furniture or _is_boilerplate(node, root)
+                or (node.tag == "a" and "headerlink" in node.attrs.get("class", "").split()))
 
     renderer = _Renderer(skip)
     renderer.render(root)
     return renderer.finish()
+
+
+# ------------------------------------------------------------------------------------------------- generated pages
+
+
+def generated_page(document: _Node) -> str | None:
+    """What a page is when a documentation builder generated it as a list of links or a search form (Sphinx's
+    general and module indexes and search page, MkDocs' search page), None for a page of content.
+
+    Known by the builder's own markup: the index tables' classes, the search page's script that loads the search
+    index, or a results box with a search field in the page's main content (MkDocs themes also put both in a search
+    dialog on every page: not there)."""
+    for node in _elements(document):
+        classes = node.attrs.get("class", "").split()
+        for name, kind in _GENERATED_CLASSES.items():
+            if name in classes:
+                return kind
+        if node.tag == "script" and _loads_search_index(node):
+            return "the search page"
+    results_box = search_field = False
+    for node in _elements(_main_root(document)):
+        results_box |= node.attrs.get("id", "") in _SEARCH_RESULT_IDS and not _in_dialog(node)
+        search_field |= node.tag == "input" and node.attrs.get("name", "") == "q" and not _in_dialog(node)
+    return "the search page" if results_box and search_field else None
+
+
+def _loads_search_index(script: _Node) -> bool:
+    """Whether a ``<script>`` loads the builder's search index: as its source, or in its code (Sphinx's
+    ``Search.loadIndex("searchindex.js")``, which themes such as Read the Docs' write on the search page)."""
+    if script.attrs.get("src", "").rsplit("/", 1)[-1].split("?")[0] in _SEARCH_SCRIPTS:
+        return True
+    return any(isinstance(child, str) and name in child for child in script.children for name in _SEARCH_SCRIPTS)
+
+
+def _in_dialog(node: _Node) -> bool:
+    """Whether ``node`` is inside a dialog (a search box that opens over every page)."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag == "dialog" or parent.attrs.get("role", "").lower() in ("dialog", "alertdialog"):
+            return True
+        parent = parent.parent
+    return False
 
 
 # ----------------------------------------------------------------------------------------------------------- dates
@@ -884,12 +1036,15 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
             (landmarks, class names and link density); False keeps the whole visible page.
 
     Raises:
-        Unreadable: binary content, or a page with no visible text.
+        Unreadable: binary content, a page with no visible text, or (``main_content``) an index or search page that
+            a documentation builder generated (see :func:`generated_page`).
     """
     builder = _TreeBuilder()
     builder.feed(storable(_decode(raw)))
     builder.close()
     document = builder.root
+    if main_content and (generated := generated_page(document)):
+        raise Unreadable(f"{generated} a documentation builder generated: links to pages, not a document")
     _measure(document)
     rendered = _render(document, main_content=main_content)
     if not rendered.text:
