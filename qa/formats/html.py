@@ -56,14 +56,15 @@ _NAV_NAMES = re.compile(
     r"(?:[a-z0-9]+[-_])*(?:nav|navbar|navigation|navheader|navfooter|navpanel|sidebar|sphinxsidebar|"
     r"sphinxsidebarwrapper|related|relbar|breadcrumbs?|toc|toctree|toctree-wrapper|footer|cookies?|"
     r"cookie-?(?:banner|consent|notice)|consent|gdpr|skip-?link|skip-?nav|pagination|pager|"
-    r"this-page-menu|sourcelink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|menu|mainmenu|submenu|"
+    r"this-page-menu|sourcelink|srclink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|menu|mainmenu|submenu|"
     r"menubar|topbar|masthead|banner|tagline|search|searchbox|searchmenu|searchform)(?:[-_][a-z0-9]+)*",
     re.IGNORECASE,
 )
 # Class names that contain a navigation word but mark content (a reStructuredText sidebar's title).
 _CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|sidebar-title|sidebar-subtitle|nav-?content", re.IGNORECASE)
-# A class that says a navigation box is absent ("no-sidebar", "without-toc") names the layout, not a box.
-_NEGATED_NAME = re.compile(r"(?:no|without)[-_]", re.IGNORECASE)
+# A class that says a navigation box is absent ("no-sidebar", "without-toc") or inside ("has-srclink", rustdoc's
+# class for an API entry that holds a source link; "with-sidebar") names the layout, not a box.
+_NEGATED_NAME = re.compile(r"(?:no|without|has|with)[-_]", re.IGNORECASE)
 # Links that act on the page rather than being part of it.
 _PAGE_ACTIONS = re.compile(
     r"edit(?: (?:this|the) page| page| source| on (?:github|gitlab))?|(?:view|show)(?: page)? source"
@@ -73,6 +74,8 @@ _PAGE_ACTIONS = re.compile(
     r"|\[source\]|\[docs\]",
     re.IGNORECASE,
 )
+# Text shown only while the pointer rests on its sign ("ⓘ"): rustdoc's notable-traits box, CSS tooltips.
+_TOOLTIP_NAMES = re.compile(r"(?:[a-z0-9]+[-_])*tooltip(?:[-_]?text)?", re.IGNORECASE)
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
 _PREV_NEXT_KEYS = frozenset({"n", "p", "u", "h"})
 # A drop-down's options are choices for a form, not text of the page.
@@ -166,6 +169,9 @@ class _Node:
     any_links: int = 0
     heading_chars: int = 0
     headings: int = 0
+    # Links inside headings: a heading's own text (rustdoc's method signatures link each type they name).
+    heading_link_chars: int = 0
+    heading_links: int = 0
     has_pre: bool = False
     has_h1: bool = False
 
@@ -304,11 +310,10 @@ def _measure(root: _Node) -> None:
                 node.any_links += child.any_links
                 node.heading_chars += child.heading_chars
                 node.headings += child.headings
+                node.heading_link_chars += child.heading_link_chars
+                node.heading_links += child.heading_links
                 node.has_pre |= child.has_pre or child.tag == "pre"
                 node.has_h1 |= child.has_h1 or child.tag == "h1"
-        if node.tag in _HEADING_TAGS:
-            node.heading_chars = node.chars
-            node.headings += 1
         if is_any_link:
             node.any_link_chars = node.chars
             node.any_links += 1
@@ -321,6 +326,10 @@ def _measure(root: _Node) -> None:
             rels = set(node.attrs.get("rel", "").lower().split())
             if rels & _PREV_NEXT_RELS or node.attrs.get("accesskey", "").lower() in _PREV_NEXT_KEYS:
                 node.prev_next_links += 1
+        if node.tag in _HEADING_TAGS:
+            node.heading_chars = node.chars
+            node.headings += 1
+            node.heading_link_chars, node.heading_links = node.any_link_chars, node.any_links
 
 
 def _main_root(document: _Node) -> _Node:
@@ -374,8 +383,11 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
 
 def _is_hidden_from_readers(node: _Node) -> bool:
     """``aria-hidden="true"``: a closed dialog (a search box's), an icon, a line number, a heading's anchor sign. Not
-    ``hidden`` for the whole page (it may be on screen), but not content either, as Readability judges it."""
-    return node.attrs.get("aria-hidden", "").strip().lower() == "true"
+    ``hidden`` for the whole page (it may be on screen), but not content either, as Readability judges it. And a
+    tooltip's text, which shows only while the pointer rests on its sign, in a heading too."""
+    if node.attrs.get("aria-hidden", "").strip().lower() == "true":
+        return True
+    return any(_TOOLTIP_NAMES.fullmatch(name) for name in node.attrs.get("class", "").split())
 
 
 def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
@@ -411,8 +423,9 @@ def _has_navigation_name(node: _Node) -> bool:
 
 
 def _is_page_action(node: _Node) -> bool:
-    """A link that acts on the page: "Edit this page", "Show Source", "Report a Bug"."""
-    return node.tag == "a" and node.links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
+    """A link that acts on the page: "Edit this page", "Show Source", "Report a Bug", wherever it points (an edit
+    link goes to the forge, rustdoc's "source" to the standard library's own pages)."""
+    return node.tag == "a" and node.any_links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
 
 
 def _is_link_list(node: _Node) -> bool:
@@ -438,12 +451,14 @@ def _is_link_trail(node: _Node) -> bool:
 def _is_link_box(node: _Node, root: _Node) -> bool:
     """A box of headings over lists of links, set beside the content (a "quick view" of topics, directives,
     "See also" and bug-tracker links): its text is all headings and links, wherever the links point, and it holds
-    neither the page's title nor code. A section of content has prose of its own."""
+    neither the page's title nor code. A section of content has prose of its own; links inside a heading are the
+    heading's own text (an API entry's signature links each type it names), not a list beside it."""
     if node.tag not in _BOX_TAGS or not node.heading_chars or node.has_pre or node.has_h1 or node is root:
         return False
-    if node.any_links < _LINK_DENSE_MIN_LINKS or node.chars > _BOX_MAX_SHARE * root.chars:
+    listed_links = node.any_links - node.heading_links
+    if listed_links < _LINK_DENSE_MIN_LINKS or node.chars > _BOX_MAX_SHARE * root.chars:
         return False
-    other = node.chars - node.any_link_chars - node.heading_chars
+    other = node.chars - (node.any_link_chars - node.heading_link_chars) - node.heading_chars
     # Beside the links, a box of several headings may hold a short remark ("This module provides no directives.");
     # a short section of content (one heading, a sentence with links in it) may not.
     allowance = _PREV_NEXT_MAX_OTHER_CHARS if node.headings >= 2 else 0

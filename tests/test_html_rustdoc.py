@@ -1,0 +1,80 @@
+"""API reference pages as rustdoc writes them: signatures are section titles, source links and tooltips are not text."""
+
+from __future__ import annotations
+
+from qa.formats.html import read_html
+
+# The shape of a rustdoc item page (rustdoc 1.6x, as Debian's cargo-doc ships the syn crate's reference): each
+# method is a <section> holding a "source" link and an <h4> signature whose types are links, inside the <summary>
+# of a toggle, with a notable-traits tooltip in the heading and an external "Read more" after a trait method.
+RUSTDOC = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Fields in syn - Rust</title></head>
+<body class="rustdoc enum"><nav class="sidebar"><h2 class="location"><a href="#">Fields</a></h2>
+<div class="block"><h3 class="sidebar-title"><a href="#implementations">Methods</a></h3>
+<ul><li><a href="#method.iter">iter</a></li><li><a href="#method.len">len</a></li></ul></div></nav>
+<main><div class="width-limiter"><section id="main-content" class="content"><div class="main-heading">
+<h1 class="fqn"><span class="in-band">Enum <a href="index.html">syn</a>::<a class="enum" href="#">Fields</a></span></h1>
+</div>
+<div class="docblock"><p>Data stored within an enum variant or struct.</p></div>
+<h2 id="implementations" class="small-section-header">Implementations</h2>
+<div id="implementations-list"><details class="rustdoc-toggle implementors-toggle" open><summary>
+<section id="impl" class="impl has-srclink"><span class="rightside"><a class="srclink"
+href="../src/syn/data.rs.html#75-115">source</a></span><a href="#impl" class="anchor"></a>
+<h3 class="code-header in-band">impl <a class="enum" href="enum.Fields.html">Fields</a></h3></section></summary>
+<div class="impl-items"><details class="rustdoc-toggle method-toggle" open><summary>
+<section id="method.iter" class="method has-srclink"><span class="rightside"><a class="srclink"
+href="../src/syn/data.rs.html#79-85">source</a></span><a href="#method.iter" class="anchor"></a>
+<h4 class="code-header">pub fn <a href="#method.iter" class="fnname">iter</a>(&amp;self) -&gt;
+<a class="struct" href="punctuated/struct.Iter.html">Iter</a>&lt;'_, <a class="struct" href="struct.Field.html">Field</a>&gt;<span
+class="notable-traits"><span class="notable-traits-tooltip">ⓘ<span class="notable-traits-tooltiptext"><span
+class="docblock"><span class="notable">Notable traits for <a href="punctuated/struct.Iter.html">Iter</a></span></span>
+</span></span></span></h4></section></summary><div class="docblock"><p>Get an iterator over the borrowed
+<a href="struct.Field.html">Field</a> items in this object.</p></div></details>
+<details class="rustdoc-toggle method-toggle" open><summary><section id="method.clone" class="method trait-impl">
+<span class="rightside"><span class="since">1.0.0</span> · <a class="srclink"
+href="https://doc.rust-lang.org/nightly/src/core/clone.rs.html#130">source</a></span>
+<h4 class="code-header">fn <a href="#method.clone" class="fnname">clone</a>(&amp;self) -&gt; Self</h4></section>
+</summary><div class="docblock"><p>Returns a copy of the value.
+<a href="https://doc.rust-lang.org/nightly/core/clone/trait.Clone.html#tymethod.clone">Read more</a></p></div>
+</details></div></details></div></section></div></main></body></html>"""
+
+
+def test_signatures_whose_types_are_links_stay_section_titles():
+    page = read_html(RUSTDOC.encode())
+    titles = [heading.title for heading in page.headings]
+    assert "pub fn iter(&self) -> Iter<'_, Field>" in titles
+    assert "impl Fields" in titles
+    assert "fn clone(&self) -> Self" in titles
+    assert "pub fn iter(&self) -> Iter<'_, Field>\nGet an iterator over the borrowed Field items" in page.text
+
+
+def test_source_links_and_tooltips_are_left_out():
+    page = read_html(RUSTDOC.encode())
+    assert page.text == (
+        "Enum syn::Fields\n"
+        "Data stored within an enum variant or struct.\n"
+        "Implementations\n"
+        "impl Fields\n"
+        "pub fn iter(&self) -> Iter<'_, Field>\n"
+        "Get an iterator over the borrowed Field items in this object.\n"
+        "1.0.0 ·\n"
+        "fn clone(&self) -> Self\n"
+        "Returns a copy of the value. Read more"
+    )
+
+
+def test_the_whole_page_setting_keeps_what_main_content_leaves_out():
+    page = read_html(RUSTDOC.encode(), main_content=False)
+    assert "Notable traits for Iter" in page.text
+    assert "source" in page.text.split()
+
+
+def test_a_section_of_headings_over_a_link_list_is_still_a_box_beside_the_content():
+    box = ('<section class="quick"><h3>Methods</h3><ul><li><a href="#a">iter</a></li><li><a href="#b">len</a></li>'
+           '<li><a href="#c">is_empty</a></li></ul></section>')
+    page = read_html(f"<body><h1>Fields</h1><p>Stored within a variant.</p>{box}</body>".encode())
+    assert page.text == "Fields\nStored within a variant."
+
+
+def test_a_link_whose_text_is_the_word_source_within_a_sentence_stays():
+    page = read_html(b'<body><p>The parser reads its <a href="input.html">source</a> once.</p></body>')
+    assert page.text == "The parser reads its source once."
