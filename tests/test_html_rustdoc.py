@@ -1,6 +1,9 @@
-"""API reference pages as rustdoc writes them: signatures are section titles, source links and tooltips are not text."""
+"""API reference pages as rustdoc writes them (signatures are section titles; source links, tooltips and toggle labels
+are not text), and the controls other generators put on a page."""
 
 from __future__ import annotations
+
+import pytest
 
 from qa.formats.html import read_html
 
@@ -14,7 +17,8 @@ RUSTDOC = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>F
 <main><div class="width-limiter"><section id="main-content" class="content"><div class="main-heading">
 <h1 class="fqn"><span class="in-band">Enum <a href="index.html">syn</a>::<a class="enum" href="#">Fields</a></span></h1>
 </div>
-<div class="docblock"><p>Data stored within an enum variant or struct.</p></div>
+<details class="rustdoc-toggle top-doc" open><summary class="hideme"><span>Expand description</span></summary>
+<div class="docblock"><p>Data stored within an enum variant or struct.</p></div></details>
 <h2 id="implementations" class="small-section-header">Implementations</h2>
 <div id="implementations-list"><details class="rustdoc-toggle implementors-toggle" open><summary>
 <section id="impl" class="impl has-srclink"><span class="rightside"><a class="srclink"
@@ -47,7 +51,7 @@ def test_signatures_whose_types_are_links_stay_section_titles():
     assert "pub fn iter(&self) -> Iter<'_, Field>\nGet an iterator over the borrowed Field items" in page.text
 
 
-def test_source_links_and_tooltips_are_left_out():
+def test_source_links_tooltips_and_toggle_labels_are_left_out():
     page = read_html(RUSTDOC.encode())
     assert page.text == (
         "Enum syn::Fields\n"
@@ -66,6 +70,7 @@ def test_the_whole_page_setting_keeps_what_main_content_leaves_out():
     page = read_html(RUSTDOC.encode(), main_content=False)
     assert "Notable traits for Iter" in page.text
     assert "source" in page.text.split()
+    assert "Expand description" in page.text
 
 
 def test_a_section_of_headings_over_a_link_list_is_still_a_box_beside_the_content():
@@ -78,3 +83,22 @@ def test_a_section_of_headings_over_a_link_list_is_still_a_box_beside_the_conten
 def test_a_link_whose_text_is_the_word_source_within_a_sentence_stays():
     page = read_html(b'<body><p>The parser reads its <a href="input.html">source</a> once.</p></body>')
     assert page.text == "The parser reads its source once."
+
+
+@pytest.mark.parametrize("control", [
+    '<button class="copybtn" title="Copy to clipboard">Copy</button>',
+    '<button class="copybtn"><img src="copy.svg" alt=""></button>',
+    '<button onclick="run()">Run</button>',
+    '<details><summary>Show hidden</summary><p>x = 1</p></details>',
+])
+def test_a_control_on_the_page_is_not_its_text(control):
+    page = read_html(f"<body><p>Assign it.</p>{control}<pre>x = 1</pre></body>".encode())
+    assert page.text.splitlines()[:2] == ["Assign it.", "x = 1"]
+
+
+def test_a_summary_or_an_accordion_button_that_names_its_content_stays():
+    page = read_html(b'<body><details><summary>How do I reset my password?</summary><p>Use the link.</p></details>'
+                     b'<h3><button aria-expanded="false">Billing questions</button></h3><p>Pay by card.</p>'
+                     b'<button class="accordion">What is X?</button><div>X is y.</div></body>')
+    assert page.text == "How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\nWhat is X?\nX is y."
+    assert [heading.title for heading in page.headings] == ["Billing questions"]

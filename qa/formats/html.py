@@ -74,6 +74,15 @@ _PAGE_ACTIONS = re.compile(
     r"|\[source\]|\[docs\]",
     re.IGNORECASE,
 )
+# The label of a control that acts on the page, not content: a <details> toggle's ("Expand description",
+# rustdoc's), a button's ("Copy", "Run"). A summary or an accordion's button that says what is inside ("How do I
+# reset my password?") is content.
+_CONTROL_LABELS = re.compile(
+    r"(?:click to )?(?:expand|collapse|show|hide|toggle)(?: (?:all|more|less|details|description|contents?|hidden"
+    r"|code|navigation|menu|sidebar|theme))?|copy(?: code| to clipboard)?|copied!?|run(?: code)?|play|close|menu"
+    r"|search|submit|cancel|ok|share|print|download|",
+    re.IGNORECASE,
+)
 # Text shown only while the pointer rests on its sign ("ⓘ"): rustdoc's notable-traits box, CSS tooltips.
 _TOOLTIP_NAMES = re.compile(r"(?:[a-z0-9]+[-_])*tooltip(?:[-_]?text)?", re.IGNORECASE)
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
@@ -423,8 +432,11 @@ def _has_navigation_name(node: _Node) -> bool:
 
 
 def _is_page_action(node: _Node) -> bool:
-    """A link that acts on the page: "Edit this page", "Show Source", "Report a Bug", wherever it points (an edit
-    link goes to the forge, rustdoc's "source" to the standard library's own pages)."""
+    """A control or a link that acts on the page: a button ("Copy", "Run"), a toggle's label ("Expand
+    description"), "Edit this page", "Show Source", "Report a Bug" wherever the link points (an edit link goes to
+    the forge, rustdoc's "source" to the standard library's own pages)."""
+    if node.tag in ("button", "summary"):
+        return bool(_CONTROL_LABELS.fullmatch(_text_of(node).strip()))
     return node.tag == "a" and node.any_links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
 
 
