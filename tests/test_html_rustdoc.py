@@ -39,7 +39,16 @@ href="https://doc.rust-lang.org/nightly/src/core/clone.rs.html#130">source</a></
 <h4 class="code-header">fn <a href="#method.clone" class="fnname">clone</a>(&amp;self) -&gt; Self</h4></section>
 </summary><div class="docblock"><p>Returns a copy of the value.
 <a href="https://doc.rust-lang.org/nightly/core/clone/trait.Clone.html#tymethod.clone">Read more</a></p></div>
-</details></div></details></div></section></div></main></body></html>"""
+</details></div></details></div>
+<h2 id="synthetic-implementations" class="small-section-header">Auto Trait Implementations</h2>
+<div id="synthetic-implementations-list"><section id="impl-Send" class="impl has-srclink">
+<h3 class="code-header in-band">impl !<a class="trait" href="https://doc.rust-lang.org/core/marker/trait.Send.html">Send</a>
+for <a class="enum" href="enum.Fields.html">Fields</a></h3></section></div>
+<h2 id="blanket-implementations" class="small-section-header">Blanket Implementations</h2>
+<div id="blanket-implementations-list"><details class="rustdoc-toggle implementors-toggle"><summary>
+<section id="impl-From%3CT%3E" class="impl has-srclink"><h3 class="code-header in-band">impl&lt;T&gt; From&lt;T&gt; for T</h3>
+</section></summary><div class="docblock"><p>Returns the argument unchanged.</p></div></details></div>
+</section></div></main></body></html>"""
 
 
 def test_signatures_whose_types_are_links_stay_section_titles():
@@ -51,7 +60,7 @@ def test_signatures_whose_types_are_links_stay_section_titles():
     assert "pub fn iter(&self) -> Iter<'_, Field>\nGet an iterator over the borrowed Field items" in page.text
 
 
-def test_source_links_tooltips_and_toggle_labels_are_left_out():
+def test_source_links_tooltips_toggle_labels_and_blanket_implementations_are_left_out():
     page = read_html(RUSTDOC.encode())
     assert page.text == (
         "Enum syn::Fields\n"
@@ -62,7 +71,9 @@ def test_source_links_tooltips_and_toggle_labels_are_left_out():
         "Get an iterator over the borrowed Field items in this object.\n"
         "1.0.0 ·\n"
         "fn clone(&self) -> Self\n"
-        "Returns a copy of the value. Read more"
+        "Returns a copy of the value. Read more\n"
+        "Auto Trait Implementations\n"
+        "impl !Send for Fields"
     )
 
 
@@ -71,6 +82,7 @@ def test_the_whole_page_setting_keeps_what_main_content_leaves_out():
     assert "Notable traits for Iter" in page.text
     assert "source" in page.text.split()
     assert "Expand description" in page.text
+    assert "Returns the argument unchanged." in page.text
 
 
 def test_a_section_of_headings_over_a_link_list_is_still_a_box_beside_the_content():

@@ -83,6 +83,9 @@ _CONTROL_LABELS = re.compile(
     r"|search|submit|cancel|ok|share|print|download|",
     re.IGNORECASE,
 )
+# What a generator writes the same on every page of a kind: rustdoc's "Blanket Implementations" (impl<T> From<T>
+# for T, Any, Borrow ... with the standard library's text), collapsed on the page and never about the crate.
+_GENERATED_ON_EVERY_PAGE = frozenset({"blanket-implementations", "blanket-implementations-list"})
 # Text shown only while the pointer rests on its sign ("ⓘ"): rustdoc's notable-traits box, CSS tooltips.
 _TOOLTIP_NAMES = re.compile(r"(?:[a-z0-9]+[-_])*tooltip(?:[-_]?text)?", re.IGNORECASE)
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
@@ -387,6 +390,7 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
     if _has_ancestor(node, _HEADING_TAGS):
         return _is_page_action(node)
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
+            or node.attrs.get("id") in _GENERATED_ON_EVERY_PAGE
             or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
 
 
