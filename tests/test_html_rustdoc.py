@@ -60,7 +60,7 @@ def test_signatures_whose_types_are_links_stay_section_titles():
     assert "pub fn iter(&self) -> Iter<'_, Field>\nGet an iterator over the borrowed Field items" in page.text
 
 
-def test_source_links_tooltips_toggle_labels_and_blanket_implementations_are_left_out():
+def test_source_links_read_more_tooltips_toggle_labels_and_blanket_implementations_are_left_out():
     page = read_html(RUSTDOC.encode())
     assert page.text == (
         "Enum syn::Fields\n"
@@ -71,7 +71,7 @@ def test_source_links_tooltips_toggle_labels_and_blanket_implementations_are_lef
         "Get an iterator over the borrowed Field items in this object.\n"
         "1.0.0 ·\n"
         "fn clone(&self) -> Self\n"
-        "Returns a copy of the value. Read more\n"
+        "Returns a copy of the value.\n"
         "Auto Trait Implementations\n"
         "impl !Send for Fields"
     )
@@ -81,6 +81,7 @@ def test_the_whole_page_setting_keeps_what_main_content_leaves_out():
     page = read_html(RUSTDOC.encode(), main_content=False)
     assert "Notable traits for Iter" in page.text
     assert "source" in page.text.split()
+    assert "Read more" in page.text
     assert "Expand description" in page.text
     assert "Returns the argument unchanged." in page.text
 
@@ -114,3 +115,38 @@ def test_a_summary_or_an_accordion_button_that_names_its_content_stays():
                      b'<button class="accordion">What is X?</button><div>X is y.</div></body>')
     assert page.text == "How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\nWhat is X?\nX is y."
     assert [heading.title for heading in page.headings] == ["Billing questions"]
+
+
+# The shape of a Doxygen class page (Doxygen 1.9, as Debian's libjsoncpp-doc ships it, whose custom header has no
+# <title>): the title in a box of the header, a "More..." link after the brief description, and each member's
+# heading opened by a permalink sign.
+DOXYGEN = """<html><head><meta name="generator" content="Doxygen 1.9.1"/></head><body>
+<div id="nav-path" class="navpath"><ul><li class="navelem"><a class="el" href="namespace_json.html">Json</a></li>
+<li class="navelem"><a class="el" href="class_json_1_1_reader.html">Reader</a></li></ul></div>
+<div class="header"><div class="summary"><a href="#pub-methods">Public Member Functions</a> &#124;
+<a href="class_json_1_1_reader-members.html">List of all members</a></div>
+<div class="headertitle"><div class="title">Json::Reader Class Reference</div></div></div>
+<div class="contents"><p>Unserialize a JSON document into a Value. <a href="#details">More...</a></p>
+<h2 class="memtitle"><span class="permalink"><a href="#a0b3c4">&#9670;&nbsp;</a></span>good()</h2>
+<div class="memitem"><p>Return whether there are any errors.</p></div></div></body></html>"""
+
+
+def test_a_doxygen_page_keeps_its_title_box_and_drops_more_links_and_permalink_signs():
+    page = read_html(DOXYGEN.encode())
+    assert page.text == (
+        "Json::Reader Class Reference\nUnserialize a JSON document into a Value.\ngood()\n"
+        "Return whether there are any errors."
+    )
+    assert [heading.title for heading in page.headings] == ["good()"]
+    assert page.title == "Json::Reader Class Reference"
+
+
+def test_a_page_without_a_title_element_is_titled_by_its_first_top_level_heading():
+    page = read_html(b'<body><ul class="menu"><li><a href="a.html">Home</a></li></ul><h2>Intro</h2>'
+                     b'<h1>Install guide</h1><p>Run the installer.</p></body>')
+    assert page.title == "Install guide"
+
+
+def test_a_sign_inside_a_heading_that_is_not_a_link_stays():
+    page = read_html(b"<body><h2>C# &amp; F# \xc2\xa7 notes</h2><p>Both.</p></body>")
+    assert [heading.title for heading in page.headings] == ["C# & F# § notes"]

@@ -71,7 +71,9 @@ _PAGE_ACTIONS = re.compile(
     r"|(?:view|open) on (?:github|gitlab)|suggest an edit|improve this (?:page|doc)|page source"
     r"|(?:report|file|open) an? (?:bug|issue|problem)"
     # Sphinx's viewcode: an API entry's link to its highlighted source, and the source's link back to the entry.
-    r"|\[source\]|\[docs\]",
+    r"|\[source\]|\[docs\]"
+    # A summary's link to the full description (Doxygen's "More...", a blog's "Read more"): never a sentence's words.
+    r"|more\s*(?:\.\.\.|…)|read more(?:\s*(?:\.\.\.|…|»|→))?",
     re.IGNORECASE,
 )
 # The label of a control that acts on the page, not content: a <details> toggle's ("Expand description",
@@ -86,6 +88,8 @@ _CONTROL_LABELS = re.compile(
 # What a generator writes the same on every page of a kind: rustdoc's "Blanket Implementations" (impl<T> From<T>
 # for T, Any, Borrow ... with the standard library's text), collapsed on the page and never about the crate.
 _GENERATED_ON_EVERY_PAGE = frozenset({"blanket-implementations", "blanket-implementations-list"})
+# Classes of a box that holds the page's title where a generator writes it without a heading.
+_TITLE_CLASSES = frozenset({"title", "headertitle", "page-title", "pagetitle"})
 # Text shown only while the pointer rests on its sign ("ⓘ"): rustdoc's notable-traits box, CSS tooltips.
 _TOOLTIP_NAMES = re.compile(r"(?:[a-z0-9]+[-_])*tooltip(?:[-_]?text)?", re.IGNORECASE)
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
@@ -388,7 +392,7 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
     if _is_hidden_from_readers(node):
         return True
     if _has_ancestor(node, _HEADING_TAGS):
-        return _is_page_action(node)
+        return _is_page_action(node) or _is_permalink_sign(node)
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
             or node.attrs.get("id") in _GENERATED_ON_EVERY_PAGE
             or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
@@ -427,12 +431,37 @@ def _has_navigation_name(node: _Node) -> bool:
     # an element that holds a heading is never left out for its id or for a "header" class.
     id_parts = _ID_PARTS.split(node.attrs.get("id", ""))
     if not node.has_block_content and ("header" in classes or id_parts[-1] == "header"):
-        return True
+        return not _holds_title_box(node)
     names = classes + ([] if node.has_block_content else node.attrs.get("id", "").split())
     return any(
         _NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) and not _NEGATED_NAME.match(name)
         for name in names
     )
+
+
+def _is_permalink_sign(node: _Node) -> bool:
+    """A heading's link to itself shown as a sign (¶, #, §, Doxygen's ◆), before or after the title's words."""
+    if node.tag != "a" or "href" not in node.attrs:
+        return False
+    sign = _text_of(node).strip()
+    return bool(sign) and not any(character.isalnum() for character in sign)
+
+
+def _untitled_page_title(rendered: _Rendered, document: _Node) -> str | None:
+    """A page without ``<title>``: its first top-level heading, else its title box (Doxygen's with a custom header),
+    rather than its first line, which is often the site's menu."""
+    if top := next((heading.title for heading in rendered.headings if heading.level == 1), None):
+        return top
+    for element in _elements(document, visible=True):
+        if _TITLE_CLASSES.intersection(element.attrs.get("class", "").split()) and (text := _text_of(element).strip()):
+            return text
+    return None
+
+
+def _holds_title_box(node: _Node) -> bool:
+    """Whether a header holds the page's title written as a box, not a heading (Doxygen's ``<div class="title">``)."""
+    return any(_TITLE_CLASSES.intersection(element.attrs.get("class", "").split())
+               for element in _elements(node, visible=True) if element is not node)
 
 
 def _is_page_action(node: _Node) -> bool:
@@ -927,7 +956,7 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
         rendered = _render(document, main_content=False)  # a page that is only navigation is still a page
     if not rendered.text:
         raise Unreadable("no visible text")
-    title = SPACES.sub(" ", "".join(builder.title_parts or [])).strip() or None
+    title = SPACES.sub(" ", "".join(builder.title_parts or [])).strip() or _untitled_page_title(rendered, document)
     date = _page_date(builder.meta, document)
     author = next((builder.meta[k] for k in builder.meta if k in _META_AUTHOR), None)
     return Extracted(
