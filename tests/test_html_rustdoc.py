@@ -150,3 +150,10 @@ def test_a_page_without_a_title_element_is_titled_by_its_first_top_level_heading
 def test_a_sign_inside_a_heading_that_is_not_a_link_stays():
     page = read_html(b"<body><h2>C# &amp; F# \xc2\xa7 notes</h2><p>Both.</p></body>")
     assert [heading.title for heading in page.headings] == ["C# & F# § notes"]
+
+
+def test_a_permalink_sign_after_a_headings_words_stays_in_the_text_but_not_in_the_title():
+    page = read_html('<body><h2 id="conf">Configuration <a class="permalink" href="#conf">¶</a></h2><p>Set it.</p>'
+                     '</body>'.encode())
+    assert page.text == "Configuration ¶\nSet it."
+    assert [heading.title for heading in page.headings] == ["Configuration"]
