@@ -56,23 +56,42 @@ _NAV_NAMES = re.compile(
     r"(?:[a-z0-9]+[-_])*(?:nav|navbar|navigation|navheader|navfooter|navpanel|sidebar|sphinxsidebar|"
     r"sphinxsidebarwrapper|related|relbar|breadcrumbs?|toc|toctree|toctree-wrapper|footer|cookies?|"
     r"cookie-?(?:banner|consent|notice)|consent|gdpr|skip-?link|skip-?nav|pagination|pager|"
-    r"this-page-menu|sourcelink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|menu|mainmenu|submenu|"
+    r"this-page-menu|sourcelink|srclink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|menu|mainmenu|submenu|"
     r"menubar|topbar|masthead|banner|tagline|search|searchbox|searchmenu|searchform)(?:[-_][a-z0-9]+)*",
     re.IGNORECASE,
 )
 # Class names that contain a navigation word but mark content (a reStructuredText sidebar's title).
 _CONTENT_NAMES = re.compile(r"footnotes?|footnote-list|sidebar-title|sidebar-subtitle|nav-?content", re.IGNORECASE)
-# A class that says a navigation box is absent ("no-sidebar", "without-toc") names the layout, not a box.
-_NEGATED_NAME = re.compile(r"(?:no|without)[-_]", re.IGNORECASE)
+# A class that says a navigation box is absent ("no-sidebar", "without-toc") or inside ("has-srclink", rustdoc's
+# class for an API entry that holds a source link; "with-sidebar") names the layout, not a box.
+_NEGATED_NAME = re.compile(r"(?:no|without|has|with)[-_]", re.IGNORECASE)
 # Links that act on the page rather than being part of it.
 _PAGE_ACTIONS = re.compile(
     r"edit(?: (?:this|the) page| page| source| on (?:github|gitlab))?|(?:view|show)(?: page)? source"
     r"|(?:view|open) on (?:github|gitlab)|suggest an edit|improve this (?:page|doc)|page source"
     r"|(?:report|file|open) an? (?:bug|issue|problem)"
     # Sphinx's viewcode: an API entry's link to its highlighted source, and the source's link back to the entry.
-    r"|\[source\]|\[docs\]",
+    r"|\[source\]|\[docs\]"
+    # A summary's link to the full description (Doxygen's "More...", a blog's "Read more"): never a sentence's words.
+    r"|more\s*(?:\.\.\.|…)|read more(?:\s*(?:\.\.\.|…|»|→))?",
     re.IGNORECASE,
 )
+# The label of a control that acts on the page, not content: a <details> toggle's ("Expand description",
+# rustdoc's), a button's ("Copy", "Run"). A summary or an accordion's button that says what is inside ("How do I
+# reset my password?") is content.
+_CONTROL_LABELS = re.compile(
+    r"(?:click to )?(?:expand|collapse|show|hide|toggle)(?: (?:all|more|less|details|description|contents?|hidden"
+    r"|code|navigation|menu|sidebar|theme))?|copy(?: code| to clipboard)?|copied!?|run(?: code)?|play|close|menu"
+    r"|search|submit|cancel|ok|share|print|download|",
+    re.IGNORECASE,
+)
+# What a generator writes the same on every page of a kind: rustdoc's "Blanket Implementations" (impl<T> From<T>
+# for T, Any, Borrow ... with the standard library's text), collapsed on the page and never about the crate.
+_GENERATED_ON_EVERY_PAGE = frozenset({"blanket-implementations", "blanket-implementations-list"})
+# Classes of a box that holds the page's title where a generator writes it without a heading.
+_TITLE_CLASSES = frozenset({"title", "headertitle", "page-title", "pagetitle"})
+# Text shown only while the pointer rests on its sign ("ⓘ"): rustdoc's notable-traits box, CSS tooltips.
+_TOOLTIP_NAMES = re.compile(r"(?:[a-z0-9]+[-_])*tooltip(?:[-_]?text)?", re.IGNORECASE)
 _PREV_NEXT_RELS = frozenset({"next", "prev", "previous", "up", "contents", "index", "start", "home"})
 _PREV_NEXT_KEYS = frozenset({"n", "p", "u", "h"})
 # A drop-down's options are choices for a form, not text of the page.
@@ -193,6 +212,9 @@ class _Node:
     any_links: int = 0
     heading_chars: int = 0
     headings: int = 0
+    # Links inside headings: a heading's own text (rustdoc's method signatures link each type they name).
+    heading_link_chars: int = 0
+    heading_links: int = 0
     has_pre: bool = False
     has_h1: bool = False
 
@@ -332,11 +354,10 @@ def _measure(root: _Node) -> None:
                 node.any_links += child.any_links
                 node.heading_chars += child.heading_chars
                 node.headings += child.headings
+                node.heading_link_chars += child.heading_link_chars
+                node.heading_links += child.heading_links
                 node.has_pre |= child.has_pre or child.tag == "pre"
                 node.has_h1 |= child.has_h1 or child.tag == "h1"
-        if node.tag in _HEADING_TAGS:
-            node.heading_chars = node.chars
-            node.headings += 1
         if is_any_link:
             node.any_link_chars = node.chars
             node.any_links += 1
@@ -350,6 +371,10 @@ def _measure(root: _Node) -> None:
             rels = set(node.attrs.get("rel", "").lower().split())
             if rels & _PREV_NEXT_RELS or node.attrs.get("accesskey", "").lower() in _PREV_NEXT_KEYS:
                 node.prev_next_links += 1
+        if node.tag in _HEADING_TAGS:
+            node.heading_chars = node.chars
+            node.headings += 1
+            node.heading_link_chars, node.heading_links = node.any_link_chars, node.any_links
 
 
 def _main_root(document: _Node) -> _Node:
@@ -396,15 +421,19 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
     if _is_hidden_from_readers(node):
         return True
     if _has_ancestor(node, _HEADING_TAGS):
-        return _is_page_action(node)
+        return _is_page_action(node) or _is_permalink_sign(node)
     return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
+            or node.attrs.get("id") in _GENERATED_ON_EVERY_PAGE
             or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
 
 
 def _is_hidden_from_readers(node: _Node) -> bool:
     """``aria-hidden="true"``: a closed dialog (a search box's), an icon, a line number, a heading's anchor sign. Not
-    ``hidden`` for the whole page (it may be on screen), but not content either, as Readability judges it."""
-    return node.attrs.get("aria-hidden", "").strip().lower() == "true"
+    ``hidden`` for the whole page (it may be on screen), but not content either, as Readability judges it. And a
+    tooltip's text, which shows only while the pointer rests on its sign, in a heading too."""
+    if node.attrs.get("aria-hidden", "").strip().lower() == "true":
+        return True
+    return any(_TOOLTIP_NAMES.fullmatch(name) for name in node.attrs.get("class", "").split())
 
 
 def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
@@ -431,7 +460,7 @@ def _has_navigation_name(node: _Node) -> bool:
     # an element that holds a heading is never left out for its id or for a "header" class.
     id_parts = _ID_PARTS.split(node.attrs.get("id", ""))
     if not node.has_block_content and ("header" in classes or id_parts[-1] == "header"):
-        return True
+        return not _holds_title_box(node)
     names = classes + ([] if node.has_block_content else node.attrs.get("id", "").split())
     return any(
         _NAV_NAMES.fullmatch(name) and not _CONTENT_NAMES.fullmatch(name) and not _NEGATED_NAME.match(name)
@@ -439,9 +468,62 @@ def _has_navigation_name(node: _Node) -> bool:
     )
 
 
+def _is_permalink_sign(node: _Node) -> bool:
+    """A heading's link to itself shown as a sign (Doxygen's ◆, #, §) before the title's words.
+
+    A sign after the words (Apache's ¶) stays in the text as it always has (the heading's title drops it, see
+    ``_PERMALINK_SIGN``): taking it out of 218 Apache pages changed no word a reader or the keyword index sees, yet
+    moved the held-out Apache questions (docs/retrieval-quality.md, "API references")."""
+    if node.tag != "a" or "href" not in node.attrs:
+        return False
+    sign = _text_of(node).strip()
+    if not sign or any(character.isalnum() for character in sign):
+        return False
+    heading = node.parent
+    while heading is not None and heading.tag not in _HEADING_TAGS:
+        heading = heading.parent
+    return heading is not None and not any(character.isalnum() for character in _text_before(heading, node))
+
+
+def _text_before(container: _Node, node: _Node) -> str:
+    """The text inside ``container`` that comes before ``node``, in document order."""
+    parts: list[str] = []
+    stack: list[_Node | str] = [container]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            break
+        if isinstance(current, str):
+            parts.append(current)
+        elif not current.hidden:
+            stack.extend(reversed(current.children))
+    return "".join(parts)
+
+
+def _untitled_page_title(rendered: _Rendered, document: _Node) -> str | None:
+    """A page without ``<title>``: its first top-level heading, else its title box (Doxygen's with a custom header),
+    rather than its first line, which is often the site's menu."""
+    if top := next((heading.title for heading in rendered.headings if heading.level == 1), None):
+        return top
+    for element in _elements(document, visible=True):
+        if _TITLE_CLASSES.intersection(element.attrs.get("class", "").split()) and (text := _text_of(element).strip()):
+            return text
+    return None
+
+
+def _holds_title_box(node: _Node) -> bool:
+    """Whether a header holds the page's title written as a box, not a heading (Doxygen's ``<div class="title">``)."""
+    return any(_TITLE_CLASSES.intersection(element.attrs.get("class", "").split())
+               for element in _elements(node, visible=True) if element is not node)
+
+
 def _is_page_action(node: _Node) -> bool:
-    """A link that acts on the page: "Edit this page", "Show Source", "Report a Bug"."""
-    return node.tag == "a" and node.links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
+    """A control or a link that acts on the page: a button ("Copy", "Run"), a toggle's label ("Expand
+    description"), "Edit this page", "Show Source", "Report a Bug" wherever the link points (an edit link goes to
+    the forge, rustdoc's "source" to the standard library's own pages)."""
+    if node.tag in ("button", "summary"):
+        return bool(_CONTROL_LABELS.fullmatch(_text_of(node).strip()))
+    return node.tag == "a" and node.any_links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
 
 
 def _is_link_list(node: _Node) -> bool:
@@ -470,12 +552,14 @@ def _is_link_trail(node: _Node) -> bool:
 def _is_link_box(node: _Node, root: _Node) -> bool:
     """A box of headings over lists of links, set beside the content (a "quick view" of topics, directives,
     "See also" and bug-tracker links): its text is all headings and links, wherever the links point, and it holds
-    neither the page's title nor code. A section of content has prose of its own."""
+    neither the page's title nor code. A section of content has prose of its own; links inside a heading are the
+    heading's own text (an API entry's signature links each type it names), not a list beside it."""
     if node.tag not in _BOX_TAGS or not node.heading_chars or node.has_pre or node.has_h1 or node is root:
         return False
-    if node.any_links < _LINK_DENSE_MIN_LINKS or node.chars > _BOX_MAX_SHARE * root.chars:
+    listed_links = node.any_links - node.heading_links
+    if listed_links < _LINK_DENSE_MIN_LINKS or node.chars > _BOX_MAX_SHARE * root.chars:
         return False
-    other = node.chars - node.any_link_chars - node.heading_chars
+    other = node.chars - (node.any_link_chars - node.heading_link_chars) - node.heading_chars
     # Beside the links, a box of several headings may hold a short remark ("This module provides no directives.");
     # a short section of content (one heading, a sentence with links in it) may not.
     allowance = _PREV_NEXT_MAX_OTHER_CHARS if node.headings >= 2 else 0
@@ -1051,7 +1135,7 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
         rendered = _render(document, main_content=False)  # a page that is only navigation is still a page
     if not rendered.text:
         raise Unreadable("no visible text")
-    title = SPACES.sub(" ", "".join(builder.title_parts or [])).strip() or None
+    title = SPACES.sub(" ", "".join(builder.title_parts or [])).strip() or _untitled_page_title(rendered, document)
     date = _page_date(builder.meta, document)
     author = next((builder.meta[k] for k in builder.meta if k in _META_AUTHOR), None)
     return Extracted(

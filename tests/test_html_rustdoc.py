@@ -1,0 +1,159 @@
+"""API reference pages as rustdoc writes them (signatures are section titles; source links, tooltips and toggle labels
+are not text), and the controls other generators put on a page."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.formats.html import read_html
+
+# The shape of a rustdoc item page (rustdoc 1.6x, as Debian's cargo-doc ships the syn crate's reference): each
+# method is a <section> holding a "source" link and an <h4> signature whose types are links, inside the <summary>
+# of a toggle, with a notable-traits tooltip in the heading and an external "Read more" after a trait method.
+RUSTDOC = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Fields in syn - Rust</title></head>
+<body class="rustdoc enum"><nav class="sidebar"><h2 class="location"><a href="#">Fields</a></h2>
+<div class="block"><h3 class="sidebar-title"><a href="#implementations">Methods</a></h3>
+<ul><li><a href="#method.iter">iter</a></li><li><a href="#method.len">len</a></li></ul></div></nav>
+<main><div class="width-limiter"><section id="main-content" class="content"><div class="main-heading">
+<h1 class="fqn"><span class="in-band">Enum <a href="index.html">syn</a>::<a class="enum" href="#">Fields</a></span></h1>
+</div>
+<details class="rustdoc-toggle top-doc" open><summary class="hideme"><span>Expand description</span></summary>
+<div class="docblock"><p>Data stored within an enum variant or struct.</p></div></details>
+<h2 id="implementations" class="small-section-header">Implementations</h2>
+<div id="implementations-list"><details class="rustdoc-toggle implementors-toggle" open><summary>
+<section id="impl" class="impl has-srclink"><span class="rightside"><a class="srclink"
+href="../src/syn/data.rs.html#75-115">source</a></span><a href="#impl" class="anchor"></a>
+<h3 class="code-header in-band">impl <a class="enum" href="enum.Fields.html">Fields</a></h3></section></summary>
+<div class="impl-items"><details class="rustdoc-toggle method-toggle" open><summary>
+<section id="method.iter" class="method has-srclink"><span class="rightside"><a class="srclink"
+href="../src/syn/data.rs.html#79-85">source</a></span><a href="#method.iter" class="anchor"></a>
+<h4 class="code-header">pub fn <a href="#method.iter" class="fnname">iter</a>(&amp;self) -&gt;
+<a class="struct" href="punctuated/struct.Iter.html">Iter</a>&lt;'_, <a class="struct" href="struct.Field.html">Field</a>&gt;<span
+class="notable-traits"><span class="notable-traits-tooltip">ⓘ<span class="notable-traits-tooltiptext"><span
+class="docblock"><span class="notable">Notable traits for <a href="punctuated/struct.Iter.html">Iter</a></span></span>
+</span></span></span></h4></section></summary><div class="docblock"><p>Get an iterator over the borrowed
+<a href="struct.Field.html">Field</a> items in this object.</p></div></details>
+<details class="rustdoc-toggle method-toggle" open><summary><section id="method.clone" class="method trait-impl">
+<span class="rightside"><span class="since">1.0.0</span> · <a class="srclink"
+href="https://doc.rust-lang.org/nightly/src/core/clone.rs.html#130">source</a></span>
+<h4 class="code-header">fn <a href="#method.clone" class="fnname">clone</a>(&amp;self) -&gt; Self</h4></section>
+</summary><div class="docblock"><p>Returns a copy of the value.
+<a href="https://doc.rust-lang.org/nightly/core/clone/trait.Clone.html#tymethod.clone">Read more</a></p></div>
+</details></div></details></div>
+<h2 id="synthetic-implementations" class="small-section-header">Auto Trait Implementations</h2>
+<div id="synthetic-implementations-list"><section id="impl-Send" class="impl has-srclink">
+<h3 class="code-header in-band">impl !<a class="trait" href="https://doc.rust-lang.org/core/marker/trait.Send.html">Send</a>
+for <a class="enum" href="enum.Fields.html">Fields</a></h3></section></div>
+<h2 id="blanket-implementations" class="small-section-header">Blanket Implementations</h2>
+<div id="blanket-implementations-list"><details class="rustdoc-toggle implementors-toggle"><summary>
+<section id="impl-From%3CT%3E" class="impl has-srclink"><h3 class="code-header in-band">impl&lt;T&gt; From&lt;T&gt; for T</h3>
+</section></summary><div class="docblock"><p>Returns the argument unchanged.</p></div></details></div>
+</section></div></main></body></html>"""
+
+
+def test_signatures_whose_types_are_links_stay_section_titles():
+    page = read_html(RUSTDOC.encode())
+    titles = [heading.title for heading in page.headings]
+    assert "pub fn iter(&self) -> Iter<'_, Field>" in titles
+    assert "impl Fields" in titles
+    assert "fn clone(&self) -> Self" in titles
+    assert "pub fn iter(&self) -> Iter<'_, Field>\nGet an iterator over the borrowed Field items" in page.text
+
+
+def test_source_links_read_more_tooltips_toggle_labels_and_blanket_implementations_are_left_out():
+    page = read_html(RUSTDOC.encode())
+    assert page.text == (
+        "Enum syn::Fields\n"
+        "Data stored within an enum variant or struct.\n"
+        "Implementations\n"
+        "impl Fields\n"
+        "pub fn iter(&self) -> Iter<'_, Field>\n"
+        "Get an iterator over the borrowed Field items in this object.\n"
+        "1.0.0 ·\n"
+        "fn clone(&self) -> Self\n"
+        "Returns a copy of the value.\n"
+        "Auto Trait Implementations\n"
+        "impl !Send for Fields"
+    )
+
+
+def test_the_whole_page_setting_keeps_what_main_content_leaves_out():
+    page = read_html(RUSTDOC.encode(), main_content=False)
+    assert "Notable traits for Iter" in page.text
+    assert "source" in page.text.split()
+    assert "Read more" in page.text
+    assert "Expand description" in page.text
+    assert "Returns the argument unchanged." in page.text
+
+
+def test_a_section_of_headings_over_a_link_list_is_still_a_box_beside_the_content():
+    box = ('<section class="quick"><h3>Methods</h3><ul><li><a href="#a">iter</a></li><li><a href="#b">len</a></li>'
+           '<li><a href="#c">is_empty</a></li></ul></section>')
+    page = read_html(f"<body><h1>Fields</h1><p>Stored within a variant.</p>{box}</body>".encode())
+    assert page.text == "Fields\nStored within a variant."
+
+
+def test_a_link_whose_text_is_the_word_source_within_a_sentence_stays():
+    page = read_html(b'<body><p>The parser reads its <a href="input.html">source</a> once.</p></body>')
+    assert page.text == "The parser reads its source once."
+
+
+@pytest.mark.parametrize("control", [
+    '<button class="copybtn" title="Copy to clipboard">Copy</button>',
+    '<button class="copybtn"><img src="copy.svg" alt=""></button>',
+    '<button onclick="run()">Run</button>',
+    '<details><summary>Show hidden</summary><p>x = 1</p></details>',
+])
+def test_a_control_on_the_page_is_not_its_text(control):
+    page = read_html(f"<body><p>Assign it.</p>{control}<pre>x = 1</pre></body>".encode())
+    assert page.text.splitlines()[:2] == ["Assign it.", "x = 1"]
+
+
+def test_a_summary_or_an_accordion_button_that_names_its_content_stays():
+    page = read_html(b'<body><details><summary>How do I reset my password?</summary><p>Use the link.</p></details>'
+                     b'<h3><button aria-expanded="false">Billing questions</button></h3><p>Pay by card.</p>'
+                     b'<button class="accordion">What is X?</button><div>X is y.</div></body>')
+    assert page.text == "How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\nWhat is X?\nX is y."
+    assert [heading.title for heading in page.headings] == ["Billing questions"]
+
+
+# The shape of a Doxygen class page (Doxygen 1.9, as Debian's libjsoncpp-doc ships it, whose custom header has no
+# <title>): the title in a box of the header, a "More..." link after the brief description, and each member's
+# heading opened by a permalink sign.
+DOXYGEN = """<html><head><meta name="generator" content="Doxygen 1.9.1"/></head><body>
+<div id="nav-path" class="navpath"><ul><li class="navelem"><a class="el" href="namespace_json.html">Json</a></li>
+<li class="navelem"><a class="el" href="class_json_1_1_reader.html">Reader</a></li></ul></div>
+<div class="header"><div class="summary"><a href="#pub-methods">Public Member Functions</a> &#124;
+<a href="class_json_1_1_reader-members.html">List of all members</a></div>
+<div class="headertitle"><div class="title">Json::Reader Class Reference</div></div></div>
+<div class="contents"><p>Unserialize a JSON document into a Value. <a href="#details">More...</a></p>
+<h2 class="memtitle"><span class="permalink"><a href="#a0b3c4">&#9670;&nbsp;</a></span>good()</h2>
+<div class="memitem"><p>Return whether there are any errors.</p></div></div></body></html>"""
+
+
+def test_a_doxygen_page_keeps_its_title_box_and_drops_more_links_and_permalink_signs():
+    page = read_html(DOXYGEN.encode())
+    assert page.text == (
+        "Json::Reader Class Reference\nUnserialize a JSON document into a Value.\ngood()\n"
+        "Return whether there are any errors."
+    )
+    assert [heading.title for heading in page.headings] == ["good()"]
+    assert page.title == "Json::Reader Class Reference"
+
+
+def test_a_page_without_a_title_element_is_titled_by_its_first_top_level_heading():
+    page = read_html(b'<body><ul class="menu"><li><a href="a.html">Home</a></li></ul><h2>Intro</h2>'
+                     b'<h1>Install guide</h1><p>Run the installer.</p></body>')
+    assert page.title == "Install guide"
+
+
+def test_a_sign_inside_a_heading_that_is_not_a_link_stays():
+    page = read_html(b"<body><h2>C# &amp; F# \xc2\xa7 notes</h2><p>Both.</p></body>")
+    assert [heading.title for heading in page.headings] == ["C# & F# § notes"]
+
+
+def test_a_permalink_sign_after_a_headings_words_stays_in_the_text_but_not_in_the_title():
+    page = read_html('<body><h2 id="conf">Configuration <a class="permalink" href="#conf">¶</a></h2><p>Set it.</p>'
+                     '</body>'.encode())
+    assert page.text == "Configuration ¶\nSet it."
+    assert [heading.title for heading in page.headings] == ["Configuration"]
