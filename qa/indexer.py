@@ -895,6 +895,10 @@ def staleness(
     reason = _settings_differ(manifest, model=model, chunking=chunking, precision=precision)
     if reason is None and manifest.corpus.get("fingerprint") != scan.fingerprint:
         return f"the corpus {scan.root} has changed since it was built"
+    # The same files read by other extraction code may give other text: the build compares it and, where it came
+    # out the same, keeps the index's files under the new digest (``_restamp``), so this costs one read.
+    if reason is None and manifest.corpus.get("extractor") != extractor_version():
+        return "its documents were read by another version of qa's document readers"
     return reason
 
 

@@ -143,6 +143,23 @@ def test_text_extracted_by_other_code_is_read_again_then_the_index_is_current(co
     assert _fresh(built, corpus, encoder)
 
 
+def test_serving_an_index_whose_text_other_code_extracted_brings_it_up_to_date(corpus, built, encoder, monkeypatch):
+    """What `qa serve` and `qa eval` call: an index of unchanged files read by other extraction code is not served
+    as current; the build reads them once and keeps the files under the new digest."""
+    import qa.indexer
+
+    before = _identity(built)
+    monkeypatch.setattr(qa.indexer, "extractor_version", lambda: "another extractor")
+    args = dict(corpus=corpus, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
+                defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"), load_model=lambda name, precision: encoder)
+    report, reason = ensure_index(built, **args)
+    assert reason == "its documents were read by another version of qa's document readers"
+    assert report is not None and (report.rewritten, report.unchanged) == (False, 3)
+    assert json.loads((built / MANIFEST_FILE).read_text())["corpus"]["extractor"] == "another extractor"
+    assert _identity(built)[DATABASE_FILE] == before[DATABASE_FILE]
+    assert ensure_index(built, **args) == (None, None)
+
+
 def test_a_date_taken_from_a_touched_file_is_updated(corpus, built):
     os.utime(corpus / UNDATED, (978_307_200, 978_307_200))  # 2001-01-01
     report = _index(corpus, built)
