@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from qa.formats import Unreadable
 from qa.formats.html import read_html
+from qa.ingest import scan_corpus
 
 # The shape of a rustdoc item page (rustdoc 1.6x, as Debian's cargo-doc ships the syn crate's reference): each
 # method is a <section> holding a "source" link and an <h4> signature whose types are links, inside the <summary>
@@ -28,7 +30,8 @@ href="../src/syn/data.rs.html#75-115">source</a></span><a href="#impl" class="an
 <section id="method.iter" class="method has-srclink"><span class="rightside"><a class="srclink"
 href="../src/syn/data.rs.html#79-85">source</a></span><a href="#method.iter" class="anchor"></a>
 <h4 class="code-header">pub fn <a href="#method.iter" class="fnname">iter</a>(&amp;self) -&gt;
-<a class="struct" href="punctuated/struct.Iter.html">Iter</a>&lt;'_, <a class="struct" href="struct.Field.html">Field</a>&gt;<span
+<a class="struct" href="punctuated/struct.Iter.html">Iter</a>&lt;'_,
+<a class="struct" href="struct.Field.html">Field</a>&gt;<span
 class="notable-traits"><span class="notable-traits-tooltip">ⓘ<span class="notable-traits-tooltiptext"><span
 class="docblock"><span class="notable">Notable traits for <a href="punctuated/struct.Iter.html">Iter</a></span></span>
 </span></span></span></h4></section></summary><div class="docblock"><p>Get an iterator over the borrowed
@@ -42,11 +45,13 @@ href="https://doc.rust-lang.org/nightly/src/core/clone.rs.html#130">source</a></
 </details></div></details></div>
 <h2 id="synthetic-implementations" class="small-section-header">Auto Trait Implementations</h2>
 <div id="synthetic-implementations-list"><section id="impl-Send" class="impl has-srclink">
-<h3 class="code-header in-band">impl !<a class="trait" href="https://doc.rust-lang.org/core/marker/trait.Send.html">Send</a>
+<h3 class="code-header in-band">impl !<a class="trait"
+href="https://doc.rust-lang.org/core/marker/trait.Send.html">Send</a>
 for <a class="enum" href="enum.Fields.html">Fields</a></h3></section></div>
 <h2 id="blanket-implementations" class="small-section-header">Blanket Implementations</h2>
 <div id="blanket-implementations-list"><details class="rustdoc-toggle implementors-toggle"><summary>
-<section id="impl-From%3CT%3E" class="impl has-srclink"><h3 class="code-header in-band">impl&lt;T&gt; From&lt;T&gt; for T</h3>
+<section id="impl-From%3CT%3E" class="impl has-srclink">
+<h3 class="code-header in-band">impl&lt;T&gt; From&lt;T&gt; for T</h3>
 </section></summary><div class="docblock"><p>Returns the argument unchanged.</p></div></details></div>
 </section></div></main></body></html>"""
 
@@ -113,7 +118,8 @@ def test_a_summary_or_an_accordion_button_that_names_its_content_stays():
     page = read_html(b'<body><details><summary>How do I reset my password?</summary><p>Use the link.</p></details>'
                      b'<h3><button aria-expanded="false">Billing questions</button></h3><p>Pay by card.</p>'
                      b'<button class="accordion">What is X?</button><div>X is y.</div></body>')
-    assert page.text == "How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\nWhat is X?\nX is y."
+    assert page.text == ("How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\n"
+                         "What is X?\nX is y.")
     assert [heading.title for heading in page.headings] == ["Billing questions"]
 
 
@@ -157,3 +163,41 @@ def test_a_permalink_sign_after_a_headings_words_stays_in_the_text_but_not_in_th
                      '</body>'.encode())
     assert page.text == "Configuration ¶\nSet it."
     assert [heading.title for heading in page.headings] == ["Configuration"]
+
+
+# Sphinx's viewcode page for a module (_modules/celery/app/task.html) and rustdoc's source view (src/syn/error.rs.html).
+SPHINX_VIEWCODE = """<body><div class="body" role="main"><h1>Source code for celery.app.task</h1>
+<div class="highlight"><pre><span></span><div class="viewcode-block" id="Task.retry"><a class="viewcode-back"
+href="../../../reference/celery.app.task.html#celery.app.task.Task.retry">[docs]</a>
+<span class="k">def</span> <span class="nf">retry</span><span class="p">(</span><span class="bp">self</span>):
+    <span class="sd">&quot;&quot;&quot;Retry the task.&quot;&quot;&quot;</span></div></pre></div></div></body>"""
+RUSTDOC_SOURCE = """<body class="rustdoc source"><main><div class="example-wrap"><pre class="src-line-numbers">
+<span id="1">1</span></pre><pre class="rust"><code><span class="doccomment">/// The result of a Syn parser.</span>
+<span
+class="kw">pub type</span> Result&lt;T&gt; = std::result::Result&lt;T, Error&gt;;</code></pre></div></main></body>"""
+SOURCE_VIEW_REASON = ("the highlighted source code a documentation builder generated: a copy of the code its pages "
+                      "document (index the source files to search code)")
+
+
+@pytest.mark.parametrize(("page", "docstring"), [
+    (SPHINX_VIEWCODE, '"""Retry the task."""'), (RUSTDOC_SOURCE, "/// The result of a Syn parser."),
+])
+def test_the_highlighted_source_a_builder_writes_beside_its_pages_is_skipped_with_a_reason(page, docstring):
+    with pytest.raises(Unreadable) as raised:
+        read_html(page.encode())
+    assert str(raised.value) == SOURCE_VIEW_REASON
+    assert docstring in read_html(page.encode(), main_content=False).text  # the whole page, for those who ask
+
+
+def test_an_api_page_linking_to_its_source_is_a_document(tmp_path):
+    api = ('<body><dl class="py method"><dt class="sig" id="celery.app.task.Task.retry"><span class="sig-name">retry'
+           '</span><a class="reference internal" href="../_modules/celery/app/task.html#Task.retry">'
+           '<span class="viewcode-link"><span class="pre">[source]</span></span></a></dt>'
+           '<dd><p>Retry the task, adding it to the back of the queue.</p></dd></dl></body>')
+    (tmp_path / "task.html").write_text(api, encoding="utf-8")
+    (tmp_path / "_modules").mkdir()
+    (tmp_path / "_modules" / "task.html").write_text(SPHINX_VIEWCODE, encoding="utf-8")
+    scan = scan_corpus(tmp_path)
+    assert [document.doc_id for document in scan.documents] == ["task.html"]
+    assert "Retry the task, adding it to the back of the queue." in scan.documents[0].text
+    assert {skipped.doc_id: skipped.reason for skipped in scan.skipped} == {"_modules/task.html": SOURCE_VIEW_REASON}

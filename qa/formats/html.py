@@ -56,7 +56,8 @@ _NAV_NAMES = re.compile(
     r"(?:[a-z0-9]+[-_])*(?:nav|navbar|navigation|navheader|navfooter|navpanel|sidebar|sphinxsidebar|"
     r"sphinxsidebarwrapper|related|relbar|breadcrumbs?|toc|toctree|toctree-wrapper|footer|cookies?|"
     r"cookie-?(?:banner|consent|notice)|consent|gdpr|skip-?link|skip-?nav|pagination|pager|"
-    r"this-page-menu|sourcelink|srclink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|menu|mainmenu|submenu|"
+    r"this-page-menu|sourcelink|srclink|edit-?(?:link|this-?page|on-?github)|social|share|sharing|"
+    r"menu|mainmenu|submenu|"
     r"menubar|topbar|masthead|banner|tagline|search|searchbox|searchmenu|searchform)(?:[-_][a-z0-9]+)*",
     re.IGNORECASE,
 )
@@ -141,6 +142,13 @@ _GENERATED_CLASSES = {
     "genindex-jumpbox": "the general index",  # Sphinx: a split index's page of letters
     "indextable": "the general index",  # older Sphinx templates (the Python docs'): a letter's page of the index
 }
+# The highlighted source a builder writes beside the pages that document it (the builders' own search leaves it out
+# too): a copy of code whose docstrings the pages already give, which would take answers' places.
+_SOURCE_VIEW = "the highlighted source code"
+_SOURCE_VIEW_CLASSES = frozenset({"viewcode-block"})  # Sphinx's viewcode: _modules/<module>.html
+_SOURCE_VIEW_BODIES = (frozenset({"rustdoc", "source"}), frozenset({"rustdoc", "src"}))  # rustdoc: src/<file>.rs.html
+# What a skipped generated page is instead of a document.
+_GENERATED_WHY = {_SOURCE_VIEW: "a copy of the code its pages document (index the source files to search code)"}
 _SEARCH_SCRIPTS = ("searchindex.js",)  # Sphinx loads its search index on the search page only
 _SEARCH_RESULT_IDS = frozenset({"search-results", "mkdocs-search-results"})
 
@@ -921,8 +929,9 @@ def _render(document: _Node, *, main_content: bool) -> _Rendered:
 
 
 def generated_page(document: _Node) -> str | None:
-    """What a page is when a documentation builder generated it as a list of links or a search form (Sphinx's
-    general and module indexes and search page, MkDocs' search page), None for a page of content.
+    """What a page is when a documentation builder generated it as a list of links, a search form or a copy of the
+    documented code (Sphinx's general and module indexes, search page and viewcode source, MkDocs' search page,
+    rustdoc's source view), None for a page of content.
 
     Known by the builder's own markup: the index tables' classes, the search page's script that loads the search
     index, or a results box with a search field in the page's main content (MkDocs themes also put both in a search
@@ -932,6 +941,10 @@ def generated_page(document: _Node) -> str | None:
         for name, kind in _GENERATED_CLASSES.items():
             if name in classes:
                 return kind
+        if _SOURCE_VIEW_CLASSES.intersection(classes) or (
+            node.tag == "body" and any(body <= set(classes) for body in _SOURCE_VIEW_BODIES)
+        ):
+            return _SOURCE_VIEW
         if node.tag == "script" and _loads_search_index(node):
             return "the search page"
     results_box = search_field = False
@@ -1128,7 +1141,8 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
     builder.close()
     document = builder.root
     if main_content and (generated := generated_page(document)):
-        raise Unreadable(f"{generated} a documentation builder generated: links to pages, not a document")
+        why = _GENERATED_WHY.get(generated, "links to pages, not a document")
+        raise Unreadable(f"{generated} a documentation builder generated: {why}")
     _measure(document)
     rendered = _render(document, main_content=main_content)
     if not rendered.text:
