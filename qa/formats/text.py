@@ -1,4 +1,5 @@
-"""Plain text and Markdown: decoded and served exactly as written; Markdown headings and code blocks located."""
+"""Plain text and Markdown: decoded and served as written (plain text as a terminal shows it); Markdown headings and
+code blocks located."""
 
 from __future__ import annotations
 
@@ -20,15 +21,40 @@ _INDENTED = re.compile(r"(?: {4}|[ ]{0,3}\t)")
 # A line that starts a block of its own, so it neither continues a paragraph nor is one a setext line can underline.
 _BLOCK_START = re.compile(r" {0,3}(?:[-*+][ \t]|\d{1,9}[.)][ \t]|>|<|\|)")
 _FRONT_MATTER_END = re.compile(r"(?:---|\.\.\.)[ \t]*")
+# ECMA-48 control sequences (CSI: ESC [ parameters intermediates final) and the two-character escapes (ESC and one of
+# @ to _), which terminals act on rather than show.
+_ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+# A character struck over by the next: the same one twice (bold), or an underscore under it (underline).
+_OVERSTRIKE = re.compile(r"([^\n\b])\x08([^\n\b])")
 
 
 def read_plain(raw: bytes) -> Extracted:
-    """A .txt file: UTF-8 (or, failing that, its detected legacy encoding), served exactly as written.
+    """A .txt file: UTF-8 (or, failing that, its detected legacy encoding), served as written, as a terminal shows it
+    (see :func:`as_terminal_shows`).
 
     Raises:
         Unreadable: binary content, or bytes that no known encoding reads.
     """
-    return Extracted(decode_any(raw))
+    return Extracted(as_terminal_shows(decode_any(raw)))
+
+
+def as_terminal_shows(text: str) -> str:
+    """Text with terminal formatting taken out as a terminal takes it: ANSI escape sequences (colours, bold,
+    underline: ``ESC[1m``) and nroff's overstrikes (``x BACKSPACE x`` for bold, ``_ BACKSPACE x`` for underline), which
+    man pages rendered to text and tool output saved to a file are full of. Lines stay where they were."""
+    if "\x1b" not in text and "\b" not in text:
+        return text
+    text = _ANSI_ESCAPE.sub("", text)
+    while _OVERSTRIKE.search(text):
+        text = _OVERSTRIKE.sub(_struck, text)
+    return text
+
+
+def _struck(match: re.Match) -> str:
+    """What a terminal shows of a character struck over by another: the character an underscore underlines, else the
+    later one (the same one again, for bold)."""
+    under, over = match.group(1), match.group(2)
+    return under if over == "_" else over
 
 
 def read_markdown(raw: bytes) -> Extracted:
