@@ -1,7 +1,8 @@
 """The default search on a big index inside a memory limit: what serving needs resident, not what it maps.
 
     python benchmarks/memory_cap.py --index /tmp/hs/index-1000000 --dataset ../shared/eval/public/scifact \
-        --caps none,600 [--runs 3] [--questions 300] [--warm-passes 1] [--baseline OTHER_TREE]
+        --caps none,600 [--runs 3] [--questions 300] [--warm-passes 1] [--baseline OTHER_TREE] \
+        [--baseline-index OTHER_INDEX]
 
 An index's vector, sentence and postings files are mapped, so a process's VmRSS counts every page of them it
 has touched, although those pages are page cache: shared, and dropped by the kernel when memory is short. What
@@ -12,7 +13,10 @@ process for its own memory and for every page of the index files it brings into 
 first evicted from the page cache, so nothing read before the run is free. The process asks every question
 ``--warm-passes`` times before the timed pass, so the timed pass finds in memory what the cap let it keep (0:
 a cold start). Caps alternate run by run, and with ``--baseline`` (another code tree, exported with ``git
-archive``) the two trees alternate under each cap, so both sides of a comparison see the same load. It prints,
+archive``) the two trees alternate under each cap, so both sides of a comparison see the same load; with
+``--baseline-index`` the baseline side (another tree, or this one when ``--baseline`` is not given) asks that
+index instead (for example the same index without a compact copy of its vectors: benchmarks/compact_rerank.py).
+It prints,
 per tree and cap, the median over runs of the search median, p95 and p99, the index's open time, the process's
 VmRSS split (anonymous / file), the group's peak charge and how often it hit the limit, then one JSON object.
 
@@ -146,6 +150,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path,
                         help="Another code tree (e.g. `git archive REV | tar -x -C DIR`) run alternately with this "
                              "one under the same caps.")
+    parser.add_argument("--baseline-index", type=Path,
+                        help="The index the baseline side asks (default --index); without --baseline, this tree "
+                             "asks it.")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
     from qa.datasets import load_dataset
@@ -156,11 +163,14 @@ def main() -> None:
         questions_file = Path(work) / "questions.json"
         questions_file.write_text(json.dumps(questions), encoding="utf-8")
         trees = {"this tree": HERE.parent, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+        if args.baseline_index and not args.baseline:
+            trees["baseline"] = HERE.parent
+        indexes = {"this tree": args.index, "baseline": args.baseline_index or args.index}
         runs: dict[str, list[dict]] = {f"{name}, cap {cap or 'none'} MB": [] for cap in caps for name in trees}
         for round_number in range(args.runs):
             for cap in caps:
                 for name, tree in trees.items():
-                    result = one_run(args.index, questions_file, cap, tree, args.warm_passes)
+                    result = one_run(indexes[name], questions_file, cap, tree, args.warm_passes)
                     runs[f"{name}, cap {cap or 'none'} MB"].append(result)
                     print(f"round {round_number + 1}, {name}, cap {cap or 'none'} MB: {json.dumps(result)}",
                           flush=True)
@@ -179,7 +189,8 @@ def main() -> None:
               f"p95 {s['p95_ms']}, p99 {s['p99_ms']}; open {s['open_s']} s; VmRSS {s['VmRSS']} MB (anonymous "
               f"{s['RssAnon']}, file {s['RssFile']}); group peak {s['group_peak_mb']} MB, limit hit "
               f"{s['limit_hits']} times", flush=True)
-    print(json.dumps({"index": str(args.index), "warm_passes": args.warm_passes, "load_average": os.getloadavg(),
+    print(json.dumps({"index": str(args.index), "baseline_index": str(args.baseline_index or args.index),
+                      "warm_passes": args.warm_passes, "load_average": os.getloadavg(),
                       "summary": summary}))
 
 
