@@ -40,20 +40,26 @@ def build_corpus(out: Path, root: Path = MANUAL) -> Counter:
     return Counter(path.suffix or path.name for path in out.rglob("*") if path.is_file())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def copy_build(description: str, root: Path, package: str) -> None:
+    """The command line of a script that copies a build folder whole (this one, rustdoc_corpus.py): ``--out DIR
+    [--replace]``; exits 1 naming ``package`` when ``root`` holds no page."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True, help="the corpus folder to create")
     parser.add_argument("--replace", action="store_true", help="replace the folder if it exists")
     args = parser.parse_args()
     if not fresh_folder(args.out, replace=args.replace):
         sys.exit(1)
     try:
-        counts = build_corpus(args.out)
+        counts = build_corpus(args.out, root)
     except FileNotFoundError as exc:
-        sys.exit(f"{exc}: install it with `apt-get install {PACKAGE}`")
+        sys.exit(f"{exc}: install it with `apt-get install {package}`")
     for suffix, count in counts.most_common():
         print(f"{count:5d}  {suffix}")
     print(f"{sum(counts.values())} files in {args.out}")
+
+
+def main() -> None:
+    copy_build(__doc__.splitlines()[0], MANUAL, PACKAGE)
 
 
 if __name__ == "__main__":

@@ -11,31 +11,16 @@ Prints what it took; exits 1 naming the package to install when the reference is
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from celery_corpus import build_corpus  # run from benchmarks/, like the other scripts
-from docs_corpus import fresh_folder
+from celery_corpus import copy_build  # run from benchmarks/, like the other scripts
 
 PACKAGE = "cargo-doc"
 REFERENCE = Path("/usr/share/doc/cargo/doc")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="the corpus folder to create")
-    parser.add_argument("--replace", action="store_true", help="replace the folder if it exists")
-    args = parser.parse_args()
-    if not fresh_folder(args.out, replace=args.replace):
-        sys.exit(1)
-    try:
-        counts = build_corpus(args.out, REFERENCE)
-    except FileNotFoundError as exc:
-        sys.exit(f"{exc}: install it with `apt-get install {PACKAGE}`")
-    for suffix, count in counts.most_common():
-        print(f"{count:5d}  {suffix}")
-    print(f"{sum(counts.values())} files in {args.out}")
+    copy_build(__doc__.splitlines()[0], REFERENCE, PACKAGE)
 
 
 if __name__ == "__main__":
