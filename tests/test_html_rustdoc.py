@@ -201,3 +201,12 @@ def test_an_api_page_linking_to_its_source_is_a_document(tmp_path):
     assert [document.doc_id for document in scan.documents] == ["task.html"]
     assert "Retry the task, adding it to the back of the queue." in scan.documents[0].text
     assert {skipped.doc_id: skipped.reason for skipped in scan.skipped} == {"_modules/task.html": SOURCE_VIEW_REASON}
+
+
+def test_javadoc_table_tabs_are_controls_and_the_table_stays():
+    page = read_html(b'<body><h2>Method Summary</h2><div role="tablist" aria-orientation="horizontal">'
+                     b'<button role="tab" aria-selected="true" class="active-table-tab">All Methods</button>'
+                     b'<button role="tab" aria-selected="false" class="table-tab">Static Methods</button></div>'
+                     b'<div role="tabpanel"><div class="col-first">static String</div>'
+                     b'<div class="col-second">random(int count)</div></div></body>')
+    assert page.text == "Method Summary\nstatic String\nrandom(int count)"

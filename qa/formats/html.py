@@ -529,6 +529,8 @@ def _is_page_action(node: _Node) -> bool:
     """A control or a link that acts on the page: a button ("Copy", "Run"), a toggle's label ("Expand
     description"), "Edit this page", "Show Source", "Report a Bug" wherever the link points (an edit link goes to
     the forge, rustdoc's "source" to the standard library's own pages)."""
+    if node.tag == "button" and node.attrs.get("role", "").lower() == "tab":
+        return True  # a tab that filters what is below it (javadoc's "All Methods | Static Methods"), not its text
     if node.tag in ("button", "summary"):
         return bool(_CONTROL_LABELS.fullmatch(_text_of(node).strip()))
     return node.tag == "a" and node.any_links > 0 and bool(_PAGE_ACTIONS.fullmatch(_text_of(node)))
