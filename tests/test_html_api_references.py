@@ -1,5 +1,6 @@
-"""API reference pages as rustdoc writes them (signatures are section titles; source links, tooltips and toggle labels
-are not text), and the controls other generators put on a page."""
+"""API reference pages as rustdoc, Doxygen and javadoc write them: signatures are section titles; source links,
+tooltips, toggle labels, tabs and other controls are not text; the highlighted source a builder writes beside its
+pages is skipped with a reason."""
 
 from __future__ import annotations
 
