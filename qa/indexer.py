@@ -214,6 +214,12 @@ def previous_index(
     return index_dir, None
 
 
+def _read_by_these_readers(manifest: Manifest) -> bool:
+    """Whether the index's documents were read by this qa's extraction code and libraries
+    (``qa.ingest.extractor_version``): only then does the same file stand for the same text."""
+    return manifest.corpus.get("extractor") == extractor_version()
+
+
 def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile]:
     """The documents of the index at ``index_dir`` by path, with the stat line each file had when it was read,
     for a scan to take instead of reading files that did not change; empty when they cannot stand in for a
@@ -221,7 +227,7 @@ def reusable_files(index_dir: Path, html_content: str) -> dict[str, ReusableFile
     or libraries (``qa.ingest.extractor_version``) or another ``html_content``."""
     try:
         manifest = Manifest.read(Path(index_dir))
-        if manifest.corpus.get("extractor") != extractor_version():
+        if not _read_by_these_readers(manifest):
             return {}
         if manifest.chunking.get("html_content", "main") != html_content:
             return {}
@@ -467,7 +473,7 @@ def build_index(
         ):
             store.detach_previous()
             store.close()
-            if (before.corpus.get("stamp"), before.corpus.get("extractor")) != (scan.stamp, extractor_version()):
+            if before.corpus.get("stamp") != scan.stamp or not _read_by_these_readers(before):
                 _restamp(previous, before, staging, scan.stamp)
             return _unchanged_report(index_dir, scan.root, list(scan.skipped), started, scan.reused)
         plan = _plan(compared, known)
@@ -667,7 +673,7 @@ def _earlier_versions(plan: "_Plan", before: Manifest) -> dict[int, PreviousDocu
     """The previous version of each changed document (by ``id`` of the scanned document) whose passages can be
     found again piece by piece: a Markdown or reStructuredText file (its headings and code blocks are a function of
     its stored text, ``qa.formats.text_structure``) extracted by this very code (``extractor_version``)."""
-    if before.corpus.get("extractor") != extractor_version():
+    if not _read_by_these_readers(before):
         return {}
     return {
         id(document): previous for document, previous, unchanged in plan.documents
@@ -897,7 +903,7 @@ def staleness(
         return f"the corpus {scan.root} has changed since it was built"
     # The same files read by other extraction code may give other text: the build compares it and, where it came
     # out the same, keeps the index's files under the new digest (``_restamp``), so this costs one read.
-    if reason is None and manifest.corpus.get("extractor") != extractor_version():
+    if reason is None and not _read_by_these_readers(manifest):
         return "its documents were read by another version of qa's document readers"
     return reason
 
@@ -938,7 +944,7 @@ def unchanged_since_build(
         _settings_differ(manifest, model=model, chunking=chunking, precision=precision) is None
         and manifest.corpus.get("root") == str(Path(corpus).expanduser().resolve())
         and manifest.corpus.get("stamp") == stamp
-        and manifest.corpus.get("extractor") == extractor_version()
+        and _read_by_these_readers(manifest)
     )
 
 
