@@ -396,22 +396,28 @@ def _main_root(document: _Node) -> _Node:
     return articles[0] if len(articles) == 1 else document
 
 
-def _has_ancestor(node: _Node, tags: set[str] | frozenset[str]) -> bool:
-    """Whether an element named in ``tags`` encloses ``node``."""
+def _ancestors(node: _Node):
+    """The elements enclosing ``node``, nearest first."""
     parent = node.parent
     while parent is not None:
-        if parent.tag in tags:
-            return True
+        yield parent
         parent = parent.parent
-    return False
 
 
-def _text_of(node: _Node, *, outside_links: bool = False) -> str:
-    """The visible text under ``node`` (``outside_links``: not inside a link), whitespace folded to one line."""
+def _has_ancestor(node: _Node, tags: set[str] | frozenset[str]) -> bool:
+    """Whether an element named in ``tags`` encloses ``node``."""
+    return any(parent.tag in tags for parent in _ancestors(node))
+
+
+def _text_of(node: _Node, *, outside_links: bool = False, until: _Node | None = None) -> str:
+    """The visible text under ``node`` (``outside_links``: not inside a link; ``until``: before that element, in
+    document order), whitespace folded to one line."""
     parts: list[str] = []
     stack: list[_Node | str] = [node]
     while stack:
         current = stack.pop()
+        if current is until:
+            break
         if isinstance(current, str):
             parts.append(current)
         elif not current.hidden and not (outside_links and current.tag == "a" and "href" in current.attrs):
@@ -487,25 +493,8 @@ def _is_permalink_sign(node: _Node) -> bool:
     sign = _text_of(node).strip()
     if not sign or any(character.isalnum() for character in sign):
         return False
-    heading = node.parent
-    while heading is not None and heading.tag not in _HEADING_TAGS:
-        heading = heading.parent
-    return heading is not None and not any(character.isalnum() for character in _text_before(heading, node))
-
-
-def _text_before(container: _Node, node: _Node) -> str:
-    """The text inside ``container`` that comes before ``node``, in document order."""
-    parts: list[str] = []
-    stack: list[_Node | str] = [container]
-    while stack:
-        current = stack.pop()
-        if current is node:
-            break
-        if isinstance(current, str):
-            parts.append(current)
-        elif not current.hidden:
-            stack.extend(reversed(current.children))
-    return "".join(parts)
+    heading = next((parent for parent in _ancestors(node) if parent.tag in _HEADING_TAGS), None)
+    return heading is not None and not any(character.isalnum() for character in _text_of(heading, until=node))
 
 
 def _untitled_page_title(rendered: _Rendered, document: _Node) -> str | None:
@@ -513,16 +502,18 @@ def _untitled_page_title(rendered: _Rendered, document: _Node) -> str | None:
     rather than its first line, which is often the site's menu."""
     if top := next((heading.title for heading in rendered.headings if heading.level == 1), None):
         return top
-    for element in _elements(document, visible=True):
-        if _TITLE_CLASSES.intersection(element.attrs.get("class", "").split()) and (text := _text_of(element).strip()):
-            return text
-    return None
+    return next((text for box in _title_boxes(document) if (text := _text_of(box))), None)
 
 
 def _holds_title_box(node: _Node) -> bool:
     """Whether a header holds the page's title written as a box, not a heading (Doxygen's ``<div class="title">``)."""
-    return any(_TITLE_CLASSES.intersection(element.attrs.get("class", "").split())
-               for element in _elements(node, visible=True) if element is not node)
+    return any(box is not node for box in _title_boxes(node))
+
+
+def _title_boxes(node: _Node):
+    """The visible elements under ``node`` (itself included) whose class says they hold the page's title."""
+    return (element for element in _elements(node, visible=True)
+            if _TITLE_CLASSES.intersection(element.attrs.get("class", "").split()))
 
 
 def _is_page_action(node: _Node) -> bool:
@@ -966,12 +957,8 @@ def _loads_search_index(script: _Node) -> bool:
 
 def _in_dialog(node: _Node) -> bool:
     """Whether ``node`` is inside a dialog (a search box that opens over every page)."""
-    parent = node.parent
-    while parent is not None:
-        if parent.tag == "dialog" or parent.attrs.get("role", "").lower() in ("dialog", "alertdialog"):
-            return True
-        parent = parent.parent
-    return False
+    return any(parent.tag == "dialog" or parent.attrs.get("role", "").lower() in ("dialog", "alertdialog")
+               for parent in _ancestors(node))
 
 
 # ----------------------------------------------------------------------------------------------------------- dates
