@@ -45,8 +45,9 @@ def as_terminal_shows(text: str) -> str:
     if "\x1b" not in text and "\b" not in text:
         return text
     text = _ANSI_ESCAPE.sub("", text)
-    while _OVERSTRIKE.search(text):
-        text = _OVERSTRIKE.sub(_struck, text)
+    struck = 1
+    while struck:  # a character struck three times is two overstrikes, taken one pass each
+        text, struck = _OVERSTRIKE.subn(_struck, text)
     return text
 
 
