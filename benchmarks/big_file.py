@@ -52,9 +52,9 @@ def build_text(case: str, n_chars: int) -> str:
 
 def run_case(case: str, n_chars: int) -> dict:
     """Chunk one generated text in this process; wall seconds of chunking and peak RSS in MB."""
-    from qa.chunking import chunk_text
+    from qa.text.chunking import chunk_text
     from qa.config import Settings
-    from qa.encoder import load_encoder
+    from qa.embed.encoder import load_encoder
 
     text = build_text(case, n_chars)
     encoder = load_encoder()

@@ -2,7 +2,7 @@
 
     python benchmarks/boilerplate_rules.py --corpus /tmp/docs-corpus [--questions benchmarks/data/docs_questions.jsonl]
 
-Reads the corpus with qa's readers (one rule of ``qa/formats/html.py`` patched out per row), cuts every document
+Reads the corpus with qa's readers (one rule of ``qa/ingest/formats/html.py`` patched out per row), cuts every document
 into passages as the indexer does (the model's tokenizer only: nothing is embedded), and judges each passage with
 ``docs_quality.py``'s own parser, so the share is the one ``docs_quality.py`` reports for an index of that text.
 Each row also counts the labelled phrases still in their document's text. Ranking is not measured here: that
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from docs_quality import QUESTIONS, BoilerplateDetector  # noqa: E402
 
-import qa.formats.html as html  # noqa: E402
+import qa.ingest.formats.html as html  # noqa: E402
 
 
 def _without_language_links(measure):
@@ -33,7 +33,7 @@ def _without_language_links(measure):
     return measured
 
 
-# Each row: what is turned off, as (attribute of qa.formats.html, replacement built from the original).
+# Each row: what is turned off, as (attribute of qa.ingest.formats.html, replacement built from the original).
 VARIANTS = {
     "every rule": {},
     "no link-line sections": {"_link_line_sections": lambda original: lambda root: set()},
@@ -46,7 +46,7 @@ VARIANTS = {
 
 @contextmanager
 def patched(changes: dict):
-    """``qa.formats.html`` with ``changes`` applied, restored afterwards."""
+    """``qa.ingest.formats.html`` with ``changes`` applied, restored afterwards."""
     originals = {name: getattr(html, name) for name in changes}
     try:
         for name, make in changes.items():
@@ -59,8 +59,8 @@ def patched(changes: dict):
 
 def measure(corpus: Path, questions: list[dict], encoder, settings) -> dict:
     """Passages, boilerplate passages and phrases in their document's text for the corpus as qa reads it now."""
-    from qa.indexer import chunk_document
-    from qa.ingest import scan_corpus
+    from qa.index.indexer import chunk_document
+    from qa.ingest.corpus import scan_corpus
 
     scan = scan_corpus(corpus)
     passages: list[tuple[str, str]] = []
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     args = parser.parse_args(argv)
     from qa.config import Settings
-    from qa.encoder import DEFAULT_MODEL, load_encoder
+    from qa.embed.encoder import DEFAULT_MODEL, load_encoder
 
     settings = Settings.from_env()
     encoder = load_encoder(DEFAULT_MODEL, settings.encoder, precision=settings.precision, cache_dir=settings.cache_dir)

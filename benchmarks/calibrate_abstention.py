@@ -1,4 +1,4 @@
-"""Fit the answerability model (qa/confidence.py) on labelled data and print its accuracy per group.
+"""Fit the answerability model (qa/search/confidence.py) on labelled data and print its accuracy per group.
 
 Positives: questions the index answers (seeds questions on the seeds index; SciFact train queries on a
 SciFact index). Negatives: questions it cannot answer (off-topic questions on the seeds index, SciFact
@@ -19,11 +19,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from qa.confidence import DEFAULT_CALIBRATION, Calibration, term_coverage  # noqa: E402
+from qa.search.confidence import DEFAULT_CALIBRATION, Calibration, term_coverage  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.datasets import load_dataset  # noqa: E402
-from qa.keyword import query_terms  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.eval.datasets import load_dataset  # noqa: E402
+from qa.search.keyword import query_terms  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "public" / "scifact"
@@ -93,7 +93,7 @@ def main() -> None:
         part = x[held_out]
         conf = np.array([calibration.confidence(c, v) for c, v in part])
         accuracy = np.mean((conf >= 0.5) == bool(label))
-        # The calibration in qa/confidence.py on the same questions: whether it still holds for these indexes.
+        # The calibration in qa/search/confidence.py on the same questions: whether it still holds for these indexes.
         shipped = np.mean([(DEFAULT_CALIBRATION.confidence(c, v) >= 0.5) == bool(label) for c, v in part])
         print(f"{name:48s} {len(part):4d}  {accuracy:.3f}{'':30s}{conf.mean():.3f}{'':12s}{shipped:.3f}")
     final = fit(*stack(slice(None)))

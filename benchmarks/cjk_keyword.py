@@ -8,7 +8,7 @@ The seeds hold a single Chinese sentence; the small CJK corpus has CJK passages 
 (and one made of function characters only), which is where stop characters can matter.
 
 Systems, each in keyword mode and in hybrid mode (the same dense side), scored as `qa eval` scores them:
-  off               the keyword index and queries as before qa.cjk: a CJK run is one unicode61 token
+  off               the keyword index and queries as before qa.text.cjk: a CJK run is one unicode61 token
   bigrams           what qa ships: CJK runs indexed and queried as bigrams, stop-character bigrams left out
   bigrams+stops     the same index, the query keeping bigrams that hold a stop character (的, 是, 什么 ...)
   bigram table      "off" for non-CJK terms plus a second FTS5 table holding each passage's CJK runs as bigrams,
@@ -30,18 +30,18 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import qa.keyword  # noqa: E402
-import qa.store  # noqa: E402
-from qa.cjk import CJK_RUN, bigrams, has_cjk  # noqa: E402
+import qa.search.keyword  # noqa: E402
+import qa.index.store  # noqa: E402
+from qa.text.cjk import CJK_RUN, bigrams, has_cjk  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.datasets import load_dataset  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.evaluate import run_queries  # noqa: E402
-from qa.indexer import build_index  # noqa: E402
-from qa.manifest import DATABASE_FILE  # noqa: E402
-from qa.metrics import hit_at_k, mrr_at_k  # noqa: E402
-from qa.search import SearchService  # noqa: E402
-from qa.store import StoreReader, keyword_rows  # noqa: E402
+from qa.eval.datasets import load_dataset  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.eval.evaluate import run_queries  # noqa: E402
+from qa.index.indexer import build_index  # noqa: E402
+from qa.index.manifest import DATABASE_FILE  # noqa: E402
+from qa.eval.metrics import hit_at_k, mrr_at_k  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
+from qa.index.store import StoreReader, keyword_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,21 +53,21 @@ def _unchanged(text: str) -> str:
 @contextlib.contextmanager
 def cjk_handling(*, index: bool = True, query: bool = True, stop_characters: bool = True):
     """Switch parts of qa's CJK handling off for the duration (index writing, query terms, stop characters)."""
-    saved = qa.store.fts_form, qa.keyword.fts_form, qa.keyword.is_stop_term
+    saved = qa.index.store.fts_form, qa.search.keyword.fts_form, qa.search.keyword.is_stop_term
     if not index:
-        qa.store.fts_form = _unchanged
+        qa.index.store.fts_form = _unchanged
     if not query:
-        qa.keyword.fts_form = _unchanged
+        qa.search.keyword.fts_form = _unchanged
     if not stop_characters:
-        qa.keyword.is_stop_term = lambda term: False
+        qa.search.keyword.is_stop_term = lambda term: False
     try:
         yield
     finally:
-        qa.store.fts_form, qa.keyword.fts_form, qa.keyword.is_stop_term = saved
+        qa.index.store.fts_form, qa.search.keyword.fts_form, qa.search.keyword.is_stop_term = saved
 
 
 def build(corpus: Path, index_dir: Path, encoder, *, cjk: bool) -> Path:
-    """A seeds index with the default settings, its keyword rows written with or without qa.cjk."""
+    """A seeds index with the default settings, its keyword rows written with or without qa.text.cjk."""
     defaults = Settings()
     with cjk_handling(index=cjk):
         build_index(
@@ -84,7 +84,7 @@ def trigrams(run: str) -> list[str]:
 
 def query_bigrams(run: str) -> list[str]:
     """A question's CJK run as the shipped query takes it: bigrams, less those holding a stop character."""
-    return [t for t in qa.keyword.query_terms(run) if has_cjk(t)]
+    return [t for t in qa.search.keyword.query_terms(run) if has_cjk(t)]
 
 
 class SecondTableRetriever:
@@ -96,10 +96,10 @@ class SecondTableRetriever:
     """
 
     def __init__(self, index_dir: Path, tokenizer: str) -> None:
-        self.words = qa.keyword.KeywordRetriever(StoreReader(index_dir / DATABASE_FILE))
+        self.words = qa.search.keyword.KeywordRetriever(StoreReader(index_dir / DATABASE_FILE))
         self.trigram = tokenizer == "trigram"
         source = sqlite3.connect(index_dir / DATABASE_FILE)
-        with cjk_handling(index=False):  # the rows as that index (built without qa.cjk) holds them
+        with cjk_handling(index=False):  # the rows as that index (built without qa.text.cjk) holds them
             rows = [(r.chunk_id, r.context, r.text) for r in keyword_rows(source)]
         source.close()
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
@@ -116,7 +116,7 @@ class SecondTableRetriever:
             raise NotImplementedError("filters are not part of this comparison")
         scores: dict[int, float] = {}
         with cjk_handling(query=False):
-            words = [t for t in qa.keyword.query_terms(question) if not has_cjk(t)]
+            words = [t for t in qa.search.keyword.query_terms(question) if not has_cjk(t)]
         if words:
             phrases = self.words.tokenizer.tokens(words)
             for chunk_id, score in self.words.postings.search(phrases, k, weights=self.words.weights):
@@ -154,8 +154,8 @@ def quality(dataset, services: dict[str, tuple[SearchService, dict]]) -> None:
 def stop_share(dataset) -> str:
     """How many of the questions' CJK bigrams the stop characters take out of the query."""
     with cjk_handling(stop_characters=False):
-        every = [t for q in dataset.queries for t in qa.keyword.query_terms(q.text) if has_cjk(t)]
-    kept = [t for q in dataset.queries for t in qa.keyword.query_terms(q.text) if has_cjk(t)]
+        every = [t for q in dataset.queries for t in qa.search.keyword.query_terms(q.text) if has_cjk(t)]
+    kept = [t for q in dataset.queries for t in qa.search.keyword.query_terms(q.text) if has_cjk(t)]
     return f"CJK query terms: {len(every)}, of which left out as holding a stop character: {len(every) - len(kept)}"
 
 

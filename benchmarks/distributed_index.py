@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from update import generate
 
 from qa.config import Settings
-from qa.distributed import EmbeddingCache, RayEmbedder, build_on_cluster, cache_dir_for, ray_session
-from qa.encoder import DEFAULT_MODEL, load_encoder
-from qa.indexer import build_index
+from qa.distributed.ray_indexing import EmbeddingCache, RayEmbedder, build_on_cluster, cache_dir_for, ray_session
+from qa.embed.encoder import DEFAULT_MODEL, load_encoder
+from qa.index.indexer import build_index
 
 METHODS = ("local", "ray-1", "ray-2", "ray-1-driver", "ray-2-driver")
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from qa.evaluate import EvalReport
+    from qa.eval.evaluate import EvalReport
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "benchmarks" / "data" / "docs_questions.jsonl"
@@ -283,7 +283,7 @@ def first_rank(ranking: list[str], wanted) -> int | None:
 def per_question(dataset, report, service, mode: str, detector: BoilerplateDetector) -> list[dict]:
     """Each question's passage rank, page rank and top hit (and whether it is boilerplate), from the report's
     rankings plus one top-1 search."""
-    from qa.evaluate import PHRASE_MATCH
+    from qa.eval.evaluate import PHRASE_MATCH
 
     rows = []
     for query in dataset.queries:
@@ -348,10 +348,10 @@ class Measurement:
 def measure(corpus: Path, questions: Path, index: Path | None, mode: str) -> Measurement:
     """Index the corpus (or reuse ``index``), ask every question and judge every passage."""
     from qa.config import Settings
-    from qa.datasets import load_dataset
-    from qa.encoder import DEFAULT_MODEL, load_encoder
-    from qa.evaluate import BEIR_PASSAGES, evaluate
-    from qa.search import SearchService
+    from qa.eval.datasets import load_dataset
+    from qa.embed.encoder import DEFAULT_MODEL, load_encoder
+    from qa.eval.evaluate import BEIR_PASSAGES, evaluate
+    from qa.search.service import SearchService
 
     settings = Settings.from_env()
     encoder = load_encoder(DEFAULT_MODEL, settings.encoder, precision=settings.precision, cache_dir=settings.cache_dir)
@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-question", type=Path, default=None, help="write each question's ranks here (JSON)")
     parser.add_argument("--compare", type=Path, default=None, help="a --per-question file of an earlier run")
     args = parser.parse_args(argv)
-    from qa.evaluate import QUESTION_PASSAGES
+    from qa.eval.evaluate import QUESTION_PASSAGES
 
     run = measure(args.corpus, args.questions, args.index, args.mode)
     print(render_row(run))

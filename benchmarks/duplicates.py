@@ -23,11 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa.config import Settings  # noqa: E402
-from qa.duplicates import group_duplicates, jaccard, shingles  # noqa: E402
-from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest  # noqa: E402
-from qa.search import SearchService  # noqa: E402
-from qa.store import StoreReader  # noqa: E402
-from qa.vectors import VectorIndex  # noqa: E402
+from qa.search.duplicates import group_duplicates, jaccard, shingles  # noqa: E402
+from qa.index.manifest import DATABASE_FILE, VECTORS_FILE, Manifest  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
+from qa.index.store import StoreReader  # noqa: E402
+from qa.index.vectors import VectorIndex  # noqa: E402
 
 NEIGHBOURS = 10
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.9)

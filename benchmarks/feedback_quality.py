@@ -11,7 +11,7 @@ rounds, and prints each side's median and their ratio.
 The index must already be built from the corpus with the default settings (``benchmarks/docs_quality.py
 --index DIR`` builds it). Every variant ranks with the same opened index and model, through the search
 service's own first stage with one step added, and is scored as ``qa eval`` scores question sets
-(``qa.evaluate.run_queries``): passage hit@1/3/5, MRR@10 and page hit@5, then how many questions' passage rank
+(``qa.eval.evaluate.run_queries``): passage hit@1/3/5, MRR@10 and page hit@5, then how many questions' passage rank
 moved up and down against the first variant. The variants (m: how many of the first ranking's best
 passages feed back; the keyword side and the fusion are otherwise as without feedback):
 
@@ -101,7 +101,7 @@ def expansion_words(
 ) -> list[str]:
     """The ``t`` words (one surface form per stem) weighted highest over the ``m`` best passages, RM3-style
     (without ``use_idf``, by term frequency alone, as RM3 proper weighs them)."""
-    from qa.keyword import STOPWORDS, query_terms
+    from qa.search.keyword import STOPWORDS, query_terms
 
     top = ranked[:m]
     if not top:
@@ -147,7 +147,7 @@ def with_expansion(
 
 def variant_first_stage(variant: Variant, original):
     """A replacement for ``SearchService._first_stage`` that adds ``variant``'s feedback step."""
-    from qa.search import Ranking
+    from qa.search.service import Ranking
 
     def first_stage(self, question, top_k, mode, allowed, query=None):
         if variant.kind in ("none", "qa") or mode == "keyword":
@@ -178,7 +178,7 @@ def variant_first_stage(variant: Variant, original):
 
 def passage_ranks(report) -> dict[str, int | None]:
     """Each question's first answering passage rank (None: not in the ranking)."""
-    from qa.evaluate import PHRASE_MATCH
+    from qa.eval.evaluate import PHRASE_MATCH
 
     return {
         qid: next((rank for rank, entry in enumerate(run, 1) if entry == PHRASE_MATCH), None)
@@ -226,9 +226,9 @@ def open_labelled(index: Path, questions: Path, corpus: Path):
     """The search service over ``index`` (settings from the environment, results as deep as `qa eval` scores) and
     the labelled questions over ``corpus``."""
     from qa.config import Settings
-    from qa.datasets import load_dataset
-    from qa.evaluate import BEIR_PASSAGES
-    from qa.search import SearchService
+    from qa.eval.datasets import load_dataset
+    from qa.eval.evaluate import BEIR_PASSAGES
+    from qa.search.service import SearchService
 
     service = SearchService.open(replace(Settings.from_env(), index_dir=index, max_top_k=BEIR_PASSAGES))
     return service, load_dataset(questions, corpus=corpus)
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=["none", "rocchio:m=3:beta=0.5"])
     parser.add_argument("--latency", type=int, default=0, metavar="ROUNDS", help="time searches off and on instead")
     args = parser.parse_args(argv)
-    from qa.evaluate import run_queries
-    from qa.search import SearchService
+    from qa.eval.evaluate import run_queries
+    from qa.search.service import SearchService
 
     service, dataset = open_labelled(args.index, args.questions, args.corpus)
     settings = service.settings

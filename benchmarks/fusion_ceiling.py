@@ -19,10 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tune_retrieval import add_dataset_arguments, memoised_encoder  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.datasets import load_dataset  # noqa: E402
-from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
-from qa.metrics import hit_at_k, mrr_at_k, ndcg_at_k  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.eval.datasets import load_dataset  # noqa: E402
+from qa.eval.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
+from qa.eval.metrics import hit_at_k, mrr_at_k, ndcg_at_k  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 METRICS = {
     "nDCG@10": lambda run, rel: ndcg_at_k(run, rel, 10),

@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from qa.formats import Unreadable, extract
+from qa.ingest.formats import Unreadable, extract
 
 
 def site_pages(folder: Path, limit: int) -> list[Path]:

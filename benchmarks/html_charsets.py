@@ -4,7 +4,7 @@
 
 Makes pages from the translated manual pages installed under /usr/share/man/<language>/man1 (their prose, as
 paragraphs, no <meta charset>), converts each with iconv into its language's legacy encodings, and decodes the
-bytes (a) as windows-1252 and (b) as qa.formats.html.read_html does (UTF-8 when valid, else charset-normalizer's
+bytes (a) as windows-1252 and (b) as qa.ingest.formats.html.read_html does (UTF-8 when valid, else charset-normalizer's
 reading). Prints, per encoding, how many pages' texts come back exactly as written and the median share of
 characters that differ; --lines 2 shows short pages, where detection has least to go on.
 """
@@ -19,7 +19,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from qa.formats.html import read_html
+from qa.ingest.formats.html import read_html
 
 MAN = Path("/usr/share/man")
 ENCODINGS = {
@@ -54,7 +54,7 @@ def differing_share(got: str, want: str) -> float:
 
 
 def detect(raw: bytes) -> str:
-    """The page's text as qa.formats.html reads undeclared bytes (UTF-8 when valid, else detection)."""
+    """The page's text as qa.ingest.formats.html reads undeclared bytes (UTF-8 when valid, else detection)."""
     return read_html(raw).text
 
 

@@ -12,7 +12,7 @@ with highlights, one thread) and prints the median, p95 and p99 milliseconds, th
 
 Repeated passages are a pessimistic corpus: every passage has N / len(DIR) copies with the same words, so
 keyword candidates tie in groups and the top results are near-identical passages that search folds into one
-(qa.duplicates), ranking a second time deeper to fill the places. A real corpus of N passages has neither.
+(qa.search.duplicates), ranking a second time deeper to fill the places. A real corpus of N passages has neither.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.manifest import (
+from qa.index.manifest import (
     CODES_FILE, DATABASE_FILE, KEYWORDS_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest, file_checksum,
 )
-from qa.postings import build_postings
-from qa.sentences import SentenceFile, SentenceFileWriter
-from qa.store import StoreWriter, keyword_rows
-from qa.vectors import APPROXIMATE, VectorIndex
+from qa.index.postings import build_postings
+from qa.index.sentence_vectors import SentenceFile, SentenceFileWriter
+from qa.index.store import StoreWriter, keyword_rows
+from qa.index.vectors import APPROXIMATE, VectorIndex
 
 _DOCUMENT_COLUMNS = "id, doc_id, title, date, author, source, date_source, content_hash, n_chars, n_lines, text"
 _CHUNK_COLUMNS = 'id, document_id, ord, start, "end", line_start, line_end, n_tokens, text_hash, text, section, anchor'
@@ -134,7 +134,7 @@ def ask(index_dir: Path, questions: list[str], warm_passes: int = 0) -> dict:
             timed pass finds in memory whatever the process could keep of what the questions read.
     """
     from qa.config import Settings
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     started = time.perf_counter()
     service = SearchService.open(Settings(index_dir=index_dir))
@@ -161,7 +161,7 @@ def ask(index_dir: Path, questions: list[str], warm_passes: int = 0) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, help="The index to grow (any size; its passages are repeated).")
-    parser.add_argument("--dataset", type=Path, help="Labelled set whose questions are asked (qa.datasets).")
+    parser.add_argument("--dataset", type=Path, help="Labelled set whose questions are asked (qa.eval.datasets).")
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", default="100000,1000000", help="Comma-separated passage counts.")
     parser.add_argument("--questions", type=int, default=300, help="How many of the set's questions to ask.")
@@ -174,7 +174,7 @@ def main() -> None:
         asked = json.loads(args.questions_file.read_text(encoding="utf-8"))
         print(json.dumps(ask(args.ask, asked, args.warm_passes)))
         return
-    from qa.datasets import load_dataset
+    from qa.eval.datasets import load_dataset
 
     questions = [q.text for q in load_dataset(args.dataset, split=args.split).queries][: args.questions]
     work = args.work or Path(tempfile.mkdtemp(prefix="qa-hybrid-scale-"))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("qa", "qa.library", "qa.api.app", "mcp.server.mcpserver", "qa.mcp_server")
+MODULES = ("qa", "qa.library", "qa.api.app", "mcp.server.mcpserver", "qa.mcp.server")
 _TIMER = (
     "import json, sys, time\n"
     "started = time.perf_counter()\n"

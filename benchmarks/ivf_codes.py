@@ -32,16 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-import qa.vectors as vectors_module
-from qa.manifest import VECTORS_FILE, Manifest
-from qa.vectors import VectorIndex
+import qa.index.vectors as vectors_module
+from qa.index.manifest import VECTORS_FILE, Manifest
+from qa.index.vectors import VectorIndex
 from scale import unit_vectors  # run from benchmarks/, like the other scripts
 
 
 def question_vectors(index: Path, dataset: Path, split: str, count: int) -> np.ndarray:
     """The labelled set's first ``count`` questions, embedded as the index's searches embed them."""
-    from qa.datasets import load_dataset
-    from qa.encoder import load_encoder
+    from qa.eval.datasets import load_dataset
+    from qa.embed.encoder import load_encoder
 
     manifest = Manifest.read(index)
     encoder = load_encoder(manifest.model, precision=(manifest.encoder or {}).get("precision", "fp32"))

@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.manifest import CODES_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, file_checksum
+from qa.index.manifest import CODES_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest, file_checksum
 
 HYBRID_SCALE = Path(__file__).resolve().parent / "hybrid_scale.py"
 
 
 def with_inverted_codes(source: Path, target: Path) -> dict:
     """``source`` at ``target`` with the codes ``VectorIndex.build`` makes at its size; their build figures."""
-    import qa.vectors as vectors_module
+    import qa.index.vectors as vectors_module
 
     target.mkdir(parents=True)
     for path in source.iterdir():
@@ -119,8 +119,8 @@ def main() -> None:
     parser.add_argument("--process-runs", type=int, default=2, help="Fresh-process runs per side (0: none).")
     args = parser.parse_args()
     from qa.config import Settings
-    from qa.datasets import load_dataset
-    from qa.search import SearchService
+    from qa.eval.datasets import load_dataset
+    from qa.search.service import SearchService
 
     questions = [q.text for q in load_dataset(args.dataset, split=args.split).queries][: args.questions]
     inverted_dir = args.work / "inverted"

@@ -6,12 +6,12 @@ Usage (bm25s and PyStemmer live in a scratch environment that also sees qa's pac
     $PY benchmarks/keyword_choice.py ../shared/eval/public/scifact --split train --index /tmp/scifact-int8
     $PY benchmarks/keyword_choice.py tests/data/seeds_questions.jsonl --corpus seeds --index /tmp/bm25-seeds
 The index must already be built from the dataset's corpus (`qa eval ... --index DIR` or `qa index`); it is
-only read. Both sides rank the same strings: each passage's keyword row (``qa.store.keyword_rows``), its document
+only read. Both sides rank the same strings: each passage's keyword row (``qa.index.store.keyword_rows``), its document
 context (title, date in words, author, source) and its text. qa's side is its own KeywordRetriever, whose postings
 give FTS5's bm25() scores (tests/test_postings.py); FTS5's build time and size are those of the same rows written
 into an FTS5 table as the store held them before the postings (``chunks_fts``); bm25s gets the
 context and text joined by a newline, its English stemmer and stop words, and its own query tokenisation.
-Quality comes from qa.evaluate.run_queries with the keyword retriever swapped, so documents (or answer
+Quality comes from qa.eval.evaluate.run_queries with the keyword retriever swapped, so documents (or answer
 passages) are ranked and scored exactly as `qa eval` does, in keyword mode and as the keyword side of
 hybrid fusion. Latency is the keyword retriever alone, the two sides interleaved query by query.
 """
@@ -38,15 +38,15 @@ except ImportError as exc:  # pragma: no cover - a scratch environment, not qa's
     raise SystemExit(f"{exc}: run this with an interpreter that has `pip install bm25s PyStemmer` (see the docstring)")
 
 from qa.config import Settings  # noqa: E402
-from qa.datasets import Dataset, beir_document_text, iter_beir_corpus, load_dataset  # noqa: E402
-from qa.evaluate import BEIR_PASSAGES  # noqa: E402
-from qa.keyword import KeywordRetriever, match_expression  # noqa: E402
-from qa.manifest import DATABASE_FILE  # noqa: E402
-from qa.metadata import Metadata  # noqa: E402
-from qa.metrics import percentile, summarise  # noqa: E402
-from qa.search import SearchService  # noqa: E402
-from qa.postings import TOKENIZER  # noqa: E402
-from qa.store import StoreReader, document_context, keyword_rows  # noqa: E402
+from qa.eval.datasets import Dataset, beir_document_text, iter_beir_corpus, load_dataset  # noqa: E402
+from qa.eval.evaluate import BEIR_PASSAGES  # noqa: E402
+from qa.search.keyword import KeywordRetriever, match_expression  # noqa: E402
+from qa.index.manifest import DATABASE_FILE  # noqa: E402
+from qa.ingest.metadata import Metadata  # noqa: E402
+from qa.eval.metrics import percentile, summarise  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
+from qa.index.postings import TOKENIZER  # noqa: E402
+from qa.index.store import StoreReader, document_context, keyword_rows  # noqa: E402
 from tune_retrieval import add_dataset_arguments, memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
 
 # bm25s settings compared, fixed before any run: its defaults (Lucene's BM25, k1 1.5, b 0.75), the classic

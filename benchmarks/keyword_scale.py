@@ -2,12 +2,12 @@
 
     python benchmarks/keyword_scale.py --index DIR --dataset ../shared/eval/public/scifact --split train \\
         --n 18000,100000,1000000
-Real passages, repeated: the keyword rows (context and text, as ``qa.store.keyword_rows`` gives them) of the
+Real passages, repeated: the keyword rows (context and text, as ``qa.index.store.keyword_rows`` gives them) of the
 index at DIR are written over and over until there are N, once into an FTS5 table with the schema the store had
-before the postings (``chunks_fts``), once into a postings file (``qa.postings.build_postings``), so every term
+before the postings (``chunks_fts``), once into a postings file (``qa.index.postings.build_postings``), so every term
 keeps the share of passages it has in real text. The questions of the labelled set are asked of both, one after
 the other for each question, at the depth a hybrid search fetches (``QA_CANDIDATES``, 100) on one thread; FTS5 as
-the store's keyword search asked it, the postings as ``qa.keyword.KeywordRetriever`` does. Prints per N: build
+the store's keyword search asked it, the postings as ``qa.search.keyword.KeywordRetriever`` does. Prints per N: build
 seconds and megabytes of each, median / p95 milliseconds per question, the ratio of the medians (same run), how
 many questions got the same scores from both, and the resident memory of a fresh process that opens only the
 postings and asks every question (what serving adds: before opening and after the questions, anonymous and
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Settings
-from qa.datasets import load_dataset
-from qa.keyword import match_expression, query_terms
-from qa.manifest import DATABASE_FILE
-from qa.postings import TOKENIZER, KeywordRow, Postings, QueryTokenizer, build_postings
-from qa.store import keyword_rows
+from qa.eval.datasets import load_dataset
+from qa.search.keyword import match_expression, query_terms
+from qa.index.manifest import DATABASE_FILE
+from qa.index.postings import TOKENIZER, KeywordRow, Postings, QueryTokenizer, build_postings
+from qa.index.store import keyword_rows
 
 
 def source_rows(store: Path) -> list[KeywordRow]:
@@ -94,7 +94,7 @@ class Fts5Side:
 
 
 class PostingsSide:
-    """Keyword search as ``qa.keyword.KeywordRetriever`` answers it: terms, FTS5's tokens, the mapped postings."""
+    """Keyword search as ``qa.search.keyword.KeywordRetriever`` answers it: terms, FTS5's tokens, the mapped postings."""
 
     def __init__(self, path: Path, weights: tuple[float, float]) -> None:
         self.postings = Postings.open_path(path)

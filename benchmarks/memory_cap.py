@@ -155,7 +155,7 @@ def main() -> None:
                              "asks it.")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    from qa.datasets import load_dataset
+    from qa.eval.datasets import load_dataset
 
     questions = [q.text for q in load_dataset(args.dataset, split=args.split).queries][: args.questions]
     caps = [None if cap == "none" else int(cap) for cap in args.caps.split(",")]

@@ -4,7 +4,7 @@
 
 Builds two small indexes (told apart by every file), then swaps fresh copies of them in under one path, as
 `qa index` does, while opening the index over and over two ways: the old sequence (manifest, checksums,
-vectors and store each opened by path) and ``qa.snapshot.open_snapshot``. Prints, for each, the opens,
+vectors and store each opened by path) and ``qa.index.snapshot.open_snapshot``. Prints, for each, the opens,
 the mixed ones (files from two builds) and the failed ones, and one JSON line.
 """
 
@@ -22,15 +22,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.atomic import _exchange  # noqa: E402
+from qa.index.atomic import _exchange  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
 from qa.errors import QAError  # noqa: E402
-from qa.indexer import build_index  # noqa: E402
-from qa.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums  # noqa: E402
-from qa.snapshot import open_snapshot  # noqa: E402
-from qa.store import StoreReader  # noqa: E402
-from qa.vectors import VectorIndex  # noqa: E402
+from qa.index.indexer import build_index  # noqa: E402
+from qa.index.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums  # noqa: E402
+from qa.index.snapshot import open_snapshot  # noqa: E402
+from qa.index.store import StoreReader  # noqa: E402
+from qa.index.vectors import VectorIndex  # noqa: E402
 
 CORPORA = {
     "alpha": {"a.md": "# Alpha\n\nThe alpha file talks about green tea and nothing else.\n"},

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.formats.pdf import pdfium_page_texts
+from qa.ingest.formats.pdf import pdfium_page_texts
 
 DICTIONARY = Path("/usr/share/dict/words")
 # Varied producers: pdfTeX, LuaTeX, dvipdfm(x), Ghostscript, Acrobat Distiller, Skia (Chrome), WeasyPrint, cairo,

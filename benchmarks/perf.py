@@ -34,7 +34,7 @@ qa's figures are printed. --scale also runs benchmarks/scale.py when it exists.
 At real size: `--index DIR` uses an index qa already built (for example of SciFact's 17,897 passages:
 `qa eval ../shared/eval/public/scifact --index DIR` builds one) instead of the seeds index, served with
 `--no-build`; the peer indexes the same passages (read from its store). `--dataset PATH [--split test]`
-asks that labelled set's questions (qa.datasets: a BEIR folder or a question file) instead of the seeds
+asks that labelled set's questions (qa.eval.datasets: a BEIR folder or a question file) instead of the seeds
 questions. With `--keep DIR`, the peer's index of those passages is kept there and reused by the next run.
 """
 
@@ -182,7 +182,7 @@ def section_index(ours: Side, peer: Side | None, work: Path, args, log) -> dict:
 def query_worker(index_dir: Path, questions: Path, rounds: int, top_k: int) -> dict:
     """Runs in a qa subprocess: in-process search latency (what the HTTP layer adds nothing to)."""
     from qa.config import Settings
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     service = SearchService.open(Settings(index_dir=index_dir))
     asked = [q for q in questions.read_text(encoding="utf-8").splitlines() if q.strip()]
@@ -521,7 +521,7 @@ def main() -> int:
                      "load_average_start": os.getloadavg()}
     global QUESTIONS, ONE_SHOT_QUESTION, GIVEN_INDEX
     if args.dataset:
-        from qa.datasets import load_dataset
+        from qa.eval.datasets import load_dataset
 
         QUESTIONS = [query.text for query in load_dataset(args.dataset, split=args.split).queries]
         ONE_SHOT_QUESTION = QUESTIONS[0]

@@ -9,7 +9,7 @@ The index must already be built from the corpus with the default settings (``ben
 --index DIR`` builds it). The retrievers' answers (the question's vector, the dense and keyword candidates,
 cosines and best-sentence cosines) are computed once per question and call, and replayed for every variant, so
 a variant costs only its own step, the fusion and the scoring. Each variant is the search service as configured
-with one step changed, scored as ``qa eval`` scores question sets (``qa.evaluate.run_queries``): passage
+with one step changed, scored as ``qa eval`` scores question sets (``qa.eval.evaluate.run_queries``): passage
 hit@1/3/5, MRR@10, page hit@5, then how many questions' passage rank moved up and down against the first variant,
 and came into / went out of its top 5. Variants (``kind:key=value:...``; several kinds joined by ``+`` apply
 together, in the order written):
@@ -142,7 +142,7 @@ class Corpus:
 
     def stems(self, text: str) -> set[str]:
         """The stems of ``text``'s query terms (as the keyword index tokenizes them)."""
-        from qa.keyword import query_terms
+        from qa.search.keyword import query_terms
 
         if text not in self._stems:
             self._stems[text] = tuple(t for ts in self.tokenizer.tokens(query_terms(text)) for t in ts)
@@ -231,7 +231,7 @@ def short_step(corpus: Corpus, fused, step: Step):
 
 def doclead_step(corpus: Corpus, fused, step: Step):
     """``fused`` with the document-lead bonus of ``step`` added (see the module docstring)."""
-    from qa.search import states_something
+    from qa.search.service import states_something
 
     ids = [chunk_id for chunk_id, _ in fused]
     marks = ",".join("?" * len(ids))
@@ -250,9 +250,9 @@ def feedback_words_variant(corpus: Corpus, question: str, passage: str, step: St
     """The feedback words of ``passage`` under a ``dfcap`` or ``feedidf`` step."""
     from collections import Counter
 
-    from qa.cjk import fts_form
-    from qa.keyword import STOPWORDS, query_terms
-    from qa.search import _FEEDBACK_WORDS
+    from qa.text.cjk import fts_form
+    from qa.search.keyword import STOPWORDS, query_terms
+    from qa.search.service import _FEEDBACK_WORDS
 
     words = [w.lower() for w in _WORD.findall(fts_form(passage)) if w.lower() not in STOPWORDS]
     asked = {token for tokens in corpus.tokenizer.tokens(query_terms(question)) for token in tokens}
@@ -272,17 +272,17 @@ def feedback_words_variant(corpus: Corpus, question: str, passage: str, step: St
 
 def install(service, corpus: Corpus, steps: list[Step], settings) -> None:
     """Configure ``service`` for one variant: its settings, and its ranking and feedback steps patched in."""
-    import qa.search
-    from qa.search import SearchService
+    import qa.search.service
+    from qa.search.service import SearchService
 
-    qa.search.states_something = _ORIGINAL.setdefault("states_something", qa.search.states_something)
+    qa.search.service.states_something = _ORIGINAL.setdefault("states_something", qa.search.service.states_something)
     service._stating.clear()  # the service's judgments of leads were made under the variant before
     changed = settings
     for step in steps:
         if step.kind == "lead":
             changed = replace(changed, section_lead=step.number("w", 0.2))
         elif step.kind == "anylead":
-            qa.search.states_something = lambda text: True
+            qa.search.service.states_something = lambda text: True
         elif step.kind == "nofeedback":
             changed = replace(changed, keyword_feedback=0.0)
     service.settings = changed
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from feedback_quality import open_labelled, scored
 
-    from qa.evaluate import run_queries
+    from qa.eval.evaluate import run_queries
 
     service, dataset = open_labelled(args.index, args.questions, args.corpus)
     settings = service.settings

@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -41,7 +41,7 @@ def build_tiny_cross_encoder(directory: Path, *, num_labels: int = 1, shape: str
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from qa.encoder import packaged_model_path, quiet_transformers
+    from qa.embed.encoder import packaged_model_path, quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()))

@@ -8,7 +8,7 @@ exact index. ``--rerank`` also tries other re-ranking depths for the approximate
 re-ranked exactly per query).
 
 Then the serving comparison: the approximate index as an index directory opened by the real loader
-(``qa.snapshot.open_snapshot``: checksums, the vector file mapped, the codes read), against the FAISS file of
+(``qa.index.snapshot.open_snapshot``: checksums, the vector file mapped, the codes read), against the FAISS file of
 the format before it (``IndexIDMap2(IndexRefineFlat(IndexPQFastScan))``, every float vector in memory, the same
 codes and re-ranking depth), each in a fresh process that loads it, runs ``--serve-queries`` single-query
 searches and reads its memory from /proc/self/status: VmRSS (resident), VmHWM (peak resident), RssAnon (the
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-import qa.vectors as vectors_module
-from qa.manifest import (
+import qa.index.vectors as vectors_module
+from qa.index.manifest import (
     CODES_FILE,
     DATABASE_FILE,
     FORMAT_VERSION,
@@ -45,9 +45,9 @@ from qa.manifest import (
     Manifest,
     file_checksum,
 )
-from qa.sentences import SentenceFileWriter
-from qa.store import StoreWriter
-from qa.vectors import VectorIndex
+from qa.index.sentence_vectors import SentenceFileWriter
+from qa.index.store import StoreWriter
+from qa.index.vectors import VectorIndex
 
 
 def unit_vectors(n: int, dimension: int, rng: np.random.Generator, block: int = 100_000) -> np.ndarray:
@@ -163,7 +163,7 @@ def serve_child(kind: str, path: Path, queries_path: Path, k: int, depth: int) -
     queries = np.load(queries_path)
     started = time.perf_counter()
     if kind == "mapped":
-        from qa.snapshot import open_snapshot
+        from qa.index.snapshot import open_snapshot
 
         index = open_snapshot(path).vectors
         assert index.kind == "approximate" and index.rerank_depth(k) == depth

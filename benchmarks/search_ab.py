@@ -44,7 +44,7 @@ from search_overhead import Server
 def _worker(index_dir: Path, questions: list[str], mode: str, top_k: int) -> None:
     """Runs in a tree's process: answer commands from stdin ("answers", "pass", "quit"), one JSON line each."""
     from qa.config import Settings
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     service = SearchService.open(Settings(index_dir=index_dir))
     for question in questions[:20]:  # warm up the model, numpy and the page cache
@@ -213,7 +213,7 @@ def report_http(args: argparse.Namespace, figures: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True)
-    parser.add_argument("--dataset", type=Path, help="Labelled set whose questions are asked (qa.datasets).")
+    parser.add_argument("--dataset", type=Path, help="Labelled set whose questions are asked (qa.eval.datasets).")
     parser.add_argument("--split", default="test")
     parser.add_argument("--baseline", type=Path, help="The code tree to compare with (required unless --worker).")
     parser.add_argument("--rounds", type=int, default=5)
@@ -230,7 +230,7 @@ def main() -> None:
     if args.worker:
         _worker(args.worker, json.loads(args.questions_file.read_text(encoding="utf-8")), args.mode, args.top_k)
         return
-    from qa.datasets import load_dataset
+    from qa.eval.datasets import load_dataset
 
     questions = [q.text for q in load_dataset(args.dataset, split=args.split).queries][: args.questions]
     if args.http:

@@ -67,7 +67,7 @@ def pass_median(call, items) -> float:
 def inprocess_worker(index_dir: Path, passes: int) -> dict:
     """Per-pass medians (ms) of the model call, the search, and the search with precomputed question vectors."""
     from qa.config import Settings
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     service = SearchService.open(Settings.from_env(index_dir=index_dir))
     asked = questions()

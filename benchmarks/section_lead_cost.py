@@ -20,9 +20,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.manifest import Manifest  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.index.manifest import Manifest  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BONUS = Settings().section_lead

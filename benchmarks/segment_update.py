@@ -46,14 +46,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from update import edit_one_paragraph, generate  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.indexer import build_index  # noqa: E402
-from qa.ingest import extractor_version  # noqa: E402
-from qa.manifest import Manifest  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.index.indexer import build_index  # noqa: E402
+from qa.ingest.corpus import extractor_version  # noqa: E402
+from qa.index.manifest import Manifest  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 from update import vocabulary  # noqa: E402
 
-# The phases of one update, in the order they run (see qa.indexer.BuildReport.phases).
+# The phases of one update, in the order they run (see qa.index.indexer.BuildReport.phases).
 PHASES = ("walk", "read", "compare", "chunk", "write", "lookup", "embed", "swap")
 
 
@@ -249,7 +249,7 @@ def compare_with_merged(index_dir: Path, corpus: Path, encoder, build: dict, cou
     """Answers of the segmented index against those of a copy merged into one segment."""
     import random
 
-    import qa.indexer
+    import qa.index.indexer
 
     merged = index_dir.parent / "index-merged"
     if merged.exists():
@@ -258,11 +258,11 @@ def compare_with_merged(index_dir: Path, corpus: Path, encoder, build: dict, cou
     # Some change, so the update runs, and a segment limit of 1, so it merges everything.
     extra = corpus / "merge-probe.md"
     extra.write_text("A probe document so that the merge has something to add.\n", encoding="utf-8")
-    limit, qa.indexer.MAX_SEGMENTS = qa.indexer.MAX_SEGMENTS, 1
+    limit, qa.index.indexer.MAX_SEGMENTS = qa.index.indexer.MAX_SEGMENTS, 1
     try:
         build_index(corpus, merged, encoder, **build)
     finally:
-        qa.indexer.MAX_SEGMENTS = limit
+        qa.index.indexer.MAX_SEGMENTS = limit
     build_index(corpus, index_dir, encoder, **build)  # the segmented one gets the probe too, as a segment
     extra.unlink()
     rng = random.Random(7)
@@ -275,7 +275,7 @@ def compare_with_merged(index_dir: Path, corpus: Path, encoder, build: dict, cou
 
 
 def _record_this_extractor(corpus: Path, index_dir: Path, encoder, build: dict) -> None:
-    """Make the index at ``index_dir`` one written by this code's extraction (``qa.ingest.extractor_version``, which
+    """Make the index at ``index_dir`` one written by this code's extraction (``qa.ingest.corpus.extractor_version``, which
     other code, such as another tree's, does not share), so that its updates take unchanged files from it: an update
     with a probe file added reads every file and records this extraction; the probe then goes in a merge."""
     probe = corpus / "extractor-probe.md"

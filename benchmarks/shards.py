@@ -8,7 +8,7 @@ later runs), then asks the seeds' questions (tests/data/seeds_questions.jsonl) f
 round:
 
 - ``one``: the unsharded index, in this process (``SearchService``);
-- ``sharded``: the shards, in this process (``qa.shard_router.open_sharded``): what the router's code adds;
+- ``sharded``: the shards, in this process (``qa.distributed.shard_router.open_sharded``): what the router's code adds;
 - ``one-serve``: the unsharded index as one Ray Serve replica, over HTTP through Serve's proxy;
 - ``shards-serve``: a Ray Serve deployment per shard plus the router, over HTTP through the same proxy.
 
@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import httpx  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.indexer import build_index  # noqa: E402
-from qa.search import SearchService  # noqa: E402
-from qa.shard_router import open_sharded  # noqa: E402
-from qa.shards import build_shards  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.index.indexer import build_index  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
+from qa.distributed.shard_router import open_sharded  # noqa: E402
+from qa.distributed.shards import build_shards  # noqa: E402
 from update import generate  # noqa: E402
 
 METHODS = ("one", "sharded", "one-serve", "shards-serve")
@@ -83,8 +83,8 @@ def deploy(one: Path, sharded: Path, port: int) -> dict[str, str]:
     """Both indexes on Ray Serve behind one proxy: their base URLs."""
     from ray import serve
 
-    from qa.replicas import deployment
-    from qa.shard_serving import sharded_deployment
+    from qa.distributed.replicas import deployment
+    from qa.distributed.shard_serving import sharded_deployment
 
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(deployment(Settings(index_dir=one, reload_interval=0), 1, cpus_per_replica=0.5), name="one",
@@ -123,7 +123,7 @@ def main() -> None:
     sharded = open_sharded(Settings(index_dir=sharded_dir), encoder)
     asked = [(question, mode) for mode in args.modes.split(",") for question in questions()]
 
-    from qa.distributed import ray_session
+    from qa.distributed.ray_indexing import ray_session
 
     with ray_session("local", num_cpus=2), httpx.Client(timeout=120) as client:
         urls = deploy(one_dir, sharded_dir, args.port)

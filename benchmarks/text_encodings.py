@@ -5,7 +5,7 @@
 Real translated text (the apt and dpkg message catalogues under /usr/share/locale) is converted with ``iconv``
 into Latin-1 (French, German), windows-1252 (English with curly quotes and dashes), windows-1250 (Polish),
 KOI8-R (Russian), Shift-JIS (Japanese) and GB2312 (Chinese), at a short and a long size, plus two words in
-Latin-1. Each file is read by :func:`qa.formats.text.decode_any` and compared with what ``iconv`` decodes: the
+Latin-1. Each file is read by :func:`qa.ingest.formats.text.decode_any` and compared with what ``iconv`` decodes: the
 count of characters that differ (0 is a pass; iconv's SHIFT-JIS reads byte 0x5C as a yen sign where Windows'
 cp932 reads a backslash). Timings are medians over rounds, beside the same text as UTF-8 read by ``decode_text``
 (today's reader) and by ``decode_any``.
@@ -20,8 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from qa.formats.base import decode_text
-from qa.formats.text import decode_any
+from qa.ingest.formats.base import decode_text
+from qa.ingest.formats.text import decode_any
 
 LOCALE = Path("/usr/share/locale")
 CATALOGUES = ("apt.mo", "dpkg.mo")

@@ -22,12 +22,12 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
-from qa.datasets import load_dataset  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
-from qa.manifest import Manifest  # noqa: E402
-from qa.metrics import mrr_at_k, ndcg_at_k  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.eval.datasets import load_dataset  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.eval.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
+from qa.index.manifest import Manifest  # noqa: E402
+from qa.eval.metrics import mrr_at_k, ndcg_at_k  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 GRID = [
     {"mode": "dense"},

@@ -24,10 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa.config import Settings  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.indexer import build_index  # noqa: E402
-from qa.manifest import Manifest  # noqa: E402
-from qa.ingest import scan_corpus  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.index.indexer import build_index  # noqa: E402
+from qa.index.manifest import Manifest  # noqa: E402
+from qa.ingest.corpus import scan_corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Passages per generated file: a few hundred files for 20,000 passages.

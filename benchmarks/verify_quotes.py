@@ -1,7 +1,7 @@
-"""Checking quotes (qa/verify.py): a labelled set, thresholds tuned on one half, precision and recall on the other,
+"""Checking quotes (qa/search/verify.py): a labelled set, thresholds tuned on one half, precision and recall on the other,
 and the time per quote and per 10-sentence paragraph.
 
-The labelled set is made at run time from the indexes themselves (through the service core, as qa.verify reads
+The labelled set is made at run time from the indexes themselves (through the service core, as qa.search.verify reads
 them) and from two files:
   true quotes     random spans of 1-3 whole sentences of indexed documents            -> exact, that span
   dressed quotes  the same with curly quotes, line breaks, extra spaces, lower first letter -> exact, that span
@@ -14,7 +14,7 @@ them) and from two files:
                   label) -> supported; claims without any judged document -> not_found (generated here from
                   --scifact; nothing of SciFact is stored in the repository)
 Items alternate between the tuning half (even positions in each group) and the reported half (odd). The support
-model is a logistic regression over qa.verify.SUPPORT_FEATURES; --tune-only fits it and shows the verdicts on the
+model is a logistic regression over qa.search.verify.SUPPORT_FEATURES; --tune-only fits it and shows the verdicts on the
 tuning half alone, for choosing features without looking at the reported half.
 
     python benchmarks/verify_quotes.py --seeds-index /tmp/verify-seeds --scifact-index /tmp/m-sf \\
@@ -36,12 +36,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from qa import verify
-from qa.chunking import split_sentences
+from qa.search import verify
+from qa.text.chunking import split_sentences
 from qa.config import Settings
-from qa.quotes import clean_quote
-from qa.search import SearchService
-from qa.verify import APPROXIMATE_MIN_SIMILARITY, SUPPORT_FEATURES, SUPPORT_MODEL, SupportModel, Verifier
+from qa.text.quotes import clean_quote
+from qa.search.service import SearchService
+from qa.search.verify import APPROXIMATE_MIN_SIMILARITY, SUPPORT_FEATURES, SUPPORT_MODEL, SupportModel, Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "public" / "scifact"
@@ -236,7 +236,7 @@ def right_span(item: Item, piece) -> bool:
     approximate, whose ends may differ by a changed word)."""
     start, end = item.span
     cut = item.original
-    # Quotation marks around the whole quote are not part of what is quoted (qa.quotes.clean_quote).
+    # Quotation marks around the whole quote are not part of what is quoted (qa.text.quotes.clean_quote).
     start += len(cut) - len(cut.lstrip(WRAPPING))
     end -= len(cut) - len(cut.rstrip(WRAPPING))
     for match in piece.matches:

@@ -1,4 +1,4 @@
-"""The support score of qa/verify.py on the tuning half only: how often the right document is among the candidates
+"""The support score of qa/search/verify.py on the tuning half only: how often the right document is among the candidates
 at all (candidate recall), and variants of the score's features compared by two-fold cross-validation within the
 tuning half (the reported half is never read here).
 
@@ -27,12 +27,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from verify_quotes import SCIFACT, fit_support, halves, labelled_sets
 
-from qa.chunking import split_sentences
-from qa.confidence import term_coverage
-from qa.keyword import STOPWORDS, query_terms
-from qa.quotes import clean_quote
-from qa.search import SearchService
-from qa.verify import (
+from qa.text.chunking import split_sentences
+from qa.search.confidence import term_coverage
+from qa.search.keyword import STOPWORDS, query_terms
+from qa.text.quotes import clean_quote
+from qa.search.service import SearchService
+from qa.search.verify import (
     APPROXIMATE_MIN_SIMILARITY,
     DENSE_CANDIDATES,
     MAX_UNMATCHED,
@@ -46,7 +46,7 @@ BASE = ("cosine", "coverage", "passage_cosine", "unmatched")
 # Candidates read per retriever for the recall table (the verifier reads DENSE_CANDIDATES of each).
 DEEPEST = 50
 _WORD = re.compile(r"\w+")
-# A name or number as qa.verify.specifics folds it is a number when it is digits (and a decimal point).
+# A name or number as qa.search.verify.specifics folds it is a number when it is digits (and a decimal point).
 _NUMBER = re.compile(r"[\d.]+")
 
 

@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from qa.api.app import create_app  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.encoder import load_encoder  # noqa: E402
-from qa.indexer import build_index  # noqa: E402
-from qa.search import SearchService  # noqa: E402
+from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.index.indexer import build_index  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
 CHROMIUM_ARGS = [

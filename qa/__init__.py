@@ -35,12 +35,12 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
     "Index": "qa.library",
-    "Answer": "qa.search",
-    "Hit": "qa.search",
-    "Citation": "qa.search",
-    "Highlight": "qa.search",
-    "StoredDocument": "qa.store",
-    "BuildReport": "qa.indexer",
+    "Answer": "qa.search.service",
+    "Hit": "qa.search.service",
+    "Citation": "qa.search.service",
+    "Highlight": "qa.search.service",
+    "StoredDocument": "qa.index.store",
+    "BuildReport": "qa.index.indexer",
     "Settings": "qa.config",
 }
 
@@ -52,10 +52,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from qa.config import Settings
-    from qa.indexer import BuildReport
+    from qa.index.indexer import BuildReport
     from qa.library import Index
-    from qa.search import Answer, Citation, Highlight, Hit
-    from qa.store import StoredDocument
+    from qa.search.service import Answer, Citation, Highlight, Hit
+    from qa.index.store import StoredDocument
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
 """`python -m qa` runs the CLI."""
 
-from qa.cli import main
+from qa.cli.main import main
 
 main()

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_INDEX_DIR, Settings
-from qa.encoder import DEFAULT_MODEL, Encoder, load_encoder
-from qa.filters import SearchFilter
-from qa.indexer import BuildReport, build_index, recorded_precision
-from qa.search import Answer, SearchService
-from qa.store import StoredDocument
+from qa.embed.encoder import DEFAULT_MODEL, Encoder, load_encoder
+from qa.search.filters import SearchFilter
+from qa.index.indexer import BuildReport, build_index, recorded_precision
+from qa.search.service import Answer, SearchService
+from qa.index.store import StoredDocument
 
 if TYPE_CHECKING:
-    from qa.verify import Verification
+    from qa.search.verify import Verification
 
 
 class Index:
@@ -146,7 +146,7 @@ class Index:
             InvalidRequest: empty or over-long text, or a malformed citation (a span or page without a source).
         """
         from qa.errors import InvalidRequest
-        from qa.verify import GivenCitation, Verifier
+        from qa.search.verify import GivenCitation, Verifier
 
         if source is None and (start is not None or end is not None or page is not None):
             raise InvalidRequest("start, end and page name a place in the document given by source")

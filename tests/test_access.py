@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from conftest import serving
 from qa.api.app import create_app
-from qa.cli import main
+from qa.cli.main import main
 from qa.config import DEFAULT_MAX_BODY_BYTES, Settings
 from qa.errors import ConfigError
 

@@ -13,8 +13,8 @@ from qa.api.app import create_app
 from qa.api.routes import answer_body
 from qa.api.schemas import SearchResponse
 from qa.config import Settings
-from qa.dense import DenseRetriever
-from qa.search import SearchService
+from qa.search.dense import DenseRetriever
+from qa.search.service import SearchService
 
 
 @pytest.fixture(scope="module")

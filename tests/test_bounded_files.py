@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import _COUNT_BATCH, MAX_CHARS_PER_TOKEN, STRETCH, chunk_text
-from qa.formats import Unreadable, extract
-from qa.formats.docx import MAX_TEXT_PER_BYTE, TEXT_ALWAYS_ALLOWED
+from qa.text.chunking import _COUNT_BATCH, MAX_CHARS_PER_TOKEN, STRETCH, chunk_text
+from qa.ingest.formats import Unreadable, extract
+from qa.ingest.formats.docx import MAX_TEXT_PER_BYTE, TEXT_ALWAYS_ALLOWED
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -128,8 +128,8 @@ def test_counting_hands_the_tokenizer_one_bounded_batch_at_a_time(encoder):
 
 _GROWTH_PROBE = """
 import resource, sys
-from qa.chunking import chunk_text
-from qa.encoder import load_encoder
+from qa.text.chunking import chunk_text
+from qa.embed.encoder import load_encoder
 encoder = load_encoder()
 text = "word " * 2_000_000
 encoder.count_tokens(["warm up " * 100])
@@ -180,7 +180,7 @@ def test_entity_references_adding_more_than_the_limit_are_refused_before_any_is_
     # the reader's own bound behind it, checked on the parsed tree before any text is built.
     from lxml import etree
 
-    from qa.formats.docx import _inline_entities
+    from qa.ingest.formats.docx import _inline_entities
 
     xml = b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY p "ten chars.">]><t>' + b"&p;" * 5 + b"</t>"
     root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False))
@@ -219,6 +219,6 @@ def test_entities_within_the_bound_are_still_inlined_in_place():
 
 if __name__ == "__main__":
     # Records the digests of the chunker on sys.path: run with the commit to compare against checked out.
-    from qa.encoder import load_encoder
+    from qa.embed.encoder import load_encoder
 
     json.dump(digests(load_encoder().count_tokens), sys.stdout, indent=1, sort_keys=True)

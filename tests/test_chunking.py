@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import SEEDS, WordCounter
-from qa.chunking import chunk_text, split_sentences
+from qa.text.chunking import chunk_text, split_sentences
 
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import STRETCH, bounded_counter, chunk_text, split_sentences
+from qa.text.chunking import STRETCH, bounded_counter, chunk_text, split_sentences
 
 
 def four_chars_a_token(texts):

@@ -12,12 +12,12 @@ import sys
 import pytest
 
 from conftest import DATA
-from qa.cjk import bigrams, fts_form, has_cjk, is_stop_term
+from qa.text.cjk import bigrams, fts_form, has_cjk, is_stop_term
 from qa.config import Settings
-from qa.keyword import STOPWORDS, match_expression, query_terms
-from qa.manifest import DATABASE_FILE
-from qa.metadata import Metadata
-from qa.store import document_context, keyword_rows
+from qa.search.keyword import STOPWORDS, match_expression, query_terms
+from qa.index.manifest import DATABASE_FILE
+from qa.ingest.metadata import Metadata
+from qa.index.store import document_context, keyword_rows
 
 CJK_QUESTIONS = [json.loads(line) for line in (DATA / "cjk_questions.jsonl").read_text(encoding="utf-8").splitlines()]
 ENGLISH_QUESTIONS = [
@@ -146,8 +146,8 @@ CORPUS_QUESTIONS = [
 @pytest.fixture(scope="module")
 def cjk_service(tmp_path_factory, encoder):
     """A real index of tests/data/cjk_corpus: short Chinese, Japanese, Korean and English documents."""
-    from qa.indexer import build_index
-    from qa.search import SearchService
+    from qa.index.indexer import build_index
+    from qa.search.service import SearchService
 
     index_dir = tmp_path_factory.mktemp("cjk-corpus") / "embeddings"
     defaults = Settings()
@@ -187,8 +187,8 @@ def test_qa_ask_answers_a_chinese_question_with_the_chinese_passage(seeds_index)
 
 
 def test_a_chinese_question_covers_its_chinese_passage_for_confidence():
-    from qa.confidence import term_coverage
-    from qa.keyword import query_terms
+    from qa.search.confidence import term_coverage
+    from qa.search.keyword import query_terms
 
     question = "最高人民检察院的职责是什么"
     passage = "最高人民检察院领导地方各级人民检察院的工作。"

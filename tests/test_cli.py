@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import SEEDS, free_port, wait_for_server
-from qa.manifest import MANIFEST_FILE
+from qa.index.manifest import MANIFEST_FILE
 
 
 def run_qa(*args, input=None, env=None, cwd=None, timeout=300):
@@ -170,8 +170,8 @@ def test_serve_rebuilds_a_stale_index_and_keeps_a_fresh_one(small_corpus, tmp_pa
     index_dir = tmp_path / "idx"
     assert run_qa("index", corpus, "--index", index_dir).returncode == 0
     created = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["created"]
-    from qa.encoder import load_encoder
-    from qa.indexer import ensure_index
+    from qa.embed.encoder import load_encoder
+    from qa.index.indexer import ensure_index
 
     args = dict(corpus=None, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
                 defaults=("all-MiniLM-L6-v2", 128, 24, False, "fp32"),

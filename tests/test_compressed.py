@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.indexer import build_index
-from qa.ingest import MAX_DECOMPRESSED_BYTES, format_suffix, is_supported_name, scan_corpus
-from qa.search import SearchService
+from qa.index.indexer import build_index
+from qa.ingest.corpus import MAX_DECOMPRESSED_BYTES, format_suffix, is_supported_name, scan_corpus
+from qa.search.service import SearchService
 
 README = """\
 # Kettle tools

@@ -16,15 +16,15 @@ import pytest
 
 from conftest import SEEDS
 from qa.config import Settings
-from qa.encoder import load_encoder
-from qa.indexer import build_index
-from qa.manifest import MANIFEST_FILE
-from qa.search import SearchService
+from qa.embed.encoder import load_encoder
+from qa.index.indexer import build_index
+from qa.index.manifest import MANIFEST_FILE
+from qa.search.service import SearchService
 
 QUESTIONS = ("Who led the research group to Guizhou?", "railway procuratorates", "minor crimes governance")
 TRIALS = 24
 # Each trial kills one of these: a full build, an update that merges (it hides most of the index), an update that
-# adds a segment (qa.segments); two trials of each in turn, one killed anywhere and one inside the build.
+# adds a segment (qa.index.segments); two trials of each in turn, one killed anywhere and one inside the build.
 KINDS = ("build", "update", "segment")
 
 

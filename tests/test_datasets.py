@@ -1,4 +1,4 @@
-"""Tests for qa.datasets: BEIR folders and question files, loaded into one structure, with clear errors."""
+"""Tests for qa.eval.datasets: BEIR folders and question files, loaded into one structure, with clear errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.datasets import Dataset, LabelledQuery, beir_document_text, iter_beir_corpus, load_dataset
+from qa.eval.datasets import Dataset, LabelledQuery, beir_document_text, iter_beir_corpus, load_dataset
 from qa.errors import InvalidRequest
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared/eval/public/scifact"

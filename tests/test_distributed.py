@@ -25,12 +25,12 @@ from test_formats import BROKEN, HTML, make_docx, minimal_pdf
 from test_segments import edit_seeds
 
 from qa.config import Settings
-from qa.distributed import EmbeddingCache, RayEmbedder, build_on_cluster, cache_dir_for
-from qa.indexer import build_index
-from qa.manifest import DATABASE_FILE, Manifest, segment_files
-from qa.search import SearchService
-from qa.segments import segments_of
-from qa.store import keyword_rows
+from qa.distributed.ray_indexing import EmbeddingCache, RayEmbedder, build_on_cluster, cache_dir_for
+from qa.index.indexer import build_index
+from qa.index.manifest import DATABASE_FILE, Manifest, segment_files
+from qa.search.service import SearchService
+from qa.index.segments import segments_of
+from qa.index.store import keyword_rows
 
 DEFAULTS = Settings()
 BUILD = {
@@ -116,7 +116,7 @@ def distributed(seeds_index, encoder, tmp_path_factory):
     """The seeds indexed on Ray in batches of 32 passages (so both actors work), beside the local seeds index."""
     index_dir = tmp_path_factory.mktemp("ray") / "index"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("qa.indexer.EMBED_BATCH", 32)
+        patch.setattr("qa.index.indexer.EMBED_BATCH", 32)
         report, stats = _on_ray(SEEDS, index_dir, encoder, workers=2)
     return {"index": index_dir, "report": report, "stats": stats}
 
@@ -197,7 +197,7 @@ class Interrupted(Exception):
 
 
 def test_a_build_cut_short_resumes_from_the_batches_it_had_finished(seeds_index, encoder, tmp_path, monkeypatch):
-    monkeypatch.setattr("qa.indexer.EMBED_BATCH", 16)  # 107 passages: 7 batches
+    monkeypatch.setattr("qa.index.indexer.EMBED_BATCH", 16)  # 107 passages: 7 batches
     index_dir = tmp_path / "index"
     identity = {
         "model": encoder.model_id,
@@ -287,7 +287,7 @@ def test_qa_index_with_an_address_ray_does_not_take_is_one_error_line(tmp_path):
 
 def test_qa_index_with_ray_says_how_to_install_it_when_ray_is_missing(tmp_path):
     code = (
-        "import sys; sys.modules['ray'] = None; from qa.cli import main; "
+        "import sys; sys.modules['ray'] = None; from qa.cli.main import main; "
         f"main(['index', {str(SEEDS)!r}, '--index', {str(tmp_path / 'index')!r}, '--ray', 'local'])"
     )
     result = subprocess.run(
@@ -307,7 +307,7 @@ def test_a_ray_serve_deployment_of_two_replicas_answers_as_qa_serve_does(seeds_i
     from conftest import free_port
     from ray import serve
 
-    from qa.replicas import APP_NAME, deployment
+    from qa.distributed.replicas import APP_NAME, deployment
 
     port = free_port()
     settings = Settings(index_dir=seeds_index, port=port, reload_interval=0)

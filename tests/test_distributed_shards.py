@@ -16,9 +16,9 @@ from conftest import SEEDS, free_port
 from test_shards import BUILD, QUESTIONS, same_answers
 
 from qa.config import Settings
-from qa.filters import SearchFilter
-from qa.shard_serving import sharded_deployment
-from qa.shards import build_shards
+from qa.search.filters import SearchFilter
+from qa.distributed.shard_serving import sharded_deployment
+from qa.distributed.shards import build_shards
 
 FILTERS = {"no-filter": {}, "source": {"source": "00[0-2]*"}, "after": {"after": "2024-07"}}
 # Every question unfiltered, and the first ones with each filter: tests/test_shards.py asks every question with

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from qa.formats import extract
+from qa.ingest.formats import extract
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import docs_corpus  # noqa: E402

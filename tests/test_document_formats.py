@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.formats import PAGE_SEPARATOR, Heading, Unreadable, extract
-from qa.formats.pdf import is_junk_title, pdf_date
-from qa.formats.text import markdown_structure
-from qa.ingest import format_suffix, scan_corpus
+from qa.ingest.formats import PAGE_SEPARATOR, Heading, Unreadable, extract
+from qa.ingest.formats.pdf import is_junk_title, pdf_date
+from qa.ingest.formats.text import markdown_structure
+from qa.ingest.corpus import format_suffix, scan_corpus
 from test_formats import minimal_pdf
 
 # ----------------------------------------------------------------------------------------------------- PDF
@@ -188,7 +188,7 @@ def test_installed_pdf_manual_has_headings_where_their_titles_stand(path):
 
 
 def test_table_of_contents_and_index_entries_are_left_out_of_pdf_text():
-    from qa.formats.pdf import without_leader_lines
+    from qa.ingest.formats.pdf import without_leader_lines
 
     page = (
         "Contents\n1 Introduction . . . . . . . . . . . 1\n1.1 History. . . . . . . . . 12\nPreface . . . . . . iv\n"

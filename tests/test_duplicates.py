@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from conftest import DATA, SEEDS
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.duplicates import group_duplicates, jaccard, shingles
-from qa.indexer import build_index
-from qa.ingest import scan_corpus
-from qa.manifest import MANIFEST_FILE
-from qa.render import render_answer
-from qa.search import SearchService
+from qa.search.duplicates import group_duplicates, jaccard, shingles
+from qa.index.indexer import build_index
+from qa.ingest.corpus import scan_corpus
+from qa.index.manifest import MANIFEST_FILE
+from qa.cli.render import render_answer
+from qa.search.service import SearchService
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -179,8 +179,8 @@ def test_cli_ask_shows_aliases_and_duplicates_in_text_and_json(built):
 def _rows(index_dir):
     """Every document (id, bytes, text, aliases) and passage (place, text) the index shows, across its segments,
     the manifest counts, and the keyword ranking of a few questions."""
-    from qa.manifest import Manifest
-    from qa.segments import open_store
+    from qa.index.manifest import Manifest
+    from qa.index.segments import open_store
 
     store = open_store(index_dir, Manifest.read(index_dir))
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.encoder import DEFAULT_MODEL, model_id_for, packaged_model_path, resolve_model
-from qa.torch_encoder import SentenceTransformerEncoder
+from qa.embed.encoder import DEFAULT_MODEL, model_id_for, packaged_model_path, resolve_model
+from qa.embed.torch_backend import SentenceTransformerEncoder
 from qa.errors import ModelError
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import DATA, SEEDS
-from qa.cli import main
+from qa.cli.main import main
 
 
 @pytest.fixture()
@@ -73,7 +73,7 @@ def test_eval_table_of_questions_shows_passage_and_page_hit_rates(encoder):
 
 
 def test_page_hit_counts_the_top_five_passages_not_the_top_five_documents():
-    from qa.evaluate import PHRASE_MATCH, _question_figures
+    from qa.eval.evaluate import PHRASE_MATCH, _question_figures
 
     # The answering page "b" first appears as the 6th passage, though it is only the 2nd distinct document.
     document_runs = {"late": ["a", "a", "a", "a", "a", "b"], "early": ["c", "b"]}
@@ -86,7 +86,7 @@ def test_page_hit_counts_the_top_five_passages_not_the_top_five_documents():
 
 
 def test_mean_hit_at_k_counts_missing_runs_as_misses_and_skips_unjudged_queries():
-    from qa.metrics import mean_hit_at_k
+    from qa.eval.metrics import mean_hit_at_k
 
     qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 0}}
     runs = {"q1": ["d9", "d1"], "q3": ["d3"]}
@@ -111,9 +111,9 @@ def test_eval_errors_are_one_line_and_exit_1(tiny_beir, tmp_path, args, message)
 
 
 def test_a_report_keeps_the_rankings_and_judgements_its_metrics_came_from(service):
-    from qa.datasets import load_dataset
-    from qa.evaluate import run_queries
-    from qa.metrics import summarise
+    from qa.eval.datasets import load_dataset
+    from qa.eval.evaluate import run_queries
+    from qa.eval.metrics import summarise
 
     questions = load_dataset(DATA / "seeds_questions.jsonl", corpus=SEEDS)
     report = run_queries(questions, service, "keyword")
@@ -123,10 +123,10 @@ def test_a_report_keeps_the_rankings_and_judgements_its_metrics_came_from(servic
 
 
 def test_a_passage_cited_at_the_labelled_document_under_another_path_counts():
-    from qa.datasets import Dataset
-    from qa.duplicates import Place
-    from qa.evaluate import PHRASE_MATCH, _ranking
-    from qa.search import Answer, Citation, Hit
+    from qa.eval.datasets import Dataset
+    from qa.search.duplicates import Place
+    from qa.eval.evaluate import PHRASE_MATCH, _ranking
+    from qa.search.service import Answer, Citation, Hit
 
     def hit(rank, source, text, aliases=(), duplicates=()):
         citation = Citation(source, None, None, None, None, None, 0, len(text), 1, 1, None, None, [], list(aliases))

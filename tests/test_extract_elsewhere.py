@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from test_formats import BROKEN, HTML, make_docx, minimal_pdf
 
-from qa.ingest import extract_file, scan_corpus
+from qa.ingest.corpus import extract_file, scan_corpus
 
 
 def _mixed_corpus(root):

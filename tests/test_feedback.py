@@ -17,12 +17,12 @@ import pytest
 from conftest import ROOT, SEEDS
 from qa.config import Settings
 from qa.errors import ConfigError
-from qa.filters import SearchFilter
-from qa.fusion import normalised_score_fusion
-from qa.indexer import build_index
-from qa.search import SearchService, feedback_words
-from qa.shard_router import open_sharded
-from qa.shards import build_shards
+from qa.search.filters import SearchFilter
+from qa.search.fusion import normalised_score_fusion
+from qa.index.indexer import build_index
+from qa.search.service import SearchService, feedback_words
+from qa.distributed.shard_router import open_sharded
+from qa.distributed.shards import build_shards
 from test_segments import BUILD
 from test_shards import FILTERS, same_answers
 

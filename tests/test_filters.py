@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.errors import InvalidRequest
-from qa.filters import SearchFilter
+from qa.search.filters import SearchFilter
 
 MODES = ["hybrid", "dense", "keyword"]
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from qa.cli import main
+from qa.cli.main import main
 
 
 def run_qa(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:

@@ -19,11 +19,11 @@ from conftest import serving
 from qa.api.app import create_app
 from qa.config import Settings
 from qa.errors import CorpusError
-from qa.formats import PAGE_SEPARATOR, Unreadable, extract
-from qa.indexer import build_index
-from qa.ingest import scan_corpus
-from qa.render import render_answer
-from qa.search import SearchService
+from qa.ingest.formats import PAGE_SEPARATOR, Unreadable, extract
+from qa.index.indexer import build_index
+from qa.ingest.corpus import scan_corpus
+from qa.cli.render import render_answer
+from qa.search.service import SearchService
 
 
 def minimal_pdf(pages: list[list[str]], *, title: str | None = None) -> bytes:
@@ -382,7 +382,7 @@ def test_an_update_keeps_the_pages_of_unchanged_pdfs(corpus, formats_index, tmp_
     """An update copies unchanged documents from the previous index: their page offsets come along."""
     import shutil
 
-    from qa.store import StoreReader
+    from qa.index.store import StoreReader
 
     index_dir = tmp_path / "index"
     shutil.copytree(formats_index[0], index_dir)

@@ -7,9 +7,9 @@ from random import Random
 import pytest
 
 from qa.config import Settings
-from qa.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion, window_min_max
-from qa.indexer import build_index
-from qa.search import SearchService
+from qa.search.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion, window_min_max
+from qa.index.indexer import build_index
+from qa.search.service import SearchService
 
 
 def test_rrf_sums_reciprocal_ranks():

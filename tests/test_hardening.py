@@ -20,15 +20,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import free_port, serving, wait_for_server
-from qa.atomic import _exchange, staging_directory
-from qa.cli import main
+from qa.index.atomic import _exchange, staging_directory
+from qa.cli.main import main
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, IndexCorrupt
-from qa.indexer import build_index
-from qa.manifest import Manifest, verify_checksums
-from qa.render import render_answer, safe_line, safe_text
-from qa.search import Answer, Citation, Highlight, Hit, SearchService
-from qa.snapshot import open_snapshot
+from qa.index.indexer import build_index
+from qa.index.manifest import Manifest, verify_checksums
+from qa.cli.render import render_answer, safe_line, safe_text
+from qa.search.service import Answer, Citation, Highlight, Hit, SearchService
+from qa.index.snapshot import open_snapshot
 
 # Two builds told apart by every file: the manifest's corpus root, the vector count and the store's documents.
 CORPORA = {
@@ -73,7 +73,7 @@ class _Swapper(threading.Thread):
     """Swaps fresh copies of two builds in under one path, the way `qa index` does, until told to stop.
 
     Each swap brings in a new directory (hard links to one build's files) by renameat2(RENAME_EXCHANGE) and
-    deletes the directory it replaced, as ``qa.atomic.replace_directory`` does.
+    deletes the directory it replaced, as ``qa.index.atomic.replace_directory`` does.
     """
 
     def __init__(self, builds: dict[str, Path], target: Path, pause: float = 0.001) -> None:
@@ -472,7 +472,7 @@ def _open_store_files(under: Path) -> list[str]:
 
 
 def test_reloads_close_the_old_index_files_once_their_last_request_ends(two_builds, tmp_path, encoder):
-    from qa.reload import LiveService
+    from qa.search.reload import LiveService
 
     root = tmp_path / "live"
     index_dir = root / "index"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.chunking import Span, split_sentences
-from qa.highlight import supporting_sentences
+from qa.text.chunking import Span, split_sentences
+from qa.search.highlight import supporting_sentences
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qa.ingest
-from qa.chunking import STRETCH
+import qa.ingest.corpus
+from qa.text.chunking import STRETCH
 from qa.config import Settings
-from qa.indexer import build_index
-from qa.ingest import scan_corpus
-from qa.manifest import DATABASE_FILE
-from qa.store import StoreReader
+from qa.index.indexer import build_index
+from qa.ingest.corpus import scan_corpus
+from qa.index.manifest import DATABASE_FILE
+from qa.index.store import StoreReader
 
 BAD_NAME = b"caf\xe9.txt"  # Latin-1 bytes: not a UTF-8 file name
 
@@ -70,12 +70,12 @@ def test_link_loop_between_two_files_is_skipped(corpus):
 def test_link_to_a_file_inside_the_corpus_is_indexed(corpus):
     os.symlink("good.txt", corpus / "alias.txt")
     scan = scan_corpus(corpus)
-    # Once, under the path that sorts first, naming the other (qa.ingest folds files with identical bytes).
+    # Once, under the path that sorts first, naming the other (qa.ingest.corpus folds files with identical bytes).
     assert [(d.doc_id, d.aliases) for d in scan.documents] == [("alias.txt", ("good.txt",))]
 
 
 def test_file_over_the_size_limit_is_skipped_with_the_limit_named(corpus, monkeypatch):
-    monkeypatch.setattr(qa.ingest, "MAX_FILE_BYTES", 1024)
+    monkeypatch.setattr(qa.ingest.corpus, "MAX_FILE_BYTES", 1024)
     (corpus / "big.txt").write_text("Too long. " * 200, encoding="utf-8")
     (corpus / "small.txt").write_text("Short enough.", encoding="utf-8")
     scan = scan_corpus(corpus)
@@ -84,10 +84,10 @@ def test_file_over_the_size_limit_is_skipped_with_the_limit_named(corpus, monkey
 
 
 def test_default_size_limit_is_stated_in_megabytes(corpus, monkeypatch):
-    monkeypatch.setattr(qa.ingest, "MAX_FILE_BYTES", 10)
+    monkeypatch.setattr(qa.ingest.corpus, "MAX_FILE_BYTES", 10)
     (corpus / "big.txt").write_text("Eleven chars", encoding="utf-8")
     assert _skipped(scan_corpus(corpus))["big.txt"] == "larger than 10 bytes"
-    assert qa.ingest._size_label(50 * 1024 * 1024) == "50 MB"
+    assert qa.ingest.corpus._size_label(50 * 1024 * 1024) == "50 MB"
 
 
 def test_unreadable_file_is_skipped(corpus):
@@ -183,7 +183,7 @@ def test_fifty_nested_folders_are_indexed(corpus):
 def test_hostile_corpus_builds_a_searchable_index_end_to_end(tmp_path, encoder):
     """The real model over a corpus holding all of the above at once: the good documents are indexed and
     searchable with exact citations, the rest are listed as skipped in the index, in valid UTF-8."""
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     root = tmp_path / "corpus"
     deep = root.joinpath(*[f"d{i}" for i in range(50)])

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.formats import Unreadable
-from qa.formats.html import read_html
-from qa.ingest import scan_corpus
+from qa.ingest.formats import Unreadable
+from qa.ingest.formats.html import read_html
+from qa.ingest.corpus import scan_corpus
 
 # The shape of a rustdoc item page (rustdoc 1.6x, as Debian's cargo-doc ships the syn crate's reference): each
 # method is a <section> holding a "source" link and an <h4> signature whose types are links, inside the <summary>

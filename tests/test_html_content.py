@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.formats import Extracted, Unreadable, extract
-from qa.formats.html import read_html
-from qa.ingest import scan_corpus
-from qa.metadata import parse_date
+from qa.ingest.formats import Extracted, Unreadable, extract
+from qa.ingest.formats.html import read_html
+from qa.ingest.corpus import scan_corpus
+from qa.ingest.metadata import parse_date
 
 SPHINX = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8" />

@@ -13,11 +13,11 @@ import pytest
 
 from conftest import SEEDS
 from qa.config import Settings
-from qa.indexer import build_index, ensure_index
-from qa.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, VECTORS_FILE
-from qa.search import SearchService
-from qa.store import keyword_rows, text_hash
-from qa.vectors import VectorIndex
+from qa.index.indexer import build_index, ensure_index
+from qa.index.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, VECTORS_FILE
+from qa.search.service import SearchService
+from qa.index.store import keyword_rows, text_hash
+from qa.index.vectors import VectorIndex
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -248,7 +248,7 @@ def test_cli_prints_the_update_counts(small_corpus, tmp_path):
 
 def test_document_whose_stored_text_differs_from_what_is_read_now_is_chunked_again(small_corpus, tmp_path, encoder):
     # Same file bytes, other text: what a change to how files are decoded would leave in an older index.
-    from qa.manifest import Manifest, file_checksum
+    from qa.index.manifest import Manifest, file_checksum
 
     index_dir = tmp_path / "idx"
     build_index(small_corpus, index_dir, encoder, **BUILD)

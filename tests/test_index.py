@@ -10,11 +10,11 @@ import pytest
 from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
-from qa.indexer import build_index
-from qa.manifest import DATABASE_FILE, FORMAT_VERSION, INDEX_FILES, MANIFEST_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
-from qa.search import SearchService
-from qa.store import StoreReader
-from qa.vectors import VectorIndex
+from qa.index.indexer import build_index
+from qa.index.manifest import DATABASE_FILE, FORMAT_VERSION, INDEX_FILES, MANIFEST_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
+from qa.search.service import SearchService
+from qa.index.store import StoreReader
+from qa.index.vectors import VectorIndex
 
 
 class FailingEncoder:
@@ -206,8 +206,8 @@ def test_second_concurrent_build_is_refused(index_copy, encoder):
 
 def test_committed_default_index_is_fresh_for_the_seeds_and_loads(encoder):
     from conftest import ROOT
-    from qa.indexer import staleness
-    from qa.ingest import scan_corpus
+    from qa.index.indexer import staleness
+    from qa.ingest.corpus import scan_corpus
 
     defaults = Settings()
     reason = staleness(

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SEEDS
 from qa.errors import CorpusError
-from qa.ingest import scan_corpus
+from qa.ingest.corpus import scan_corpus
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest import MAX_FOLDER_DEPTH, scan_corpus
+from qa.ingest.corpus import MAX_FOLDER_DEPTH, scan_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_qa_index_warns_and_qa_info_lists_hidden_and_linked_entries(corpus, tmp_
 
 
 def test_an_unchanged_corpus_with_hidden_and_linked_entries_needs_no_rebuild(corpus, tmp_path, encoder):
-    from qa.indexer import build_index, ensure_index
+    from qa.index.indexer import build_index, ensure_index
 
     (corpus / ".hidden.txt").write_text("secret", encoding="utf-8")
     os.symlink(tmp_path, corpus / "up")
@@ -254,11 +254,11 @@ def _limit_file_size(limit: int):
 # The CLI with the FAISS write failing as on a full disk.
 _FULL_DISK_AT_FAISS = """
 import errno, os, sys
-from qa.vectors import VectorIndex
+from qa.index.vectors import VectorIndex
 def save(self, path, *codes_path):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 VectorIndex.save = save
-from qa.cli import main
+from qa.cli.main import main
 sys.argv = ["qa", *sys.argv[1:]]
 main()
 """
@@ -350,7 +350,7 @@ def test_a_store_missing_a_table_is_served_as_unavailable_with_503s(index_copy):
 def test_an_update_over_a_store_missing_a_table_builds_afresh_and_says_why(index_copy, encoder):
     from conftest import SEEDS
     from qa.config import Settings
-    from qa.indexer import build_index
+    from qa.index.indexer import build_index
 
     _drop_table(index_copy, "chunks")
     defaults = Settings()

@@ -226,7 +226,7 @@ def test_the_http_app_imports_the_mcp_sdk_only_when_mcp_is_asked_for(seeds_index
 
 
 def test_mcp_stdio_picks_up_a_rebuilt_index_without_a_restart(tmp_path, encoder):
-    from qa.indexer import build_index
+    from qa.index.indexer import build_index
 
     corpus = tmp_path / "notes"
     corpus.mkdir()

@@ -1,4 +1,4 @@
-"""Tests for qa.metadata: seed corpus expectations, date parsing and title heuristics."""
+"""Tests for qa.ingest.metadata: seed corpus expectations, date parsing and title heuristics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.metadata import Metadata, extract_metadata, parse_date
+from qa.ingest.metadata import Metadata, extract_metadata, parse_date
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 

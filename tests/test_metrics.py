@@ -1,11 +1,11 @@
-"""Tests for qa.metrics: every metric against hand-computed examples, plus edge cases."""
+"""Tests for qa.eval.metrics: every metric against hand-computed examples, plus edge cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from qa.metrics import (
+from qa.eval.metrics import (
     MetricSummary,
     dedupe_ranking,
     hit_at_k,

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import onnx_export
-from qa.chunking import split_sentences
+from qa.embed import onnx_export
+from qa.text.chunking import split_sentences
 from qa.config import Settings
-from qa.encoder import load_encoder, packaged_model_path
+from qa.embed.encoder import load_encoder, packaged_model_path
 from qa.errors import EncoderUnavailable, IndexIncompatible, ModelError
-from qa.indexer import build_index
-from qa.manifest import Manifest
-from qa.search import SearchService
+from qa.index.indexer import build_index
+from qa.index.manifest import Manifest
+from qa.search.service import SearchService
 
 from conftest import DATA, SEEDS
 
@@ -134,7 +134,7 @@ def test_an_unwritable_cache_is_a_clear_model_error(tmp_path):
 def test_a_one_shot_query_imports_no_pytorch_fastapi_or_sentence_transformers(seeds_index, encoder):
     probe = (
         "import sys\n"
-        "from qa.cli import main\n"
+        "from qa.cli.main import main\n"
         "try:\n"
         f"    main(['ask', 'Who presided over the meeting?', '--index', {str(seeds_index)!r}, '--json'])\n"
         "except SystemExit as exit:\n"

@@ -23,11 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import ROOT, SEEDS, free_port, serving, wait_for_server
 from qa.api.app import create_app
 from qa.api.logs import ACCESS_LOGGER, JSONFormatter, TextFormatter, log_config, request_id_from, resolve_format
-from qa.cli import main
+from qa.cli.main import main
 from qa.config import ENV_VARS, Settings
 from qa.errors import ConfigError
-from qa.indexer import build_index
-from qa.search import SearchService
+from qa.index.indexer import build_index
+from qa.search.service import SearchService
 
 KEY = "ops-key-0123456789abcdef"
 DOC_ID = "004_e4f473833b61ecc8.txt"

@@ -10,17 +10,17 @@ import sqlite3
 import numpy as np
 import pytest
 
-import qa.postings
+import qa.index.postings
 from conftest import DATA
-from qa.cjk import fts_form
+from qa.text.cjk import fts_form
 from qa.config import Settings
 from qa.errors import IndexCorrupt
-from qa.filters import SearchFilter
-from qa.keyword import KeywordRetriever, match_expression, query_terms
-from qa.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, file_checksum
-from qa.postings import TOKENIZER, KeywordRow, Postings, QueryTokenizer, build_postings
-from qa.search import SearchService
-from qa.store import StoreReader, keyword_rows
+from qa.search.filters import SearchFilter
+from qa.search.keyword import KeywordRetriever, match_expression, query_terms
+from qa.index.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, file_checksum
+from qa.index.postings import TOKENIZER, KeywordRow, Postings, QueryTokenizer, build_postings
+from qa.search.service import SearchService
+from qa.index.store import StoreReader, keyword_rows
 
 WEIGHTS = [(1.0, 1.0), (2.5, 0.5), (0.0, 1.0)]
 SCORE_TOLERANCE = 1e-5
@@ -110,9 +110,9 @@ def test_generated_corpus_top_k_equals_fts5_with_ties_stems_cjk_and_column_weigh
     generated, weights, k, slot_factor, seed_factor, search_factor, monkeypatch
 ):
     # Each way of finding and scoring candidates (binary search or row maps; small or large first bar) is exact.
-    monkeypatch.setattr(qa.postings, "_SLOT_MAP_FACTOR", slot_factor)
-    monkeypatch.setattr(qa.postings, "_SEED_FACTOR", seed_factor)
-    monkeypatch.setattr(qa.postings, "_BINARY_SEARCH_FACTOR", search_factor)
+    monkeypatch.setattr(qa.index.postings, "_SLOT_MAP_FACTOR", slot_factor)
+    monkeypatch.setattr(qa.index.postings, "_SEED_FACTOR", seed_factor)
+    monkeypatch.setattr(qa.index.postings, "_BINARY_SEARCH_FACTOR", search_factor)
     _, postings, db = generated
     tokenizer = QueryTokenizer()
     for question in GENERATED_QUESTIONS:
@@ -236,7 +236,7 @@ def test_a_truncated_postings_file_is_refused_even_with_a_matching_checksum(inde
 
 def test_an_update_writes_the_postings_of_a_clean_build(index_copy, encoder, tmp_path):
     from conftest import SEEDS
-    from qa.indexer import build_index
+    from qa.index.indexer import build_index
 
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)

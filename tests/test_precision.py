@@ -9,17 +9,17 @@ import shutil
 import numpy as np
 import pytest
 
-from qa import onnx_export
+from qa.embed import onnx_export
 from qa.config import Settings
-from qa.datasets import load_dataset
-from qa.encoder import load_encoder, packaged_model_path
+from qa.eval.datasets import load_dataset
+from qa.embed.encoder import load_encoder, packaged_model_path
 from qa.errors import EncoderUnavailable
-from qa.evaluate import run_queries
-from qa.indexer import build_index, staleness
-from qa.ingest import scan_corpus
-from qa.manifest import Manifest
-from qa.reload import LiveService
-from qa.search import SearchService
+from qa.eval.evaluate import run_queries
+from qa.index.indexer import build_index, staleness
+from qa.ingest.corpus import scan_corpus
+from qa.index.manifest import Manifest
+from qa.search.reload import LiveService
+from qa.search.service import SearchService
 
 from conftest import DATA, SEEDS
 from test_cli import run_qa

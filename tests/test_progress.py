@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import SEEDS
-from qa.progress import Progress
+from qa.cli.progress import Progress
 from test_cli import run_qa
 
 

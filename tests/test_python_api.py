@@ -32,7 +32,7 @@ def test_import_qa_loads_no_index_model_or_numerical_code():
     found = run_script("""
         import json, sys
         import qa
-        heavy = ["numpy", "faiss", "torch", "onnxruntime", "qa.search", "qa.library", "fastapi"]
+        heavy = ["numpy", "faiss", "torch", "onnxruntime", "qa.search.service", "qa.library", "fastapi"]
         print(json.dumps({"loaded": [name for name in heavy if name in sys.modules], "version": qa.__version__}))
     """)
     assert found == {"loaded": [], "version": "0.1.0"}

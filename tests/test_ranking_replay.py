@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 from qa.config import Settings
-from qa.search import SearchService
+from qa.search.service import SearchService
 from test_section_lead import QUESTIONS, build_see_also
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

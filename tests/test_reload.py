@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT, SEEDS, serving
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.indexer import build_index
-from qa.reload import LiveService
+from qa.index.indexer import build_index
+from qa.search.reload import LiveService
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from soak import answering_corpus  # noqa: E402  (the soak benchmark checks responses by the same rule)
@@ -136,7 +136,7 @@ def test_broken_replacement_keeps_the_old_index_serving(index_copy, encoder):
 
 def test_each_reload_is_logged_with_the_old_and_new_build_and_how_long_it_took(index_copy, other_corpus, encoder, caplog):
     from qa.api.logs import JSONFormatter
-    from qa.search import SearchService
+    from qa.search.service import SearchService
 
     live = LiveService(Settings(index_dir=index_copy), SearchService.open(Settings(index_dir=index_copy), encoder))
     before = live.current().manifest

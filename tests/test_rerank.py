@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import DATA, ROOT
-from qa.cli import main
+from qa.cli.main import main
 from qa.config import Settings
-from qa.encoder import packaged_model_path
+from qa.embed.encoder import packaged_model_path
 from qa.errors import ConfigError, ModelError
-from qa.rerank import load_reranker, rerank
-from qa.search import SearchService
+from qa.search.rerank import load_reranker, rerank
+from qa.search.service import SearchService
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import rerank_latency  # noqa: E402
@@ -171,8 +171,8 @@ def _bad_model(kind, tmp_path, three_label_models, tiny_onnx) -> str:
     if kind == "embedding model":
         return str(packaged_model_path())
     if kind == "embedding model's onnx export":
-        from qa.encoder import DEFAULT_MODEL, resolve_model
-        from qa.onnx_export import cached_export
+        from qa.embed.encoder import DEFAULT_MODEL, resolve_model
+        from qa.embed.onnx_export import cached_export
 
         return str(cached_export(DEFAULT_MODEL, resolve_model(DEFAULT_MODEL), None))
     if kind == "onnx without tokenizer":
@@ -286,7 +286,7 @@ _IMPORTS_AFTER_A_SEARCH = """
 import json, sys
 from pathlib import Path
 from qa.config import Settings
-from qa.search import SearchService
+from qa.search.service import SearchService
 service = SearchService.open(Settings(index_dir=Path(sys.argv[1]), rerank=sys.argv[2] or None))
 service.search("Who chaired the study session?")
 print(json.dumps([m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]))

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from qa.config import Settings
-from qa.formats import extract
-from qa.formats.rst import plain_title, rst_structure
-from qa.indexer import build_index
-from qa.ingest import format_suffix, scan_corpus
-from qa.search import SearchService
+from qa.ingest.formats import extract
+from qa.ingest.formats.rst import plain_title, rst_structure
+from qa.index.indexer import build_index
+from qa.ingest.corpus import format_suffix, scan_corpus
+from qa.search.service import SearchService
 from test_cli import run_qa
 
 GUIDE = """\

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conftest import SEEDS
 from qa.api.app import create_app
 from qa.config import Settings
-from qa.filters import _lower, _upper
+from qa.search.filters import _lower, _upper
 
 # The schema is read at import time, when pytest collects one test per operation, from an app with no index
 # (routes and models, hence the schema, do not depend on it); the requests go to the real app below.

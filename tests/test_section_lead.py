@@ -9,8 +9,8 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import ConfigError
-from qa.indexer import build_index
-from qa.search import SearchService, states_something
+from qa.index.indexer import build_index
+from qa.search.service import SearchService, states_something
 
 BUILD = dict(chunk_size=48, chunk_overlap=8, embed_title=True)
 

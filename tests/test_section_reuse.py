@@ -9,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-import qa.indexer
-from qa.chunking import chunk_text, known_pieces, pieces
-from qa.formats.rst import rst_structure
-from qa.formats.text import markdown_structure
-from qa.manifest import Manifest
-from qa.segments import open_store
+import qa.index.indexer
+from qa.text.chunking import chunk_text, known_pieces, pieces
+from qa.ingest.formats.rst import rst_structure
+from qa.ingest.formats.text import markdown_structure
+from qa.index.manifest import Manifest
+from qa.index.segments import open_store
 from test_update_cost import BUILD, _section, _vectors_by_passage
 
 NAMES = ("eggs", "bread", "soup", "tea", "jam")
@@ -79,13 +79,13 @@ EDITS = {
 @pytest.mark.parametrize("edit", list(EDITS))
 def test_an_update_reusing_unchanged_sections_equals_a_clean_build(edit, corpus, tmp_path, encoder, monkeypatch):
     index_dir = tmp_path / "index"
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     without_reuse = tmp_path / "without-reuse"
     shutil.copytree(index_dir, without_reuse)
     path = corpus / "kitchen.md"
     path.write_text(EDITS[edit](path.read_text()))
     counted = _counted_texts(encoder, monkeypatch)
-    report = qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    report = qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     assert report.changed == 1 and report.segments == 2
     # The sections before the edit were not counted again (the first, whose start is the file's, is one piece with
     # its title; the edit in "later sections only moved" is in it).
@@ -93,25 +93,25 @@ def test_an_update_reusing_unchanged_sections_equals_a_clean_build(edit, corpus,
     assert not [text for text in counted if any(f"of {name} takes" in text for name in untouched)]
     monkeypatch.undo()
     clean = tmp_path / "clean"
-    qa.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
+    qa.index.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
     assert _passages(index_dir) == _passages(clean)
     ours, theirs = _vectors_by_passage(index_dir, encoder), _vectors_by_passage(clean, encoder)
     assert ours.keys() == theirs.keys()
     assert max(float(np.abs(ours[key] - theirs[key]).max()) for key in ours) <= 1e-6
     # The same update cutting the whole file again writes the same segment, byte for byte (token counts too).
-    monkeypatch.setattr(qa.indexer, "_earlier_versions", lambda plan, before: {})
-    qa.indexer.build_index(corpus, without_reuse, encoder, **BUILD)
+    monkeypatch.setattr(qa.index.indexer, "_earlier_versions", lambda plan, before: {})
+    qa.index.indexer.build_index(corpus, without_reuse, encoder, **BUILD)
     assert _newest_files(index_dir) == _newest_files(without_reuse)
 
 
 def test_sections_a_changed_file_shares_with_its_earlier_version_are_not_counted_again(corpus, tmp_path, encoder,
                                                                                      monkeypatch):
     index_dir = tmp_path / "index"
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     path = corpus / "kitchen.md"
     path.write_text(EDITS["middle section edited"](path.read_text()))
     counted = _counted_texts(encoder, monkeypatch)
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     assert any("of soup takes" in text for text in counted)
     for name in ("eggs", "bread", "tea", "jam"):
         assert not [text for text in counted if f"of {name} takes" in text], name
@@ -130,18 +130,18 @@ def test_a_changed_rst_file_reuses_its_unchanged_sections_and_equals_a_clean_bui
                                                                                     monkeypatch):
     (corpus / "kitchen.rst").write_text(_rst_file(list(NAMES)))
     index_dir = tmp_path / "index"
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     path = corpus / "kitchen.rst"
     path.write_text(EDITS["middle section edited"](path.read_text()))
     counted = _counted_texts(encoder, monkeypatch)
-    report = qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    report = qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     assert report.changed == 1
     assert any("of soup takes" in text for text in counted)
     for name in ("eggs", "bread", "tea", "jam"):
         assert not [text for text in counted if f"of {name} takes" in text], name
     monkeypatch.undo()
     clean = tmp_path / "clean"
-    qa.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
+    qa.index.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
     assert _passages(index_dir) == _passages(clean)
     sections = {passage[6] for passage in _passages(clean) if passage[0] == "kitchen.rst"}
     assert sections >= {"Kitchen notes › Soup", "Kitchen notes › Jam"}
@@ -150,10 +150,10 @@ def test_a_changed_rst_file_reuses_its_unchanged_sections_and_equals_a_clean_bui
 def test_a_plain_text_file_is_chunked_whole(corpus, tmp_path, encoder, monkeypatch):
     (corpus / "notes.txt").write_text(_file(list(NAMES)))
     index_dir = tmp_path / "index"
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     (corpus / "notes.txt").write_text(EDITS["middle section edited"]((corpus / "notes.txt").read_text()))
     counted = _counted_texts(encoder, monkeypatch)
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     assert any("of eggs takes" in text for text in counted)  # no headings in a .txt: one piece
 
 
@@ -241,10 +241,10 @@ def test_a_section_repeated_word_for_word_in_one_file_is_reused_once_per_place(c
     repeated = _section("tea", 8)
     (corpus / "kitchen.md").write_text(_file(["eggs"]) + repeated + _section("soup", 8) + repeated)
     index_dir = tmp_path / "index"
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     path = corpus / "kitchen.md"
     path.write_text(path.read_text().replace("step 3 of soup takes 5", "step 3 of soup takes 50"))
-    qa.indexer.build_index(corpus, index_dir, encoder, **BUILD)
+    qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     clean = tmp_path / "clean"
-    qa.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
+    qa.index.indexer.build_index(corpus, clean, encoder, **BUILD, full=True)
     assert _passages(index_dir) == _passages(clean)

@@ -10,14 +10,14 @@ from dataclasses import replace
 import pytest
 
 from conftest import WordCounter
-from qa.chunking import chunk_text
+from qa.text.chunking import chunk_text
 from qa.config import Settings
-from qa.filters import SearchFilter
-from qa.formats import Heading
-from qa.indexer import build_index
-from qa.ingest import scan_corpus
-from qa.search import SearchService
-from qa.sections import SEPARATOR, heading_paths, place
+from qa.search.filters import SearchFilter
+from qa.ingest.formats import Heading
+from qa.index.indexer import build_index
+from qa.ingest.corpus import scan_corpus
+from qa.search.service import SearchService
+from qa.text.sections import SEPARATOR, heading_paths, place
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -190,7 +190,7 @@ def test_cli_prints_passages_with_their_line_breaks(tmp_path):
 
 
 def test_a_word_the_tokenizer_reads_as_one_token_still_makes_bounded_passages(encoder):
-    from qa.chunking import MAX_CHARS_PER_TOKEN
+    from qa.text.chunking import MAX_CHARS_PER_TOKEN
 
     blob = "A" * 200_000  # WordPiece reads any word over 100 characters as a single unknown token
     text = f"Header line.\n{blob}\nA closing sentence."

@@ -13,16 +13,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import qa.indexer
-import qa.snapshot
+import qa.index.indexer
+import qa.index.snapshot
 from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
-from qa.filters import SearchFilter
-from qa.indexer import build_index
-from qa.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest
-from qa.search import SearchService
-from qa.segments import segments_of
+from qa.search.filters import SearchFilter
+from qa.index.indexer import build_index
+from qa.index.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest
+from qa.search.service import SearchService
+from qa.index.segments import segments_of
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -131,7 +131,7 @@ def test_a_segmented_index_is_described_and_searched_from_the_cli(segmented):
 
 
 def test_updates_past_the_segment_limit_merge_the_later_segments(tmp_path, encoder, monkeypatch):
-    monkeypatch.setattr(qa.indexer, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(qa.index.indexer, "MAX_SEGMENTS", 3)
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     index_dir = tmp_path / "index"
@@ -151,7 +151,7 @@ def test_updates_past_the_segment_limit_merge_the_later_segments(tmp_path, encod
 
 
 def test_later_segments_outweighing_the_first_merge_everything(tmp_path, encoder, monkeypatch):
-    monkeypatch.setattr(qa.indexer, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(qa.index.indexer, "MAX_SEGMENTS", 3)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "first.txt").write_text("The first note: a lighthouse stands on the cape.\n", encoding="utf-8")
@@ -228,7 +228,7 @@ def test_reopening_after_an_update_hashes_only_the_new_segments_files(tmp_path, 
     assert build_index(corpus, index_dir, encoder, **BUILD).segments == 2
     hashed = []
     real = hashlib.sha256
-    monkeypatch.setattr(qa.snapshot, "hashlib", SimpleNamespace(sha256=lambda: hashed.append(1) or real()))
+    monkeypatch.setattr(qa.index.snapshot, "hashlib", SimpleNamespace(sha256=lambda: hashed.append(1) or real()))
     SearchService.open(Settings(index_dir=index_dir), encoder=encoder).close()
     new_files = [name for name in Manifest.read(index_dir).checksums if name.startswith("seg-000002/")]
     assert len(hashed) == len(new_files) == 4
@@ -275,7 +275,7 @@ def test_qa_index_merge_writes_one_segment_without_embedding(segmented, tmp_path
 
 
 def test_quotes_are_checked_in_every_segment(segmented, encoder):
-    from qa.verify import GivenCitation, Verifier
+    from qa.search.verify import GivenCitation, Verifier
 
     service = SearchService.open(Settings(index_dir=segmented["index"]), encoder=encoder)
     try:
@@ -318,7 +318,7 @@ def test_an_open_service_keeps_its_own_index_while_an_update_adds_a_segment(tmp_
 def test_a_segmented_index_read_from_its_mapped_sentence_files_answers_as_a_clean_build(
     segmented, encoder, monkeypatch
 ):
-    import qa.sentences
+    import qa.index.sentence_vectors
 
-    monkeypatch.setattr(qa.sentences, "MAX_MEMORY_BYTES", 0)  # every passage's sentences read from the files
+    monkeypatch.setattr(qa.index.sentence_vectors, "MAX_MEMORY_BYTES", 0)  # every passage's sentences read from the files
     assert _answers(segmented["index"], encoder) == _answers(segmented["clean"], encoder)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from qa.search import SearchService
-from qa.sentences import SentenceFile, SentenceFileWriter, SentenceVectors, dequantize, quantize
+from qa.search.service import SearchService
+from qa.index.sentence_vectors import SentenceFile, SentenceFileWriter, SentenceVectors, dequantize, quantize
 
 QUESTIONS = [json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()]
 
@@ -129,8 +129,8 @@ def test_the_sentences_file_gives_back_each_passages_codes_in_a_quarter_of_float
 def test_the_store_holds_no_vectors_and_the_sentences_file_one_8_bit_row_per_sentence(seeds_index):
     import sqlite3
 
-    from qa.chunking import split_sentences
-    from qa.manifest import DATABASE_FILE, SENTENCES_FILE
+    from qa.text.chunking import split_sentences
+    from qa.index.manifest import DATABASE_FILE, SENTENCES_FILE
 
     db = sqlite3.connect(seeds_index / DATABASE_FILE)
     try:

@@ -17,13 +17,13 @@ import pytest
 from conftest import SEEDS, serving
 from qa.config import Settings
 from qa.errors import ConfigError, CorpusError, ShardChanged, ShardUnavailable
-from qa.filters import SearchFilter
-from qa.indexer import build_index
-from qa.ingest import CorpusScan, Document, Skipped
-from qa.metadata import Metadata
-from qa.search import SearchService
-from qa.shard_router import ShardMap, ShardedVectors, open_sharded
-from qa.shards import SHARDS_FILE, ShardServer, build_shards, partition, read_layout, shard_of
+from qa.search.filters import SearchFilter
+from qa.index.indexer import build_index
+from qa.ingest.corpus import CorpusScan, Document, Skipped
+from qa.ingest.metadata import Metadata
+from qa.search.service import SearchService
+from qa.distributed.shard_router import ShardMap, ShardedVectors, open_sharded
+from qa.distributed.shards import SHARDS_FILE, ShardServer, build_shards, partition, read_layout, shard_of
 from test_cli import run_qa
 from test_segments import edit_seeds
 
@@ -282,7 +282,7 @@ def test_qa_ask_over_a_sharded_index_answers_as_over_the_unsharded_one(sharded_s
 
 
 def test_quote_checks_through_the_shards_find_what_they_find_in_the_unsharded_index(service, sharded):
-    from qa.verify import Verifier
+    from qa.search.verify import Verifier
 
     passage = service.search("railway procuratorates", 1).results[0]
     quotes = [passage.text[:160], "The moon is made of green cheese and owned by the railway.", "railway"]

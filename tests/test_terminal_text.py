@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gzip
 
-from qa.formats.text import read_plain
-from qa.ingest import scan_corpus
+from qa.ingest.formats.text import read_plain
+from qa.ingest.corpus import scan_corpus
 
 # grotty's output as Debian ships it in man-db-manual.txt.gz: SGR escapes for bold and underline.
 ANSI_MANUAL = (b"\x1b[1mman-db - the database cached manual pager suite\x1b[0m\n"

@@ -12,9 +12,9 @@ import pytest
 
 from conftest import SEEDS
 from qa.config import Settings
-from qa.indexer import build_index, ensure_index, unchanged_since_build
-from qa.ingest import corpus_stamp
-from qa.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE
+from qa.index.indexer import build_index, ensure_index, unchanged_since_build
+from qa.ingest.corpus import corpus_stamp
+from qa.index.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE
 from test_cli import run_qa
 
 DEFAULTS = Settings()
@@ -67,12 +67,12 @@ def test_qa_index_on_an_unchanged_corpus_leaves_the_index_as_it_was(corpus, buil
 
 
 def test_an_unchanged_corpus_is_recognised_from_the_file_system_without_a_scan(corpus, built, encoder, monkeypatch):
-    import qa.indexer
+    import qa.index.indexer
 
     def no_scan(*args, **kwargs):
         raise AssertionError("the corpus was read")
 
-    monkeypatch.setattr(qa.indexer, "scan_corpus", no_scan)
+    monkeypatch.setattr(qa.index.indexer, "scan_corpus", no_scan)
     assert _fresh(built, corpus, encoder)
     args = dict(corpus=corpus, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
                 defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"), load_model=None)
@@ -130,10 +130,10 @@ def test_touched_files_are_read_once_and_the_index_keeps_its_files(corpus, built
 def test_text_extracted_by_other_code_is_read_again_then_the_index_is_current(corpus, built, encoder, monkeypatch):
     """A newer qa (other extraction code or libraries) does not take an index of the same files for current: it
     reads every file once, and when the text comes out the same keeps the index's files under the new digest."""
-    import qa.indexer
+    import qa.index.indexer
 
     before = _identity(built)
-    monkeypatch.setattr(qa.indexer, "extractor_version", lambda: "another extractor")
+    monkeypatch.setattr(qa.index.indexer, "extractor_version", lambda: "another extractor")
     assert not _fresh(built, corpus, encoder)
     report = build_index(corpus, built, encoder, **BUILD)
     assert (report.rewritten, report.files_reused, report.unchanged) == (False, 0, 3)
@@ -146,10 +146,10 @@ def test_text_extracted_by_other_code_is_read_again_then_the_index_is_current(co
 def test_serving_an_index_whose_text_other_code_extracted_brings_it_up_to_date(corpus, built, encoder, monkeypatch):
     """What `qa serve` and `qa eval` call: an index of unchanged files read by other extraction code is not served
     as current; the build reads them once and keeps the files under the new digest."""
-    import qa.indexer
+    import qa.index.indexer
 
     before = _identity(built)
-    monkeypatch.setattr(qa.indexer, "extractor_version", lambda: "another extractor")
+    monkeypatch.setattr(qa.index.indexer, "extractor_version", lambda: "another extractor")
     args = dict(corpus=corpus, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
                 defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"), load_model=lambda name, precision: encoder)
     report, reason = ensure_index(built, **args)
@@ -184,8 +184,8 @@ def test_an_edited_file_is_indexed_and_a_damaged_index_rebuilt(corpus, built):
 def _documents(index_dir):
     """Every shown document (id, text, metadata, pages, aliases), every passage's place, and every recorded path,
     through the store of all the index's segments."""
-    from qa.manifest import Manifest
-    from qa.segments import open_store
+    from qa.index.manifest import Manifest
+    from qa.index.segments import open_store
 
     store = open_store(index_dir, Manifest.read(index_dir))
     try:

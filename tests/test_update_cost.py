@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.indexer import build_index
-from qa.ingest import ReusableFile, corpus_stamp, scan_corpus
-from qa.search import SearchService
+from qa.index.indexer import build_index
+from qa.ingest.corpus import ReusableFile, corpus_stamp, scan_corpus
+from qa.search.service import SearchService
 from test_unchanged_index import _documents
 
 DEFAULTS = Settings()
@@ -131,7 +131,7 @@ def test_an_update_says_where_its_time_went(corpus, tmp_path, encoder):
 @pytest.mark.parametrize("make_link", [True, False])
 def test_a_stat_line_is_the_status_of_the_path_and_of_what_it_names(corpus, make_link):
     """One status for a file that is not a link, two for a link: the line says the same as both calls would."""
-    from qa.ingest import _stat_line
+    from qa.ingest.corpus import _stat_line
 
     path = corpus / ("link.md" if make_link else "a.md")
     line = _stat_line("x.md", str(path))
@@ -144,7 +144,7 @@ def test_a_stat_line_is_the_status_of_the_path_and_of_what_it_names(corpus, make
 
 def test_a_dangling_link_has_the_error_in_its_stat_line_and_is_skipped(corpus):
     os.symlink("missing.md", corpus / "dangling.md")
-    from qa.ingest import _stat_line
+    from qa.ingest.corpus import _stat_line
 
     assert _stat_line("dangling.md", str(corpus / "dangling.md")).endswith("\0error 2")
     scan = scan_corpus(corpus)
@@ -167,8 +167,8 @@ def test_the_postings_lookup_reuses_what_one_pass_over_every_chunk_reuses(corpus
     """Vectors found through the previous segments' postings are the ones a pass over all their chunks finds."""
     import shutil
 
-    import qa.store
-    from qa.manifest import Manifest
+    import qa.index.store
+    from qa.index.manifest import Manifest
 
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder, **BUILD)
@@ -180,11 +180,11 @@ def test_the_postings_lookup_reuses_what_one_pass_over_every_chunk_reuses(corpus
     copy = tmp_path / "copy"
     shutil.copytree(index_dir, copy)
     looked_up = []
-    real = qa.store._lookup_candidates
-    monkeypatch.setattr(qa.store, "_lookup_candidates", lambda *a: looked_up.append(real(*a)) or looked_up[-1])
+    real = qa.index.store._lookup_candidates
+    monkeypatch.setattr(qa.index.store, "_lookup_candidates", lambda *a: looked_up.append(real(*a)) or looked_up[-1])
     ours = build_index(corpus, index_dir, encoder, **BUILD)
     assert looked_up and all(ids is not None for ids in looked_up)  # no segment was read whole
-    monkeypatch.setattr(qa.store, "POSTINGS_LOOKUP_MAX", 0)
+    monkeypatch.setattr(qa.index.store, "POSTINGS_LOOKUP_MAX", 0)
     theirs = build_index(corpus, copy, encoder, **BUILD)
     assert ours.passages_reused == theirs.passages_reused > 0
     assert ours.passages_embedded == theirs.passages_embedded > 0

@@ -10,11 +10,11 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-import qa.cli
-import qa.ingest
-from qa.indexer import build_index, reusable_files
-from qa.ingest import scan_corpus, walk_corpus
-from qa.store import StoreWriter
+import qa.cli.main
+import qa.ingest.corpus
+from qa.index.indexer import build_index, reusable_files
+from qa.ingest.corpus import scan_corpus, walk_corpus
+from qa.index.store import StoreWriter
 from test_unchanged_index import _documents
 from test_update_cost import BUILD, _section, notes
 
@@ -130,12 +130,12 @@ def test_qa_index_walks_the_corpus_once_for_its_stamp_check_and_its_update(corpu
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder, **BUILD)
     _edit(corpus)
-    monkeypatch.setattr(qa.cli, "_bulk_encoder", lambda model, settings: encoder)
+    monkeypatch.setattr(qa.cli.main, "_bulk_encoder", lambda model, settings: encoder)
     walks = []
-    real = qa.ingest._candidate_files
-    monkeypatch.setattr(qa.ingest, "_candidate_files", lambda root: walks.append(root) or real(root))
+    real = qa.ingest.corpus._candidate_files
+    monkeypatch.setattr(qa.ingest.corpus, "_candidate_files", lambda root: walks.append(root) or real(root))
     args = ["index", str(corpus), "--index", str(index_dir), "--json"]
-    result = CliRunner().invoke(qa.cli.main, args, env={"QA_PRECISION": encoder.precision})
+    result = CliRunner().invoke(qa.cli.main.main, args, env={"QA_PRECISION": encoder.precision})
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert (report["mode"], report["changed"], report["files_reused"]) == ("update", 1, 2)

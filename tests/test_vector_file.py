@@ -10,12 +10,12 @@ import shutil
 import numpy as np
 import pytest
 
-import qa.vectors as vectors_module
+import qa.index.vectors as vectors_module
 from conftest import DATA, SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
-from qa.indexer import build_index
-from qa.manifest import (
+from qa.index.indexer import build_index
+from qa.index.manifest import (
     CODES_FILE,
     INDEX_FILES,
     MANIFEST_FILE,
@@ -24,9 +24,9 @@ from qa.manifest import (
     Manifest,
     file_checksum,
 )
-from qa.search import SearchService
-from qa.snapshot import open_snapshot
-from qa.vectors import APPROXIMATE, EXACT, VectorIndex
+from qa.search.service import SearchService
+from qa.index.snapshot import open_snapshot
+from qa.index.vectors import APPROXIMATE, EXACT, VectorIndex
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -289,8 +289,8 @@ def test_a_served_rows_file_is_resident_whole_only_when_searches_scan_it_whole(t
 def test_a_served_sentences_file_is_resident_whole_only_when_it_is_read_whole(tmp_path, monkeypatch, limit):
     # Within the in-memory limit the file is read whole into memory at open; beyond it searches read their
     # candidates' rows only, so opening it must not make it resident.
-    import qa.sentences as sentences_module
-    from qa.sentences import SentenceFile, SentenceFileWriter, quantize
+    import qa.index.sentence_vectors as sentences_module
+    from qa.index.sentence_vectors import SentenceFile, SentenceFileWriter, quantize
 
     monkeypatch.setattr(sentences_module, "MAX_MEMORY_BYTES", limit)
     writer = SentenceFileWriter(tmp_path / SENTENCES_FILE, 384)

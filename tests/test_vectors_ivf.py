@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-import qa.vectors as vectors_module
+import qa.index.vectors as vectors_module
 from conftest import DATA, SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
-from qa.indexer import build_index
-from qa.manifest import CODES_FILE, VECTORS_FILE
-from qa.search import SearchService
-from qa.vectors import APPROXIMATE, VectorIndex
+from qa.index.indexer import build_index
+from qa.index.manifest import CODES_FILE, VECTORS_FILE
+from qa.search.service import SearchService
+from qa.index.vectors import APPROXIMATE, VectorIndex
 
 N = 8_000
 CLUSTERS = 40

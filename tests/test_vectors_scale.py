@@ -8,8 +8,8 @@ import signal
 import numpy as np
 import pytest
 
-import qa.vectors as vectors_module
-from qa.vectors import APPROXIMATE, EXACT, EXACT_MAX_VECTORS, VectorIndex
+import qa.index.vectors as vectors_module
+from qa.index.vectors import APPROXIMATE, EXACT, EXACT_MAX_VECTORS, VectorIndex
 
 N = 2_000
 DIMENSION = 384

@@ -1,4 +1,4 @@
-"""Checking quotes (`qa verify`, POST /verify, `qa.verify`): every verdict on the real seeds index and model, each
+"""Checking quotes (`qa verify`, POST /verify, `qa.search.verify`): every verdict on the real seeds index and model, each
 format (a PDF quote across a page break, HTML with nested tags, a DOCX table cell), citations checked and corrected,
 and the CLI in a subprocess and HTTP through the real app."""
 
@@ -15,11 +15,11 @@ import httpx
 import pytest
 from conftest import ROOT, SEEDS
 
-from qa.chunking import split_sentences
+from qa.text.chunking import split_sentences
 from qa.config import Settings
 from qa.errors import InvalidRequest
-from qa.quotes import clean_quote, fold
-from qa.verify import (
+from qa.text.quotes import clean_quote, fold
+from qa.search.verify import (
     APPROXIMATE_MIN_SIMILARITY, MAX_ALIGNED_CHARS, GivenCitation, Verifier, specifics, unmatched_specifics,
 )
 
@@ -208,8 +208,8 @@ def test_a_number_of_thousands_of_digits_is_compared_as_text(verifier):
 def test_a_text_too_long_to_align_is_still_found_exact_and_otherwise_judged_by_support(tmp_path, encoder):
     """Past MAX_ALIGNED_CHARS a text is not aligned approximately (at the length allowed that would take minutes):
     an exact one is still found at its place, and one with a word changed is judged by support instead."""
-    from qa.indexer import build_index
-    from qa.search import SearchService
+    from qa.index.indexer import build_index
+    from qa.search.service import SearchService
 
     items = [f"crate {n} of {['apples', 'pears', 'plums', 'quinces'][n % 4]} weighing {n + 20} kilograms"
              for n in range(80)]
@@ -313,8 +313,8 @@ def formats_verifier(tmp_path_factory, encoder):
     import docx
     from test_formats import minimal_pdf
 
-    from qa.indexer import build_index
-    from qa.search import SearchService
+    from qa.index.indexer import build_index
+    from qa.search.service import SearchService
 
     corpus = tmp_path_factory.mktemp("verify-formats")
     (corpus / "orchard.pdf").write_bytes(minimal_pdf([PDF_PAGE_ONE, PDF_PAGE_TWO]))

@@ -1,4 +1,4 @@
-"""benchmarks/verify_support.py measures what qa.verify scores: its current-model row reads the same candidates and
+"""benchmarks/verify_support.py measures what qa.search.verify scores: its current-model row reads the same candidates and
 features as the verifier, on the real seeds index and model, and its pure pieces (AUC, the fit over named features)
 do what the tables say."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from qa.verify import SUPPORT_FEATURES, Verifier
+from qa.search.verify import SUPPORT_FEATURES, Verifier
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import verify_quotes  # noqa: E402

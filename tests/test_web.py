@@ -106,8 +106,8 @@ def browser():
 @pytest.fixture(scope="module")
 def web_service(tmp_path_factory, encoder):
     """The search service over the seeds plus a document full of markup and one with astral characters."""
-    from qa.indexer import build_index
-    from qa.search import SearchService
+    from qa.index.indexer import build_index
+    from qa.search.service import SearchService
 
     corpus = tmp_path_factory.mktemp("web-corpus")
     for path in SEEDS.iterdir():
@@ -545,8 +545,8 @@ def test_the_page_names_the_index_it_searches_and_its_size(page, base_url, api):
 @pytest.fixture(scope="module")
 def manual_url(tmp_path_factory, encoder):
     """A service over an HTML manual with headings and a two-page PDF: citations with sections and pages."""
-    from qa.indexer import build_index
-    from qa.search import SearchService
+    from qa.index.indexer import build_index
+    from qa.search.service import SearchService
     from test_formats import minimal_pdf
 
     corpus = tmp_path_factory.mktemp("manual-corpus")

@@ -23,14 +23,14 @@ from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
 from qa.api.openapi import document_request_ids
 from qa.api.routes import router
-from qa.api.routing import matching_routes, slash_redirect
+from qa.api.route_lookup import matching_routes, slash_redirect
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
 from qa.api.web import router as web_router
 from qa.api.telemetry import RequestTelemetry
 from qa.config import Settings
 from qa.errors import IndexNotFound, QAError
-from qa.reload import LiveService
-from qa.search import SearchService
+from qa.search.reload import LiveService
+from qa.search.service import SearchService
 
 CORS_METHODS = ("GET", "POST")
 CORS_HEADERS = ("Authorization", "Content-Type")
@@ -51,7 +51,7 @@ def create_app(
     """A new app serving the index named by ``settings`` (or an already opened ``service``).
 
     A sharded index (``qa index --shards N``) is served through its shards: ``shards`` are clients of shards
-    served elsewhere (qa.shard_serving), or, when None, every shard is opened in this process (qa.shard_router).
+    served elsewhere (qa.distributed.shard_serving), or, when None, every shard is opened in this process (qa.distributed.shard_router).
 
     When the index cannot be opened the app still starts: /health reports why and searches answer 503
     until an index appears. While the app runs, a replaced index directory is reloaded every
@@ -63,7 +63,7 @@ def create_app(
     settings = settings or Settings.from_env()
     settings.check()
     if shards is not None or (service is None and _is_sharded(settings)):
-        from qa.shard_router import live_functions
+        from qa.distributed.shard_router import live_functions
 
         opener, identify = live_functions(shards, settings.index_dir)
         live = LiveService(settings, service, opener=opener, identify=identify)
@@ -127,7 +127,7 @@ def create_app(
     app.include_router(web_router)  # the question page at / (not in the OpenAPI schema)
     app.include_router(metrics_router)
     app.include_router(docs_router)
-    # MCP over streamable HTTP (qa/mcp_server.py), behind the same key and body limit as every other route.
+    # MCP over streamable HTTP (qa/mcp/server.py), behind the same key and body limit as every other route.
     app.add_route("/mcp", mcp, include_in_schema=False)
     document_request_ids(app)
 
@@ -146,7 +146,7 @@ def create_app(
 
 
 def _is_sharded(settings: Settings) -> bool:
-    """Whether the index directory holds a sharded index (without importing qa.shards otherwise)."""
+    """Whether the index directory holds a sharded index (without importing qa.distributed.shards otherwise)."""
     from pathlib import Path
 
     return (Path(settings.index_dir) / "shards.json").is_file()

@@ -1,4 +1,4 @@
-"""/mcp: the MCP server (qa/mcp_server.py) over streamable HTTP, as one route of the app.
+"""/mcp: the MCP server (qa/mcp/server.py) over streamable HTTP, as one route of the app.
 
 The MCP SDK is slow to import (its protocol is hundreds of pydantic models), so it is imported on the first request
 to /mcp, not when the app is built: a service nobody asks over MCP never pays for it.
@@ -13,7 +13,7 @@ import anyio
 import anyio.to_thread
 from starlette.types import Receive, Scope, Send
 
-from qa.search import SearchService
+from qa.search.service import SearchService
 
 
 class MCPEndpoint:
@@ -58,7 +58,7 @@ class MCPEndpoint:
             await anyio.sleep_forever()
 
     def _new_manager(self):
-        from qa.mcp_server import session_manager
+        from qa.mcp.server import session_manager
 
         return session_manager(self._current_service, host=self._host, max_body_bytes=self._max_body_bytes)
 

@@ -30,9 +30,9 @@ from starlette.types import Scope
 
 from qa import __version__
 from qa.api.openapi import METRICS_RESPONSES
-from qa.api.routing import matching_routes
-from qa.reload import LiveService
-from qa.search import SearchService
+from qa.api.route_lookup import matching_routes
+from qa.search.reload import LiveService
+from qa.search.service import SearchService
 
 # Any other method (HTTP allows any token) is counted as "other".
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

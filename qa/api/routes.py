@@ -33,9 +33,9 @@ from qa.api.schemas import (
 )
 from qa.api.security import is_authenticated
 from qa.config import Settings
-from qa.filters import SearchFilter
-from qa.search import Answer, SearchService
-from qa.verify import GivenCitation, Verifier
+from qa.search.filters import SearchFilter
+from qa.search.service import Answer, SearchService
+from qa.search.verify import GivenCitation, Verifier
 
 router = APIRouter()
 

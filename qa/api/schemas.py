@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from qa.config import Settings
-from qa.verify import MAX_PIECES, MAX_TEXT_CHARS
+from qa.search.verify import MAX_PIECES, MAX_TEXT_CHARS
 
 # What the service accepts, written into the OpenAPI schema so that clients and schema-driven tools know it.
 # These are JSON Schema keywords only, not pydantic constraints: the service still checks every value itself,
@@ -25,7 +25,7 @@ QUESTION_SCHEMA: dict = {
 }
 TOP_K_SCHEMA: dict = {"minimum": 1, "maximum": _DEFAULTS.max_top_k}
 
-# YYYY, YYYY-MM or YYYY-MM-DD naming a real date (``qa.filters``): year 0001-9999, month 01-12, a day the month
+# YYYY, YYYY-MM or YYYY-MM-DD naming a real date (``qa.search.filters``): year 0001-9999, month 01-12, a day the month
 # has, February 29 only in leap years. ASCII digits only; whether ``after`` is later than ``before`` (a 422)
 # is the one rule a JSON Schema cannot say.
 _YEAR = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"

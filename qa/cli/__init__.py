@@ -1,0 +1,1 @@
+"""The `qa` command: parse, call the core, render."""

@@ -1,0 +1,1 @@
+"""The embedding model behind one interface: ONNX Runtime and PyTorch backends, and the ONNX export."""

@@ -1,0 +1,1 @@
+"""`qa eval`: labelled datasets and ranking metrics."""

@@ -1,0 +1,1 @@
+"""The MCP server: the search service as tools for AI assistants."""

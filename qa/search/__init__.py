@@ -1,0 +1,1 @@
+"""Answering questions: retrieval, fusion, re-ranking, highlights, confidence, the service core."""

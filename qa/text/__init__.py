@@ -1,0 +1,1 @@
+"""Pure text work: chunking into passages with exact spans, sentences, CJK bigrams, sections, quotes."""
