@@ -23,9 +23,44 @@ ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "benchmarks" / "data" / "apache_questions.jsonl"
 _HIDDEN_TAGS = {"head", "script", "style", "noscript", "template"}
 _BLOCK_TAGS = {
-    "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
-    "pre", "section", "table", "tbody", "td", "th", "thead", "tfoot", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "br",
+    "caption",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tfoot",
+    "tr",
+    "ul",
 }
 _VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -78,7 +113,7 @@ def check(corpus: Path, questions: list[dict]) -> list[tuple[dict, int, str]]:
             results.append((question, -1, ""))
             continue
         first = text.find(phrase)
-        results.append((question, text.count(phrase), text[max(0, first - 60):first] if first >= 0 else ""))
+        results.append((question, text.count(phrase), text[max(0, first - 60) : first] if first >= 0 else ""))
     return results
 
 

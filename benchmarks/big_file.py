@@ -52,22 +52,28 @@ def build_text(case: str, n_chars: int) -> str:
 
 def run_case(case: str, n_chars: int) -> dict:
     """Chunk one generated text in this process; wall seconds of chunking and peak RSS in MB."""
-    from qa.text.chunking import chunk_text
     from qa.config import Settings
     from qa.embed.encoder import load_encoder
+    from qa.text.chunking import chunk_text
 
     text = build_text(case, n_chars)
     encoder = load_encoder()
     settings = Settings()
     started = time.perf_counter()
     chunks = chunk_text(
-        text, size=settings.chunk_size, overlap=settings.chunk_overlap, count_tokens=encoder.count_tokens,
+        text,
+        size=settings.chunk_size,
+        overlap=settings.chunk_overlap,
+        count_tokens=encoder.count_tokens,
         limit=encoder.max_tokens,
     )
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     return {
-        "case": case, "seconds": seconds, "peak_mb": peak_mb, "chunks": len(chunks),
+        "case": case,
+        "seconds": seconds,
+        "peak_mb": peak_mb,
+        "chunks": len(chunks),
         "longest_chunk_chars": max(len(c.text) for c in chunks),
     }
 
@@ -89,13 +95,18 @@ def main() -> None:
         for _ in range(args.rounds):
             output = subprocess.run(
                 [sys.executable, __file__, "--mb", str(args.mb), "--child", case],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             runs.append(json.loads(output.splitlines()[-1]))
         seconds = statistics.median(r["seconds"] for r in runs)
         peak = statistics.median(r["peak_mb"] for r in runs)
-        print(f"{case:<12} {args.mb:>6g} {seconds:>9.1f} {peak:>9.0f} {runs[0]['chunks']:>8} "
-              f"{runs[0]['longest_chunk_chars']:>8}", flush=True)
+        print(
+            f"{case:<12} {args.mb:>6g} {seconds:>9.1f} {peak:>9.0f} {runs[0]['chunks']:>8} "
+            f"{runs[0]['longest_chunk_chars']:>8}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

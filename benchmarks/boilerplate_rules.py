@@ -26,10 +26,12 @@ import qa.ingest.formats.html as html  # noqa: E402
 
 def _without_language_links(measure):
     """``_measure`` as it is, then every element's count of language links set back to zero."""
+
     def measured(root):
         measure(root)
         for node in html._elements(root):
             node.language_links = 0
+
     return measured
 
 
@@ -73,8 +75,7 @@ def measure(corpus: Path, questions: list[dict], encoder, settings) -> dict:
     detector = BoilerplateDetector.from_corpus(corpus, sorted({doc_id for doc_id, _ in passages}))
     flagged = sum(detector.is_boilerplate(doc_id, text) for doc_id, text in passages)
     present = sum(question["phrase"] in texts.get(question["document"], "") for question in questions)
-    return {"documents": len(scan.documents), "passages": len(passages), "boilerplate": flagged,
-            "phrases": present}
+    return {"documents": len(scan.documents), "passages": len(passages), "boilerplate": flagged, "phrases": present}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         with patched(changes):
             row = measure(args.corpus, questions, encoder, settings)
         share = row["boilerplate"] / row["passages"] if row["passages"] else 0.0
-        print(f"{name:28} {row['documents']:9} {row['passages']:8} {row['boilerplate']:11} {share:6.2%}  "
-              f"{row['phrases']}/{len(questions)}", flush=True)
+        print(
+            f"{name:28} {row['documents']:9} {row['passages']:8} {row['boilerplate']:11} {share:6.2%}  "
+            f"{row['phrases']}/{len(questions)}",
+            flush=True,
+        )
     return 0
 
 

@@ -19,9 +19,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from qa.search.confidence import DEFAULT_CALIBRATION, Calibration, term_coverage  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.eval.datasets import load_dataset  # noqa: E402
+from qa.search.confidence import DEFAULT_CALIBRATION, Calibration, term_coverage  # noqa: E402
 from qa.search.keyword import query_terms  # noqa: E402
 from qa.search.service import SearchService  # noqa: E402
 
@@ -73,6 +73,7 @@ def main() -> None:
         "scifact train on seeds (not answerable)": (features(seeds, train), 0),
         "seeds questions on scifact (not answerable)": (features(scifact, seeds_questions), 0),
     }
+
     # Balance the groups by repeating the small ones, so no group dominates the fit.
     def stack(part: slice) -> tuple[np.ndarray, np.ndarray]:
         largest = max(len(x[part]) for x, _ in groups.values())
@@ -97,7 +98,10 @@ def main() -> None:
         shipped = np.mean([(DEFAULT_CALIBRATION.confidence(c, v) >= 0.5) == bool(label) for c, v in part])
         print(f"{name:48s} {len(part):4d}  {accuracy:.3f}{'':30s}{conf.mean():.3f}{'':12s}{shipped:.3f}")
     final = fit(*stack(slice(None)))
-    print("refitted on all:", f"Calibration(cosine_weight={final[0]:.3f}, coverage_weight={final[1]:.3f}, bias={final[2]:.3f})")
+    print(
+        "refitted on all:",
+        f"Calibration(cosine_weight={final[0]:.3f}, coverage_weight={final[1]:.3f}, bias={final[2]:.3f})",
+    )
 
 
 if __name__ == "__main__":

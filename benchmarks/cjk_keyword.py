@@ -30,18 +30,18 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import qa.search.keyword  # noqa: E402
 import qa.index.store  # noqa: E402
-from qa.text.cjk import CJK_RUN, bigrams, has_cjk  # noqa: E402
+import qa.search.keyword  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.eval.datasets import load_dataset  # noqa: E402
 from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.eval.datasets import load_dataset  # noqa: E402
 from qa.eval.evaluate import run_queries  # noqa: E402
+from qa.eval.metrics import hit_at_k, mrr_at_k  # noqa: E402
 from qa.index.indexer import build_index  # noqa: E402
 from qa.index.manifest import DATABASE_FILE  # noqa: E402
-from qa.eval.metrics import hit_at_k, mrr_at_k  # noqa: E402
-from qa.search.service import SearchService  # noqa: E402
 from qa.index.store import StoreReader, keyword_rows  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
+from qa.text.cjk import CJK_RUN, bigrams, has_cjk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,11 @@ def build(corpus: Path, index_dir: Path, encoder, *, cjk: bool) -> Path:
     defaults = Settings()
     with cjk_handling(index=cjk):
         build_index(
-            corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+            corpus,
+            index_dir,
+            encoder,
+            chunk_size=defaults.chunk_size,
+            chunk_overlap=defaults.chunk_overlap,
             embed_title=defaults.embed_title,
         )
     return index_dir
@@ -220,13 +224,16 @@ def main() -> None:
         dataset = load_dataset(args.questions, corpus=args.corpus)
         print(f"{dataset.name}: {len(dataset.queries)} questions over {args.corpus.name}", flush=True)
         print(stop_share(dataset), flush=True)
-        quality(dataset, {
-            "off": (before, {"query": False}),
-            "bigrams": (after, {}),
-            "bigrams+stops": (after, {"stop_characters": False}),
-            "bigram table": (second["unicode61"], {}),
-            "trigram table": (second["trigram"], {}),
-        })
+        quality(
+            dataset,
+            {
+                "off": (before, {"query": False}),
+                "bigrams": (after, {}),
+                "bigrams+stops": (after, {"stop_characters": False}),
+                "bigram table": (second["unicode61"], {}),
+                "trigram table": (second["trigram"], {}),
+            },
+        )
         if args.english is not None:
             english_unchanged(load_dataset(args.english, corpus=args.corpus), before, after, before_dir, after_dir)
 

@@ -27,34 +27,88 @@ TOKENS_PER_WORD = 1.3
 WORDS_PER_DOCUMENT = 1400
 
 SUBJECTS = [
-    "The provincial court", "The city council", "A regional planning office", "The national statistics bureau",
-    "The harbour authority", "A group of university researchers", "The water utility", "The school board",
-    "The procurement committee", "An independent auditor", "The transport ministry", "The public health agency",
-    "A coalition of farmers", "The energy regulator", "The museum trustees", "The fire service",
-    "The railway operator", "A panel of judges", "The housing cooperative", "The customs office",
+    "The provincial court",
+    "The city council",
+    "A regional planning office",
+    "The national statistics bureau",
+    "The harbour authority",
+    "A group of university researchers",
+    "The water utility",
+    "The school board",
+    "The procurement committee",
+    "An independent auditor",
+    "The transport ministry",
+    "The public health agency",
+    "A coalition of farmers",
+    "The energy regulator",
+    "The museum trustees",
+    "The fire service",
+    "The railway operator",
+    "A panel of judges",
+    "The housing cooperative",
+    "The customs office",
 ]
 VERBS = [
-    "approved", "reviewed", "published", "postponed", "questioned", "extended", "revised", "announced",
-    "funded", "suspended", "examined", "endorsed", "rejected", "simplified", "expanded", "audited",
+    "approved",
+    "reviewed",
+    "published",
+    "postponed",
+    "questioned",
+    "extended",
+    "revised",
+    "announced",
+    "funded",
+    "suspended",
+    "examined",
+    "endorsed",
+    "rejected",
+    "simplified",
+    "expanded",
+    "audited",
 ]
 OBJECTS = [
-    "a plan to rebuild the northern bridge", "new rules for seasonal workers", "the budget for rural clinics",
-    "a report on groundwater quality", "the tender for electric buses", "guidelines on data retention",
-    "a pilot programme for flood warnings", "the schedule of the coastal ferry", "a survey of small businesses",
-    "the contract for street lighting", "measures against late payments", "a review of school meals",
-    "the pension reform proposal", "standards for wooden buildings", "a fund for vocational training",
-    "limits on night-time freight", "the catalogue of protected wetlands", "a study of commuter habits",
+    "a plan to rebuild the northern bridge",
+    "new rules for seasonal workers",
+    "the budget for rural clinics",
+    "a report on groundwater quality",
+    "the tender for electric buses",
+    "guidelines on data retention",
+    "a pilot programme for flood warnings",
+    "the schedule of the coastal ferry",
+    "a survey of small businesses",
+    "the contract for street lighting",
+    "measures against late payments",
+    "a review of school meals",
+    "the pension reform proposal",
+    "standards for wooden buildings",
+    "a fund for vocational training",
+    "limits on night-time freight",
+    "the catalogue of protected wetlands",
+    "a study of commuter habits",
 ]
 REASONS = [
-    "after months of public consultation", "because costs rose faster than expected",
-    "following complaints from residents", "to meet the deadline set by parliament",
-    "once the engineers had finished their inspection", "despite objections from two members",
-    "as part of a wider modernisation effort", "after an audit found gaps in the records",
-    "in response to the drought of the previous summer", "to reduce waiting times at the border",
+    "after months of public consultation",
+    "because costs rose faster than expected",
+    "following complaints from residents",
+    "to meet the deadline set by parliament",
+    "once the engineers had finished their inspection",
+    "despite objections from two members",
+    "as part of a wider modernisation effort",
+    "after an audit found gaps in the records",
+    "in response to the drought of the previous summer",
+    "to reduce waiting times at the border",
 ]
 CONNECTIVES = [
-    "Meanwhile", "However", "In addition", "As a result", "By contrast", "Earlier this year", "According to the minutes",
-    "At the same time", "In practice", "For the first time",
+    "Meanwhile",
+    "However",
+    "In addition",
+    "As a result",
+    "By contrast",
+    "Earlier this year",
+    "According to the minutes",
+    "At the same time",
+    "In practice",
+    "For the first time",
 ]
 FIRST = ["Anna", "Tomas", "Li Wei", "Fatima", "Jonas", "Maria", "Kenji", "Amara", "Pavel", "Sofia", "Diego", "Ingrid"]
 LAST = ["Keller", "Novak", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Haddad", "Costa", "Brennan", "Zhou", "Ivanova"]
@@ -75,19 +129,30 @@ def sentence(rng: random.Random) -> str:
     if kind == 0:
         return f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(REASONS)}."
     if kind == 1:
-        return (f"{rng.choice(CONNECTIVES)}, officials in {rng.choice(PLACES)} reported a {rng.choice(ADJECTIVES)} "
-                f"{rng.choice(CHANGES)} of {rng.randint(2, 950)} {rng.choice(UNITS)} compared with {rng.randint(2015, 2025)}.")
+        return (
+            f"{rng.choice(CONNECTIVES)}, officials in {rng.choice(PLACES)} reported a {rng.choice(ADJECTIVES)} "
+            f"{rng.choice(CHANGES)} of {rng.randint(2, 950)} {rng.choice(UNITS)} "
+            f"compared with {rng.randint(2015, 2025)}."
+        )
     if kind == 2:
-        return (f'"We {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(REASONS)}," said {person(rng)}, '
-                f"who has worked on the file since {rng.randint(2008, 2024)}.")
+        return (
+            f'"We {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(REASONS)}," said {person(rng)}, '
+            f"who has worked on the file since {rng.randint(2008, 2024)}."
+        )
     if kind == 3:
-        return (f"{rng.choice(SUBJECTS)} said that {rng.choice(OBJECTS)} would take effect in {rng.choice(PLACES)} "
-                f"within {rng.randint(2, 36)} months, and that a {rng.choice(ADJECTIVES)} {rng.choice(CHANGES)} was likely.")
+        return (
+            f"{rng.choice(SUBJECTS)} said that {rng.choice(OBJECTS)} would take effect in {rng.choice(PLACES)} "
+            f"within {rng.randint(2, 36)} months, and that a {rng.choice(ADJECTIVES)} {rng.choice(CHANGES)} was likely."
+        )
     if kind == 4:
-        return (f"{rng.choice(CONNECTIVES)}, {person(rng)} asked whether {rng.choice(OBJECTS)} had been "
-                f"{rng.choice(VERBS)} {rng.choice(REASONS)}.")
-    return (f"The figures show {rng.randint(2, 99)} {rng.choice(UNITS)} in {rng.choice(PLACES)} and "
-            f"{rng.randint(2, 99)} in {rng.choice(PLACES)}, a {rng.choice(ADJECTIVES)} {rng.choice(CHANGES)}.")
+        return (
+            f"{rng.choice(CONNECTIVES)}, {person(rng)} asked whether {rng.choice(OBJECTS)} had been "
+            f"{rng.choice(VERBS)} {rng.choice(REASONS)}."
+        )
+    return (
+        f"The figures show {rng.randint(2, 99)} {rng.choice(UNITS)} in {rng.choice(PLACES)} and "
+        f"{rng.randint(2, 99)} in {rng.choice(PLACES)}, a {rng.choice(ADJECTIVES)} {rng.choice(CHANGES)}."
+    )
 
 
 def document(rng: random.Random, number: int, words: int) -> str:

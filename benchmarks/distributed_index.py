@@ -68,13 +68,19 @@ def driver_chunked_build(corpus: Path, index_dir: Path, encoder, workers: int, *
     """A Ray build as `qa index --ray` made it before reading and chunking moved to the cluster: all of it here, only
     the embedding on the cluster (through ``build_index``'s ``embed_batches`` alone)."""
     identity = {
-        "model": encoder.model_id, "backend": encoder.backend, "precision": encoder.precision,
+        "model": encoder.model_id,
+        "backend": encoder.backend,
+        "precision": encoder.precision,
         "dimension": encoder.dimension,
     }
     cache = EmbeddingCache(cache_dir_for(index_dir), identity)
     embedder = RayEmbedder(
-        model=DEFAULT_MODEL, backend=encoder.backend, precision=encoder.precision, dimension=encoder.dimension,
-        cache=cache, workers=workers,
+        model=DEFAULT_MODEL,
+        backend=encoder.backend,
+        precision=encoder.precision,
+        dimension=encoder.dimension,
+        cache=cache,
+        workers=workers,
     )
     report = build_index(corpus, index_dir, encoder, embed_batches=embedder, **options)
     cache.remove()
@@ -97,8 +103,15 @@ def timed_build(method: str, corpus: Path, index_dir: Path, encoder, build: dict
             )
         else:
             report, stats = build_on_cluster(
-                corpus, index_dir, encoder, address="local", model=DEFAULT_MODEL, workers=workers, progress=clock,
-                full=True, **build,
+                corpus,
+                index_dir,
+                encoder,
+                address="local",
+                model=DEFAULT_MODEL,
+                workers=workers,
+                progress=clock,
+                full=True,
+                **build,
             )
             assert stats.documents_sent == report.documents and stats.documents_chunked_here == 0, stats
         assert stats.passages_sent == report.chunks and stats.workers == workers, stats

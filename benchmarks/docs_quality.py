@@ -58,9 +58,42 @@ WORST = 10
 _NAV_WORDS = ("nav", "toc", "sidebar", "header", "footer", "menu", "breadcrumb", "related")
 _NAV_TAGS = {"nav", "header", "footer", "aside"}
 _BLOCK_TAGS = {
-    "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "div", "dl", "dt", "figcaption",
-    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
-    "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "br",
+    "caption",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "thead",
+    "tfoot",
+    "tr",
+    "ul",
 }
 _SKIPPED_TAGS = {"script", "style", "noscript", "template", "head"}
 _VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -211,10 +244,13 @@ class BoilerplateDetector:
     @classmethod
     def from_corpus(cls, root: Path, doc_ids: list[str]) -> "BoilerplateDetector":
         """Parse every HTML file among ``doc_ids`` under ``root``."""
-        return cls({
-            doc_id: parse_page(_page_bytes(root / doc_id))
-            for doc_id in doc_ids if doc_id.lower().endswith(HTML_SUFFIXES)
-        })
+        return cls(
+            {
+                doc_id: parse_page(_page_bytes(root / doc_id))
+                for doc_id in doc_ids
+                if doc_id.lower().endswith(HTML_SUFFIXES)
+            }
+        )
 
     def template_lines(self, site: str) -> set[str]:
         """The lines found on at least 20% of the site's pages (empty for sites under 5 pages)."""
@@ -289,17 +325,21 @@ def per_question(dataset, report, service, mode: str, detector: BoilerplateDetec
     for query in dataset.queries:
         document = next(iter(query.relevant))
         top = service.search(query.text, 1, mode=mode, highlights=False).results
-        rows.append({
-            "id": query.id,
-            "question": query.text,
-            "document": document,
-            "phrase": query.phrase,
-            "passage_rank": first_rank(report.runs.get(query.id, []), lambda entry: entry == PHRASE_MATCH),
-            "page_rank": first_rank(report.document_runs.get(query.id, []), lambda source: source == document),
-            "top_source": top[0].citation.source if top else None,
-            "top_text": " ".join(top[0].text.split())[:200] if top else None,
-            "top_is_boilerplate": bool(top) and detector.is_boilerplate(top[0].citation.source, top[0].text),
-        })
+        rows.append(
+            {
+                "id": query.id,
+                "question": query.text,
+                "document": document,
+                "phrase": query.phrase,
+                "passage_rank": first_rank(report.runs.get(query.id, []), lambda entry: entry == PHRASE_MATCH),
+                "page_rank": first_rank(
+                    report.document_runs.get(query.id, []), lambda source, document=document: source == document
+                ),
+                "top_source": top[0].citation.source if top else None,
+                "top_text": " ".join(top[0].text.split())[:200] if top else None,
+                "top_is_boilerplate": bool(top) and detector.is_boilerplate(top[0].citation.source, top[0].text),
+            }
+        )
     return rows
 
 
@@ -335,10 +375,16 @@ class Measurement:
 
     def summary(self) -> dict:
         """The run as plain data for ``--per-question`` (figures first, then one entry per question)."""
-        return {"mode": self.mode, "passages": len(self.passages), "mean_chars_all": round(self.mean_chars(), 1),
-                "boilerplate_share": round(self.boilerplate_share, 4), "phrases_in_text": self.phrases_in_text,
-                "phrases_in_a_passage": self.phrases_in_a_passage, **self.report.as_dict(),
-                "questions": self.questions}
+        return {
+            "mode": self.mode,
+            "passages": len(self.passages),
+            "mean_chars_all": round(self.mean_chars(), 1),
+            "boilerplate_share": round(self.boilerplate_share, 4),
+            "phrases_in_text": self.phrases_in_text,
+            "phrases_in_a_passage": self.phrases_in_a_passage,
+            **self.report.as_dict(),
+            "questions": self.questions,
+        }
 
     def mean_chars(self) -> float:
         """Mean characters over every indexed passage."""
@@ -348,8 +394,8 @@ class Measurement:
 def measure(corpus: Path, questions: Path, index: Path | None, mode: str) -> Measurement:
     """Index the corpus (or reuse ``index``), ask every question and judge every passage."""
     from qa.config import Settings
-    from qa.eval.datasets import load_dataset
     from qa.embed.encoder import DEFAULT_MODEL, load_encoder
+    from qa.eval.datasets import load_dataset
     from qa.eval.evaluate import BEIR_PASSAGES, evaluate
     from qa.search.service import SearchService
 
@@ -374,13 +420,36 @@ def measure(corpus: Path, questions: Path, index: Path | None, mode: str) -> Mea
 def render_row(run: Measurement) -> str:
     """The header and the one row of figures."""
     report, figures, total = run.report, run.report.questions, len(run.questions)
-    header = ["mode", "passages", "chars", "top5 chars", "hit@1", "hit@3", "hit@5", "MRR@10", "doc hit@5",
-              "boilerplate", "boilerplate first", "phrase in text", "phrase in a passage"]
-    row = [run.mode, str(len(run.passages)), f"{run.mean_chars():.0f}", f"{report.mean_passage_chars:.0f}",
-           f"{figures.hit_at_1:.3f}", f"{figures.hit_at_3:.3f}", f"{report.metrics.hit_at_5:.3f}",
-           f"{report.metrics.mrr_at_10:.3f}", f"{figures.doc_hit_at_5:.3f}", f"{run.boilerplate_share:.2%}",
-           f"{sum(item['top_is_boilerplate'] for item in run.questions)}/{total}",
-           f"{run.phrases_in_text}/{total}", f"{run.phrases_in_a_passage}/{total}"]
+    header = [
+        "mode",
+        "passages",
+        "chars",
+        "top5 chars",
+        "hit@1",
+        "hit@3",
+        "hit@5",
+        "MRR@10",
+        "doc hit@5",
+        "boilerplate",
+        "boilerplate first",
+        "phrase in text",
+        "phrase in a passage",
+    ]
+    row = [
+        run.mode,
+        str(len(run.passages)),
+        f"{run.mean_chars():.0f}",
+        f"{report.mean_passage_chars:.0f}",
+        f"{figures.hit_at_1:.3f}",
+        f"{figures.hit_at_3:.3f}",
+        f"{report.metrics.hit_at_5:.3f}",
+        f"{report.metrics.mrr_at_10:.3f}",
+        f"{figures.doc_hit_at_5:.3f}",
+        f"{run.boilerplate_share:.2%}",
+        f"{sum(item['top_is_boilerplate'] for item in run.questions)}/{total}",
+        f"{run.phrases_in_text}/{total}",
+        f"{run.phrases_in_a_passage}/{total}",
+    ]
     widths = [max(len(a), len(b)) for a, b in zip(header, row)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in (header, row))
 
@@ -401,7 +470,8 @@ def render_changes(rows: list[dict], previous: dict) -> str:
     before = {item["id"]: item["passage_rank"] for item in previous.get("questions", [])}
     missing = float("inf")
     moved = [
-        (item["id"], before[item["id"]], item["passage_rank"]) for item in rows
+        (item["id"], before[item["id"]], item["passage_rank"])
+        for item in rows
         if item["id"] in before and before[item["id"]] != item["passage_rank"]
     ]
     better = sum(1 for _qid, old, new in moved if (new or missing) < (old or missing))

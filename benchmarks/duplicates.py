@@ -23,11 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa.config import Settings  # noqa: E402
-from qa.search.duplicates import group_duplicates, jaccard, shingles  # noqa: E402
 from qa.index.manifest import DATABASE_FILE, VECTORS_FILE, Manifest  # noqa: E402
-from qa.search.service import SearchService  # noqa: E402
 from qa.index.store import StoreReader  # noqa: E402
 from qa.index.vectors import VectorIndex  # noqa: E402
+from qa.search.duplicates import group_duplicates, jaccard, shingles  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 NEIGHBOURS = 10
 JACCARDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -123,8 +123,10 @@ def filled(service: SearchService, questions: list[str]) -> None:
         answers = [service.search(question, top_k, highlights=False) for question in questions]
         short = sum(len(a.results) < top_k for a in answers)
         places = sum(len(hit.duplicates) for a in answers for hit in a.results)
-        print(f"search top {top_k}: {short} of {len(answers)} questions got fewer than {top_k} results; "
-              f"{places} duplicate places named")
+        print(
+            f"search top {top_k}: {short} of {len(answers)} questions got fewer than {top_k} results; "
+            f"{places} duplicate places named"
+        )
 
 
 def grouping_cost(service: SearchService, questions: list[str]) -> None:

@@ -215,10 +215,15 @@ def alternating_medians(
 def latency(service, questions: list[str], rounds: int) -> tuple[float, float]:
     """Median ms of ``service.search`` (top 5) without and with keyword feedback, the two alternating per question."""
     settings = {weight: replace(service.settings, keyword_feedback=weight) for weight in (0.0, 1.0)}
-    medians = alternating_medians(service, questions, rounds, {
-        "off": lambda: setattr(service, "settings", settings[0.0]),
-        "on": lambda: setattr(service, "settings", settings[1.0]),
-    })
+    medians = alternating_medians(
+        service,
+        questions,
+        rounds,
+        {
+            "off": lambda: setattr(service, "settings", settings[0.0]),
+            "on": lambda: setattr(service, "settings", settings[1.0]),
+        },
+    )
     return medians["off"], medians["on"]
 
 
@@ -240,9 +245,11 @@ def scored(report, baseline: dict[str, int | None] | None) -> tuple[dict[str, in
     ranks = passage_ranks(report)
     better, worse, came, went = moved(baseline or ranks, ranks)
     figures = report.questions
-    return ranks, (f"{figures.hit_at_1:.3f}  {figures.hit_at_3:.3f}  {report.metrics.hit_at_5:.3f}  "
-                   f"{report.metrics.mrr_at_10:.3f}   {figures.doc_hit_at_5:.3f}   {better:>3} / {worse:<3}     "
-                   f"{came:>2} / {went:<2}")
+    return ranks, (
+        f"{figures.hit_at_1:.3f}  {figures.hit_at_3:.3f}  {report.metrics.hit_at_5:.3f}  "
+        f"{report.metrics.mrr_at_10:.3f}   {figures.doc_hit_at_5:.3f}   {better:>3} / {worse:<3}     "
+        f"{came:>2} / {went:<2}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = service.settings
     if args.latency:
         off, on = latency(service, [query.text for query in dataset.queries], args.latency)
-        print(f"{len(dataset.queries)} questions x {args.latency} rounds: search median without feedback {off:.2f} ms, "
-              f"with {on:.2f} ms, ratio {on / off:.3f}")
+        print(
+            f"{len(dataset.queries)} questions x {args.latency} rounds: search median without feedback {off:.2f} ms, "
+            f"with {on:.2f} ms, ratio {on / off:.3f}"
+        )
         return 0
     original = SearchService._first_stage
     baseline = None

@@ -72,8 +72,10 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, split=args.split, corpus=args.corpus)
     default, oracle, missed = ceiling(dataset, args.index, dense_steps=args.dense_steps)
-    print(f"dataset {dataset.name}: {len(dataset.queries)} questions; "
-          f"oracle over {len(settings_grid(args.dense_steps))} settings per question")
+    print(
+        f"dataset {dataset.name}: {len(dataset.queries)} questions; "
+        f"oracle over {len(settings_grid(args.dense_steps))} settings per question"
+    )
     for name in METRICS:
         print(f"{name:8s} default settings {default[name]:.4f}   best setting per question (oracle) {oracle[name]:.4f}")
     print(f"no setting puts the answer in the top 5 for {len(missed)} questions: {' '.join(missed)}")

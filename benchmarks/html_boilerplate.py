@@ -23,8 +23,13 @@ from qa.ingest.formats import Unreadable, extract
 
 def site_pages(folder: Path, limit: int) -> list[Path]:
     """The folder's HTML pages (not in subfolders whose names start with "_", Sphinx's sources and statics)."""
-    pages = [path for path in folder.rglob("*") if path.suffix.lower() in (".html", ".htm") and path.is_file()
-             and not any(part.startswith("_") for part in path.relative_to(folder).parts)]
+    pages = [
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in (".html", ".htm")
+        and path.is_file()
+        and not any(part.startswith("_") for part in path.relative_to(folder).parts)
+    ]
     return sorted(pages)[:limit]
 
 
@@ -60,13 +65,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300, help="pages per site (default 300)")
     parser.add_argument("--share", type=float, default=0.3, help="a template line is on this share of pages")
     args = parser.parse_args()
-    print(f"{'site':<44} {'pages':>5} {'chars main':>11} {'chars whole':>11} {'kept':>5} "
-          f"{'template main':>13} {'template whole':>14} {'ms/page':>7}")
+    print(
+        f"{'site':<44} {'pages':>5} {'chars main':>11} {'chars whole':>11} {'kept':>5} "
+        f"{'template main':>13} {'template whole':>14} {'ms/page':>7}"
+    )
     for folder in args.folders:
         f = measure(folder, args.limit, args.share)
         kept = f["chars_main"] / f["chars_whole"] if f["chars_whole"] else 0.0
-        print(f"{str(folder)[-44:]:<44} {f['pages']:>5.0f} {f['chars_main']:>11,.0f} {f['chars_whole']:>11,.0f} "
-              f"{kept:>5.0%} {f['template_main']:>13.1%} {f['template_whole']:>14.1%} {f['ms_per_page']:>7.1f}")
+        print(
+            f"{str(folder)[-44:]:<44} {f['pages']:>5.0f} {f['chars_main']:>11,.0f} {f['chars_whole']:>11,.0f} "
+            f"{kept:>5.0%} {f['template_main']:>13.1%} {f['template_whole']:>14.1%} {f['ms_per_page']:>7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,17 @@ from qa.ingest.formats.html import read_html
 
 MAN = Path("/usr/share/man")
 ENCODINGS = {
-    "de": ["cp1252", "iso-8859-15"], "fr": ["cp1252", "iso-8859-15"], "es": ["cp1252"], "sv": ["cp1252"],
-    "pl": ["iso-8859-2", "cp1250"], "cs": ["iso-8859-2", "cp1250"], "hu": ["iso-8859-2"],
-    "ru": ["koi8-r", "cp1251"], "tr": ["iso-8859-9"], "ja": ["shift_jis", "euc-jp"], "ko": ["euc-kr"],
+    "de": ["cp1252", "iso-8859-15"],
+    "fr": ["cp1252", "iso-8859-15"],
+    "es": ["cp1252"],
+    "sv": ["cp1252"],
+    "pl": ["iso-8859-2", "cp1250"],
+    "cs": ["iso-8859-2", "cp1250"],
+    "hu": ["iso-8859-2"],
+    "ru": ["koi8-r", "cp1251"],
+    "tr": ["iso-8859-9"],
+    "ja": ["shift_jis", "euc-jp"],
+    "ko": ["euc-kr"],
 }
 _MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]")
 _TROFF = re.compile(r"\\f[BIRP]|\\\(..|\\[-&e ]|\\\*\(..|\\\*.")
@@ -68,18 +76,24 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=6, help="manual pages per language")
     parser.add_argument("--lines", type=int, default=12, help="paragraphs per page")
     args = parser.parse_args()
-    print(f"{'encoding':<12} {'pages':>5} {'cp1252 exact':>12} {'detect exact':>12} {'cp1252 diff':>11} "
-          f"{'detect diff':>11}")
+    print(
+        f"{'encoding':<12} {'pages':>5} {'cp1252 exact':>12} {'detect exact':>12} {'cp1252 diff':>11} "
+        f"{'detect diff':>11}"
+    )
     totals = {"pages": 0, "cp1252": 0, "detect": 0}
     for language, encodings in ENCODINGS.items():
         sources = sorted((MAN / language / "man1").glob("*.1.gz"))
         texts = [lines for path in sources if len(lines := prose(path, args.lines)) >= min(3, args.lines)]
-        pages = [page(lines) for lines in texts[:args.pages]]
+        pages = [page(lines) for lines in texts[: args.pages]]
         for encoding in encodings:
             results: dict[str, list[float]] = {"cp1252": [], "detect": []}
             for markup in pages:
-                converted = subprocess.run(["iconv", "-c", "-f", "utf-8", "-t", encoding], input=markup.encode(),
-                                           capture_output=True, check=False).stdout
+                converted = subprocess.run(
+                    ["iconv", "-c", "-f", "utf-8", "-t", encoding],
+                    input=markup.encode(),
+                    capture_output=True,
+                    check=False,
+                ).stdout
                 # What the page says, less what the encoding cannot hold.
                 want = read_html(converted.decode(encoding).encode("utf-8")).text
                 results["cp1252"].append(differing_share(as_cp1252(converted), want))
@@ -88,8 +102,10 @@ def main() -> None:
             for name in exact:
                 totals[name] += exact[name]
             totals["pages"] += len(pages)
-            print(f"{language + ' ' + encoding:<12} {len(pages):>5} {exact['cp1252']:>12} {exact['detect']:>12} "
-                  f"{statistics.median(results['cp1252']):>11.1%} {statistics.median(results['detect']):>11.1%}")
+            print(
+                f"{language + ' ' + encoding:<12} {len(pages):>5} {exact['cp1252']:>12} {exact['detect']:>12} "
+                f"{statistics.median(results['cp1252']):>11.1%} {statistics.median(results['detect']):>11.1%}"
+            )
     print(f"{'all':<12} {totals['pages']:>5} {totals['cp1252']:>12} {totals['detect']:>12}")
 
 

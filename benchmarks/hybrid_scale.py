@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from qa.index.manifest import (
-    CODES_FILE, DATABASE_FILE, KEYWORDS_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest, file_checksum,
+    CODES_FILE,
+    DATABASE_FILE,
+    KEYWORDS_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    Manifest,
+    file_checksum,
 )
 from qa.index.postings import build_postings
 from qa.index.sentence_vectors import SentenceFile, SentenceFileWriter
@@ -151,10 +157,12 @@ def ask(index_dir: Path, questions: list[str], warm_passes: int = 0) -> dict:
         first_stage.append((time.perf_counter() - started) * 1000)
     ordered = sorted(whole)
     return {
-        "open_s": round(opened, 2), "median_ms": round(statistics.median(whole), 2),
+        "open_s": round(opened, 2),
+        "median_ms": round(statistics.median(whole), 2),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
         "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2),
-        "rank_median_ms": round(statistics.median(first_stage), 2), **{k: round(v) for k, v in memory().items()},
+        "rank_median_ms": round(statistics.median(first_stage), 2),
+        **{k: round(v) for k, v in memory().items()},
     }
 
 
@@ -187,15 +195,24 @@ def main() -> None:
         built = grow(args.index, target, n) if not (target / "manifest.json").exists() else {}
         run = subprocess.run(
             [sys.executable, __file__, "--ask", str(target), "--questions-file", str(asked)],
-            capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         size = sum(path.stat().st_size for path in target.iterdir())
-        results[n] = {"build_s": {k: round(v, 1) for k, v in built.items()}, "bytes_per_passage": round(size / n),
-                      **json.loads(run.stdout.splitlines()[-1])}
+        results[n] = {
+            "build_s": {k: round(v, 1) for k, v in built.items()},
+            "bytes_per_passage": round(size / n),
+            **json.loads(run.stdout.splitlines()[-1]),
+        }
         r = results[n]
-        print(f"{n:>9} passages: search median {r['median_ms']} ms, p95 {r['p95_ms']}, p99 {r['p99_ms']}; first stage "
-              f"{r['rank_median_ms']} ms; open {r['open_s']} s; VmRSS {r['VmRSS']} MB (RssAnon {r['RssAnon']}, "
-              f"RssFile {r['RssFile']}), VmHWM {r['VmHWM']} MB", flush=True)
+        print(
+            f"{n:>9} passages: search median {r['median_ms']} ms, p95 {r['p95_ms']}, p99 {r['p99_ms']}; first stage "
+            f"{r['rank_median_ms']} ms; open {r['open_s']} s; VmRSS {r['VmRSS']} MB (RssAnon {r['RssAnon']}, "
+            f"RssFile {r['RssFile']}), VmHWM {r['VmHWM']} MB",
+            flush=True,
+        )
     print(json.dumps({"load_average": os.getloadavg(), "results": results}))
 
 

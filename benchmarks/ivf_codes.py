@@ -31,17 +31,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scale import unit_vectors  # run from benchmarks/, like the other scripts
 
 import qa.index.vectors as vectors_module
 from qa.index.manifest import VECTORS_FILE, Manifest
 from qa.index.vectors import VectorIndex
-from scale import unit_vectors  # run from benchmarks/, like the other scripts
 
 
 def question_vectors(index: Path, dataset: Path, split: str, count: int) -> np.ndarray:
     """The labelled set's first ``count`` questions, embedded as the index's searches embed them."""
-    from qa.eval.datasets import load_dataset
     from qa.embed.encoder import load_encoder
+    from qa.eval.datasets import load_dataset
 
     manifest = Manifest.read(index)
     encoder = load_encoder(manifest.model, precision=(manifest.encoder or {}).get("precision", "fp32"))
@@ -121,8 +121,9 @@ def main() -> None:
     built = {"flat": flat_built}
     for scale in (float(x) for x in args.lists.split(",")):
         lists = max(1, round(scale * math.sqrt(len(rows))))
-        for by_residual, spherical in ((bool(int(r)), bool(int(s))) for r in args.residual.split(",")
-                                       for s in args.spherical.split(",")):
+        for by_residual, spherical in (
+            (bool(int(r)), bool(int(s))) for r in args.residual.split(",") for s in args.spherical.split(",")
+        ):
             codes, figures = built_codes(rows, lists, by_residual, spherical)
             prefix = f"ivf{lists}{'r' if by_residual else ''}{'s' if spherical else ''}"
             built[prefix] = {**figures, "lists": lists, "by_residual": by_residual, "spherical": spherical}
@@ -139,14 +140,30 @@ def main() -> None:
     print(f"{'variant':>16} {'probes@100':>10} {'recall@10':>9} {'recall@100':>10} {'cand ms':>8} {'vs flat':>7}")
     for name, index in variants.items():
         found = {k: searched(index, queries, k) for k in (10, 100)}
-        row = {"probes_k100": index.probes(depth), "recall_at_10": round(recall(found[10], truth[10]), 4),
-               "recall_at_100": round(recall(found[100], truth[100]), 4), "candidate_ms": timed[name],
-               "ratio_to_flat": round(timed[name] / timed["flat"], 3)}
+        row = {
+            "probes_k100": index.probes(depth),
+            "recall_at_10": round(recall(found[10], truth[10]), 4),
+            "recall_at_100": round(recall(found[100], truth[100]), 4),
+            "candidate_ms": timed[name],
+            "ratio_to_flat": round(timed[name] / timed["flat"], 3),
+        }
         results[name] = row
-        print(f"{name:>16} {row['probes_k100']:>10} {row['recall_at_10']:>9} {row['recall_at_100']:>10} "
-              f"{row['candidate_ms']:>8} {row['ratio_to_flat']:>7}", flush=True)
-    print(json.dumps({"n": len(rows), "queries": len(queries), "load_average": os.getloadavg(), "built": built,
-                      "results": results}))
+        print(
+            f"{name:>16} {row['probes_k100']:>10} {row['recall_at_10']:>9} {row['recall_at_100']:>10} "
+            f"{row['candidate_ms']:>8} {row['ratio_to_flat']:>7}",
+            flush=True,
+        )
+    print(
+        json.dumps(
+            {
+                "n": len(rows),
+                "queries": len(queries),
+                "load_average": os.getloadavg(),
+                "built": built,
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,9 +51,13 @@ def with_inverted_codes(source: Path, target: Path) -> dict:
     manifest = Manifest.read(source)
     manifest.checksums[CODES_FILE] = file_checksum(target / CODES_FILE)
     manifest.write(target)
-    return {"lists": lists, "build_s": round(seconds, 1), "threads": os.cpu_count(),
-            "codes_mb": round((target / CODES_FILE).stat().st_size / 1e6, 1),
-            "flat_codes_mb": round((source / CODES_FILE).stat().st_size / 1e6, 1)}
+    return {
+        "lists": lists,
+        "build_s": round(seconds, 1),
+        "threads": os.cpu_count(),
+        "codes_mb": round((target / CODES_FILE).stat().st_size / 1e6, 1),
+        "flat_codes_mb": round((source / CODES_FILE).stat().st_size / 1e6, 1),
+    }
 
 
 def passages(answer) -> list[tuple[str, int, int]]:
@@ -84,13 +88,21 @@ def timed_passes(services: dict, questions: list[str], rounds: int) -> list[dict
                 started = time.perf_counter()
                 services[side].search(question, 5)
                 times[side].append((time.perf_counter() - started) * 1000)
-        row = {side: {"median_ms": round(statistics.median(values), 2),
-                      "p99_ms": round(float(np.percentile(values, 99)), 2)} for side, values in times.items()}
+        row = {
+            side: {
+                "median_ms": round(statistics.median(values), 2),
+                "p99_ms": round(float(np.percentile(values, 99)), 2),
+            }
+            for side, values in times.items()
+        }
         row["ratio"] = round(row["flat"]["median_ms"] / row["inverted"]["median_ms"], 3)
         passes.append(row)
-        print(f"pass {round_number + 1}: flat median {row['flat']['median_ms']} ms (p99 {row['flat']['p99_ms']}), "
-              f"inverted {row['inverted']['median_ms']} ms (p99 {row['inverted']['p99_ms']}); "
-              f"flat / inverted {row['ratio']}", flush=True)
+        print(
+            f"pass {round_number + 1}: flat median {row['flat']['median_ms']} ms (p99 {row['flat']['p99_ms']}), "
+            f"inverted {row['inverted']['median_ms']} ms (p99 {row['inverted']['p99_ms']}); "
+            f"flat / inverted {row['ratio']}",
+            flush=True,
+        )
     return passes
 
 
@@ -101,7 +113,10 @@ def fresh_processes(directories: dict[str, Path], questions_file: Path, runs: in
         for side, directory in directories.items():
             run = subprocess.run(
                 [sys.executable, str(HYBRID_SCALE), "--ask", str(directory), "--questions-file", str(questions_file)],
-                capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
             )
             found[side].append(json.loads(run.stdout.splitlines()[-1]))
     keys = ("open_s", "median_ms", "p99_ms", "VmRSS", "RssAnon", "RssFile", "VmHWM")
@@ -135,8 +150,10 @@ def main() -> None:
         for service in services.values():
             service.search(question, 5)
     answers = compared(services, questions)
-    print(f"identical top-5 answers: {answers['identical']} of {answers['of']}; differing: {answers['differing']}",
-          flush=True)
+    print(
+        f"identical top-5 answers: {answers['identical']} of {answers['of']}; differing: {answers['differing']}",
+        flush=True,
+    )
     passes = timed_passes(services, questions, args.rounds)
     del services
     questions_file = args.work / "questions.json"
@@ -144,8 +161,18 @@ def main() -> None:
     processes = fresh_processes(directories, questions_file, args.process_runs) if args.process_runs else {}
     for side, figures in processes.items():
         print(f"{side} in a fresh process: {figures}", flush=True)
-    print(json.dumps({"load_average": os.getloadavg(), "built": built, "answers": answers, "passes": passes,
-                      "ratio_median": statistics.median(p["ratio"] for p in passes), "processes": processes}))
+    print(
+        json.dumps(
+            {
+                "load_average": os.getloadavg(),
+                "built": built,
+                "answers": answers,
+                "passes": passes,
+                "ratio_median": statistics.median(p["ratio"] for p in passes),
+                "processes": processes,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

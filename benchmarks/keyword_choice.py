@@ -35,19 +35,22 @@ try:
     import bm25s
     import Stemmer
 except ImportError as exc:  # pragma: no cover - a scratch environment, not qa's
-    raise SystemExit(f"{exc}: run this with an interpreter that has `pip install bm25s PyStemmer` (see the docstring)")
+    raise SystemExit(
+        f"{exc}: run this with an interpreter that has `pip install bm25s PyStemmer` (see the docstring)"
+    ) from exc
+
+from tune_retrieval import add_dataset_arguments, memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
 
 from qa.config import Settings  # noqa: E402
 from qa.eval.datasets import Dataset, beir_document_text, iter_beir_corpus, load_dataset  # noqa: E402
 from qa.eval.evaluate import BEIR_PASSAGES  # noqa: E402
-from qa.search.keyword import KeywordRetriever, match_expression  # noqa: E402
-from qa.index.manifest import DATABASE_FILE  # noqa: E402
-from qa.ingest.metadata import Metadata  # noqa: E402
 from qa.eval.metrics import percentile, summarise  # noqa: E402
-from qa.search.service import SearchService  # noqa: E402
+from qa.index.manifest import DATABASE_FILE  # noqa: E402
 from qa.index.postings import TOKENIZER  # noqa: E402
 from qa.index.store import StoreReader, document_context, keyword_rows  # noqa: E402
-from tune_retrieval import add_dataset_arguments, memoised_encoder, paired_difference, scored  # noqa: E402  (run from benchmarks/)
+from qa.ingest.metadata import Metadata  # noqa: E402
+from qa.search.keyword import KeywordRetriever, match_expression  # noqa: E402
+from qa.search.service import SearchService  # noqa: E402
 
 # bm25s settings compared, fixed before any run: its defaults (Lucene's BM25, k1 1.5, b 0.75), the classic
 # Robertson formula, and Lucene's formula with FTS5's k1 of 1.2.
@@ -66,20 +69,27 @@ def read_passages(store: Path) -> tuple[list[int], list[str], list[str], list[in
     """
     db = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     chunks = {
-        r[0]: r[1:] for r in db.execute(
+        r[0]: r[1:]
+        for r in db.execute(
             "SELECT c.id, c.text, c.document_id, d.title, d.date, d.author, d.source FROM chunks c"
             " JOIN documents d ON d.id = c.document_id"
         )
     }
     rows = list(keyword_rows(db))
     db.close()
-    bad = [r.chunk_id for r in rows if r.text != chunks[r.chunk_id][0]
-           or r.context != document_context(Metadata(*chunks[r.chunk_id][2:6]))]
+    bad = [
+        r.chunk_id
+        for r in rows
+        if r.text != chunks[r.chunk_id][0] or r.context != document_context(Metadata(*chunks[r.chunk_id][2:6]))
+    ]
     if bad:
         raise SystemExit(f"{store}: {len(bad)} keyword rows differ from their chunks, e.g. chunk {bad[0]}")
-    return [r.chunk_id for r in rows], [r.context for r in rows], [r.text for r in rows], [
-        chunks[r.chunk_id][1] for r in rows
-    ]
+    return (
+        [r.chunk_id for r in rows],
+        [r.context for r in rows],
+        [r.text for r in rows],
+        [chunks[r.chunk_id][1] for r in rows],
+    )
 
 
 def fts5_size(fts: Path) -> tuple[int, int]:
@@ -240,10 +250,13 @@ def main() -> None:
         fts_index, fts_content = fts5_size(Path(folder) / "fts.sqlite3")
     kept, disk = bm25s_memory(ids, joined, VARIANTS["bm25s"])
     out["build"] = {
-        "fts5_s": statistics.median(fts_seconds), "bm25s_s": statistics.median(bm25s_seconds),
+        "fts5_s": statistics.median(fts_seconds),
+        "bm25s_s": statistics.median(bm25s_seconds),
         "ratio": statistics.median(b / f for b, f in zip(bm25s_seconds, fts_seconds)),
-        "fts5_index_bytes": fts_index, "fts5_content_copy_bytes": fts_content,
-        "bm25s_disk_bytes": disk, "bm25s_memory_bytes": kept,
+        "fts5_index_bytes": fts_index,
+        "fts5_content_copy_bytes": fts_content,
+        "bm25s_disk_bytes": disk,
+        "bm25s_memory_bytes": kept,
     }
     print(json.dumps(out["build"]), flush=True)
 

@@ -32,10 +32,10 @@ import numpy as np
 
 from qa.config import Settings
 from qa.eval.datasets import load_dataset
-from qa.search.keyword import match_expression, query_terms
 from qa.index.manifest import DATABASE_FILE
 from qa.index.postings import TOKENIZER, KeywordRow, Postings, QueryTokenizer, build_postings
 from qa.index.store import keyword_rows
+from qa.search.keyword import match_expression, query_terms
 
 
 def source_rows(store: Path) -> list[KeywordRow]:
@@ -94,7 +94,8 @@ class Fts5Side:
 
 
 class PostingsSide:
-    """Keyword search as ``qa.search.keyword.KeywordRetriever`` answers it: terms, FTS5's tokens, the mapped postings."""
+    """Keyword search as ``qa.search.keyword.KeywordRetriever`` answers it: terms, FTS5's tokens, the mapped
+    postings."""
 
     def __init__(self, path: Path, weights: tuple[float, float]) -> None:
         self.postings = Postings.open_path(path)
@@ -107,8 +108,6 @@ class PostingsSide:
         if not terms:
             return []
         return self.postings.search(self.tokenizer.tokens(terms), k, weights=self.weights)
-
-
 
 
 def side_by_side(fts5: Fts5Side, postings: PostingsSide, questions: list[str], depth: int) -> dict:
@@ -146,8 +145,20 @@ def resident_megabytes() -> dict[str, float]:
 
 def serving_memory(postings_path: Path, args: argparse.Namespace) -> dict:
     """Resident memory of a fresh process (this script with ``--serve``) before and after asking every question."""
-    command = [sys.executable, __file__, "--index", str(args.index), "--dataset", str(args.dataset), "--split",
-               args.split, "--questions", str(args.questions), "--serve", str(postings_path)]
+    command = [
+        sys.executable,
+        __file__,
+        "--index",
+        str(args.index),
+        "--dataset",
+        str(args.dataset),
+        "--split",
+        args.split,
+        "--questions",
+        str(args.questions),
+        "--serve",
+        str(postings_path),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -159,11 +170,17 @@ def serve(postings_path: Path, questions: list[str], depth: int, weights: tuple[
     for question in questions:
         postings.retrieve(question, depth)
     after = resident_megabytes()
-    print(json.dumps({
-        "serving_rss_before_mb": before["rss_mb"], "serving_rss_mb": after["rss_mb"],
-        "serving_anon_mb": after["anon_mb"], "serving_file_mb": after["file_mb"],
-        "serving_file_before_mb": before["file_mb"],
-    }))
+    print(
+        json.dumps(
+            {
+                "serving_rss_before_mb": before["rss_mb"],
+                "serving_rss_mb": after["rss_mb"],
+                "serving_anon_mb": after["anon_mb"],
+                "serving_file_mb": after["file_mb"],
+                "serving_file_before_mb": before["file_mb"],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -185,15 +202,20 @@ def main() -> None:
     rows = source_rows(args.index / DATABASE_FILE)
     results = []
     print(f"{len(questions)} questions, {depth} passages each, one thread; {len(rows):,} passages repeated")
-    print(f"{'passages':>10s} {'build s fts5/post':>18s} {'MB fts5/post':>14s} {'median ms fts5/post':>20s} "
-          f"{'p95 ms fts5/post':>17s} {'ratio':>6s} {'same':>5s} {'serving RSS MB before/after (file)':>35s}")
+    print(
+        f"{'passages':>10s} {'build s fts5/post':>18s} {'MB fts5/post':>14s} {'median ms fts5/post':>20s} "
+        f"{'p95 ms fts5/post':>17s} {'ratio':>6s} {'same':>5s} {'serving RSS MB before/after (file)':>35s}"
+    )
     with tempfile.TemporaryDirectory(prefix="qa-keyword-scale-", dir=args.workdir) as scratch:
         for n in (int(x) for x in args.n.split(",")):
             fts_path, postings_path = Path(scratch) / f"fts5-{n}.sqlite3", Path(scratch) / f"keywords-{n}.bin"
-            row = {"passages": n, "fts5_build_s": round(grown_fts5(rows, fts_path, n), 1),
-                   "postings_build_s": round(grown_postings(rows, postings_path, n), 1),
-                   "fts5_mb": round(fts_path.stat().st_size / 1e6, 1),
-                   "postings_mb": round(postings_path.stat().st_size / 1e6, 1)}
+            row = {
+                "passages": n,
+                "fts5_build_s": round(grown_fts5(rows, fts_path, n), 1),
+                "postings_build_s": round(grown_postings(rows, postings_path, n), 1),
+                "fts5_mb": round(fts_path.stat().st_size / 1e6, 1),
+                "postings_mb": round(postings_path.stat().st_size / 1e6, 1),
+            }
             postings = PostingsSide(postings_path, weights)
             row.update(side_by_side(Fts5Side(fts_path, weights), postings, questions, depth))
             row.update(serving_memory(postings_path, args))
@@ -201,12 +223,15 @@ def main() -> None:
             fts_path.unlink()
             postings_path.unlink()
             results.append(row)
-            print(f"{n:10,d} {row['fts5_build_s']:8.1f} / {row['postings_build_s']:7.1f} "
-                  f"{row['fts5_mb']:6.1f} / {row['postings_mb']:6.1f} "
-                  f"{row['fts5_median_ms']:9.2f} / {row['postings_median_ms']:8.2f} "
-                  f"{row['fts5_p95_ms']:8.2f} / {row['postings_p95_ms']:6.2f} {row['speedup']:5.1f}x "
-                  f"{row['same_scores']:5d} {row['serving_rss_before_mb']:14.0f} / {row['serving_rss_mb']:5.0f} "
-                  f"({row['serving_file_before_mb']:.0f} -> {row['serving_file_mb']:.0f})", flush=True)
+            print(
+                f"{n:10,d} {row['fts5_build_s']:8.1f} / {row['postings_build_s']:7.1f} "
+                f"{row['fts5_mb']:6.1f} / {row['postings_mb']:6.1f} "
+                f"{row['fts5_median_ms']:9.2f} / {row['postings_median_ms']:8.2f} "
+                f"{row['fts5_p95_ms']:8.2f} / {row['postings_p95_ms']:6.2f} {row['speedup']:5.1f}x "
+                f"{row['same_scores']:5d} {row['serving_rss_before_mb']:14.0f} / {row['serving_rss_mb']:5.0f} "
+                f"({row['serving_file_before_mb']:.0f} -> {row['serving_file_mb']:.0f})",
+                flush=True,
+            )
     print(json.dumps({"depth": depth, "questions": len(questions), "results": results}))
 
 

@@ -108,8 +108,11 @@ def evict(index_dir: Path) -> int:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
-    probe = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, index_dir.rglob("*.*"))],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, index_dir.rglob("*.*"))],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode == 0:
         cached = sum(int(line.split()[0]) for line in probe.stdout.splitlines() if line.strip())
     return cached
@@ -122,17 +125,31 @@ def one_run(index_dir: Path, questions_file: Path, cap_mb: int | None, tree: Pat
     group = MemoryGroup(cap_mb)
     try:
         run = subprocess.run(
-            [sys.executable, str(tree / "benchmarks" / "hybrid_scale.py"), "--ask", str(index_dir),
-             "--questions-file", str(questions_file), "--warm-passes", str(warm_passes)],
-            capture_output=True, text=True, preexec_fn=group.enter,
+            [
+                sys.executable,
+                str(tree / "benchmarks" / "hybrid_scale.py"),
+                "--ask",
+                str(index_dir),
+                "--questions-file",
+                str(questions_file),
+                "--warm-passes",
+                str(warm_passes),
+            ],
+            capture_output=True,
+            text=True,
+            preexec_fn=group.enter,
             env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(tree)},
         )
         if run.returncode != 0:
             killed = " (killed: the limit left too little memory)" if run.returncode < 0 else ""
             return {"failed": f"exit {run.returncode}{killed}: {run.stderr.strip().splitlines()[-1:]}"}
         figures = json.loads(run.stdout.splitlines()[-1])
-        return {**figures, "group_peak_mb": round(group.peak_mb()), "limit_hits": group.limit_hits(),
-                "cached_before_mb": round(still_cached / 2**20)}
+        return {
+            **figures,
+            "group_peak_mb": round(group.peak_mb()),
+            "limit_hits": group.limit_hits(),
+            "cached_before_mb": round(still_cached / 2**20),
+        }
     finally:
         group.close()
 
@@ -145,14 +162,23 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--caps", default="none,600", help="Comma-separated limits in MB; 'none' for no limit.")
     parser.add_argument("--runs", type=int, default=3, help="Runs per cap, alternating between caps.")
-    parser.add_argument("--warm-passes", type=int, default=1,
-                        help="Passes over the questions before the timed one (0: cold, bar ten questions).")
-    parser.add_argument("--baseline", type=Path,
-                        help="Another code tree (e.g. `git archive REV | tar -x -C DIR`) run alternately with this "
-                             "one under the same caps.")
-    parser.add_argument("--baseline-index", type=Path,
-                        help="The index the baseline side asks (default --index); without --baseline, this tree "
-                             "asks it.")
+    parser.add_argument(
+        "--warm-passes",
+        type=int,
+        default=1,
+        help="Passes over the questions before the timed one (0: cold, bar ten questions).",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="Another code tree (e.g. `git archive REV | tar -x -C DIR`) run alternately with this "
+        "one under the same caps.",
+    )
+    parser.add_argument(
+        "--baseline-index",
+        type=Path,
+        help="The index the baseline side asks (default --index); without --baseline, this tree asks it.",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
     from qa.eval.datasets import load_dataset
@@ -172,26 +198,46 @@ def main() -> None:
                 for name, tree in trees.items():
                     result = one_run(indexes[name], questions_file, cap, tree, args.warm_passes)
                     runs[f"{name}, cap {cap or 'none'} MB"].append(result)
-                    print(f"round {round_number + 1}, {name}, cap {cap or 'none'} MB: {json.dumps(result)}",
-                          flush=True)
+                    print(f"round {round_number + 1}, {name}, cap {cap or 'none'} MB: {json.dumps(result)}", flush=True)
     summary = {}
     for cap, results in runs.items():
         done = [r for r in results if "failed" not in r]
         if not done:
             summary[cap] = {"failed": [r["failed"] for r in results]}
             continue
-        keys = ("median_ms", "p95_ms", "p99_ms", "open_s", "VmRSS", "RssAnon", "RssFile", "VmHWM",
-                "group_peak_mb", "limit_hits")
+        keys = (
+            "median_ms",
+            "p95_ms",
+            "p99_ms",
+            "open_s",
+            "VmRSS",
+            "RssAnon",
+            "RssFile",
+            "VmHWM",
+            "group_peak_mb",
+            "limit_hits",
+        )
         summary[cap] = {key: statistics.median(r[key] for r in done) for key in keys}
         summary[cap]["runs"] = f"{len(done)} of {len(results)}"
         s = summary[cap]
-        print(f"{cap} ({s['runs']} runs, medians): search {s['median_ms']} ms, "
-              f"p95 {s['p95_ms']}, p99 {s['p99_ms']}; open {s['open_s']} s; VmRSS {s['VmRSS']} MB (anonymous "
-              f"{s['RssAnon']}, file {s['RssFile']}); group peak {s['group_peak_mb']} MB, limit hit "
-              f"{s['limit_hits']} times", flush=True)
-    print(json.dumps({"index": str(args.index), "baseline_index": str(args.baseline_index or args.index),
-                      "warm_passes": args.warm_passes, "load_average": os.getloadavg(),
-                      "summary": summary}))
+        print(
+            f"{cap} ({s['runs']} runs, medians): search {s['median_ms']} ms, "
+            f"p95 {s['p95_ms']}, p99 {s['p99_ms']}; open {s['open_s']} s; VmRSS {s['VmRSS']} MB (anonymous "
+            f"{s['RssAnon']}, file {s['RssFile']}); group peak {s['group_peak_mb']} MB, limit hit "
+            f"{s['limit_hits']} times",
+            flush=True,
+        )
+    print(
+        json.dumps(
+            {
+                "index": str(args.index),
+                "baseline_index": str(args.baseline_index or args.index),
+                "warm_passes": args.warm_passes,
+                "load_average": os.getloadavg(),
+                "summary": summary,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

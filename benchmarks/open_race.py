@@ -22,10 +22,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.index.atomic import _exchange  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embed.encoder import load_encoder  # noqa: E402
 from qa.errors import QAError  # noqa: E402
+from qa.index.atomic import _exchange  # noqa: E402
 from qa.index.indexer import build_index  # noqa: E402
 from qa.index.manifest import DATABASE_FILE, VECTORS_FILE, Manifest, verify_checksums  # noqa: E402
 from qa.index.snapshot import open_snapshot  # noqa: E402
@@ -50,8 +50,14 @@ def build_both(root: Path) -> dict[str, Path]:
         for file_name, text in files.items():
             (corpus / file_name).write_text(text, encoding="utf-8")
         built[name] = root / "indexes" / name
-        build_index(corpus, built[name], encoder, chunk_size=defaults.chunk_size,
-                    chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
+        build_index(
+            corpus,
+            built[name],
+            encoder,
+            chunk_size=defaults.chunk_size,
+            chunk_overlap=defaults.chunk_overlap,
+            embed_title=defaults.embed_title,
+        )
     return built
 
 
@@ -99,7 +105,8 @@ def race(opener, builds: dict[str, Path], root: Path, swaps: int) -> dict:
             try:
                 manifest, vectors, store = opener(target)
                 owners = {
-                    Path(manifest.corpus["root"]).name, counts[len(vectors)],
+                    Path(manifest.corpus["root"]).name,
+                    counts[len(vectors)],
                     documents.get(frozenset(d for d, _, _ in store.documents()), "?"),
                 }
             except (QAError, OSError):
@@ -125,8 +132,9 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for r in results:
-        print(f"{r['opener']:12} {r['opens']:6} opens during {r['swaps']} swaps: "
-              f"{r['mixed']} mixed, {r['failed']} failed")
+        print(
+            f"{r['opener']:12} {r['opens']:6} opens during {r['swaps']} swaps: {r['mixed']} mixed, {r['failed']} failed"
+        )
     print(json.dumps(results))
 
 

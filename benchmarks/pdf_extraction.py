@@ -148,8 +148,10 @@ def main() -> None:
     words = load_dictionary()
     files = {path: path.read_bytes() for path in paths}
     print(f"{len(files)} PDFs, up to {args.max_pages} pages each, {args.rounds} rounds")
-    print(f"{'extractor':28} {'words':>7} {'run together/1k':>15} {'split apart/1k':>14} {'hyphen-broken/1k':>16}"
-          f" {'pages/s':>8} failures")
+    print(
+        f"{'extractor':28} {'words':>7} {'run together/1k':>15} {'split apart/1k':>14} {'hyphen-broken/1k':>16}"
+        f" {'pages/s':>8} failures"
+    )
     for name, extractor in EXTRACTORS.items():
         rates, failures, counts = [], [], [0, 0, 0, 0]
         for round_number in range(args.rounds):

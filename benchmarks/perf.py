@@ -152,8 +152,19 @@ def passages_of(index_dir: Path, out: Path) -> int:
 
 def section_index(ours: Side, peer: Side | None, work: Path, args, log) -> dict:
     corpus = work / "corpus"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks/corpus.py"), str(corpus), "--chunks", str(args.chunks),
-                    "--seed", str(args.seed)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks/corpus.py"),
+            str(corpus),
+            "--chunks",
+            str(args.chunks),
+            "--seed",
+            str(args.seed),
+        ],
+        check=True,
+        capture_output=True,
+    )
     result: dict = {"ours": [], "peer": []}
     for run in range(args.index_runs):
         index_dir = work / "corpus-index"
@@ -170,7 +181,9 @@ def section_index(ours: Side, peer: Side | None, work: Path, args, log) -> dict:
             log(f"index: txtai over the same {report['chunks']} passages")
             peer_dir = work / "peer-corpus-index"
             shutil.rmtree(peer_dir, ignore_errors=True)
-            result["peer"].append(peer.json([str(PEER_SCRIPT), "index", "--passages", str(passages), "--out", str(peer_dir)]))
+            result["peer"].append(
+                peer.json([str(PEER_SCRIPT), "index", "--passages", str(passages), "--out", str(peer_dir)])
+            )
     for side in ("ours", "peer"):
         if result[side]:
             seconds = statistics.median(r["seconds"] for r in result[side])
@@ -198,11 +211,30 @@ def query_worker(index_dir: Path, questions: Path, rounds: int, top_k: int) -> d
 
 def section_query(ours: Side, peer: Side | None, seeds: dict[str, Path], questions: Path, args, log) -> dict:
     log("query: in-process search latency")
-    result = {"ours": ours.json([__file__, "--worker-query", str(seeds["ours"]), "--questions", str(questions),
-                                 "--rounds", str(args.rounds)])}
+    result = {
+        "ours": ours.json(
+            [
+                __file__,
+                "--worker-query",
+                str(seeds["ours"]),
+                "--questions",
+                str(questions),
+                "--rounds",
+                str(args.rounds),
+            ]
+        )
+    }
     if peer is not None:
-        common = [str(PEER_SCRIPT), "query", "--index", str(seeds["peer"]), "--questions", str(questions),
-                  "--rounds", str(args.rounds)]
+        common = [
+            str(PEER_SCRIPT),
+            "query",
+            "--index",
+            str(seeds["peer"]),
+            "--questions",
+            str(questions),
+            "--rounds",
+            str(args.rounds),
+        ]
         result["peer"] = peer.json(common)
         result["peer_1thread"] = peer.json([*common, "--faiss-threads", "1"])
     for key in ("ours", "peer", "peer_1thread"):
@@ -249,11 +281,20 @@ class Server:
             source = ["--no-build"] if GIVEN_INDEX else ["--corpus", str(ROOT / "seeds")]
             command = ["-m", "qa", "serve", "--index", str(self.index_dir), *source, "--port", str(self.port)]
         else:
-            command = [str(PEER_SCRIPT), "serve", "--index", str(self.index_dir), "--port", str(self.port),
-                       "--config", str(self.index_dir.parent / "peer-api.yml")]
+            command = [
+                str(PEER_SCRIPT),
+                "serve",
+                "--index",
+                str(self.index_dir),
+                "--port",
+                str(self.port),
+                "--config",
+                str(self.index_dir.parent / "peer-api.yml"),
+            ]
         started = time.perf_counter()
-        self.process = subprocess.Popen([self.side.python, *command], env=self.side.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [self.side.python, *command], env=self.side.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         path = self.search_path(ONE_SHOT_QUESTION)
         deadline = started + 300
         while time.perf_counter() < deadline:
@@ -325,9 +366,22 @@ def concurrent(port: int, paths: list[str], clients: int, seconds: float, work: 
         script = work / "paths.lua"
         script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths), encoding="utf-8")
         # One wrk thread: an event loop drives all connections, leaving the cores to the server.
-        out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-                              "-s", str(script), f"http://127.0.0.1:{port}"], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [
+                wrk,
+                "-t1",
+                f"-c{clients}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         figures = json.loads(next(line for line in out.splitlines() if line.startswith("WRKJSON "))[8:])
         figures["req_per_s"] = figures["requests"] / figures["seconds"]
         figures["client"] = "wrk"
@@ -360,8 +414,15 @@ def concurrent(port: int, paths: list[str], clients: int, seconds: float, work: 
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return {"requests": len(timings), "seconds": elapsed, "errors": errors[0], "p50_ms": percentile(timings, 0.5),
-            "p99_ms": percentile(timings, 0.99), "req_per_s": len(timings) / elapsed, "client": "python threads"}
+    return {
+        "requests": len(timings),
+        "seconds": elapsed,
+        "errors": errors[0],
+        "p50_ms": percentile(timings, 0.5),
+        "p99_ms": percentile(timings, 0.99),
+        "req_per_s": len(timings) / elapsed,
+        "client": "python threads",
+    }
 
 
 def section_http(ours: Side, peer: Side | None, seeds: dict[str, Path], work: Path, args, log) -> dict:
@@ -382,10 +443,13 @@ def section_http(ours: Side, peer: Side | None, seeds: dict[str, Path], work: Pa
                 timings = sequential(server.port, paths, args.requests)
                 figures["seq_median_ms"] = statistics.median(timings)
                 figures["seq_p99_ms"] = percentile(timings, 0.99)
-                figures["seq_trivial_median_ms"] = statistics.median(sequential(server.port, [server.trivial_path], 100))
+                figures["seq_trivial_median_ms"] = statistics.median(
+                    sequential(server.port, [server.trivial_path], 100)
+                )
                 figures["concurrent"] = concurrent(server.port, paths, args.clients, args.duration, work)
-                figures["concurrent_trivial"] = concurrent(server.port, [server.trivial_path], args.clients,
-                                                           min(args.duration, 3), work)
+                figures["concurrent_trivial"] = concurrent(
+                    server.port, [server.trivial_path], args.clients, min(args.duration, 3), work
+                )
                 figures["memory_mb"] = memory_mb(server.process.pid)
             finally:
                 server.stop()
@@ -404,14 +468,25 @@ def rows(results: dict) -> list[tuple[str, str, float | None, float | None, bool
         r = results["index"]
         label = f"indexing tokens/s ({r['chunks']} passages, {r['tokens']} tokens)"
         out.append(("index_tokens_per_s", label, r.get("ours_tokens_per_s"), r.get("peer_tokens_per_s"), True))
-        out.append(("index_chunks_per_s", "indexing passages/s", r.get("ours_chunks_per_s"), r.get("peer_chunks_per_s"), True))
+        out.append(
+            ("index_chunks_per_s", "indexing passages/s", r.get("ours_chunks_per_s"), r.get("peer_chunks_per_s"), True)
+        )
     if "query" in results:
         r = results["query"]
         peer, peer1 = r.get("peer", {}), r.get("peer_1thread", {})
-        out.append(("query_median_ms", "in-process query median ms", r["ours"]["median_ms"], peer.get("median_ms"), False))
+        out.append(
+            ("query_median_ms", "in-process query median ms", r["ours"]["median_ms"], peer.get("median_ms"), False)
+        )
         out.append(("query_p95_ms", "in-process query p95 ms", r["ours"]["p95_ms"], peer.get("p95_ms"), False))
-        out.append(("query_median_ms_peer_1thread", "  vs peer with FAISS on 1 thread, median ms",
-                    r["ours"]["median_ms"], peer1.get("median_ms"), False))
+        out.append(
+            (
+                "query_median_ms_peer_1thread",
+                "  vs peer with FAISS on 1 thread, median ms",
+                r["ours"]["median_ms"],
+                peer1.get("median_ms"),
+                False,
+            )
+        )
     if "http" in results:
         r = results["http"]
 
@@ -427,17 +502,33 @@ def rows(results: dict) -> list[tuple[str, str, float | None, float | None, bool
         clients = results["args"]["clients"]
         out.append(("http_seq_median_ms", "HTTP /search sequential median ms", *both("seq_median_ms"), False))
         out.append(("http_seq_p99_ms", "HTTP /search sequential p99 ms", *both("seq_p99_ms"), False))
-        out.append(("http_conc_req_per_s", f"HTTP /search {clients} clients req/s", *both("concurrent", "req_per_s"), True))
+        out.append(
+            ("http_conc_req_per_s", f"HTTP /search {clients} clients req/s", *both("concurrent", "req_per_s"), True)
+        )
         out.append(("http_conc_p50_ms", f"HTTP /search {clients} clients p50 ms", *both("concurrent", "p50_ms"), False))
         out.append(("http_conc_p99_ms", f"HTTP /search {clients} clients p99 ms", *both("concurrent", "p99_ms"), False))
-        out.append(("http_trivial_req_per_s", f"client check: trivial endpoint, {clients} clients req/s",
-                    *both("concurrent_trivial", "req_per_s"), True))
+        out.append(
+            (
+                "http_trivial_req_per_s",
+                f"client check: trivial endpoint, {clients} clients req/s",
+                *both("concurrent_trivial", "req_per_s"),
+                True,
+            )
+        )
         out.append(("serve_first_answer_s", "server start -> first answer s", *both("first_answer_median_s"), False))
         out.append(("serve_rss_peak_mb", "server peak RSS MB (VmHWM)", *both("memory_mb", "VmHWM"), False))
         out.append(("serve_rss_now_mb", "server RSS MB after load (VmRSS)", *both("memory_mb", "VmRSS"), False))
     if "cli" in results:
         r = results["cli"]
-        out.append(("cli_one_shot_s", "cold one-shot ask, wall s", r["ours"]["median_s"], r.get("peer", {}).get("median_s"), False))
+        out.append(
+            (
+                "cli_one_shot_s",
+                "cold one-shot ask, wall s",
+                r["ours"]["median_s"],
+                r.get("peer", {}).get("median_s"),
+                False,
+            )
+        )
     return out
 
 
@@ -453,10 +544,19 @@ def table(results: dict) -> tuple[str, dict]:
         ratio = None if not peer or key == "http_trivial_req_per_s" else (ours / peer if higher else peer / ours)
         target, check = TARGETS.get(key, ("", None))
         met = check(ours, peer) if check else None
-        summary[key] = {"label": label, "ours": ours, "peer": peer, "ratio": ratio, "target": target or None, "met": met}
+        summary[key] = {
+            "label": label,
+            "ours": ours,
+            "peer": peer,
+            "ratio": ratio,
+            "target": target or None,
+            "met": met,
+        }
         mark = "" if met is None else (" met" if met else " MISSED")
-        lines.append(f"{label:<58} {ours:>10.{fmt(ours)}f} {'' if peer is None else f'{peer:>10.{fmt(peer)}f}':>10} "
-                     f"{'' if ratio is None else f'{ratio:>7.2f}x':>8}  {target}{mark}")
+        lines.append(
+            f"{label:<58} {ours:>10.{fmt(ours)}f} {'' if peer is None else f'{peer:>10.{fmt(peer)}f}':>10} "
+            f"{'' if ratio is None else f'{ratio:>7.2f}x':>8}  {target}{mark}"
+        )
     return "\n".join(lines), summary
 
 
@@ -469,7 +569,9 @@ def main() -> int:
     parser.add_argument("--peer-python", help="The peer's interpreter (its own venv with txtai); omit for qa only.")
     parser.add_argument("--encoder", choices=["torch", "onnx"], help="Passed to qa as QA_ENCODER.")
     parser.add_argument("--precision", choices=["int8", "fp32"], help="Passed to qa as QA_PRECISION.")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"Comma-separated subset of {','.join(SECTIONS)}.")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"Comma-separated subset of {','.join(SECTIONS)}."
+    )
     parser.add_argument("--chunks", type=int, default=2000, help="Passages in the indexing corpus (about).")
     parser.add_argument("--seed", type=int, default=7, help="Corpus generator seed.")
     parser.add_argument("--index-runs", type=int, default=1)
@@ -500,7 +602,11 @@ def main() -> int:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     quiet = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    ours_env = {**os.environ, **quiet, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    ours_env = {
+        **os.environ,
+        **quiet,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     if args.encoder:
         ours_env["QA_ENCODER"] = args.encoder
     if args.precision:
@@ -515,10 +621,16 @@ def main() -> int:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="qa-perf-"))
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                              if not k.startswith("worker") and k != "questions"},
-                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-                     "load_average_start": os.getloadavg()}
+    results: dict = {
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if not k.startswith("worker") and k != "questions"
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+    }
     global QUESTIONS, ONE_SHOT_QUESTION, GIVEN_INDEX
     if args.dataset:
         from qa.eval.datasets import load_dataset
@@ -536,8 +648,16 @@ def main() -> int:
             if peer is not None and not (seeds["peer"] / "config.json").exists():
                 log(f"setup: the peer's index of the {args.index} passages")
                 shutil.rmtree(seeds["peer"], ignore_errors=True)
-                peer.json([str(PEER_SCRIPT), "index", "--passages", str(work / "given-passages.jsonl"),
-                           "--out", str(seeds["peer"])])
+                peer.json(
+                    [
+                        str(PEER_SCRIPT),
+                        "index",
+                        "--passages",
+                        str(work / "given-passages.jsonl"),
+                        "--out",
+                        str(seeds["peer"]),
+                    ]
+                )
         elif set(sections) & {"query", "cli", "http"}:
             log("setup: qa index seeds" + (", and the peer's index of the same passages" if peer else ""))
             shutil.rmtree(seeds["ours"], ignore_errors=True)
@@ -545,8 +665,16 @@ def main() -> int:
             passages_of(seeds["ours"], work / "seeds-passages.jsonl")
             if peer is not None:
                 shutil.rmtree(seeds["peer"], ignore_errors=True)
-                peer.json([str(PEER_SCRIPT), "index", "--passages", str(work / "seeds-passages.jsonl"),
-                           "--out", str(seeds["peer"])])
+                peer.json(
+                    [
+                        str(PEER_SCRIPT),
+                        "index",
+                        "--passages",
+                        str(work / "seeds-passages.jsonl"),
+                        "--out",
+                        str(seeds["peer"]),
+                    ]
+                )
         for section in SECTIONS:
             if section not in sections:
                 continue
@@ -570,9 +698,11 @@ def main() -> int:
     text, summary = table(results)
     results["summary"] = summary
     encoder = f"{args.encoder or 'default'}, precision {args.precision or 'default'}"
-    print(f"qa encoder: {encoder}; peer: {'txtai via ' + args.peer_python if peer else 'not run'}; "
-          f"{os.cpu_count()} CPUs, load average {results['load_average_start'][0]:.1f} -> "
-          f"{results['load_average_end'][0]:.1f}")
+    print(
+        f"qa encoder: {encoder}; peer: {'txtai via ' + args.peer_python if peer else 'not run'}; "
+        f"{os.cpu_count()} CPUs, load average {results['load_average_start'][0]:.1f} -> "
+        f"{results['load_average_end'][0]:.1f}"
+    )
     print(text)
     if args.json:
         blob = json.dumps(results, indent=2)

@@ -237,7 +237,8 @@ def doclead_step(corpus: Corpus, fused, step: Step):
     marks = ",".join("?" * len(ids))
     rows = corpus.service.store._connection().execute(
         f"SELECT c.id FROM chunks c WHERE c.id IN ({marks}) AND c.ord = 0 AND c.section IS NULL AND EXISTS"
-        " (SELECT 1 FROM chunks o WHERE o.document_id = c.document_id AND o.section IS NOT NULL)", ids,
+        " (SELECT 1 FROM chunks o WHERE o.document_id = c.document_id AND o.section IS NOT NULL)",
+        ids,
     )
     firsts = {row[0] for row in rows}
     chunks = corpus.chunks(sorted(firsts))
@@ -250,9 +251,9 @@ def feedback_words_variant(corpus: Corpus, question: str, passage: str, step: St
     """The feedback words of ``passage`` under a ``dfcap`` or ``feedidf`` step."""
     from collections import Counter
 
-    from qa.text.cjk import fts_form
     from qa.search.keyword import STOPWORDS, query_terms
     from qa.search.service import _FEEDBACK_WORDS
+    from qa.text.cjk import fts_form
 
     words = [w.lower() for w in _WORD.findall(fts_form(passage)) if w.lower() not in STOPWORDS]
     asked = {token for tokens in corpus.tokenizer.tokens(query_terms(question)) for token in tokens}
@@ -371,8 +372,10 @@ def misses(dataset, service, corpus: Corpus) -> str:
         ]
         if not hits or document not in places[0]:
             continue
-        labelled = next((rank for rank, hit in enumerate(hits, 1) if query.phrase in hit.text
-                         and document in places[rank - 1]), None)
+        labelled = next(
+            (rank for rank, hit in enumerate(hits, 1) if query.phrase in hit.text and document in places[rank - 1]),
+            None,
+        )
         if labelled is not None and labelled <= 5:
             continue
         first = hits[0]
@@ -402,8 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = service.settings
     if args.latency:
         before, now = latency(service, [query.text for query in dataset.queries], args.latency)
-        print(f"{len(dataset.queries)} questions x {args.latency} rounds: search median with the lead as before "
-              f"{before:.2f} ms, as now {now:.2f} ms, ratio {now / before:.3f}")
+        print(
+            f"{len(dataset.queries)} questions x {args.latency} rounds: search median with the lead as before "
+            f"{before:.2f} ms, as now {now:.2f} ms, ratio {now / before:.3f}"
+        )
         return 0
     replaying(service)
     corpus = Corpus(service)

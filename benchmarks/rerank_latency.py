@@ -48,8 +48,14 @@ def build_tiny_cross_encoder(directory: Path, *, num_labels: int = 1, shape: str
     torch.manual_seed(seed)
     layers, hidden, heads, intermediate = SHAPES[shape]
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=intermediate, max_position_embeddings=512, num_labels=num_labels, initializer_range=0.5,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+        initializer_range=0.5,
     )
     BertForSequenceClassification(config).eval().save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
@@ -84,8 +90,14 @@ def export_onnx(model_dir: Path, out_dir: Path) -> Path:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's advisories about frozen Python conditions
         torch.onnx.export(
-            Logits(model), tuple(sample[n] for n in names), str(out_dir / "model.onnx"), input_names=names,
-            output_names=["logits"], dynamic_axes=dynamic, opset_version=17, dynamo=False,
+            Logits(model),
+            tuple(sample[n] for n in names),
+            str(out_dir / "model.onnx"),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=dynamic,
+            opset_version=17,
+            dynamo=False,
         )
     for name in (*_TOKENIZER_FILES, "config.json"):
         if (Path(model_dir) / name).is_file():

@@ -115,14 +115,24 @@ def write_index_directory(index: VectorIndex, directory: Path) -> None:
         sentences.add(chunk_id, *no_sentences)
     sentences.close()
     StoreWriter(directory / DATABASE_FILE).close()
-    files = {"vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE,
-             **({"codes": CODES_FILE} if approximate else {})}
+    files = {
+        "vectors": VECTORS_FILE,
+        "sentences": SENTENCES_FILE,
+        "database": DATABASE_FILE,
+        **({"codes": CODES_FILE} if approximate else {}),
+    }
     Manifest(
-        format_version=FORMAT_VERSION, model="random", dimension=index.dimension, max_tokens=256,
-        chunking={"size": 128, "overlap": 0, "splitter": "none"}, corpus={}, vectors={"kind": index.kind},
+        format_version=FORMAT_VERSION,
+        model="random",
+        dimension=index.dimension,
+        max_tokens=256,
+        chunking={"size": 128, "overlap": 0, "splitter": "none"},
+        corpus={},
+        vectors={"kind": index.kind},
         counts={"documents": 0, "chunks": len(index)},
         checksums={name: file_checksum(directory / name) for name in files.values()},
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), files=files,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        files=files,
     ).write(directory)
 
 
@@ -179,6 +189,7 @@ def serve_child(kind: str, path: Path, queries_path: Path, k: int, depth: int) -
 
         def search(query):
             return index.search(query, k, params=params)[1]
+
     load_s = time.perf_counter() - started
     loaded = memory_status()
     search(queries[:1])  # warm up
@@ -188,9 +199,19 @@ def serve_child(kind: str, path: Path, queries_path: Path, k: int, depth: int) -
         found.append(search(query[None, :])[0])
         times.append((time.perf_counter() - begun) * 1000)
     np.save(queries_path.with_name(f"found-{kind}.npy"), np.array(found))
-    print(json.dumps({"kind": kind, "load_s": round(load_s, 2), "before_load": before, "after_load": loaded,
-                      "after_searches": memory_status(), "median_ms": round(statistics.median(times), 3),
-                      "p99_ms": round(p99(times), 3)}))
+    print(
+        json.dumps(
+            {
+                "kind": kind,
+                "load_s": round(load_s, 2),
+                "before_load": before,
+                "after_load": loaded,
+                "after_searches": memory_status(),
+                "median_ms": round(statistics.median(times), 3),
+                "p99_ms": round(p99(times), 3),
+            }
+        )
+    )
 
 
 def serving_comparison(approx: VectorIndex, ids, vectors, truth_of, k: int, workdir: Path, args) -> list[dict]:
@@ -205,8 +226,16 @@ def serving_comparison(approx: VectorIndex, ids, vectors, truth_of, k: int, work
     runs: list[dict] = []
     for run in range(args.serve_runs):
         for kind, path in (("previous", previous_file), ("mapped", mapped_dir)):
-            command = [sys.executable, __file__, "--child", kind, str(path), str(queries_path), str(args.k),
-                       str(approx.rerank_depth(args.k))]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                str(path),
+                str(queries_path),
+                str(args.k),
+                str(approx.rerank_depth(args.k)),
+            ]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             row = json.loads(output.strip().splitlines()[-1])
             row["recall_at_k"] = round(recall(np.load(queries_path.with_name(f"found-{kind}.npy")), truth), 4)
@@ -226,8 +255,10 @@ def serving_summary(runs: list[dict]) -> dict:
             "median_ms": statistics.median(r["median_ms"] for r in rows),
             "p99_ms": statistics.median(r["p99_ms"] for r in rows),
             "recall_at_k": statistics.median(r["recall_at_k"] for r in rows),
-            **{f"{name}_mb": statistics.median(r["after_searches"][name] for r in rows)
-               for name in ("VmRSS", "VmHWM", "RssAnon", "RssFile")},
+            **{
+                f"{name}_mb": statistics.median(r["after_searches"][name] for r in rows)
+                for name in ("VmRSS", "VmHWM", "RssAnon", "RssFile")
+            },
             "VmRSS_before_load_mb": statistics.median(r["before_load"]["VmRSS"] for r in rows),
         }
     return summary
@@ -257,8 +288,11 @@ def main() -> None:
     queries = unit_vectors(args.queries, args.dimension, rng)
     # Ids are not positions, as with real chunk rowids after deletions.
     ids = np.arange(args.n, dtype=np.int64) * 3 + 1
-    print(f"generated {args.n:,} vectors in {time.perf_counter() - started:.1f} s; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"generated {args.n:,} vectors in {time.perf_counter() - started:.1f} s; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="qa-scale-") as tmp:
@@ -282,9 +316,14 @@ def main() -> None:
                 times, found = timed_searches(approx, queries, args.k)
             finally:
                 approx.rerank_scale, approx.rerank_per_result = saved
-            row = dict(approx_row, rerank=depth, configured=depth == depths[0],
-                       median_ms=round(statistics.median(times), 3), p95_ms=round(p95(times), 3),
-                       recall_at_k=round(recall(found, truth), 4))
+            row = dict(
+                approx_row,
+                rerank=depth,
+                configured=depth == depths[0],
+                median_ms=round(statistics.median(times), 3),
+                p95_ms=round(p95(times), 3),
+                recall_at_k=round(recall(found, truth), 4),
+            )
             rows.append(row)
             print(f"approximate: {row}", flush=True)
 
@@ -298,8 +337,14 @@ def main() -> None:
             # Exact truth for the filter: cosine over the allowed vectors only.
             keep = np.isin(ids, allowed)
             truth_f = ids[keep][np.argsort(-(subset @ vectors[keep].T), axis=1)[:, : args.k]]
-            filtered.append({"allowed_share": share, "median_ms": round(statistics.median(times), 3),
-                             "p95_ms": round(p95(times), 3), "recall_at_k": round(recall(found, truth_f), 4)})
+            filtered.append(
+                {
+                    "allowed_share": share,
+                    "median_ms": round(statistics.median(times), 3),
+                    "p95_ms": round(p95(times), 3),
+                    "recall_at_k": round(recall(found, truth_f), 4),
+                }
+            )
             print(f"approximate, filter keeping {share:.0%}: {filtered[-1]}", flush=True)
 
         serving = []
@@ -309,34 +354,61 @@ def main() -> None:
     exact_ms = rows[0]["median_ms"]
     print()
     print(f"{args.n:,} random unit {args.dimension}-d vectors, {args.queries} queries, k={args.k}, 1 search thread")
-    print(f"{'index':<12} {'rerank':>7} {'build s':>8} {'B/vector':>9} {'median ms':>10} {'p95 ms':>8} "
-          f"{'recall@' + str(args.k):>9} {'speed-up':>9}")
+    print(
+        f"{'index':<12} {'rerank':>7} {'build s':>8} {'B/vector':>9} {'median ms':>10} {'p95 ms':>8} "
+        f"{'recall@' + str(args.k):>9} {'speed-up':>9}"
+    )
     for row in rows:
-        print(f"{row['kind']:<12} {row.get('rerank', '-'):>7} {row['build_s']:>8} {row['bytes_per_vector']:>9} "
-              f"{row['median_ms']:>10} {row['p95_ms']:>8} {row['recall_at_k']:>9} "
-              f"{exact_ms / row['median_ms']:>8.1f}x")
+        print(
+            f"{row['kind']:<12} {row.get('rerank', '-'):>7} {row['build_s']:>8} {row['bytes_per_vector']:>9} "
+            f"{row['median_ms']:>10} {row['p95_ms']:>8} {row['recall_at_k']:>9} "
+            f"{exact_ms / row['median_ms']:>8.1f}x"
+        )
     for row in filtered:
-        print(f"approximate, filter keeping {row['allowed_share']:.0%} of ids: median {row['median_ms']} ms, "
-              f"p95 {row['p95_ms']} ms, recall@{args.k} {row['recall_at_k']}")
+        print(
+            f"approximate, filter keeping {row['allowed_share']:.0%} of ids: median {row['median_ms']} ms, "
+            f"p95 {row['p95_ms']} ms, recall@{args.k} {row['recall_at_k']}"
+        )
     summary = serving_summary(serving) if serving else {}
     if summary:
         previous, mapped = summary["previous"], summary["mapped"]
         print()
-        print(f"serving the approximate index, fresh process per run, medians of {args.serve_runs} runs of "
-              f"{args.serve_queries} searches (MB from /proc/self/status after the searches)")
-        print(f"{'kind':<10} {'load s':>7} {'median ms':>10} {'p99 ms':>8} {'recall':>7} {'VmRSS':>7} {'VmHWM':>7} "
-              f"{'RssAnon':>8} {'RssFile':>8}")
+        print(
+            f"serving the approximate index, fresh process per run, medians of {args.serve_runs} runs of "
+            f"{args.serve_queries} searches (MB from /proc/self/status after the searches)"
+        )
+        print(
+            f"{'kind':<10} {'load s':>7} {'median ms':>10} {'p99 ms':>8} {'recall':>7} {'VmRSS':>7} {'VmHWM':>7} "
+            f"{'RssAnon':>8} {'RssFile':>8}"
+        )
         for kind, row in summary.items():
-            print(f"{kind:<10} {row['load_s']:>7} {row['median_ms']:>10} {row['p99_ms']:>8} {row['recall_at_k']:>7} "
-                  f"{row['VmRSS_mb']:>7} {row['VmHWM_mb']:>7} {row['RssAnon_mb']:>8} {row['RssFile_mb']:>8}")
-        ratios = {name: round(mapped[name] / previous[name], 3) for name in ("median_ms", "p99_ms", "VmRSS_mb",
-                                                                            "VmHWM_mb", "RssAnon_mb")}
+            print(
+                f"{kind:<10} {row['load_s']:>7} {row['median_ms']:>10} {row['p99_ms']:>8} {row['recall_at_k']:>7} "
+                f"{row['VmRSS_mb']:>7} {row['VmHWM_mb']:>7} {row['RssAnon_mb']:>8} {row['RssFile_mb']:>8}"
+            )
+        ratios = {
+            name: round(mapped[name] / previous[name], 3)
+            for name in ("median_ms", "p99_ms", "VmRSS_mb", "VmHWM_mb", "RssAnon_mb")
+        }
         print(f"mapped / previous: {ratios}")
         summary["ratios"] = ratios
-    print(json.dumps({"n": args.n, "dimension": args.dimension, "queries": args.queries, "k": args.k,
-                      "exact_max_vectors": vectors_module.EXACT_MAX_VECTORS, "indexes": rows, "filtered": filtered,
-                      "serving": summary, "serving_runs": serving,
-                      "load_average": round(os.getloadavg()[0], 1), "cores": os.cpu_count()}))
+    print(
+        json.dumps(
+            {
+                "n": args.n,
+                "dimension": args.dimension,
+                "queries": args.queries,
+                "k": args.k,
+                "exact_max_vectors": vectors_module.EXACT_MAX_VECTORS,
+                "indexes": rows,
+                "filtered": filtered,
+                "serving": summary,
+                "serving_runs": serving,
+                "load_average": round(os.getloadavg()[0], 1),
+                "cores": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCORE_TOLERANCE = 1e-5
 
-from perf import concurrent  # run from benchmarks/, like the other scripts
-from search_overhead import Server
+from perf import concurrent  # noqa: E402  (run from benchmarks/, like the other scripts)
+from search_overhead import Server  # noqa: E402
 
 
 def _worker(index_dir: Path, questions: list[str], mode: str, top_k: int) -> None:
@@ -187,7 +187,10 @@ def http_rounds(args: argparse.Namespace, trees: list[Path], questions: list[str
 
 def report_http(args: argparse.Namespace, figures: dict) -> None:
     """Print the medians of the HTTP rounds and one JSON line."""
-    med = lambda values: round(statistics.median(values), 2) if values else None
+
+    def med(values: list) -> float | None:
+        return round(statistics.median(values), 2) if values else None
+
     summary = {
         "index": str(args.index),
         "workers": args.workers or 1,
@@ -204,7 +207,8 @@ def report_http(args: argparse.Namespace, figures: dict) -> None:
     }
     print(
         f"HTTP, {summary['workers']} worker(s): median {summary['baseline_median_ms']} -> {summary['median_ms']} ms "
-        f"(baseline / this tree {summary['latency_ratio']}x), {args.clients} clients {summary['baseline_req_per_s']} -> "
+        f"(baseline / this tree {summary['latency_ratio']}x), "
+        f"{args.clients} clients {summary['baseline_req_per_s']} -> "
         f"{summary['req_per_s']} req/s (this tree / baseline {summary['throughput_ratio']}x)"
     )
     print(json.dumps(summary))

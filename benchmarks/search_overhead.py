@@ -106,8 +106,17 @@ class Server:
 
     def __enter__(self) -> "Server":
         env = {**os.environ, "PYTHONPATH": str(self.tree), "HF_HUB_OFFLINE": "1", "QA_LOG_FORMAT": "json"}
-        command = [sys.executable, "-m", "qa", "serve", "--index", str(self.index_dir), "--no-build",
-                   "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "qa",
+            "serve",
+            "--index",
+            str(self.index_dir),
+            "--no-build",
+            "--port",
+            str(self.port),
+        ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, cwd=self.tree, stdout=log, stderr=log)
         deadline = time.monotonic() + 120
@@ -166,11 +175,14 @@ def http_figures(trees: list[Path], index_dir: Path, passes: int, clients: int, 
     """
     asked = questions()
     figures: dict = {
-        str(tree): {"http_get": [], "http_post": [], "http_conc_req_per_s": [], "http_conc_p50_ms": []} for tree in trees
+        str(tree): {"http_get": [], "http_post": [], "http_conc_req_per_s": [], "http_conc_p50_ms": []}
+        for tree in trees
     }
     with contextlib.ExitStack() as stack:
-        servers = {str(tree): stack.enter_context(Server(tree, index_dir, work / f"serve-{n}.log"))
-                   for n, tree in enumerate(trees)}
+        servers = {
+            str(tree): stack.enter_context(Server(tree, index_dir, work / f"serve-{n}.log"))
+            for n, tree in enumerate(trees)
+        }
         for server in servers.values():
             http_pass(server.port, "GET", asked)  # warm up
         for _ in range(passes):
@@ -232,15 +244,25 @@ def table(trees: list[Path], results: dict[str, dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True, help="A built index (qa index ... --precision int8).")
-    parser.add_argument("--baseline", type=Path, action="append", default=[],
-                        help="Another code tree to measure alternately (a directory holding qa/).")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="Another code tree to measure alternately (a directory holding qa/).",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="Alternations of the trees.")
     parser.add_argument("--passes", type=int, default=5, help="Passes over the questions per round.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent connections (0: no concurrent load).")
     parser.add_argument("--duration", type=float, default=5.0, help="Seconds of concurrent load per round.")
     parser.add_argument("--no-http", action="store_true", help="Only the in-process figures.")
-    parser.add_argument("--baseline-index", type=Path, action="append", default=[],
-                        help="The index each --baseline reads, in order (another format's build of the same corpus).")
+    parser.add_argument(
+        "--baseline-index",
+        type=Path,
+        action="append",
+        default=[],
+        help="The index each --baseline reads, in order (another format's build of the same corpus).",
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures as JSON here.")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,8 +283,20 @@ def main() -> int:
                 print(f"round {round_number + 1}/{args.rounds}: in-process, {tree}", file=sys.stderr)
                 env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
                 out = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--worker", "--index", str(indexes[tree].resolve()),
-                     "--passes", str(args.passes)], env=env, cwd=tree, capture_output=True, text=True, check=True,
+                    [
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--worker",
+                        "--index",
+                        str(indexes[tree].resolve()),
+                        "--passes",
+                        str(args.passes),
+                    ],
+                    env=env,
+                    cwd=tree,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 ).stdout
                 for key, values in json.loads(out.strip().splitlines()[-1]).items():
                     samples[str(tree)].setdefault(key, []).extend(values)

@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 search_ms[lead].append(_ms(started))
     off, on = statistics.median(search_ms[0.0]), statistics.median(search_ms[BONUS])
     print(f"index: {manifest.counts.get('chunks')} passages; {len(questions)} questions x {args.rounds} rounds")
-    print(f"section_leads over a median of {statistics.median(candidates):.0f} candidates: median "
-          f"{statistics.median(query_ms):.3f} ms, p95 {sorted(query_ms)[int(0.95 * len(query_ms))]:.3f} ms")
+    print(
+        f"section_leads over a median of {statistics.median(candidates):.0f} candidates: median "
+        f"{statistics.median(query_ms):.3f} ms, p95 {sorted(query_ms)[int(0.95 * len(query_ms))]:.3f} ms"
+    )
     print(f"search median: lead off {off:.2f} ms, lead {BONUS} {on:.2f} ms, ratio {on / off:.3f}")
     return 0
 

@@ -43,15 +43,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from update import edit_one_paragraph, generate  # noqa: E402
+from update import (  # noqa: E402
+    edit_one_paragraph,
+    generate,
+    vocabulary,  # noqa: E402
+)
 
 from qa.config import Settings  # noqa: E402
 from qa.embed.encoder import load_encoder  # noqa: E402
 from qa.index.indexer import build_index  # noqa: E402
-from qa.ingest.corpus import extractor_version  # noqa: E402
 from qa.index.manifest import Manifest  # noqa: E402
+from qa.ingest.corpus import extractor_version  # noqa: E402
 from qa.search.service import SearchService  # noqa: E402
-from update import vocabulary  # noqa: E402
 
 # The phases of one update, in the order they run (see qa.index.indexer.BuildReport.phases).
 PHASES = ("walk", "read", "compare", "chunk", "write", "lookup", "embed", "swap")
@@ -136,8 +139,11 @@ def timed_updates(
         phases = getattr(report, "phases", {})
         timings.append((report.seconds, phases))
         split = ", ".join(f"{name} {phases[name]:.3f}" for name in PHASES if name in phases)
-        print(f"  {report.chunks} passages: update {round_number + 1} took {report.seconds:.2f} s ({split}), "
-              f"{report.passages_embedded} embedded, {report.segments} segments", file=sys.stderr)
+        print(
+            f"  {report.chunks} passages: update {round_number + 1} took {report.seconds:.2f} s ({split}), "
+            f"{report.passages_embedded} embedded, {report.segments} segments",
+            file=sys.stderr,
+        )
     target.write_text(original, encoding="utf-8")
     build_index(corpus, index_dir, encoder, **build)
     if from_merged:
@@ -188,8 +194,9 @@ def against(tree: Path, layout: dict, sizes: list[str], encoder, build: dict, up
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    other = subprocess.Popen([sys.executable, __file__, "--worker"], env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    other = subprocess.Popen(
+        [sys.executable, __file__, "--worker"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert json.loads(other.stdout.readline())["ready"]
 
     def theirs(corpus: Path, index_dir: Path, round_number: int) -> float:
@@ -209,12 +216,16 @@ def against(tree: Path, layout: dict, sizes: list[str], encoder, build: dict, up
                 mine.append(one_round(corpus, index_dir, encoder, build, round_number)[0])
                 if not round_number % 2:
                     other_seconds.append(theirs(corpus, index_dir, round_number))
-                print(f"  {name} round {round_number + 1}: this code {mine[-1]:.3f} s, "
-                      f"{tree} {other_seconds[-1]:.3f} s", file=sys.stderr)
-            found[name] = {"this": round(statistics.median(mine), 3),
-                           "other": round(statistics.median(other_seconds), 3),
-                           "this_seconds": [round(s, 3) for s in mine],
-                           "other_seconds": [round(s, 3) for s in other_seconds]}
+                print(
+                    f"  {name} round {round_number + 1}: this code {mine[-1]:.3f} s, {tree} {other_seconds[-1]:.3f} s",
+                    file=sys.stderr,
+                )
+            found[name] = {
+                "this": round(statistics.median(mine), 3),
+                "other": round(statistics.median(other_seconds), 3),
+                "this_seconds": [round(s, 3) for s in mine],
+                "other_seconds": [round(s, 3) for s in other_seconds],
+            }
             found[name]["other_over_this"] = round(found[name]["other"] / found[name]["this"], 2)
     finally:
         other.stdin.close()
@@ -275,9 +286,9 @@ def compare_with_merged(index_dir: Path, corpus: Path, encoder, build: dict, cou
 
 
 def _record_this_extractor(corpus: Path, index_dir: Path, encoder, build: dict) -> None:
-    """Make the index at ``index_dir`` one written by this code's extraction (``qa.ingest.corpus.extractor_version``, which
-    other code, such as another tree's, does not share), so that its updates take unchanged files from it: an update
-    with a probe file added reads every file and records this extraction; the probe then goes in a merge."""
+    """Make the index at ``index_dir`` one written by this code's extraction (``qa.ingest.corpus.extractor_version``,
+    which other code, such as another tree's, does not share), so that its updates take unchanged files from it: an
+    update with a probe file added reads every file and records this extraction; the probe then goes in a merge."""
     probe = corpus / "extractor-probe.md"
     probe.write_text("# Probe\n\nA probe document, so that the update writes.\n", encoding="utf-8")
     build_index(corpus, index_dir, encoder, **build)
@@ -302,8 +313,11 @@ def prepare(args: argparse.Namespace, encoder, build: dict) -> dict[str, tuple[P
         if index_dir.exists() and Manifest.read(index_dir).corpus.get("extractor") != extractor_version():
             _record_this_extractor(corpus, index_dir, encoder, build)
         report = build_index(corpus, index_dir, encoder, **build, merge=True)
-        print(f"{name} index ready in {time.perf_counter() - started:.0f} s ({report.chunks} passages, "
-              f"{report.passages_embedded} embedded)", file=sys.stderr)
+        print(
+            f"{name} index ready in {time.perf_counter() - started:.0f} s ({report.chunks} passages, "
+            f"{report.passages_embedded} embedded)",
+            file=sys.stderr,
+        )
     return layout
 
 
@@ -317,10 +331,17 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=100, help="questions for the segmented-vs-merged check")
     parser.add_argument("--no-check", action="store_true", help="skip the segmented-vs-merged answer check")
     parser.add_argument("--sizes", default="small,files,passages", help="which sizes to time (comma-separated)")
-    parser.add_argument("--from-merged", action="store_true",
-                        help="time each update on a fresh copy of the merged index (see timed_updates)")
-    parser.add_argument("--against", type=Path, default=None,
-                        help="another code tree (its qa package's parent): time its updates and ours interleaved")
+    parser.add_argument(
+        "--from-merged",
+        action="store_true",
+        help="time each update on a fresh copy of the merged index (see timed_updates)",
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another code tree (its qa package's parent): time its updates and ours interleaved",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -343,10 +364,17 @@ def main() -> None:
         corpus, index_dir = layout[name]
         timings, facts = timed_updates(corpus, index_dir, encoder, build, args.updates, args.from_merged)
         seconds = [s for s, _ in timings]
-        phases = {phase: round(statistics.median(p.get(phase, 0.0) for _, p in timings), 3)
-                  for phase in PHASES if any(phase in p for _, p in timings)}
-        figures[name] = {**facts, "median_seconds": round(statistics.median(seconds), 3),
-                         "seconds": [round(s, 3) for s in seconds], "phases_median": phases}
+        phases = {
+            phase: round(statistics.median(p.get(phase, 0.0) for _, p in timings), 3)
+            for phase in PHASES
+            if any(phase in p for _, p in timings)
+        }
+        figures[name] = {
+            **facts,
+            "median_seconds": round(statistics.median(seconds), 3),
+            "seconds": [round(s, 3) for s in seconds],
+            "phases_median": phases,
+        }
     if not args.no_check:
         figures["check"] = compare_with_merged(*reversed(layout["files"]), encoder, build, args.questions)
     print(f"{'size':<9}{'files':>7}{'passages':>10}{'update s':>10}" + "".join(f"{p:>8}" for p in PHASES))
@@ -363,8 +391,10 @@ def main() -> None:
             print(f"{name} / small update time: {ratio:.2f}x for {growth:.1f}x the passages")
     if "check" in figures:
         check = figures["check"]
-        print(f"segmented ({check['segments']} segments) vs merged: {check['identical']} of {check['answers']} "
-              "answers identical (passages, order, scores within 1e-5)")
+        print(
+            f"segmented ({check['segments']} segments) vs merged: {check['identical']} of {check['answers']} "
+            "answers identical (passages, order, scores within 1e-5)"
+        )
     print(json.dumps({**figures, "cores": os.cpu_count(), "format": Manifest.read(layout["small"][1]).format_version}))
 
 

@@ -35,14 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import httpx  # noqa: E402
+from update import generate  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
+from qa.distributed.shard_router import open_sharded  # noqa: E402
+from qa.distributed.shards import build_shards  # noqa: E402
 from qa.embed.encoder import load_encoder  # noqa: E402
 from qa.index.indexer import build_index  # noqa: E402
 from qa.search.service import SearchService  # noqa: E402
-from qa.distributed.shard_router import open_sharded  # noqa: E402
-from qa.distributed.shards import build_shards  # noqa: E402
-from update import generate  # noqa: E402
 
 METHODS = ("one", "sharded", "one-serve", "shards-serve")
 TOP_K = 5
@@ -56,26 +56,35 @@ def questions() -> list[str]:
 
 def same(expected: dict, got: dict) -> bool:
     """Same passages in the same order (runs of equal scores in any order) and scores within 1e-5."""
+
     def places(answer: dict) -> list[tuple]:
-        return sorted((round(hit["score"], 5), hit["citation"]["source"], hit["citation"]["start"])
-                      for hit in answer["results"])
+        return sorted(
+            (round(hit["score"], 5), hit["citation"]["source"], hit["citation"]["start"]) for hit in answer["results"]
+        )
 
     scores = [(a["score"], b["score"]) for a, b in zip(expected["results"], got["results"])]
-    return (len(expected["results"]) == len(got["results"]) and places(expected) == places(got)
-            and all(abs(a - b) <= 1e-5 for a, b in scores) and expected["answerable"] == got["answerable"])
+    return (
+        len(expected["results"]) == len(got["results"])
+        and places(expected) == places(got)
+        and all(abs(a - b) <= 1e-5 for a, b in scores)
+        and expected["answerable"] == got["answerable"]
+    )
 
 
 def build(corpus: Path, work: Path, shards: int, encoder) -> tuple[Path, Path]:
     """The corpus as one index and as ``shards`` shards (updated in place: nothing to do when unchanged)."""
     defaults = Settings()
-    options = dict(chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
-                   embed_title=defaults.embed_title)
+    options = dict(
+        chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title
+    )
     one, sharded = work / "one", work / f"shards-{shards}"
     report = build_index(corpus, one, encoder, **options)
     print(f"one index: {report.chunks} passages ({report.seconds:.1f} s)", file=sys.stderr)
     reports = build_shards(corpus, sharded, encoder, shards=shards, **options)
-    print(f"{shards} shards: {[r.chunks for r in reports]} passages ({sum(r.seconds for r in reports):.1f} s)",
-          file=sys.stderr)
+    print(
+        f"{shards} shards: {[r.chunks for r in reports]} passages ({sum(r.seconds for r in reports):.1f} s)",
+        file=sys.stderr,
+    )
     return one, sharded
 
 
@@ -87,11 +96,15 @@ def deploy(one: Path, sharded: Path, port: int) -> dict[str, str]:
     from qa.distributed.shard_serving import sharded_deployment
 
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(deployment(Settings(index_dir=one, reload_interval=0), 1, cpus_per_replica=0.5), name="one",
-              route_prefix="/one")
+    serve.run(
+        deployment(Settings(index_dir=one, reload_interval=0), 1, cpus_per_replica=0.5), name="one", route_prefix="/one"
+    )
     settings = Settings(index_dir=sharded, reload_interval=0)
-    serve.run(sharded_deployment(settings, app_name="shards", router_cpus=0.5, shard_cpus=0.25), name="shards",
-              route_prefix="/shards")
+    serve.run(
+        sharded_deployment(settings, app_name="shards", router_cpus=0.5, shard_cpus=0.25),
+        name="shards",
+        route_prefix="/shards",
+    )
     return {"one-serve": f"http://127.0.0.1:{port}/one", "shards-serve": f"http://127.0.0.1:{port}/shards"}
 
 
@@ -130,12 +143,14 @@ def main() -> None:
 
         def over_http(name):
             return lambda question, mode: client.post(
-                f"{urls[name]}/search", json={"question": question, "top_k": TOP_K, "mode": mode}).json()
+                f"{urls[name]}/search", json={"question": question, "top_k": TOP_K, "mode": mode}
+            ).json()
 
         asks = {
             "one": lambda question, mode: one.search(question, TOP_K, mode=mode).as_dict(),
             "sharded": lambda question, mode: sharded.search(question, TOP_K, mode=mode).as_dict(),
-            "one-serve": over_http("one-serve"), "shards-serve": over_http("shards-serve"),
+            "one-serve": over_http("one-serve"),
+            "shards-serve": over_http("shards-serve"),
         }
         timed(asks["shards-serve"], asked[:5])  # warm both Serve paths (first calls open connections)
         timed(asks["one-serve"], asked[:5])
@@ -146,11 +161,20 @@ def main() -> None:
                 seconds, answers[method] = timed(asks[method], asked)
                 medians[method] = statistics.median(seconds) * 1000
             differing = {m: sum(not same(a, b) for a, b in zip(answers["one"], answers[m])) for m in METHODS[1:]}
-            rounds.append({"medians_ms": medians, "differing": differing,
-                           "ratio_in_process": medians["sharded"] / medians["one"],
-                           "ratio_serve": medians["shards-serve"] / medians["one-serve"]})
-            print(f"round {number + 1}: " + ", ".join(f"{m} {v:.1f} ms" for m, v in medians.items())
-                  + f"; answers differing from one: {differing}", file=sys.stderr)
+            rounds.append(
+                {
+                    "medians_ms": medians,
+                    "differing": differing,
+                    "ratio_in_process": medians["sharded"] / medians["one"],
+                    "ratio_serve": medians["shards-serve"] / medians["one-serve"],
+                }
+            )
+            print(
+                f"round {number + 1}: "
+                + ", ".join(f"{m} {v:.1f} ms" for m, v in medians.items())
+                + f"; answers differing from one: {differing}",
+                file=sys.stderr,
+            )
     report(rounds, args, len(one.dense.vectors), len(asked))
 
 
@@ -160,8 +184,10 @@ def report(rounds: list[dict], args, passages: int, asked: int) -> None:
     in_process = statistics.median(r["ratio_in_process"] for r in rounds)
     serve = statistics.median(r["ratio_serve"] for r in rounds)
     differing = {m: max(r["differing"][m] for r in rounds) for m in METHODS[1:]}
-    print(f"\n{passages} passages, {args.shards} shards, {asked} questions ({args.modes}) a round, "
-          f"{args.rounds} rounds; median per-question latency, medians over rounds")
+    print(
+        f"\n{passages} passages, {args.shards} shards, {asked} questions ({args.modes}) a round, "
+        f"{args.rounds} rounds; median per-question latency, medians over rounds"
+    )
     print("| method | ms / question | x unsharded (same round) |")
     print("|---|---|---|")
     print(f"| one index, in process | {median['one']:.1f} | 1.00 |")
@@ -169,9 +195,21 @@ def report(rounds: list[dict], args, passages: int, asked: int) -> None:
     print(f"| one index, Ray Serve over HTTP | {median['one-serve']:.1f} | 1.00 |")
     print(f"| {args.shards} shards + router, Ray Serve over HTTP | {median['shards-serve']:.1f} | {serve:.2f} |")
     print(f"answers differing from the unsharded index's (worst round): {differing}")
-    print(json.dumps({"passages": passages, "shards": args.shards, "questions": asked, "modes": args.modes,
-                      "rounds": args.rounds, "median_ms": median, "ratio_in_process": round(in_process, 3),
-                      "ratio_serve": round(serve, 3), "differing": differing}))
+    print(
+        json.dumps(
+            {
+                "passages": passages,
+                "shards": args.shards,
+                "questions": asked,
+                "modes": args.modes,
+                "rounds": args.rounds,
+                "median_ms": median,
+                "ratio_in_process": round(in_process, 3),
+                "ratio_serve": round(serve, 3),
+                "differing": differing,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from qa.api.server import protocol_with_deadlines
 from qa.config import Settings
 
 HALF_HEADERS = b"GET /ping HTTP/1.1\r\nHost: x\r\n"
-PART_BODY = b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"q"
+PART_BODY = b'POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"q'
 
 
 def _app() -> FastAPI:
@@ -61,7 +61,8 @@ def measure(http, wait: float) -> dict:
         time.sleep(0.05)
     try:
         return {
-            "half_headers_s": held_seconds(port, HALF_HEADERS, wait), "part_body_s": held_seconds(port, PART_BODY, wait),
+            "half_headers_s": held_seconds(port, HALF_HEADERS, wait),
+            "part_body_s": held_seconds(port, PART_BODY, wait),
         }
     finally:
         server.should_exit = True
@@ -81,8 +82,10 @@ def main() -> None:
         "qa h11": measure(protocol_with_deadlines(settings, "h11"), args.wait),
     }
     for name, held in results.items():
-        print(f"{name:15} half headers held {held['half_headers_s']:5.1f} s, part of a body held "
-              f"{held['part_body_s']:5.1f} s (of {args.wait:g} s waited)")
+        print(
+            f"{name:15} half headers held {held['half_headers_s']:5.1f} s, part of a body held "
+            f"{held['part_body_s']:5.1f} s (of {args.wait:g} s waited)"
+        )
     print(json.dumps({"wait_s": args.wait, **results}))
 
 

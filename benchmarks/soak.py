@@ -79,7 +79,9 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [sys.executable, "-m", "qa", "serve", "--index", str(index_dir), "--port", str(port), "--no-build"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             deadline = time.monotonic() + 120
@@ -138,8 +140,12 @@ def main() -> int:
                 thread.start()
             for corpus in (other, seeds):  # rebuilt twice under load, each picked up live
                 time.sleep(3)
-                subprocess.run([sys.executable, "-m", "qa", "index", str(corpus), "--index", str(index_dir)],
-                               env=env, check=True, capture_output=True)
+                subprocess.run(
+                    [sys.executable, "-m", "qa", "index", str(corpus), "--index", str(index_dir)],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
                 created = json.loads((index_dir / "manifest.json").read_text())["created"]
                 wait_until = time.monotonic() + 60
                 while time.monotonic() < wait_until:
@@ -158,15 +164,21 @@ def main() -> int:
             server.wait(timeout=30)
         ordered = sorted(latencies)
         p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))] if ordered else float("nan")
-        print(f"clients {args.clients}, requests {len(latencies)} in {seconds:.1f} s ({len(latencies) / seconds:.1f}/s)")
+        print(
+            f"clients {args.clients}, requests {len(latencies)} in {seconds:.1f} s ({len(latencies) / seconds:.1f}/s)"
+        )
         print(f"errors and torn responses: {len(problems)}" + (f" (first: {problems[0]})" if problems else ""))
         print(f"index rebuilds reloaded live: {len(seen_created)} of 2")
         print(f"latency p50 {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms")
-        print(f"server resident memory: {rss_start:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
-              f"({rss_end - rss_start:+.0f} MB)")
+        print(
+            f"server resident memory: {rss_start:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
+            f"({rss_end - rss_start:+.0f} MB)"
+        )
         print("resident memory by requests served: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in memory))
-        print(f"open files: {files_start} after warm-up, {files_end} at the end; by requests served: "
-              + ", ".join(f"{n}: {count}" for n, count in files))
+        print(
+            f"open files: {files_start} after warm-up, {files_end} at the end; by requests served: "
+            + ", ".join(f"{n}: {count}" for n, count in files)
+        )
         half = [mb for n, mb in memory if n >= args.requests // 2]
         if half:
             print(f"growth over the second half of the run: {half[-1] - half[0]:+.0f} MB")

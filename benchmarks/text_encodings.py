@@ -89,8 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'file':52} {'bytes':>6} {'chars wrong':>11} {'detect us':>10} {'utf-8 us':>9} {'utf-8 any us':>12}")
     passed = total = 0
-    samples = [(f"{label}, {size}", language, encoding, chars) for language, encoding, label in CASES
-               for size, chars in SIZES.items()]
+    samples = [
+        (f"{label}, {size}", language, encoding, chars)
+        for language, encoding, label in CASES
+        for size, chars in SIZES.items()
+    ]
     samples.append(("French, Latin-1, two words", "", "LATIN1", 0))
     for label, language, encoding, chars in samples:
         text = catalogue_text(language, chars) if chars else "Café crème"

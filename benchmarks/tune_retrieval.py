@@ -22,11 +22,11 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.config import Settings  # noqa: E402
-from qa.eval.datasets import load_dataset  # noqa: E402
 from qa.embed.encoder import load_encoder  # noqa: E402
+from qa.eval.datasets import load_dataset  # noqa: E402
 from qa.eval.evaluate import BEIR_PASSAGES, run_queries  # noqa: E402
-from qa.index.manifest import Manifest  # noqa: E402
 from qa.eval.metrics import mrr_at_k, ndcg_at_k  # noqa: E402
+from qa.index.manifest import Manifest  # noqa: E402
 from qa.search.service import SearchService  # noqa: E402
 
 GRID = [
@@ -60,7 +60,9 @@ def scored(dataset, service: SearchService, mode: str):
     report = run_queries(dataset, service, mode)
     runs, qrels = report.runs, report.qrels
     judged = sorted(q for q, relevant in qrels.items() if any(g > 0 for g in relevant.values()))
-    return report, {q: (ndcg_at_k(runs.get(q, []), qrels[q], 10), mrr_at_k(runs.get(q, []), qrels[q], 10)) for q in judged}
+    return report, {
+        q: (ndcg_at_k(runs.get(q, []), qrels[q], 10), mrr_at_k(runs.get(q, []), qrels[q], 10)) for q in judged
+    }
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:

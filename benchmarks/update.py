@@ -89,7 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=20000, help="passages to aim for (default 20000)")
     parser.add_argument(
-        "--index", type=Path, default=None, help="index directory to build, or reuse if it holds this corpus",
+        "--index",
+        type=Path,
+        default=None,
+        help="index directory to build, or reuse if it holds this corpus",
     )
     parser.add_argument("--updates", type=int, default=5, help="updates to time (default 5)")
     parser.add_argument("--seed", type=int, default=20261121)
@@ -130,17 +133,25 @@ def main() -> None:
         assert report.update and report.changed == 1 and report.unchanged == len(scan.documents) - 1, report
         update_seconds.append(report.seconds)
         embedded.append(report.passages_embedded)
-        print(f"update {round_number + 1}: {report.seconds:.2f} s, {report.passages_embedded} passages embedded, "
-              f"{report.passages_reused} reused", file=sys.stderr)
+        print(
+            f"update {round_number + 1}: {report.seconds:.2f} s, {report.passages_embedded} passages embedded, "
+            f"{report.passages_reused} reused",
+            file=sys.stderr,
+        )
     # Put the file back and update once more (untimed), so the index holds the generated corpus for the next run.
     target.write_text(original, encoding="utf-8")
     build_index(corpus, index_dir, encoder, **build)
 
     update = statistics.median(update_seconds)
     figures = {
-        "files": len(scan.documents), "passages": chunks, "full_build_seconds": round(full_seconds, 2),
-        "update_seconds_median": round(update, 2), "update_seconds": [round(s, 2) for s in update_seconds],
-        "passages_embedded_per_update": embedded, "speedup": round(full_seconds / update, 1), "cores": os.cpu_count(),
+        "files": len(scan.documents),
+        "passages": chunks,
+        "full_build_seconds": round(full_seconds, 2),
+        "update_seconds_median": round(update, 2),
+        "update_seconds": [round(s, 2) for s in update_seconds],
+        "passages_embedded_per_update": embedded,
+        "speedup": round(full_seconds / update, 1),
+        "cores": os.cpu_count(),
     }
     print(f"{'files':<28}{figures['files']}")
     print(f"{'passages':<28}{chunks}")

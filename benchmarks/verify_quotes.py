@@ -1,5 +1,5 @@
-"""Checking quotes (qa/search/verify.py): a labelled set, thresholds tuned on one half, precision and recall on the other,
-and the time per quote and per 10-sentence paragraph.
+"""Checking quotes (qa/search/verify.py): a labelled set, thresholds tuned on one half, precision and recall on the
+other, and the time per quote and per 10-sentence paragraph.
 
 The labelled set is made at run time from the indexes themselves (through the service core, as qa.search.verify reads
 them) and from two files:
@@ -36,12 +36,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from qa.search import verify
-from qa.text.chunking import split_sentences
 from qa.config import Settings
-from qa.text.quotes import clean_quote
+from qa.search import verify
 from qa.search.service import SearchService
 from qa.search.verify import APPROXIMATE_MIN_SIMILARITY, SUPPORT_FEATURES, SUPPORT_MODEL, SupportModel, Verifier
+from qa.text.chunking import split_sentences
+from qa.text.quotes import clean_quote
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "eval" / "public" / "scifact"
@@ -356,9 +356,7 @@ def main() -> None:
     parser.add_argument(
         "--tune-only", action="store_true", help="fit, and show verdicts on the tuning half only (choosing features)"
     )
-    parser.add_argument(
-        "--timing-only", action="store_true", help="only time quotes and paragraphs on --scifact-index"
-    )
+    parser.add_argument("--timing-only", action="store_true", help="only time quotes and paragraphs on --scifact-index")
     parser.add_argument(
         "--query-words", type=int, default=None, help="words of a quote asked of the keyword index (default: qa's)"
     )
@@ -383,9 +381,7 @@ def main() -> None:
         tune_items += [dataclass_copy(i, f"{name}: {i.group}") for i in tune]
     similarity = tune_similarity(tune_items)
     support = fit_support(tune_items)
-    print(
-        f"tuned on {len(tune_items)} items: APPROXIMATE_MIN_SIMILARITY = {similarity}; SUPPORT_MODEL = {support}"
-    )
+    print(f"tuned on {len(tune_items)} items: APPROXIMATE_MIN_SIMILARITY = {similarity}; SUPPORT_MODEL = {support}")
     if args.tune_only:
         for name, (_, items) in sets.items():
             tuning_report(name, halves(items)[0], similarity, support)

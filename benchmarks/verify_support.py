@@ -1,6 +1,6 @@
-"""The support score of qa/search/verify.py on the tuning half only: how often the right document is among the candidates
-at all (candidate recall), and variants of the score's features compared by two-fold cross-validation within the
-tuning half (the reported half is never read here).
+"""The support score of qa/search/verify.py on the tuning half only: how often the right document is among the
+candidates at all (candidate recall), and variants of the score's features compared by two-fold cross-validation within
+the tuning half (the reported half is never read here).
 
 The labelled items are those of benchmarks/verify_quotes.py (``labelled_sets``, the same seeded draw); only the
 items that reach the support step (not found exact, closest span below the approximate threshold) are scored.
@@ -27,10 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from verify_quotes import SCIFACT, fit_support, halves, labelled_sets
 
-from qa.text.chunking import split_sentences
 from qa.search.confidence import term_coverage
 from qa.search.keyword import STOPWORDS, query_terms
-from qa.text.quotes import clean_quote
 from qa.search.service import SearchService
 from qa.search.verify import (
     APPROXIMATE_MIN_SIMILARITY,
@@ -41,6 +39,8 @@ from qa.search.verify import (
     keyword_query,
     unmatched_specifics,
 )
+from qa.text.chunking import split_sentences
+from qa.text.quotes import clean_quote
 
 BASE = ("cosine", "coverage", "passage_cosine", "unmatched")
 # Candidates read per retriever for the recall table (the verifier reads DENSE_CANDIDATES of each).
@@ -347,8 +347,7 @@ def main() -> None:
     for name in VARIANTS:
         shares, paraphrase_auc, scifact_auc = cross_validate(features, scored, totals, name)
         print(
-            f"{name:58s} {paraphrase_auc:9.3f} {scifact_auc:7.3f}  "
-            + "  ".join(f"{shares[g]:13.2f}" for g in groups)
+            f"{name:58s} {paraphrase_auc:9.3f} {scifact_auc:7.3f}  " + "  ".join(f"{shares[g]:13.2f}" for g in groups)
         )
     # Only the items that reach support are fitted here (verify_quotes.py fits every supported and not_found item),
     # so the current model's weights differ a little from SUPPORT_MODEL's.

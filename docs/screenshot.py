@@ -28,8 +28,14 @@ from qa.search.service import SearchService  # noqa: E402
 
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -40,12 +46,17 @@ def main(out: Path = ROOT / "docs" / "web-page.png") -> None:
         index_dir = Path(tmp) / "embeddings"
         defaults = Settings()
         build_index(
-            ROOT / "seeds", index_dir, encoder, chunk_size=defaults.chunk_size,
-            chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title,
+            ROOT / "seeds",
+            index_dir,
+            encoder,
+            chunk_size=defaults.chunk_size,
+            chunk_overlap=defaults.chunk_overlap,
+            embed_title=defaults.embed_title,
         )
         service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
-        config = uvicorn.Config(create_app(Settings(index_dir=index_dir), service=service), host="127.0.0.1", port=0,
-                                log_level="warning")
+        config = uvicorn.Config(
+            create_app(Settings(index_dir=index_dir), service=service), host="127.0.0.1", port=0, log_level="warning"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

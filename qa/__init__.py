@@ -45,17 +45,31 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__", *_LAZY,
-    "QAError", "InvalidRequest", "ConfigError", "CorpusError", "IndexNotFound", "IndexIncompatible", "IndexCorrupt",
-    "IndexWriteError", "ModelError", "EncoderUnavailable", "DocumentNotFound", "BuildInProgress",
+    "__version__",
+    *_LAZY,
+    "QAError",
+    "InvalidRequest",
+    "ConfigError",
+    "CorpusError",
+    "IndexNotFound",
+    "IndexIncompatible",
+    "IndexCorrupt",
+    "IndexWriteError",
+    "ModelError",
+    "EncoderUnavailable",
+    "DocumentNotFound",
+    "BuildInProgress",
 ]
 
 if TYPE_CHECKING:
-    from qa.config import Settings
-    from qa.index.indexer import BuildReport
-    from qa.library import Index
-    from qa.search.service import Answer, Citation, Highlight, Hit
-    from qa.index.store import StoredDocument
+    from qa.config import Settings as Settings
+    from qa.index.indexer import BuildReport as BuildReport
+    from qa.index.store import StoredDocument as StoredDocument
+    from qa.library import Index as Index
+    from qa.search.service import Answer as Answer
+    from qa.search.service import Citation as Citation
+    from qa.search.service import Highlight as Highlight
+    from qa.search.service import Hit as Hit
 
 
 def __getattr__(name: str):

@@ -224,9 +224,12 @@ class Settings:
         if self.chunk_size < 8:
             yield ("chunk_size",), f"chunk size must be at least 8 tokens, got {self.chunk_size}"
         if not 0 <= self.chunk_overlap < self.chunk_size:
-            yield ("chunk_overlap", "chunk_size"), (
-                f"chunk overlap must be between 0 and the chunk size minus one ({self.chunk_size - 1}), "
-                f"got {self.chunk_overlap}"
+            yield (
+                ("chunk_overlap", "chunk_size"),
+                (
+                    f"chunk overlap must be between 0 and the chunk size minus one ({self.chunk_size - 1}), "
+                    f"got {self.chunk_overlap}"
+                ),
             )
         if not 1 <= self.port <= 65535:
             yield ("port",), f"port must be between 1 and 65535, got {self.port}"
@@ -249,8 +252,9 @@ class Settings:
         if not 0.0 <= self.section_lead <= 1.0:
             yield ("section_lead",), f"section lead must be between 0 and 1, got {self.section_lead}"
         if not 0.0 <= self.keyword_feedback <= MAX_KEYWORD_FEEDBACK:
-            yield ("keyword_feedback",), (
-                f"keyword feedback must be between 0 and {MAX_KEYWORD_FEEDBACK:g}, got {self.keyword_feedback}"
+            yield (
+                ("keyword_feedback",),
+                (f"keyword feedback must be between 0 and {MAX_KEYWORD_FEEDBACK:g}, got {self.keyword_feedback}"),
             )
         if self.candidates < 1:
             yield ("candidates",), f"candidates must be positive, got {self.candidates}"
@@ -261,9 +265,7 @@ class Settings:
         if self.context_weight < 0 or self.text_weight < 0:
             yield ("context_weight", "text_weight"), "keyword weights must not be negative"
         if not 1 <= self.rerank_depth <= MAX_RERANK_DEPTH:
-            yield ("rerank_depth",), (
-                f"rerank depth must be between 1 and {MAX_RERANK_DEPTH}, got {self.rerank_depth}"
-            )
+            yield ("rerank_depth",), (f"rerank depth must be between 1 and {MAX_RERANK_DEPTH}, got {self.rerank_depth}")
         if self.max_question_chars < 1:
             yield ("max_question_chars",), f"max question length must be positive, got {self.max_question_chars}"
         if self.api_key is not None:
@@ -274,17 +276,22 @@ class Settings:
                 yield ("api_key",), "API key must be visible ASCII characters without spaces"
         for origin in self.cors_origins:
             if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
-                yield ("cors_origins",), (
-                    f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, "
-                    f"got {origin!r}"
+                yield (
+                    ("cors_origins",),
+                    (
+                        f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, "
+                        f"got {origin!r}"
+                    ),
                 )
         if not 0 <= self.reload_interval <= 3600:
-            yield ("reload_interval",), (
-                f"reload interval must be between 0 and 3600 seconds, got {self.reload_interval}"
+            yield (
+                ("reload_interval",),
+                (f"reload interval must be between 0 and 3600 seconds, got {self.reload_interval}"),
             )
         if not MIN_BODY_LIMIT <= self.max_body_bytes <= MAX_BODY_LIMIT:
-            yield ("max_body_bytes",), (
-                f"max body bytes must be between {MIN_BODY_LIMIT} and {MAX_BODY_LIMIT}, got {self.max_body_bytes}"
+            yield (
+                ("max_body_bytes",),
+                (f"max body bytes must be between {MIN_BODY_LIMIT} and {MAX_BODY_LIMIT}, got {self.max_body_bytes}"),
             )
         if self.log_level not in LOG_LEVELS:
             yield ("log_level",), f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
@@ -335,8 +342,17 @@ def _convert(name: str, raw: str) -> object:
     if name in ("log_level", "log_format", "html_content"):
         return raw.strip().lower()
     if name in (
-        "dense_weight", "sentence_weight", "section_lead", "keyword_feedback", "rrf_k", "context_weight", "text_weight",
-        "reload_interval", "header_timeout", "body_timeout", "keep_alive_timeout",
+        "dense_weight",
+        "sentence_weight",
+        "section_lead",
+        "keyword_feedback",
+        "rrf_k",
+        "context_weight",
+        "text_weight",
+        "reload_interval",
+        "header_timeout",
+        "body_timeout",
+        "keep_alive_timeout",
     ):
         try:
             return float(raw)
@@ -345,8 +361,19 @@ def _convert(name: str, raw: str) -> object:
     if name == "cors_origins":
         return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
     if name in (
-        "chunk_size", "chunk_overlap", "port", "top_k", "max_top_k", "max_question_chars", "candidates",
-        "max_body_bytes", "fusion_window", "rerank_depth", "max_connections", "workers", "ray_workers",
+        "chunk_size",
+        "chunk_overlap",
+        "port",
+        "top_k",
+        "max_top_k",
+        "max_question_chars",
+        "candidates",
+        "max_body_bytes",
+        "fusion_window",
+        "rerank_depth",
+        "max_connections",
+        "workers",
+        "ray_workers",
     ):
         try:
             return int(raw)

@@ -113,7 +113,8 @@ class PayloadTooLarge(QAError):
 
 
 class ShardUnavailable(QAError):
-    """A shard of a sharded index failed or did not answer, so no complete answer can be given (qa.distributed.shard_router)."""
+    """A shard of a sharded index failed or did not answer, so no complete answer can be given
+    (qa.distributed.shard_router)."""
 
     status_code = 503
 

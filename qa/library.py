@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_INDEX_DIR, Settings
 from qa.embed.encoder import DEFAULT_MODEL, Encoder, load_encoder
-from qa.search.filters import SearchFilter
 from qa.index.indexer import BuildReport, build_index, recorded_precision
-from qa.search.service import Answer, SearchService
 from qa.index.store import StoredDocument
+from qa.search.filters import SearchFilter
+from qa.search.service import Answer, SearchService
 
 if TYPE_CHECKING:
     from qa.search.verify import Verification
@@ -84,19 +84,30 @@ class Index:
         """
         index_dir = Path(index_dir)
         settings = Settings(
-            index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
+            index_dir=index_dir,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            embed_title=embed_title,
             encoder=encoder,
         )
         settings = settings.with_(precision=precision or recorded_precision(index_dir))
         settings.check()
         # Every core for embedding the corpus; the same loaded model then answers the questions.
         loaded: Encoder = load_encoder(
-            model, settings.encoder, precision=settings.precision, threads=os.cpu_count() or 1,
+            model,
+            settings.encoder,
+            precision=settings.precision,
+            threads=os.cpu_count() or 1,
             cache_dir=settings.cache_dir,
         )
         report = build_index(
-            Path(corpus), index_dir, loaded, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-            embed_title=embed_title, full=full,
+            Path(corpus),
+            index_dir,
+            loaded,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            embed_title=embed_title,
+            full=full,
         )
         return cls(SearchService.open(settings, encoder=loaded), report)
 
@@ -129,7 +140,12 @@ class Index:
         return self.service.search(question, top_k, mode=mode, search_filter=search_filter)
 
     def verify(
-        self, text: str, *, source: str | None = None, start: int | None = None, end: int | None = None,
+        self,
+        text: str,
+        *,
+        source: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
         page: int | None = None,
     ) -> Verification:
         """Whether ``text`` (a quote, or each sentence of a paragraph) is in the documents, and where.

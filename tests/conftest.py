@@ -48,7 +48,11 @@ def seeds_index(tmp_path_factory, encoder) -> Path:
     index_dir = tmp_path_factory.mktemp("seeds-index") / "embeddings"
     defaults = Settings()
     build_index(
-        SEEDS, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        SEEDS,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
         embed_title=defaults.embed_title,
     )
     return index_dir

@@ -10,9 +10,9 @@ import re
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import serving
 from fastapi.testclient import TestClient
 
-from conftest import serving
 from qa.api.app import create_app
 from qa.cli.main import main
 from qa.config import DEFAULT_MAX_BODY_BYTES, Settings
@@ -22,8 +22,6 @@ KEY = "s3cret-key-0123456789abcdef"
 DOC_ID = "004_e4f473833b61ecc8.txt"
 UNAUTHORIZED = {"error": "unauthorized", "message": "missing or invalid API key"}
 ORIGIN = "https://app.example"
-
-
 
 
 def keyed_app(service, **settings):
@@ -136,7 +134,9 @@ def test_the_right_key_opens_everything(keyed):
 def test_openapi_schema_declares_the_bearer_key(keyed):
     schema = keyed.get("/openapi.json", headers=bearer()).json()
     assert schema["components"]["securitySchemes"]["apiKey"] == {
-        "type": "http", "scheme": "bearer", "description": "The service's API key (QA_API_KEY).",
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The service's API key (QA_API_KEY).",
     }
     assert schema["security"] == [{"apiKey": []}]
     assert schema["paths"]["/health"]["get"]["security"] == []
@@ -170,6 +170,7 @@ def test_without_a_key_the_service_is_open(http):
 
 
 # ---------------------------------------------------------------- CORS
+
 
 def _preflight(client, origin=ORIGIN, method="POST", headers="authorization, content-type"):
     return client.options(
@@ -214,6 +215,7 @@ def test_cors_with_a_key_answers_preflight_and_lets_the_browser_read_a_401(servi
 
 
 # ---------------------------------------------------------------- request body limit, over real HTTP
+
 
 def _padded_body(size: int) -> bytes:
     """A valid search request of exactly ``size`` bytes (unknown fields are ignored)."""
@@ -293,10 +295,18 @@ def test_streamed_body_is_read_no_further_than_one_byte_past_the_limit(service):
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/search", "raw_path": b"/search", "root_path": "", "query_string": b"",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/search",
+        "raw_path": b"/search",
+        "root_path": "",
+        "query_string": b"",
         "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
     }
     asyncio.run(app(scope, receive, send))
     assert pulled == 1025
@@ -315,6 +325,7 @@ def test_body_limit_is_configurable(service):
 
 
 # ---------------------------------------------------------------- settings and `qa serve`
+
 
 def test_defaults_bind_loopback_with_no_key_no_cors_and_a_64_kib_limit():
     settings = Settings()
@@ -350,9 +361,13 @@ def test_too_short_key_is_refused_everywhere(service, tmp_path):
 
 
 def test_access_settings_come_from_the_environment():
-    settings = Settings.from_env({
-        "QA_API_KEY": KEY, "QA_CORS_ORIGINS": f" {ORIGIN} ,http://localhost:3000,, ", "QA_MAX_BODY_BYTES": "2048",
-    })
+    settings = Settings.from_env(
+        {
+            "QA_API_KEY": KEY,
+            "QA_CORS_ORIGINS": f" {ORIGIN} ,http://localhost:3000,, ",
+            "QA_MAX_BODY_BYTES": "2048",
+        }
+    )
     assert settings.api_key == KEY
     assert settings.cors_origins == (ORIGIN, "http://localhost:3000")
     assert settings.max_body_bytes == 2048
@@ -376,7 +391,9 @@ def test_bad_access_settings_are_config_errors(environ, message):
         Settings.from_env(environ)
 
 
-@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("127.0.0.1", False), ("::1", False), ("localhost", False)])
+@pytest.mark.parametrize(
+    "host, warned", [("0.0.0.0", True), ("127.0.0.1", False), ("::1", False), ("localhost", False)]
+)
 def test_serve_warns_when_listening_beyond_loopback_without_a_key(tmp_path, host, warned, monkeypatch):
     import uvicorn
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -55,6 +54,7 @@ def test_corpus_is_the_same_when_built_twice_and_refuses_to_overwrite(fake_manua
     first, second = tmp_path / "first", tmp_path / "second"
     assert apache_corpus.main(["--out", str(first), "--manual", str(fake_manual)]) == 0
     assert apache_corpus.main(["--out", str(second), "--manual", str(fake_manual)]) == 0
+
     def listing(root: Path) -> list[tuple[str, bytes]]:
         return sorted((path.relative_to(root).as_posix(), path.read_bytes()) for path in root.rglob("*.html"))
 

@@ -6,9 +6,9 @@ import threading
 
 import httpx
 import pytest
+from conftest import SEEDS, serving
 from pydantic import TypeAdapter
 
-from conftest import SEEDS, serving
 from qa.api.app import create_app
 from qa.api.routes import answer_body
 from qa.api.schemas import SearchResponse
@@ -35,8 +35,20 @@ def test_post_search_returns_ranked_cited_passages(http):
         assert set(result) == {"rank", "score", "text", "citation", "duplicates"}
         citation = result["citation"]
         assert set(citation) == {
-            "source", "title", "date", "date_source", "section", "anchor", "start", "end", "line_start", "line_end",
-            "page", "page_end", "highlight", "aliases",
+            "source",
+            "title",
+            "date",
+            "date_source",
+            "section",
+            "anchor",
+            "start",
+            "end",
+            "line_start",
+            "line_end",
+            "page",
+            "page_end",
+            "highlight",
+            "aliases",
         }
         assert citation["page"] is None and citation["page_end"] is None  # text files have no pages
         text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
@@ -162,7 +174,12 @@ def test_app_without_an_index_starts_and_says_why(tmp_path):
 def test_search_body_is_byte_for_byte_what_response_model_validation_would_encode(service, mode):
     # FastAPI's own path for a returned dict: validate it as the response model, then dump it as JSON.
     adapter = TypeAdapter(SearchResponse)
-    questions = ["Who led the research group to Guizhou?", "what is the weather on Mars?", "the", "Гуйчжоу 贵州 “quoted”"]
+    questions = [
+        "Who led the research group to Guizhou?",
+        "what is the weather on Mars?",
+        "the",
+        "Гуйчжоу 贵州 “quoted”",
+    ]
     for question in questions:
         for top_k in (1, 5, 100):
             answer = service.search(question, top_k, mode=mode)
@@ -188,10 +205,14 @@ class _GatedEncoder:
 
 def test_the_event_loop_answers_other_requests_while_a_question_is_embedded(service):
     gated = _GatedEncoder(service.dense.encoder)
-    slow = SearchService(service.settings, service.manifest, service.store, DenseRetriever(gated, service.dense.vectors))
+    slow = SearchService(
+        service.settings, service.manifest, service.store, DenseRetriever(gated, service.dense.vectors)
+    )
     with serving(create_app(Settings(index_dir=service.settings.index_dir), service=slow)) as url:
         searched: list[httpx.Response] = []
-        asking = threading.Thread(target=lambda: searched.append(httpx.get(f"{url}/search", params={"q": "Guizhou"}, timeout=60)))
+        asking = threading.Thread(
+            target=lambda: searched.append(httpx.get(f"{url}/search", params={"q": "Guizhou"}, timeout=60))
+        )
         asking.start()
         try:
             assert gated.entered.wait(timeout=30)

@@ -7,11 +7,11 @@ import sys
 from dataclasses import replace
 
 import pytest
-
 from conftest import DATA, ROOT, SEEDS
-from qa.search.confidence import DEFAULT_CALIBRATION
+
 from qa.eval.datasets import load_dataset
 from qa.index.manifest import DATABASE_FILE
+from qa.search.confidence import DEFAULT_CALIBRATION
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import calibrate_abstention  # noqa: E402
@@ -66,9 +66,8 @@ def test_keyword_scale_grows_fts5_and_postings_that_rank_the_repeated_passages_a
 
 def test_hybrid_scale_grows_an_index_that_opens_and_cites_every_copy_exactly(seeds_index, tmp_path, encoder):
     from qa.config import Settings
-    from qa.search.service import SearchService
-
     from qa.index.manifest import Manifest
+    from qa.search.service import SearchService
 
     n = 2 * Manifest.read(seeds_index).counts["chunks"] + 50  # two whole copies of the seeds and part of a third
     hybrid_scale.grow(seeds_index, tmp_path / "grown", n)

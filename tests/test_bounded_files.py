@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.text.chunking import _COUNT_BATCH, MAX_CHARS_PER_TOKEN, STRETCH, chunk_text
 from qa.ingest.formats import Unreadable, extract
 from qa.ingest.formats.docx import MAX_TEXT_PER_BYTE, TEXT_ALWAYS_ALLOWED
+from qa.text.chunking import _COUNT_BATCH, MAX_CHARS_PER_TOKEN, STRETCH, chunk_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -59,7 +59,12 @@ def digests(count_tokens) -> dict[str, list]:
     for name, text, boundaries, code in recorded_documents():
         for size, overlap, limit in SETTINGS:
             chunks = chunk_text(
-                text, size=size, overlap=overlap, count_tokens=count_tokens, limit=limit, boundaries=boundaries,
+                text,
+                size=size,
+                overlap=overlap,
+                count_tokens=count_tokens,
+                limit=limit,
+                boundaries=boundaries,
                 code=code,
             )
             result[f"{name}/{size}/{overlap}/{limit}"] = [len(chunks), passages_digest(chunks)]

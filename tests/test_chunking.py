@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import SEEDS, WordCounter
+
 from qa.text.chunking import chunk_text, split_sentences
 
 SEED_FILES = sorted(SEEDS.glob("*.txt"))

@@ -33,8 +33,35 @@ COUNTERS = st.sampled_from([four_chars_a_token, four_characters_spaces_included,
 _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789-'", min_size=1, max_size=12)
 _LONG_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz/:.", min_size=30, max_size=400)
 _PUNCTUATION = st.sampled_from(
-    [". ", "! ", "? ", "?! ", ", ", "; ", ": ", "...", ".", "....... ", ".\"", "'. ", ".) ", ",,,,", "!!!",
-     "。", "，", "、", "！", "？", "；", "”", "」", "Dr. ", "U.S. ", "J. ", "e.g. "]
+    [
+        ". ",
+        "! ",
+        "? ",
+        "?! ",
+        ", ",
+        "; ",
+        ": ",
+        "...",
+        ".",
+        "....... ",
+        '."',
+        "'. ",
+        ".) ",
+        ",,,,",
+        "!!!",
+        "。",
+        "，",
+        "、",
+        "！",
+        "？",
+        "；",
+        "”",
+        "」",
+        "Dr. ",
+        "U.S. ",
+        "J. ",
+        "e.g. ",
+    ]
 )
 _NEWLINES = st.sampled_from(["\n", "\r\n", "\n\n", "\r\n\r\n", "\r", "\n \n", "\u2028"])
 _WHITESPACE = st.text(alphabet=" \t\u00a0\u3000\x0b\x0c\x1c", min_size=1, max_size=8)
@@ -43,15 +70,27 @@ _EMOJI = st.sampled_from(["😀", "👍🏽", "👨‍👩‍👧", "🇫🇷", 
 _ANY = st.text(max_size=20)  # arbitrary code points (controls, odd whitespace, surrogates excluded by default)
 
 FRAGMENT = st.one_of(
-    _WORD, _WORD, _WORD, _LONG_WORD, _PUNCTUATION, _PUNCTUATION, _NEWLINES, _WHITESPACE, _CJK, _EMOJI, _ANY,
-    st.just(" "), st.just(" "),
+    _WORD,
+    _WORD,
+    _WORD,
+    _LONG_WORD,
+    _PUNCTUATION,
+    _PUNCTUATION,
+    _NEWLINES,
+    _WHITESPACE,
+    _CJK,
+    _EMOJI,
+    _ANY,
+    st.just(" "),
+    st.just(" "),
 )
 SOUP = st.lists(FRAGMENT, max_size=120).map("".join)
 # Prose: sentences of spaced words (some long, some with clauses), so long sentences really must be cut at
 # clauses and words and the pieces packed back together.
 _SENTENCE = st.tuples(
-    st.lists(st.one_of(_WORD, _WORD, _WORD, _LONG_WORD, _CJK, st.sampled_from([",", ";", "，"])), min_size=1,
-             max_size=60),
+    st.lists(
+        st.one_of(_WORD, _WORD, _WORD, _LONG_WORD, _CJK, st.sampled_from([",", ";", "，"])), min_size=1, max_size=60
+    ),
     st.sampled_from([". ", "! ", "? ", "。", "\n", "\r\n", " ", ""]),
 ).map(lambda parts: " ".join(parts[0]) + parts[1])
 PROSE = st.lists(_SENTENCE, max_size=12).map("".join)
@@ -127,8 +166,9 @@ def test_real_tokenizer_never_gets_a_passage_over_its_limit(encoder, text, data)
     assert all(chunk.n_tokens <= encoder.max_tokens for chunk in chunks)
 
 
-@pytest.mark.parametrize("text", ["." * 200_000 + "x", "a " + "," * 200_000 + "x", "!?" * 100_000 + "x"],
-                         ids=["dots", "commas", "bangs"])
+@pytest.mark.parametrize(
+    "text", ["." * 200_000 + "x", "a " + "," * 200_000 + "x", "!?" * 100_000 + "x"], ids=["dots", "commas", "bangs"]
+)
 def test_long_runs_of_punctuation_do_not_make_the_splitter_backtrack(text):
     # A run of terminators or commas with no space after it used to cost quadratic regex time (40,000 dots: 26 s).
     started = time.perf_counter()

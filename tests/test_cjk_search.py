@@ -10,14 +10,14 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DATA
-from qa.text.cjk import bigrams, fts_form, has_cjk, is_stop_term
+
 from qa.config import Settings
-from qa.search.keyword import STOPWORDS, match_expression, query_terms
 from qa.index.manifest import DATABASE_FILE
-from qa.ingest.metadata import Metadata
 from qa.index.store import document_context, keyword_rows
+from qa.ingest.metadata import Metadata
+from qa.search.keyword import STOPWORDS, match_expression, query_terms
+from qa.text.cjk import bigrams, fts_form, has_cjk, is_stop_term
 
 CJK_QUESTIONS = [json.loads(line) for line in (DATA / "cjk_questions.jsonl").read_text(encoding="utf-8").splitlines()]
 ENGLISH_QUESTIONS = [
@@ -91,7 +91,9 @@ def test_cjk_question_terms_are_ored_and_quoted():
     assert match_expression("两个一百年") == '"两个" OR "个一" OR "一百" OR "百年"'
 
 
-@pytest.mark.parametrize(("term", "stop"), [("的重", True), ("什么", True), ("在", False), ("两个", False), ("the", False)])
+@pytest.mark.parametrize(
+    ("term", "stop"), [("的重", True), ("什么", True), ("在", False), ("两个", False), ("the", False)]
+)
 def test_stop_terms_are_cjk_bigrams_holding_a_stop_character(term, stop):
     assert is_stop_term(term) is stop
 
@@ -100,7 +102,8 @@ def _keyword_rows(index_dir):
     db = sqlite3.connect(index_dir / DATABASE_FILE)
     try:
         chunks = {
-            row[0]: row[1:] for row in db.execute(
+            row[0]: row[1:]
+            for row in db.execute(
                 "SELECT c.id, c.text, d.title, d.date, d.author, d.source FROM chunks c"
                 " JOIN documents d ON d.id = c.document_id"
             )
@@ -176,9 +179,24 @@ def test_a_passage_sharing_only_stop_characters_with_the_question_is_not_found(c
 
 def test_qa_ask_answers_a_chinese_question_with_the_chinese_passage(seeds_index):
     result = subprocess.run(
-        [sys.executable, "-m", "qa", "ask", "“两个一百年”奋斗目标的历史交汇点", "--index", str(seeds_index),
-         "--mode", "keyword", "--top-k", "1", "--json"],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "ask",
+            "“两个一百年”奋斗目标的历史交汇点",
+            "--index",
+            str(seeds_index),
+            "--mode",
+            "keyword",
+            "--top-k",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     best = json.loads(result.stdout)["results"][0]

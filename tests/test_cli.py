@@ -10,8 +10,8 @@ import sys
 
 import httpx
 import pytest
-
 from conftest import SEEDS, free_port, wait_for_server
+
 from qa.index.manifest import MANIFEST_FILE
 
 
@@ -20,7 +20,12 @@ def run_qa(*args, input=None, env=None, cwd=None, timeout=300):
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "qa", *map(str, args)],
-        input=input, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
     )
 
 
@@ -73,7 +78,9 @@ def test_ask_prints_numbered_passages_with_citation_lines(built):
 
 def test_ask_json_is_the_http_shape_one_line_per_question(built):
     index_dir, _ = built
-    result = run_qa("ask", "--index", index_dir, "--json", "-k", "1", input="soft-boiled egg\n\nmeeting of the two high courts\n")
+    result = run_qa(
+        "ask", "--index", index_dir, "--json", "-k", "1", input="soft-boiled egg\n\nmeeting of the two high courts\n"
+    )
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in answers] == ["soft-boiled egg", "meeting of the two high courts"]
@@ -123,7 +130,9 @@ def test_expected_failures_print_one_line_and_exit_1(built, tmp_path, args, mess
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [("ask", "--top-k", "many"), ("index", "--chunk-size", "3"), ("frobnicate",), ("serve", "--port", "0")])
+@pytest.mark.parametrize(
+    "args", [("ask", "--top-k", "many"), ("index", "--chunk-size", "3"), ("frobnicate",), ("serve", "--port", "0")]
+)
 def test_bad_usage_exits_2(args):
     result = run_qa(*args)
     assert result.returncode == 2
@@ -136,8 +145,15 @@ def test_copied_index_answers_offline_without_re_embedding(built, tmp_path):
     shutil.copytree(index_dir, copy)
     before = {p.name: p.stat().st_mtime_ns for p in copy.iterdir()}
     # No corpus, a different working directory, hub access disabled: only the copied files can answer.
-    result = run_qa("ask", "soft boiled egg minutes", "--index", copy, "--json", cwd=tmp_path,
-                    env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    result = run_qa(
+        "ask",
+        "soft boiled egg minutes",
+        "--index",
+        copy,
+        "--json",
+        cwd=tmp_path,
+        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["results"][0]["citation"]["source"] == "notes/guide.md"
@@ -150,8 +166,22 @@ def test_serve_builds_a_missing_index_then_answers_over_http(small_corpus, tmp_p
     port = free_port()
     index_dir = tmp_path / "served"
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--index", str(index_dir), "--corpus", str(small_corpus), "--port", str(port)],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "serve",
+            "--index",
+            str(index_dir),
+            "--corpus",
+            str(small_corpus),
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -173,9 +203,15 @@ def test_serve_rebuilds_a_stale_index_and_keeps_a_fresh_one(small_corpus, tmp_pa
     from qa.embed.encoder import load_encoder
     from qa.index.indexer import ensure_index
 
-    args = dict(corpus=None, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-                defaults=("all-MiniLM-L6-v2", 128, 24, False, "fp32"),
-                load_model=lambda name, precision: load_encoder(name, precision=precision))
+    args = dict(
+        corpus=None,
+        default_corpus=None,
+        model=None,
+        chunk_size=None,
+        chunk_overlap=None,
+        defaults=("all-MiniLM-L6-v2", 128, 24, False, "fp32"),
+        load_model=lambda name, precision: load_encoder(name, precision=precision),
+    )
     assert ensure_index(index_dir, **args) == (None, None)
     (corpus / "new.txt").write_text("A brand new document about tea.", encoding="utf-8")
     report, reason = ensure_index(index_dir, **args)

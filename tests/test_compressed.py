@@ -24,9 +24,11 @@ Small tools for people who boil water.
 Descale the kettle every month with a cup of white vinegar and a litre of water, then rinse it twice.
 """
 CHANGELOG = "2023-01-08  Ada Lovelace  <ada@example.org>\n\n\t* kettle.c: Stop boiling when the lid is open.\n"
-PAGE = ("<html><head><title>Teapots</title></head><body><div class='related' role='navigation'><a href='index.html'>"
-        "Home</a> | <a href='next.html'>Next</a></div><div role='main'><h1 id='teapots'>Teapots</h1><p>Warm the "
-        "teapot with hot water before the leaves go in.</p></div></body></html>")
+PAGE = (
+    "<html><head><title>Teapots</title></head><body><div class='related' role='navigation'><a href='index.html'>"
+    "Home</a> | <a href='next.html'>Next</a></div><div role='main'><h1 id='teapots'>Teapots</h1><p>Warm the "
+    "teapot with hot water before the leaves go in.</p></div></body></html>"
+)
 
 
 def _gzip(path, text: str) -> None:
@@ -58,11 +60,19 @@ def test_compressed_files_are_read_as_what_they_hold_and_named_by_their_gz_path(
     assert scan.skipped == []
 
 
-@pytest.mark.parametrize(("name", "suffix", "supported"), [
-    ("README.md.gz", ".md", True), ("NEWS.GZ", ".txt", True), ("page.HTML.gz", ".html", True),
-    ("guide.rst.txt.gz", ".rst", True), ("changelog.Debian.gz", ".debian", False), ("a.tar.gz", ".tar", False),
-    (".gz", "", False), ("notes.txt", ".txt", True),
-])
+@pytest.mark.parametrize(
+    ("name", "suffix", "supported"),
+    [
+        ("README.md.gz", ".md", True),
+        ("NEWS.GZ", ".txt", True),
+        ("page.HTML.gz", ".html", True),
+        ("guide.rst.txt.gz", ".rst", True),
+        ("changelog.Debian.gz", ".debian", False),
+        ("a.tar.gz", ".tar", False),
+        (".gz", "", False),
+        ("notes.txt", ".txt", True),
+    ],
+)
 def test_a_compressed_name_is_judged_and_read_by_the_name_inside_it(name, suffix, supported):
     assert (format_suffix(f"doc/{name}"), is_supported_name(name)) == (suffix, supported)
 
@@ -77,11 +87,16 @@ def test_a_file_that_inflates_beyond_the_limit_is_skipped_with_the_limit_as_its_
     assert [(s.doc_id, s.reason) for s in scan.skipped] == [("bomb.txt.gz", "larger than 50 MB once decompressed")]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (b"# Not compressed at all\n", "not a readable gzip file: Not a gzipped file (b'# ')"),
-    (gzip.compress(README.encode())[:40], "not a readable gzip file: Compressed file ended before the end-of-stream "
-                                          "marker was reached"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"# Not compressed at all\n", "not a readable gzip file: Not a gzipped file (b'# ')"),
+        (
+            gzip.compress(README.encode())[:40],
+            "not a readable gzip file: Compressed file ended before the end-of-stream marker was reached",
+        ),
+    ],
+)
 def test_a_damaged_or_mislabelled_gz_file_is_skipped_with_a_reason(tmp_path, content, reason):
     (tmp_path / "README.md.gz").write_bytes(content)
     (tmp_path / "notes.txt").write_text("Kettles boil water.\n", encoding="utf-8")
@@ -106,5 +121,5 @@ def test_citations_of_a_compressed_file_index_the_text_the_http_api_serves(compr
         assert (citation["source"], citation["section"]) == ("README.md.gz", "Kettle tools › Descaling")
         served = client.get("/documents/README.md.gz").json()
         assert served["text"] == gzip.decompress((compressed_corpus / "README.md.gz").read_bytes()).decode()
-        assert served["text"][citation["start"]:citation["end"]] == hit["text"]
+        assert served["text"][citation["start"] : citation["end"]] == hit["text"]
         assert "white vinegar" in hit["text"]

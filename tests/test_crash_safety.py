@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import SEEDS
+
 from qa.config import Settings
 from qa.embed.encoder import load_encoder
 from qa.index.indexer import build_index
@@ -30,7 +30,9 @@ KINDS = ("build", "update", "segment")
 
 def _answers(index_dir, encoder):
     service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
-    return [[(h.citation.source, h.citation.start, h.citation.end) for h in service.search(q, 5).results] for q in QUESTIONS]
+    return [
+        [(h.citation.source, h.citation.start, h.citation.end) for h in service.search(q, 5).results] for q in QUESTIONS
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,9 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
         subprocess.run(
             [sys.executable, "-m", "qa", "index", str(targets[kind]), "--index", str(scratch)]
             + (["--full"] if kind == "build" else []),
-            env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            check=True,
+            capture_output=True,
         )
         durations[kind] = time.monotonic() - started
 
@@ -91,7 +95,9 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_the_new_index(corpora,
         process = subprocess.Popen(
             [sys.executable, "-m", "qa", "index", str(corpus), "--index", str(index_dir)]
             + (["--full"] if kind == "build" else []),
-            env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         if trial % 2 == 0:
             # Anywhere in the run, start-up included.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.eval.datasets import Dataset, LabelledQuery, beir_document_text, iter_beir_corpus, load_dataset
 from qa.errors import InvalidRequest
+from qa.eval.datasets import Dataset, LabelledQuery, beir_document_text, iter_beir_corpus, load_dataset
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared/eval/public/scifact"
 HEADER = "query-id\tcorpus-id\tscore\n"

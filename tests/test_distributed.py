@@ -28,9 +28,9 @@ from qa.config import Settings
 from qa.distributed.ray_indexing import EmbeddingCache, RayEmbedder, build_on_cluster, cache_dir_for
 from qa.index.indexer import build_index
 from qa.index.manifest import DATABASE_FILE, Manifest, segment_files
-from qa.search.service import SearchService
 from qa.index.segments import segments_of
 from qa.index.store import keyword_rows
+from qa.search.service import SearchService
 
 DEFAULTS = Settings()
 BUILD = {

@@ -16,9 +16,9 @@ from conftest import SEEDS, free_port
 from test_shards import BUILD, QUESTIONS, same_answers
 
 from qa.config import Settings
-from qa.search.filters import SearchFilter
 from qa.distributed.shard_serving import sharded_deployment
 from qa.distributed.shards import build_shards
+from qa.search.filters import SearchFilter
 
 FILTERS = {"no-filter": {}, "source": {"source": "00[0-2]*"}, "after": {"after": "2024-07"}}
 # Every question unfiltered, and the first ones with each filter: tests/test_shards.py asks every question with
@@ -79,8 +79,9 @@ def test_shard_deployments_behind_a_router_answer_every_question_as_the_unsharde
     with httpx.Client(timeout=60) as client:
         for mode in ("hybrid", "dense", "keyword"):
             for question in QUESTIONS if not FILTERS[name] else QUESTIONS[:FILTERED_QUESTIONS]:
-                got = client.post(f"{router}/search", json={
-                    "question": question, "top_k": 10, "mode": mode, **FILTERS[name]})
+                got = client.post(
+                    f"{router}/search", json={"question": question, "top_k": 10, "mode": mode, **FILTERS[name]}
+                )
                 assert got.status_code == 200, got.text
                 expected = service.search(question, 10, mode=mode, search_filter=search_filter).as_dict()
                 if not same_answers(expected, got.json()):
@@ -107,8 +108,11 @@ def test_a_shard_whose_replica_dies_makes_the_router_answer_503_naming_it(cluste
             assert client.post(f"{url}/search", json={"question": "railway procuratorates"}).status_code == 200
             # The replica dies and cannot come back: Serve's replacement finds no index to open.
             shutil.rmtree(index_dir / "shard-1")
-            replica = next(actor for actor in ray.util.list_named_actors(all_namespaces=True)
-                           if actor["name"].startswith("SERVE_REPLICA::doomed#shard-1#"))
+            replica = next(
+                actor
+                for actor in ray.util.list_named_actors(all_namespaces=True)
+                if actor["name"].startswith("SERVE_REPLICA::doomed#shard-1#")
+            )
             ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
             started = time.monotonic()
             answer = client.post(f"{url}/search", json={"question": "railway procuratorates"})

@@ -8,15 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from qa.ingest.formats import extract
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import docs_corpus  # noqa: E402
 import docs_quality  # noqa: E402
 from docs_quality import (  # noqa: E402
-    BoilerplateDetector, boilerplate_share, first_rank, navigation_region, parse_page,
+    BoilerplateDetector,
+    boilerplate_share,
+    first_rank,
+    navigation_region,
+    parse_page,
 )
 
 QUESTIONS = ROOT / "benchmarks" / "data" / "docs_questions.jsonl"
@@ -176,8 +180,10 @@ def test_every_answer_phrase_is_in_its_document_with_and_without_main_content(do
         document = question["document"]
         if document not in texts:
             raw, suffix = (docs_corpus_dir / document).read_bytes(), Path(document).suffix
-            texts[document] = (extract(raw, suffix, main_content=True).text,
-                               extract(raw, suffix, main_content=False).text)
+            texts[document] = (
+                extract(raw, suffix, main_content=True).text,
+                extract(raw, suffix, main_content=False).text,
+            )
         phrase = question["phrase"]
         assert "\n" not in phrase and 4 <= len(phrase.split()) <= 10, question["id"]
         assert all(phrase in text for text in texts[document]), question["id"]
@@ -189,17 +195,27 @@ def tiny_docs(tmp_path) -> tuple[Path, Path]:
     corpus = tmp_path / "corpus"
     (corpus / "widgets").mkdir(parents=True)
     bodies = [f"Turn screw number {n} clockwise until it stops, then tighten the lock nut by hand." for n in range(10)]
-    bodies[3] = ("To recharge the battery, plug the widget into a USB port and wait until the light turns green. "
-                 "A full charge takes about two hours and lasts for a week of daily use.")
+    bodies[3] = (
+        "To recharge the battery, plug the widget into a USB port and wait until the light turns green. "
+        "A full charge takes about two hours and lasts for a week of daily use."
+    )
     for n, body in enumerate(bodies):
         (corpus / "widgets" / f"page{n}.html").write_bytes(_page(f"Widget {n}", body))
     (corpus / "notes.txt").write_text("Widgets ship in boxes of twelve, packed in recycled paper.\n", encoding="utf-8")
     questions = tmp_path / "questions.jsonl"
     rows = [
-        {"id": "w1", "question": "how do I charge the battery of my widget", "document": "widgets/page3.html",
-         "phrase": "plug the widget into a USB port"},
-        {"id": "w2", "question": "how many widgets come in one box", "document": "notes.txt",
-         "phrase": "Widgets ship in boxes of twelve"},
+        {
+            "id": "w1",
+            "question": "how do I charge the battery of my widget",
+            "document": "widgets/page3.html",
+            "phrase": "plug the widget into a USB port",
+        },
+        {
+            "id": "w2",
+            "question": "how many widgets come in one box",
+            "document": "notes.txt",
+            "phrase": "Widgets ship in boxes of twelve",
+        },
     ]
     questions.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
     return corpus, questions
@@ -226,8 +242,9 @@ def test_docs_quality_prints_one_row_and_saves_per_question_ranks_to_compare(tin
 
 
 def test_changes_since_an_earlier_run_count_better_and_worse_ranks():
-    previous = {"questions": [{"id": "a", "passage_rank": 4}, {"id": "b", "passage_rank": 1},
-                              {"id": "c", "passage_rank": None}]}
+    previous = {
+        "questions": [{"id": "a", "passage_rank": 4}, {"id": "b", "passage_rank": 1}, {"id": "c", "passage_rank": None}]
+    }
     rows = [{"id": "a", "passage_rank": 1}, {"id": "b", "passage_rank": None}, {"id": "c", "passage_rank": None}]
     text = docs_quality.render_changes(rows, previous)
     assert "1 questions ranked better, 1 worse" in text

@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from test_formats import minimal_pdf
 
+from qa.ingest.corpus import format_suffix, scan_corpus
 from qa.ingest.formats import PAGE_SEPARATOR, Heading, Unreadable, extract
 from qa.ingest.formats.pdf import is_junk_title, pdf_date
 from qa.ingest.formats.text import markdown_structure
-from qa.ingest.corpus import format_suffix, scan_corpus
-from test_formats import minimal_pdf
 
 # ----------------------------------------------------------------------------------------------------- PDF
 
@@ -180,8 +180,8 @@ def test_installed_pdf_manual_has_headings_where_their_titles_stand(path):
     assert len(starts) >= 10 and starts == sorted(starts)
     assert all(heading.level >= 1 for heading in extracted.headings)
     for page_start in extracted.pages[1:]:
-        assert extracted.text[page_start - len(PAGE_SEPARATOR): page_start] == PAGE_SEPARATOR
-    at_title = [h for h in extracted.headings if h.title.split()[-1].lower() in extracted.text[h.start:][:200].lower()]
+        assert extracted.text[page_start - len(PAGE_SEPARATOR) : page_start] == PAGE_SEPARATOR
+    at_title = [h for h in extracted.headings if h.title.split()[-1].lower() in extracted.text[h.start :][:200].lower()]
     assert len(at_title) >= 0.9 * len(extracted.headings)
     assert extracted.date and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})", extracted.date)
     assert extracted.title is None or not is_junk_title(extracted.title)
@@ -205,7 +205,7 @@ def test_installed_pdf_manual_text_has_no_table_of_contents_lines_and_headings_s
     extracted = extract(path.read_bytes(), ".pdf")
     assert not re.search(r"(?:\. ?){4,}\s*\d+\s*$", extracted.text, flags=re.MULTILINE)
     first = extracted.headings[0]
-    assert extracted.text[first.start:].startswith("1 Description\n")  # the chapter, not its contents entry
+    assert extracted.text[first.start :].startswith("1 Description\n")  # the chapter, not its contents entry
 
 
 def test_installed_pdf_set_with_kerned_glyphs_keeps_its_spaces():
@@ -491,7 +491,6 @@ def test_utf8_text_is_read_exactly_as_before(raw, text):
 def test_binary_file_named_as_text_is_still_refused():
     with pytest.raises(Unreadable, match=r"^not a text file \(binary content\)"):
         extract(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), ".txt")
-
 
 
 def test_text_files_known_by_name_alone_are_read_as_plain_text(tmp_path):

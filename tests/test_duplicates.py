@@ -8,18 +8,18 @@ import os
 import shutil
 
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import DATA, SEEDS
-from qa.api.app import create_app
-from qa.config import Settings
-from qa.search.duplicates import group_duplicates, jaccard, shingles
-from qa.index.indexer import build_index
-from qa.ingest.corpus import scan_corpus
-from qa.index.manifest import MANIFEST_FILE
-from qa.cli.render import render_answer
-from qa.search.service import SearchService
+from fastapi.testclient import TestClient
 from test_cli import run_qa
+
+from qa.api.app import create_app
+from qa.cli.render import render_answer
+from qa.config import Settings
+from qa.index.indexer import build_index
+from qa.index.manifest import MANIFEST_FILE
+from qa.ingest.corpus import scan_corpus
+from qa.search.duplicates import group_duplicates, jaccard, shingles
+from qa.search.service import SearchService
 
 DEFAULTS = Settings()
 SEEDS_QUESTIONS = [
@@ -116,8 +116,9 @@ def test_http_serves_a_document_by_alias_and_search_names_aliases_and_duplicates
         found = client.post("/search", json={"question": KETTLE_QUESTION, "top_k": 3}).json()
         first = found["results"][0]
         assert first["citation"]["aliases"] == []
-        assert [place["source"] for place in first["duplicates"]] == ["tea.md" if first["citation"]["source"] ==
-                                                                      "kitchen.md" else "kitchen.md"]
+        assert [place["source"] for place in first["duplicates"]] == [
+            "tea.md" if first["citation"]["source"] == "kitchen.md" else "kitchen.md"
+        ]
         schema = client.get("/openapi.json").json()["components"]["schemas"]
         assert "duplicates" in schema["SearchHit"]["properties"] and "aliases" in schema["CitationModel"]["properties"]
         assert "aliases" in schema["DocumentResponse"]["properties"]
@@ -195,7 +196,10 @@ def _rows(index_dir):
     service = SearchService.open(Settings(index_dir=index_dir))
     try:
         rows["keywords"] = [
-            [(h.citation.source, h.citation.start, round(h.score, 9)) for h in service.search(q, mode="keyword").results]
+            [
+                (h.citation.source, h.citation.start, round(h.score, 9))
+                for h in service.search(q, mode="keyword").results
+            ]
             for q in ("eggs boiled minutes", "meeting", "tea")
         ]
     finally:

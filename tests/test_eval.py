@@ -6,8 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import DATA, SEEDS
+
 from qa.cli.main import main
 
 
@@ -16,7 +16,11 @@ def tiny_beir(tmp_path):
     folder = tmp_path / "tiny"
     (folder / "qrels").mkdir(parents=True)
     corpus = [
-        {"_id": "d1", "title": "Vitamin D and bones", "text": "Vitamin D deficiency is linked to weaker bones in older adults."},
+        {
+            "_id": "d1",
+            "title": "Vitamin D and bones",
+            "text": "Vitamin D deficiency is linked to weaker bones in older adults.",
+        },
         {"_id": "d2", "title": "Coffee and sleep", "text": "Caffeine taken late in the day delays the onset of sleep."},
         {"_id": "d3", "title": "Exercise", "text": "Regular aerobic exercise lowers resting blood pressure."},
     ]
@@ -124,19 +128,26 @@ def test_a_report_keeps_the_rankings_and_judgements_its_metrics_came_from(servic
 
 def test_a_passage_cited_at_the_labelled_document_under_another_path_counts():
     from qa.eval.datasets import Dataset
-    from qa.search.duplicates import Place
     from qa.eval.evaluate import PHRASE_MATCH, _ranking
+    from qa.search.duplicates import Place
     from qa.search.service import Answer, Citation, Hit
 
     def hit(rank, source, text, aliases=(), duplicates=()):
         citation = Citation(source, None, None, None, None, None, 0, len(text), 1, 1, None, None, [], list(aliases))
         return Hit(rank, 1.0, text, citation, list(duplicates))
 
-    answer = Answer("q", "hybrid", True, 0.9, [
-        hit(1, "copy/page.html", "the answer phrase here", aliases=["page.html"]),
-        hit(2, "other.html", "the answer phrase again", duplicates=[Place("page.html", 0, 5, 1, 1, None)]),
-        hit(3, "other.html", "no phrase"),
-        hit(4, "page.html", "not the phrase"),
-    ], 1.0)
+    answer = Answer(
+        "q",
+        "hybrid",
+        True,
+        0.9,
+        [
+            hit(1, "copy/page.html", "the answer phrase here", aliases=["page.html"]),
+            hit(2, "other.html", "the answer phrase again", duplicates=[Place("page.html", 0, 5, 1, 1, None)]),
+            hit(3, "other.html", "no phrase"),
+            hit(4, "page.html", "not the phrase"),
+        ],
+        1.0,
+    )
     questions = Dataset("d", "questions", [], None, None)
     assert _ranking(questions, answer, "answer phrase", "page.html") == [PHRASE_MATCH, PHRASE_MATCH, "3", "4"]

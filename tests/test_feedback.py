@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SEEDS
-from qa.config import Settings
-from qa.errors import ConfigError
-from qa.search.filters import SearchFilter
-from qa.search.fusion import normalised_score_fusion
-from qa.index.indexer import build_index
-from qa.search.service import SearchService, feedback_words
-from qa.distributed.shard_router import open_sharded
-from qa.distributed.shards import build_shards
 from test_segments import BUILD
 from test_shards import FILTERS, same_answers
+
+from qa.config import Settings
+from qa.distributed.shard_router import open_sharded
+from qa.distributed.shards import build_shards
+from qa.errors import ConfigError
+from qa.index.indexer import build_index
+from qa.search.filters import SearchFilter
+from qa.search.fusion import normalised_score_fusion
+from qa.search.service import SearchService, feedback_words
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import feedback_quality  # noqa: E402
@@ -240,7 +240,8 @@ def test_a_segmented_index_answers_with_feedback_exactly_as_a_clean_build(tmp_pa
         handle.write("\n## A closing visit\n\nThe meeting also toured a lighthouse and its keepers' foghorns.\n")
     (corpus / "lighthouse.md").write_text(
         "# Lighthouses\n\nLighthouse keepers kept the lamps lit and sounded foghorns in the harbour every foggy "
-        "night.\n", encoding="utf-8",
+        "night.\n",
+        encoding="utf-8",
     )
     report = build_index(corpus, segmented, encoder, **BUILD)
     assert report.segments == 2
@@ -250,11 +251,15 @@ def test_a_segmented_index_answers_with_feedback_exactly_as_a_clean_build(tmp_pa
     answers = []
     for index in (segmented, clean):
         service = _service(Settings(index_dir=index), encoder, 1.0)
-        answers.append([
-            [(h.citation.source, h.citation.start, h.citation.end, round(h.score, 5))
-             for h in service.search(question, 10, mode="hybrid").results]
-            for question in questions
-        ])
+        answers.append(
+            [
+                [
+                    (h.citation.source, h.citation.start, h.citation.end, round(h.score, 5))
+                    for h in service.search(question, 10, mode="hybrid").results
+                ]
+                for question in questions
+            ]
+        )
         service.close()
     assert answers[0] == answers[1]
 

@@ -13,7 +13,9 @@ MODES = ["hybrid", "dense", "keyword"]
 @pytest.mark.parametrize("mode", MODES)
 def test_source_glob_keeps_only_matching_documents_and_still_fills_top_k(service, mode):
     search_filter = SearchFilter.of(source="004_*")
-    results = service.search("procuratorial work and the rule of law", 10, mode=mode, search_filter=search_filter).results
+    results = service.search(
+        "procuratorial work and the rule of law", 10, mode=mode, search_filter=search_filter
+    ).results
     assert len(results) == 10
     assert {r.citation.source for r in results} == {"004_e4f473833b61ecc8.txt"}
 
@@ -31,7 +33,9 @@ def test_source_glob_keeps_only_matching_documents_and_still_fills_top_k(service
 )
 def test_date_range_is_inclusive_and_applied_before_ranking(service, mode, after, before, allowed):
     search_filter = SearchFilter.of(after=after, before=before)
-    results = service.search("procuratorial work and the rule of law", 8, mode=mode, search_filter=search_filter).results
+    results = service.search(
+        "procuratorial work and the rule of law", 8, mode=mode, search_filter=search_filter
+    ).results
     assert results and {r.citation.source for r in results} <= allowed
     assert len(results) == 8
 

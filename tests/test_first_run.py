@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from qa.cli.main import main
 
 
@@ -17,8 +17,13 @@ def run_qa(*args: str, cwd, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     clean.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "COLUMNS": "120", **env})
     return subprocess.run(
-        [sys.executable, "-m", "qa", *args], cwd=cwd, env=clean, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, timeout=300,
+        [sys.executable, "-m", "qa", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
     )
 
 

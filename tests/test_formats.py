@@ -14,15 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import serving
+
 from qa.api.app import create_app
+from qa.cli.render import render_answer
 from qa.config import Settings
 from qa.errors import CorpusError
-from qa.ingest.formats import PAGE_SEPARATOR, Unreadable, extract
 from qa.index.indexer import build_index
 from qa.ingest.corpus import scan_corpus
-from qa.cli.render import render_answer
+from qa.ingest.formats import PAGE_SEPARATOR, Unreadable, extract
 from qa.search.service import SearchService
 
 
@@ -268,7 +268,11 @@ def formats_index(corpus, tmp_path_factory, encoder):
     index_dir = tmp_path_factory.mktemp("formats-index") / "index"
     defaults = Settings()
     report = build_index(
-        corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        corpus,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
         embed_title=defaults.embed_title,
     )
     return index_dir, report
@@ -362,8 +366,10 @@ def test_cli_rendering_and_json_carry_the_page(formats_service):
     answer = formats_service.search("Which pumps will be replaced next year?", 1, search_filter=None)
     hit = answer.results[0]
     assert hit.citation.source == "report.pdf"
-    pages = f"page {hit.citation.page}" if hit.citation.page == hit.citation.page_end else (
-        f"pages {hit.citation.page}-{hit.citation.page_end}"
+    pages = (
+        f"page {hit.citation.page}"
+        if hit.citation.page == hit.citation.page_end
+        else (f"pages {hit.citation.page}-{hit.citation.page_end}")
     )
     assert f"| {pages}" in render_answer(answer)
     data = json.loads(json.dumps(answer.as_dict()))["results"][0]["citation"]
@@ -391,13 +397,18 @@ def test_an_update_keeps_the_pages_of_unchanged_pdfs(corpus, formats_index, tmp_
     (grown / "extra.txt").write_text("Lighthouse keepers log the fog signal every hour.\n", encoding="utf-8")
     defaults = Settings()
     report = build_index(
-        grown, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        grown,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
         embed_title=defaults.embed_title,
     )
     assert report.update and report.added == 1 and report.unchanged == 5
     before = StoreReader(formats_index[0] / "store.sqlite3").document("report.pdf")
     after = StoreReader(index_dir / "store.sqlite3").document("report.pdf")
     assert before.pages is not None and after.pages == before.pages
+
     def pages(index: Path) -> dict:
         chunks = StoreReader(index / "store.sqlite3").iter_chunks()
         return {(c.doc_id, c.start): (c.page, c.page_end) for c, _ in chunks if c.doc_id == "report.pdf"}

@@ -7,8 +7,8 @@ from random import Random
 import pytest
 
 from qa.config import Settings
-from qa.search.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion, window_min_max
 from qa.index.indexer import build_index
+from qa.search.fusion import min_max, normalised_score_fusion, reciprocal_rank_fusion, window_min_max
 from qa.search.service import SearchService
 
 

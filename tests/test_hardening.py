@@ -18,17 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import free_port, serving, wait_for_server
-from qa.index.atomic import _exchange, staging_directory
+
 from qa.cli.main import main
+from qa.cli.render import render_answer, safe_line, safe_text
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, IndexCorrupt
+from qa.index.atomic import _exchange, staging_directory
 from qa.index.indexer import build_index
 from qa.index.manifest import Manifest, verify_checksums
-from qa.cli.render import render_answer, safe_line, safe_text
-from qa.search.service import Answer, Citation, Highlight, Hit, SearchService
 from qa.index.snapshot import open_snapshot
+from qa.search.service import Answer, Citation, Highlight, Hit, SearchService
 
 # Two builds told apart by every file: the manifest's corpus root, the vector count and the store's documents.
 CORPORA = {
@@ -44,8 +44,14 @@ SWAPS = 10_000
 
 def _build(corpus: Path, index_dir: Path, encoder) -> None:
     defaults = Settings()
-    build_index(corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
-                embed_title=defaults.embed_title)
+    build_index(
+        corpus,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,7 @@ def _build_name(manifest_root: str) -> str:
 
 
 # ---------------------------------------------------------------- 2: a reload never opens a mixed index
+
 
 class _Swapper(threading.Thread):
     """Swaps fresh copies of two builds in under one path, the way `qa index` does, until told to stop.
@@ -182,6 +189,7 @@ def test_search_service_opens_racing_swaps_are_never_mixed(two_builds, tmp_path,
 
 # ---------------------------------------------------------------- 1: a symlinked --index shares the build lock
 
+
 @pytest.mark.parametrize("hold, then", [("link", "target"), ("target", "link")])
 def test_a_link_and_its_target_are_one_index_to_the_build_lock(tmp_path, hold, then):
     target = tmp_path / "real" / "index"
@@ -213,6 +221,7 @@ def test_a_build_through_a_link_replaces_the_target_and_keeps_the_link(two_build
 
 # ---------------------------------------------------------------- 9: a manifest must vouch for every file
 
+
 @pytest.mark.parametrize("keep", [(), ("vectors.f32", "sentences.i8"), ("store.sqlite3",), None])
 def test_a_manifest_without_every_checksum_is_refused(two_builds, tmp_path, keep):
     index_dir = tmp_path / "index"
@@ -232,6 +241,7 @@ def test_a_manifest_without_every_checksum_is_refused(two_builds, tmp_path, keep
 
 
 # ---------------------------------------------------------------- 3: `qa serve` starts without a usable index
+
 
 def _swap_in(good: Path, index_dir: Path) -> None:
     """Put a copy of ``good`` at ``index_dir`` the way a build does (whole directory, one rename)."""
@@ -264,7 +274,10 @@ def test_qa_serve_starts_without_a_usable_index_says_why_and_recovers(two_builds
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "qa", "serve", "--no-build", "--index", str(index_dir), "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
         )
         try:
             with open(stderr_path, encoding="utf-8") as log:
@@ -289,6 +302,7 @@ def test_qa_serve_starts_without_a_usable_index_says_why_and_recovers(two_builds
 
 
 # ---------------------------------------------------------------- 4: filter values are bounded
+
 
 @pytest.fixture(scope="module")
 def alpha_client(two_builds, encoder):
@@ -342,9 +356,21 @@ ESCAPES = "\x1b[2J\x1b]0;owned\x07\x9b31m\r\b"
 
 
 def _hit(text: str, source: str, title: str) -> Hit:
-    citation = Citation(source=source, title=title, date="2024-01-01", date_source="text", section=None, anchor=None,
-                        start=0, end=len(text), line_start=1, line_end=text.count("\n") + 1, page=None, page_end=None,
-                        highlight=[Highlight(0, 5)])
+    citation = Citation(
+        source=source,
+        title=title,
+        date="2024-01-01",
+        date_source="text",
+        section=None,
+        anchor=None,
+        start=0,
+        end=len(text),
+        line_start=1,
+        line_end=text.count("\n") + 1,
+        page=None,
+        page_end=None,
+        highlight=[Highlight(0, 5)],
+    )
     return Hit(rank=1, score=0.5, text=text, citation=citation)
 
 
@@ -458,6 +484,7 @@ def test_health_error_names_no_path_to_a_stranger(tmp_path):
 
 # ---------------------------------------------------------------- 7: a replaced index's files are closed
 
+
 def _open_store_files(under: Path) -> list[str]:
     """This process's open descriptors on a store file below ``under`` (deleted ones included)."""
     found = []
@@ -503,6 +530,7 @@ def test_reloads_close_the_old_index_files_once_their_last_request_ends(two_buil
 
 # ---------------------------------------------------------------- 8: slow clients are cut off, others served
 
+
 @contextlib.contextmanager
 def _server_with_limits(app, settings: Settings, implementation: str):
     """``app`` under uvicorn with the service's own read deadlines, on loopback; yields its address."""
@@ -545,8 +573,10 @@ def _seconds_until_closed(sock: socket.socket, limit: float) -> tuple[float, byt
     [
         (b"", "nothing"),
         (b"GET /health HTTP/1.1\r\nHost: x\r\n", "half the headers"),
-        (b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"q",
-         "part of the body"),
+        (
+            b'POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"q',
+            "part of the body",
+        ),
     ],
     ids=["nothing", "half-headers", "part-body"],
 )
@@ -563,9 +593,14 @@ def test_a_slow_client_is_cut_off_while_others_are_served(two_builds, encoder, i
 
 
 def test_server_limits_come_from_the_environment():
-    settings = Settings.from_env({"QA_HEADER_TIMEOUT": "2.5", "QA_BODY_TIMEOUT": "7", "QA_KEEP_ALIVE_TIMEOUT": "3",
-                                  "QA_MAX_CONNECTIONS": "50"})
-    assert (settings.header_timeout, settings.body_timeout, settings.keep_alive_timeout,
-            settings.max_connections) == (2.5, 7.0, 3.0, 50)
+    settings = Settings.from_env(
+        {"QA_HEADER_TIMEOUT": "2.5", "QA_BODY_TIMEOUT": "7", "QA_KEEP_ALIVE_TIMEOUT": "3", "QA_MAX_CONNECTIONS": "50"}
+    )
+    assert (settings.header_timeout, settings.body_timeout, settings.keep_alive_timeout, settings.max_connections) == (
+        2.5,
+        7.0,
+        3.0,
+        50,
+    )
     with pytest.raises(ConfigError, match="QA_HEADER_TIMEOUT: header timeout must be over 0"):
         Settings.from_env({"QA_HEADER_TIMEOUT": "0"})

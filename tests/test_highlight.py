@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.text.chunking import Span, split_sentences
 from qa.search.highlight import supporting_sentences
+from qa.text.chunking import Span, split_sentences
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
 def test_highlights_lie_inside_the_passage_and_are_whole_sentences(service, mode):
-    for question in ("Who led the research group in Guizhou?", "What did Yin Jun say about the Fourth Plenary Session?"):
+    for question in (
+        "Who led the research group in Guizhou?",
+        "What did Yin Jun say about the Fourth Plenary Session?",
+    ):
         for hit in service.search(question, 10, mode=mode).results:
             document = service.document(hit.citation.source).text
             sentences = {(s.start, s.end) for s in split_sentences(document)}
@@ -22,11 +25,17 @@ def test_highlights_lie_inside_the_passage_and_are_whole_sentences(service, mode
                 assert piece == hit.text[mark.start - hit.citation.start : mark.end - hit.citation.start]
                 assert piece == piece.strip()
                 # A whole sentence, unless the passage boundary cut it (over-long sentences are split).
-                assert (mark.start, mark.end) in sentences or mark.start == hit.citation.start or mark.end == hit.citation.end
+                assert (
+                    (mark.start, mark.end) in sentences
+                    or mark.start == hit.citation.start
+                    or mark.end == hit.citation.end
+                )
 
 
 def test_highlight_names_the_sentence_that_answers(service):
-    answer = service.search("Who presided over the collective study meeting of the theoretical learning center group?", 5)
+    answer = service.search(
+        "Who presided over the collective study meeting of the theoretical learning center group?", 5
+    )
     hit = next(h for h in answer.results if "presided over the meeting" in h.text)
     document = service.document(hit.citation.source).text
     emphasised = " ".join(document[m.start : m.end] for m in hit.citation.highlight)

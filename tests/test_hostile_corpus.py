@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import qa.ingest.corpus
-from qa.text.chunking import STRETCH
 from qa.config import Settings
 from qa.index.indexer import build_index
-from qa.ingest.corpus import scan_corpus
 from qa.index.manifest import DATABASE_FILE
 from qa.index.store import StoreReader
+from qa.ingest.corpus import scan_corpus
+from qa.text.chunking import STRETCH
 
 BAD_NAME = b"caf\xe9.txt"  # Latin-1 bytes: not a UTF-8 file name
 

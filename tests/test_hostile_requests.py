@@ -61,8 +61,10 @@ def assert_answer(response) -> dict:
     ids=["nul", "ansi-escape", "bel-bs-del-nel", "tab-crlf", "rtl-override", "zwj-bom", "noncharacters"],
 )
 def test_control_characters_are_replaced_and_the_question_is_still_answered(client, question, searched):
-    for response in (client.post("/search", json={"question": question, "top_k": 2}),
-                     client.get("/search", params={"q": question, "top_k": 2})):
+    for response in (
+        client.post("/search", json={"question": question, "top_k": 2}),
+        client.get("/search", params={"q": question, "top_k": 2}),
+    ):
         body = assert_answer(response)
         assert body["question"] == searched
         assert body["results"]
@@ -93,8 +95,11 @@ def test_invalid_utf8_in_the_body_is_a_client_error(client):
     assert_client_error(client.post("/search", content=b'{"question": "caf\xe9 \xff\xfe"}', headers=JSON))
 
 
-@pytest.mark.parametrize("raw", [b"q=%00railway", b"q=%ff%fe+railway", b"q=%ED%A0%80railway"],
-                         ids=["nul", "invalid-utf8", "encoded-surrogate"])
+@pytest.mark.parametrize(
+    "raw",
+    [b"q=%00railway", b"q=%ff%fe+railway", b"q=%ED%A0%80railway"],
+    ids=["nul", "invalid-utf8", "encoded-surrogate"],
+)
 def test_get_with_hostile_percent_escapes_is_answered(client, raw):
     body = assert_answer(client.get("/search?" + raw.decode("ascii")))
     assert "railway" in body["question"] and "\x00" not in body["question"]
@@ -179,18 +184,40 @@ def test_lone_surrogate_in_source_is_a_422(client):
 
 @pytest.mark.parametrize(
     "raw",
-    [b'["question", "railway"]', b'"railway"', b"42", b"null", b"true", b"", b"{", b'{"question": "railway"',
-     b"{'question': 'railway'}", b"[" * 20_000 + b"]" * 20_000, b'{"question":' * 3_000 + b'"x"' + b"}" * 3_000],
-    ids=["array", "string", "number", "null", "true", "empty", "brace", "unterminated", "single-quotes",
-         "deep-array", "deep-object"],
+    [
+        b'["question", "railway"]',
+        b'"railway"',
+        b"42",
+        b"null",
+        b"true",
+        b"",
+        b"{",
+        b'{"question": "railway"',
+        b"{'question': 'railway'}",
+        b"[" * 20_000 + b"]" * 20_000,
+        b'{"question":' * 3_000 + b'"x"' + b"}" * 3_000,
+    ],
+    ids=[
+        "array",
+        "string",
+        "number",
+        "null",
+        "true",
+        "empty",
+        "brace",
+        "unterminated",
+        "single-quotes",
+        "deep-array",
+        "deep-object",
+    ],
 )
 def test_bodies_that_are_not_a_json_object_are_client_errors(client, raw):
     assert_client_error(client.post("/search", content=raw, headers=JSON))
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                     "application/xml", None],
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", None],
 )
 def test_bodies_that_are_not_json_are_client_errors(client, content_type):
     headers = {"content-type": content_type} if content_type else {}
@@ -198,8 +225,18 @@ def test_bodies_that_are_not_json_are_client_errors(client, content_type):
         assert_client_error(client.post("/search", content=raw, headers=headers))
 
 
-@pytest.mark.parametrize("query", ["", "top_k=abc", "q=railway&top_k=1e3", "q=railway&top_k=", "q=railway&mode=%00",
-                                   "q=railway&after=%00", "q=railway&top_k=99999999999999999999999"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "top_k=abc",
+        "q=railway&top_k=1e3",
+        "q=railway&top_k=",
+        "q=railway&mode=%00",
+        "q=railway&after=%00",
+        "q=railway&top_k=99999999999999999999999",
+    ],
+)
 def test_bad_get_parameters_are_client_errors(client, query):
     assert_client_error(client.get("/search?" + query), 422)
 
@@ -214,18 +251,31 @@ def test_hostile_document_ids_are_404(client, doc_id):
 
 @pytest.mark.parametrize(
     "question, cleaned",
-    [("a\x00b", "a b"), ("a\x00\x00\x01b", "a b"), ("\x1bX", "X"), ("caf\ud800", "caf\ufffd"), ("\ud800", "\ufffd"),
-     ("x\u0085y", "x y"), ("tab\there", "tab\there"), ("\u202eabc", "\u202eabc")],
+    [
+        ("a\x00b", "a b"),
+        ("a\x00\x00\x01b", "a b"),
+        ("\x1bX", "X"),
+        ("caf\ud800", "caf\ufffd"),
+        ("\ud800", "\ufffd"),
+        ("x\u0085y", "x y"),
+        ("tab\there", "tab\there"),
+        ("\u202eabc", "\u202eabc"),
+    ],
 )
 def test_check_question_cleans_what_it_keeps(service, question, cleaned):
     assert service.check_question(question) == cleaned
     service.check_question(question).encode("utf-8")  # always encodable
 
 
-@pytest.mark.parametrize("question, message", [
-    ("\x00\x1b", "question is empty"), (None, "question must be a string"), (["a"], "question must be a string"),
-    ("z" * 2001, "question is 2001 characters long; the limit is 2000"),
-])
+@pytest.mark.parametrize(
+    "question, message",
+    [
+        ("\x00\x1b", "question is empty"),
+        (None, "question must be a string"),
+        (["a"], "question must be a string"),
+        ("z" * 2001, "question is 2001 characters long; the limit is 2000"),
+    ],
+)
 def test_check_question_refuses_what_it_cannot_search(service, question, message):
     with pytest.raises(InvalidRequest, match=f"^{message}$"):
         service.check_question(question)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from qa.ingest.corpus import scan_corpus
 from qa.ingest.formats import Unreadable
 from qa.ingest.formats.html import read_html
-from qa.ingest.corpus import scan_corpus
 
 # The shape of a rustdoc item page (rustdoc 1.6x, as Debian's cargo-doc ships the syn crate's reference): each
 # method is a <section> holding a "source" link and an <h4> signature whose types are links, inside the <summary>
@@ -93,8 +93,10 @@ def test_the_whole_page_setting_keeps_what_main_content_leaves_out():
 
 
 def test_a_section_of_headings_over_a_link_list_is_still_a_box_beside_the_content():
-    box = ('<section class="quick"><h3>Methods</h3><ul><li><a href="#a">iter</a></li><li><a href="#b">len</a></li>'
-           '<li><a href="#c">is_empty</a></li></ul></section>')
+    box = (
+        '<section class="quick"><h3>Methods</h3><ul><li><a href="#a">iter</a></li><li><a href="#b">len</a></li>'
+        '<li><a href="#c">is_empty</a></li></ul></section>'
+    )
     page = read_html(f"<body><h1>Fields</h1><p>Stored within a variant.</p>{box}</body>".encode())
     assert page.text == "Fields\nStored within a variant."
 
@@ -104,23 +106,29 @@ def test_a_link_whose_text_is_the_word_source_within_a_sentence_stays():
     assert page.text == "The parser reads its source once."
 
 
-@pytest.mark.parametrize("control", [
-    '<button class="copybtn" title="Copy to clipboard">Copy</button>',
-    '<button class="copybtn"><img src="copy.svg" alt=""></button>',
-    '<button onclick="run()">Run</button>',
-    '<details><summary>Show hidden</summary><p>x = 1</p></details>',
-])
+@pytest.mark.parametrize(
+    "control",
+    [
+        '<button class="copybtn" title="Copy to clipboard">Copy</button>',
+        '<button class="copybtn"><img src="copy.svg" alt=""></button>',
+        '<button onclick="run()">Run</button>',
+        "<details><summary>Show hidden</summary><p>x = 1</p></details>",
+    ],
+)
 def test_a_control_on_the_page_is_not_its_text(control):
     page = read_html(f"<body><p>Assign it.</p>{control}<pre>x = 1</pre></body>".encode())
     assert page.text.splitlines()[:2] == ["Assign it.", "x = 1"]
 
 
 def test_a_summary_or_an_accordion_button_that_names_its_content_stays():
-    page = read_html(b'<body><details><summary>How do I reset my password?</summary><p>Use the link.</p></details>'
-                     b'<h3><button aria-expanded="false">Billing questions</button></h3><p>Pay by card.</p>'
-                     b'<button class="accordion">What is X?</button><div>X is y.</div></body>')
-    assert page.text == ("How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\n"
-                         "What is X?\nX is y.")
+    page = read_html(
+        b"<body><details><summary>How do I reset my password?</summary><p>Use the link.</p></details>"
+        b'<h3><button aria-expanded="false">Billing questions</button></h3><p>Pay by card.</p>'
+        b'<button class="accordion">What is X?</button><div>X is y.</div></body>'
+    )
+    assert page.text == (
+        "How do I reset my password?\nUse the link.\nBilling questions\nPay by card.\nWhat is X?\nX is y."
+    )
     assert [heading.title for heading in page.headings] == ["Billing questions"]
 
 
@@ -149,8 +157,10 @@ def test_a_doxygen_page_keeps_its_title_box_and_drops_more_links_and_permalink_s
 
 
 def test_a_page_without_a_title_element_is_titled_by_its_first_top_level_heading():
-    page = read_html(b'<body><ul class="menu"><li><a href="a.html">Home</a></li></ul><h2>Intro</h2>'
-                     b'<h1>Install guide</h1><p>Run the installer.</p></body>')
+    page = read_html(
+        b'<body><ul class="menu"><li><a href="a.html">Home</a></li></ul><h2>Intro</h2>'
+        b"<h1>Install guide</h1><p>Run the installer.</p></body>"
+    )
     assert page.title == "Install guide"
 
 
@@ -160,8 +170,9 @@ def test_a_sign_inside_a_heading_that_is_not_a_link_stays():
 
 
 def test_a_permalink_sign_after_a_headings_words_stays_in_the_text_but_not_in_the_title():
-    page = read_html('<body><h2 id="conf">Configuration <a class="permalink" href="#conf">¶</a></h2><p>Set it.</p>'
-                     '</body>'.encode())
+    page = read_html(
+        '<body><h2 id="conf">Configuration <a class="permalink" href="#conf">¶</a></h2><p>Set it.</p></body>'.encode()
+    )
     assert page.text == "Configuration ¶\nSet it."
     assert [heading.title for heading in page.headings] == ["Configuration"]
 
@@ -176,13 +187,19 @@ RUSTDOC_SOURCE = """<body class="rustdoc source"><main><div class="example-wrap"
 <span id="1">1</span></pre><pre class="rust"><code><span class="doccomment">/// The result of a Syn parser.</span>
 <span
 class="kw">pub type</span> Result&lt;T&gt; = std::result::Result&lt;T, Error&gt;;</code></pre></div></main></body>"""
-SOURCE_VIEW_REASON = ("the highlighted source code a documentation builder generated: a copy of the code its pages "
-                      "document (index the source files to search code)")
+SOURCE_VIEW_REASON = (
+    "the highlighted source code a documentation builder generated: a copy of the code its pages "
+    "document (index the source files to search code)"
+)
 
 
-@pytest.mark.parametrize(("page", "docstring"), [
-    (SPHINX_VIEWCODE, '"""Retry the task."""'), (RUSTDOC_SOURCE, "/// The result of a Syn parser."),
-])
+@pytest.mark.parametrize(
+    ("page", "docstring"),
+    [
+        (SPHINX_VIEWCODE, '"""Retry the task."""'),
+        (RUSTDOC_SOURCE, "/// The result of a Syn parser."),
+    ],
+)
 def test_the_highlighted_source_a_builder_writes_beside_its_pages_is_skipped_with_a_reason(page, docstring):
     with pytest.raises(Unreadable) as raised:
         read_html(page.encode())
@@ -191,10 +208,12 @@ def test_the_highlighted_source_a_builder_writes_beside_its_pages_is_skipped_wit
 
 
 def test_an_api_page_linking_to_its_source_is_a_document(tmp_path):
-    api = ('<body><dl class="py method"><dt class="sig" id="celery.app.task.Task.retry"><span class="sig-name">retry'
-           '</span><a class="reference internal" href="../_modules/celery/app/task.html#Task.retry">'
-           '<span class="viewcode-link"><span class="pre">[source]</span></span></a></dt>'
-           '<dd><p>Retry the task, adding it to the back of the queue.</p></dd></dl></body>')
+    api = (
+        '<body><dl class="py method"><dt class="sig" id="celery.app.task.Task.retry"><span class="sig-name">retry'
+        '</span><a class="reference internal" href="../_modules/celery/app/task.html#Task.retry">'
+        '<span class="viewcode-link"><span class="pre">[source]</span></span></a></dt>'
+        "<dd><p>Retry the task, adding it to the back of the queue.</p></dd></dl></body>"
+    )
     (tmp_path / "task.html").write_text(api, encoding="utf-8")
     (tmp_path / "_modules").mkdir()
     (tmp_path / "_modules" / "task.html").write_text(SPHINX_VIEWCODE, encoding="utf-8")
@@ -205,9 +224,11 @@ def test_an_api_page_linking_to_its_source_is_a_document(tmp_path):
 
 
 def test_javadoc_table_tabs_are_controls_and_the_table_stays():
-    page = read_html(b'<body><h2>Method Summary</h2><div role="tablist" aria-orientation="horizontal">'
-                     b'<button role="tab" aria-selected="true" class="active-table-tab">All Methods</button>'
-                     b'<button role="tab" aria-selected="false" class="table-tab">Static Methods</button></div>'
-                     b'<div role="tabpanel"><div class="col-first">static String</div>'
-                     b'<div class="col-second">random(int count)</div></div></body>')
+    page = read_html(
+        b'<body><h2>Method Summary</h2><div role="tablist" aria-orientation="horizontal">'
+        b'<button role="tab" aria-selected="true" class="active-table-tab">All Methods</button>'
+        b'<button role="tab" aria-selected="false" class="table-tab">Static Methods</button></div>'
+        b'<div role="tabpanel"><div class="col-first">static String</div>'
+        b'<div class="col-second">random(int count)</div></div></body>'
+    )
     assert page.text == "Method Summary\nstatic String\nrandom(int count)"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.ingest.corpus import scan_corpus
 from qa.ingest.formats import Extracted, Unreadable, extract
 from qa.ingest.formats.html import read_html
-from qa.ingest.corpus import scan_corpus
 from qa.ingest.metadata import parse_date
 
 SPHINX = """<!DOCTYPE html>
@@ -204,7 +204,7 @@ def _check_offsets(extracted: Extracted) -> None:
     """Every heading's line starts with its title; anchors and code spans index the text in order."""
     text = extracted.text
     for heading in extracted.headings:
-        assert text[heading.start:].startswith(heading.title), heading
+        assert text[heading.start :].startswith(heading.title), heading
         assert heading.start == 0 or text[heading.start - 1] == "\n", heading
     offsets = [offset for offset, _ in extracted.anchors]
     assert offsets == sorted(offsets) and all(0 <= offset < len(text) for offset in offsets)
@@ -219,20 +219,58 @@ def _check_offsets(extracted: Extracted) -> None:
 @pytest.mark.parametrize(
     ("page", "left_out", "kept"),
     [
-        (SPHINX, ["Navigation", "Pylib 1.0 documentation", "Table of Contents", "Report a Bug", "Show Source",
-                  "Copyright", "next", "¶"],
-         ["This module provides regular expression matching", "Return all non-overlapping matches"]),
-        (DOCBOOK, ["Prev", "Home", "Next", "2.6.2. Self joins", "2.7. Aggregate Functions", "The SQL Language"],
-         ["Thus far, our queries", "An outer join keeps the rows", "Every row of the left table"]),
-        (ASCIIDOC, ["Table of Contents", "Last updated"],
-         ["git-stash(1) Manual Page", "git-stash - Stash the changes", "Pulling into a dirty tree",
-          "Use git stash when you want"]),
-        (WITH_MAIN, ["Harbour Authority", "Tides", "cookies", "Accept", "Quay lights", "All rights reserved"],
-         ["Dredging of the inner basin starts in May", "By the harbour master", "North quay May 4-18",
-          "Pilots are advised of closures by radio.", "Filed under works"]),
-        (NO_LANDMARKS, ["Contact", "Spring work", "Winter work", "Edit this page"],
-         ["Moving hives to the heather", "The hives go up to the moor in August, when the heather flowers.",
-          "Distance", "At least three miles", "Heather honey, a field guide", "Moving colonies safely"]),
+        (
+            SPHINX,
+            [
+                "Navigation",
+                "Pylib 1.0 documentation",
+                "Table of Contents",
+                "Report a Bug",
+                "Show Source",
+                "Copyright",
+                "next",
+                "¶",
+            ],
+            ["This module provides regular expression matching", "Return all non-overlapping matches"],
+        ),
+        (
+            DOCBOOK,
+            ["Prev", "Home", "Next", "2.6.2. Self joins", "2.7. Aggregate Functions", "The SQL Language"],
+            ["Thus far, our queries", "An outer join keeps the rows", "Every row of the left table"],
+        ),
+        (
+            ASCIIDOC,
+            ["Table of Contents", "Last updated"],
+            [
+                "git-stash(1) Manual Page",
+                "git-stash - Stash the changes",
+                "Pulling into a dirty tree",
+                "Use git stash when you want",
+            ],
+        ),
+        (
+            WITH_MAIN,
+            ["Harbour Authority", "Tides", "cookies", "Accept", "Quay lights", "All rights reserved"],
+            [
+                "Dredging of the inner basin starts in May",
+                "By the harbour master",
+                "North quay May 4-18",
+                "Pilots are advised of closures by radio.",
+                "Filed under works",
+            ],
+        ),
+        (
+            NO_LANDMARKS,
+            ["Contact", "Spring work", "Winter work", "Edit this page"],
+            [
+                "Moving hives to the heather",
+                "The hives go up to the moor in August, when the heather flowers.",
+                "Distance",
+                "At least three miles",
+                "Heather honey, a field guide",
+                "Moving colonies safely",
+            ],
+        ),
     ],
     ids=["sphinx", "docbook", "asciidoc", "main", "no-landmarks"],
 )
@@ -295,11 +333,11 @@ def test_anchors_hold_every_element_id_in_the_kept_text_at_the_start_of_its_text
     extracted = _read(DOCBOOK)
     anchors = dict((anchor, offset) for offset, anchor in extracted.anchors)
     text = extracted.text
-    assert text[anchors["TUTORIAL-JOIN"]:].startswith("2.6. Joins Between Tables")
-    assert text[anchors["TUTORIAL-OUTER"]:].startswith("2.6.1. Outer joins")
-    assert text[anchors["JOIN-LEFT"]:].startswith("LEFT OUTER JOIN")
+    assert text[anchors["TUTORIAL-JOIN"] :].startswith("2.6. Joins Between Tables")
+    assert text[anchors["TUTORIAL-OUTER"] :].startswith("2.6.1. Outer joins")
+    assert text[anchors["JOIN-LEFT"] :].startswith("LEFT OUTER JOIN")
     # An empty index-term anchor points at the text that follows it.
-    assert text[anchors["id-1.4.4.7.2"]:].startswith("Thus far")
+    assert text[anchors["id-1.4.4.7.2"] :].startswith("Thus far")
     sphinx = _read(SPHINX)
     ids = [anchor for _, anchor in sphinx.anchors]
     assert ids[:2] == ["module-re", "re-regular-expression-operations"]
@@ -312,7 +350,7 @@ def test_anchors_hold_every_element_id_in_the_kept_text_at_the_start_of_its_text
 def test_a_sphinx_highlighted_block_keeps_every_line_and_its_span_is_code():
     extracted = _read(SPHINX)
     (span,) = extracted.code
-    assert extracted.text[span[0]:span[1]] == (
+    assert extracted.text[span[0] : span[1]] == (
         ">>> re.findall(r'\\bf[a-z]*', 'which foot or hand fell')\n"
         "['foot', 'fell']\n"
         "\n"
@@ -324,7 +362,7 @@ def test_a_sphinx_highlighted_block_keeps_every_line_and_its_span_is_code():
 def test_pre_lines_keep_their_indentation_and_inline_code_stays_inline():
     extracted = _read(DOCBOOK)
     (span,) = extracted.code
-    assert extracted.text[span[0]:span[1]] == "SELECT *\n    FROM weather JOIN cities ON city = name;"
+    assert extracted.text[span[0] : span[1]] == "SELECT *\n    FROM weather JOIN cities ON city = name;"
     sphinx = _read(SPHINX)
     assert "the search() function tests each one." in sphinx.text
 
@@ -344,17 +382,21 @@ def test_a_page_that_is_only_navigation_is_kept_whole_rather_than_dropped():
 
 
 def test_a_section_whose_id_names_navigation_is_still_content_when_it_holds_a_heading():
-    page = ('<body><div class="body" role="main"><section id="related-projects"><h2>Related projects</h2>'
-            '<p>Several tools build on this one.</p></section></div></body>')
+    page = (
+        '<body><div class="body" role="main"><section id="related-projects"><h2>Related projects</h2>'
+        "<p>Several tools build on this one.</p></section></div></body>"
+    )
     extracted = _read(page)
     assert extracted.text == "Related projects\nSeveral tools build on this one."
     assert extracted.headings[0].anchor == "related-projects"
 
 
 def test_header_and_footer_of_an_article_stay_when_there_is_no_main_landmark():
-    page = ('<body><header><a href="/">Site</a></header><article><header><h1>Title</h1></header>'
-            '<p>Body text.</p><footer>Posted by Ann</footer></article><article><p>Second.</p></article>'
-            '<footer>Site footer</footer></body>')
+    page = (
+        '<body><header><a href="/">Site</a></header><article><header><h1>Title</h1></header>'
+        "<p>Body text.</p><footer>Posted by Ann</footer></article><article><p>Second.</p></article>"
+        "<footer>Site footer</footer></body>"
+    )
     assert _read(page).text == "Title\nBody text.\nPosted by Ann\nSecond."
 
 
@@ -391,8 +433,10 @@ def test_a_byte_order_mark_decides_the_encoding(bom, encoding):
 @pytest.mark.parametrize(
     ("text", "encoding"),
     [
-        ("Le café est servi en terrasse l'été, et la crème brûlée est préparée chaque matin par le pâtissier.",
-         "cp1252"),
+        (
+            "Le café est servi en terrasse l'été, et la crème brûlée est préparée chaque matin par le pâtissier.",
+            "cp1252",
+        ),
         ("Чай подают в саду каждый вечер, а пирог пекут утром по старому рецепту бабушки.", "cp1251"),
         ("Zażółć gęślą jaźń: każdy pszczelarz wie, że miód wrzosowy zbiera się późnym latem.", "cp1250"),
     ],
@@ -430,8 +474,10 @@ def test_meta_dates_are_found_and_a_modified_date_wins_over_a_published_one(head
 
 
 def test_time_element_saying_modified_wins_over_published_and_meta_over_both():
-    body = ('<p>Posted <time datetime="2024-01-10" itemprop="datePublished">10 January</time>, updated '
-            '<time class="updated" datetime="2024-03-15T12:00:00+01:00">15 March</time>.</p>')
+    body = (
+        '<p>Posted <time datetime="2024-01-10" itemprop="datePublished">10 January</time>, updated '
+        '<time class="updated" datetime="2024-03-15T12:00:00+01:00">15 March</time>.</p>'
+    )
     assert read_html(f"<body>{body}</body>".encode()).date == "2024-03-15T12:00:00+01:00"
     assert parse_date(_read(WITH_MAIN).date) == "2025-04-02"
 
@@ -458,8 +504,13 @@ def test_a_paragraph_that_mentions_an_update_is_not_a_date_line():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("Nov 29, 2026", "2026-11-29"), ("2023-06-01 10:12:22 UTC", "2023-06-01"),
-     ("Wed, 21 Oct 2015 07:28:00 GMT", "2015-10-21"), ("Sunday, 3 June 2024", "2024-06-03"), ("Monday", None)],
+    [
+        ("Nov 29, 2026", "2026-11-29"),
+        ("2023-06-01 10:12:22 UTC", "2023-06-01"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "2015-10-21"),
+        ("Sunday, 3 June 2024", "2024-06-03"),
+        ("Monday", None),
+    ],
 )
 def test_parse_date_reads_footer_and_http_dates(value, expected):
     assert parse_date(value) == expected
@@ -469,19 +520,36 @@ def test_parse_date_reads_footer_and_http_dates(value, expected):
 
 DOC = Path("/usr/share/doc")
 REAL_PAGES = [
-    ("sphinx-doc/html/usage/quickstart.html", ["Site navigation", "On this page", "Created using"],
-     "The root directory of a Sphinx collection of plain-text document sources is called the source directory."),
-    ("postgresql-doc-15/html/tutorial-join.html", ["Prev", "Up", "Home"],
-     "Thus far, our queries have only accessed one table at a time."),
-    ("git-doc/git-add.html", ["Last updated"],
-     "This command updates the index using the current content found in the working tree"),
-    ("asymptote/html/fill.html", ["Previous: draw", "Contents][Index"],
-     "There is also a convenient filldraw command, which fills the path and then draws in the boundary."),
-    ("apache2-doc/manual/en/mod/mod_alias.html",
-     ["Apache > HTTP Server", "Available Languages", "Bugfix checklist", "Known issues", "Modules | Directives"],
-     "The Alias and ScriptAlias directives are used to map between URLs and filesystem paths."),
-    ("apache2-doc/manual/en/glossary.html", ["Modules | Directives", "Available Languages", "Copyright"],
-     "The restriction of access to network realms."),
+    (
+        "sphinx-doc/html/usage/quickstart.html",
+        ["Site navigation", "On this page", "Created using"],
+        "The root directory of a Sphinx collection of plain-text document sources is called the source directory.",
+    ),
+    (
+        "postgresql-doc-15/html/tutorial-join.html",
+        ["Prev", "Up", "Home"],
+        "Thus far, our queries have only accessed one table at a time.",
+    ),
+    (
+        "git-doc/git-add.html",
+        ["Last updated"],
+        "This command updates the index using the current content found in the working tree",
+    ),
+    (
+        "asymptote/html/fill.html",
+        ["Previous: draw", "Contents][Index"],
+        "There is also a convenient filldraw command, which fills the path and then draws in the boundary.",
+    ),
+    (
+        "apache2-doc/manual/en/mod/mod_alias.html",
+        ["Apache > HTTP Server", "Available Languages", "Bugfix checklist", "Known issues", "Modules | Directives"],
+        "The Alias and ScriptAlias directives are used to map between URLs and filesystem paths.",
+    ),
+    (
+        "apache2-doc/manual/en/glossary.html",
+        ["Modules | Directives", "Available Languages", "Copyright"],
+        "The restriction of access to network realms.",
+    ),
 ]
 
 
@@ -506,22 +574,25 @@ def test_a_page_that_never_closes_its_tags_is_read_without_running_out_of_stack(
 
 
 def test_a_restructuredtext_sidebar_is_content_and_a_header_link_bar_is_not():
-    page = ('<body><div class="header"><a href="https://docutils.example.org">Docutils</a> | '
-            '<a href="../index.html">Overview</a> | <a href="../users.html">Users</a> | '
-            '<a href="../ref.html">Reference</a></div>'
-            '<div class="document"><h1 class="title">Configuration</h1>'
-            '<div class="sidebar"><p class="first sidebar-title">Security</p>'
-            '<p class="last">For web applications, see <a href="security.html">Deploying Securely</a>.</p></div>'
-            '<p>Settings are read from configuration files.</p></div></body>')
+    page = (
+        '<body><div class="header"><a href="https://docutils.example.org">Docutils</a> | '
+        '<a href="../index.html">Overview</a> | <a href="../users.html">Users</a> | '
+        '<a href="../ref.html">Reference</a></div>'
+        '<div class="document"><h1 class="title">Configuration</h1>'
+        '<div class="sidebar"><p class="first sidebar-title">Security</p>'
+        '<p class="last">For web applications, see <a href="security.html">Deploying Securely</a>.</p></div>'
+        "<p>Settings are read from configuration files.</p></div></body>"
+    )
     assert _read(page).text.splitlines() == [
-        "Configuration", "Security", "For web applications, see Deploying Securely.",
+        "Configuration",
+        "Security",
+        "For web applications, see Deploying Securely.",
         "Settings are read from configuration files.",
     ]
 
 
 def test_a_main_landmark_inside_a_template_is_not_the_main_content():
-    page = ("<body><template><main><p>Template copy.</p></main></template>"
-            "<div><p>The visible page.</p></div></body>")
+    page = "<body><template><main><p>Template copy.</p></main></template><div><p>The visible page.</p></div></body>"
     assert _read(page).text == "The visible page."
 
 
@@ -531,50 +602,61 @@ def test_a_line_break_inside_a_heading_keeps_the_heading_on_one_line():
     assert extracted.headings[0].title == "Annual report 2024"
 
 
-@pytest.mark.parametrize("action", ["Edit this page", "Edit on GitHub", "View page source", "Report a bug",
-                                    "Show Source"])
+@pytest.mark.parametrize(
+    "action", ["Edit this page", "Edit on GitHub", "View page source", "Report a bug", "Show Source"]
+)
 def test_page_action_links_are_left_out_but_a_link_in_a_sentence_stays(action):
     page = f'<body><p>Read the <a href="view.html">view</a> guide.</p><p><a href="x">{action}</a></p></body>'
     assert _read(page).text == "Read the view guide."
 
 
 def test_a_header_holding_the_pages_own_title_stays_and_a_site_banner_does_not():
-    page = ('<body><header><h1><a href="/">Garden Blog</a></h1><nav><a href="/about">About</a></nav></header>'
-            '<header class="post"><h1>Pruning roses</h1><p>March 2024</p></header>'
-            '<p>Cut above an outward-facing bud.</p></body>')
+    page = (
+        '<body><header><h1><a href="/">Garden Blog</a></h1><nav><a href="/about">About</a></nav></header>'
+        '<header class="post"><h1>Pruning roses</h1><p>March 2024</p></header>'
+        "<p>Cut above an outward-facing bud.</p></body>"
+    )
     extracted = _read(page)
     assert extracted.text == "Pruning roses\nMarch 2024\nCut above an outward-facing bud."
     assert [heading.title for heading in extracted.headings] == ["Pruning roses"]
 
 
 def test_api_entries_nested_in_a_description_are_one_level_deeper():
-    page = ('<body><section id="api"><h2>API</h2><dl class="py class"><dt id="Pool">class Pool</dt><dd>'
-            '<p>A pool of workers.</p><dl class="py method"><dt id="Pool.map">map(func, items)</dt>'
-            '<dd><p>Apply func to each item.</p></dd></dl></dd></dl>'
-            '<dl><dt>timeout</dt><dd><dl><dt id="close">close()</dt><dd>Stop.</dd></dl></dd></dl></section></body>')
+    page = (
+        '<body><section id="api"><h2>API</h2><dl class="py class"><dt id="Pool">class Pool</dt><dd>'
+        '<p>A pool of workers.</p><dl class="py method"><dt id="Pool.map">map(func, items)</dt>'
+        "<dd><p>Apply func to each item.</p></dd></dl></dd></dl>"
+        '<dl><dt>timeout</dt><dd><dl><dt id="close">close()</dt><dd>Stop.</dd></dl></dd></dl></section></body>'
+    )
     headings = [(h.level, h.title) for h in _read(page).headings]
     assert headings == [(2, "API"), (3, "class Pool"), (4, "map(func, items)"), (3, "close()")]
 
 
 def test_a_meta_date_that_is_not_a_date_gives_way_to_the_next_source():
-    page = ('<html><head><meta name="last-modified" content="see changelog"></head>'
-            '<body><p>Text.</p><footer>Last updated on Nov 29, 2026.</footer></body></html>')
+    page = (
+        '<html><head><meta name="last-modified" content="see changelog"></head>'
+        "<body><p>Text.</p><footer>Last updated on Nov 29, 2026.</footer></body></html>"
+    )
     assert _read(page).date == "Nov 29, 2026"
 
 
 def test_a_breadcrumb_trail_is_left_out_even_when_its_links_lead_to_other_sites():
-    page = ('<body><div id="path"><a href="https://www.example.org/">Example</a> &gt; '
-            '<a href="https://docs.example.org/">Documentation</a> &gt; <a href="../">Version 2</a></div>'
-            '<p>See <a href="https://example.org/a">one</a> / <a href="https://example.org/b">two</a> for more.</p>'
-            '</body>')
+    page = (
+        '<body><div id="path"><a href="https://www.example.org/">Example</a> &gt; '
+        '<a href="https://docs.example.org/">Documentation</a> &gt; <a href="../">Version 2</a></div>'
+        '<p>See <a href="https://example.org/a">one</a> / <a href="https://example.org/b">two</a> for more.</p>'
+        "</body>"
+    )
     assert _read(page).text == "See one / two for more."
 
 
 def test_a_see_also_section_of_comma_separated_links_is_left_out_but_the_same_links_in_a_sentence_stay():
-    page = ('<body><h1>COMMIT</h1><p>Commits the current transaction. See Also: <a href="sql-begin.html">BEGIN</a>, '
-            '<a href="sql-rollback.html">ROLLBACK</a></p><div class="refsect1"><h2>See Also</h2>'
-            '<p><a href="sql-begin.html">BEGIN</a>, <a href="sql-rollback.html">ROLLBACK</a></p></div>'
-            '<div class="refsect1"><h2>Compatibility</h2><p>The standard has no COMMIT WORK.</p></div></body>')
+    page = (
+        '<body><h1>COMMIT</h1><p>Commits the current transaction. See Also: <a href="sql-begin.html">BEGIN</a>, '
+        '<a href="sql-rollback.html">ROLLBACK</a></p><div class="refsect1"><h2>See Also</h2>'
+        '<p><a href="sql-begin.html">BEGIN</a>, <a href="sql-rollback.html">ROLLBACK</a></p></div>'
+        '<div class="refsect1"><h2>Compatibility</h2><p>The standard has no COMMIT WORK.</p></div></body>'
+    )
     assert _read(page).text == (
         "COMMIT\nCommits the current transaction. See Also: BEGIN, ROLLBACK\nCompatibility\n"
         "The standard has no COMMIT WORK."
@@ -588,7 +670,7 @@ APACHE_SEE_ALSO = (
     '<h2 id="acceptfilter">AcceptFilter Directive</h2><p>Enables optimizations for a protocol\'s listener sockets.</p>'
     '<h3>See also</h3><ul><li><code class="directive"><a href="#protocol">Protocol</a></code></li></ul></div>'
     '<div class="directive-section"><h2 id="protocol">Protocol Directive</h2><p>Protocol for a listening socket.</p>'
-    '</div></div>'
+    "</div></div>"
 )
 GIT_CLOSING = (
     '<div id="header"><h1>git-stash(1) Manual Page</h1></div><div id="content">'
@@ -596,18 +678,27 @@ GIT_CLOSING = (
     '<p>Use <a href="git-stash.html">git stash</a> when you want to record the current state.</p></div></div></div>'
     '<div class="sect1"><h2 id="_see_also">SEE ALSO</h2><div class="sectionbody"><div class="paragraph"><p>'
     '<a href="git-checkout.html">git-checkout(1)</a>,\n<a href="git-commit.html">git-commit(1)</a></p></div></div>'
-    '</div>'
+    "</div>"
     '<div class="sect1"><h2 id="_git">GIT</h2><div class="sectionbody"><div class="paragraph">'
     '<p>Part of the <a href="git.html">git(1)</a> suite</p></div></div></div></div>'
     '<div id="footer"><div id="footer-text">Last updated 2024-05-31 00:35:55 UTC</div></div>'
 )
 
 
-@pytest.mark.parametrize(("page", "expected"), [
-    (APACHE_SEE_ALSO, "Apache Core Features\nAcceptFilter Directive\nEnables optimizations for a protocol's listener "
-                      "sockets.\nProtocol Directive\nProtocol for a listening socket."),
-    (GIT_CLOSING, "git-stash(1) Manual Page\nDESCRIPTION\nUse git stash when you want to record the current state."),
-])
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (
+            APACHE_SEE_ALSO,
+            "Apache Core Features\nAcceptFilter Directive\nEnables optimizations for a protocol's listener "
+            "sockets.\nProtocol Directive\nProtocol for a listening socket.",
+        ),
+        (
+            GIT_CLOSING,
+            "git-stash(1) Manual Page\nDESCRIPTION\nUse git stash when you want to record the current state.",
+        ),
+    ],
+)
 def test_sections_that_are_only_a_line_of_links_are_left_out_heading_and_all(page, expected):
     extracted = _read(f"<body>{page}</body>")
     assert extracted.text == expected
@@ -616,8 +707,10 @@ def test_sections_that_are_only_a_line_of_links_are_left_out_heading_and_all(pag
 
 
 def test_a_short_line_with_a_link_is_content_in_the_middle_of_a_page_and_a_pointer_only_at_its_end():
-    middle = ('<h1>Environment Variables</h1><h3>nokeepalive</h3><p>This disables <a href="core.html#keepalive">'
-              'KeepAlive</a> when set.</p><h3>prefer-language</h3><p>This influences the negotiation.</p>')
+    middle = (
+        '<h1>Environment Variables</h1><h3>nokeepalive</h3><p>This disables <a href="core.html#keepalive">'
+        "KeepAlive</a> when set.</p><h3>prefer-language</h3><p>This influences the negotiation.</p>"
+    )
     assert _read(f"<body>{middle}</body>").text == (
         "Environment Variables\nnokeepalive\nThis disables KeepAlive when set.\nprefer-language\n"
         "This influences the negotiation."
@@ -627,18 +720,22 @@ def test_a_short_line_with_a_link_is_content_in_the_middle_of_a_page_and_a_point
 
 
 def test_a_heading_over_a_contents_list_of_its_own_subsections_stays():
-    page = ('<body><h1>Configure</h1><h2 id="options">Options</h2><ul><li><a href="#cache">Cache options</a></li></ul>'
-            '<h3 id="cache">Cache options</h3><p>The results are cached in a file.</p></body>')
+    page = (
+        '<body><h1>Configure</h1><h2 id="options">Options</h2><ul><li><a href="#cache">Cache options</a></li></ul>'
+        '<h3 id="cache">Cache options</h3><p>The results are cached in a file.</p></body>'
+    )
     extracted = _read(page)
     assert [heading.title for heading in extracted.headings] == ["Configure", "Options", "Cache options"]
     assert "The results are cached in a file." in extracted.text
 
 
 def test_a_language_bar_naming_the_pages_own_language_with_a_plain_link_is_left_out():
-    page = ('<body><h1>mod_logio</h1><div class="bottomlang"><p><span>Available Languages: </span>'
-            '<a href="../../en/mod/mod_logio.html" title="English">&nbsp;en&nbsp;</a> |\n'
-            '<a href="../../fr/mod/mod_logio.html" hreflang="fr" rel="alternate">&nbsp;fr&nbsp;</a></p></div>'
-            '<p>Logging of input and output bytes. See <a href="a.html">one</a> | <a href="b.html">two</a>.</p></body>')
+    page = (
+        '<body><h1>mod_logio</h1><div class="bottomlang"><p><span>Available Languages: </span>'
+        '<a href="../../en/mod/mod_logio.html" title="English">&nbsp;en&nbsp;</a> |\n'
+        '<a href="../../fr/mod/mod_logio.html" hreflang="fr" rel="alternate">&nbsp;fr&nbsp;</a></p></div>'
+        '<p>Logging of input and output bytes. See <a href="a.html">one</a> | <a href="b.html">two</a>.</p></body>'
+    )
     assert _read(page).text == "mod_logio\nLogging of input and output bytes. See one | two."
 
 
@@ -652,23 +749,28 @@ CELERY_DECK = (
 
 def test_a_version_banner_above_the_page_title_is_left_out_but_kept_with_the_whole_page():
     assert _read(f"<body>{CELERY_DECK}</body>").text == (
-        "Calling Tasks\nThis document describes Celery's uniform \"Calling API\" used by task instances and the canvas."
+        'Calling Tasks\nThis document describes Celery\'s uniform "Calling API" used by task instances and the canvas.'
     )
     assert "current stable version" in _read(f"<body>{CELERY_DECK}</body>", main_content=False).text
 
 
-@pytest.mark.parametrize("before_title", [
-    # SQLite: the title in a box with its contents list, before the first heading ("1. Overview").
-    '<div class="nosearch"><div class="fancy_title">Date And Time Functions</div>'
-    '<div class="fancy_toc"><a href="#overview">1. Overview</a></div></div>',
-    # An introduction whose link stays within the site.
-    '<p>The document only describes locking for the rollback journal. Locking for WAL mode is '
-    '<a href="wal.html">described separately</a>.</p>',
-])
+@pytest.mark.parametrize(
+    "before_title",
+    [
+        # SQLite: the title in a box with its contents list, before the first heading ("1. Overview").
+        '<div class="nosearch"><div class="fancy_title">Date And Time Functions</div>'
+        '<div class="fancy_toc"><a href="#overview">1. Overview</a></div></div>',
+        # An introduction whose link stays within the site.
+        "<p>The document only describes locking for the rollback journal. Locking for WAL mode is "
+        '<a href="wal.html">described separately</a>.</p>',
+    ],
+)
 def test_text_above_the_first_heading_linking_within_the_site_stays(before_title):
     text = _read(f"<body>{before_title}<h1>1. Overview</h1><p>SQLite supports date functions.</p></body>").text
-    assert text.splitlines()[0] in ("Date And Time Functions", "The document only describes locking for the "
-                                    "rollback journal. Locking for WAL mode is described separately.")
+    assert text.splitlines()[0] in (
+        "Date And Time Functions",
+        "The document only describes locking for the rollback journal. Locking for WAL mode is described separately.",
+    )
 
 
 def test_a_page_without_headings_keeps_a_short_paragraph_with_a_link_to_another_site():
@@ -677,27 +779,35 @@ def test_a_page_without_headings_keeps_a_short_paragraph_with_a_link_to_another_
 
 
 def test_a_list_item_or_table_cell_of_two_links_with_a_separator_stays():
-    page = ('<body><ul><li><a href="https://www.rfc-editor.org/rfc/rfc9110">RFC 9110</a>: '
-            '<a href="semantics.html">HTTP Semantics</a></li></ul><table><tr><td><a href="a.html">read</a> / '
-            '<a href="b.html">write</a></td><td>Access modes.</td></tr></table></body>')
+    page = (
+        '<body><ul><li><a href="https://www.rfc-editor.org/rfc/rfc9110">RFC 9110</a>: '
+        '<a href="semantics.html">HTTP Semantics</a></li></ul><table><tr><td><a href="a.html">read</a> / '
+        '<a href="b.html">write</a></td><td>Access modes.</td></tr></table></body>'
+    )
     assert _read(page).text == "RFC 9110: HTTP Semantics\nread / write Access modes."
 
 
 def test_a_language_switcher_is_left_out():
-    page = ('<body><div class="toplang"><p><span>Available Languages: </span>'
-            '<a href="../de/x.html" hreflang="de" rel="alternate">de</a> | '
-            '<a href="../fr/x.html" hreflang="fr" rel="alternate">fr</a></p></div><p>Content stays.</p></body>')
+    page = (
+        '<body><div class="toplang"><p><span>Available Languages: </span>'
+        '<a href="../de/x.html" hreflang="de" rel="alternate">de</a> | '
+        '<a href="../fr/x.html" hreflang="fr" rel="alternate">fr</a></p></div><p>Content stays.</p></body>'
+    )
     assert _read(page).text == "Content stays."
 
 
 def test_a_box_of_headings_over_link_lists_is_left_out_but_a_section_with_prose_stays():
-    box = ('<div id="quickview"><h3>Topics</h3><ul><li><a href="#usage">Usage</a></li></ul>'
-           '<h3>Directives</h3><p>None.</p><h3>Bugfix checklist</h3><ul>'
-           '<li><a href="https://bugs.example.org/changes">changelog</a></li>'
-           '<li><a href="https://bugs.example.org/known">Known issues</a></li></ul></div>')
-    section = ('<div class="section"><h2 id="usage">Usage</h2><p>Associate files with the handler, then see '
-               '<a href="a.html">one</a>, <a href="b.html">two</a> and <a href="https://c.example.org">three</a>.'
-               '</p></div>')
+    box = (
+        '<div id="quickview"><h3>Topics</h3><ul><li><a href="#usage">Usage</a></li></ul>'
+        "<h3>Directives</h3><p>None.</p><h3>Bugfix checklist</h3><ul>"
+        '<li><a href="https://bugs.example.org/changes">changelog</a></li>'
+        '<li><a href="https://bugs.example.org/known">Known issues</a></li></ul></div>'
+    )
+    section = (
+        '<div class="section"><h2 id="usage">Usage</h2><p>Associate files with the handler, then see '
+        '<a href="a.html">one</a>, <a href="b.html">two</a> and <a href="https://c.example.org">three</a>.'
+        "</p></div>"
+    )
     page = f"<body><h1>Module</h1><p>Sends files as they are, headers included.</p>{box}{section}</body>"
     assert _read(page).text == (
         "Module\nSends files as they are, headers included.\nUsage\n"
@@ -706,8 +816,10 @@ def test_a_box_of_headings_over_link_lists_is_left_out_but_a_section_with_prose_
 
 
 def test_a_body_class_saying_there_is_no_sidebar_does_not_make_the_page_navigation():
-    page = ('<body class="no-sidebar"><div id="page-header"><p class="apache">Example Server 2</p></div>'
-            '<h1>Glossary</h1><p>Terms used here.</p></body>')
+    page = (
+        '<body class="no-sidebar"><div id="page-header"><p class="apache">Example Server 2</p></div>'
+        "<h1>Glossary</h1><p>Terms used here.</p></body>"
+    )
     assert _read(page).text == "Glossary\nTerms used here."
 
 
@@ -728,10 +840,15 @@ def test_titles_linked_back_to_a_local_table_of_contents_stay_headings_and_the_c
     extracted = _read(page)
     _check_offsets(extracted)
     assert [(h.level, h.title, h.anchor) for h in extracted.headings] == [
-        (1, "Frequently Asked Questions", "faq"), (2, "General", "general"), (2, "Retries", "retries"),
+        (1, "Frequently Asked Questions", "faq"),
+        (2, "General", "general"),
+        (2, "Retries", "retries"),
     ]
     assert extracted.text.splitlines() == [
-        "Frequently Asked Questions", "General", "Celery is a task queue.", "Retries",
+        "Frequently Asked Questions",
+        "General",
+        "Celery is a task queue.",
+        "Retries",
         "A task may retry itself when it fails.",
     ]
 
@@ -754,14 +871,17 @@ def test_viewcode_source_links_are_left_out_of_api_entries_and_their_titles():
 def test_content_hidden_from_screen_readers_is_left_out_of_main_content_but_not_the_whole_page():
     """MkDocs' closed search dialog sits in the content column, ``aria-hidden="true"``: not the page's content."""
     page = """<html><body><div class="body-content">
-        <div id="mkdocs_search_modal" class="modal hide fade" role="dialog" aria-hidden="true"><div class="modal-header">
+        <div id="mkdocs_search_modal" class="modal hide fade" role="dialog" aria-hidden="true">\
+<div class="modal-header">
         <button type="button" class="close">&times;</button><h3 id="myModalLabel">Documentation search</h3></div></div>
         <h1 id="caching">Caching<a class="headerlink" href="#caching" aria-hidden="true">#</a></h1>
         <p>Caching in REST Framework works well with the cache utilities provided in Django.</p></div></body></html>"""
     extracted = _read(page)
     _check_offsets(extracted)
     assert [(h.level, h.title) for h in extracted.headings] == [(1, "Caching")]
-    assert extracted.text == "Caching\nCaching in REST Framework works well with the cache utilities provided in Django."
+    assert (
+        extracted.text == "Caching\nCaching in REST Framework works well with the cache utilities provided in Django."
+    )
     whole = _read(page, main_content=False)
     assert "Documentation search" in whole.text
 
@@ -772,7 +892,7 @@ SPHINX_GENINDEX = (
     '</strong></a> | <a href="#C"><strong>C</strong></a></div><h2 id="A">A</h2><table style="width: 100%" '
     'class="indextable genindextable"><tr><td style="width: 33%; vertical-align: top;"><ul><li><a '
     'href="userguide/calling.html#celery.app.task.Task.apply_async">apply_async() (celery.app.task.Task method)</a>'
-    '</li></ul></td></tr></table></div>'
+    "</li></ul></td></tr></table></div>"
 )
 SPHINX_MODINDEX = (
     '<div class="body" role="main"><h1>Python Module Index</h1><div class="modindex-jumpbox"><a href="#cap-c">'
@@ -789,7 +909,7 @@ SPHINX_SEARCH = (
 SPHINX_INDEX_LETTER = (
     '<div class="body" role="main"><h1 id="index">Index &ndash; S</h1><table style="width: 100%" class="indextable">'
     '<tr><td style="width: 33%; vertical-align: top;"><ul><li><a href="library/sched.html#module-sched">sched</a>'
-    '</li></ul></td></tr></table></div>'
+    "</li></ul></td></tr></table></div>"
 )
 # Read the Docs' Sphinx theme: the search field in the sidebar, the index loaded by an inline script.
 RTD_SEARCH = (
@@ -805,15 +925,18 @@ MKDOCS_SEARCH = (
 )
 
 
-@pytest.mark.parametrize(("head", "body", "kind"), [
-    ("", SPHINX_GENINDEX, "the general index"),
-    ("", SPHINX_MODINDEX, "the module index"),
-    ('<script src="searchindex.js" defer></script>', SPHINX_SEARCH, "the search page"),
-    ("", SPHINX_SEARCH, "the search page"),
-    ("", MKDOCS_SEARCH, "the search page"),
-    ("", SPHINX_INDEX_LETTER, "the general index"),
-    ("", RTD_SEARCH, "the search page"),
-])
+@pytest.mark.parametrize(
+    ("head", "body", "kind"),
+    [
+        ("", SPHINX_GENINDEX, "the general index"),
+        ("", SPHINX_MODINDEX, "the module index"),
+        ('<script src="searchindex.js" defer></script>', SPHINX_SEARCH, "the search page"),
+        ("", SPHINX_SEARCH, "the search page"),
+        ("", MKDOCS_SEARCH, "the search page"),
+        ("", SPHINX_INDEX_LETTER, "the general index"),
+        ("", RTD_SEARCH, "the search page"),
+    ],
+)
 def test_index_and_search_pages_a_documentation_builder_generates_are_skipped_with_a_reason(head, body, kind):
     page = f"<html><head><title>Index</title>{head}</head><body>{body}</body></html>"
     with pytest.raises(Unreadable, match=f"^{kind} a documentation builder generated"):
@@ -821,15 +944,23 @@ def test_index_and_search_pages_a_documentation_builder_generates_are_skipped_wi
     assert _read(page, main_content=False).text  # the whole page, for those who ask for it
 
 
-@pytest.mark.parametrize(("body", "sentence"), [
-    # A user's own page about searching, named search.html: it has a search field but no builder's results box.
-    ('<h1>Search</h1><p>Type a question into the box.</p><form><input name="q"></form>',
-     "Type a question into the box."),
-    # MkDocs' own theme puts its search box, results and all, in a dialog on every page.
-    ('<div role="main"><h1>Django REST framework</h1><p>A toolkit for Web APIs.</p></div><div class="modal" '
-    'id="mkdocs_search_modal" role="dialog"><input type="text" name="q" id="mkdocs-search-query">'
-    '<div id="mkdocs-search-results"></div></div>', "A toolkit for Web APIs."),
-])
+@pytest.mark.parametrize(
+    ("body", "sentence"),
+    [
+        # A user's own page about searching, named search.html: it has a search field but no builder's results box.
+        (
+            '<h1>Search</h1><p>Type a question into the box.</p><form><input name="q"></form>',
+            "Type a question into the box.",
+        ),
+        # MkDocs' own theme puts its search box, results and all, in a dialog on every page.
+        (
+            '<div role="main"><h1>Django REST framework</h1><p>A toolkit for Web APIs.</p></div><div class="modal" '
+            'id="mkdocs_search_modal" role="dialog"><input type="text" name="q" id="mkdocs-search-query">'
+            '<div id="mkdocs-search-results"></div></div>',
+            "A toolkit for Web APIs.",
+        ),
+    ],
+)
 def test_a_page_with_a_search_field_but_not_the_builders_search_page_is_content(body, sentence):
     assert sentence in _read(f"<body>{body}</body>").text
 
@@ -838,7 +969,8 @@ def test_a_sphinx_build_folder_skips_its_generated_pages_and_says_which_they_are
     (tmp_path / "genindex.html").write_text(f"<body>{SPHINX_GENINDEX}</body>", encoding="utf-8")
     (tmp_path / "py-modindex.html").write_text(f"<body>{SPHINX_MODINDEX}</body>", encoding="utf-8")
     (tmp_path / "search.html").write_text(
-        f'<head><script src="searchindex.js"></script></head><body>{SPHINX_SEARCH}</body>', encoding="utf-8")
+        f'<head><script src="searchindex.js"></script></head><body>{SPHINX_SEARCH}</body>', encoding="utf-8"
+    )
     (tmp_path / "calling.html").write_text(f"<body>{CELERY_DECK}</body>", encoding="utf-8")
     scan = scan_corpus(tmp_path)
     assert [document.doc_id for document in scan.documents] == ["calling.html"]

@@ -10,15 +10,15 @@ import sqlite3
 
 import numpy as np
 import pytest
-
 from conftest import SEEDS
+from test_cli import run_qa
+
 from qa.config import Settings
 from qa.index.indexer import build_index, ensure_index
 from qa.index.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, VECTORS_FILE
-from qa.search.service import SearchService
 from qa.index.store import keyword_rows, text_hash
 from qa.index.vectors import VectorIndex
-from test_cli import run_qa
+from qa.search.service import SearchService
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -57,8 +57,10 @@ def _hits(index_dir, encoder):
     """Per question and mode: (document, start, end, score) of the top 10."""
     service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
     return {
-        (question, mode): [(h.citation.source, h.citation.start, h.citation.end, h.score)
-                           for h in service.search(question, 10, mode=mode).results]
+        (question, mode): [
+            (h.citation.source, h.citation.start, h.citation.end, h.score)
+            for h in service.search(question, 10, mode=mode).results
+        ]
         for question in QUESTIONS
         for mode in ("hybrid", "dense", "keyword")
     }
@@ -112,8 +114,15 @@ def updated(seeds_index, encoder, tmp_path_factory):
     report = build_index(corpus, index_dir, counting, **BUILD)
     rebuilt = root / "rebuilt"
     clean = build_index(corpus, rebuilt, encoder, full=True, **BUILD)
-    return dict(index_dir=index_dir, rebuilt=rebuilt, corpus=corpus, report=report, clean=clean,
-                texts=counting.texts, old_keys=old_keys)
+    return dict(
+        index_dir=index_dir,
+        rebuilt=rebuilt,
+        corpus=corpus,
+        report=report,
+        clean=clean,
+        texts=counting.texts,
+        old_keys=old_keys,
+    )
 
 
 def test_update_reports_added_changed_removed_and_unchanged_documents(updated):
@@ -214,8 +223,14 @@ def test_serve_freshness_check_updates_a_stale_index(small_corpus, tmp_path, enc
     (small_corpus / "tea.md").write_text("# Tea\n\nBlack tea steeps for four minutes.\n", encoding="utf-8")
     counting = CountingEncoder(encoder)
     report, reason = ensure_index(
-        index_dir, corpus=None, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 128, 24, True, "fp32"), load_model=lambda name, precision: counting,
+        index_dir,
+        corpus=None,
+        default_corpus=None,
+        model=None,
+        chunk_size=None,
+        chunk_overlap=None,
+        defaults=("all-MiniLM-L6-v2", 128, 24, True, "fp32"),
+        load_model=lambda name, precision: counting,
     )
     assert "has changed" in reason
     assert report.update and (report.changed, report.unchanged) == (1, 1)

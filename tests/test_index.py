@@ -6,15 +6,23 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import SEEDS
+
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
 from qa.index.indexer import build_index
-from qa.index.manifest import DATABASE_FILE, FORMAT_VERSION, INDEX_FILES, MANIFEST_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
-from qa.search.service import SearchService
+from qa.index.manifest import (
+    DATABASE_FILE,
+    FORMAT_VERSION,
+    INDEX_FILES,
+    MANIFEST_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    Manifest,
+)
 from qa.index.store import StoreReader
 from qa.index.vectors import VectorIndex
+from qa.search.service import SearchService
 
 
 class FailingEncoder:
@@ -206,13 +214,19 @@ def test_second_concurrent_build_is_refused(index_copy, encoder):
 
 def test_committed_default_index_is_fresh_for_the_seeds_and_loads(encoder):
     from conftest import ROOT
+
     from qa.index.indexer import staleness
     from qa.ingest.corpus import scan_corpus
 
     defaults = Settings()
     reason = staleness(
-        ROOT / "embeddings", scan_corpus(SEEDS), model=encoder.model_id, chunk_size=defaults.chunk_size,
-        chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title, precision=defaults.precision,
+        ROOT / "embeddings",
+        scan_corpus(SEEDS),
+        model=encoder.model_id,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+        precision=defaults.precision,
     )
     assert reason is None, f"embeddings/ is stale ({reason}): rebuild it with `qa index seeds`"
     service = SearchService.open(Settings(index_dir=ROOT / "embeddings"))
@@ -220,7 +234,9 @@ def test_committed_default_index_is_fresh_for_the_seeds_and_loads(encoder):
     assert service.search("railway procuratorates", 1).results
 
 
-def test_open_service_keeps_answering_from_its_own_index_after_a_rebuild_swaps_the_directory(index_copy, encoder, tmp_path):
+def test_open_service_keeps_answering_from_its_own_index_after_a_rebuild_swaps_the_directory(
+    index_copy, encoder, tmp_path
+):
     from concurrent.futures import ThreadPoolExecutor
 
     service = SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
@@ -228,11 +244,19 @@ def test_open_service_keeps_answering_from_its_own_index_after_a_rebuild_swaps_t
     before = service.search(question, 5).as_dict()["results"]
     other = tmp_path / "other-corpus"
     other.mkdir()
-    (other / "tea.txt").write_text("Tea notes\nGreen tea steeps for two minutes. Railway tea is served on trains.", encoding="utf-8")
+    (other / "tea.txt").write_text(
+        "Tea notes\nGreen tea steeps for two minutes. Railway tea is served on trains.", encoding="utf-8"
+    )
     build_index(other, index_copy, encoder, chunk_size=128, chunk_overlap=0)
     # Fresh threads (as a server's pool would use) must still see one consistent, old index: never the new
     # store's rows joined to the old vectors' ids.
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: service.search(question, 5).as_dict()["results"], range(8)))
     assert all(r == before for r in results)
-    assert SearchService.open(Settings(index_dir=index_copy), encoder=encoder).search(question, 1).results[0].citation.source == "tea.txt"
+    assert (
+        SearchService.open(Settings(index_dir=index_copy), encoder=encoder)
+        .search(question, 1)
+        .results[0]
+        .citation.source
+        == "tea.txt"
+    )

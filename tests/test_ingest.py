@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import SEEDS
+
 from qa.errors import CorpusError
 from qa.ingest.corpus import scan_corpus
 
@@ -33,7 +33,11 @@ def corpus(tmp_path):
 def test_documents_are_found_recursively_and_named_by_relative_posix_path(corpus):
     scan = scan_corpus(corpus)
     assert [d.doc_id for d in scan.documents] == [
-        "a.txt", "bom.txt", "latin1.txt", "nested/b.md", "nested/deeper/c.TXT"
+        "a.txt",
+        "bom.txt",
+        "latin1.txt",
+        "nested/b.md",
+        "nested/deeper/c.TXT",
     ]
 
 

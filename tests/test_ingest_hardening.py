@@ -35,7 +35,11 @@ def _run_qa(*args: str, env: dict | None = None, preexec_fn=None) -> subprocess.
     """The real CLI in a subprocess, as a user runs it."""
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "qa", *args], capture_output=True, text=True, env=environment, timeout=300,
+        [sys.executable, "-m", "qa", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
         preexec_fn=preexec_fn,
     )
 
@@ -50,6 +54,7 @@ def _assert_one_error_line(result: subprocess.CompletedProcess, *phrases: str) -
 
 
 # Item 11: silent skips.
+
 
 def test_hidden_files_and_folders_are_reported_as_hidden_and_not_indexed(corpus):
     (corpus / ".draft.md").write_text("# Draft\n\nNot for the index.", encoding="utf-8")
@@ -90,7 +95,8 @@ def test_qa_index_warns_and_qa_info_lists_hidden_and_linked_entries(corpus, tmp_
     assert "warning: skipped up/: symbolic link to a folder (not followed)" in built.stderr
     info = _run_qa("info", "--index", str(index_dir), "--json")
     assert {s["source"]: s["reason"] for s in json.loads(info.stdout)["skipped"]} == {
-        ".hidden.txt": "hidden", "up/": "symbolic link to a folder (not followed)",
+        ".hidden.txt": "hidden",
+        "up/": "symbolic link to a folder (not followed)",
     }
     again = _run_qa("index", str(corpus), "--index", str(index_dir), "--progress", "none", "--json")
     assert json.loads(again.stdout)["unchanged"] == 1 and json.loads(again.stdout)["passages_embedded"] == 0
@@ -108,14 +114,21 @@ def test_an_unchanged_corpus_with_hidden_and_linked_entries_needs_no_rebuild(cor
         raise AssertionError("nothing changed, so nothing may be built")
 
     report, reason = ensure_index(
-        index_dir, corpus=corpus, default_corpus=None, model=encoder.model_id, chunk_size=128, chunk_overlap=24,
-        defaults=("all-MiniLM-L6-v2", 128, 24, False, encoder.precision), load_model=load_model,
+        index_dir,
+        corpus=corpus,
+        default_corpus=None,
+        model=encoder.model_id,
+        chunk_size=128,
+        chunk_overlap=24,
+        defaults=("all-MiniLM-L6-v2", 128, 24, False, encoder.precision),
+        load_model=load_model,
         precision=encoder.precision,
     )
     assert (report, reason) == (None, None)
 
 
 # Item 6: a folder nested too deep is skipped and reported; the rest is indexed.
+
 
 def _make_chain(root: Path, depth: int) -> Path:
     """A chain of ``depth`` folders named ``d`` under ``root``, made through descriptors (the path grows past what
@@ -196,6 +209,7 @@ def test_qa_index_of_a_corpus_with_a_thousand_deep_folder_succeeds_with_a_warnin
 
 # Item 12: a file that changes while it is being read.
 
+
 def _interleave_writes(monkeypatch, target: Path, writes: list[str]) -> None:
     """Make each read of ``target`` first overwrite it with the next of ``writes``: a writer racing the reader."""
     real_read_bytes = Path.read_bytes
@@ -239,6 +253,7 @@ def test_a_file_that_stands_still_is_read_once(corpus, monkeypatch):
 
 # Item 6: every failure is one `error:` line and exit code 1, and the previous index stays intact.
 
+
 def _files(index_dir: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(index_dir.iterdir())}
 
@@ -276,7 +291,10 @@ def test_a_build_on_a_full_disk_is_one_error_line_and_the_previous_index_stays(i
     else:
         environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
         result = subprocess.run(
-            [sys.executable, "-c", _FULL_DISK_AT_FAISS, *args], capture_output=True, text=True, env=environment,
+            [sys.executable, "-c", _FULL_DISK_AT_FAISS, *args],
+            capture_output=True,
+            text=True,
+            env=environment,
             timeout=300,
         )
         phrase = "No space left on device"
@@ -299,16 +317,19 @@ def _rewrite_manifest(index_dir: Path, change) -> None:
     path.write_text(change(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
 
 
-@pytest.mark.parametrize("change, phrase", [
-    (lambda manifest: "{ not json", "unreadable manifest"),
-    (lambda manifest: "[1, 2]", "not a JSON object"),
-    (lambda manifest: json.dumps({**manifest, "model": 5}), "model is not a string"),
-    (lambda manifest: json.dumps({**manifest, "chunking": "x"}), "chunking is not an object"),
-    (lambda manifest: json.dumps({**manifest, "chunking": {"size": "x"}}), "chunking.size is missing or not"),
-    (lambda manifest: json.dumps({**manifest, "counts": []}), "counts is not an object"),
-    (lambda manifest: json.dumps({**manifest, "corpus": {"root": 3}}), "corpus.root is not a string"),
-    (lambda manifest: json.dumps({**manifest, "dimension": True}), "dimension is not an integer"),
-])
+@pytest.mark.parametrize(
+    "change, phrase",
+    [
+        (lambda manifest: "{ not json", "unreadable manifest"),
+        (lambda manifest: "[1, 2]", "not a JSON object"),
+        (lambda manifest: json.dumps({**manifest, "model": 5}), "model is not a string"),
+        (lambda manifest: json.dumps({**manifest, "chunking": "x"}), "chunking is not an object"),
+        (lambda manifest: json.dumps({**manifest, "chunking": {"size": "x"}}), "chunking.size is missing or not"),
+        (lambda manifest: json.dumps({**manifest, "counts": []}), "counts is not an object"),
+        (lambda manifest: json.dumps({**manifest, "corpus": {"root": 3}}), "corpus.root is not a string"),
+        (lambda manifest: json.dumps({**manifest, "dimension": True}), "dimension is not an integer"),
+    ],
+)
 def test_a_malformed_manifest_is_one_error_line_for_info_and_ask(index_copy, change, phrase):
     _rewrite_manifest(index_copy, change)
     for command in (["info"], ["ask", "green tea"]):
@@ -349,13 +370,18 @@ def test_a_store_missing_a_table_is_served_as_unavailable_with_503s(index_copy):
 
 def test_an_update_over_a_store_missing_a_table_builds_afresh_and_says_why(index_copy, encoder):
     from conftest import SEEDS
+
     from qa.config import Settings
     from qa.index.indexer import build_index
 
     _drop_table(index_copy, "chunks")
     defaults = Settings()
     report = build_index(
-        SEEDS, index_copy, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        SEEDS,
+        index_copy,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
         embed_title=defaults.embed_title,
     )
     assert not report.update and "lacks the table chunks" in report.full_reason

@@ -23,7 +23,8 @@ def _seed(prefix: str) -> str:
         (
             "000",
             "The theoretical learning center group of the Supreme Procuratorate Group focuses on performing "
-            "procuratorial functions Serve Chinese Modernization Hold Collective Learning Seminar Be brave to emphasize",
+            "procuratorial functions Serve Chinese Modernization Hold Collective Learning Seminar "
+            "Be brave to emphasize",
             "2024-03-29",
             "Gong Chenyu",
             "Gaojian Network",

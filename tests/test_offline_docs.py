@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
 from conftest import serving
+from playwright.sync_api import expect, sync_playwright
+from test_web import CHROMIUM, CHROMIUM_ARGS, _install_chromium
+
 from qa.api.app import create_app
 from qa.config import Settings
-from test_web import CHROMIUM, CHROMIUM_ARGS, _install_chromium
 
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 

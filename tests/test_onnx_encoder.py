@@ -12,17 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DATA, SEEDS
 
-from qa.embed import onnx_export
-from qa.text.chunking import split_sentences
 from qa.config import Settings
+from qa.embed import onnx_export
 from qa.embed.encoder import load_encoder, packaged_model_path
 from qa.errors import EncoderUnavailable, IndexIncompatible, ModelError
 from qa.index.indexer import build_index
 from qa.index.manifest import Manifest
 from qa.search.service import SearchService
-
-from conftest import DATA, SEEDS
+from qa.text.chunking import split_sentences
 
 
 def _questions() -> list[str]:
@@ -70,14 +69,22 @@ def test_indexes_built_with_either_backend_rank_alike(tmp_path, encoder, torch_e
     rankings = []
     for name, backend in (("onnx", encoder), ("torch", torch_encoder)):
         index_dir = tmp_path / name
-        build_index(SEEDS, index_dir, backend, chunk_size=defaults.chunk_size,
-                    chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
+        build_index(
+            SEEDS,
+            index_dir,
+            backend,
+            chunk_size=defaults.chunk_size,
+            chunk_overlap=defaults.chunk_overlap,
+            embed_title=defaults.embed_title,
+        )
         assert Manifest.read(index_dir).encoder == {"backend": name, "precision": "fp32"}
         service = SearchService.open(Settings(index_dir=index_dir), encoder=backend)
-        rankings.append([
-            [(h.citation.source, h.citation.start, h.score) for h in service.search(q, 5).results]
-            for q in _questions()
-        ])
+        rankings.append(
+            [
+                [(h.citation.source, h.citation.start, h.score) for h in service.search(q, 5).results]
+                for q in _questions()
+            ]
+        )
     assert [[hit[:2] for hit in hits] for hits in rankings[0]] == [[hit[:2] for hit in hits] for hits in rankings[1]]
     # Scores agree to the 8-bit sentence vectors' resolution: a millionth between the backends' float vectors can
     # round a code the other way (a step is about 0.0015 of a component), moving a blended score by about 1e-4.
@@ -144,8 +151,12 @@ def test_a_one_shot_query_imports_no_pytorch_fastapi_or_sentence_transformers(se
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=Path(__file__).resolve().parents[1],
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)

@@ -17,10 +17,10 @@ import threading
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT, SEEDS, free_port, serving, wait_for_server
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, SEEDS, free_port, serving, wait_for_server
 from qa.api.app import create_app
 from qa.api.logs import ACCESS_LOGGER, JSONFormatter, TextFormatter, log_config, request_id_from, resolve_format
 from qa.cli.main import main
@@ -54,6 +54,7 @@ def _value(samples, name, **labels) -> float | None:
 
 # ---------------------------------------------------------------- /metrics
 
+
 def test_metrics_count_requests_by_route_template_method_and_status_over_http(service):
     with serving(_app(service)) as url, httpx.Client(base_url=url, timeout=30) as http:
         for _ in range(2):
@@ -83,7 +84,8 @@ def test_metrics_count_requests_by_route_template_method_and_status_over_http(se
     # A latency histogram per route: cumulative buckets ending in +Inf == count.
     duration = "qa_http_request_duration_seconds"
     buckets = sorted(
-        (float(dict(pairs)["le"]), value) for (name, pairs), value in samples.items()
+        (float(dict(pairs)["le"]), value)
+        for (name, pairs), value in samples.items()
         if name == f"{duration}_bucket" and dict(pairs)["route"] == "/search" and dict(pairs)["method"] == "POST"
     )
     assert len(buckets) > 5 and buckets[-1] == (float("inf"), 3)
@@ -131,8 +133,14 @@ def test_index_gauges_follow_a_live_reload(index_copy, tmp_path, encoder):
     with TestClient(app) as client:
         before = _samples(client.get("/metrics").text)
         defaults = Settings()
-        build_index(other, index_copy, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
-                    embed_title=defaults.embed_title)
+        build_index(
+            other,
+            index_copy,
+            encoder,
+            chunk_size=defaults.chunk_size,
+            chunk_overlap=defaults.chunk_overlap,
+            embed_title=defaults.embed_title,
+        )
         assert app.state.live.check() is True
         after = _samples(client.get("/metrics").text)
     assert _value(before, "qa_index_documents") == 5 and _value(before, "qa_index_reloads_total") == 0
@@ -165,6 +173,7 @@ def test_metrics_need_the_key_like_every_endpoint_but_health(service):
 
 # ---------------------------------------------------------------- request ids and log lines
 
+
 def _access_records(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == ACCESS_LOGGER]
 
@@ -173,8 +182,11 @@ def test_one_json_log_line_per_request_with_the_request_id_of_the_response(servi
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
     with serving(_app(service, api_key=KEY)) as url, httpx.Client(base_url=url, timeout=30) as http:
         caplog.clear()
-        response = http.post("/search", json={"question": QUESTION, "top_k": 2, "source": "00*.txt"},
-                             headers={"Authorization": f"Bearer {KEY}"})
+        response = http.post(
+            "/search",
+            json={"question": QUESTION, "top_k": 2, "source": "00*.txt"},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
         assert response.status_code == 200
         records = _access_records(caplog)
     assert len(records) == 1
@@ -190,7 +202,10 @@ def test_one_json_log_line_per_request_with_the_request_id_of_the_response(servi
     assert line["client"] == "127.0.0.1"
     body = response.json()
     assert (line["mode"], line["top_k"], line["results"], line["answerable"]) == (
-        "hybrid", 2, len(body["results"]), body["answerable"]
+        "hybrid",
+        2,
+        len(body["results"]),
+        body["answerable"],
     )
     assert line["filters"] == ["source"]
     # Never the question (privacy) nor the key.
@@ -237,7 +252,8 @@ def test_a_sane_incoming_request_id_is_echoed_and_logged(service, caplog, incomi
 
 
 @pytest.mark.parametrize(
-    "incoming", ["x" * 129, "two words", 'quote"d', "<script>", "{\"json\": 1}", "", "ключ", "a;b"],
+    "incoming",
+    ["x" * 129, "two words", 'quote"d', "<script>", '{"json": 1}', "", "ключ", "a;b"],
     ids=["too-long", "space", "quote", "markup", "json", "empty", "non-ascii", "semicolon"],
 )
 def test_an_unsafe_incoming_request_id_is_replaced(service, caplog, incoming):
@@ -263,9 +279,20 @@ def test_control_characters_in_a_request_id_never_reach_a_header_or_log(service,
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/health", "raw_path": b"/health", "root_path": "",
-             "query_string": b"", "headers": [(b"x-request-id", raw)], "client": ("127.0.0.1", 1),
-             "server": ("testserver", 80), "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/health",
+        "raw_path": b"/health",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"x-request-id", raw)],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+    }
     asyncio.run(app(scope, receive, send))
     headers = dict(sent[0]["headers"])
     assert HEX_ID.fullmatch(headers[b"x-request-id"].decode())
@@ -291,7 +318,8 @@ def test_an_unexpected_error_is_a_json_500_naming_the_request_id(service, caplog
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "trace-500"
     assert response.json() == {
-        "error": "internal_error", "message": "unexpected error; quote request id trace-500 when reporting it",
+        "error": "internal_error",
+        "message": "unexpected error; quote request id trace-500 when reporting it",
         "request_id": "trace-500",
     }
     line = json.loads(JSONFormatter().format(record))
@@ -311,8 +339,9 @@ def test_text_format_is_one_line_of_key_value_pairs():
     record.qa_fields = {"request_id": "abc", "status": 200, "client": None, "answerable": True, "note": "two words"}
     text = TextFormatter().format(record)
     assert "\n" not in text
-    assert text.endswith('INFO    qa.access: GET /health 200 request_id=abc status=200 client=None answerable=true '
-                         'note="two words"')
+    assert text.endswith(
+        'INFO    qa.access: GET /health 200 request_id=abc status=200 client=None answerable=true note="two words"'
+    )
 
 
 def test_auto_log_format_is_json_unless_stderr_is_a_terminal():
@@ -339,17 +368,35 @@ def test_qa_serve_writes_json_lines_and_no_uvicorn_access_log(seeds_index, tmp_p
     stderr_path = tmp_path / "stderr.log"
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "qa", "serve", "--no-build", "--index", str(seeds_index), "--port", str(port),
-             "--log-format", "json"],
-            env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+            [
+                sys.executable,
+                "-m",
+                "qa",
+                "serve",
+                "--no-build",
+                "--index",
+                str(seeds_index),
+                "--port",
+                str(port),
+                "--log-format",
+                "json",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
         )
         try:
             url = f"http://127.0.0.1:{port}"
             with open(stderr_path, encoding="utf-8") as log:
                 process.stderr = log  # for wait_for_server's message if the server dies
                 wait_for_server(url, process)
-            response = httpx.get(f"{url}/search", params={"q": QUESTION, "top_k": 1},
-                                 headers={"X-Request-ID": "serve-test-1"}, timeout=60)
+            response = httpx.get(
+                f"{url}/search",
+                params={"q": QUESTION, "top_k": 1},
+                headers={"X-Request-ID": "serve-test-1"},
+                timeout=60,
+            )
             assert response.status_code == 200 and response.headers["x-request-id"] == "serve-test-1"
         finally:
             process.terminate()
@@ -368,6 +415,7 @@ def test_qa_serve_writes_json_lines_and_no_uvicorn_access_log(seeds_index, tmp_p
 
 
 # ---------------------------------------------------------------- configuration
+
 
 @pytest.mark.parametrize(
     "environ, message",
@@ -423,6 +471,7 @@ def test_configuration_reference_lists_every_variable():
 
 # ---------------------------------------------------------------- progress on a terminal only
 
+
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
@@ -436,8 +485,13 @@ def _index_command(corpus, index_dir):
 
 
 def test_off_a_terminal_progress_is_plain_lines_never_redrawn(tiny_corpus, tmp_path):
-    result = subprocess.run(_index_command(tiny_corpus, tmp_path / "idx"), capture_output=True, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    result = subprocess.run(
+        _index_command(tiny_corpus, tmp_path / "idx"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stderr and "\x1b" not in result.stderr  # nothing drawn for a terminal
     lines = result.stderr.splitlines()
@@ -461,8 +515,12 @@ def test_progress_is_drawn_on_a_terminal(tiny_corpus, tmp_path):
 
     reader = threading.Thread(target=read_all, daemon=True)
     reader.start()
-    process = subprocess.Popen(_index_command(tiny_corpus, tmp_path / "idx"), stdout=subprocess.PIPE, stderr=terminal,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    process = subprocess.Popen(
+        _index_command(tiny_corpus, tmp_path / "idx"),
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     os.close(terminal)
     stdout, _ = process.communicate(timeout=300)
     reader.join(timeout=30)
@@ -474,6 +532,7 @@ def test_progress_is_drawn_on_a_terminal(tiny_corpus, tmp_path):
 
 
 # ---------------------------------------------------------------- OpenAPI
+
 
 def test_openapi_documents_examples_errors_metrics_and_request_ids(service):
     with TestClient(_app(service)) as client:
@@ -510,7 +569,8 @@ def test_openapi_documents_examples_errors_metrics_and_request_ids(service):
 def test_request_examples_in_the_schema_are_answered(service):
     with TestClient(_app(service)) as client:
         examples = client.get("/openapi.json").json()["paths"]["/search"]["post"]["requestBody"]["content"][
-            "application/json"]["examples"]
+            "application/json"
+        ]["examples"]
         for name, example in examples.items():
             response = client.post("/search", json=example["value"])
             assert response.status_code == 200, (name, response.text)

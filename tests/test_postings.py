@@ -9,18 +9,18 @@ import sqlite3
 
 import numpy as np
 import pytest
+from conftest import DATA
 
 import qa.index.postings
-from conftest import DATA
-from qa.text.cjk import fts_form
 from qa.config import Settings
 from qa.errors import IndexCorrupt
-from qa.search.filters import SearchFilter
-from qa.search.keyword import KeywordRetriever, match_expression, query_terms
 from qa.index.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, file_checksum
 from qa.index.postings import TOKENIZER, KeywordRow, Postings, QueryTokenizer, build_postings
-from qa.search.service import SearchService
 from qa.index.store import StoreReader, keyword_rows
+from qa.search.filters import SearchFilter
+from qa.search.keyword import KeywordRetriever, match_expression, query_terms
+from qa.search.service import SearchService
+from qa.text.cjk import fts_form
 
 WEIGHTS = [(1.0, 1.0), (2.5, 0.5), (0.0, 1.0)]
 SCORE_TOLERANCE = 1e-5
@@ -30,8 +30,10 @@ def fts5_table(rows: list[KeywordRow]) -> sqlite3.Connection:
     """An in-memory FTS5 table holding ``rows`` as the store's ``chunks_fts`` held them before the postings."""
     db = sqlite3.connect(":memory:")
     db.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(context, text, tokenize = '{TOKENIZER}')")
-    db.executemany("INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
-                   [(r.chunk_id, r.context, r.text) for r in rows])
+    db.executemany(
+        "INSERT INTO chunks_fts (rowid, context, text) VALUES (?, ?, ?)",
+        [(r.chunk_id, r.context, r.text) for r in rows],
+    )
     return db
 
 
@@ -90,8 +92,19 @@ def generated_rows(seed: int = 7, n: int = 400) -> list[KeywordRow]:
 
 
 GENERATED_QUESTIONS = [
-    "alpha", "running cats", "the green tea policy", "policies of the runner", "beta gamma delta alpha",
-    "the of and", "teas", "两个一百年的里程碑", "人民检察院 tea", "東京の天気は", "서울 회의", "zeta", "run",
+    "alpha",
+    "running cats",
+    "the green tea policy",
+    "policies of the runner",
+    "beta gamma delta alpha",
+    "the of and",
+    "teas",
+    "两个一百年的里程碑",
+    "人民检察院 tea",
+    "東京の天気は",
+    "서울 회의",
+    "zeta",
+    "run",
 ]
 
 
@@ -148,16 +161,19 @@ def test_generated_corpus_filters_apply_before_ranking_and_equal_fts5_restricted
     allowed = np.array([r.chunk_id for r in rows[::7]], dtype=np.int64)
     for question in GENERATED_QUESTIONS:
         everything = fts5_ranking(db, question, weights, allowed)
-        found = postings.search(tokenizer.tokens(query_terms(question)), 10, weights=weights,
-                                allowed=postings.rows_of(allowed))
+        found = postings.search(
+            tokenizer.tokens(query_terms(question)), 10, weights=weights, allowed=postings.rows_of(allowed)
+        )
         assert_same_top_k(found, everything, 10)
         assert {i for i, _ in found} <= set(allowed.tolist())
 
 
 def test_a_term_split_into_several_tokens_matches_rows_holding_them_all_in_one_column(tmp_path):
     rows = [
-        KeywordRow(1, "", "call snake_case here"), KeywordRow(2, "", "a snake and a case"),
-        KeywordRow(3, "snake", "case"), KeywordRow(4, "", "only a snake"),
+        KeywordRow(1, "", "call snake_case here"),
+        KeywordRow(2, "", "a snake and a case"),
+        KeywordRow(3, "snake", "case"),
+        KeywordRow(4, "", "only a snake"),
     ]
     build_postings(rows, tmp_path / KEYWORDS_FILE)
     postings = Postings.open_path(tmp_path / KEYWORDS_FILE)
@@ -191,8 +207,9 @@ def test_seeds_index_keyword_top_k_equals_fts5_over_the_same_rows(seeds_index, w
 
 def test_seeds_keyword_filter_returns_k_results_whenever_k_allowed_rows_match(service):
     source = "002_*"
-    answer = service.search("the procuratorate and the law", 5, mode="keyword",
-                            search_filter=SearchFilter.of(source=source))
+    answer = service.search(
+        "the procuratorate and the law", 5, mode="keyword", search_filter=SearchFilter.of(source=source)
+    )
     assert len(answer.results) == 5 and all(h.citation.source.startswith("002_") for h in answer.results)
     allowed = service.store.allowed_chunks(SearchFilter.of(source=source))
     found = service.keyword.retrieve("the procuratorate and the law", 1000, allowed)
@@ -214,7 +231,9 @@ def test_a_missing_postings_file_is_refused(index_copy):
         SearchService.open(Settings(index_dir=index_copy))
 
 
-@pytest.mark.parametrize("content", [b"", b"QAKWPOST", b"not postings at all", b"QAKWPOST" + (10**6).to_bytes(8, "little")])
+@pytest.mark.parametrize(
+    "content", [b"", b"QAKWPOST", b"not postings at all", b"QAKWPOST" + (10**6).to_bytes(8, "little")]
+)
 def test_a_postings_file_that_is_not_one_is_refused_even_with_a_matching_checksum(index_copy, content):
     (index_copy / KEYWORDS_FILE).write_bytes(content)
     manifest = json.loads((index_copy / MANIFEST_FILE).read_text(encoding="utf-8"))
@@ -236,6 +255,7 @@ def test_a_truncated_postings_file_is_refused_even_with_a_matching_checksum(inde
 
 def test_an_update_writes_the_postings_of_a_clean_build(index_copy, encoder, tmp_path):
     from conftest import SEEDS
+
     from qa.index.indexer import build_index
 
     corpus = tmp_path / "corpus"

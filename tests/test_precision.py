@@ -8,22 +8,21 @@ import shutil
 
 import numpy as np
 import pytest
-
-from qa.embed import onnx_export
-from qa.config import Settings
-from qa.eval.datasets import load_dataset
-from qa.embed.encoder import load_encoder, packaged_model_path
-from qa.errors import EncoderUnavailable
-from qa.eval.evaluate import run_queries
-from qa.index.indexer import build_index, staleness
-from qa.ingest.corpus import scan_corpus
-from qa.index.manifest import Manifest
-from qa.search.reload import LiveService
-from qa.search.service import SearchService
-
 from conftest import DATA, SEEDS
 from test_cli import run_qa
 from test_onnx_encoder import _passages, _questions
+
+from qa.config import Settings
+from qa.embed import onnx_export
+from qa.embed.encoder import load_encoder, packaged_model_path
+from qa.errors import EncoderUnavailable
+from qa.eval.datasets import load_dataset
+from qa.eval.evaluate import run_queries
+from qa.index.indexer import build_index, staleness
+from qa.index.manifest import Manifest
+from qa.ingest.corpus import scan_corpus
+from qa.search.reload import LiveService
+from qa.search.service import SearchService
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -122,7 +121,9 @@ def test_a_live_server_follows_an_index_rebuilt_at_another_precision(tmp_path, e
     shutil.copy(SEEDS / "004_e4f473833b61ecc8.txt", corpus)
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder, **BUILD)
-    live = LiveService(Settings(index_dir=index_dir), SearchService.open(Settings(index_dir=index_dir), encoder=encoder))
+    live = LiveService(
+        Settings(index_dir=index_dir), SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
+    )
     build_index(corpus, index_dir, int8_encoder, **BUILD)
     assert live.check() and live.last_error is None
     assert live.current().dense.encoder.precision == "int8"

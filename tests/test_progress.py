@@ -8,10 +8,10 @@ import json
 import shutil
 
 import pytest
-
 from conftest import SEEDS
-from qa.cli.progress import Progress
 from test_cli import run_qa
+
+from qa.cli.progress import Progress
 
 
 class Clock:

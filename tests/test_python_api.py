@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
@@ -21,7 +20,11 @@ def run_script(script: str, cwd: Path | None = None) -> dict:
     """Run ``script`` in a fresh interpreter with this checkout on the path; its last stdout line, as JSON."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, env=env, cwd=cwd,
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
@@ -110,7 +113,8 @@ def test_build_then_search_with_source_and_date_filters(tmp_path):
         (corpus / name).write_text(text, encoding="utf-8")
     # An undated file is dated by its modification time: put it well before the date filters below.
     os.utime(corpus / "notes" / "garden.txt", (1_500_000_000, 1_500_000_000))
-    found = run_script("""
+    found = run_script(
+        """
         import json
         from qa import Index
         index = Index.build("docs", "docs-index")
@@ -124,7 +128,9 @@ def test_build_then_search_with_source_and_date_filters(tmp_path):
             "before": sources(index.search(question, top_k=5, source="ops/*", before="2023-12-31")),
             "reopened": sources(Index.open("docs-index").search(question, top_k=1)),
         }))
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert found["report"] == [3, False]
     assert found["all"][0] == "ops/logs.md" and set(found["all"]) == set(CORPUS)
     assert set(found["ops"]) == {"ops/logs.md", "ops/backup.md"}
@@ -161,6 +167,7 @@ def test_the_example_in_docs_python_md_runs_as_written(tmp_path):
     for name, text in CORPUS.items():
         (tmp_path / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "docs" / name).write_text(text, encoding="utf-8")
-    found = run_script(example + "\nimport json\nprint(json.dumps([hit.citation.source for hit in answer.results]))\n",
-                       cwd=tmp_path)
+    found = run_script(
+        example + "\nimport json\nprint(json.dumps([hit.citation.source for hit in answer.results]))\n", cwd=tmp_path
+    )
     assert found == ["ops/logs.md"]

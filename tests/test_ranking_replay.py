@@ -8,11 +8,11 @@ import sys
 from dataclasses import replace
 
 import pytest
-
 from conftest import ROOT
+from test_section_lead import QUESTIONS, build_see_also
+
 from qa.config import Settings
 from qa.search.service import SearchService
-from test_section_lead import QUESTIONS, build_see_also
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ranking_replay  # noqa: E402
@@ -59,9 +59,7 @@ def test_the_replayed_qa_variant_ranks_exactly_as_the_search_service_every_time(
         assert replayed.rank(question, 20).ranked == live.rank(question, 20).ranked
 
 
-def test_the_anylead_variant_gives_a_one_line_section_the_lead_that_the_service_no_longer_does(
-    see_also_index, encoder
-):
+def test_the_anylead_variant_gives_a_one_line_section_the_lead_that_the_service_no_longer_does(see_also_index, encoder):
     live = SearchService.open(replace(Settings(), index_dir=see_also_index), encoder=encoder)
     ranked = live.rank(SEE_ALSO_QUESTION, 20).ranked
     chunks = live.store.chunks([chunk_id for chunk_id, _ in ranked])

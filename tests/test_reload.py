@@ -10,8 +10,8 @@ import time
 
 import httpx
 import pytest
-
 from conftest import ROOT, SEEDS, serving
+
 from qa.api.app import create_app
 from qa.config import Settings
 from qa.index.indexer import build_index
@@ -20,7 +20,12 @@ from qa.search.reload import LiveService
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from soak import answering_corpus  # noqa: E402  (the soak benchmark checks responses by the same rule)
 
-QUESTIONS = ["railway procuratorates", "green tea steeping", "Who led the research group?", "public interest litigation"]
+QUESTIONS = [
+    "railway procuratorates",
+    "green tea steeping",
+    "Who led the research group?",
+    "public interest litigation",
+]
 
 
 @pytest.fixture()
@@ -43,8 +48,14 @@ def _texts(root):
 
 def _build(corpus, index_dir, encoder):
     defaults = Settings()
-    build_index(corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
-                embed_title=defaults.embed_title)
+    build_index(
+        corpus,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+    )
 
 
 def test_server_reloads_rebuilt_index_under_load_without_errors_or_torn_responses(index_copy, other_corpus, encoder):
@@ -134,7 +145,9 @@ def test_broken_replacement_keeps_the_old_index_serving(index_copy, encoder):
     assert live.current().search("railway", 1).results
 
 
-def test_each_reload_is_logged_with_the_old_and_new_build_and_how_long_it_took(index_copy, other_corpus, encoder, caplog):
+def test_each_reload_is_logged_with_the_old_and_new_build_and_how_long_it_took(
+    index_copy, other_corpus, encoder, caplog
+):
     from qa.api.logs import JSONFormatter
     from qa.search.service import SearchService
 
@@ -146,6 +159,9 @@ def test_each_reload_is_logged_with_the_old_and_new_build_and_how_long_it_took(i
     record = next(r for r in caplog.records if r.name == "qa.reload")
     line = json.loads(JSONFormatter().format(record))
     assert line["message"] == "index reloaded" and line["seconds"] >= 0
-    assert line["old"] == {"created": before.created, "documents": before.counts["documents"],
-                           "chunks": before.counts["chunks"]}
+    assert line["old"] == {
+        "created": before.created,
+        "documents": before.counts["documents"],
+        "chunks": before.counts["chunks"],
+    }
     assert line["new"]["documents"] == 2 and line["new"]["created"] == live.current().manifest.created

@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import DATA, ROOT
+
 from qa.cli.main import main
 from qa.config import Settings
 from qa.embed.encoder import packaged_model_path
@@ -299,8 +299,11 @@ def test_only_the_pytorch_reranker_imports_torch_on_the_query_path(
 ):
     model = {"none": "", "onnx": str(tiny_onnx), "torch": str(tiny_model)}[backend]
     result = subprocess.run(
-        [sys.executable, "-c", _IMPORTS_AFTER_A_SEARCH, str(seeds_index), model], capture_output=True, text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300,
+        [sys.executable, "-c", _IMPORTS_AFTER_A_SEARCH, str(seeds_index), model],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
@@ -322,6 +325,10 @@ def test_rerank_settings_come_from_the_environment_and_the_depth_is_bounded():
 def test_the_latency_benchmark_times_every_backend_and_depth(seeds_index, tiny_model, tiny_onnx):
     rows = rerank_latency.measure(seeds_index, {"torch": tiny_model, "onnx": tiny_onnx}, [2, 5], QUESTIONS[:1], 1)
     assert [(backend, depth) for backend, depth, _ in rows] == [
-        ("none", 0), ("torch", 2), ("torch", 5), ("onnx", 2), ("onnx", 5)
+        ("none", 0),
+        ("torch", 2),
+        ("torch", 5),
+        ("onnx", 2),
+        ("onnx", 5),
     ]
     assert all(median > 0 for _, _, median in rows)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_cli import run_qa
 
 from qa.config import Settings
-from qa.ingest.formats import extract
-from qa.ingest.formats.rst import plain_title, rst_structure
 from qa.index.indexer import build_index
 from qa.ingest.corpus import format_suffix, scan_corpus
+from qa.ingest.formats import extract
+from qa.ingest.formats.rst import plain_title, rst_structure
 from qa.search.service import SearchService
-from test_cli import run_qa
 
 GUIDE = """\
 .. _guide:
@@ -71,7 +71,7 @@ Never boil an empty kettle: four characters make a title even when shorter than 
 
 def _titles(text):
     headings, _code = rst_structure(text)
-    return [(heading.level, heading.title, text[heading.start:].split("\n", 1)[0]) for heading in headings]
+    return [(heading.level, heading.title, text[heading.start :].split("\n", 1)[0]) for heading in headings]
 
 
 def test_titles_take_their_levels_from_the_order_their_adornments_first_appear():
@@ -100,14 +100,17 @@ def test_a_transition_a_directive_and_a_paragraph_line_are_not_titles():
     assert _titles("` `\n===\n\nText.\n") == []  # markup alone names no section
 
 
-@pytest.mark.parametrize(("title", "plain"), [
-    (":option:`--app <celery --app>` argument", "--app argument"),
-    ("New ``celery`` umbrella command", "New celery umbrella command"),
-    ("Why is Task.delay/apply\\*/the worker hanging?", "Why is Task.delay/apply*/the worker hanging?"),
-    ("Exchange is no longer *auto delete*", "Exchange is no longer auto delete"),
-    ("`Django <https://example.org>`_ and **you**", "Django and you"),
-    ("2*3*4 stays", "2*3*4 stays"),
-])
+@pytest.mark.parametrize(
+    ("title", "plain"),
+    [
+        (":option:`--app <celery --app>` argument", "--app argument"),
+        ("New ``celery`` umbrella command", "New celery umbrella command"),
+        ("Why is Task.delay/apply\\*/the worker hanging?", "Why is Task.delay/apply*/the worker hanging?"),
+        ("Exchange is no longer *auto delete*", "Exchange is no longer auto delete"),
+        ("`Django <https://example.org>`_ and **you**", "Django and you"),
+        ("2*3*4 stays", "2*3*4 stays"),
+    ],
+)
 def test_titles_read_as_rendered(title, plain):
     assert plain_title(title) == plain
 
@@ -131,9 +134,11 @@ def sphinx_corpus(tmp_path):
     """A Sphinx build's pages with their published sources, a source whose page is gone, and a README.rst."""
     root = tmp_path / "corpus"
     (root / "html" / "_sources" / "howto").mkdir(parents=True)
-    page = ("<html><head><title>Using Kettles</title></head><body><div role='main'><h1 id='kettles'>Using Kettles"
-            "</h1><p>Kettles boil water.</p><h2 id='filling'>Filling</h2><p>Fill the kettle to the line.</p>"
-            "</div></body></html>")
+    page = (
+        "<html><head><title>Using Kettles</title></head><body><div role='main'><h1 id='kettles'>Using Kettles"
+        "</h1><p>Kettles boil water.</p><h2 id='filling'>Filling</h2><p>Fill the kettle to the line.</p>"
+        "</div></body></html>"
+    )
     (root / "html" / "howto" / "kettles.html").parent.mkdir(parents=True)
     (root / "html" / "howto" / "kettles.html").write_text(page, encoding="utf-8")
     (root / "html" / "_sources" / "howto" / "kettles.rst.txt").write_text(GUIDE, encoding="utf-8")
@@ -151,7 +156,9 @@ def sphinx_corpus(tmp_path):
 def test_a_published_source_beside_its_page_is_skipped_naming_the_page(sphinx_corpus):
     scan = scan_corpus(sphinx_corpus)
     assert sorted(d.doc_id for d in scan.documents) == [
-        "README.rst", "html/_sources/teapots.rst.txt", "html/howto/kettles.html",
+        "README.rst",
+        "html/_sources/teapots.rst.txt",
+        "html/howto/kettles.html",
     ]
     reasons = {s.doc_id: s.reason for s in scan.skipped}
     assert reasons == {"html/_sources/howto/kettles.rst.txt": "the source of html/howto/kettles.html, which is indexed"}
@@ -169,7 +176,7 @@ def test_rst_passages_cite_their_section_exactly_through_the_index_and_the_cli(s
     assert (citation["source"], citation["title"]) == ("README.rst", "Tea project")
     assert citation["section"] == "Tea project › Installing"
     raw = (sphinx_corpus / "README.rst").read_text(encoding="utf-8")
-    assert raw[citation["start"]:citation["end"]] == hit["text"]
+    assert raw[citation["start"] : citation["end"]] == hit["text"]
     assert "pip install tea" in hit["text"]
     result = run_qa("index", sphinx_corpus, "--index", tmp_path / "cli-index", "--json", "--progress", "none")
     assert result.returncode == 0, result.stderr
@@ -194,9 +201,16 @@ def test_qa_index_names_the_first_skipped_files_and_counts_the_rest(tmp_path):
     assert len(json.loads(listed.stdout)["skipped"]) == 25
 
 
-@pytest.mark.parametrize(("pattern", "plain"), [
-    ("*a ", "*a *a"), ("**a b ", "**a b **a b"), (":r:` ", ":r: :r:"), ("``a`", "aaa"), ("`x` ", "x x x"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "plain"),
+    [
+        ("*a ", "*a *a"),
+        ("**a b ", "**a b **a b"),
+        (":r:` ", ":r: :r:"),
+        ("``a`", "aaa"),
+        ("`x` ", "x x x"),
+    ],
+)
 def test_a_hostile_megabyte_title_is_read_in_one_pass(pattern, plain):
     """Titles made of nothing but markup openings: a reading that backtracked per character (as a lazy ``.*?`` up
     to a backreference does) would take hours on a megabyte; this one reads them as text, once."""

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from conftest import SEEDS
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from conftest import SEEDS
 from qa.api.app import create_app
 from qa.config import Settings
 from qa.search.filters import _lower, _upper
@@ -93,7 +93,10 @@ def app(seeds_index, service):
 
 @schema.parametrize()
 @settings(
-    max_examples=40, deadline=None, derandomize=True, database=None,
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],  # each case runs the real model
 )
 def test_api_conforms_to_its_schema(case, app):

@@ -6,11 +6,15 @@ import dataclasses
 import json
 
 import pytest
-
 from conftest import DATA, SEEDS
+
 from qa.errors import DocumentNotFound, InvalidRequest
 
-QUESTIONS = [json.loads(line) for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+QUESTIONS = [
+    json.loads(line)
+    for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
 
 
 def test_labelled_questions_find_their_passage_in_the_top_five(service):
@@ -28,7 +32,10 @@ def test_labelled_questions_find_their_passage_in_the_top_five(service):
     mrr_at_10 = sum(1 / r for r in ranks if r is not None) / len(ranks)
     mean_length = sum(lengths) / len(lengths)
     # Reported with -rA / in the CI log; the thresholds are the product's bar, not tuned to pass.
-    print(f"\nseeds questions: n={len(ranks)} hit@5={hit_at_5:.3f} mrr@10={mrr_at_10:.3f} mean passage chars={mean_length:.0f}")
+    print(
+        f"\nseeds questions: n={len(ranks)} hit@5={hit_at_5:.3f} mrr@10={mrr_at_10:.3f} "
+        f"mean passage chars={mean_length:.0f}"
+    )
     assert hit_at_5 >= 0.8
 
 

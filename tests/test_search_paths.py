@@ -13,10 +13,10 @@ import pytest
 from conftest import DATA, ROOT, SEEDS
 
 from qa.config import Settings
-from qa.search.duplicates import group_duplicates
 from qa.index.indexer import build_index
-from qa.search.service import _DEEPER, SearchService
 from qa.index.sentence_vectors import SentenceVectors, dequantize
+from qa.search.duplicates import group_duplicates
+from qa.search.service import _DEEPER, SearchService
 
 DEFAULTS = Settings()
 BUILD = {

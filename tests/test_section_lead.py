@@ -84,9 +84,7 @@ def _service(index, encoder, lead: float) -> SearchService:
     return SearchService.open(settings, encoder=encoder)
 
 
-def test_section_leads_are_the_first_passage_under_each_heading_and_never_a_passage_without_one(
-    manual_index, encoder
-):
+def test_section_leads_are_the_first_passage_under_each_heading_and_never_a_passage_without_one(manual_index, encoder):
     service = _service(manual_index, encoder, 0.0)
     chunks = [chunk for chunk, _tokens in service.store.iter_chunks()]
     leads = service.store.section_leads([chunk.id for chunk in chunks])
@@ -131,17 +129,23 @@ def test_a_lead_just_below_a_later_passage_of_its_section_moves_above_it(manual_
     assert first == lead
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("SEE ALSO git-am(1), git-send-email(1)", False),
-    ("4. Advanced Foreign Key Constraint Features", False),
-    (" ".join(["word"] * 19), False),
-    (" ".join(["word"] * 20), True),
-    ("Stashing records the current state of the working directory and the index, and goes back to a clean working "
-     "directory.", True),
-    # Chinese is counted in the bigrams the keyword index holds: a run of 23 characters makes 22, one of 7 makes 6.
-    ("检察工作现代化的根本是检察人员的现代化水平提升", True),
-    ("检察工作现代化", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SEE ALSO git-am(1), git-send-email(1)", False),
+        ("4. Advanced Foreign Key Constraint Features", False),
+        (" ".join(["word"] * 19), False),
+        (" ".join(["word"] * 20), True),
+        (
+            "Stashing records the current state of the working directory and the index, "
+            "and goes back to a clean working directory.",
+            True,
+        ),
+        # Chinese is counted in the bigrams the keyword index holds: a run of 23 characters makes 22, one of 7 makes 6.
+        ("检察工作现代化的根本是检察人员的现代化水平提升", True),
+        ("检察工作现代化", False),
+    ],
+)
 def test_a_passage_states_something_from_twenty_words_counting_cjk_in_bigrams(text, expected):
     assert states_something(text) is expected
 

@@ -8,14 +8,14 @@ import shutil
 
 import numpy as np
 import pytest
+from test_update_cost import BUILD, _section, _vectors_by_passage
 
 import qa.index.indexer
-from qa.text.chunking import chunk_text, known_pieces, pieces
-from qa.ingest.formats.rst import rst_structure
-from qa.ingest.formats.text import markdown_structure
 from qa.index.manifest import Manifest
 from qa.index.segments import open_store
-from test_update_cost import BUILD, _section, _vectors_by_passage
+from qa.ingest.formats.rst import rst_structure
+from qa.ingest.formats.text import markdown_structure
+from qa.text.chunking import chunk_text, known_pieces, pieces
 
 NAMES = ("eggs", "bread", "soup", "tea", "jam")
 
@@ -104,8 +104,9 @@ def test_an_update_reusing_unchanged_sections_equals_a_clean_build(edit, corpus,
     assert _newest_files(index_dir) == _newest_files(without_reuse)
 
 
-def test_sections_a_changed_file_shares_with_its_earlier_version_are_not_counted_again(corpus, tmp_path, encoder,
-                                                                                     monkeypatch):
+def test_sections_a_changed_file_shares_with_its_earlier_version_are_not_counted_again(
+    corpus, tmp_path, encoder, monkeypatch
+):
     index_dir = tmp_path / "index"
     qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
     path = corpus / "kitchen.md"
@@ -126,8 +127,9 @@ def _rst_file(sections: list[str]) -> str:
     return "=============\nKitchen notes\n=============\n\nThe notes of the kitchen::\n\n    kettle.boil()\n\n" + body
 
 
-def test_a_changed_rst_file_reuses_its_unchanged_sections_and_equals_a_clean_build(corpus, tmp_path, encoder,
-                                                                                    monkeypatch):
+def test_a_changed_rst_file_reuses_its_unchanged_sections_and_equals_a_clean_build(
+    corpus, tmp_path, encoder, monkeypatch
+):
     (corpus / "kitchen.rst").write_text(_rst_file(list(NAMES)))
     index_dir = tmp_path / "index"
     qa.index.indexer.build_index(corpus, index_dir, encoder, **BUILD)
@@ -170,8 +172,10 @@ def _generated_markdown(rng: random.Random, words: list[str]) -> str:
                 lines = [" ".join(rng.choices(words, k=rng.randint(1, 8))) for _ in range(rng.randint(1, 6))]
                 parts.append("```\n" + "\n".join(lines) + "\n```\n\n")
             else:
-                sentences = [" ".join(rng.choices(words, k=rng.randint(1, 40))) + rng.choice(".!?,")
-                             for _ in range(rng.randint(1, 12))]
+                sentences = [
+                    " ".join(rng.choices(words, k=rng.randint(1, 40))) + rng.choice(".!?,")
+                    for _ in range(rng.randint(1, 12))
+                ]
                 parts.append(" ".join(sentences) + "\n\n")
     return "".join(parts)
 
@@ -192,16 +196,22 @@ def _generated_rst(rng: random.Random, words: list[str]) -> str:
                 lines = [" ".join(rng.choices(words, k=rng.randint(1, 8))) for _ in range(rng.randint(1, 6))]
                 parts.append("For example::\n\n" + "".join(f"    {line}\n" for line in lines) + "\n")
             else:
-                sentences = [" ".join(rng.choices(words, k=rng.randint(1, 40))) + rng.choice(".!?,")
-                             for _ in range(rng.randint(1, 12))]
+                sentences = [
+                    " ".join(rng.choices(words, k=rng.randint(1, 40))) + rng.choice(".!?,")
+                    for _ in range(rng.randint(1, 12))
+                ]
                 parts.append(" ".join(sentences) + "\n\n")
     return "".join(parts)
 
 
-@pytest.mark.parametrize(("generated", "structure", "seed"), [
-    (_generated_markdown, markdown_structure, 11),
-    (_generated_rst, rst_structure, 12),
-], ids=["markdown", "rst"])
+@pytest.mark.parametrize(
+    ("generated", "structure", "seed"),
+    [
+        (_generated_markdown, markdown_structure, 11),
+        (_generated_rst, rst_structure, 12),
+    ],
+    ids=["markdown", "rst"],
+)
 def test_chunking_piece_by_piece_gives_the_passages_of_the_whole_text(encoder, generated, structure, seed):
     """On generated Markdown and reStructuredText (whose titles are two or three lines) with the real tokenizer, at
     three passage sizes: chunked piece by piece (none known) or with every piece taken from a chunking of the same

@@ -8,17 +8,17 @@ import os
 from dataclasses import replace
 
 import pytest
-
 from conftest import WordCounter
-from qa.text.chunking import chunk_text
+from test_cli import run_qa
+
 from qa.config import Settings
-from qa.search.filters import SearchFilter
-from qa.ingest.formats import Heading
 from qa.index.indexer import build_index
 from qa.ingest.corpus import scan_corpus
+from qa.ingest.formats import Heading
+from qa.search.filters import SearchFilter
 from qa.search.service import SearchService
+from qa.text.chunking import chunk_text
 from qa.text.sections import SEPARATOR, heading_paths, place
-from test_cli import run_qa
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -92,7 +92,11 @@ def test_a_code_block_longer_than_a_passage_is_cut_between_lines():
 def test_heading_paths_nest_by_level_and_allow_skipped_levels():
     headings = [Heading(0, 1, "A"), Heading(5, 3, "C"), Heading(9, 2, "B"), Heading(12, 3, "D"), Heading(20, 1, "E")]
     assert heading_paths(headings) == [
-        "A", f"A{SEPARATOR}C", f"A{SEPARATOR}B", f"A{SEPARATOR}B{SEPARATOR}D", "E",
+        "A",
+        f"A{SEPARATOR}C",
+        f"A{SEPARATOR}B",
+        f"A{SEPARATOR}B{SEPARATOR}D",
+        "E",
     ]
 
 
@@ -177,7 +181,9 @@ def test_the_cli_and_http_report_undated_documents_left_out(undated_service):
 def test_cli_prints_passages_with_their_line_breaks(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    example = ">>> f.readline()\n'This is the first line of the file.\\n'\n>>> f.readline()\n'Second line of the file\\n'"
+    example = (
+        ">>> f.readline()\n'This is the first line of the file.\\n'\n>>> f.readline()\n'Second line of the file\\n'"
+    )
     (corpus / "files.txt").write_text(f"Reading files\n\nTo read a line, call readline:\n\n{example}\n")
     index_dir = tmp_path / "index"
     assert run_qa("index", corpus, "--index", index_dir).returncode == 0
@@ -232,7 +238,8 @@ def test_a_short_preamble_before_the_first_heading_joins_the_first_section():
     chunks = chunk_text(text, size=64, overlap=8, count_tokens=WordCounter(), boundaries=[heading])
     assert len(chunks) == 1 and chunks[0].start == 0 and chunks[0].text.endswith("logrotate.")
     long_preamble = "An introduction that runs on for a while. " * 12 + "\n"
-    chunks = chunk_text(long_preamble + text[heading:], size=64, overlap=8, count_tokens=WordCounter(),
-                        boundaries=[len(long_preamble)])
+    chunks = chunk_text(
+        long_preamble + text[heading:], size=64, overlap=8, count_tokens=WordCounter(), boundaries=[len(long_preamble)]
+    )
     assert len(long_preamble) in [c.start for c in chunks]  # a real preamble stays its own section
     assert all(c.end <= len(long_preamble) or c.start >= len(long_preamble) for c in chunks)

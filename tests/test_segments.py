@@ -12,18 +12,18 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import SEEDS
+from test_cli import run_qa
 
 import qa.index.indexer
 import qa.index.snapshot
-from conftest import SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
-from qa.search.filters import SearchFilter
 from qa.index.indexer import build_index
 from qa.index.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE, Manifest
-from qa.search.service import SearchService
 from qa.index.segments import segments_of
-from test_cli import run_qa
+from qa.search.filters import SearchFilter
+from qa.search.service import SearchService
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -204,6 +204,7 @@ def test_vectors_of_a_segmented_index_equal_a_clean_builds_by_passage(segmented,
     ours = SearchService.open(Settings(index_dir=segmented["index"]), encoder=encoder)
     clean = SearchService.open(Settings(index_dir=segmented["clean"]), encoder=encoder)
     try:
+
         def by_passage(service):
             ids = [int(i) for i in service.dense.vectors.ids]
             chunks = service.store.chunks(ids)
@@ -320,5 +321,7 @@ def test_a_segmented_index_read_from_its_mapped_sentence_files_answers_as_a_clea
 ):
     import qa.index.sentence_vectors
 
-    monkeypatch.setattr(qa.index.sentence_vectors, "MAX_MEMORY_BYTES", 0)  # every passage's sentences read from the files
+    monkeypatch.setattr(
+        qa.index.sentence_vectors, "MAX_MEMORY_BYTES", 0
+    )  # every passage's sentences read from the files
     assert _answers(segmented["index"], encoder) == _answers(segmented["clean"], encoder)

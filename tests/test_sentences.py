@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import DATA
-from qa.search.service import SearchService
-from qa.index.sentence_vectors import SentenceFile, SentenceFileWriter, SentenceVectors, dequantize, quantize
 
-QUESTIONS = [json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()]
+from qa.index.sentence_vectors import SentenceFile, SentenceFileWriter, SentenceVectors, dequantize, quantize
+from qa.search.service import SearchService
+
+QUESTIONS = [
+    json.loads(line)["question"] for line in (DATA / "seeds_questions.jsonl").read_text(encoding="utf-8").splitlines()
+]
 
 
 def _all_chunk_ids(service) -> list[int]:
@@ -129,8 +131,8 @@ def test_the_sentences_file_gives_back_each_passages_codes_in_a_quarter_of_float
 def test_the_store_holds_no_vectors_and_the_sentences_file_one_8_bit_row_per_sentence(seeds_index):
     import sqlite3
 
-    from qa.text.chunking import split_sentences
     from qa.index.manifest import DATABASE_FILE, SENTENCES_FILE
+    from qa.text.chunking import split_sentences
 
     db = sqlite3.connect(seeds_index / DATABASE_FILE)
     try:
@@ -141,5 +143,5 @@ def test_the_store_holds_no_vectors_and_the_sentences_file_one_8_bit_row_per_sen
     assert "embeddings" not in tables
     stored = SentenceFile.load(seeds_index / SENTENCES_FILE)
     assert sorted(texts) == stored.ids.tolist()
-    for chunk_id, (codes, scales) in stored.all().items():
+    for chunk_id, (codes, _scales) in stored.all().items():
         assert codes.dtype == np.int8 and codes.shape == (len(split_sentences(texts[chunk_id])), 384)

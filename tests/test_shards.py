@@ -13,27 +13,34 @@ from types import SimpleNamespace
 import httpx
 import numpy as np
 import pytest
-
 from conftest import SEEDS, serving
+from test_cli import run_qa
+from test_segments import edit_seeds
+
 from qa.config import Settings
+from qa.distributed.shard_router import ShardedVectors, ShardMap, open_sharded
+from qa.distributed.shards import SHARDS_FILE, ShardServer, build_shards, partition, read_layout, shard_of
 from qa.errors import ConfigError, CorpusError, ShardChanged, ShardUnavailable
-from qa.search.filters import SearchFilter
 from qa.index.indexer import build_index
 from qa.ingest.corpus import CorpusScan, Document, Skipped
 from qa.ingest.metadata import Metadata
+from qa.search.filters import SearchFilter
 from qa.search.service import SearchService
-from qa.distributed.shard_router import ShardMap, ShardedVectors, open_sharded
-from qa.distributed.shards import SHARDS_FILE, ShardServer, build_shards, partition, read_layout, shard_of
-from test_cli import run_qa
-from test_segments import edit_seeds
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
 QUESTIONS = [json.loads(line)["question"] for line in (SEEDS.parent / "tests/data/seeds_questions.jsonl").open()]
-QUESTIONS += ["railway procuratorates", "lighthouse keepers and their foghorns", "How long does green tea steep?",
-              "检察院", "tea"]
+QUESTIONS += [
+    "railway procuratorates",
+    "lighthouse keepers and their foghorns",
+    "How long does green tea steep?",
+    "检察院",
+    "tea",
+]
 FILTERS = {
-    "no-filter": None, "source": SearchFilter.of(source="00[0-2]*"), "after": SearchFilter.of(after="2024-07"),
+    "no-filter": None,
+    "source": SearchFilter.of(source="00[0-2]*"),
+    "after": SearchFilter.of(after="2024-07"),
     "before": SearchFilter.of(before="2024-06-30"),
 }
 
@@ -55,8 +62,10 @@ def same_answers(expected: dict, got: dict) -> bool:
 
 def _ties(results: list[dict]) -> list[list[dict]]:
     """Results in runs of equal score, without their rank (which numbers places, not passages)."""
-    return [[{k: v for k, v in hit.items() if k != "rank"} for hit in run]
-            for _, run in groupby(results, key=lambda hit: hit["score"])]
+    return [
+        [{k: v for k, v in hit.items() if k != "rank"} for hit in run]
+        for _, run in groupby(results, key=lambda hit: hit["score"])
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +97,12 @@ def _document(doc_id, *aliases):
 
 def test_partition_puts_each_document_with_its_aliases_in_the_shard_its_path_hashes_to():
     documents = [_document(f"d{n}.txt", f"copy/d{n}.txt") for n in range(20)]
-    scan = CorpusScan(root=SEEDS, documents=documents, skipped=[Skipped("bad.bin", "unsupported")],
-                      stats={path: "stat" for d in documents for path in (d.doc_id, *d.aliases)})
+    scan = CorpusScan(
+        root=SEEDS,
+        documents=documents,
+        skipped=[Skipped("bad.bin", "unsupported")],
+        stats={path: "stat" for d in documents for path in (d.doc_id, *d.aliases)},
+    )
     parts = partition(scan, 3)
     assert sorted(d.doc_id for part in parts for d in part.documents) == sorted(d.doc_id for d in documents)
     for number, part in enumerate(parts):
@@ -117,7 +130,9 @@ def test_the_id_map_numbers_documents_in_corpus_order_whatever_each_shard_number
     assert ids.rows_to_global(0, [7, 1]).tolist() == [1, 3]
     grouped = ids.to_local([10, 1, 9, 3])
     assert {s: (p.tolist(), local.tolist()) for s, (p, local) in grouped.items()} == {
-        0: ([1, 2], [10, 3]), 1: ([0, 3], [5, 1])}
+        0: ([1, 2], [10, 3]),
+        1: ([0, 3], [5, 1]),
+    }
     rows = ids.rows_to_local([4, 2])
     assert {s: local.tolist() for s, (_, local) in rows.items()} == {1: [2, 1]}
 
@@ -128,8 +143,10 @@ def test_sharded_vectors_merge_by_score_and_break_ties_by_global_id():
         kind, manifest = "exact", SimpleNamespace(dimension=2)
 
         def ask(self, requests):
-            answers = {0: (np.array([[0.9, 0.5, 0.1]], np.float32), np.array([[2, 1, 3]])),
-                       1: (np.array([[0.5, 0.4]], np.float32), np.array([[3, -1]]))}
+            answers = {
+                0: (np.array([[0.9, 0.5, 0.1]], np.float32), np.array([[2, 1, 3]])),
+                1: (np.array([[0.5, 0.4]], np.float32), np.array([[3, -1]])),
+            }
             return {shard: answers[shard] for shard in requests}
 
     view = FakeView()
@@ -155,7 +172,8 @@ def test_two_shards_answer_every_question_as_the_unsharded_index_does(service, s
 
 
 def test_section_leads_rank_through_the_shards_as_in_one_index(tmp_path, encoder):
-    from test_section_lead import MANUAL, PROSE, QUESTIONS as MANUAL_QUESTIONS
+    from test_section_lead import MANUAL, PROSE
+    from test_section_lead import QUESTIONS as MANUAL_QUESTIONS
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import gzip
 
-from qa.ingest.formats.text import read_plain
 from qa.ingest.corpus import scan_corpus
+from qa.ingest.formats.text import read_plain
 
 # grotty's output as Debian ships it in man-db-manual.txt.gz: SGR escapes for bold and underline.
-ANSI_MANUAL = (b"\x1b[1mman-db - the database cached manual pager suite\x1b[0m\n"
-               b"   \x1b[4mColin\x1b[24m \x1b[4mWatson\x1b[24m\n"
-               b"\x1b[1mUNIX \x1b[22mis a registered trademark.\n")
+ANSI_MANUAL = (
+    b"\x1b[1mman-db - the database cached manual pager suite\x1b[0m\n"
+    b"   \x1b[4mColin\x1b[24m \x1b[4mWatson\x1b[24m\n"
+    b"\x1b[1mUNIX \x1b[22mis a registered trademark.\n"
+)
 # nroff's overstrikes, as `man ls | col -b` would have removed: bold by striking twice, underline by an underscore.
 OVERSTRUCK = b"N\x08NA\x08AM\x08ME\x08E\n    l\x08ls\x08s - list _\x08d_\x08i_\x08r contents\n"
 
 
 def test_ansi_escape_sequences_are_not_text():
     assert read_plain(ANSI_MANUAL).text == (
-        "man-db - the database cached manual pager suite\n   Colin Watson\nUNIX is a registered trademark.\n")
+        "man-db - the database cached manual pager suite\n   Colin Watson\nUNIX is a registered trademark.\n"
+    )
 
 
 def test_overstruck_characters_read_as_the_terminal_shows_them():

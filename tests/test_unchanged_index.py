@@ -9,13 +9,13 @@ import shutil
 import time
 
 import pytest
-
 from conftest import SEEDS
+from test_cli import run_qa
+
 from qa.config import Settings
 from qa.index.indexer import build_index, ensure_index, unchanged_since_build
-from qa.ingest.corpus import corpus_stamp
 from qa.index.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE
-from test_cli import run_qa
+from qa.ingest.corpus import corpus_stamp
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -74,8 +74,15 @@ def test_an_unchanged_corpus_is_recognised_from_the_file_system_without_a_scan(c
 
     monkeypatch.setattr(qa.index.indexer, "scan_corpus", no_scan)
     assert _fresh(built, corpus, encoder)
-    args = dict(corpus=corpus, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-                defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"), load_model=None)
+    args = dict(
+        corpus=corpus,
+        default_corpus=None,
+        model=None,
+        chunk_size=None,
+        chunk_overlap=None,
+        defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"),
+        load_model=None,
+    )
     assert ensure_index(built, **args) == (None, None)
 
 
@@ -150,8 +157,15 @@ def test_serving_an_index_whose_text_other_code_extracted_brings_it_up_to_date(c
 
     before = _identity(built)
     monkeypatch.setattr(qa.index.indexer, "extractor_version", lambda: "another extractor")
-    args = dict(corpus=corpus, default_corpus=None, model=None, chunk_size=None, chunk_overlap=None,
-                defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"), load_model=lambda name, precision: encoder)
+    args = dict(
+        corpus=corpus,
+        default_corpus=None,
+        model=None,
+        chunk_size=None,
+        chunk_overlap=None,
+        defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"),
+        load_model=lambda name, precision: encoder,
+    )
     report, reason = ensure_index(built, **args)
     assert reason == "its documents were read by another version of qa's document readers"
     assert report is not None and (report.rewritten, report.unchanged) == (False, 3)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_unchanged_index import _documents
 
 from qa.config import Settings
 from qa.index.indexer import build_index
 from qa.ingest.corpus import ReusableFile, corpus_stamp, scan_corpus
 from qa.search.service import SearchService
-from test_unchanged_index import _documents
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
@@ -155,7 +155,8 @@ def test_a_reused_scan_equals_a_fresh_one_and_keeps_the_stamp(corpus):
     fresh = scan_corpus(corpus)
     reuse = {
         path: ReusableFile(fresh.stats[path], document)
-        for document in fresh.documents for path in (document.doc_id, *document.aliases)
+        for document in fresh.documents
+        for path in (document.doc_id, *document.aliases)
     }
     again = scan_corpus(corpus, reuse=reuse)
     assert again.reused == 4

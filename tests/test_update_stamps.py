@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from test_unchanged_index import _documents
+from test_update_cost import BUILD, _section, notes
 
 import qa.cli.main
 import qa.ingest.corpus
 from qa.index.indexer import build_index, reusable_files
-from qa.ingest.corpus import scan_corpus, walk_corpus
 from qa.index.store import StoreWriter
-from test_unchanged_index import _documents
-from test_update_cost import BUILD, _section, notes
+from qa.ingest.corpus import scan_corpus, walk_corpus
 
 
 @pytest.fixture()
@@ -70,7 +70,7 @@ def test_files_taken_from_the_index_name_their_row_and_carry_no_text(corpus, tmp
     build_index(corpus, index_dir, encoder, **BUILD)
     reuse = reusable_files(index_dir, "main")
     assert sorted(reuse) == ["a.md", "b.md", "sub/c.md"]
-    for path, known in reuse.items():
+    for known in reuse.values():
         assert known.document.text == "" and known.document.stored is not None
         assert known.document.stored.store  # the store's checksum in the manifest
     assert len({known.document.stored.row for known in reuse.values()}) == 3

@@ -9,9 +9,9 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import DATA, SEEDS
 
 import qa.index.vectors as vectors_module
-from conftest import DATA, SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
 from qa.index.indexer import build_index
@@ -24,9 +24,9 @@ from qa.index.manifest import (
     Manifest,
     file_checksum,
 )
-from qa.search.service import SearchService
 from qa.index.snapshot import open_snapshot
 from qa.index.vectors import APPROXIMATE, EXACT, VectorIndex
+from qa.search.service import SearchService
 
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)

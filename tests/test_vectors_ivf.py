@@ -7,15 +7,15 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DATA, SEEDS
 
 import qa.index.vectors as vectors_module
-from conftest import DATA, SEEDS
 from qa.config import Settings
 from qa.errors import IndexCorrupt
 from qa.index.indexer import build_index
 from qa.index.manifest import CODES_FILE, VECTORS_FILE
-from qa.search.service import SearchService
 from qa.index.vectors import APPROXIMATE, VectorIndex
+from qa.search.service import SearchService
 
 N = 8_000
 CLUSTERS = 40
@@ -181,19 +181,30 @@ def seeds_with_codes(encoder, tmp_path_factory):
             patch.setattr(vectors_module, "APPROXIMATE_MIN_VECTORS", 50)
             patch.setattr(vectors_module, "IVF_MIN_VECTORS", ivf_min)
             defaults = Settings()
-            build_index(SEEDS, index_dir, encoder, chunk_size=defaults.chunk_size,
-                        chunk_overlap=defaults.chunk_overlap, embed_title=defaults.embed_title)
+            build_index(
+                SEEDS,
+                index_dir,
+                encoder,
+                chunk_size=defaults.chunk_size,
+                chunk_overlap=defaults.chunk_overlap,
+                embed_title=defaults.embed_title,
+            )
         built[kind] = index_dir
     return built
 
 
 def test_a_service_over_inverted_codes_gives_the_answers_of_one_over_flat_codes(seeds_with_codes, encoder):
-    services = {kind: SearchService.open(Settings(index_dir=path), encoder=encoder)
-                for kind, path in seeds_with_codes.items()}
+    services = {
+        kind: SearchService.open(Settings(index_dir=path), encoder=encoder) for kind, path in seeds_with_codes.items()
+    }
     assert services["inverted"].dense.vectors.lists > 0 and services["flat"].dense.vectors.lists == 0
     for question in QUESTIONS:
         for mode in ("hybrid", "dense"):
-            answers = {kind: [(h.citation.source, h.citation.start, h.citation.end)
-                              for h in service.search(question, 5, mode=mode).results]
-                       for kind, service in services.items()}
+            answers = {
+                kind: [
+                    (h.citation.source, h.citation.start, h.citation.end)
+                    for h in service.search(question, 5, mode=mode).results
+                ]
+                for kind, service in services.items()
+            }
             assert answers["inverted"] == answers["flat"], (question, mode)

@@ -190,7 +190,6 @@ def test_odd_dimensions_stay_exact():
     assert VectorIndex.build(np.arange(1_500, dtype=np.int64), vectors, exact_max=1_000).kind == EXACT
 
 
-
 def test_reranking_in_parallel_slices_gives_the_scores_of_one_pass(data, approximate, monkeypatch):
     # The approximate index scores its candidate rows in slices on a pool of threads (so that reads of rows not in
     # memory overlap); every id and score must be the one a single pass over all candidates gives.

@@ -1,6 +1,6 @@
-"""Checking quotes (`qa verify`, POST /verify, `qa.search.verify`): every verdict on the real seeds index and model, each
-format (a PDF quote across a page break, HTML with nested tags, a DOCX table cell), citations checked and corrected,
-and the CLI in a subprocess and HTTP through the real app."""
+"""Checking quotes (`qa verify`, POST /verify, `qa.search.verify`): every verdict on the real seeds index and model,
+each format (a PDF quote across a page break, HTML with nested tags, a DOCX table cell), citations checked and
+corrected, and the CLI in a subprocess and HTTP through the real app."""
 
 from __future__ import annotations
 
@@ -15,13 +15,18 @@ import httpx
 import pytest
 from conftest import ROOT, SEEDS
 
-from qa.text.chunking import split_sentences
 from qa.config import Settings
 from qa.errors import InvalidRequest
-from qa.text.quotes import clean_quote, fold
 from qa.search.verify import (
-    APPROXIMATE_MIN_SIMILARITY, MAX_ALIGNED_CHARS, GivenCitation, Verifier, specifics, unmatched_specifics,
+    APPROXIMATE_MIN_SIMILARITY,
+    MAX_ALIGNED_CHARS,
+    GivenCitation,
+    Verifier,
+    specifics,
+    unmatched_specifics,
 )
+from qa.text.chunking import split_sentences
+from qa.text.quotes import clean_quote, fold
 
 SOURCE = "002_7611d074bac0c8e6.txt"
 SENTENCE = "They went to Anshun, Guiyang and other places in Guizhou for research."
@@ -211,8 +216,9 @@ def test_a_text_too_long_to_align_is_still_found_exact_and_otherwise_judged_by_s
     from qa.index.indexer import build_index
     from qa.search.service import SearchService
 
-    items = [f"crate {n} of {['apples', 'pears', 'plums', 'quinces'][n % 4]} weighing {n + 20} kilograms"
-             for n in range(80)]
+    items = [
+        f"crate {n} of {['apples', 'pears', 'plums', 'quinces'][n % 4]} weighing {n + 20} kilograms" for n in range(80)
+    ]
     sentence = "The inventory of the cold store lists " + ", ".join(items) + "."
     assert len(sentence) > MAX_ALIGNED_CHARS
     corpus = tmp_path / "corpus"

@@ -1,5 +1,5 @@
-"""benchmarks/verify_support.py measures what qa.search.verify scores: its current-model row reads the same candidates and
-features as the verifier, on the real seeds index and model, and its pure pieces (AUC, the fit over named features)
+"""benchmarks/verify_support.py measures what qa.search.verify scores: its current-model row reads the same candidates
+and features as the verifier, on the real seeds index and model, and its pure pieces (AUC, the fit over named features)
 do what the tables say."""
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def test_auc_is_the_chance_a_paraphrase_outscores_a_fabrication(paraphrase_score
 
 
 def test_the_fit_over_named_features_separates_what_it_is_given():
-    items = [
-        verify_quotes.Item("a", "", "supported", features={"x": 1.0 + i / 10, "y": 0.0}) for i in range(10)
-    ] + [verify_quotes.Item("b", "", "not_found", features={"x": -1.0 - i / 10, "y": 0.0}) for i in range(10)]
+    items = [verify_quotes.Item("a", "", "supported", features={"x": 1.0 + i / 10, "y": 0.0}) for i in range(10)] + [
+        verify_quotes.Item("b", "", "not_found", features={"x": -1.0 - i / 10, "y": 0.0}) for i in range(10)
+    ]
     model = verify_quotes.fit_support(items, steps=2000, names=("x", "y"))
     assert len(model.weights) == 2 and model.weights[0] > 0
     for item in items:

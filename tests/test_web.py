@@ -17,17 +17,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import SEEDS, serving
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import SEEDS, serving
 from qa.api.app import create_app
 from qa.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium reaches for Google's services, which a closed network refuses.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 KEY = "web-page-key-0123456789"
 DESKTOP = {"width": 1280, "height": 800}
@@ -51,17 +57,17 @@ The keeper's cat sleeps on the log when it is not being written.
 # Emoji and a CJK Extension B character are one code point each in Python but two UTF-16 units in JavaScript:
 # a page that sliced with the service's offsets directly would highlight the wrong characters.
 ASTRAL_DOC = (
-    "Notes on the octopus \U0001F419\U0001F419\U0001F419\n\n"
+    "Notes on the octopus \U0001f419\U0001f419\U0001f419\n\n"
     + "".join(
-        f"Tide table {n} \U0001F30A: low water at {n} o'clock, the harbour wall \U0001F9F1 dries and gulls \U0001F426 "
+        f"Tide table {n} \U0001f30a: low water at {n} o'clock, the harbour wall \U0001f9f1 dries and gulls \U0001f426 "
         f"gather on the mud flats. "
         for n in range(1, 13)
     )
     + "\n\n"
-    "Cephalopods \U00020000 are clever animals \U0001F9E0. "
-    "An octopus has three hearts \U0001F499\U0001F499\U0001F499 and blue blood. "
-    "Two hearts pump blood through the gills and one through the rest of the body \U0001F30A.\n\n"
-    "Octopuses can taste with their arms \U0001F419 and change colour in an instant.\n"
+    "Cephalopods \U00020000 are clever animals \U0001f9e0. "
+    "An octopus has three hearts \U0001f499\U0001f499\U0001f499 and blue blood. "
+    "Two hearts pump blood through the gills and one through the rest of the body \U0001f30a.\n\n"
+    "Octopuses can taste with their arms \U0001f419 and change colour in an instant.\n"
 )
 
 
@@ -119,7 +125,11 @@ def web_service(tmp_path_factory, encoder):
     index_dir = tmp_path_factory.mktemp("web-index") / "embeddings"
     defaults = Settings()
     build_index(
-        corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
+        corpus,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
         embed_title=defaults.embed_title,
     )
     return SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
@@ -545,9 +555,10 @@ def test_the_page_names_the_index_it_searches_and_its_size(page, base_url, api):
 @pytest.fixture(scope="module")
 def manual_url(tmp_path_factory, encoder):
     """A service over an HTML manual with headings and a two-page PDF: citations with sections and pages."""
+    from test_formats import minimal_pdf
+
     from qa.index.indexer import build_index
     from qa.search.service import SearchService
-    from test_formats import minimal_pdf
 
     corpus = tmp_path_factory.mktemp("manual-corpus")
     (corpus / "guide.html").write_text(
@@ -556,14 +567,24 @@ def manual_url(tmp_path_factory, encoder):
         "<h2 id='tides'>Tides</h2><p>Low water at the harbour wall comes twice a day.</p></main></body></html>",
         encoding="utf-8",
     )
-    (corpus / "report.pdf").write_bytes(minimal_pdf([
-        ["Annual report", "The lighthouse keeper writes the annual report each winter."],
-        ["Moorings", "Boats moor along the north quay, where the water is deepest at low tide."],
-    ]))
+    (corpus / "report.pdf").write_bytes(
+        minimal_pdf(
+            [
+                ["Annual report", "The lighthouse keeper writes the annual report each winter."],
+                ["Moorings", "Boats moor along the north quay, where the water is deepest at low tide."],
+            ]
+        )
+    )
     index_dir = tmp_path_factory.mktemp("manual-index") / "manual"
     defaults = Settings()
-    build_index(corpus, index_dir, encoder, chunk_size=defaults.chunk_size, chunk_overlap=defaults.chunk_overlap,
-                embed_title=defaults.embed_title)
+    build_index(
+        corpus,
+        index_dir,
+        encoder,
+        chunk_size=defaults.chunk_size,
+        chunk_overlap=defaults.chunk_overlap,
+        embed_title=defaults.embed_title,
+    )
     service = SearchService.open(Settings(index_dir=index_dir), encoder=encoder)
     with serving(create_app(Settings(index_dir=index_dir), service=service)) as url:
         yield url

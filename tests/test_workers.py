@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import free_port, wait_for_server
+
 from qa.api.server import protocol_factory
 from qa.config import Settings
 from qa.errors import ConfigError
@@ -48,9 +48,17 @@ def _wait_for(condition, timeout: float = 120) -> None:
 
 def test_settings_pass_to_a_worker_through_the_environment_unchanged():
     settings = Settings(
-        index_dir=Path("/srv/idx"), model="all-MiniLM-L6-v2", top_k=3, dense_weight=0.35, embed_title=False,
-        cors_origins=("https://a.example", "https://b.example:8443"), api_key=API_KEY, workers=3,
-        log_questions=True, reload_interval=0.5, html_content="all",
+        index_dir=Path("/srv/idx"),
+        model="all-MiniLM-L6-v2",
+        top_k=3,
+        dense_weight=0.35,
+        embed_title=False,
+        cors_origins=("https://a.example", "https://b.example:8443"),
+        api_key=API_KEY,
+        workers=3,
+        log_questions=True,
+        reload_interval=0.5,
+        html_content="all",
     )
     assert Settings.from_env(environ=settings.environment()) == settings
     assert Settings.from_env(environ=Settings().environment()) == Settings()
@@ -71,10 +79,25 @@ def test_an_impossible_worker_count_is_refused(workers):
 def test_workers_answer_with_the_resolved_settings_and_a_dead_one_is_replaced(seeds_index):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--index", str(seeds_index), "--no-build", "--port", str(port),
-         "--workers", "2", "--api-key", API_KEY],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "QA_TOP_K": "2"}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "serve",
+            "--index",
+            str(seeds_index),
+            "--no-build",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--api-key",
+            API_KEY,
+        ],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "QA_TOP_K": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {API_KEY}"}
@@ -98,7 +121,9 @@ def test_workers_answer_with_the_resolved_settings_and_a_dead_one_is_replaced(se
 
         def answers() -> bool:
             try:
-                return httpx.get(f"{url}/search", params={"q": QUESTION}, headers=headers, timeout=30).status_code == 200
+                return (
+                    httpx.get(f"{url}/search", params={"q": QUESTION}, headers=headers, timeout=30).status_code == 200
+                )
             except httpx.HTTPError:
                 return False
 

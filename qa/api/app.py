@@ -22,11 +22,11 @@ from qa.api.mcp import MCPEndpoint
 from qa.api.metrics import Metrics
 from qa.api.metrics import router as metrics_router
 from qa.api.openapi import document_request_ids
-from qa.api.routes import router
 from qa.api.route_lookup import matching_routes, slash_redirect
+from qa.api.routes import router
 from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, error_response
-from qa.api.web import router as web_router
 from qa.api.telemetry import RequestTelemetry
+from qa.api.web import router as web_router
 from qa.config import Settings
 from qa.errors import IndexNotFound, QAError
 from qa.search.reload import LiveService
@@ -51,7 +51,8 @@ def create_app(
     """A new app serving the index named by ``settings`` (or an already opened ``service``).
 
     A sharded index (``qa index --shards N``) is served through its shards: ``shards`` are clients of shards
-    served elsewhere (qa.distributed.shard_serving), or, when None, every shard is opened in this process (qa.distributed.shard_router).
+    served elsewhere (qa.distributed.shard_serving), or, when None, every shard is opened in this process
+    (qa.distributed.shard_router).
 
     When the index cannot be opened the app still starts: /health reports why and searches answer 503
     until an index appears. While the app runs, a replaced index directory is reloaded every
@@ -138,8 +139,11 @@ def create_app(
         _document_bearer_auth(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=list(CORS_METHODS),
-            allow_headers=list(CORS_HEADERS), expose_headers=[REQUEST_ID_HEADER],
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_HEADERS),
+            expose_headers=[REQUEST_ID_HEADER],
         )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics, fastapi_app=app)  # outermost: sees everything
     return app
@@ -171,7 +175,9 @@ def _document_bearer_auth(app: FastAPI) -> None:
     def openapi() -> dict:
         schema = build_schema()  # FastAPI caches the dict; these edits are idempotent
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
-            "type": "http", "scheme": "bearer", "description": "The service's API key (QA_API_KEY).",
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The service's API key (QA_API_KEY).",
         }
         schema["security"] = [{"apiKey": []}]
         for method, path in OPEN_ENDPOINTS:

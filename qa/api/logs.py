@@ -74,7 +74,9 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": _timestamp(record), "level": record.levelname.lower(), "logger": record.name,
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
             "message": record.getMessage(),
         }
         line.update(getattr(record, "qa_fields", None) or {})

@@ -66,19 +66,26 @@ class Metrics:
     def __init__(self, live: LiveService) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "qa_http_requests", "HTTP requests answered, by method, route template and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "qa_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "qa_http_request_duration_seconds", "Time from request to the end of the response, by route.",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "qa_http_request_duration_seconds",
+            "Time from request to the end of the response, by route.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.in_progress = Gauge(
             "qa_http_requests_in_progress", "HTTP requests being answered now.", registry=self.registry
         )
         self.searches = Counter(
-            "qa_searches", "Searches answered, by retrieval mode and whether the documents seem to answer them.",
-            ["mode", "answerable"], registry=self.registry,
+            "qa_searches",
+            "Searches answered, by retrieval mode and whether the documents seem to answer them.",
+            ["mode", "answerable"],
+            registry=self.registry,
         )
         self.registry.register(IndexCollector(live))
 
@@ -114,8 +121,11 @@ class IndexCollector:
         reloads = CounterMetricFamily("qa_index_reloads", "Rebuilt indexes swapped in while serving.")
         reloads.add_metric([], self.live.reloads)
         yield reloads
-        info = GaugeMetricFamily("qa_build_info", "Version of qa, Python, and the model of the loaded index.",
-                                 labels=["version", "python", "model"])
+        info = GaugeMetricFamily(
+            "qa_build_info",
+            "Version of qa, Python, and the model of the loaded index.",
+            labels=["version", "python", "model"],
+        )
         info.add_metric([__version__, platform.python_version(), service.manifest.model if service else ""], 1)
         yield info
         if service is None:
@@ -126,8 +136,11 @@ class IndexCollector:
             ("qa_index_chunks", "Passages in the loaded index.", counts.get("chunks", 0)),
             ("qa_index_vectors", "Vectors in the loaded FAISS index (one per passage).", len(service.dense.vectors)),
             ("qa_index_size_bytes", "Bytes on disk of the loaded index's files.", self._size(service)),
-            ("qa_index_created_timestamp_seconds", "When the loaded index was built (Unix time).",
-             _unix_time(service.manifest.created)),
+            (
+                "qa_index_created_timestamp_seconds",
+                "When the loaded index was built (Unix time).",
+                _unix_time(service.manifest.created),
+            ),
         ):
             gauge = GaugeMetricFamily(name, help_text)
             gauge.add_metric([], value)

@@ -62,7 +62,10 @@ async def _search(
     """
     settings = request.app.state.settings
     note_search(
-        request, question, mode=mode or settings.mode, top_k=top_k if top_k is not None else settings.top_k,
+        request,
+        question,
+        mode=mode or settings.mode,
+        top_k=top_k if top_k is not None else settings.top_k,
         filters=sorted(name for name, value in filters.items() if value is not None) or None,
     )
     search_filter = SearchFilter.of(**filters)
@@ -91,26 +94,34 @@ async def search_post(
 async def search_get(
     request: Request,
     q: str = Query(
-        description="A question in plain language.", json_schema_extra=QUESTION_SCHEMA,
+        description="A question in plain language.",
+        json_schema_extra=QUESTION_SCHEMA,
         openapi_examples=SEARCH_QUERY_EXAMPLES["q"],
     ),
     top_k: int | None = Query(
-        default=None, description="How many passages to return (default 5, at most 100).",
-        json_schema_extra=TOP_K_SCHEMA, openapi_examples=SEARCH_QUERY_EXAMPLES["top_k"],
+        default=None,
+        description="How many passages to return (default 5, at most 100).",
+        json_schema_extra=TOP_K_SCHEMA,
+        openapi_examples=SEARCH_QUERY_EXAMPLES["top_k"],
     ),
     mode: Literal["hybrid", "dense", "keyword"] | None = Query(
         default=None, description="Retrieval mode (default hybrid).", openapi_examples=SEARCH_QUERY_EXAMPLES["mode"]
     ),
     source: str | None = Query(
-        default=None, description="Only documents whose id matches this glob.",
+        default=None,
+        description="Only documents whose id matches this glob.",
         openapi_examples=SEARCH_QUERY_EXAMPLES["source"],
     ),
     after: str | None = Query(
-        default=None, description="Only documents dated on or after this ISO date.", json_schema_extra=ISO_DATE_SCHEMA,
+        default=None,
+        description="Only documents dated on or after this ISO date.",
+        json_schema_extra=ISO_DATE_SCHEMA,
         openapi_examples=SEARCH_QUERY_EXAMPLES["after"],
     ),
     before: str | None = Query(
-        default=None, description="Only documents dated on or before this ISO date.", json_schema_extra=ISO_DATE_SCHEMA,
+        default=None,
+        description="Only documents dated on or before this ISO date.",
+        json_schema_extra=ISO_DATE_SCHEMA,
         openapi_examples=SEARCH_QUERY_EXAMPLES["before"],
     ),
 ) -> Response:
@@ -140,10 +151,16 @@ def document(doc_id: str, request: Request) -> dict:
         found = service.document(doc_id)
     meta = found.metadata
     return {
-        "id": found.doc_id, "title": meta.title, "date": meta.date, "date_source": meta.date_source,
-        "author": meta.author, "source": meta.source,
-        "content_hash": found.content_hash, "lines": found.n_lines,
-        "pages": list(found.pages) if found.pages is not None else None, "text": found.text,
+        "id": found.doc_id,
+        "title": meta.title,
+        "date": meta.date,
+        "date_source": meta.date_source,
+        "author": meta.author,
+        "source": meta.source,
+        "content_hash": found.content_hash,
+        "lines": found.n_lines,
+        "pages": list(found.pages) if found.pages is not None else None,
+        "text": found.text,
         "aliases": list(found.aliases),
     }
 
@@ -163,9 +180,14 @@ def health(request: Request) -> dict:
         return {"status": "unavailable", "index_loaded": False, "error": error}
     info = service.info()
     return {
-        "status": "ok", "index_loaded": True, "model": info["model"], "documents": info["counts"]["documents"],
-        "chunks": info["counts"]["chunks"], "index_dir": info["index_dir"] if trusted else None,
-        "index_name": Path(info["index_dir"]).name if trusted else None, "created": info["created"],
+        "status": "ok",
+        "index_loaded": True,
+        "model": info["model"],
+        "documents": info["counts"]["documents"],
+        "chunks": info["counts"]["chunks"],
+        "index_dir": info["index_dir"] if trusted else None,
+        "index_name": Path(info["index_dir"]).name if trusted else None,
+        "created": info["created"],
     }
 
 

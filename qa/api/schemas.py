@@ -53,20 +53,30 @@ class SearchRequest(BaseModel):
     )
     # strict: "5", 5.0 and true are not whole numbers; a lax int would quietly turn them into 5, 5 and 1.
     top_k: int | None = Field(
-        default=None, strict=True, examples=[5], json_schema_extra=TOP_K_SCHEMA,
+        default=None,
+        strict=True,
+        examples=[5],
+        json_schema_extra=TOP_K_SCHEMA,
         description=f"How many passages to return (default {_DEFAULTS.top_k}, at most {_DEFAULTS.max_top_k}).",
     )
     mode: Literal["hybrid", "dense", "keyword"] | None = Field(
         default=None, description="Retrieval mode (default hybrid).", examples=["hybrid"]
     )
-    source: str | None = Field(default=None, description="Only documents whose id matches this glob.", examples=["00*.txt"])
+    source: str | None = Field(
+        default=None, description="Only documents whose id matches this glob.", examples=["00*.txt"]
+    )
     after: str | None = Field(
-        default=None, examples=["2024-01-01"], json_schema_extra=ISO_DATE_SCHEMA,
+        default=None,
+        examples=["2024-01-01"],
+        json_schema_extra=ISO_DATE_SCHEMA,
         description="Only documents dated on or after this ISO date (YYYY, YYYY-MM or YYYY-MM-DD).",
     )
     before: str | None = Field(
-        default=None, examples=["2024-12-31"], json_schema_extra=ISO_DATE_SCHEMA,
-        description="Only documents dated on or before this ISO date (YYYY, YYYY-MM or YYYY-MM-DD); not before `after`.",
+        default=None,
+        examples=["2024-12-31"],
+        json_schema_extra=ISO_DATE_SCHEMA,
+        description="Only documents dated on or before this ISO date (YYYY, YYYY-MM or YYYY-MM-DD); "
+        "not before `after`.",
     )
 
 
@@ -226,13 +236,19 @@ class GivenCitationModel(BaseModel):
     """The citation a text came with: a document id, and optionally a span `start`-`end` (both, `start` <= `end`)
     or a `page`."""
 
-    source: str = Field(description="The cited document's id (a citation's `source`).", json_schema_extra=CITED_SOURCE_SCHEMA)
+    source: str = Field(
+        description="The cited document's id (a citation's `source`).", json_schema_extra=CITED_SOURCE_SCHEMA
+    )
     start: int | None = Field(
-        default=None, strict=True, description="The cited span's first character (with `end`).",
+        default=None,
+        strict=True,
+        description="The cited span's first character (with `end`).",
         json_schema_extra={"minimum": 0},
     )
     end: int | None = Field(
-        default=None, strict=True, description="The cited span's end character, exclusive (with `start`).",
+        default=None,
+        strict=True,
+        description="The cited span's end character, exclusive (with `start`).",
         json_schema_extra={"minimum": 0},
     )
     page: int | None = Field(

@@ -44,7 +44,7 @@ def _route_path(scope: Scope) -> str:
     """The path the router matches: ``path`` without the ``root_path`` prefix a proxy may have set."""
     path, root = scope["path"], scope.get("root_path", "")
     if root and path.startswith(root + "/"):
-        return path[len(root):]
+        return path[len(root) :]
     return path
 
 

@@ -155,8 +155,13 @@ def server_config(app, settings: Settings, **options) -> uvicorn.Config:
         options: further ``uvicorn.Config`` arguments (logging, for example).
     """
     return uvicorn.Config(
-        app, host=settings.host, port=settings.port, http=protocol_factory(settings),
-        timeout_keep_alive=settings.keep_alive_timeout, limit_concurrency=settings.max_connections, **options,
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=protocol_factory(settings),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=settings.max_connections,
+        **options,
     )
 
 

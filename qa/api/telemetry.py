@@ -98,6 +98,11 @@ class RequestTelemetry:
         }
         level = logging.ERROR if status >= 500 else logging.INFO
         log.log(
-            level, "%s %s %d", scope["method"], route, status, extra={"qa_fields": record},
+            level,
+            "%s %s %d",
+            scope["method"],
+            route,
+            status,
+            extra={"qa_fields": record},
             exc_info=(type(failure), failure, failure.__traceback__) if failure is not None else None,
         )

@@ -11,47 +11,73 @@ from pathlib import Path
 
 import click
 
-from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CORPUS, Settings
-from qa.config import DEFAULT_RERANK_DEPTH, MAX_RAY_WORKERS, MAX_RERANK_DEPTH, MAX_WORKERS
+from qa.config import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CORPUS,
+    DEFAULT_RERANK_DEPTH,
+    MAX_RAY_WORKERS,
+    MAX_RERANK_DEPTH,
+    MAX_WORKERS,
+    Settings,
+)
+from qa.errors import QAError
 
 # `qa index --shards N`: a sanity bound (each shard is a whole index, and a question visits every one).
 MAX_SHARDS = 256
 # Skipped files `qa index` names one warning line each; past this many the rest are counted (`qa info` lists them),
 # so a build folder that skips hundreds of files does not bury its summary.
 MAX_SKIP_WARNINGS = 20
-from qa.errors import QAError
 
 INDEX_OPTION = click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path), envvar="QA_INDEX_DIR", default=None,
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    envvar="QA_INDEX_DIR",
+    default=None,
     help="Index directory [env QA_INDEX_DIR; default: embeddings].",
 )
 MODEL_OPTION = click.option(
-    "--model", envvar="QA_MODEL", default=None,
+    "--model",
+    envvar="QA_MODEL",
+    default=None,
     help="sentence-transformers model name or path [env QA_MODEL; default: the index's model, "
     "or all-MiniLM-L6-v2 for a new index].",
 )
 
 ENCODER_OPTION = click.option(
-    "--encoder", type=click.Choice(["auto", "onnx", "torch"]), envvar="QA_ENCODER", default=None,
+    "--encoder",
+    type=click.Choice(["auto", "onnx", "torch"]),
+    envvar="QA_ENCODER",
+    default=None,
     help="Embedding backend: onnx (ONNX Runtime, exported once and cached), torch (sentence-transformers), or "
     "auto: onnx when the model allows it [env QA_ENCODER; default auto].",
 )
 PRECISION_OPTION = click.option(
-    "--precision", type=click.Choice(["fp32", "int8"]), envvar="QA_PRECISION", default=None,
+    "--precision",
+    type=click.Choice(["fp32", "int8"]),
+    envvar="QA_PRECISION",
+    default=None,
     help="Arithmetic the index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
     "are always embedded at the index's own precision [env QA_PRECISION; default: the existing index's own, "
     "int8 for a new one].",
 )
 RERANK_OPTION = click.option(
-    "--rerank", envvar="QA_RERANK", default=None, metavar="MODEL",
+    "--rerank",
+    envvar="QA_RERANK",
+    default=None,
+    metavar="MODEL",
     help="Re-order the best candidates with this cross-encoder: a directory holding a sentence-transformers "
     "CrossEncoder or its ONNX export (model.onnx + tokenizer.json), or a cached model name [env QA_RERANK; "
     "default: off].",
 )
 RERANK_DEPTH_OPTION = click.option(
-    "--rerank-depth", type=click.IntRange(1, MAX_RERANK_DEPTH), envvar="QA_RERANK_DEPTH", default=None, metavar="N",
-    help=f"Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default "
-    f"{DEFAULT_RERANK_DEPTH}].",
+    "--rerank-depth",
+    type=click.IntRange(1, MAX_RERANK_DEPTH),
+    envvar="QA_RERANK_DEPTH",
+    default=None,
+    metavar="N",
+    help=f"Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default {DEFAULT_RERANK_DEPTH}].",
 )
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1
@@ -62,7 +88,10 @@ def _bulk_encoder(model: str | None, settings: Settings):
     from qa.embed.encoder import DEFAULT_MODEL, load_encoder
 
     return load_encoder(
-        model or DEFAULT_MODEL, settings.encoder, precision=settings.precision, threads=BUILD_THREADS,
+        model or DEFAULT_MODEL,
+        settings.encoder,
+        precision=settings.precision,
+        threads=BUILD_THREADS,
         cache_dir=settings.cache_dir,
     )
 
@@ -109,8 +138,12 @@ def _progress_printer(style: str = "auto"):
 
 
 PROGRESS_OPTION = click.option(
-    "--progress", "progress_style", type=click.Choice(["auto", "bar", "plain", "json", "none"]), default="auto",
-    envvar="QA_PROGRESS", show_default=True,
+    "--progress",
+    "progress_style",
+    type=click.Choice(["auto", "bar", "plain", "json", "none"]),
+    default="auto",
+    envvar="QA_PROGRESS",
+    show_default=True,
     help="How to show progress on standard error: auto is a redrawn line on a terminal and a plain line every "
     "10 s elsewhere; json writes one JSON object per report [env QA_PROGRESS].",
 )
@@ -126,34 +159,82 @@ def main() -> None:
 @click.argument("corpus", type=click.Path(path_type=Path), required=False, envvar="QA_CORPUS")
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option("--chunk-size", type=click.IntRange(min=8), envvar="QA_CHUNK_SIZE", default=DEFAULT_CHUNK_SIZE,
-              show_default=True, help="Passage size in model tokens [env QA_CHUNK_SIZE].")
-@click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP",
-              default=DEFAULT_CHUNK_OVERLAP, show_default=True,
-              help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].")
-@click.option("--embed-title/--no-embed-title", default=None,
-              help="Embed each passage with its document's title [env QA_EMBED_TITLE].")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=8),
+    envvar="QA_CHUNK_SIZE",
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Passage size in model tokens [env QA_CHUNK_SIZE].",
+)
+@click.option(
+    "--overlap",
+    "chunk_overlap",
+    type=click.IntRange(min=0),
+    envvar="QA_CHUNK_OVERLAP",
+    default=DEFAULT_CHUNK_OVERLAP,
+    show_default=True,
+    help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].",
+)
+@click.option(
+    "--embed-title/--no-embed-title",
+    default=None,
+    help="Embed each passage with its document's title [env QA_EMBED_TITLE].",
+)
 @ENCODER_OPTION
 @PRECISION_OPTION
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
-@click.option("--merge", is_flag=True,
-              help="Write the index as one segment again (nothing is embedded again), instead of adding one.")
-@click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
-              help="Read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
-              "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: all here].")
-@click.option("--ray-workers", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None,
-              metavar="N",
-              help="Chunking and embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].")
-@click.option("--shards", type=click.IntRange(1, MAX_SHARDS), default=None, metavar="N",
-              help="Build N indexes of disjoint documents (by a hash of each path) under the index directory, to "
-              "serve from N machines as one index (docs/distributed.md) [default: one index].")
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Write the index as one segment again (nothing is embedded again), instead of adding one.",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    envvar="QA_RAY",
+    default=None,
+    metavar="ADDRESS",
+    help="Read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
+    "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: all here].",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(1, MAX_RAY_WORKERS),
+    envvar="QA_RAY_WORKERS",
+    default=None,
+    metavar="N",
+    help="Chunking and embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].",
+)
+@click.option(
+    "--shards",
+    type=click.IntRange(1, MAX_SHARDS),
+    default=None,
+    metavar="N",
+    help="Build N indexes of disjoint documents (by a hash of each path) under the index directory, to "
+    "serve from N machines as one index (docs/distributed.md) [default: one index].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Name every document added, changed and removed.")
 @PROGRESS_OPTION
 @_expected_errors
 def index(
-    corpus, index_dir, model, chunk_size, chunk_overlap, embed_title, encoder, precision, full, merge, ray_address,
-    ray_workers, shards, as_json, verbose, progress_style,
+    corpus,
+    index_dir,
+    model,
+    chunk_size,
+    chunk_overlap,
+    embed_title,
+    encoder,
+    precision,
+    full,
+    merge,
+    ray_address,
+    ray_workers,
+    shards,
+    as_json,
+    verbose,
+    progress_style,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
@@ -161,14 +242,21 @@ def index(
     and chunking is updated: new and changed files are written as a segment beside it and only new passage texts
     are embedded. Anything else (or --full) builds from scratch.
     """
+    from qa.cli.render import safe_line
     from qa.embed.encoder import DEFAULT_MODEL, model_id_for
     from qa.index.indexer import build_index, recorded_precision, unchanged_index
     from qa.ingest.corpus import walk_corpus
-    from qa.cli.render import safe_line
 
     settings = Settings.from_env(
-        index_dir=index_dir, corpus=corpus, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-        embed_title=embed_title, encoder=encoder, precision=precision, ray=ray_address, ray_workers=ray_workers,
+        index_dir=index_dir,
+        corpus=corpus,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        embed_title=embed_title,
+        encoder=encoder,
+        precision=precision,
+        ray=ray_address,
+        ray_workers=ray_workers,
     )
     if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
         settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
@@ -180,9 +268,15 @@ def index(
     walk = walk_corpus(corpus)
     if not full and not merge:
         unchanged = unchanged_index(
-            settings.index_dir, corpus, model=model or DEFAULT_MODEL, chunk_size=settings.chunk_size,
-            chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=settings.precision,
-            html_content=settings.html_content, walk=walk,
+            settings.index_dir,
+            corpus,
+            model=model or DEFAULT_MODEL,
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            embed_title=settings.embed_title,
+            precision=settings.precision,
+            html_content=settings.html_content,
+            walk=walk,
         )
         if unchanged is not None:
             _print_unchanged(unchanged, model_id_for(model or DEFAULT_MODEL), as_json)
@@ -195,8 +289,12 @@ def index(
         require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
     options = {
-        "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap, "embed_title": settings.embed_title,
-        "html_content": settings.html_content, "progress": _progress_printer(progress_style), "full": full,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "embed_title": settings.embed_title,
+        "html_content": settings.html_content,
+        "progress": _progress_printer(progress_style),
+        "full": full,
         "merge": merge,
     }
     cluster = None
@@ -204,8 +302,14 @@ def index(
         from qa.distributed.ray_indexing import build_on_cluster
 
         report, cluster = build_on_cluster(
-            corpus, settings.index_dir, encoder, address=settings.ray, model=model or DEFAULT_MODEL,
-            workers=settings.ray_workers, model_cache=settings.cache_dir, **options,
+            corpus,
+            settings.index_dir,
+            encoder,
+            address=settings.ray,
+            model=model or DEFAULT_MODEL,
+            workers=settings.ray_workers,
+            model_cache=settings.cache_dir,
+            **options,
         )
     else:
         report = build_index(corpus, settings.index_dir, encoder, walk=walk, **options)
@@ -216,28 +320,50 @@ def index(
         click.echo(f"warning: skipped {safe_line(skipped.doc_id)}: {safe_line(skipped.reason)}", err=True)
     if len(report.skipped) > MAX_SKIP_WARNINGS:
         more = len(report.skipped) - MAX_SKIP_WARNINGS
-        click.echo(f"warning: and {more} more skipped files: `qa info --index {safe_line(str(report.index_dir))}` "
-                   "lists every one with its reason", err=True)
+        click.echo(
+            f"warning: and {more} more skipped files: `qa info --index {safe_line(str(report.index_dir))}` "
+            "lists every one with its reason",
+            err=True,
+        )
     counts = {
-        "added": report.added, "changed": report.changed, "removed": report.removed, "unchanged": report.unchanged,
-        "passages_embedded": report.passages_embedded, "passages_reused": report.passages_reused,
-        "duplicates": report.duplicates, "files_reused": report.files_reused, "segments": report.segments,
+        "added": report.added,
+        "changed": report.changed,
+        "removed": report.removed,
+        "unchanged": report.unchanged,
+        "passages_embedded": report.passages_embedded,
+        "passages_reused": report.passages_reused,
+        "duplicates": report.duplicates,
+        "files_reused": report.files_reused,
+        "segments": report.segments,
     }
     if as_json:
-        click.echo(json.dumps({
-            "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": encoder.model_id,
-            "documents": report.documents, "chunks": report.chunks,
-            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
-            "seconds": round(report.seconds, 3),
-            "mode": "update" if report.update else "full", "full_reason": report.full_reason, **counts,
-            "added_documents": report.added_documents, "changed_documents": report.changed_documents,
-            "removed_documents": report.removed_documents,
-            **({"ray": dataclasses.asdict(cluster)} if cluster is not None else {}),
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "index_dir": str(report.index_dir),
+                    "corpus": str(report.corpus),
+                    "model": encoder.model_id,
+                    "documents": report.documents,
+                    "chunks": report.chunks,
+                    "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
+                    "seconds": round(report.seconds, 3),
+                    "mode": "update" if report.update else "full",
+                    "full_reason": report.full_reason,
+                    **counts,
+                    "added_documents": report.added_documents,
+                    "changed_documents": report.changed_documents,
+                    "removed_documents": report.removed_documents,
+                    **({"ray": dataclasses.asdict(cluster)} if cluster is not None else {}),
+                }
+            )
+        )
         return
     if verbose:
-        for verb, names in (("added", report.added_documents), ("changed", report.changed_documents),
-                            ("removed", report.removed_documents)):
+        for verb, names in (
+            ("added", report.added_documents),
+            ("changed", report.changed_documents),
+            ("removed", report.removed_documents),
+        ):
             for name in names:
                 click.echo(f"{verb}: {safe_line(name)}", err=True)
     click.echo(
@@ -274,8 +400,12 @@ def _index_shards(
         require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
     options = dict(
-        chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title,
-        html_content=settings.html_content, full=full, merge=merge,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        embed_title=settings.embed_title,
+        html_content=settings.html_content,
+        full=full,
+        merge=merge,
     )
     clusters: list = []  # per shard, what went to the cluster (builds on Ray only)
     if settings.ray is None:
@@ -284,19 +414,33 @@ def _index_shards(
         reports, clusters = _shards_on_cluster(settings, corpus, model, encoder, shards, options)
     for number, report in enumerate(reports):
         if as_json:
-            click.echo(json.dumps({
-                "shard": number, "index_dir": str(report.index_dir), "documents": report.documents,
-                "chunks": report.chunks, "rewritten": report.rewritten, "added": report.added,
-                "changed": report.changed, "removed": report.removed, "passages_embedded": report.passages_embedded,
-                **({"ray": dataclasses.asdict(clusters[number])} if clusters else {}),
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "shard": number,
+                        "index_dir": str(report.index_dir),
+                        "documents": report.documents,
+                        "chunks": report.chunks,
+                        "rewritten": report.rewritten,
+                        "added": report.added,
+                        "changed": report.changed,
+                        "removed": report.removed,
+                        "passages_embedded": report.passages_embedded,
+                        **({"ray": dataclasses.asdict(clusters[number])} if clusters else {}),
+                    }
+                )
+            )
         else:
-            click.echo(f"Shard {number}: {report.documents} documents ({report.chunks} passages) in "
-                       f"{safe_line(report.index_dir)}; {report.added} added, {report.changed} changed, "
-                       f"{report.removed} removed; passages embedded {report.passages_embedded}.")
-    click.echo(f"Indexed {safe_line(corpus)} as {shards} shards under {safe_line(settings.index_dir)} "
-               f"({sum(r.documents for r in reports)} documents, {sum(r.chunks for r in reports)} passages).",
-               err=True)
+            click.echo(
+                f"Shard {number}: {report.documents} documents ({report.chunks} passages) in "
+                f"{safe_line(report.index_dir)}; {report.added} added, {report.changed} changed, "
+                f"{report.removed} removed; passages embedded {report.passages_embedded}."
+            )
+    click.echo(
+        f"Indexed {safe_line(corpus)} as {shards} shards under {safe_line(settings.index_dir)} "
+        f"({sum(r.documents for r in reports)} documents, {sum(r.chunks for r in reports)} passages).",
+        err=True,
+    )
 
 
 def _shards_on_cluster(
@@ -309,13 +453,19 @@ def _shards_on_cluster(
         Each shard's build report and its ``ClusterStats``, in shard order."""
     clusters = []
     from qa.distributed.ray_indexing import build_on_cluster, ray_session
-    from qa.embed.encoder import DEFAULT_MODEL
     from qa.distributed.shards import build_shards
+    from qa.embed.encoder import DEFAULT_MODEL
 
     def on_cluster(corpus, shard_dir, encoder, **shard_options):
         report, stats = build_on_cluster(
-            corpus, shard_dir, encoder, address=settings.ray, model=model or DEFAULT_MODEL,
-            workers=settings.ray_workers, model_cache=settings.cache_dir, **shard_options,
+            corpus,
+            shard_dir,
+            encoder,
+            address=settings.ray,
+            model=model or DEFAULT_MODEL,
+            workers=settings.ray_workers,
+            model_cache=settings.cache_dir,
+            **shard_options,
         )
         clusters.append(stats)
         return report
@@ -330,16 +480,32 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
     from qa.cli.render import safe_line
 
     if as_json:
-        click.echo(json.dumps({
-            "index_dir": str(report.index_dir), "corpus": str(report.corpus), "model": model,
-            "documents": report.documents, "chunks": report.chunks,
-            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
-            "seconds": round(report.seconds, 3), "mode": "unchanged", "full_reason": None,
-            "added": 0, "changed": 0, "removed": 0, "unchanged": report.unchanged, "passages_embedded": 0,
-            "passages_reused": 0, "duplicates": report.duplicates, "files_reused": report.files_reused,
-            "added_documents": [], "changed_documents": [],
-            "removed_documents": [],
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "index_dir": str(report.index_dir),
+                    "corpus": str(report.corpus),
+                    "model": model,
+                    "documents": report.documents,
+                    "chunks": report.chunks,
+                    "skipped": [{"source": s.doc_id, "reason": s.reason} for s in report.skipped],
+                    "seconds": round(report.seconds, 3),
+                    "mode": "unchanged",
+                    "full_reason": None,
+                    "added": 0,
+                    "changed": 0,
+                    "removed": 0,
+                    "unchanged": report.unchanged,
+                    "passages_embedded": 0,
+                    "passages_reused": 0,
+                    "duplicates": report.duplicates,
+                    "files_reused": report.files_reused,
+                    "added_documents": [],
+                    "changed_documents": [],
+                    "removed_documents": [],
+                }
+            )
+        )
         return
     click.echo(
         f"Index {safe_line(report.index_dir)} is up to date with {safe_line(report.corpus)}: {report.documents} "
@@ -352,10 +518,16 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
 @click.argument("question", required=False)
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option("--top-k", "-k", type=int, envvar="QA_TOP_K", default=None,
-              help="Passages per question [env QA_TOP_K; default 5].")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword"]), envvar="QA_MODE", default=None,
-              help="Retrieval mode [env QA_MODE; default hybrid].")
+@click.option(
+    "--top-k", "-k", type=int, envvar="QA_TOP_K", default=None, help="Passages per question [env QA_TOP_K; default 5]."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "dense", "keyword"]),
+    envvar="QA_MODE",
+    default=None,
+    help="Retrieval mode [env QA_MODE; default hybrid].",
+)
 @click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
 @click.option("--after", default=None, help="Only documents dated on or after this ISO date.")
 @click.option("--before", default=None, help="Only documents dated on or before this ISO date.")
@@ -364,13 +536,11 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
 @RERANK_DEPTH_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question per line (the HTTP shape).")
 @_expected_errors
-def ask(
-    question, index_dir, model, top_k, mode, source, after, before, encoder, rerank, rerank_depth, as_json
-) -> None:
+def ask(question, index_dir, model, top_k, mode, source, after, before, encoder, rerank, rerank_depth, as_json) -> None:
     """Answer QUESTION, or each line of standard input when QUESTION is omitted."""
-    from qa.search.filters import SearchFilter
     from qa.cli.render import render_answer, safe_line
     from qa.distributed.shard_router import open_service
+    from qa.search.filters import SearchFilter
 
     settings = Settings.from_env(
         index_dir=index_dir, model=model, mode=mode, encoder=encoder, rerank=rerank, rerank_depth=rerank_depth
@@ -445,8 +615,8 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
 @_expected_errors
 def info(index_dir, as_json) -> None:
     """Describe an index: model, build parameters, documents and skipped files."""
-    from qa.index.manifest import Manifest, verify_checksums
     from qa.cli.render import safe_line
+    from qa.index.manifest import Manifest, verify_checksums
     from qa.index.segments import open_store
 
     settings = Settings.from_env(index_dir=index_dir)
@@ -459,35 +629,66 @@ def info(index_dir, as_json) -> None:
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({
-            "index_dir": str(settings.index_dir.absolute()), "model": manifest.model, "dimension": manifest.dimension,
-            "encoder": manifest.encoder, "vectors": manifest.vectors,
-            "format_version": manifest.format_version, "chunking": manifest.chunking, "corpus": manifest.corpus,
-            "counts": manifest.counts, "created": manifest.created, "segments": len(manifest.segments) or 1,
-            "documents": [{"source": d, "title": m.title, "date": m.date, "author": m.author, "source_name": m.source,
-                           "chunks": n} for d, m, n in documents],
-            "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],
-        }, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "index_dir": str(settings.index_dir.absolute()),
+                    "model": manifest.model,
+                    "dimension": manifest.dimension,
+                    "encoder": manifest.encoder,
+                    "vectors": manifest.vectors,
+                    "format_version": manifest.format_version,
+                    "chunking": manifest.chunking,
+                    "corpus": manifest.corpus,
+                    "counts": manifest.counts,
+                    "created": manifest.created,
+                    "segments": len(manifest.segments) or 1,
+                    "documents": [
+                        {
+                            "source": d,
+                            "title": m.title,
+                            "date": m.date,
+                            "author": m.author,
+                            "source_name": m.source,
+                            "chunks": n,
+                        }
+                        for d, m, n in documents
+                    ],
+                    "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     # Every value printed below comes from documents or the manifest: each is escaped to one safe line.
     chunking = {key: safe_line(value) for key, value in manifest.chunking.items()}
-    click.echo(f"index:     {safe_line(settings.index_dir.absolute())} (format {manifest.format_version}, "
-               f"built {safe_line(manifest.created)})")
-    click.echo(f"model:     {safe_line(manifest.model)} ({manifest.dimension} dimensions, cosine; embedded with "
-               f"{safe_line(manifest.encoder.get('backend'))} {safe_line(manifest.encoder.get('precision'))}; "
-               f"{safe_line(manifest.vectors.get('kind', 'exact'))} vector search)")
+    click.echo(
+        f"index:     {safe_line(settings.index_dir.absolute())} (format {manifest.format_version}, "
+        f"built {safe_line(manifest.created)})"
+    )
+    click.echo(
+        f"model:     {safe_line(manifest.model)} ({manifest.dimension} dimensions, cosine; embedded with "
+        f"{safe_line(manifest.encoder.get('backend'))} {safe_line(manifest.encoder.get('precision'))}; "
+        f"{safe_line(manifest.vectors.get('kind', 'exact'))} vector search)"
+    )
     click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
     click.echo(f"corpus:    {safe_line(manifest.corpus.get('root'))}")
     folded = manifest.counts.get("duplicates", 0)
-    click.echo(f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
-               f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else ""))
+    click.echo(
+        f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
+        f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else "")
+    )
     if len(manifest.segments) > 1:
         hidden = sum(int(s.get("hidden_chunks", 0)) for s in manifest.segments)
-        click.echo(f"segments:  {len(manifest.segments)} (updates added them; {hidden} replaced passages still in "
-                   "their files until a merge: `qa index --merge`)")
+        click.echo(
+            f"segments:  {len(manifest.segments)} (updates added them; {hidden} replaced passages still in "
+            "their files until a merge: `qa index --merge`)"
+        )
     for doc_id, meta, n in documents:
-        click.echo(f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
-                   f"{safe_line(meta.title or '(no title)')}")
+        click.echo(
+            f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
+            f"{safe_line(meta.title or '(no title)')}"
+        )
     for s in skipped:
         click.echo(f"  skipped {safe_line(s.doc_id)}: {safe_line(s.reason)}")
 
@@ -495,37 +696,92 @@ def info(index_dir, as_json) -> None:
 @main.command()
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option("--corpus", type=click.Path(path_type=Path), envvar="QA_CORPUS", default=None,
-              help="Corpus to (re)build from when the index is missing or stale [env QA_CORPUS; default: the "
-              "index's own corpus, or seeds for a new index].")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    envvar="QA_CORPUS",
+    default=None,
+    help="Corpus to (re)build from when the index is missing or stale [env QA_CORPUS; default: the "
+    "index's own corpus, or seeds for a new index].",
+)
 @click.option("--host", envvar="QA_HOST", default="127.0.0.1", show_default=True, help="Address to bind [env QA_HOST].")
-@click.option("--port", envvar="QA_PORT", type=click.IntRange(1, 65535), default=8000, show_default=True,
-              help="Port [env QA_PORT].")
-@click.option("--api-key", envvar="QA_API_KEY", default=None, metavar="KEY",
-              help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
-              "characters [env QA_API_KEY, better: an option shows in the process list; default: open].")
+@click.option(
+    "--port",
+    envvar="QA_PORT",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port [env QA_PORT].",
+)
+@click.option(
+    "--api-key",
+    envvar="QA_API_KEY",
+    default=None,
+    metavar="KEY",
+    help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
+    "characters [env QA_API_KEY, better: an option shows in the process list; default: open].",
+)
 @click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
-@click.option("--log-level", default=None, metavar="LEVEL",
-              help="debug, info, warning or error [env QA_LOG_LEVEL; default: info].")
-@click.option("--log-format", default=None, metavar="FORMAT",
-              help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; "
-              "default: auto].")
-@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="QA_WORKERS", default=None, metavar="N",
-              help="Server processes answering on the one port; more than one lets searches use more cores, each "
-              "holding its own model and index [env QA_WORKERS; default: 1].")
-@click.option("--ray", "ray_address", envvar="QA_RAY", default=None, metavar="ADDRESS",
-              help="Serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
-              "see the index at the same path [env QA_RAY; default: serve from this machine].")
-@click.option("--replicas", type=click.IntRange(1, MAX_RAY_WORKERS), envvar="QA_RAY_WORKERS", default=None, metavar="N",
-              help="Ray Serve replicas, one CPU each (with --ray) [env QA_RAY_WORKERS; default: 1].")
+@click.option(
+    "--log-level",
+    default=None,
+    metavar="LEVEL",
+    help="debug, info, warning or error [env QA_LOG_LEVEL; default: info].",
+)
+@click.option(
+    "--log-format",
+    default=None,
+    metavar="FORMAT",
+    help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; default: auto].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, MAX_WORKERS),
+    envvar="QA_WORKERS",
+    default=None,
+    metavar="N",
+    help="Server processes answering on the one port; more than one lets searches use more cores, each "
+    "holding its own model and index [env QA_WORKERS; default: 1].",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    envvar="QA_RAY",
+    default=None,
+    metavar="ADDRESS",
+    help="Serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
+    "see the index at the same path [env QA_RAY; default: serve from this machine].",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, MAX_RAY_WORKERS),
+    envvar="QA_RAY_WORKERS",
+    default=None,
+    metavar="N",
+    help="Ray Serve replicas, one CPU each (with --ray) [env QA_RAY_WORKERS; default: 1].",
+)
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
 @RERANK_DEPTH_OPTION
 @_expected_errors
 def serve(
-    index_dir, model, corpus, host, port, api_key, no_build, log_level, log_format, workers, ray_address, replicas,
-    encoder, precision, rerank, rerank_depth,
+    index_dir,
+    model,
+    corpus,
+    host,
+    port,
+    api_key,
+    no_build,
+    log_level,
+    log_format,
+    workers,
+    ray_address,
+    replicas,
+    encoder,
+    precision,
+    rerank,
+    rerank_depth,
 ) -> None:
     """Start the HTTP service, building the index first if it is missing or stale."""
     import ipaddress
@@ -535,14 +791,25 @@ def serve(
     from qa.api.app import create_app
     from qa.api.logs import log_config
     from qa.api.server import serve_workers, server_config
+    from qa.cli.render import safe_line
     from qa.embed.encoder import DEFAULT_MODEL, load_encoder
     from qa.index.indexer import ensure_index
-    from qa.cli.render import safe_line
 
     settings = Settings.from_env(
-        index_dir=index_dir, model=model, host=host, port=port, api_key=api_key, encoder=encoder, precision=precision,
-        log_level=log_level and log_level.lower(), log_format=log_format and log_format.lower(), rerank=rerank,
-        rerank_depth=rerank_depth, workers=workers, ray=ray_address, ray_workers=replicas,
+        index_dir=index_dir,
+        model=model,
+        host=host,
+        port=port,
+        api_key=api_key,
+        encoder=encoder,
+        precision=precision,
+        log_level=log_level and log_level.lower(),
+        log_format=log_format and log_format.lower(),
+        rerank=rerank,
+        rerank_depth=rerank_depth,
+        workers=workers,
+        ray=ray_address,
+        ray_workers=replicas,
     )
     if replicas is not None and settings.ray is None:
         raise click.UsageError("--replicas sets the Ray Serve replicas: give --ray ADDRESS too (or use --workers)")
@@ -561,17 +828,29 @@ def serve(
     except ValueError:
         loopback = False
     if not loopback and settings.api_key is None:
-        click.echo(f"warning: listening on {settings.host} without an API key: anyone who can reach it can read "
-                   "every indexed document (set QA_API_KEY)", err=True)
+        click.echo(
+            f"warning: listening on {settings.host} without an API key: anyone who can reach it can read "
+            "every indexed document (set QA_API_KEY)",
+            err=True,
+        )
     from qa.distributed.shards import is_sharded
 
     sharded = is_sharded(settings.index_dir)
     if not no_build and not sharded:  # shards are built with `qa index --shards N`, never by `qa serve`
         report, reason = ensure_index(
-            settings.index_dir, corpus=corpus, default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
-            model=settings.model, chunk_size=None, chunk_overlap=None,
-            defaults=(DEFAULT_MODEL, settings.chunk_size, settings.chunk_overlap, settings.embed_title,
-                      settings.precision),
+            settings.index_dir,
+            corpus=corpus,
+            default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
+            model=settings.model,
+            chunk_size=None,
+            chunk_overlap=None,
+            defaults=(
+                DEFAULT_MODEL,
+                settings.chunk_size,
+                settings.chunk_overlap,
+                settings.embed_title,
+                settings.precision,
+            ),
             # One thread, like the queries that follow: the same loaded model then serves them.
             load_model=lambda name, precision: load_encoder(
                 name, settings.encoder, precision=precision, cache_dir=settings.cache_dir
@@ -583,10 +862,13 @@ def serve(
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"
-            click.echo(f"{how} index ({safe_line(reason)}): {report.documents} documents, {report.chunks} passages "
-                       f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
-                       f"{report.removed} removed, {report.unchanged} unchanged; "
-                       f"{report.passages_embedded} passages embedded)", err=True)
+            click.echo(
+                f"{how} index ({safe_line(reason)}): {report.documents} documents, {report.chunks} passages "
+                f"in {report.seconds:.1f} s ({report.added} added, {report.changed} changed, "
+                f"{report.removed} removed, {report.unchanged} unchanged; "
+                f"{report.passages_embedded} passages embedded)",
+                err=True,
+            )
     access = "API key required" if settings.api_key is not None else "no API key"
     where = f"{safe_line(settings.index_dir.absolute())} on http://{settings.host}:{settings.port} ({access})"
     # Logs: one line per request comes from the app (qa/api/telemetry.py), so uvicorn's access log is off; its
@@ -596,8 +878,11 @@ def serve(
         from qa.distributed.shard_serving import serve_sharded_on_ray
 
         replicas = settings.ray_workers or 1
-        click.echo(f"Serving {where} as one Ray Serve deployment per shard ({replicas} replicas each) and a router "
-                   f"on {safe_line(settings.ray)}", err=True)
+        click.echo(
+            f"Serving {where} as one Ray Serve deployment per shard ({replicas} replicas each) and a router "
+            f"on {safe_line(settings.ray)}",
+            err=True,
+        )
         serve_sharded_on_ray(settings, address=settings.ray, replicas=replicas)
         return
     if settings.ray is not None:
@@ -620,8 +905,11 @@ def serve(
     service = live.current()
     if service is None:
         click.echo(f"warning: no index can be served yet: {safe_line(live.last_error)}", err=True)
-        click.echo(f"Serving no index yet from {where}: searches answer 503 until one can be opened "
-                   f"(looked for every {settings.reload_interval:g} s; see GET /health)", err=True)
+        click.echo(
+            f"Serving no index yet from {where}: searches answer 503 until one can be opened "
+            f"(looked for every {settings.reload_interval:g} s; see GET /health)",
+            err=True,
+        )
     else:
         click.echo(f"Serving {service.manifest.counts['chunks']} passages from {where}", err=True)
     uvicorn.Server(server_config(app, settings, **logging)).run()
@@ -661,15 +949,34 @@ def mcp(index_dir, model, encoder) -> None:
 @main.command(name="eval")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split to score.")
-@click.option("--corpus", type=click.Path(path_type=Path), default=None,
-              help="Corpus folder the questions refer to (question files only).")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None,
-              help="Keep the dataset's index here and reuse it while it matches (default: a temporary index).")
-@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "keyword", "all"]),
-              help="Retrieval mode(s) to score; repeat, or 'all' [default: the configured mode].")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Corpus folder the questions refer to (question files only).",
+)
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the dataset's index here and reuse it while it matches (default: a temporary index).",
+)
+@click.option(
+    "--mode",
+    "modes",
+    multiple=True,
+    type=click.Choice(["hybrid", "dense", "keyword", "all"]),
+    help="Retrieval mode(s) to score; repeat, or 'all' [default: the configured mode].",
+)
 @MODEL_OPTION
-@click.option("--chunk-size", type=click.IntRange(min=8), envvar="QA_CHUNK_SIZE", default=None,
-              help="Passage size in model tokens for the dataset's index.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=8),
+    envvar="QA_CHUNK_SIZE",
+    default=None,
+    help="Passage size in model tokens for the dataset's index.",
+)
 @click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP", default=None)
 @click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
 @ENCODER_OPTION
@@ -680,18 +987,36 @@ def mcp(index_dir, model, encoder) -> None:
 @PROGRESS_OPTION
 @_expected_errors
 def evaluate(
-    dataset, split, corpus, index_dir, modes, model, chunk_size, chunk_overlap, embed_title, encoder, precision,
-    rerank, rerank_depth, as_json, progress_style,
+    dataset,
+    split,
+    corpus,
+    index_dir,
+    modes,
+    model,
+    chunk_size,
+    chunk_overlap,
+    embed_title,
+    encoder,
+    precision,
+    rerank,
+    rerank_depth,
+    as_json,
+    progress_style,
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
+    from qa.cli.render import render_eval_table
     from qa.config import MODES
     from qa.eval.datasets import load_dataset
     from qa.eval.evaluate import evaluate as run_evaluation
-    from qa.cli.render import render_eval_table
 
     settings = Settings.from_env(
-        chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, encoder=encoder,
-        precision=precision, rerank=rerank, rerank_depth=rerank_depth,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        embed_title=embed_title,
+        encoder=encoder,
+        precision=precision,
+        rerank=rerank,
+        rerank_depth=rerank_depth,
     )
     if settings.rerank:
         from qa.search.rerank import load_reranker
@@ -701,7 +1026,12 @@ def evaluate(
     chosen = list(MODES) if "all" in modes else list(dict.fromkeys(modes or [settings.mode]))
     encoder = _bulk_encoder(model, settings)
     reports = run_evaluation(
-        labelled, settings, encoder, chosen, index_dir=index_dir, progress=_progress_printer(progress_style),
+        labelled,
+        settings,
+        encoder,
+        chosen,
+        index_dir=index_dir,
+        progress=_progress_printer(progress_style),
         log=lambda message: click.echo(message, err=True),
     )
     if settings.rerank:

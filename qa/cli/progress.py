@@ -72,8 +72,12 @@ class Progress:
         left = (total - done) / rate if rate else None
         if self.style == "json":
             record = {
-                "stage": stage, "done": done, "total": total, "elapsed_s": round(elapsed, 1),
-                "per_s": round(rate, 1) if rate else None, "left_s": round(left, 1) if left is not None else None,
+                "stage": stage,
+                "done": done,
+                "total": total,
+                "elapsed_s": round(elapsed, 1),
+                "per_s": round(rate, 1) if rate else None,
+                "left_s": round(left, 1) if left is not None else None,
             }
             self.stream.write(json.dumps(record) + "\n")
         else:

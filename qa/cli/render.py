@@ -49,7 +49,11 @@ def citation_line(citation: Citation) -> str:
         date += " (file modified)"
     parts.append(f"date: {date}")
     parts.append(f"chars {citation.start}-{citation.end}")
-    lines = f"line {citation.line_start}" if citation.line_start == citation.line_end else f"lines {citation.line_start}-{citation.line_end}"
+    lines = (
+        f"line {citation.line_start}"
+        if citation.line_start == citation.line_end
+        else f"lines {citation.line_start}-{citation.line_end}"
+    )
     parts.append(lines)
     if citation.page is not None:
         same = citation.page_end in (None, citation.page)
@@ -94,8 +98,12 @@ def _indented(text: str, width: int, indent: str = "   ") -> str:
         lead = indent + line[: len(line) - len(line.lstrip())].replace("\t", "    ")
         out.append(
             textwrap.fill(
-                line.strip(), width=width, initial_indent=lead, subsequent_indent=lead,
-                break_long_words=False, break_on_hyphens=False,
+                line.strip(),
+                width=width,
+                initial_indent=lead,
+                subsequent_indent=lead,
+                break_long_words=False,
+                break_on_hyphens=False,
             )
         )
     return "\n".join(out)
@@ -115,7 +123,9 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
     if not answer.results:
         out.append("   (no passages found)")
     elif not answer.answerable:
-        out.append(f"   (the documents may not answer this: confidence {answer.confidence:.2f}; closest passages follow)")
+        out.append(
+            f"   (the documents may not answer this: confidence {answer.confidence:.2f}; closest passages follow)"
+        )
     for hit in answer.results:
         out.append(f"{hit.rank}. [score {hit.score:.3f}]")
         out.append(_indented(_emphasised(hit, style), width))
@@ -128,7 +138,19 @@ def render_answer(answer: Answer, *, width: int = 100, color: bool = False) -> s
 
 def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) -> str:
     """One row per mode: the quality metrics, latency and mean passage length (question sets: hit@1/3, doc hit@5)."""
-    header = ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "hit@5", "queries", "median ms", "p95 ms", "chars", "highlight"]
+    header = [
+        "mode",
+        "nDCG@10",
+        "R@10",
+        "R@100",
+        "MRR@10",
+        "hit@5",
+        "queries",
+        "median ms",
+        "p95 ms",
+        "chars",
+        "highlight",
+    ]
     rows = [
         [
             r.mode,
@@ -150,9 +172,11 @@ def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) 
         header += ["hit@1", "hit@3", "doc hit@5"]
         for row, r in zip(rows, reports):
             figures = r.questions
-            row += ["-"] * 3 if figures is None else [
-                f"{figures.hit_at_1:.4f}", f"{figures.hit_at_3:.4f}", f"{figures.doc_hit_at_5:.4f}"
-            ]
+            row += (
+                ["-"] * 3
+                if figures is None
+                else [f"{figures.hit_at_1:.4f}", f"{figures.hit_at_3:.4f}", f"{figures.doc_hit_at_5:.4f}"]
+            )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [f"dataset: {reports[0].dataset}" + (f" (split {split})" if split else "") if reports else "no results"]
     for row in [header, *rows]:

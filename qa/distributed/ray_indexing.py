@@ -31,8 +31,6 @@ import numpy as np
 
 from qa.config import valid_ray_address
 from qa.errors import ConfigError, QAError
-from qa.text.chunking import Chunk
-from qa.ingest.corpus import Document, RawFile, Skipped, extract_file, scan_corpus
 from qa.index.indexer import (
     EmbeddedBatch,
     Progress,
@@ -43,6 +41,8 @@ from qa.index.indexer import (
     reusable_files,
 )
 from qa.index.store import PendingText
+from qa.ingest.corpus import Document, RawFile, Skipped, extract_file, scan_corpus
+from qa.text.chunking import Chunk
 
 LOCAL = "local"  # the address that starts a Ray cluster on this machine for one command
 # Files of the embedding cache: one per finished batch; a file being written has the temporary suffix.
@@ -258,7 +258,12 @@ class _ChunkActor:
     def __call__(self, rows: dict) -> dict:
         out = {"position": [], "result": [], "process": []}
         for position, doc_id, raw, digest, suffix, modified in zip(
-            rows["position"], rows["doc_id"], rows["raw"], rows["digest"], rows["suffix"], rows["modified"],
+            rows["position"],
+            rows["doc_id"],
+            rows["raw"],
+            rows["digest"],
+            rows["suffix"],
+            rows["modified"],
             strict=True,
         ):
             file = RawFile(str(doc_id), bytes(raw), str(digest), str(suffix), float(modified))
@@ -295,8 +300,8 @@ def _passages(document: Document, rows: list[tuple], prefix: str) -> tuple[list[
 
 class RayChunker:
     """Reading and chunking on the cluster, through a build's two seams: as a scan's ``extract_files``
-    (``qa.ingest.corpus.FileExtractor``) it sends the bytes of the files read to a Ray Data ``map_batches`` stage whose actors
-    extract each document and chunk it, and keeps the passages; as a build's ``chunk_documents``
+    (``qa.ingest.corpus.FileExtractor``) it sends the bytes of the files read to a Ray Data ``map_batches`` stage whose
+    actors extract each document and chunk it, and keeps the passages; as a build's ``chunk_documents``
     (``qa.index.indexer.DocumentChunker``) it hands each document's passages over.
 
     A document the cluster did not chunk (one the scan took from the previous index when the build then could not
@@ -314,8 +319,15 @@ class RayChunker:
     """
 
     def __init__(
-        self, *, encoder, model: str, chunking: dict, stats: ClusterStats, workers: int | None = None,
-        model_cache: Path | None = None, progress: Progress | None = None,
+        self,
+        *,
+        encoder,
+        model: str,
+        chunking: dict,
+        stats: ClusterStats,
+        workers: int | None = None,
+        model_cache: Path | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.encoder, self.model, self.chunking, self.stats = encoder, model, chunking, stats
         self.workers = workers
@@ -368,8 +380,14 @@ class RayChunker:
         self.stats.chunk_workers = workers
         self.stats.documents_sent += len(files)
         rows = [
-            {"position": position, "doc_id": f.doc_id, "raw": f.raw, "digest": f.digest, "suffix": f.suffix,
-             "modified": f.modified}
+            {
+                "position": position,
+                "doc_id": f.doc_id,
+                "raw": f.raw,
+                "digest": f.digest,
+                "suffix": f.suffix,
+                "modified": f.modified,
+            }
             for position, f in enumerate(files)
         ]
         blocks = min(len(files), max(4 * workers, -(-sum(len(f.raw) for f in files) // _BLOCK_BYTES)))
@@ -512,7 +530,8 @@ def build_on_cluster(
     num_cpus: int | None = None,
     **build_options,
 ):
-    """``qa.index.indexer.build_index`` with reading and chunking, and the embedding, done on the Ray cluster at ``address``.
+    """``qa.index.indexer.build_index`` with reading and chunking, and the embedding, done on the Ray cluster at
+    ``address``.
 
     The corpus walk and change detection (stat lines, then the hashes of the files read) are made here; the bytes of
     the files read go to the cluster, which extracts and chunks them; the store, the keyword postings and the vector
@@ -551,12 +570,19 @@ def build_on_cluster(
         model_cache=model_cache,
     )
     chunking = chunking_parameters(
-        build_options["chunk_size"], build_options["chunk_overlap"], build_options.get("embed_title", False),
+        build_options["chunk_size"],
+        build_options["chunk_overlap"],
+        build_options.get("embed_title", False),
         build_options.get("html_content", "main"),
     )
     chunker = RayChunker(
-        encoder=encoder, model=model, chunking=chunking, stats=embedder.stats, workers=workers,
-        model_cache=model_cache, progress=build_options.get("progress"),
+        encoder=encoder,
+        model=model,
+        chunking=chunking,
+        stats=embedder.stats,
+        workers=workers,
+        model_cache=model_cache,
+        progress=build_options.get("progress"),
     )
     with ray_session(address, num_cpus=num_cpus):
         started = time.perf_counter()
@@ -581,10 +607,12 @@ def _scan_on_cluster(corpus: Path, index_dir: Path, encoder, chunking: dict, chu
     reuse = {}
     if not build_options.get("full", False):
         previous, _ = previous_index(
-            Path(index_dir).absolute(), encoder.model_id, encoder.dimension, encoder.max_tokens, chunking,
+            Path(index_dir).absolute(),
+            encoder.model_id,
+            encoder.dimension,
+            encoder.max_tokens,
+            chunking,
             encoder.precision,
         )
         reuse = reusable_files(previous, html_content) if previous is not None else {}
-    return scan_corpus(
-        corpus, main_content=html_content == "main", reuse=reuse, extract_files=chunker.extract_files
-    )
+    return scan_corpus(corpus, main_content=html_content == "main", reuse=reuse, extract_files=chunker.extract_files)

@@ -1,9 +1,9 @@
 """Questions over shards answered as the one index of the whole corpus would answer them.
 
 The ordinary ``qa.search.service.SearchService`` runs over the Sharded* objects here, whose parts are the shards
-(qa.distributed.shards.ShardServer: in this process, or Ray Serve deployments through qa.distributed.shard_serving), so every step after
-the first stage (fusion, duplicate collapsing, confidence, citations, highlights, quote checks) is the same code
-as for one index. What makes the answer equal to the unsharded index's:
+(qa.distributed.shards.ShardServer: in this process, or Ray Serve deployments through qa.distributed.shard_serving), so
+every step after the first stage (fusion, duplicate collapsing, confidence, citations, highlights, quote checks) is the
+same code as for one index. What makes the answer equal to the unsharded index's:
 
 - ids: each shard numbers its passages from 1; the router numbers every shard's documents and passages in corpus
   order (path by path, as one build walks the corpus): the ids one build of the whole corpus gives, so ties
@@ -27,18 +27,18 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from qa.config import Settings
-from qa.search.dense import DenseRetriever
+from qa.distributed.shards import ShardServer, corpus_order, first_line, is_sharded, read_layout
 from qa.embed.encoder import Encoder, load_encoder, model_id_for
 from qa.errors import IndexIncompatible, QAError, ShardChanged, ShardUnavailable
-from qa.search.filters import SearchFilter
 from qa.index.manifest import Manifest
 from qa.index.postings import Collection
-from qa.search.service import SearchService
 from qa.index.segments import _best
 from qa.index.sentence_vectors import Quantized
-from qa.distributed.shards import ShardServer, corpus_order, first_line, is_sharded, read_layout
 from qa.index.store import StoredChunk, StoredDocument
 from qa.index.vectors import APPROXIMATE, EXACT
+from qa.search.dense import DenseRetriever
+from qa.search.filters import SearchFilter
+from qa.search.service import SearchService
 
 
 class Pending(Protocol):
@@ -115,8 +115,11 @@ class ShardMap:
         """Args:
         documents: per shard, each document with passages as ``(row, doc_id, first chunk id, passage count)``."""
         entries = sorted(
-            ((corpus_order(doc_id), shard, row, first, count)
-             for shard, rows in enumerate(documents) for row, doc_id, first, count in rows),
+            (
+                (corpus_order(doc_id), shard, row, first, count)
+                for shard, rows in enumerate(documents)
+                for row, doc_id, first, count in rows
+            ),
             key=lambda entry: entry[0],
         )
         counts = np.array([entry[4] for entry in entries], dtype=np.int64)
@@ -204,8 +207,10 @@ class ShardView:
         Raises:
             ShardUnavailable, ShardChanged: a shard failed (the first such shard is named).
         """
-        pending = {shard: self.clients[shard].submit(self.generations[shard], method, args)
-                   for shard, (method, args) in requests.items()}
+        pending = {
+            shard: self.clients[shard].submit(self.generations[shard], method, args)
+            for shard, (method, args) in requests.items()
+        }
         return {shard: call.result() for shard, call in pending.items()}
 
     def ask_all(self, method: str, *args) -> list:
@@ -238,8 +243,11 @@ def merged_manifest(names: Sequence[str], manifests: Sequence[Manifest]) -> Mani
                     f"shard {name} was built with {field} {getattr(manifest, field)!r} but shard {names[0]} with "
                     f"{getattr(first, field)!r}: rebuild the shards together with `qa index --shards`"
                 )
-    counts = {key: sum(int(m.counts.get(key) or 0) for m in manifests)
-              for key, value in first.counts.items() if isinstance(value, int)}
+    counts = {
+        key: sum(int(m.counts.get(key) or 0) for m in manifests)
+        for key, value in first.counts.items()
+        if isinstance(value, int)
+    }
     created = max(manifest.created for manifest in manifests)
     return dataclasses.replace(first, counts=counts, created=created, segments=[], checksums={})
 
@@ -254,7 +262,11 @@ class ShardedPostings:
         self.avgdl = self.total_tokens / self.n_rows if self.n_rows else 1.0
 
     def rank(
-        self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
+        self,
+        phrases: Sequence[Sequence[str]],
+        k: int,
+        *,
+        weights: tuple[float, float] = (1.0, 1.0),
         allowed: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
         """As ``SegmentedPostings.rank``: the best ``k`` ``(global id, score)``, best first, ties by id."""
@@ -263,8 +275,10 @@ class ShardedPostings:
         phrases = [tuple(tokens) for tokens in phrases]
         counts = self.view.ask_all("frequencies", phrases)
         collection = Collection(self.n_rows, self.avgdl, tuple(int(sum(column)) for column in zip(*counts)))
-        requests = {shard: ("keyword_search", (phrases, k, weights, local, collection))
-                    for shard, local in _allowed_by_shard(self.view, allowed).items()}
+        requests = {
+            shard: ("keyword_search", (phrases, k, weights, local, collection))
+            for shard, local in _allowed_by_shard(self.view, allowed).items()
+        }
         found: list[tuple[int, float]] = []
         for shard, ranked in self.view.ask(requests).items():
             if ranked:
@@ -302,8 +316,10 @@ class ShardedVectors:
         """Top ``k`` ``(scores, ids)`` per query row over every shard, merged by score (ties by id)."""
         k = max(1, k)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        requests = {shard: ("vector_search", (queries, k, local))
-                    for shard, local in _allowed_by_shard(self.view, allowed).items()}
+        requests = {
+            shard: ("vector_search", (queries, k, local))
+            for shard, local in _allowed_by_shard(self.view, allowed).items()
+        }
         found_scores, found_ids = [], []
         for shard, (scores, ids) in self.view.ask(requests).items():
             ids = np.asarray(ids, dtype=np.int64).copy()
@@ -390,8 +406,10 @@ class ShardedStore:
 
     def allowed_chunks(self, search_filter: SearchFilter) -> np.ndarray:
         """Global ids of the passages the filter lets through, sorted."""
-        parts = [self.view.map.to_global(shard, local) if len(local) else np.empty(0, dtype=np.int64)
-                 for shard, local in enumerate(self.view.ask_all("allowed_chunks", search_filter))]
+        parts = [
+            self.view.map.to_global(shard, local) if len(local) else np.empty(0, dtype=np.int64)
+            for shard, local in enumerate(self.view.ask_all("allowed_chunks", search_filter))
+        ]
         return np.sort(np.concatenate(parts))
 
     def count_undated(self, search_filter: SearchFilter) -> int:
@@ -424,8 +442,12 @@ class ShardedService(SearchService):
         """``SearchService.info`` for the whole index, plus each shard's name, build and counts."""
         found = super().info()
         found["shards"] = [
-            {"name": name, "generation": d["generation"], "documents": d["manifest"].counts.get("documents"),
-             "chunks": d["manifest"].counts.get("chunks")}
+            {
+                "name": name,
+                "generation": d["generation"],
+                "documents": d["manifest"].counts.get("documents"),
+                "chunks": d["manifest"].counts.get("chunks"),
+            }
             for name, d in zip(self.view.names, self.view.described)
         ]
         return found
@@ -439,7 +461,9 @@ def _check_encoder(view: ShardView, encoder: Encoder) -> None:
     """
     manifest = view.manifest
     if (encoder.model_id, encoder.precision, encoder.dimension) != (
-        manifest.model, manifest.precision, manifest.dimension
+        manifest.model,
+        manifest.precision,
+        manifest.dimension,
     ):
         raise IndexIncompatible(
             f"the shards were embedded with {manifest.model!r} at {manifest.precision} ({manifest.dimension} dims), "
@@ -470,8 +494,9 @@ def open_sharded(
             f"the shards at {settings.index_dir} were built with model {manifest.model!r}, not {settings.model!r}"
         )
     if encoder is None:
-        encoder = load_encoder(manifest.model, settings.encoder, precision=manifest.precision,
-                               cache_dir=settings.cache_dir)
+        encoder = load_encoder(
+            manifest.model, settings.encoder, precision=manifest.precision, cache_dir=settings.cache_dir
+        )
     from qa.search.rerank import load_reranker
 
     reranker = load_reranker(settings.rerank) if settings.rerank else None

@@ -1,8 +1,8 @@
 """`qa serve --ray ADDRESS` over a sharded index: one Ray Serve deployment per shard, and a router in front.
 
 Each shard deployment (``ShardReplica``) opens its shard's index on its own node and answers the router's calls
-in the shard's own ids (qa.distributed.shards.ShardServer); it needs no model. The router deployment is the ordinary HTTP app
-(``qa.api.app.create_app``: /search, /documents, /health, the web page, MCP) over
+in the shard's own ids (qa.distributed.shards.ShardServer); it needs no model. The router deployment is the ordinary
+HTTP app (``qa.api.app.create_app``: /search, /documents, /health, the web page, MCP) over
 ``qa.distributed.shard_router.ShardedService``,
 reaching the shards through their deployment handles; it holds the model and embeds each question once. One
 question costs a fixed number of calls per shard (about eight in hybrid mode), all shards asked at once.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.distributed.ray_indexing import ray_session, require_ray
-from qa.errors import QAError, ShardUnavailable
 from qa.distributed.shard_router import unpacked
 from qa.distributed.shards import ShardServer, read_layout
+from qa.errors import QAError, ShardUnavailable
 
 # The name of the Serve application and of its router deployment (the shards' are their directory names).
 APP_NAME = "qa"
@@ -138,8 +138,13 @@ def router_builder(
 
 
 def sharded_deployment(
-    settings: Settings, *, replicas: int = 1, router_cpus: float = 1.0, shard_cpus: float = SHARD_CPUS,
-    timeout: float = SHARD_TIMEOUT, app_name: str = APP_NAME,
+    settings: Settings,
+    *,
+    replicas: int = 1,
+    router_cpus: float = 1.0,
+    shard_cpus: float = SHARD_CPUS,
+    timeout: float = SHARD_TIMEOUT,
+    app_name: str = APP_NAME,
 ):
     """The Ray Serve application for the sharded index at ``settings.index_dir``: a deployment of ``replicas``
     replicas per shard (``shard_cpus`` each), and ``replicas`` routers (``router_cpus`` each).
@@ -153,14 +158,16 @@ def sharded_deployment(
 
     layout = read_layout(Path(settings.index_dir).absolute())
     shards = [
-        serve.deployment(ShardReplica, name=name, num_replicas=replicas,
-                         ray_actor_options={"num_cpus": shard_cpus}).bind(str(path), name)
+        serve.deployment(
+            ShardReplica, name=name, num_replicas=replicas, ray_actor_options={"num_cpus": shard_cpus}
+        ).bind(str(path), name)
         for name, path in zip(layout.names, layout.dirs)
     ]
     environment = {**settings.environment(), "QA_INDEX_DIR": str(layout.root)}
     ingress = serve.ingress(router_builder(environment, list(layout.names), app_name, timeout))()
-    router = serve.deployment(ingress, name=ROUTER_NAME, num_replicas=replicas,
-                              ray_actor_options={"num_cpus": router_cpus})
+    router = serve.deployment(
+        ingress, name=ROUTER_NAME, num_replicas=replicas, ray_actor_options={"num_cpus": router_cpus}
+    )
     # The shards are bound as arguments so Serve deploys them with the router; it reaches them by name.
     return router.bind(*shards)
 

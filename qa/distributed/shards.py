@@ -9,8 +9,8 @@ Each shard is served by a ``ShardServer``: the calls a router needs (phrase freq
 the whole index's statistics, vector search, passages, sentence vectors, filters, documents), in the shard's own
 ids, on a named build (generation). It keeps the build before its current one open, so a shard rebuilt in place
 keeps answering questions the router started on the old one, and answers ``ShardChanged`` for a build it no
-longer holds. qa.distributed.shard_router answers questions over the shards as one index; qa.distributed.shard_serving runs each shard
-as a Ray Serve deployment.
+longer holds. qa.distributed.shard_router answers questions over the shards as one index; qa.distributed.shard_serving
+runs each shard as a Ray Serve deployment.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import numpy as np
 
 from qa.embed.encoder import Encoder
 from qa.errors import ConfigError, CorpusError, IndexCorrupt, IndexNotFound, QAError, ShardChanged, ShardUnavailable
-from qa.search.filters import SearchFilter
-from qa.ingest.corpus import CorpusScan
 from qa.index.manifest import MANIFEST_FILE, Manifest
 from qa.index.postings import Collection, Postings
 from qa.index.segments import SegmentedPostings
 from qa.index.sentence_vectors import Quantized
 from qa.index.snapshot import directory_identity, open_snapshot
 from qa.index.store import StoredChunk, StoredDocument
+from qa.ingest.corpus import CorpusScan
+from qa.search.filters import SearchFilter
 
 SHARDS_FILE = "shards.json"
 SHARDS_FORMAT = 1
@@ -116,8 +116,9 @@ def partition(scan: CorpusScan, count: int) -> list[CorpusScan]:
             )
         fingerprint = hashlib.sha256()
         for document in part.documents:
-            fingerprint.update(f"{document.doc_id}\0{document.content_hash}\0{document.aliases}\n".encode(
-                "utf-8", "surrogateescape"))
+            fingerprint.update(
+                f"{document.doc_id}\0{document.content_hash}\0{document.aliases}\n".encode("utf-8", "surrogateescape")
+            )
         for skipped in part.skipped:
             fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode("utf-8", "surrogateescape"))
         part.fingerprint = fingerprint.hexdigest()
@@ -161,16 +162,20 @@ def build_shards(
     parts = partition(scan, shards)
     index_dir.mkdir(parents=True, exist_ok=True)
     build = build or build_index
-    reports = [build(corpus, index_dir / f"shard-{number}", encoder, scan=part, **options)
-               for number, part in enumerate(parts)]
+    reports = [
+        build(corpus, index_dir / f"shard-{number}", encoder, scan=part, **options) for number, part in enumerate(parts)
+    ]
     _write_layout(index_dir, shards)
     return reports
 
 
 def _write_layout(index_dir: Path, count: int) -> None:
     """Write ``shards.json`` atomically (a temporary file renamed into place)."""
-    data = {"format": SHARDS_FORMAT, "partition": "sha256 of the document path, modulo the shard count",
-            "shards": [f"shard-{number}" for number in range(count)]}
+    data = {
+        "format": SHARDS_FORMAT,
+        "partition": "sha256 of the document path, modulo the shard count",
+        "shards": [f"shard-{number}" for number in range(count)],
+    }
     temporary = index_dir / f".{SHARDS_FILE}.tmp"
     temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, index_dir / SHARDS_FILE)
@@ -208,9 +213,13 @@ class ShardIndex:
                 entry[1], entry[2] = min(entry[1], chunk.id), entry[2] + 1
         documents = [(row, doc_id, start, count) for row, (doc_id, start, count) in first.items()]
         return {
-            "generation": self.generation, "manifest": self.manifest, "documents": documents,
-            "keyword_rows": int(self.postings.n_rows), "keyword_tokens": int(self.postings.total_tokens),
-            "vectors": len(self.vectors), "kind": self.vectors.kind,
+            "generation": self.generation,
+            "manifest": self.manifest,
+            "documents": documents,
+            "keyword_rows": int(self.postings.n_rows),
+            "keyword_tokens": int(self.postings.total_tokens),
+            "vectors": len(self.vectors),
+            "kind": self.vectors.kind,
             "sentence_bytes": int(self.store.sentence_vector_bytes()),
         }
 
@@ -221,7 +230,11 @@ class ShardIndex:
         return [len(self.postings.phrase_postings(tokens)[0]) for tokens in phrases]
 
     def keyword_search(
-        self, phrases: Sequence[Sequence[str]], k: int, weights: tuple[float, float], allowed: np.ndarray | None,
+        self,
+        phrases: Sequence[Sequence[str]],
+        k: int,
+        weights: tuple[float, float],
+        allowed: np.ndarray | None,
         collection: Collection,
     ) -> list[tuple[int, float]]:
         """The best ``k`` passages here for an OR of ``phrases``, scored with the whole index's ``collection``."""
@@ -276,10 +289,23 @@ class ShardIndex:
 
 
 # The ShardIndex methods a router may call through ``ShardServer.call``.
-CALLS = frozenset({
-    "frequencies", "keyword_search", "vector_search", "reconstruct", "chunks", "sentence_vectors", "section_leads",
-    "all_sentence_vectors", "allowed_chunks", "count_undated", "document", "documents", "aliases_of",
-})
+CALLS = frozenset(
+    {
+        "frequencies",
+        "keyword_search",
+        "vector_search",
+        "reconstruct",
+        "chunks",
+        "sentence_vectors",
+        "section_leads",
+        "all_sentence_vectors",
+        "allowed_chunks",
+        "count_undated",
+        "document",
+        "documents",
+        "aliases_of",
+    }
+)
 
 
 class ShardServer:

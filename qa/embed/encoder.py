@@ -77,8 +77,6 @@ def model_id_for(name: str) -> str:
     return name
 
 
-
-
 def pool_spans(
     tokens: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], vector: np.ndarray
 ) -> np.ndarray:

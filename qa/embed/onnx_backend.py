@@ -22,8 +22,8 @@ from typing import Sequence
 import numpy as np
 
 from qa.embed.encoder import pool_spans, untruncated_counter
-from qa.errors import EncoderUnavailable, ModelError
 from qa.embed.onnx_export import SETTINGS_FILE, TOKENIZER_FILE, graph_path
+from qa.errors import EncoderUnavailable, ModelError
 
 # Accepted for the Encoder interface; this encoder runs each text alone (see the module's docstring).
 BATCH = 32
@@ -50,7 +50,9 @@ class OnnxEncoder:
             import onnxruntime
             from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise EncoderUnavailable("the ONNX encoder needs onnxruntime and tokenizers: pip install onnxruntime tokenizers") from exc
+            raise EncoderUnavailable(
+                "the ONNX encoder needs onnxruntime and tokenizers: pip install onnxruntime tokenizers"
+            ) from exc
         graph = graph_path(export_dir, precision)
         try:
             settings = json.loads((export_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
@@ -61,9 +63,7 @@ class OnnxEncoder:
             # No spinning: idle threads would burn a core between a server's short calls, and even for bulk
             # indexing with two threads it measured no faster (66.6 vs 62.9 passages/s without it).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._session = onnxruntime.InferenceSession(
-                str(graph), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
         except Exception as exc:  # json, OSError, onnxruntime's own errors
             raise ModelError(f"cannot load the ONNX export in {export_dir}: {exc} (delete it to export again)") from exc

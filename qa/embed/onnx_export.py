@@ -89,7 +89,8 @@ def graph_path(export_dir: Path, precision: str) -> Path:
     """The graph to run at ``precision`` ("fp32" or "int8"), quantising the fp32 graph once for int8.
 
     int8 is dynamic quantisation of the MatMul weights, per output channel (activations are quantised per call
-    by ONNX Runtime). docs/configuration.md ("Precision") and docs/performance.md have what it does to speed and to retrieval quality.
+    by ONNX Runtime). docs/configuration.md ("Precision") and docs/performance.md have what it does to speed and to
+    retrieval quality.
 
     Raises:
         EncoderUnavailable: int8 is asked for, the quantised graph is missing and the onnx package is not installed.
@@ -111,14 +112,19 @@ def graph_path(export_dir: Path, precision: str) -> Path:
         with tempfile.TemporaryDirectory(prefix=".quantize-", dir=export_dir) as scratch:
             partial = Path(scratch) / QUANTIZED_FILE
             quantize_dynamic(
-                str(export_dir / GRAPH_FILE), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                str(export_dir / GRAPH_FILE),
+                str(partial),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
                 op_types_to_quantize=["MatMul"],
             )
             os.replace(partial, destination)  # whole or not at all, whoever finishes first
     except OSError as exc:
         raise ModelError(f"cannot write the int8 model into {export_dir}: {exc} (set QA_CACHE_DIR)") from exc
     except Exception as exc:  # the quantiser's own errors, for graphs it cannot handle
-        raise EncoderUnavailable(f"cannot quantise the model in {export_dir} to int8: {exc}; use --precision fp32") from exc
+        raise EncoderUnavailable(
+            f"cannot quantise the model in {export_dir} to int8: {exc}; use --precision fp32"
+        ) from exc
     finally:
         logging.getLogger().removeFilter(quiet)
     return destination
@@ -155,7 +161,9 @@ def _export(model_id: str, target: str, out: Path) -> None:
     tokenizer = transformer.tokenizer
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise EncoderUnavailable(f"model {model_id!r} has no fast tokenizer, which the ONNX encoder needs: use --encoder torch")
+        raise EncoderUnavailable(
+            f"model {model_id!r} has no fast tokenizer, which the ONNX encoder needs: use --encoder torch"
+        )
 
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
     if names[:2] != ["input_ids", "attention_mask"]:
@@ -181,8 +189,14 @@ def _export(model_id: str, target: str, out: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, tuple(sample[n] for n in names), str(out / GRAPH_FILE), input_names=names,
-                output_names=["token_embeddings"], dynamic_axes=dynamic, opset_version=ONNX_OPSET, dynamo=False,
+                module,
+                tuple(sample[n] for n in names),
+                str(out / GRAPH_FILE),
+                input_names=names,
+                output_names=["token_embeddings"],
+                dynamic_axes=dynamic,
+                opset_version=ONNX_OPSET,
+                dynamo=False,
             )
     except Exception as exc:  # torch.onnx raises a variety of errors for graphs it cannot trace
         raise EncoderUnavailable(f"cannot export model {model_id!r} to ONNX: {exc}; use --encoder torch") from exc
@@ -207,10 +221,16 @@ def _pipeline_settings(model, model_id: str) -> dict:
     config = model[1].get_config_dict()
     mode = config.get("pooling_mode")
     if mode is None:  # older sentence-transformers keep one flag per mode
-        flags = [m for m in POOLING_MODES if config.get(f"pooling_mode_{m}_tokens" if m != "cls" else "pooling_mode_cls_token")]
+        flags = [
+            m
+            for m in POOLING_MODES
+            if config.get(f"pooling_mode_{m}_tokens" if m != "cls" else "pooling_mode_cls_token")
+        ]
         mode = flags[0] if len(flags) == 1 else None
     if mode not in POOLING_MODES:
-        raise EncoderUnavailable(f"model {model_id!r} pools with {mode!r}; the ONNX encoder supports {POOLING_MODES}: use --encoder torch")
+        raise EncoderUnavailable(
+            f"model {model_id!r} pools with {mode!r}; the ONNX encoder supports {POOLING_MODES}: use --encoder torch"
+        )
     return {
         "export_version": EXPORT_VERSION,
         "model_id": model_id,

@@ -41,7 +41,9 @@ class SentenceTransformerEncoder:
             hint = " (HF_HUB_OFFLINE=1: only local paths and cached models can load)" if offline else ""
             raise ModelError(f"cannot load embedding model {name!r}{hint}: {exc}") from exc
         self.model_id = model_id_for(name)
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
         self.dimension = int(dimension())
         special = len(self._model.tokenizer("")["input_ids"])  # [CLS] and [SEP] for BERT
         self.max_tokens = int(self._model.max_seq_length) - special

@@ -184,10 +184,6 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _require(record: dict[str, Any], fields: tuple[str, ...], where: str, *, non_empty: bool = False) -> None:
-    missing = [
-        field
-        for field in fields
-        if record.get(field) is None or (non_empty and not str(record[field]).strip())
-    ]
+    missing = [field for field in fields if record.get(field) is None or (non_empty and not str(record[field]).strip())]
     if missing:
         raise InvalidRequest(f"{where}: missing field(s) {', '.join(missing)}")

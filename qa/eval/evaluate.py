@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Callable
 
 from qa.config import Settings
-from qa.eval.datasets import Dataset, beir_document_text, iter_beir_corpus
 from qa.embed.encoder import Encoder
 from qa.errors import InvalidRequest
+from qa.eval.datasets import Dataset, beir_document_text, iter_beir_corpus
+from qa.eval.metrics import MetricSummary, mean_hit_at_k, percentile, summarise
 from qa.index.indexer import Progress, build_index, staleness
 from qa.ingest.corpus import CorpusScan, Document, scan_corpus
 from qa.ingest.metadata import Metadata
-from qa.eval.metrics import MetricSummary, mean_hit_at_k, percentile, summarise
 from qa.search.service import Answer, Hit, SearchService
 
 # Passages fetched per query: enough distinct documents for Recall@100 after passages are merged.
@@ -37,8 +37,11 @@ class QuestionFigures:
 
     def as_dict(self) -> dict[str, float]:
         """The figures rounded for JSON."""
-        return {"hit_at_1": round(self.hit_at_1, 4), "hit_at_3": round(self.hit_at_3, 4),
-                "doc_hit_at_5": round(self.doc_hit_at_5, 4)}
+        return {
+            "hit_at_1": round(self.hit_at_1, 4),
+            "hit_at_3": round(self.hit_at_3, 4),
+            "doc_hit_at_5": round(self.doc_hit_at_5, 4),
+        }
 
 
 @dataclass
@@ -125,7 +128,9 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
         latencies.append((time.perf_counter() - started) * 1000)
         lengths.extend(len(hit.text) for hit in shown.results[:5])
         if query.phrase is not None:
-            highlighted.extend(_phrase_highlighted(hit, query.phrase) for hit in shown.results[:5] if query.phrase in hit.text)
+            highlighted.extend(
+                _phrase_highlighted(hit, query.phrase) for hit in shown.results[:5] if query.phrase in hit.text
+            )
         # ... and the metrics on a deep ranking, which needs no highlights.
         answer = service.search(query.text, depth, mode=mode, highlights=False)
         relevant_doc = next(iter(query.relevant)) if dataset.kind != "beir" else None
@@ -152,7 +157,9 @@ def run_queries(dataset: Dataset, service: SearchService, mode: str) -> EvalRepo
 
 
 def _question_figures(
-    runs: dict[str, list[str]], qrels: dict[str, dict[str, int]], document_runs: dict[str, list[str]],
+    runs: dict[str, list[str]],
+    qrels: dict[str, dict[str, int]],
+    document_runs: dict[str, list[str]],
     document_qrels: dict[str, dict[str, int]],
 ) -> QuestionFigures:
     """Passage hit@1/3 from the phrase rankings; page hit@5 counts the top 5 *passages*, as a user sees them,
@@ -200,15 +207,27 @@ def evaluate(
         if index_dir is None:
             index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-"))) / "index"
         reason = staleness(
-            index_dir, scan, model=encoder.model_id, chunk_size=settings.chunk_size,
-            chunk_overlap=settings.chunk_overlap, embed_title=settings.embed_title, precision=encoder.precision,
+            index_dir,
+            scan,
+            model=encoder.model_id,
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            embed_title=settings.embed_title,
+            precision=encoder.precision,
             html_content=settings.html_content,
         )
         if reason is not None:
             log(f"indexing {len(scan.documents)} documents into {index_dir}")
             report = build_index(
-                scan.root, index_dir, encoder, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
-                embed_title=settings.embed_title, html_content=settings.html_content, scan=scan, progress=progress,
+                scan.root,
+                index_dir,
+                encoder,
+                chunk_size=settings.chunk_size,
+                chunk_overlap=settings.chunk_overlap,
+                embed_title=settings.embed_title,
+                html_content=settings.html_content,
+                scan=scan,
+                progress=progress,
             )
             log(f"indexed {report.chunks} passages in {report.seconds:.1f} s")
         else:

@@ -14,24 +14,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from qa.index.atomic import replace_directory, staging_directory
-from qa.text.chunking import Chunk, chunk_text, known_pieces, split_sentences
 from qa.embed.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
-from qa.ingest.formats import SUFFIXES
-from qa.ingest.formats import text_structure
-from qa.ingest.corpus import (
-    CorpusScan,
-    CorpusWalk,
-    Document,
-    ReusableFile,
-    Skipped,
-    corpus_stamp,
-    extractor_version,
-    format_suffix,
-    scan_corpus,
-    walk_corpus,
-)
+from qa.index.atomic import replace_directory, staging_directory
 from qa.index.manifest import (
     CHUNKER_VERSION,
     CODES_FILE,
@@ -47,7 +32,6 @@ from qa.index.manifest import (
     verify_checksums,
 )
 from qa.index.postings import Postings, build_postings
-from qa.text.sections import place
 from qa.index.segments import (
     MAX_HIDDEN_SHARE,
     MAX_SEGMENTS,
@@ -66,6 +50,21 @@ from qa.index.segments import (
 from qa.index.sentence_vectors import Quantized, SentenceFile, SentenceFileWriter, quantize
 from qa.index.store import PendingText, PreviousDocument, PreviousStamp, StoreWriter, text_hash
 from qa.index.vectors import APPROXIMATE, VectorIndex
+from qa.ingest.corpus import (
+    CorpusScan,
+    CorpusWalk,
+    Document,
+    ReusableFile,
+    Skipped,
+    corpus_stamp,
+    extractor_version,
+    format_suffix,
+    scan_corpus,
+    walk_corpus,
+)
+from qa.ingest.formats import SUFFIXES, text_structure
+from qa.text.chunking import Chunk, chunk_text, known_pieces, split_sentences
+from qa.text.sections import place
 
 # Called with (stage, done, total) as a build advances; the CLI draws progress from it.
 Progress = Callable[[str, int, int], None]
@@ -207,7 +206,8 @@ def previous_index(
     if manifest.chunking != chunking:
         was = manifest.chunking
         differ = ", ".join(
-            f"{k} {was.get(k)} -> {chunking.get(k)}" for k in sorted(chunking.keys() | was.keys())
+            f"{k} {was.get(k)} -> {chunking.get(k)}"
+            for k in sorted(chunking.keys() | was.keys())
             if chunking.get(k) != was.get(k)
         )
         return None, f"the previous index has other chunking parameters ({differ})"
@@ -282,7 +282,8 @@ def _compared(documents: list[Document], known: dict[str, PreviousDocument], sto
     """
     pairs = [(document, _previous_of(document, known)) for document in documents]
     to_stamp = [
-        before for document, before in pairs
+        before
+        for document, before in pairs
         if document.stored is None and before is not None and before.content_hash == document.content_hash
     ]
     stamps = store.previous_stamps(to_stamp) if to_stamp and store is not None else {}
@@ -340,15 +341,31 @@ def _unchanged_report(
     counts are the manifest's: nothing changed them)."""
     counts = Manifest.read(index_dir).counts
     return BuildReport(
-        index_dir=index_dir, corpus=corpus, documents=int(counts["documents"]), chunks=int(counts["chunks"]),
-        skipped=skipped, seconds=time.perf_counter() - started, update=True, unchanged=int(counts["documents"]),
-        duplicates=int(counts.get("duplicates", 0)), rewritten=False, files_reused=files_reused,
+        index_dir=index_dir,
+        corpus=corpus,
+        documents=int(counts["documents"]),
+        chunks=int(counts["chunks"]),
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
+        update=True,
+        unchanged=int(counts["documents"]),
+        duplicates=int(counts.get("duplicates", 0)),
+        rewritten=False,
+        files_reused=files_reused,
     )
 
 
 def unchanged_index(
-    index_dir: Path, corpus: Path, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
-    precision: str | None = None, html_content: str = "main", walk: CorpusWalk | None = None,
+    index_dir: Path,
+    corpus: Path,
+    *,
+    model: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    embed_title: bool,
+    precision: str | None = None,
+    html_content: str = "main",
+    walk: CorpusWalk | None = None,
 ) -> BuildReport | None:
     """The report of `qa index` when the index at ``index_dir`` already reflects ``corpus`` with these settings,
     told without reading a document or loading the model (``unchanged_since_build``); None when a build must
@@ -359,8 +376,15 @@ def unchanged_index(
     started = time.perf_counter()
     index_dir = Path(index_dir).absolute()
     if not unchanged_since_build(
-        index_dir, corpus, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
-        precision=precision, html_content=html_content, walk=walk,
+        index_dir,
+        corpus,
+        model=model,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        embed_title=embed_title,
+        precision=precision,
+        html_content=html_content,
+        walk=walk,
     ):
         return None
     try:
@@ -410,9 +434,11 @@ def build_index(
             would only add one, or nothing changed but the index has several segments.
         embed_batches: embeds the batches of passage inputs no previous index had (a cluster's, e.g.
             ``qa.distributed.ray_indexing.RayEmbedder``); None embeds them here with ``encoder``, batch by batch.
-        chunk_documents: chunks the new and changed documents (a cluster's, e.g. ``qa.distributed.ray_indexing.RayChunker``);
+        chunk_documents: chunks the new and changed documents (a cluster's, e.g.
+        ``qa.distributed.ray_indexing.RayChunker``);
             None chunks each here with ``encoder``'s tokenizer as it is written.
-        walk: a walk of ``corpus`` already made (``qa.ingest.corpus.walk_corpus``, for the stamp check of `qa index`), so
+        walk: a walk of ``corpus`` already made (``qa.ingest.corpus.walk_corpus``, for the stamp check of `qa index`),
+        so
             the scan does not walk it again; its time is then not in the report's.
 
     Raises:
@@ -468,8 +494,10 @@ def build_index(
             scan = scan_corpus(corpus, main_content=html_content == "main")
             clock.lap("read")
             compared = _compared(scan.documents, known, store if previous is not None else None)
-        if previous is not None and not (merge and len(segments) > 1) and _nothing_changed(
-            before, scan, known, compared
+        if (
+            previous is not None
+            and not (merge and len(segments) > 1)
+            and _nothing_changed(before, scan, known, compared)
         ):
             store.detach_previous()
             store.close()
@@ -497,8 +525,9 @@ def build_index(
                 for document in documents:
                     found = earlier.get(id(document))
                     version = store.previous_version(found) if found is not None else None
-                    yield document, *chunk_document(
-                        document, encoder, chunk_size, chunk_overlap, embed_title, earlier=version
+                    yield (
+                        document,
+                        *chunk_document(document, encoder, chunk_size, chunk_overlap, embed_title, earlier=version),
                     )
 
         chunked = iter(chunk_documents([document for document, _, unchanged in plan.documents if not unchanged]))
@@ -506,9 +535,11 @@ def build_index(
         report("chunking", 0, len(scan.documents))
         for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
             # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
-            if unchanged and previous_document.schema in staying and previous_document.paths == {
-                document.doc_id, *document.aliases
-            }:
+            if (
+                unchanged
+                and previous_document.schema in staying
+                and previous_document.paths == {document.doc_id, *document.aliases}
+            ):
                 pass  # it stays where it is, in its segment
             elif unchanged:  # its rows again: in the merged files, or (same text under other paths) in the segment
                 store.copy_document(document, previous_document)
@@ -533,8 +564,12 @@ def build_index(
         kind = _write_vectors(target, ids, hashes, sources, encoder.dimension)
         pending.discard()
         segment = Segment(
-            target.name if adding else TOP, kind, first_chunk if adding else 1, len(ids),
-            first_document if adding else 1, store.documents_written,
+            target.name if adding else TOP,
+            kind,
+            first_chunk if adding else 1,
+            len(ids),
+            first_document if adding else 1,
+            store.documents_written,
         )
         if adding:
             _link_segments(previous, staging, kept)
@@ -554,11 +589,15 @@ def build_index(
             max_tokens=encoder.max_tokens,
             chunking=chunking,
             corpus={
-                "root": str(scan.root), "fingerprint": scan.fingerprint, "stamp": scan.stamp,
+                "root": str(scan.root),
+                "fingerprint": scan.fingerprint,
+                "stamp": scan.stamp,
                 "extractor": extractor_version(),
             },
             counts={
-                "documents": len(scan.documents), "chunks": live_chunks, "skipped": len(scan.skipped),
+                "documents": len(scan.documents),
+                "chunks": live_chunks,
+                "skipped": len(scan.skipped),
                 "duplicates": scan.duplicates,
             },
             checksums=checksums,
@@ -676,7 +715,8 @@ def _earlier_versions(plan: "_Plan", before: Manifest) -> dict[int, PreviousDocu
     if not _read_by_these_readers(before):
         return {}
     return {
-        id(document): previous for document, previous, unchanged in plan.documents
+        id(document): previous
+        for document, previous, unchanged in plan.documents
         if not unchanged and previous is not None and text_structure(format_suffix(document.doc_id)) is not None
     }
 
@@ -699,7 +739,11 @@ def _passage_limits(
 
 
 def chunk_document(
-    document: Document, encoder: Encoder, chunk_size: int, chunk_overlap: int, embed_title: bool,
+    document: Document,
+    encoder: Encoder,
+    chunk_size: int,
+    chunk_overlap: int,
+    embed_title: bool,
     earlier: tuple[str, str | None, list[Chunk]] | None = None,
 ) -> tuple[list[Chunk], list[str]]:
     """A new or changed document's passages (with sections and anchors) and the text the model embeds for each.
@@ -721,12 +765,23 @@ def chunk_document(
         _, old_size, old_overlap, old_room = _passage_limits(earlier_title, *limits)
         headings, code = structure(text)
         reuse = known_pieces(
-            text, passages, size=old_size, overlap=old_overlap, limit=old_room, boundaries=[h.start for h in headings],
+            text,
+            passages,
+            size=old_size,
+            overlap=old_overlap,
+            limit=old_room,
+            boundaries=[h.start for h in headings],
             code=code,
         )
     chunks = chunk_text(
-        document.text, size=size, overlap=overlap, count_tokens=encoder.count_tokens, limit=room,
-        boundaries=[h.start for h in document.headings], code=document.code, reuse=reuse,
+        document.text,
+        size=size,
+        overlap=overlap,
+        count_tokens=encoder.count_tokens,
+        limit=room,
+        boundaries=[h.start for h in document.headings],
+        code=document.code,
+        reuse=reuse,
     )
     chunks = place(document.text, chunks, document.headings, document.anchors)
     return chunks, [embed_input(title, c.text, title is not None) for c in chunks]
@@ -754,7 +809,11 @@ def embed_batch(encoder: Encoder, batch: list[tuple[str, PendingText]]) -> Embed
 
 
 def _embed(
-    store: StoreWriter, encoder: Encoder, reused: dict[str, int], pending_path: Path, report: Progress,
+    store: StoreWriter,
+    encoder: Encoder,
+    reused: dict[str, int],
+    pending_path: Path,
+    report: Progress,
     embed_batches: BatchEmbedder | None = None,
 ) -> "FreshVectors":
     """Embed every passage input of ``store`` that is not ``reused`` from the previous index, here or through
@@ -889,8 +948,15 @@ class VectorSources:
 
 
 def staleness(
-    index_dir: Path, scan: CorpusScan, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
-    precision: str | None = None, html_content: str = "main",
+    index_dir: Path,
+    scan: CorpusScan,
+    *,
+    model: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    embed_title: bool,
+    precision: str | None = None,
+    html_content: str = "main",
 ) -> str | None:
     """Why the index at ``index_dir`` does not reflect ``scan`` with these settings; None when it does."""
     try:
@@ -921,8 +987,16 @@ def _settings_differ(manifest: Manifest, *, model: str, chunking: dict, precisio
 
 
 def unchanged_since_build(
-    index_dir: Path, corpus: Path, *, model: str, chunk_size: int, chunk_overlap: int, embed_title: bool,
-    precision: str | None = None, html_content: str = "main", walk: CorpusWalk | None = None,
+    index_dir: Path,
+    corpus: Path,
+    *,
+    model: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    embed_title: bool,
+    precision: str | None = None,
+    html_content: str = "main",
+    walk: CorpusWalk | None = None,
 ) -> bool:
     """Whether the index at ``index_dir`` was built from ``corpus`` as the file system shows it now, with these
     settings: known from the manifest and a walk of the corpus (:func:`qa.ingest.corpus.corpus_stamp`), reading no
@@ -932,7 +1006,8 @@ def unchanged_since_build(
     an index built before stamps were recorded, text extracted by other code or libraries than this qa's, see
     ``qa.ingest.corpus.extractor_version``): the caller then scans, and the scan decides.
 
-    ``walk``: a walk of ``corpus`` already made (``qa.ingest.corpus.walk_corpus``), whose stamp is taken instead of walking.
+    ``walk``: a walk of ``corpus`` already made (``qa.ingest.corpus.walk_corpus``), whose stamp is taken instead of
+    walking.
     """
     try:
         manifest = Manifest.read(Path(index_dir))
@@ -992,12 +1067,18 @@ def ensure_index(
         return None, None
     model = model or (manifest.model if manifest else defaults[0])
     chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults[1])
-    chunk_overlap = chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
+    chunk_overlap = (
+        chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
+    )
     embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
     precision = precision or (manifest.precision if manifest else defaults[4])
     html_content = html_content or (manifest.chunking.get("html_content", "main") if manifest else "main")
     settings = dict(
-        model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title, precision=precision,
+        model=model,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        embed_title=embed_title,
+        precision=precision,
         html_content=html_content,
     )
     try:
@@ -1014,7 +1095,14 @@ def ensure_index(
         return None, None
     encoder = load_model(model, precision)
     report = build_index(
-        Path(corpus), index_dir, encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embed_title=embed_title,
-        html_content=html_content, scan=scan, progress=progress,
+        Path(corpus),
+        index_dir,
+        encoder,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        embed_title=embed_title,
+        html_content=html_content,
+        scan=scan,
+        progress=progress,
     )
     return report, reason

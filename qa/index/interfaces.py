@@ -14,9 +14,9 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
-from qa.search.filters import SearchFilter
-from qa.ingest.metadata import Metadata
 from qa.index.store import StoredChunk, StoredDocument
+from qa.ingest.metadata import Metadata
+from qa.search.filters import SearchFilter
 
 
 class DocumentStore(Protocol):

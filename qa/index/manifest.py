@@ -53,7 +53,10 @@ class Manifest:
     metric: str = "cosine (inner product of unit vectors)"
     files: dict = field(
         default_factory=lambda: {
-            "vectors": VECTORS_FILE, "sentences": SENTENCES_FILE, "database": DATABASE_FILE, "keywords": KEYWORDS_FILE,
+            "vectors": VECTORS_FILE,
+            "sentences": SENTENCES_FILE,
+            "database": DATABASE_FILE,
+            "keywords": KEYWORDS_FILE,
         }
     )
     # The segments the index is made of, oldest first (qa.index.segments.Segment): the first is the files at the top of
@@ -70,7 +73,9 @@ class Manifest:
 
     def write(self, directory: Path) -> None:
         """Write ``manifest.json`` into ``directory``."""
-        (directory / MANIFEST_FILE).write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (directory / MANIFEST_FILE).write_text(
+            json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
     @classmethod
     def read(cls, directory: Path) -> "Manifest":
@@ -85,7 +90,9 @@ class Manifest:
         if not directory.is_dir():
             raise IndexNotFound(f"no index at {directory}: run `qa index CORPUS --index {directory}` first")
         if not path.is_file():
-            raise IndexNotFound(f"no index at {directory} (no {MANIFEST_FILE}): run `qa index CORPUS --index {directory}` first")
+            raise IndexNotFound(
+                f"no index at {directory} (no {MANIFEST_FILE}): run `qa index CORPUS --index {directory}` first"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -113,7 +113,9 @@ def _tokenize_batch(db: sqlite3.Connection, rows: Sequence[KeywordRow]) -> _Batc
             a change in SQLite cannot make wrong postings silently).
     """
     _empty(db)
-    db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, ?, ?)", ((r.chunk_id, r.context, r.text) for r in rows))
+    db.executemany(
+        "INSERT INTO t (rowid, context, text) VALUES (?, ?, ?)", ((r.chunk_id, r.context, r.text) for r in rows)
+    )
     vocabulary = db.execute("SELECT term, cnt FROM r").fetchall()
     docs, columns = db.execute("SELECT group_concat(doc, ' '), group_concat(col = 'text', '') FROM v").fetchone()
     docs = np.fromstring(docs or "", dtype=np.int64, sep=" ")
@@ -162,8 +164,9 @@ def build_postings(rows: Iterable[KeywordRow], path: Path, *, batch: int = BUILD
         batch_ids = np.array([r.chunk_id for r in pending], dtype=np.int64)
         positions = (first + np.searchsorted(batch_ids, found.chunk_ids)).astype(np.int32)
         # Compact types: at a million passages there are tens of millions of postings to hold until written.
-        pieces.append((global_ids[found.term_index], positions, _smallest_unsigned(found.context),
-                       _smallest_unsigned(found.text)))
+        pieces.append(
+            (global_ids[found.term_index], positions, _smallest_unsigned(found.context), _smallest_unsigned(found.text))
+        )
         pending.clear()
 
     for row in rows:
@@ -189,6 +192,7 @@ def _postings_arrays(ids: np.ndarray, vocabulary: dict[str, int], pieces: list) 
         pieces: per batch, parallel arrays of term number (in ``vocabulary``), row position and the term's count
             in the context and in the text, rows ascending within a term.
     """
+
     def joined(column: int, dtype) -> np.ndarray:
         return np.concatenate([p[column] for p in pieces]) if pieces else np.empty(0, dtype)
 
@@ -287,7 +291,11 @@ class Postings:
         self.total_tokens = int(header["total_tokens"])
         n_terms = len(self.term_starts) - 1
         per_term = (self.vocab_starts, self.term_max_context, self.term_max_text, self.term_min_tokens)
-        if len(self.chunk_ids) != self.n_rows or len(self.row_tokens) != self.n_rows or len(self.vocab_starts) != n_terms + 1:
+        if (
+            len(self.chunk_ids) != self.n_rows
+            or len(self.row_tokens) != self.n_rows
+            or len(self.vocab_starts) != n_terms + 1
+        ):
             raise ValueError("array lengths disagree")
         if any(len(array) != n_terms for array in per_term[1:]):
             raise ValueError("per-term array lengths disagree")
@@ -381,8 +389,13 @@ class Postings:
         return mask
 
     def search(
-        self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
-        allowed: np.ndarray | None = None, collection: Collection | None = None,
+        self,
+        phrases: Sequence[Sequence[str]],
+        k: int,
+        *,
+        weights: tuple[float, float] = (1.0, 1.0),
+        allowed: np.ndarray | None = None,
+        collection: Collection | None = None,
     ) -> list[tuple[int, float]]:
         """The best ``k`` rows for an OR of ``phrases`` (each a token sequence): ``(chunk id, BM25 score)``.
 
@@ -400,7 +413,8 @@ class Postings:
         if k < 1 or self.n_rows == 0:
             return []
         terms = [
-            term for position, tokens in enumerate(phrases)
+            term
+            for position, tokens in enumerate(phrases)
             if (term := self._scored(tokens, weights, collection, position)) is not None
         ]
         if not terms:
@@ -409,7 +423,11 @@ class Postings:
         return self._best(candidates, self._scores(terms, candidates), k)
 
     def rank(
-        self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
+        self,
+        phrases: Sequence[Sequence[str]],
+        k: int,
+        *,
+        weights: tuple[float, float] = (1.0, 1.0),
         allowed: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
         """``search`` with ``allowed`` given as chunk ids (a filter's) rather than a mask over rows."""
@@ -437,7 +455,8 @@ class Postings:
         phrase = _Phrase(self, rows, context, text, idf if idf > 0.0 else IDF_FLOOR, weights, avgdl)
         if len(tokens) == 1:
             phrase.bound = phrase.most(
-                float(self.term_max_context[number]), float(self.term_max_text[number]),
+                float(self.term_max_context[number]),
+                float(self.term_max_text[number]),
                 float(self.term_min_tokens[number]),
             )
         else:  # an intersection made for this question: its own greatest contribution
@@ -567,7 +586,7 @@ def _tokenize_terms(db: sqlite3.Connection, terms: Sequence[str]) -> list[tuple[
     """FTS5's tokens of each term (written to the text column of the temporary table, then removed)."""
     with db:
         db.executemany("INSERT INTO t (rowid, context, text) VALUES (?, '', ?)", enumerate(terms, start=1))
-        found = db.execute("SELECT doc, term FROM v ORDER BY doc, \"offset\"").fetchall()
+        found = db.execute('SELECT doc, term FROM v ORDER BY doc, "offset"').fetchall()
         _empty(db)
     tokens: list[list[str]] = [[] for _ in terms]
     for row, token in found:

@@ -26,14 +26,14 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from qa.errors import IndexCorrupt
-from qa.search.filters import SearchFilter
-from qa.ingest.corpus import ReusableFile, Skipped
 from qa.index.manifest import DATABASE_FILE, SENTENCES_FILE, VECTORS_FILE, Manifest
-from qa.ingest.metadata import Metadata
 from qa.index.postings import Collection, Postings
 from qa.index.sentence_vectors import Quantized, SentenceFile
 from qa.index.store import StoredChunk, StoredDocument, StoreReader
 from qa.index.vectors import APPROXIMATE, EXACT, VectorIndex
+from qa.ingest.corpus import ReusableFile, Skipped
+from qa.ingest.metadata import Metadata
+from qa.search.filters import SearchFilter
 
 TOP = "."
 _NAME = re.compile(r"seg-[0-9]{6}")
@@ -99,8 +99,16 @@ def segments_of(manifest: Manifest) -> list[Segment]:
         if found and (segment.first_chunk < found[-1].end_chunk or segment.first_document < found[-1].end_document):
             raise IndexCorrupt(f"segment {segment.dir} overlaps the one before it: rebuild it with `qa index`")
         found.append(segment)
-    return found or [Segment(TOP, manifest.vectors.get("kind", EXACT), 1, int(manifest.counts["chunks"]), 1,
-                             int(manifest.counts["documents"]))]
+    return found or [
+        Segment(
+            TOP,
+            manifest.vectors.get("kind", EXACT),
+            1,
+            int(manifest.counts["chunks"]),
+            1,
+            int(manifest.counts["documents"]),
+        )
+    ]
 
 
 def next_ids(segments: Sequence[Segment]) -> tuple[int, int]:
@@ -257,13 +265,19 @@ class SegmentedPostings:
         return total
 
     def rank(
-        self, phrases: Sequence[Sequence[str]], k: int, *, weights: tuple[float, float] = (1.0, 1.0),
-        allowed: np.ndarray | None = None, collection: Collection | None = None,
+        self,
+        phrases: Sequence[Sequence[str]],
+        k: int,
+        *,
+        weights: tuple[float, float] = (1.0, 1.0),
+        allowed: np.ndarray | None = None,
+        collection: Collection | None = None,
     ) -> list[tuple[int, float]]:
         """The best ``k`` shown rows of all segments for an OR of ``phrases``, as ``Postings.search`` ranks one
         index of the same rows: ``(chunk id, score)``, best first, ties by chunk id; only ``allowed`` ids (shown
         ones, from ``SegmentedStore.allowed_chunks``) when given. ``collection``, when given, supplies the
-        statistics of a larger whole these segments are part of (a shard's, qa.distributed.shards) instead of their own."""
+        statistics of a larger whole these segments are part of (a shard's, qa.distributed.shards) instead of their
+        own."""
         if k < 1 or not self.n_rows:
             return []
         if collection is None:
@@ -409,10 +423,7 @@ def previous_stores(index_dir: Path, manifest: Manifest) -> list[tuple[Path, tup
 def store_checksums(manifest: Manifest) -> list[str]:
     """Each segment's store checksum as the manifest records it ("" where it records none): equal checksums mean
     equal rows, so a document taken from one index's store can be trusted in another's with the same checksum."""
-    return [
-        manifest.checksums.get(segment_file(s, DATABASE_FILE), "")
-        for s in segments_of(manifest)
-    ]
+    return [manifest.checksums.get(segment_file(s, DATABASE_FILE), "") for s in segments_of(manifest)]
 
 
 def hidden_chunk_share(segments: Sequence[Segment]) -> float:
@@ -428,8 +439,13 @@ def hide(segments: Sequence[Segment], rows: Mapping[int, int]) -> list[Segment]:
     for owner, wanted in _group(sorted(rows), starts).items():
         segment = changed[owner]
         changed[owner] = Segment(
-            segment.dir, segment.kind, segment.first_chunk, segment.chunks, segment.first_document,
-            segment.documents, tuple(sorted({*segment.hidden, *wanted})),
+            segment.dir,
+            segment.kind,
+            segment.first_chunk,
+            segment.chunks,
+            segment.first_document,
+            segment.documents,
+            tuple(sorted({*segment.hidden, *wanted})),
             segment.hidden_chunks + sum(rows[row] for row in wanted),
         )
     return changed

@@ -137,8 +137,11 @@ class SentenceFile:
         mapped = map_file(fd, size, scattered=size > MAX_MEMORY_BYTES, populate=populate)
         ids = np.frombuffer(mapped, dtype="<i8", count=passages, offset=ids_at)
         starts = np.frombuffer(mapped, dtype="<i8", count=passages + 1, offset=starts_at)
-        if (passages > 1 and not np.all(ids[1:] > ids[:-1])) or starts[0] != 0 or starts[-1] != sentences or (
-            passages and not np.all(starts[1:] >= starts[:-1])
+        if (
+            (passages > 1 and not np.all(ids[1:] > ids[:-1]))
+            or starts[0] != 0
+            or starts[-1] != sentences
+            or (passages and not np.all(starts[1:] >= starts[:-1]))
         ):
             raise IndexCorrupt(wrong)
         codes = np.frombuffer(mapped, dtype=np.int8, count=sentences * dimension, offset=codes_at)
@@ -237,7 +240,9 @@ class SentenceVectors:
                 found[chunk_id] = dequantize(codes[place[1]], scales[place[1]])
         return found
 
-    def best(self, query: np.ndarray, ids: Sequence[int], loaded: Mapping[int, np.ndarray] | None = None) -> dict[int, float]:
+    def best(
+        self, query: np.ndarray, ids: Sequence[int], loaded: Mapping[int, np.ndarray] | None = None
+    ) -> dict[int, float]:
         """The highest sentence cosine of each passage that has sentence vectors, by chunk id.
 
         Args:

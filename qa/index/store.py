@@ -12,15 +12,15 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from qa.text.chunking import Chunk
-from qa.text.cjk import fts_form
 from qa.errors import IndexCorrupt
-from qa.search.filters import SearchFilter
-from qa.ingest.corpus import Document, ReusableFile, Skipped, StoredRow
 from qa.index.manifest import KEYWORDS_FILE, SENTENCES_FILE
-from qa.ingest.metadata import Metadata
 from qa.index.postings import KeywordRow, Postings
 from qa.index.sentence_vectors import Quantized, SentenceFile
+from qa.ingest.corpus import Document, ReusableFile, Skipped, StoredRow
+from qa.ingest.metadata import Metadata
+from qa.search.filters import SearchFilter
+from qa.text.chunking import Chunk
+from qa.text.cjk import fts_form
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:
@@ -125,7 +125,8 @@ def m006_keyword_postings_file(db: sqlite3.Connection) -> None:
 
 
 def m007_vectors_outside_the_store(db: sqlite3.Connection) -> None:
-    """Passage and sentence vectors leave the store for the index's vector files (qa.index.vectors, qa.index.sentence_vectors)."""
+    """Passage and sentence vectors leave the store for the index's vector files (qa.index.vectors,
+    qa.index.sentence_vectors)."""
     db.executescript(
         """
         -- A chunk's vectors are found by its id in vectors.f32 and sentences.i8; an update reuses them for any
@@ -157,8 +158,15 @@ def m009_document_text_hash(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = [
-    m001_create_tables, m002_keyword_index_and_sentence_vectors, m003_pages, m004_sections, m005_document_aliases,
-    m006_keyword_postings_file, m007_vectors_outside_the_store, m008_file_stats, m009_document_text_hash,
+    m001_create_tables,
+    m002_keyword_index_and_sentence_vectors,
+    m003_pages,
+    m004_sections,
+    m005_document_aliases,
+    m006_keyword_postings_file,
+    m007_vectors_outside_the_store,
+    m008_file_stats,
+    m009_document_text_hash,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create; a store missing one (dropped by hand, damaged) is refused when opened.
@@ -358,8 +366,20 @@ class StoreWriter:
                 self.db.execute(
                     'INSERT INTO chunks (id, document_id, ord, start, "end", line_start, line_end, n_tokens,'
                     " text_hash, text, section, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self._next_chunk, document_row, chunk.index, chunk.start, chunk.end, chunk.line_start,
-                     chunk.line_end, chunk.n_tokens, key, chunk.text, chunk.section, chunk.anchor),
+                    (
+                        self._next_chunk,
+                        document_row,
+                        chunk.index,
+                        chunk.start,
+                        chunk.end,
+                        chunk.line_start,
+                        chunk.line_end,
+                        chunk.n_tokens,
+                        key,
+                        chunk.text,
+                        chunk.section,
+                        chunk.anchor,
+                    ),
                 )
                 ids.append(self._next_chunk)
                 self._next_chunk += 1
@@ -516,11 +536,13 @@ class StoreWriter:
         for schema, rows in by_schema.items():
             counts.update({row: 0 for row in rows})
             marks = ",".join("?" * len(rows))
-            counts.update(self.db.execute(
-                f"SELECT document_id, COUNT(*) FROM {schema}.chunks WHERE document_id IN ({marks})"
-                " GROUP BY document_id",
-                rows,
-            ).fetchall())
+            counts.update(
+                self.db.execute(
+                    f"SELECT document_id, COUNT(*) FROM {schema}.chunks WHERE document_id IN ({marks})"
+                    " GROUP BY document_id",
+                    rows,
+                ).fetchall()
+            )
         return counts
 
     def _previous_schemas(self) -> list[str]:
@@ -610,7 +632,9 @@ class StoreWriter:
     def add_skipped(self, skipped: Iterable[Skipped]) -> None:
         """Record files that were not indexed, so `qa info` can say why."""
         with self.db:
-            self.db.executemany("INSERT INTO skipped (doc_id, reason) VALUES (?, ?)", [(s.doc_id, s.reason) for s in skipped])
+            self.db.executemany(
+                "INSERT INTO skipped (doc_id, reason) VALUES (?, ?)", [(s.doc_id, s.reason) for s in skipped]
+            )
 
     def add_file_stats(self, stats: Mapping[str, str]) -> None:
         """Record each indexed path's stat line (see ``qa.ingest.corpus.CorpusScan.stats``)."""
@@ -818,11 +842,16 @@ class StoreReader:
 
     def document(self, doc_id: str) -> StoredDocument | None:
         """One document by its id or one of its aliases, or None."""
-        row = self._connection().execute(
-            "SELECT id, doc_id, text, content_hash, n_lines, title, date, author, source, date_source FROM documents d"
-            f" WHERE (doc_id = ? OR id = (SELECT document_id FROM aliases WHERE path = ?)){self._shown}",
-            (doc_id, doc_id),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT id, doc_id, text, content_hash, n_lines, title, date, author, source, date_source"
+                " FROM documents d"
+                f" WHERE (doc_id = ? OR id = (SELECT document_id FROM aliases WHERE path = ?)){self._shown}",
+                (doc_id, doc_id),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         starts = self._connection().execute("SELECT start FROM pages WHERE document_id = ? ORDER BY number", (row[0],))
@@ -910,9 +939,11 @@ class StoreReader:
         """How many documents the filter's source part lets through that have no date: those its date range
         leaves out for want of one."""
         where, params = search_filter.undated_sql()
-        row = self._connection().execute(
-            f"SELECT COUNT(*) FROM documents d WHERE {where}{self._shown}", params
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(f"SELECT COUNT(*) FROM documents d WHERE {where}{self._shown}", params)
+            .fetchone()
+        )
         return int(row[0])
 
     def allowed_chunks(self, search_filter: SearchFilter) -> np.ndarray:
@@ -921,7 +952,8 @@ class StoreReader:
         where, params = search_filter.sql()
         rows = self._connection().execute(
             f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}{self._shown}"
-            " ORDER BY c.id", params
+            " ORDER BY c.id",
+            params,
         )
         return np.array([r[0] for r in rows], dtype=np.int64)
 

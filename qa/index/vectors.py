@@ -22,8 +22,8 @@ import sys
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -344,8 +344,14 @@ class VectorIndex:
         scores = np.empty((len(queries), k), dtype=np.float32)
         positions = np.empty((len(queries), k), dtype=np.int64)
         faiss.knn_inner_product(
-            faiss.swig_ptr(queries), faiss.swig_ptr(self._rows), self.dimension, len(queries), len(self), k,
-            faiss.swig_ptr(scores), faiss.swig_ptr(positions),
+            faiss.swig_ptr(queries),
+            faiss.swig_ptr(self._rows),
+            self.dimension,
+            len(queries),
+            len(self),
+            k,
+            faiss.swig_ptr(scores),
+            faiss.swig_ptr(positions),
         )
         return scores, np.where(positions < 0, -1, self._ids[np.maximum(positions, 0)])
 
@@ -463,8 +469,13 @@ def _inner_products(queries: np.ndarray, rows: np.ndarray, labels: np.ndarray, s
     faiss = _faiss()
     products = np.empty(labels.shape, dtype=np.float32)
     faiss.fvec_inner_products_by_idx(
-        faiss.swig_ptr(products), faiss.swig_ptr(queries), faiss.swig_ptr(rows), faiss.swig_ptr(labels),
-        rows.shape[1], len(queries), labels.shape[1],
+        faiss.swig_ptr(products),
+        faiss.swig_ptr(queries),
+        faiss.swig_ptr(rows),
+        faiss.swig_ptr(labels),
+        rows.shape[1],
+        len(queries),
+        labels.shape[1],
     )
     return products
 

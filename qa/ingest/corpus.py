@@ -176,10 +176,27 @@ def _without_page_sources(found: list[tuple[str, str]]) -> tuple[list[tuple[str,
 
 
 # Files that projects name without an extension and write as plain text: read as .txt files are.
-TEXT_FILE_NAMES = frozenset({
-    "README", "INSTALL", "NEWS", "CHANGES", "CHANGELOG", "HISTORY", "CONTRIBUTING", "AUTHORS", "THANKS", "FAQ",
-    "TODO", "BUGS", "USAGE", "LICENSE", "LICENCE", "COPYING", "NOTICE",
-})
+TEXT_FILE_NAMES = frozenset(
+    {
+        "README",
+        "INSTALL",
+        "NEWS",
+        "CHANGES",
+        "CHANGELOG",
+        "HISTORY",
+        "CONTRIBUTING",
+        "AUTHORS",
+        "THANKS",
+        "FAQ",
+        "TODO",
+        "BUGS",
+        "USAGE",
+        "LICENSE",
+        "LICENCE",
+        "COPYING",
+        "NOTICE",
+    }
+)
 # A file compressed with gzip is read as the file it holds (named by the rest of its name): Debian ships documentation
 # so under /usr/share/doc. Its text may be at most this large once decompressed (as an uncompressed file may be), so
 # a small file that inflates to gigabytes (a decompression bomb) is skipped after reading no more than that.
@@ -269,9 +286,7 @@ class RawFile:
     modified: float
 
 
-def read_file(
-    root: Path, doc_id: str, path: str | os.PathLike[str]
-) -> tuple[RawFile | None, Skipped | None, str]:
+def read_file(root: Path, doc_id: str, path: str | os.PathLike[str]) -> tuple[RawFile | None, Skipped | None, str]:
     """Read one file's bytes, refusing what cannot be a document (see :func:`read_document`), extracting nothing.
 
     Returns:
@@ -344,14 +359,24 @@ def extract_file(file: RawFile, *, main_content: bool = True) -> tuple[Document 
         return None, Skipped(file.doc_id, "empty")
     metadata = _metadata(extracted, file.suffix, file.modified)
     document = Document(
-        file.doc_id, extracted.text, file.digest, metadata, pages=extracted.pages, headings=extracted.headings,
-        code=extracted.code, anchors=extracted.anchors,
+        file.doc_id,
+        extracted.text,
+        file.digest,
+        metadata,
+        pages=extracted.pages,
+        headings=extracted.headings,
+        code=extracted.code,
+        anchors=extracted.anchors,
     )
     return document, None
 
 
 def read_document(
-    root: Path, doc_id: str, path: str | os.PathLike[str], *, main_content: bool = True,
+    root: Path,
+    doc_id: str,
+    path: str | os.PathLike[str],
+    *,
+    main_content: bool = True,
     seen: dict[str, Document] | None = None,
 ) -> tuple[Document | None, Skipped | None, str]:
     """Read one file (``main_content``: see :func:`qa.ingest.formats.extract`).
@@ -516,8 +541,17 @@ class ReusableFile:
 
 # The modules and libraries that turn a file's bytes into a document: when any of them changes, the same bytes
 # may give another text, so nothing read by another version is reused without reading the file again.
-_EXTRACTION_MODULES = ("qa.ingest.corpus", "qa.ingest.metadata", "qa.ingest.formats", "qa.ingest.formats.base", "qa.ingest.formats.text",
-                       "qa.ingest.formats.html", "qa.ingest.formats.pdf", "qa.ingest.formats.docx", "qa.ingest.formats.rst")
+_EXTRACTION_MODULES = (
+    "qa.ingest.corpus",
+    "qa.ingest.metadata",
+    "qa.ingest.formats",
+    "qa.ingest.formats.base",
+    "qa.ingest.formats.text",
+    "qa.ingest.formats.html",
+    "qa.ingest.formats.pdf",
+    "qa.ingest.formats.docx",
+    "qa.ingest.formats.rst",
+)
 _EXTRACTION_LIBRARIES = ("pypdfium2", "charset-normalizer", "lxml")
 
 
@@ -539,14 +573,18 @@ def extractor_version() -> str:
     return digest.hexdigest()
 
 
-# Extracts the documents of many files elsewhere (a cluster: qa/distributed/ray_indexing.py), yielding one ``(document, None)`` or
-# ``(None, skipped)`` per file, in the order given, each as :func:`extract_file` would have returned it here.
+# Extracts the documents of many files elsewhere (a cluster: qa/distributed/ray_indexing.py), yielding one ``(document,
+# None)`` or ``(None, skipped)`` per file, in the order given, each as :func:`extract_file` would have returned it here.
 FileExtractor = Callable[[list[RawFile]], Iterable[tuple[Document | None, Skipped | None]]]
 
 
 def scan_corpus(
-    root: str | os.PathLike[str], *, main_content: bool = True, reuse: Mapping[str, ReusableFile] | None = None,
-    extract_files: FileExtractor | None = None, walk: CorpusWalk | None = None,
+    root: str | os.PathLike[str],
+    *,
+    main_content: bool = True,
+    reuse: Mapping[str, ReusableFile] | None = None,
+    extract_files: FileExtractor | None = None,
+    walk: CorpusWalk | None = None,
 ) -> CorpusScan:
     """Read every supported file under ``root`` recursively (``main_content``: see :func:`qa.ingest.formats.extract`).
 
@@ -617,8 +655,11 @@ def scan_corpus(
 
 
 def _extract_elsewhere(
-    first_of: dict[str, Document | RawFile], aliases: dict[str, list[str]], extract_files: FileExtractor,
-    stats: dict[str, str], positions: dict[str, int],
+    first_of: dict[str, Document | RawFile],
+    aliases: dict[str, list[str]],
+    extract_files: FileExtractor,
+    stats: dict[str, str],
+    positions: dict[str, int],
 ) -> list[tuple[int, Skipped]]:
     """Put in ``first_of`` the documents ``extract_files`` extracts from the files waiting there; a file it refuses
     is dropped with every identical copy (the same bytes get the same reason), as a scan here would drop them.

@@ -15,12 +15,25 @@ _MAX_TITLE_CHARS = 300
 _INVISIBLE = "\ufeff\u200b"
 
 _LABELS: dict[str, str | None] = {
-    "time": "date", "date": "date", "release time": "date", "release date": "date",
-    "published": "date", "publication date": "date", "publish time": "date", "posted": "date",
-    "author": "author", "authors": "author", "by": "author",
-    "source": "source", "news source": "source",
+    "time": "date",
+    "date": "date",
+    "release time": "date",
+    "release date": "date",
+    "published": "date",
+    "publication date": "date",
+    "publish time": "date",
+    "posted": "date",
+    "author": "author",
+    "authors": "author",
+    "by": "author",
+    "source": "source",
+    "news source": "source",
     # Recognised only so they end the previous value and mark the line as metadata; their values are dropped.
-    "editor": None, "edit": None, "responsible editor": None, "font size": None, "views": None,
+    "editor": None,
+    "edit": None,
+    "responsible editor": None,
+    "font size": None,
+    "views": None,
 }
 # Longest first so "News source" wins over "source" and "Editor" over "Edit".
 _LABEL_RE = re.compile(
@@ -37,8 +50,22 @@ _PUNCT_RE = re.compile(r"^[\s|,;:\ufeff\u200b]+|[\s|,;:/\[(\-–—\ufeff\u200b]
 _MONTHS = {
     name: number
     for number, full in enumerate(
-        ["january", "february", "march", "april", "may", "june", "july",
-         "august", "september", "october", "november", "december"], start=1)
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+        start=1,
+    )
     for name in (full, full[:3])
 } | {"sept": 9}
 _TIME = r"(?:[T\s]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})?)?"
@@ -136,7 +163,7 @@ def _labelled_fields(line: str) -> dict[str, str | None] | None:
     fields: dict[str, str | None] = {}
     for current, following in zip(matches, matches[1:] + [None]):
         field = _LABELS[current.group(1).lower()]
-        value = _clean(line[current.end(): following.start() if following else len(line)])
+        value = _clean(line[current.end() : following.start() if following else len(line)])
         if field and field not in fields:
             fields[field] = value or None
     return fields
@@ -157,7 +184,7 @@ def _front_matter(lines: list[str]) -> tuple[dict[str, str], list[str]]:
         value = value.strip().strip("'\"").strip()
         if sep and value and key.strip().lower() in ("title", "date", "author", "source"):
             pairs.setdefault(key.strip().lower(), value)
-    return pairs, lines[end + 1:]
+    return pairs, lines[end + 1 :]
 
 
 def _title(head: list[str], markdown: bool) -> str | None:

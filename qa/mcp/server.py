@@ -85,7 +85,10 @@ def create_mcp_server(current_service: Callable[[], SearchService]) -> MCPServer
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     server = MCPServer(
-        "qa", title="qa: cited question answering", version=__version__, instructions=INSTRUCTIONS,
+        "qa",
+        title="qa: cited question answering",
+        version=__version__,
+        instructions=INSTRUCTIONS,
         log_level="WARNING",
     )
     # The SDK calls logging.basicConfig when constructed; the root logger is the application's to configure.
@@ -186,9 +189,17 @@ def document_span(service: SearchService, doc_id: str, start: int | None, end: i
         )
     meta = document.metadata
     return DocumentSpan(
-        id=document.doc_id, title=meta.title, date=meta.date, date_source=meta.date_source, author=meta.author,
-        source=meta.source, length=len(text), start=start, end=end,
-        line_start=text.count("\n", 0, start) + 1, line_end=text.count("\n", 0, max(start, end - 1)) + 1,
+        id=document.doc_id,
+        title=meta.title,
+        date=meta.date,
+        date_source=meta.date_source,
+        author=meta.author,
+        source=meta.source,
+        length=len(text),
+        start=start,
+        end=end,
+        line_start=text.count("\n", 0, start) + 1,
+        line_end=text.count("\n", 0, max(start, end - 1)) + 1,
         text=text[start:end],
     )
 
@@ -210,7 +221,8 @@ def render_answer_text(answer: Answer) -> str:
     """The answer for a reader: a summary line, then each passage quoted line by line under its citation."""
     count = len(answer.results)
     verdict = (
-        f"answerable (confidence {answer.confidence:.2f})" if answer.answerable
+        f"answerable (confidence {answer.confidence:.2f})"
+        if answer.answerable
         else f"probably NOT answered by these documents (confidence {answer.confidence:.2f}): say so rather than guess"
     )
     blocks = [f'{count} passage{"s" if count != 1 else ""} for "{answer.question}" ({answer.mode}; {verdict}).']
@@ -250,8 +262,11 @@ def session_manager(
     server = create_mcp_server(current_service)
     # Only its session manager is used: the route belongs to the app (qa/api/mcp.py).
     server.streamable_http_app(
-        json_response=True, stateless_http=True, transport_security=transport_security(host),
-        max_request_body_size=max_body_bytes, host=host,
+        json_response=True,
+        stateless_http=True,
+        transport_security=transport_security(host),
+        max_request_body_size=max_body_bytes,
+        host=host,
     )
     return server.session_manager
 

@@ -31,8 +31,12 @@ class Place:
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
         return {
-            "source": self.source, "start": self.start, "end": self.end, "line_start": self.line_start,
-            "line_end": self.line_end, "page": self.page,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "line_start": self.line_start,
+            "line_end": self.line_end,
+            "page": self.page,
         }
 
 

@@ -30,7 +30,9 @@ class SearchFilter:
     before: str | None = None
 
     @classmethod
-    def of(cls, source: str | None = None, after: str | None = None, before: str | None = None) -> "SearchFilter | None":
+    def of(
+        cls, source: str | None = None, after: str | None = None, before: str | None = None
+    ) -> "SearchFilter | None":
         """A checked filter, or None when nothing restricts the search.
 
         Raises:

@@ -9,7 +9,9 @@ from typing import Mapping, Sequence
 Ranked = Sequence[tuple[int, float]]
 
 
-def reciprocal_rank_fusion(lists: Sequence[Ranked], *, k: float = 60.0, weights: Sequence[float] | None = None) -> list[tuple[int, float]]:
+def reciprocal_rank_fusion(
+    lists: Sequence[Ranked], *, k: float = 60.0, weights: Sequence[float] | None = None
+) -> list[tuple[int, float]]:
     """Fuse ranked lists by summing ``weight / (k + rank)`` (rank from 1) for each id; best first."""
     weights = weights or [1.0] * len(lists)
     fused: dict[int, float] = {}
@@ -72,4 +74,3 @@ def normalised_score_fusion(
     ordered = sorted(fused.items())
     ordered.sort(key=itemgetter(1), reverse=True)
     return ordered
-

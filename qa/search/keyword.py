@@ -1,4 +1,5 @@
-"""Keyword retrieval: BM25 as FTS5 scores it, over the index's memory-mapped keyword postings (``qa.index.postings``)."""
+"""Keyword retrieval: BM25 as FTS5 scores it, over the index's memory-mapped keyword postings
+(``qa.index.postings``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import re
 
 import numpy as np
 
-from qa.text.cjk import fts_form, is_stop_term
 from qa.index.manifest import KEYWORDS_FILE
 from qa.index.postings import Postings, QueryTokenizer
 from qa.index.store import StoreReader
+from qa.text.cjk import fts_form, is_stop_term
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 # Lucene's English stop words plus question words: they carry no topic and only slow an OR query down.

@@ -13,8 +13,8 @@ from typing import Callable, Iterator
 from qa.config import Settings
 from qa.errors import IndexNotFound, QAError
 from qa.index.manifest import MANIFEST_FILE
-from qa.search.service import SearchService
 from qa.index.snapshot import directory_identity
+from qa.search.service import SearchService
 
 Opener = Callable[[Settings, object], SearchService]
 
@@ -27,8 +27,11 @@ def _build(service: SearchService | None) -> dict | None:
     manifest = getattr(service, "manifest", None)  # test doubles may have none
     if manifest is None:
         return None
-    return {"created": manifest.created, "documents": manifest.counts.get("documents"),
-            "chunks": manifest.counts.get("chunks")}
+    return {
+        "created": manifest.created,
+        "documents": manifest.counts.get("documents"),
+        "chunks": manifest.counts.get("chunks"),
+    }
 
 
 def _default_opener(settings: Settings, encoder: object) -> SearchService:
@@ -56,7 +59,11 @@ class LiveService:
     """
 
     def __init__(
-        self, settings: Settings, service: SearchService | None = None, *, opener: Opener = _default_opener,
+        self,
+        settings: Settings,
+        service: SearchService | None = None,
+        *,
+        opener: Opener = _default_opener,
         identify: Callable[[], tuple | None] | None = None,
     ) -> None:
         """Args:
@@ -134,8 +141,10 @@ class LiveService:
         except QAError as exc:
             # Keep serving what we have; the same directory is tried again on the next look.
             if str(exc) != self.last_error:  # once per failure, not on every look
-                _log.warning("index reload failed; serving the index already open", extra={"qa_fields": {
-                    "error": str(exc), "serving": _build(current)}})
+                _log.warning(
+                    "index reload failed; serving the index already open",
+                    extra={"qa_fields": {"error": str(exc), "serving": _build(current)}},
+                )
             self.last_error = str(exc)
             return False
         # The identity of the directory actually opened: a swap during the open must not be taken as seen.
@@ -152,8 +161,16 @@ class LiveService:
             current.close()
         if current is not None:
             self.reloads += 1
-        _log.info("index reloaded" if current is not None else "index opened", extra={"qa_fields": {
-            "old": _build(current), "new": _build(fresh), "seconds": round(time.perf_counter() - started, 3)}})
+        _log.info(
+            "index reloaded" if current is not None else "index opened",
+            extra={
+                "qa_fields": {
+                    "old": _build(current),
+                    "new": _build(fresh),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            },
+        )
         return True
 
     def start(self, interval: float) -> None:

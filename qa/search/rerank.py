@@ -206,7 +206,9 @@ class TorchReranker:
             return np.zeros(0, dtype=np.float32)
         with self._lock:
             scores = self._model.predict(
-                [(question, passage) for passage in passages], batch_size=BATCH, show_progress_bar=False,
+                [(question, passage) for passage in passages],
+                batch_size=BATCH,
+                show_progress_bar=False,
                 convert_to_numpy=True,
             )
         return np.asarray(scores, dtype=np.float32).reshape(len(passages))

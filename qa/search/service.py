@@ -14,27 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index.atomic import recover_if_idle
-from qa.text.chunking import Span, split_sentences
-from qa.text.cjk import fts_form
-from qa.search.confidence import DEFAULT_CALIBRATION, term_coverage
 from qa.config import MODES, Settings
-from qa.search.dense import DenseRetriever
-from qa.search.duplicates import Place, group_duplicates
 from qa.embed.encoder import Encoder, load_encoder, model_id_for
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexIncompatible, InvalidRequest
+from qa.index.atomic import recover_if_idle
+from qa.index.interfaces import KeywordIndex, SentenceStore
+from qa.index.manifest import Manifest
+from qa.index.postings import QueryTokenizer
+from qa.index.sentence_vectors import SentenceVectors
+from qa.index.snapshot import Snapshot, open_snapshot
+from qa.index.store import StoredChunk, StoredDocument, StoreReader
+from qa.search.confidence import DEFAULT_CALIBRATION, term_coverage
+from qa.search.dense import DenseRetriever
+from qa.search.duplicates import Place, group_duplicates
 from qa.search.filters import SearchFilter
 from qa.search.fusion import normalised_score_fusion, reciprocal_rank_fusion
 from qa.search.highlight import supporting_sentences
 from qa.search.keyword import STOPWORDS, KeywordRetriever, query_terms
-from qa.index.manifest import Manifest
-from qa.index.postings import QueryTokenizer
 from qa.search.rerank import Reranker, load_reranker, rerank
-from qa.index.sentence_vectors import SentenceVectors
-from qa.index.snapshot import Snapshot, open_snapshot
-from qa.index.store import StoredChunk, StoredDocument, StoreReader
-from qa.index.interfaces import KeywordIndex, SentenceStore
-
+from qa.text.chunking import Span, split_sentences
+from qa.text.cjk import fts_form
 
 # What check_question folds away: runs of control characters, and surrogates that cannot be encoded.
 _CONTROL_RUN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
@@ -186,9 +185,18 @@ class Citation:
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
         return {
-            "source": self.source, "title": self.title, "date": self.date, "date_source": self.date_source,
-            "section": self.section, "anchor": self.anchor, "start": self.start, "end": self.end,
-            "line_start": self.line_start, "line_end": self.line_end, "page": self.page, "page_end": self.page_end,
+            "source": self.source,
+            "title": self.title,
+            "date": self.date,
+            "date_source": self.date_source,
+            "section": self.section,
+            "anchor": self.anchor,
+            "start": self.start,
+            "end": self.end,
+            "line_start": self.line_start,
+            "line_end": self.line_end,
+            "page": self.page,
+            "page_end": self.page_end,
             "highlight": [{"start": h.start, "end": h.end} for h in self.highlight],
             "aliases": list(self.aliases),
         }
@@ -208,7 +216,10 @@ class Hit:
     def as_dict(self) -> dict:
         """Plain data for JSON, fields in declaration order."""
         return {
-            "rank": self.rank, "score": self.score, "text": self.text, "citation": self.citation.as_dict(),
+            "rank": self.rank,
+            "score": self.score,
+            "text": self.text,
+            "citation": self.citation.as_dict(),
             "duplicates": [place.as_dict() for place in self.duplicates],
         }
 
@@ -233,8 +244,12 @@ class Answer:
     def as_dict(self) -> dict:
         """Plain data for JSON: what ``dataclasses.asdict`` gives, built directly (it deep-copies every value)."""
         return {
-            "question": self.question, "mode": self.mode, "answerable": self.answerable,
-            "confidence": self.confidence, "results": [hit.as_dict() for hit in self.results], "took_ms": self.took_ms,
+            "question": self.question,
+            "mode": self.mode,
+            "answerable": self.answerable,
+            "confidence": self.confidence,
+            "results": [hit.as_dict() for hit in self.results],
+            "took_ms": self.took_ms,
             "excluded_undated": self.excluded_undated,
         }
 
@@ -243,7 +258,11 @@ class SearchService:
     """An opened index plus its model; one per process, shared by every request."""
 
     def __init__(
-        self, settings: Settings, manifest: Manifest, store: StoreReader, dense: DenseRetriever,
+        self,
+        settings: Settings,
+        manifest: Manifest,
+        store: StoreReader,
+        dense: DenseRetriever,
         reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
@@ -411,7 +430,13 @@ class SearchService:
             sentences = self.sentences.of(shown)
         hits = [
             self._hit(
-                rank, chunks[chunk_id], score, query, terms, sentences.get(chunk_id) if highlights else None, aliases,
+                rank,
+                chunks[chunk_id],
+                score,
+                query,
+                terms,
+                sentences.get(chunk_id) if highlights else None,
+                aliases,
                 [chunks[other] for other, _ in group[1:]],
             )
             for rank, ((chunk_id, score), group) in enumerate(zip(ranked, groups), 1)
@@ -469,7 +494,12 @@ class SearchService:
         return [[ranked[i] for i in group] for group in groups[:top_k]], query, cosines, chunks, first_stage_best
 
     def rank(
-        self, question: str, top_k: int, *, mode: str | None = None, search_filter: SearchFilter | None = None,
+        self,
+        question: str,
+        top_k: int,
+        *,
+        mode: str | None = None,
+        search_filter: SearchFilter | None = None,
     ) -> Ranking:
         """The first stage of ``search``, on its own: the best ``top_k`` passages by the mode's score, before
         re-ranking, duplicate grouping, citations and highlights (what evaluation and benchmarks measure).
@@ -491,7 +521,12 @@ class SearchService:
         return top_k if mode != "hybrid" else max(top_k, self.settings.candidates)
 
     def _first_stage(
-        self, question: str, top_k: int, mode: str, allowed: np.ndarray | None, query: np.ndarray | None = None,
+        self,
+        question: str,
+        top_k: int,
+        mode: str,
+        allowed: np.ndarray | None,
+        query: np.ndarray | None = None,
     ) -> Ranking:
         """``rank``'s ranking before the cut at ``top_k``: in hybrid mode every fused candidate of the retrievers'
         ``_depth`` (the same list for any ``top_k`` of the same depth). With keyword feedback on, the hybrid list is
@@ -523,8 +558,12 @@ class SearchService:
         return Ranking(fused, query, cosines)
 
     def _fuse(
-        self, query: np.ndarray, dense: list[tuple[int, float]], keyword: Future | list[tuple[int, float]],
-        best: dict[int, float], cosines: dict[int, float] | None = None,
+        self,
+        query: np.ndarray,
+        dense: list[tuple[int, float]],
+        keyword: Future | list[tuple[int, float]],
+        best: dict[int, float],
+        cosines: dict[int, float] | None = None,
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """Hybrid mode's fused candidates, best first, and the cosines with ``query`` known by chunk id.
 
@@ -606,12 +645,20 @@ class SearchService:
         A passage without sentence vectors keeps its cosine.
         """
         return {
-            chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine) for chunk_id, cosine in cosines.items()
+            chunk_id: (1 - weight) * cosine + weight * best.get(chunk_id, cosine)
+            for chunk_id, cosine in cosines.items()
         }
 
     def _hit(
-        self, rank: int, chunk: StoredChunk, score: float, query: np.ndarray, terms: list[str],
-        sentence_vectors: np.ndarray | None, aliases: dict[int, tuple[str, ...]], repeats: list[StoredChunk],
+        self,
+        rank: int,
+        chunk: StoredChunk,
+        score: float,
+        query: np.ndarray,
+        terms: list[str],
+        sentence_vectors: np.ndarray | None,
+        aliases: dict[int, tuple[str, ...]],
+        repeats: list[StoredChunk],
     ) -> Hit:
         """A result with its citation and, when its ``sentence_vectors`` are given, its supporting sentences.
 

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.text.chunking import split_sentences
-from qa.search.confidence import term_coverage
 from qa.errors import InvalidRequest
+from qa.index.store import StoredChunk, StoredDocument
+from qa.search.confidence import term_coverage
 from qa.search.filters import SearchFilter
 from qa.search.keyword import STOPWORDS, query_terms
+from qa.search.service import Citation, Highlight, SearchService
+from qa.text.chunking import split_sentences
 from qa.text.quotes import (
     Alignment,
     Difference,
@@ -34,8 +36,6 @@ from qa.text.quotes import (
     fold,
     rough_place,
 )
-from qa.search.service import Citation, Highlight, SearchService
-from qa.index.store import StoredChunk, StoredDocument
 
 VERDICTS = ("exact", "approximate", "supported", "not_found")
 # A text to check is a quote or a paragraph, not a document.
@@ -409,10 +409,27 @@ _NUMBER_WORDS = {
     word: str(value)
     for value, words in enumerate(
         [
-            "zero", "first", "two second twice", "three third", "four fourth", "five fifth", "six sixth",
-            "seven seventh", "eight eighth", "nine ninth", "ten tenth", "eleven eleventh", "twelve twelfth",
-            "thirteen thirteenth", "fourteen fourteenth", "fifteen fifteenth", "sixteen sixteenth",
-            "seventeen seventeenth", "eighteen eighteenth", "nineteen nineteenth", "twenty twentieth",
+            "zero",
+            "first",
+            "two second twice",
+            "three third",
+            "four fourth",
+            "five fifth",
+            "six sixth",
+            "seven seventh",
+            "eight eighth",
+            "nine ninth",
+            "ten tenth",
+            "eleven eleventh",
+            "twelve twelfth",
+            "thirteen thirteenth",
+            "fourteen fourteenth",
+            "fifteen fifteenth",
+            "sixteen sixteenth",
+            "seventeen seventeenth",
+            "eighteen eighteenth",
+            "nineteen nineteenth",
+            "twenty twentieth",
         ]
     )
     for word in words.split()
@@ -446,10 +463,7 @@ def specifics(text: str) -> set[str]:
         if lower in _NUMBER_WORDS:
             found.add(_NUMBER_WORDS[lower])
         elif (
-            len(word) > 1
-            and word[0].isupper()
-            and lower not in STOPWORDS
-            and not _starts_sentence(text, match.start())
+            len(word) > 1 and word[0].isupper() and lower not in STOPWORDS and not _starts_sentence(text, match.start())
         ):
             found.add(lower)
     return found

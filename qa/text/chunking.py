@@ -524,7 +524,12 @@ class Piece:
 
 
 def pieces(
-    text: str, *, size: int, overlap: int, limit: int | None, boundaries: Sequence[int] = (),
+    text: str,
+    *,
+    size: int,
+    overlap: int,
+    limit: int | None,
+    boundaries: Sequence[int] = (),
     code: Sequence[tuple[int, int]] = (),
 ) -> list[Piece]:
     """``text`` cut where ``chunk_text`` shares nothing across the cut, so that chunking each piece alone (with the
@@ -568,8 +573,14 @@ def _piece_key(
 
 
 def known_pieces(
-    text: str, chunks: Sequence[Chunk], *, size: int, overlap: int, limit: int | None,
-    boundaries: Sequence[int] = (), code: Sequence[tuple[int, int]] = (),
+    text: str,
+    chunks: Sequence[Chunk],
+    *,
+    size: int,
+    overlap: int,
+    limit: int | None,
+    boundaries: Sequence[int] = (),
+    code: Sequence[tuple[int, int]] = (),
 ) -> dict[str, list[Chunk]]:
     """The passages ``chunk_text`` gave ``text`` (``chunks``, with these arguments), by the key of the piece holding
     them and relative to it, for a later version of the text to reuse (``chunk_text(reuse=...)``); empty when a
@@ -594,8 +605,14 @@ def known_pieces(
 
 
 def _chunk_by_pieces(
-    text: str, size: int, overlap: int, count_tokens: TokenCounter, limit: int | None, boundaries: Sequence[int],
-    code: Sequence[tuple[int, int]], reuse: Mapping[str, Sequence[Chunk]],
+    text: str,
+    size: int,
+    overlap: int,
+    count_tokens: TokenCounter,
+    limit: int | None,
+    boundaries: Sequence[int],
+    code: Sequence[tuple[int, int]],
+    reuse: Mapping[str, Sequence[Chunk]],
 ) -> list[Chunk]:
     """``chunk_text`` piece by piece, taking the passages of each piece ``reuse`` knows (see ``chunk_text``)."""
     line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
@@ -604,13 +621,25 @@ def _chunk_by_pieces(
         relative = reuse.get(piece.key)
         if relative is None:  # chunk_text sorts a piece's boundaries and code spans itself, as pieces did
             relative = chunk_text(
-                text[piece.start : piece.end], size=size, overlap=overlap, count_tokens=count_tokens, limit=limit,
-                boundaries=piece.boundaries, code=piece.code,
+                text[piece.start : piece.end],
+                size=size,
+                overlap=overlap,
+                count_tokens=count_tokens,
+                limit=limit,
+                boundaries=piece.boundaries,
+                code=piece.code,
             )
         for chunk in relative:
             start, end = piece.start + chunk.start, piece.start + chunk.end
-            chunks.append(Chunk(
-                index=len(chunks), start=start, end=end, line_start=_line_number(line_starts, start),
-                line_end=_line_number(line_starts, end - 1), text=text[start:end], n_tokens=chunk.n_tokens,
-            ))
+            chunks.append(
+                Chunk(
+                    index=len(chunks),
+                    start=start,
+                    end=end,
+                    line_start=_line_number(line_starts, start),
+                    line_end=_line_number(line_starts, end - 1),
+                    text=text[start:end],
+                    n_tokens=chunk.n_tokens,
+                )
+            )
     return chunks

@@ -24,7 +24,7 @@ CJK_RUN = re.compile(f"[{_CJK_CHARACTERS}]+")
 # Japanese の は が を に で か; Korean 는 을 를 에). A bigram holding one ties a content word to grammar
 # ("会的", "义是"), and a passage sharing only such bigrams is no better a match, so queries leave them out.
 # Characters that also start content words (在 in 存在, 和 in 和平, 个 in 两个, Korean 의 in 회의) are not here.
-STOP_CHARACTERS = frozenset("的了是吗呢吧啊什么哪谁怎这那" "のはがをにでかねよ" "는을를에")
+STOP_CHARACTERS = frozenset("的了是吗呢吧啊什么哪谁怎这那のはがをにでかねよ는을를에")
 
 
 def has_cjk(text: str) -> bool:

@@ -6,8 +6,8 @@ from bisect import bisect_right
 from dataclasses import replace
 from typing import Sequence
 
-from qa.text.chunking import Chunk
 from qa.ingest.formats import Heading
+from qa.text.chunking import Chunk
 
 # Between the headings of a section path, as people write breadcrumbs.
 SEPARATOR = " › "

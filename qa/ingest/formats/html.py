@@ -156,10 +156,29 @@ _SEARCH_RESULT_IDS = frozenset({"search-results", "mkdocs-search-results"})
 # ----------------------------------------------------------------------------------------------------------- dates
 # Modified dates first: for documentation the last change is the date that matters.
 _META_DATES = (
-    "last-modified", "dcterms.modified", "article:modified_time", "og:updated_time", "dc.date.modified",
-    "dc.modified", "modified", "date.modified", "revised", "lastmod", "updated",
-    "date", "dc.date", "dcterms.date", "pubdate", "publishdate", "article:published_time", "og:published_time",
-    "citation_publication_date", "dc.date.issued", "dcterms.issued", "dcterms.created", "dc.date.created",
+    "last-modified",
+    "dcterms.modified",
+    "article:modified_time",
+    "og:updated_time",
+    "dc.date.modified",
+    "dc.modified",
+    "modified",
+    "date.modified",
+    "revised",
+    "lastmod",
+    "updated",
+    "date",
+    "dc.date",
+    "dcterms.date",
+    "pubdate",
+    "publishdate",
+    "article:published_time",
+    "og:published_time",
+    "citation_publication_date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dcterms.created",
+    "dc.date.created",
 )
 _ITEMPROP_DATES = ("datemodified", "datepublished", "datecreated")
 _META_AUTHOR = frozenset({"author", "dc.creator", "article:author", "citation_author"})
@@ -184,13 +203,45 @@ _DATE_IN_LINE = re.compile(
 # -------------------------------------------------------------------------------------------------------- charsets
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 # Legacy encodings of web pages, most used first (the first is what browsers in Western locales assume).
-_WEB_ENCODINGS = tuple(codecs.lookup(name).name for name in (
-    "cp1252", "cp1251", "cp1250", "shift_jis", "gb18030", "euc_jp", "euc_kr", "big5", "iso8859_2", "koi8_r",
-    "cp1254", "cp1253", "cp1256", "cp1255", "cp1257", "cp874", "cp1258", "iso8859_15", "koi8_u", "iso8859_5",
-    "iso8859_7", "iso8859_9", "gb2312", "gbk", "iso2022_jp",
-    # Supersets that detection names for the same East Asian pages.
-    "cp949", "cp932", "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213", "cp950", "big5hkscs",
-))
+_WEB_ENCODINGS = tuple(
+    codecs.lookup(name).name
+    for name in (
+        "cp1252",
+        "cp1251",
+        "cp1250",
+        "shift_jis",
+        "gb18030",
+        "euc_jp",
+        "euc_kr",
+        "big5",
+        "iso8859_2",
+        "koi8_r",
+        "cp1254",
+        "cp1253",
+        "cp1256",
+        "cp1255",
+        "cp1257",
+        "cp874",
+        "cp1258",
+        "iso8859_15",
+        "koi8_u",
+        "iso8859_5",
+        "iso8859_7",
+        "iso8859_9",
+        "gb2312",
+        "gbk",
+        "iso2022_jp",
+        # Supersets that detection names for the same East Asian pages.
+        "cp949",
+        "cp932",
+        "euc_jis_2004",
+        "euc_jisx0213",
+        "shift_jis_2004",
+        "shift_jisx0213",
+        "cp950",
+        "big5hkscs",
+    )
+)
 # Readings within this much of the best one's "chaos" (garbling) and language coherence fit the bytes equally well.
 _CHAOS_TIE = 0.01
 _COHERENCE_TIE = 0.01
@@ -436,9 +487,15 @@ def _is_boilerplate(node: _Node, root: _Node) -> bool:
         return True
     if _has_ancestor(node, _HEADING_TAGS):
         return _is_page_action(node) or _is_permalink_sign(node)
-    return (_is_navigation_landmark(node, root) or _has_navigation_name(node) or _is_page_action(node)
-            or node.attrs.get("id") in _GENERATED_ON_EVERY_PAGE
-            or _is_link_list(node) or _is_link_trail(node) or _is_link_box(node, root))
+    return (
+        _is_navigation_landmark(node, root)
+        or _has_navigation_name(node)
+        or _is_page_action(node)
+        or node.attrs.get("id") in _GENERATED_ON_EVERY_PAGE
+        or _is_link_list(node)
+        or _is_link_trail(node)
+        or _is_link_box(node, root)
+    )
 
 
 def _is_hidden_from_readers(node: _Node) -> bool:
@@ -461,8 +518,10 @@ def _is_navigation_landmark(node: _Node, root: _Node) -> bool:
 
 def _holds_page_title(node: _Node) -> bool:
     """Whether a ``<header>`` holds the page's own ``<h1>``; a site banner's h1 is a link to the home page."""
-    return any(element.tag == "h1" and element.chars and element.link_chars < element.chars / 2
-               for element in _elements(node, visible=True))
+    return any(
+        element.tag == "h1" and element.chars and element.link_chars < element.chars / 2
+        for element in _elements(node, visible=True)
+    )
 
 
 def _has_navigation_name(node: _Node) -> bool:
@@ -512,8 +571,11 @@ def _holds_title_box(node: _Node) -> bool:
 
 def _title_boxes(node: _Node):
     """The visible elements under ``node`` (itself included) whose class says they hold the page's title."""
-    return (element for element in _elements(node, visible=True)
-            if _TITLE_CLASSES.intersection(element.attrs.get("class", "").split()))
+    return (
+        element
+        for element in _elements(node, visible=True)
+        if _TITLE_CLASSES.intersection(element.attrs.get("class", "").split())
+    )
 
 
 def _is_page_action(node: _Node) -> bool:
@@ -576,7 +638,8 @@ def _is_authored_aside(node: _Node) -> bool:
         return True
     # Docutils writes the ``sidebar`` directive as a box whose first paragraph is its title.
     return "sidebar" in classes and any(
-        isinstance(child, _Node) and "sidebar-title" in child.attrs.get("class", "").split() for child in node.children)
+        isinstance(child, _Node) and "sidebar-title" in child.attrs.get("class", "").split() for child in node.children
+    )
 
 
 def _page_furniture(root: _Node) -> set[int]:
@@ -869,10 +932,16 @@ class _Renderer:
         def place(entry: list) -> int | None:
             return None if entry[0] is None else min(max(entry[0] - shift, 0), len(text))
 
-        headings = [Heading(offset, level, title, anchor) for entry, level, title, anchor in self.headings
-                    if (offset := place(entry)) is not None and offset < len(text)]
-        anchors = [(offset, anchor) for entry, anchor in self.anchors
-                   if (offset := place(entry)) is not None and offset < len(text)]
+        headings = [
+            Heading(offset, level, title, anchor)
+            for entry, level, title, anchor in self.headings
+            if (offset := place(entry)) is not None and offset < len(text)
+        ]
+        anchors = [
+            (offset, anchor)
+            for entry, anchor in self.anchors
+            if (offset := place(entry)) is not None and offset < len(text)
+        ]
         code = [(max(start - shift, 0), min(end - shift, len(text))) for start, end in self.out.code]
         return _Rendered(text, headings, [span for span in code if span[0] < span[1]], anchors)
 
@@ -910,8 +979,11 @@ def _render(document: _Node, *, main_content: bool) -> _Rendered:
     furniture = _page_furniture(root)
 
     def skip(node: _Node) -> bool:
-        return (id(node) in furniture or _is_boilerplate(node, root)
-                or (node.tag == "a" and "headerlink" in node.attrs.get("class", "").split()))
+        return (
+            id(node) in furniture
+            or _is_boilerplate(node, root)
+            or (node.tag == "a" and "headerlink" in node.attrs.get("class", "").split())
+        )
 
     renderer = _Renderer(skip)
     renderer.render(root)
@@ -957,8 +1029,10 @@ def _loads_search_index(script: _Node) -> bool:
 
 def _in_dialog(node: _Node) -> bool:
     """Whether ``node`` is inside a dialog (a search box that opens over every page)."""
-    return any(parent.tag == "dialog" or parent.attrs.get("role", "").lower() in ("dialog", "alertdialog")
-               for parent in _ancestors(node))
+    return any(
+        parent.tag == "dialog" or parent.attrs.get("role", "").lower() in ("dialog", "alertdialog")
+        for parent in _ancestors(node)
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------- dates
@@ -1042,8 +1116,8 @@ def _declared_encoding(raw: bytes) -> str | None:
 
 
 def _utf16_without_bom(raw: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" when the bytes look like UTF-16 with no byte-order mark (NUL every other byte)."""
-    sample = raw[:BINARY_SNIFF_BYTES - BINARY_SNIFF_BYTES % 2]
+    """ "utf-16-le" or "utf-16-be" when the bytes look like UTF-16 with no byte-order mark (NUL every other byte)."""
+    sample = raw[: BINARY_SNIFF_BYTES - BINARY_SNIFF_BYTES % 2]
     if len(sample) < 8:
         return None
     even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
@@ -1094,8 +1168,11 @@ def _detected(raw: bytes) -> str:
     # Readings in encodings web pages use come first (Mac Cyrillic fits Russian text as well as cp1251 does).
     matches = [match for match in matches if _web_rank(match.encoding) < len(_WEB_ENCODINGS)] or matches
     best = matches[0]  # least chaos, then most coherent with a language
-    fitting = [match for match in matches
-               if match.chaos <= best.chaos + _CHAOS_TIE and match.coherence >= best.coherence - _COHERENCE_TIE]
+    fitting = [
+        match
+        for match in matches
+        if match.chaos <= best.chaos + _CHAOS_TIE and match.coherence >= best.coherence - _COHERENCE_TIE
+    ]
     return str(min(fitting, key=lambda match: _web_rank(match.encoding)))
 
 
@@ -1142,6 +1219,11 @@ def read_html(raw: bytes, *, main_content: bool = True) -> Extracted:
     date = _page_date(builder.meta, document)
     author = next((builder.meta[k] for k in builder.meta if k in _META_AUTHOR), None)
     return Extracted(
-        rendered.text, title=title, date=date, author=author.strip() if author else None,
-        headings=tuple(rendered.headings), code=tuple(rendered.code), anchors=tuple(rendered.anchors),
+        rendered.text,
+        title=title,
+        date=date,
+        author=author.strip() if author else None,
+        headings=tuple(rendered.headings),
+        code=tuple(rendered.code),
+        anchors=tuple(rendered.anchors),
     )

@@ -227,8 +227,12 @@ def pdf_date(value: str) -> str | None:
         return f"{parts['y']}-{parts['m']}" if 1 <= int(parts["m"]) <= 12 else None
     try:
         moment = datetime(
-            int(parts["y"]), int(parts["m"]), int(parts["d"]),
-            int(parts["H"] or 0), int(parts["M"] or 0), int(parts["S"] or 0),
+            int(parts["y"]),
+            int(parts["m"]),
+            int(parts["d"]),
+            int(parts["H"] or 0),
+            int(parts["M"] or 0),
+            int(parts["S"] or 0),
         )
     except ValueError:
         return None

@@ -107,8 +107,12 @@ def _title_at(lines: list[tuple[int, str]], index: int) -> tuple[str, tuple[str,
     over = _ADORNMENT.fullmatch(line)
     if over and index + 2 < len(lines):
         text_line, under = lines[index + 1][1], lines[index + 2][1]
-        if (text_line.strip() and not _ADORNMENT.fullmatch(text_line) and under.rstrip() == line.rstrip()
-                and len(line.rstrip()) >= len(text_line.rstrip())):
+        if (
+            text_line.strip()
+            and not _ADORNMENT.fullmatch(text_line)
+            and under.rstrip() == line.rstrip()
+            and len(line.rstrip()) >= len(text_line.rstrip())
+        ):
             return text_line.strip(), (line[0], True), 3
     if over or _indent(line) > 0 or _EXPLICIT.match(line) or index + 1 >= len(lines):
         return None
