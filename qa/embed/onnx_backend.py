@@ -60,8 +60,9 @@ class OnnxEncoder:
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
-            # No spinning: idle threads would burn a core between a server's short calls, and even for bulk
-            # indexing with two threads it measured no faster (66.6 vs 62.9 passages/s without it).
+            # No spinning: idle threads would burn a core between a server's short calls, and bulk indexing with
+            # two spinning threads was measured no faster (docs/performance.md, "Figures behind the code's
+            # constants").
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))

@@ -29,22 +29,19 @@ import numpy as np
 
 from qa.errors import IndexCorrupt
 
-# Below EXACT_MAX_VECTORS search is exact. benchmarks/scale.py on this 2-core machine, idle (1 search thread, k=10,
-# random unit 384-d vectors), median exact / approximate ms (approximate recall@10): 25k 1.28 / 0.17 (0.994),
-# 100k 6.6 / 0.50 (0.994), 1M 57 / 4.39 (0.999). Exact search stays near a millisecond up to 25,000 vectors
-# (4.9 ms there at load ~11); above it the approximate index is many times faster for a recall under 1.
+# Below EXACT_MAX_VECTORS search is exact: a flat scan stays near a millisecond up to there, and above it the
+# approximate index is many times faster for a recall just under 1 (benchmarks/scale.py; the figures are in
+# docs/performance.md, "Figures behind the code's constants").
 EXACT_MAX_VECTORS = 25_000
 # The approximate index scans compact product-quantisation codes ("fast scan": one 4-bit sub-quantiser per
 # DIMENSIONS_PER_SUBQUANTIZER dimensions, so 192 sub-quantisers and 96 bytes a vector for 384 dimensions, looked
-# up in SIMD registers) and re-ranks the best candidates exactly on the mapped float rows. At 1M the scan takes
-# ~3.6 ms and each re-ranked candidate ~0.5 us, so finer codes that need few candidates beat coarse ones that need
-# many: 96 sub-quantisers needed 12,000 candidates for recall@10 0.99 (6.8 ms), 128 needed 3,000 for 0.984
-# (4.0 ms), 192 needs 500 for 0.991 (3.9 ms) and 1,000 for 0.997 (4.1 ms).
-# Random vectors give graph and cluster indexes no structure to use: HNSW (M=32, efConstruction=80) on
-# 100,000 reached recall@10 0.956 only at efSearch 2048, in 32 ms, slower than flat search.
+# up in SIMD registers) and re-ranks the best candidates exactly on the mapped float rows. The scan costs little
+# next to re-ranking many candidates, so finer codes that need few candidates beat coarser ones that need many;
+# HNSW reached a high recall only when slower than a flat scan (docs/performance.md, "Figures behind the code's
+# constants").
 DIMENSIONS_PER_SUBQUANTIZER = 2
 # How many candidates are re-ranked exactly: RERANK_SCALE * sqrt(N), and at least RERANK_PER_RESULT per result
-# asked for (1M: 1,000 for k=10; recall@100 with 2,000 is 0.986, at 100k 0.998).
+# asked for (the recall this gives at 100k and 1M is in docs/performance.md, "Figures behind the code's constants").
 RERANK_SCALE = 1.0
 RERANK_PER_RESULT = 20
 # PQ codebooks are trained on this many vectors (a fixed-seed sample), enough for 16 centroids per sub-quantiser;
@@ -85,9 +82,8 @@ IVF_CHECK_RECALL = 0.98
 # A filter that leaves less than FILTER_EXACT_SHARE of the index (or, over the approximate index, fewer than
 # EXACT_MAX_VECTORS ids) is searched exactly over the allowed vectors alone. A wider one asks the index for
 # FILTER_OVERFETCH times k divided by the share allowed and drops the rest; a row still short of results falls
-# back to exact search over the allowed ids. Scoring a chosen subset (compute_distance_subset) costs 3-5 times
-# as much per vector as a flat scan (15,000 of 50,000 vectors took as long as all 50,000; at 1M, 100,000 took
-# 89 ms against 186 ms for all), hence the share.
+# back to exact search over the allowed ids. Scoring a chosen subset (compute_distance_subset) costs several
+# times as much per vector as a flat scan, hence the share (docs/performance.md, "Figures behind the code's constants").
 FILTER_EXACT_SHARE = 0.25
 FILTER_OVERFETCH = 2.0
 # Slices an approximate index's re-ranking reads its candidate rows in, each on its own thread: how many reads of
@@ -127,10 +123,9 @@ _THREAD = threading.local()
 def _one_search_thread() -> None:
     """One OpenMP thread for searches made on the calling thread.
 
-    At these sizes threading overhead costs more than it saves (7-10 ms for a small search with two).
-    OpenMP's thread count is per calling thread: a count set on the main thread does not reach the worker
-    threads a server answers requests on, which would then search with every core (measured: a search
-    from a worker thread took 18 ms against 10.5 ms on the main thread before this was set per thread).
+    At these sizes threading overhead costs more than it saves. OpenMP's thread count is per calling thread:
+    a count set on the main thread does not reach the worker threads a server answers requests on, which would
+    then search with every core, and slower (docs/performance.md, "Figures behind the code's constants").
     """
     if not getattr(_THREAD, "single", False):
         _faiss().omp_set_num_threads(1)
@@ -530,8 +525,8 @@ def _train_codes(
         sample, wanted = rows, max(TRAIN_SAMPLE, TRAIN_PER_LIST * lists)
         if len(rows) > wanted:
             sample = rows[np.sort(np.random.default_rng(0).choice(len(rows), wanted, replace=False))]
-        # Training runs k-means as many short parallel loops; on a machine shared with other work, two
-        # threads waiting on each other at every barrier took 100 s where one took 4 s (3,000 vectors).
+        # Training runs k-means as many short parallel loops; on a machine shared with other work, threads
+        # waiting on each other at every barrier made it many times slower than one thread.
         faiss.omp_set_num_threads(1)
         codes.train(np.ascontiguousarray(sample))
         # Adding (encoding every vector) is one long parallel loop: use every core, then restore the
