@@ -10,7 +10,7 @@ from conftest import SEEDS
 
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
-from qa.index.indexer import build_index
+from qa.index.indexer import build_index, ensure_index
 from qa.index.manifest import (
     DATABASE_FILE,
     FORMAT_VERSION,
@@ -171,6 +171,34 @@ def test_tampered_index_file_of_the_same_size_is_refused(index_copy, encoder, na
 def test_missing_index_is_a_clear_error(tmp_path):
     with pytest.raises(IndexNotFound, match="qa index"):
         SearchService.open(Settings(index_dir=tmp_path / "nothing"))
+
+
+def test_a_swap_cut_short_is_named_by_readers_and_put_back_by_the_next_build_step(index_copy, encoder):
+    """Killed between the two renames of a swap (where renameat2 cannot exchange): the index sits under its retired
+    name. Readers rename and delete nothing; they say where it is. The build step of `qa serve` puts it back."""
+    before = _answers(index_copy, encoder)
+    retired = index_copy.with_name(".copy.retired-0badf00d")
+    index_copy.rename(retired)
+    listing = sorted(p.name for p in index_copy.parent.iterdir())
+    for read in (
+        lambda: SearchService.open(Settings(index_dir=index_copy), encoder=encoder),
+        lambda: Manifest.read(index_copy),
+    ):
+        with pytest.raises(IndexNotFound, match=f"cut short.*kept at {retired}"):
+            read()
+    assert sorted(p.name for p in index_copy.parent.iterdir()) == listing
+    report, reason = ensure_index(
+        index_copy,
+        corpus=SEEDS,
+        default_corpus=None,
+        model=None,
+        chunk_size=None,
+        chunk_overlap=None,
+        defaults=("all-MiniLM-L6-v2", 128, 24, True, "int8"),
+        load_model=lambda name, precision: encoder,
+    )
+    assert not retired.exists() and _answers(index_copy, encoder) == before
+    assert report is None or report.passages_embedded == 0, "the index came back; nothing was embedded again"
 
 
 def test_unparseable_manifest_is_refused(index_copy):

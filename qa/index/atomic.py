@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from qa.errors import BuildInProgress, IndexCorrupt
+from qa.errors import BuildInProgress, IndexCorrupt, IndexNotFound
 
 _RENAME_EXCHANGE = 2  # from <linux/fs.h>
 _AT_FDCWD = -100
@@ -109,13 +109,35 @@ def recover(target: Path) -> None:
         os.rename(retired[-1], target)
 
 
+def interrupted_swap(target: Path) -> Path | None:
+    """The previous index a swap cut short between its two renames left under its retired name, if ``target`` is
+    missing because of one; read-only, for readers' messages (a build's ``recover`` puts it back)."""
+    target = real_target(target)
+    if target.exists() or not target.parent.is_dir():
+        return None
+    retired = sorted(target.parent.glob(f"{_retired_prefix(target)}*"), key=lambda p: p.stat().st_mtime)
+    return retired[-1] if retired else None
+
+
+def missing_index(index_dir: Path) -> IndexNotFound:
+    """The error for no index at ``index_dir``; when a swap was cut short, it says where the previous one is kept."""
+    kept = interrupted_swap(index_dir)
+    if kept is not None:
+        return IndexNotFound(
+            f"no index at {index_dir}: a build was cut short while swapping it in; the previous index is kept at "
+            f"{kept}, and the next `qa index --index {index_dir}` (or `qa serve` without --no-build) puts it back"
+        )
+    return IndexNotFound(f"no index at {index_dir}: run `qa index CORPUS --index {index_dir}` first")
+
+
 def _lock_path(target: Path) -> Path:
     return target.parent / f".{target.name}.lock"
 
 
 def recover_if_idle(target: Path) -> None:
-    """``recover`` for readers: only when no build holds the lock, since a build between its two renames is
-    not a crashed one (putting its retired index back would make its second rename fail)."""
+    """``recover`` outside a build (the build step of `qa serve`): only when no build holds the lock, since a build
+    between its two renames is not a crashed one (putting its retired index back would make its second rename
+    fail). Readers never call it: the read path renames and deletes nothing."""
     target = real_target(target)
     if target.exists() or not target.parent.is_dir():
         return

@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.embed.encoder import Encoder, model_id_for
 from qa.errors import ConfigError, CorpusError, IndexNotFound, IndexWriteError, QAError
-from qa.index.atomic import replace_directory, staging_directory
+from qa.index.atomic import recover_if_idle, replace_directory, staging_directory
 from qa.index.manifest import (
     CHUNKER_VERSION,
     CODES_FILE,
@@ -1052,6 +1052,9 @@ def ensure_index(
         ``(report, reason)`` after a build, ``(None, None)`` when nothing needed doing.
     """
     index_dir = Path(index_dir)
+    # This is a build step, so it may write: a swap cut short between its two renames gets its index back here,
+    # before the index is judged missing and built again from the corpus.
+    recover_if_idle(index_dir)
     try:
         manifest: Manifest | None = Manifest.read(index_dir)
     except QAError:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound
+from qa.index.atomic import missing_index
 
 # 2: keyword index (FTS5) and sentence spans in the store; passage embedding input recorded.
 # 3: page start offsets of paged documents (PDF) in the store (migration m003_pages); HTML, PDF, DOCX read.
@@ -88,7 +89,7 @@ class Manifest:
         """
         path = directory / MANIFEST_FILE
         if not directory.is_dir():
-            raise IndexNotFound(f"no index at {directory}: run `qa index CORPUS --index {directory}` first")
+            raise missing_index(directory)
         if not path.is_file():
             raise IndexNotFound(
                 f"no index at {directory} (no {MANIFEST_FILE}): run `qa index CORPUS --index {directory}` first"

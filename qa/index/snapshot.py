@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import IndexCorrupt, IndexNotFound, QAError
+from qa.index.atomic import missing_index
 from qa.index.manifest import (
     CODES_FILE,
     DATABASE_FILE,
@@ -111,7 +112,7 @@ def _open_once(index_dir: Path) -> Snapshot:
     try:
         directory = os.open(index_dir, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
-        raise IndexNotFound(f"no index at {index_dir}: run `qa index CORPUS --index {index_dir}` first") from None
+        raise missing_index(index_dir) from None
     except NotADirectoryError:
         raise IndexNotFound(f"no index at {index_dir} (not a directory)") from None
     files = databases = None

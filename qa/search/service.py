@@ -17,7 +17,6 @@ import numpy as np
 from qa.config import MODES, Settings
 from qa.embed.encoder import Encoder, load_encoder, model_id_for
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexIncompatible, InvalidRequest
-from qa.index.atomic import recover_if_idle
 from qa.index.interfaces import KeywordIndex, SentenceStore
 from qa.index.manifest import Manifest
 from qa.index.postings import QueryTokenizer
@@ -290,7 +289,6 @@ class SearchService:
                 by ``settings.rerank``) cannot be used as asked.
         """
         index_dir = Path(settings.index_dir)
-        recover_if_idle(index_dir)
         # Manifest, vectors and store from one build, even if a rebuild swaps the directory meanwhile.
         snapshot = open_snapshot(index_dir)
         try:
