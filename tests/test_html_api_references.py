@@ -4,6 +4,9 @@ pages is skipped with a reason."""
 
 from __future__ import annotations
 
+import random
+import zlib
+
 import pytest
 
 from qa.ingest.corpus import scan_corpus
@@ -232,3 +235,67 @@ def test_javadoc_table_tabs_are_controls_and_the_table_stays():
         b'<div class="col-second">random(int count)</div></div></body>'
     )
     assert page.text == "Method Summary\nstatic String\nrandom(int count)"
+
+
+# Doxygen's forwards_8h_source.html, javadoc's src-html pages (17 and later; 8 to 16), as Debian's libjsoncpp-doc and
+# libcommons-lang3-java ship them, cut down.
+DOXYGEN_SOURCE = """<html><head><meta name="generator" content="Doxygen 1.9.1"/></head><body><div class="header">
+<div class="headertitle"><div class="title">forwards.h</div></div></div><div class="contents">
+<a href="forwards_8h.html">Go to the documentation of this file.</a><div class="fragment"><div class="line">
+<a name="l00001"></a><span class="lineno">    1</span><span class="comment">// Copyright 2007-2010 Baptiste Lepilleur
+</span></div><div class="line"><span class="lineno">    2</span><span class="keyword">class </span>FastWriter;
+</div></div></div>
+</body></html>"""
+JAVADOC_SOURCE = """<html><head><title>Source code</title>
+<meta name="generator" content="javadoc/SourceToHTMLConverter"></head>
+<body class="source-page"><main role="main"><div class="source-container"><pre>
+<span class="source-line-no">001</span><span id="line-1">/** Operations on classes in a null-safe manner. */</span>
+</pre></div></main></body></html>"""
+JAVADOC_8_SOURCE = """<html><head><title>Source code</title></head><body><div class="sourceContainer"><pre>
+<span class="sourceLineNo">001</span><a name="line.1">/** Operations on classes in a null-safe manner. */</a>
+</pre></div></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("page", "code"),
+    [
+        (DOXYGEN_SOURCE, "Copyright 2007-2010 Baptiste Lepilleur"),
+        (JAVADOC_SOURCE, "Operations on classes in a null-safe manner."),
+        (JAVADOC_8_SOURCE, "Operations on classes in a null-safe manner."),
+    ],
+)
+def test_doxygen_and_javadoc_source_views_are_skipped_with_a_reason(page, code):
+    with pytest.raises(Unreadable) as raised:
+        read_html(page.encode())
+    assert str(raised.value) == SOURCE_VIEW_REASON
+    assert code in read_html(page.encode(), main_content=False).text
+
+
+def test_a_doxygen_page_that_documents_code_and_shows_numbered_source_is_a_document():
+    """With INLINE_SOURCES a member's documentation carries its body as a numbered fragment: still a document."""
+    page = """<body><div class="contents"><div class="memitem"><div class="memproto">int size() const</div>
+    <div class="memdoc"><p>Number of values in array or object.</p><div class="fragment"><div class="line">
+    <span class="lineno">  12</span>return value_.map_-&gt;size();</div></div></div></div></div></body>"""
+    assert "Number of values in array or object." in read_html(page.encode()).text
+
+
+def test_rustdoc_settings_page_is_skipped_and_a_page_named_settings_is_not():
+    settings = """<html><head><title>Rustdoc settings</title><script defer src="settings.js"></script></head>
+    <body class="rustdoc mod"><main><section id="main-content" class="content"><h1 class="fqn">
+    <span class="in-band">Rustdoc settings</span></h1><noscript><section>You need to enable Javascript be able to
+    update your settings.</section></noscript></section></main></body></html>"""
+    with pytest.raises(Unreadable, match="^the settings page a documentation builder generated: a form"):
+        read_html(settings.encode())
+    own = """<html><head><script src="settings.js"></script></head><body><h1>Settings</h1>
+    <p>Set the cache size with <code>cache_size</code>.</p></body></html>"""
+    assert "Set the cache size" in read_html(own.encode()).text
+
+
+def test_a_page_with_a_stray_nul_is_read_and_a_binary_file_named_html_is_not():
+    """javadoc's page for CharUtils shows the NUL character itself in a <code> element."""
+    page = b"<html><body><h1>CharUtils</h1><p><code>\x00</code> null control character.</p>" + b"<p>x</p>" * 500
+    assert read_html(page).text.startswith("CharUtils\nnull control character.")
+    compressed = zlib.compress(random.Random(0).randbytes(64 * 1024))  # the fewest NULs a binary has: 1 in 256
+    for binary in (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + compressed, b"<html>\x00\x01\x02</html>"):
+        with pytest.raises(Unreadable, match="binary content"):
+            read_html(binary)

@@ -8,8 +8,14 @@ from dataclasses import dataclass
 
 # Pages of a PDF are joined with a blank line; ``Extracted.pages`` says where each one starts.
 PAGE_SEPARATOR = "\n\n"
-# A NUL byte in the first block marks a binary file posing as text.
+# A NUL byte in the first block marks a binary file posing as text: a text or Markdown file is served as written,
+# so one with a NUL is not taken as text.
 BINARY_SNIFF_BYTES = 8192
+# A page's markup is parsed, and NULs are dropped from what it shows (``storable``), so HTML is binary only when its
+# first block holds NULs at more than one per BINARY_BYTES_PER_NUL bytes: a page may hold a stray one (javadoc's page
+# for CharUtils has the NUL character itself inside a <code> element), while even compressed data, the binary with
+# the fewest, has one in 256 bytes on average.
+BINARY_BYTES_PER_NUL = 2048
 # A DOCX is a zip: refuse one that declares more unpacked bytes than this (a zip bomb, not a document).
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 # Characters that stored and served text cannot hold: NUL, and unpaired surrogates (not encodable as UTF-8).
@@ -62,6 +68,12 @@ class Extracted:
 def storable(text: str) -> str:
     """Parsed text with NULs dropped and lone surrogates replaced, so SQLite, JSON and terminals can take it."""
     return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def looks_binary(raw: bytes) -> bool:
+    """Whether a page's ``raw`` bytes are binary content rather than markup (see ``BINARY_BYTES_PER_NUL``)."""
+    head = raw[:BINARY_SNIFF_BYTES]
+    return head.count(b"\x00") * BINARY_BYTES_PER_NUL > len(head)
 
 
 def decode_text(raw: bytes, encoding: str = "utf-8") -> str:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from qa.ingest.formats.base import BINARY_SNIFF_BYTES, SPACES, Extracted, Heading, Unreadable, storable
+from qa.ingest.formats.base import BINARY_SNIFF_BYTES, SPACES, Extracted, Heading, Unreadable, looks_binary, storable
 from qa.ingest.metadata import parse_date
 
 # Never rendered: their content is code, styling or metadata. (``head`` is handled apart, for <title>.)
@@ -145,10 +145,26 @@ _GENERATED_CLASSES = {
 # The highlighted source a builder writes beside the pages that document it (the builders' own search leaves it out
 # too): a copy of code whose docstrings the pages already give, which would take answers' places.
 _SOURCE_VIEW = "the highlighted source code"
-_SOURCE_VIEW_CLASSES = frozenset({"viewcode-block"})  # Sphinx's viewcode: _modules/<module>.html
+_SOURCE_VIEW_CLASSES = frozenset(
+    {
+        "viewcode-block",  # Sphinx's viewcode: _modules/<module>.html
+        "source-page",  # javadoc 17 and later: src-html/<package>/<Class>.html (on the body)
+        "sourceLineNo",  # javadoc 8 to 16: the same pages, each line's number
+    }
+)
 _SOURCE_VIEW_BODIES = (frozenset({"rustdoc", "source"}), frozenset({"rustdoc", "src"}))  # rustdoc: src/<file>.rs.html
+_SOURCE_VIEW_GENERATORS = ("javadoc/SourceToHTMLConverter",)  # <meta name="generator"> of javadoc's source pages
+# Doxygen's <file>_source.html: the file as a code fragment with numbered lines, and no documented member or
+# description (a page that documents code and inlines a function's source has those).
+_DOXYGEN_FRAGMENT, _DOXYGEN_LINE_NUMBER = "fragment", "lineno"
+_DOXYGEN_DOCUMENTATION = frozenset({"memitem", "textblock"})
+# rustdoc's settings page (settings.html): a form its script fills in, nothing to read.
+_SETTINGS_SCRIPTS = ("settings.js",)
 # What a skipped generated page is instead of a document.
-_GENERATED_WHY = {_SOURCE_VIEW: "a copy of the code its pages document (index the source files to search code)"}
+_GENERATED_WHY = {
+    _SOURCE_VIEW: "a copy of the code its pages document (index the source files to search code)",
+    "the settings page": "a form for the reader's display settings, not a document",
+}
 _SEARCH_SCRIPTS = ("searchindex.js",)  # Sphinx loads its search index on the search page only
 _SEARCH_RESULT_IDS = frozenset({"search-results", "mkdocs-search-results"})
 
@@ -996,22 +1012,39 @@ def _render(document: _Node, *, main_content: bool) -> _Rendered:
 def generated_page(document: _Node) -> str | None:
     """What a page is when a documentation builder generated it as a list of links, a search form or a copy of the
     documented code (Sphinx's general and module indexes, search page and viewcode source, MkDocs' search page,
-    rustdoc's source view), None for a page of content.
+    the source views of rustdoc, javadoc and Doxygen, rustdoc's settings page), None for a page of content.
 
     Known by the builder's own markup: the index tables' classes, the search page's script that loads the search
     index, or a results box with a search field in the page's main content (MkDocs themes also put both in a search
     dialog on every page: not there)."""
+    numbered_fragment = documented = rustdoc = settings_script = False
     for node in _elements(document):
         classes = node.attrs.get("class", "").split()
         for name, kind in _GENERATED_CLASSES.items():
             if name in classes:
                 return kind
-        if _SOURCE_VIEW_CLASSES.intersection(classes) or (
-            node.tag == "body" and any(body <= set(classes) for body in _SOURCE_VIEW_BODIES)
+        if (
+            _SOURCE_VIEW_CLASSES.intersection(classes)
+            or (node.tag == "body" and any(body <= set(classes) for body in _SOURCE_VIEW_BODIES))
+            or (
+                node.tag == "meta"
+                and node.attrs.get("name") == "generator"
+                and node.attrs.get("content", "").startswith(_SOURCE_VIEW_GENERATORS)
+            )
         ):
             return _SOURCE_VIEW
         if node.tag == "script" and _loads_search_index(node):
             return "the search page"
+        numbered_fragment |= _DOXYGEN_LINE_NUMBER in classes and any(
+            _DOXYGEN_FRAGMENT in parent.attrs.get("class", "").split() for parent in _ancestors(node)
+        )
+        documented |= bool(_DOXYGEN_DOCUMENTATION.intersection(classes))
+        rustdoc |= node.tag == "body" and "rustdoc" in classes
+        settings_script |= node.tag == "script" and _script_name(node) in _SETTINGS_SCRIPTS
+    if numbered_fragment and not documented:
+        return _SOURCE_VIEW
+    if rustdoc and settings_script:
+        return "the settings page"
     results_box = search_field = False
     for node in _elements(_main_root(document)):
         results_box |= node.attrs.get("id", "") in _SEARCH_RESULT_IDS and not _in_dialog(node)
@@ -1022,9 +1055,14 @@ def generated_page(document: _Node) -> str | None:
 def _loads_search_index(script: _Node) -> bool:
     """Whether a ``<script>`` loads the builder's search index: as its source, or in its code (Sphinx's
     ``Search.loadIndex("searchindex.js")``, which themes such as Read the Docs' write on the search page)."""
-    if script.attrs.get("src", "").rsplit("/", 1)[-1].split("?")[0] in _SEARCH_SCRIPTS:
+    if _script_name(script) in _SEARCH_SCRIPTS:
         return True
     return any(isinstance(child, str) and name in child for child in script.children for name in _SEARCH_SCRIPTS)
+
+
+def _script_name(script: _Node) -> str:
+    """The file name a ``<script>`` loads (``../settings.js?v=1`` -> ``settings.js``), empty for inline code."""
+    return script.attrs.get("src", "").rsplit("/", 1)[-1].split("?")[0]
 
 
 def _in_dialog(node: _Node) -> bool:
@@ -1141,7 +1179,7 @@ def _decode(raw: bytes) -> str:
     utf16 = _utf16_without_bom(raw)
     if utf16:
         return raw.decode(utf16, errors="replace")
-    if b"\x00" in raw[:BINARY_SNIFF_BYTES]:
+    if looks_binary(raw):
         raise Unreadable("not a text file (binary content)")
     declared = _declared_encoding(raw)
     for encoding in dict.fromkeys(filter(None, (declared, "utf-8"))):
