@@ -30,6 +30,25 @@ def test_model_that_is_not_available_offline_is_a_clear_error(monkeypatch):
         SentenceTransformerEncoder("no-such-org/no-such-model")
 
 
+@pytest.mark.parametrize("dimension, max_seq_length", [(None, 256), (384, None)])
+def test_model_without_a_dimension_or_token_limit_is_a_model_error(monkeypatch, dimension, max_seq_length):
+    """sentence-transformers answers None for a pipeline without pooling or a tokenizer without a length limit:
+    the encoder refuses it by name rather than failing on int(None)."""
+
+    class Unsized:
+        tokenizer = staticmethod(lambda text: {"input_ids": [101, 102]})
+
+        def __init__(self, target, device):
+            self.max_seq_length = max_seq_length
+
+        def get_sentence_embedding_dimension(self):
+            return dimension
+
+    monkeypatch.setattr("sentence_transformers.SentenceTransformer", Unsized)
+    with pytest.raises(ModelError, match="'some-org/unsized' does not state its embedding dimension and token limit"):
+        SentenceTransformerEncoder("some-org/unsized")
+
+
 def test_embeddings_are_unit_length_float32(encoder):
     vectors = encoder.encode(["a short question", "another, rather longer, sentence about procuratorial work"])
     assert vectors.dtype == np.float32 and vectors.shape == (2, 384)

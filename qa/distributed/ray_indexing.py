@@ -181,7 +181,7 @@ class EmbeddingCache:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _read_batch(path: Path) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+def _read_batch(path: Path) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
     """``(hash, (vector, sentence vectors))`` for each input of one cached batch file (no pickles are loaded)."""
     with np.load(path, allow_pickle=False) as data:
         hashes, vectors, counts, sentences = data["hashes"], data["vectors"], data["counts"], data["sentences"]
@@ -203,7 +203,7 @@ class _EmbedActor:
         )
 
     def __call__(self, rows: dict) -> dict:
-        out = {"hashes": [], "vectors": [], "counts": [], "sentences": []}
+        out: dict[str, list[str | bytes]] = {"hashes": [], "vectors": [], "counts": [], "sentences": []}
         for encoded in rows["batch"]:
             batch = [(key, PendingText(text, offset, passage)) for key, text, offset, passage in json.loads(encoded)]
             hashes, vectors, sentence_vectors = embed_batch(self.encoder, batch)
@@ -256,7 +256,7 @@ class _ChunkActor:
         self.chunking = chunking
 
     def __call__(self, rows: dict) -> dict:
-        out = {"position": [], "result": [], "process": []}
+        out: dict[str, list[int | bytes]] = {"position": [], "result": [], "process": []}
         for position, doc_id, raw, digest, suffix, modified in zip(
             rows["position"],
             rows["doc_id"],

@@ -38,8 +38,9 @@ def deployment(settings: Settings, replicas: int, *, cpus_per_replica: float = 1
     from ray import serve
 
     ingress = serve.ingress(app_builder(settings.environment()))()
-    return serve.deployment(
-        ingress, name=APP_NAME, num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica}
+    # Options first, then the class: the form Ray's annotations describe (see qa.distributed.shard_serving).
+    return serve.deployment(name=APP_NAME, num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica})(
+        ingress
     ).bind()
 
 

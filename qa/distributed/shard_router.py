@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -40,11 +40,15 @@ from qa.search.dense import DenseRetriever
 from qa.search.filters import SearchFilter
 from qa.search.service import SearchService
 
+# A shard's answer to a call made by method name (``ShardServer.call``): its type is that method's return type,
+# which the name cannot tell the type checker, so each caller reads it as what it asked for.
+Answer = Any
+
 
 class Pending(Protocol):
     """A call under way to one shard."""
 
-    def result(self) -> object:
+    def result(self) -> Answer:
         """The call's result.
 
         Raises:
@@ -67,7 +71,7 @@ class ShardClient(Protocol):
         """Start ``ShardServer.call``; its result is read with ``Pending.result``."""
 
 
-def unpacked(name: str, reply: tuple) -> object:
+def unpacked(name: str, reply: tuple) -> Answer:
     """The result of a ``ShardServer.call`` reply, or its error raised as the router's error naming the shard."""
     if reply[0] == "ok":
         return reply[1]
@@ -84,7 +88,7 @@ class _Done:
     name: str
     reply: tuple
 
-    def result(self) -> object:
+    def result(self) -> Answer:
         return unpacked(self.name, self.reply)
 
 
@@ -146,29 +150,31 @@ class ShardMap:
         at = np.searchsorted(starts, values, side="right") - 1
         return targets[at] + (values - starts[at])
 
-    def to_global(self, shard: int, ids: Sequence[int]) -> np.ndarray:
+    def to_global(self, shard: int, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Global passage ids of ``shard``'s own ``ids``."""
         order = self._by_chunk[shard]
         return self._shift(np.asarray(ids, dtype=np.int64), self._local_chunk[order], self._global_chunk[order])
 
-    def rows_to_global(self, shard: int, rows: Sequence[int]) -> np.ndarray:
+    def rows_to_global(self, shard: int, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """Global document rows of ``shard``'s own ``rows``."""
         order = self._by_row[shard]
         return self._shift(np.asarray(rows, dtype=np.int64), self._local_row[order], self._global_row[order])
 
-    def to_local(self, ids: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def to_local(self, ids: Sequence[int] | np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Global passage ids by shard: ``shard -> (positions in ids, the shard's own ids)``."""
         return self._split(np.asarray(ids, dtype=np.int64), self._global_chunk, self._local_chunk)
 
-    def rows_to_local(self, rows: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def rows_to_local(self, rows: Sequence[int] | np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Global document rows by shard: ``shard -> (positions in rows, the shard's own rows)``."""
         return self._split(np.asarray(rows, dtype=np.int64), self._global_row, self._local_row)
 
-    def _split(self, values: np.ndarray, starts: np.ndarray, local: np.ndarray) -> dict:
+    def _split(
+        self, values: np.ndarray, starts: np.ndarray, local: np.ndarray
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``values`` grouped by the shard owning each, with their local counterparts."""
         at = np.searchsorted(starts, values, side="right") - 1
         owners = self._shard[at]
-        found = {}
+        found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for shard in np.unique(owners).tolist():
             positions = np.flatnonzero(owners == shard)
             found[shard] = (positions, local[at[positions]] + (values[positions] - starts[at[positions]]))
@@ -201,7 +207,7 @@ class ShardView:
         """
         return cls(clients, [_described(client) for client in clients])
 
-    def ask(self, requests: dict[int, tuple[str, tuple]]) -> dict[int, object]:
+    def ask(self, requests: dict[int, tuple[str, tuple]]) -> dict[int, Answer]:
         """Each shard's answer to its ``(method, args)``, asked of all of them at once.
 
         Raises:
@@ -213,7 +219,7 @@ class ShardView:
         }
         return {shard: call.result() for shard, call in pending.items()}
 
-    def ask_all(self, method: str, *args) -> list:
+    def ask_all(self, method: str, *args: object) -> list[Answer]:
         """Every shard's answer to the same call, in shard order."""
         found = self.ask({shard: (method, args) for shard in range(len(self.clients))})
         return [found[shard] for shard in range(len(self.clients))]
@@ -353,14 +359,14 @@ class ShardedStore:
     def close(self) -> None:
         """Nothing to let go here: each shard holds its own files."""
 
-    def _by_shard(self, method: str, ids: Sequence[int], *, rows: bool = False) -> dict[int, dict]:
+    def _by_shard(self, method: str, ids: Sequence[int], *, rows: bool = False) -> dict[int, Answer]:
         """``method(own ids)`` asked of each shard holding some of ``ids``: ``shard -> its answer``."""
         grouped = (self.view.map.rows_to_local if rows else self.view.map.to_local)(ids)
         return self.view.ask({shard: (method, (local.tolist(),)) for shard, (_, local) in grouped.items()})
 
-    def _keyed_globally(self, answers: dict[int, dict], *, rows: bool = False) -> dict:
+    def _keyed_globally(self, answers: dict[int, dict[int, Any]], *, rows: bool = False) -> dict[int, Any]:
         """Shards' answers keyed by their own ids, merged and keyed by global ones."""
-        found = {}
+        found: dict[int, Any] = {}
         for shard, by_local in answers.items():
             if by_local:
                 to_global = self.view.map.rows_to_global if rows else self.view.map.to_global
@@ -369,7 +375,7 @@ class ShardedStore:
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """Passages by global id, with global ids and document rows."""
-        found = {}
+        found: dict[int, StoredChunk] = {}
         for shard, by_local in self._by_shard("chunks", ids).items():
             if not by_local:
                 continue
@@ -525,19 +531,23 @@ def local_shards(index_dir: Path) -> list[LocalShard]:
     return [LocalShard(ShardServer(path, name)) for path, name in zip(layout.dirs, layout.names)]
 
 
-def live_functions(clients: Sequence[ShardClient] | None, index_dir: Path | None = None) -> tuple[Callable, Callable]:
+def live_functions(
+    clients: Sequence[ShardClient] | None, index_dir: Path | None = None
+) -> tuple[Callable[[Settings, Encoder | None], ShardedService], Callable[[], tuple | None]]:
     """What ``qa.search.reload.LiveService`` needs to serve shards and notice a rebuilt one: an opener of the service
     over ``clients`` (None: the shards of ``index_dir``, opened in this process when first needed) and the
     identity of their builds now (None while a shard does not answer)."""
-    held = list(clients) if clients is not None else None
+    held: list[ShardClient] | None = list(clients) if clients is not None else None
 
-    def current() -> list:
+    def current() -> list[ShardClient]:
         nonlocal held
         if held is None:
-            held = local_shards(index_dir)
+            if index_dir is None:
+                raise ValueError("live_functions needs the shards' clients or the sharded index's directory")
+            held = list(local_shards(index_dir))
         return held
 
-    def opener(settings: Settings, encoder: object) -> ShardedService:
+    def opener(settings: Settings, encoder: Encoder | None) -> ShardedService:
         return open_sharded(settings, encoder, current())
 
     def identify() -> tuple | None:

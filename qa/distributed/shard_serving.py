@@ -20,7 +20,7 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.distributed.ray_indexing import ray_session, require_ray
-from qa.distributed.shard_router import unpacked
+from qa.distributed.shard_router import Answer, unpacked
 from qa.distributed.shards import ShardServer, read_layout
 from qa.errors import QAError, ShardUnavailable
 
@@ -62,7 +62,7 @@ class _RayPending:
     def __init__(self, shard: "RayShard", response) -> None:
         self.shard, self.response = shard, response
 
-    def result(self) -> object:
+    def result(self) -> Answer:
         return unpacked(self.shard.name, self.shard.wait(self.response))
 
 
@@ -84,7 +84,7 @@ class RayShard:
         """Start a call; its result is read with ``result()``."""
         return _RayPending(self, self.handle.call.remote(generation, method, args))
 
-    def wait(self, response) -> object:
+    def wait(self, response) -> Answer:
         """A response's value.
 
         Raises:
@@ -158,15 +158,17 @@ def sharded_deployment(
 
     layout = read_layout(Path(settings.index_dir).absolute())
     shards = [
-        serve.deployment(
-            ShardReplica, name=name, num_replicas=replicas, ray_actor_options={"num_cpus": shard_cpus}
+        # Options first, then the class: the form Ray's annotations describe (passing the class with the options
+        # returns the same Deployment, but is annotated as returning the decorator).
+        serve.deployment(name=name, num_replicas=replicas, ray_actor_options={"num_cpus": shard_cpus})(
+            ShardReplica
         ).bind(str(path), name)
         for name, path in zip(layout.names, layout.dirs)
     ]
     environment = {**settings.environment(), "QA_INDEX_DIR": str(layout.root)}
     ingress = serve.ingress(router_builder(environment, list(layout.names), app_name, timeout))()
-    router = serve.deployment(
-        ingress, name=ROUTER_NAME, num_replicas=replicas, ray_actor_options={"num_cpus": router_cpus}
+    router = serve.deployment(name=ROUTER_NAME, num_replicas=replicas, ray_actor_options={"num_cpus": router_cpus})(
+        ingress
     )
     # The shards are bound as arguments so Serve deploys them with the router; it reaches them by name.
     return router.bind(*shards)

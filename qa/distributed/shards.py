@@ -194,7 +194,9 @@ class ShardIndex:
         """Raises: IndexNotFound, IndexIncompatible, IndexCorrupt: the shard's index cannot be opened."""
         snapshot = open_snapshot(Path(index_dir))
         self.manifest, self.store, self.vectors = snapshot.manifest, snapshot.store, snapshot.vectors
-        self.postings: Postings | SegmentedPostings = snapshot.store.keywords
+        keywords = snapshot.store.keywords
+        assert keywords is not None  # open_snapshot loads every segment's postings
+        self.postings: Postings | SegmentedPostings = keywords
         self.generation = generation_of(self.manifest)
 
     def close(self) -> None:
@@ -347,15 +349,20 @@ class ShardServer:
             for build in self._builds.values():
                 build.close()
 
+    def _refreshed(self) -> ShardIndex:
+        """The current build, after looking for a rebuilt index (see ``refresh``)."""
+        self.refresh()
+        current = self._current
+        assert current is not None  # refresh opened a build or raised, and nothing unsets it
+        return current
+
     def describe(self) -> dict:
         """The current build's ``ShardIndex.describe``, with this shard's name."""
-        self.refresh()
-        return {**self._current.describe(), "name": self.name}
+        return {**self._refreshed().describe(), "name": self.name}
 
     def generation(self) -> str:
         """The current build's generation (after looking for a rebuilt index)."""
-        self.refresh()
-        return self._current.generation
+        return self._refreshed().generation
 
     def call(self, generation: str, method: str, args: tuple) -> tuple:
         """``method(*args)`` on build ``generation``, as ``("ok", result)`` or ``("error", kind, message)`` (so

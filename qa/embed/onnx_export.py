@@ -17,8 +17,12 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from qa.errors import EncoderUnavailable, ModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers.models import Transformer
 
 # Bumped when what an export contains changes, so old exports are not reused.
 EXPORT_VERSION = 1
@@ -157,10 +161,12 @@ def _export(model_id: str, target: str, out: Path) -> None:
     except Exception as exc:  # the library raises many kinds (OSError, ValueError, HF errors)
         raise ModelError(f"cannot load embedding model {model_id!r} for ONNX export: {exc}") from exc
     settings = _pipeline_settings(model, model_id)
-    transformer = model[0]
+    # The pipeline's first module, a Transformer (_pipeline_settings refused any other pipeline); torch's stubs give
+    # a module's submodules as Module | Tensor.
+    transformer = cast("Transformer", model[0])
     tokenizer = transformer.tokenizer
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
+    if tokenizer is None or backend is None:
         raise EncoderUnavailable(
             f"model {model_id!r} has no fast tokenizer, which the ONNX encoder needs: use --encoder torch"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, cast
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from qa.embed.encoder import (
     untruncated_counter,
 )
 from qa.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class SentenceTransformerEncoder:
@@ -44,9 +47,12 @@ class SentenceTransformerEncoder:
         dimension = (
             getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         )
-        self.dimension = int(dimension())
+        size, longest = dimension(), self._model.max_seq_length
+        if size is None or longest is None:  # a pipeline without pooling, or a tokenizer without a length limit
+            raise ModelError(f"embedding model {name!r} does not state its embedding dimension and token limit")
+        self.dimension = int(size)
         special = len(self._model.tokenizer("")["input_ids"])  # [CLS] and [SEP] for BERT
-        self.max_tokens = int(self._model.max_seq_length) - special
+        self.max_tokens = int(longest) - special
         self._counter = _token_counter(self._model.tokenizer)
         self._lock = threading.Lock()
 
@@ -83,7 +89,12 @@ class SentenceTransformerEncoder:
         # Both calls under the lock: a Hugging Face tokenizer call sets truncation and padding on the shared
         # tokenizer, so a query encoded on another thread meanwhile could change what this call returns.
         with self._lock:
-            outputs = self._model.encode(list(texts), batch_size=batch_size, output_value=None, show_progress_bar=False)
+            # A list of texts with output_value=None gives one dict of tensors per text; the stubs' overloads take
+            # the list for one input (a pair, or a chat's messages) and promise a single dict.
+            outputs = cast(
+                "list[dict[str, torch.Tensor]]",
+                self._model.encode(list(texts), batch_size=batch_size, output_value=None, show_progress_bar=False),
+            )
             offsets = self._model.tokenizer(
                 list(texts), return_offsets_mapping=True, truncation=True, max_length=self._model.max_seq_length
             )["offset_mapping"]

@@ -198,6 +198,7 @@ def evaluate(
         InvalidRequest: a question set without a corpus folder.
     """
     if dataset.kind == "beir":
+        assert dataset.beir_corpus is not None  # a BEIR dataset is loaded with its corpus.jsonl (load_beir)
         scan = beir_scan(dataset.beir_corpus)
     else:
         if dataset.corpus_dir is None:

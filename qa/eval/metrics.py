@@ -132,7 +132,8 @@ def summarise(runs: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str
         )
         totals = [total + score for total, score in zip(totals, scores)]
     n = len(judged)
-    return MetricSummary(*(total / n for total in totals), queries=n)
+    ndcg, recall10, recall100, mrr, hit = (total / n for total in totals)
+    return MetricSummary(ndcg, recall10, recall100, mrr, hit, queries=n)
 
 
 def mean_hit_at_k(runs: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], k: int) -> float:

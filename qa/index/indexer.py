@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypedDict
 
 import numpy as np
 
@@ -204,11 +204,11 @@ def previous_index(
     if manifest.dimension != dimension or manifest.max_tokens != max_tokens:
         return None, "the previous index has another vector dimension or token limit"
     if manifest.chunking != chunking:
-        was = manifest.chunking
+        chunked = manifest.chunking
         differ = ", ".join(
-            f"{k} {was.get(k)} -> {chunking.get(k)}"
-            for k in sorted(chunking.keys() | was.keys())
-            if chunking.get(k) != was.get(k)
+            f"{k} {chunked.get(k)} -> {chunking.get(k)}"
+            for k in sorted(chunking.keys() | chunked.keys())
+            if chunking.get(k) != chunked.get(k)
         )
         return None, f"the previous index has other chunking parameters ({differ})"
     return index_dir, None
@@ -260,7 +260,8 @@ def _previous_of(document: Document, known: dict[str, PreviousDocument]) -> Prev
     found = [known[path] for path in (document.doc_id, *document.aliases) if path in known]
     same = [previous for previous in found if _trusted(document, previous)]
     same = same or [previous for previous in found if previous.content_hash == document.content_hash]
-    return (same or found or [None])[0]
+    candidates = same or found
+    return candidates[0] if candidates else None
 
 
 def _trusted(document: Document, previous: PreviousDocument) -> bool:
@@ -318,7 +319,7 @@ def _nothing_changed(
         return False
     if not all(same for _, _, same in compared):
         return False
-    matched = {before.row for _, before, _ in compared}
+    matched = {before.row for _, before, _ in compared if before is not None}  # (all are: each is the same)
     return matched == {previous_document.row for previous_document in known.values()}
 
 
@@ -466,6 +467,8 @@ def build_index(
     chunking = chunking_parameters(chunk_size, chunk_overlap, embed_title, html_content)
     with _writing(index_dir), staging_directory(index_dir) as staging:
         # Decided under the build lock, so no other build can swap the previous index out meanwhile.
+        previous: Path | None
+        full_reason: str | None  # why this is a full build (None: an update)
         if full:
             previous, full_reason = None, "a full build was asked for"
         else:
@@ -480,7 +483,7 @@ def build_index(
         first_chunk, first_document = next_ids(segments) if segments else (1, 1)
         store = StoreWriter(target / DATABASE_FILE, first_chunk=first_chunk, first_document=first_document)
         known: dict[str, PreviousDocument] = {}
-        if previous is not None:
+        if previous is not None and before is not None:  # (before is read from previous)
             try:
                 known = store.attach_previous(previous_stores(previous, before))
             except QAError as exc:
@@ -496,6 +499,7 @@ def build_index(
             compared = _compared(scan.documents, known, store if previous is not None else None)
         if (
             previous is not None
+            and before is not None
             and not (merge and len(segments) > 1)
             and _nothing_changed(before, scan, known, compared)
         ):
@@ -508,6 +512,7 @@ def build_index(
         hidden_counts = store.previous_chunk_counts(plan.replaced) if previous is not None else {}
         kept = hide(segments, hidden_counts) if previous is not None else []
         if kept and (merge or _merge_all(kept)):
+            assert previous is not None and before is not None  # kept holds only a reused index's segments
             # One new set of top files from every shown document (copied, not embedded again).
             store, target = _write_at_top(store, target, staging), staging
             known = store.attach_previous(previous_stores(previous, before))
@@ -519,7 +524,7 @@ def build_index(
         staying = {f"previous{number}" for number in range(len(kept))}
         if chunk_documents is None:
             # A changed Markdown document's earlier version, whose unchanged sections' passages it can reuse.
-            earlier = _earlier_versions(plan, before) if previous is not None else {}
+            earlier = _earlier_versions(plan, before) if previous is not None and before is not None else {}
 
             def chunk_documents(documents: list[Document]) -> Iterator[tuple[Document, list[Chunk], list[str]]]:
                 for document in documents:
@@ -535,14 +540,12 @@ def build_index(
         report("chunking", 0, len(scan.documents))
         for number, (document, previous_document, unchanged) in enumerate(plan.documents, start=1):
             # Documents go in corpus order either way, so a full build's chunk ids follow the corpus.
-            if (
-                unchanged
-                and previous_document.schema in staying
-                and previous_document.paths == {document.doc_id, *document.aliases}
-            ):
-                pass  # it stays where it is, in its segment
-            elif unchanged:  # its rows again: in the merged files, or (same text under other paths) in the segment
-                store.copy_document(document, previous_document)
+            if unchanged and previous_document is not None:  # (only a document with a previous version is unchanged)
+                paths = {document.doc_id, *document.aliases}
+                if previous_document.schema in staying and previous_document.paths == paths:
+                    pass  # it stays where it is, in its segment
+                else:  # its rows again: in the merged files, or (same text under other paths) in the segment
+                    store.copy_document(document, previous_document)
             else:
                 _add_chunked(store, document, next(chunked))
             report("chunking", number, len(scan.documents))
@@ -572,6 +575,7 @@ def build_index(
             store.documents_written,
         )
         if adding:
+            assert previous is not None and before is not None  # kept holds only a reused index's segments
             _link_segments(previous, staging, kept)
             live_chunks = sum(s.chunks - s.hidden_chunks for s in kept) + len(ids)
             checksums = {name: before.checksums[name] for s in kept for name in segment_files(s.dir, s.kind)}
@@ -662,16 +666,20 @@ def _plan(compared: Compared, known: dict[str, PreviousDocument]) -> _Plan:
     """How a build treats each scanned document (``compared`` with the previous index's: ``_compared``; ``known``
     holds the previous documents by path)."""
     matched: set[int] = set()  # rows of the previous index's documents that are still here
-    planned, replaced, added, changed, unchanged = [], [], [], [], 0
+    planned: list[tuple[Document, PreviousDocument | None, bool]] = []
+    replaced: list[PreviousDocument] = []
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged = 0
     for document, before, same in compared:
         if before is not None:
             matched.add(before.row)
-        if same:
+        if before is None:  # never the same: there is nothing to be the same as (_unchanged)
+            added.append(document.doc_id)
+        elif same:
             unchanged += 1
             if before.paths != {document.doc_id, *document.aliases}:
                 replaced.append(before)  # a segment update writes it again under its paths now
-        elif before is None:
-            added.append(document.doc_id)
         else:
             changed.append(document.doc_id)
             replaced.append(before)
@@ -760,7 +768,7 @@ def chunk_document(
     title, size, overlap, room = _passage_limits(document.metadata.title, *limits)
     reuse = None
     structure = text_structure(format_suffix(document.doc_id)) if earlier is not None else None
-    if structure is not None:
+    if structure is not None and earlier is not None:  # (structure is looked up only with an earlier version)
         text, earlier_title, passages = earlier
         _, old_size, old_overlap, old_room = _passage_limits(earlier_title, *limits)
         headings, code = structure(text)
@@ -864,6 +872,17 @@ def _link_segments(index_dir: Path, staging: Path, segments: list[Segment]) -> N
                 shutil.copy2(index_dir / name, staging / name)
 
 
+class _BuildSettings(TypedDict):
+    """The settings ``staleness`` and ``unchanged_since_build`` compare an index with."""
+
+    model: str
+    chunk_size: int
+    chunk_overlap: int
+    embed_title: bool
+    precision: str
+    html_content: str
+
+
 class FreshVectors:
     """What this build embeds, by embed-input hash: passage vectors held in memory, sentence vectors quantised into
     a pending sentences file in the staging directory (under ordinal ids), until both are written in chunk order."""
@@ -888,6 +907,7 @@ class FreshVectors:
         for row, (key, sentences) in enumerate(zip(hashes, sentence_vectors, strict=True)):
             self._where[key] = (block, row)
             self._ordinals[key] = len(self._ordinals)
+            assert self._writer is not None  # a build adds every batch before it reads any sentences back
             self._writer.add(self._ordinals[key], *quantize(sentences))
 
     def vector(self, key: str) -> np.ndarray | None:
@@ -901,7 +921,10 @@ class FreshVectors:
             self._writer.close()
             self._writer, self._sentences = None, SentenceFile.load(self._pending_path)
         ordinal = self._ordinals.get(key)
-        return None if ordinal is None else self._sentences.at(ordinal)
+        if ordinal is None:
+            return None
+        assert self._sentences is not None  # loaded above when the writer closed; only discard unsets it
+        return self._sentences.at(ordinal)
 
     def discard(self) -> None:
         """Remove the pending file (everything in it has been written into the index's files by then)."""
@@ -919,6 +942,11 @@ class VectorSources:
     def __init__(self, fresh: FreshVectors, reused: dict[str, int], previous: SegmentFiles | None) -> None:
         self.fresh, self.reused, self.previous = fresh, reused, previous
 
+    def _previous(self) -> SegmentFiles:
+        """The previous index's files, which every input not embedded now was reused from."""
+        assert self.previous is not None  # reused inputs come only from a previous index (empty without one)
+        return self.previous
+
     def passage_vectors(self, hashes: list[str], dimension: int) -> np.ndarray:
         """Each chunk's passage vector, row for row with ``hashes``."""
         vectors = np.empty((len(hashes), dimension), dtype=np.float32)
@@ -931,13 +959,13 @@ class VectorSources:
                 wanted_rows.append(row)
                 wanted_keys.append(key)
         if wanted_rows:
-            vectors[wanted_rows] = self.previous.vectors([self.reused[key] for key in wanted_keys], dimension)
+            vectors[wanted_rows] = self._previous().vectors([self.reused[key] for key in wanted_keys], dimension)
         return vectors
 
     def write_sentences(self, path: Path, ids: np.ndarray, hashes: list[str], dimension: int) -> None:
         """Write the sentences file: each chunk's 8-bit sentence vectors, in chunk id order."""
         reused = [self.reused[key] for key in dict.fromkeys(hashes) if self.fresh.sentences(key) is None]
-        old = self.previous.sentences(reused) if reused else {}
+        old = self._previous().sentences(reused) if reused else {}
         writer = SentenceFileWriter(path, dimension)
         try:
             for chunk_id, key in zip(ids.tolist(), hashes):
@@ -1076,7 +1104,7 @@ def ensure_index(
     embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
     precision = precision or (manifest.precision if manifest else defaults[4])
     html_content = html_content or (manifest.chunking.get("html_content", "main") if manifest else "main")
-    settings = dict(
+    settings = _BuildSettings(
         model=model,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,

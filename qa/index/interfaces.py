@@ -10,13 +10,17 @@ protocols, not on SQLite, FAISS or the postings file; ``qa.index.snapshot`` open
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from qa.index.store import StoredChunk, StoredDocument
 from qa.ingest.metadata import Metadata
 from qa.search.filters import SearchFilter
+
+if TYPE_CHECKING:
+    from qa.index.sentence_vectors import Quantized
 
 
 class DocumentStore(Protocol):
@@ -45,6 +49,43 @@ class DocumentStore(Protocol):
 
     def close(self) -> None:
         """Let go of the files; the store is not used afterwards."""
+
+
+class KeywordPostings(Protocol):
+    """A build's keyword postings ranked by BM25: one file's, every segment's, or every shard's."""
+
+    def rank(
+        self,
+        phrases: Sequence[Sequence[str]],
+        k: int,
+        *,
+        weights: tuple[float, float] = (1.0, 1.0),
+        allowed: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """Best ``k`` ``(chunk id, score)``, best first (ties by id); only ``allowed`` ids when given."""
+
+
+class ServiceStore(DocumentStore, Protocol):
+    """What ``SearchService`` reads a build through: its documents, plus the keyword postings and stored sentence
+    vectors that ``KeywordRetriever`` and ``SentenceVectors`` read from it (one store, a segmented one or shards)."""
+
+    # Read-only here, so a store that drops its postings on close (``keywords = None``) still fits.
+    @property
+    def path(self) -> Path:
+        """Where the store is (its postings file, when it carries none, is beside it)."""
+
+    @property
+    def keywords(self) -> KeywordPostings | None:
+        """The build's keyword postings, or None for a store opened alone (read from beside ``path``)."""
+
+    def sentence_vectors_of(self, ids: Sequence[int], dimension: int) -> dict[int, Quantized]:
+        """Stored sentence vectors of passages, by chunk id."""
+
+    def sentence_vector_bytes(self) -> int:
+        """Total stored size of every passage's sentence vectors."""
+
+    def all_sentence_vectors(self, dimension: int) -> dict[int, Quantized]:
+        """Stored sentence vectors of every passage, by chunk id."""
 
 
 class KeywordIndex(Protocol):

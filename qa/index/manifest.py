@@ -129,7 +129,7 @@ class Manifest:
 
 # What each field of a manifest must hold, beyond its dataclass annotation: the entries readers look up.
 _JSON_TYPES = {"int": int, "str": str, "dict": dict, "bool": bool, "list": list}
-_REQUIRED_ENTRIES = {
+_REQUIRED_ENTRIES: dict[str, dict[str, type]] = {
     "chunking": {"size": int, "overlap": int, "splitter": str},
     "counts": {"documents": int, "chunks": int},
 }

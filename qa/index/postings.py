@@ -25,7 +25,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, TypedDict
 
 import numpy as np
 
@@ -230,9 +230,18 @@ def _postings_arrays(ids: np.ndarray, vocabulary: dict[str, int], pieces: list) 
     }
 
 
+class _ArrayEntry(TypedDict):
+    """Where one array is in the file, as the header names it."""
+
+    dtype: str
+    offset: int
+    length: int
+
+
 def _write(path: Path, arrays: dict[str, np.ndarray], stats: dict) -> None:
     """Write ``arrays`` and ``stats`` in the file layout (see the module docstring)."""
-    entries, offset = {}, 0
+    entries: dict[str, _ArrayEntry] = {}
+    offset = 0
     for name, array in arrays.items():
         entries[name] = {"dtype": array.dtype.str, "offset": offset, "length": int(len(array))}
         offset += -(-array.nbytes // _ALIGN) * _ALIGN
@@ -475,7 +484,8 @@ class Postings:
         bar = 0.0
         if len(first) >= k and len(seed) < len(terms):
             bar = float(np.partition(self._scores(terms, first), len(first) - k)[len(first) - k])
-        essential, below = [], 0.0
+        essential: list[_Phrase] = []
+        below = 0.0
         for term in sorted(terms, key=lambda t: t.bound):
             # Strictly below the bar, with room for rounding: a row holding only these cannot reach or tie it.
             if not essential and below + term.bound < bar * (1 - 1e-9):
@@ -508,8 +518,8 @@ class Postings:
         for term in terms:  # each candidate gets at most one addition per phrase, so every way sums alike
             if slots is not None and len(term.rows) <= len(candidates) * _BINARY_SEARCH_FACTOR:
                 found = slots[term.rows]
-                inside = np.flatnonzero(found >= 0)
-                scores[found[inside]] += term.contributions(inside)
+                held = np.flatnonzero(found >= 0)
+                scores[found[held]] += term.contributions(held)
             elif len(term.rows) < len(candidates):  # find the phrase's rows among the candidates
                 places = np.searchsorted(candidates, term.rows)
                 inside = places < len(candidates)

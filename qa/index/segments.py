@@ -81,7 +81,7 @@ def segments_of(manifest: Manifest) -> list[Segment]:
     Raises:
         IndexCorrupt: an entry is malformed, names an unsafe directory, or its id ranges overlap another's.
     """
-    found = []
+    found: list[Segment] = []
     for number, entry in enumerate(manifest.segments):
         try:
             segment = Segment(**{**entry, "hidden": tuple(entry.get("hidden", ()))})

@@ -25,7 +25,7 @@ from qa.errors import IndexCorrupt
 from qa.index.vectors import map_file, open_by_path
 
 if TYPE_CHECKING:
-    from qa.index.store import StoreReader
+    from qa.index.interfaces import ServiceStore
 
 # Largest total of sentence vectors kept in memory (stored bytes: 8-bit codes plus a float32 scale per sentence):
 # 64 MiB holds about 170,000 sentences of a 384-dimensional model. Above it, vectors are read per search instead.
@@ -195,7 +195,7 @@ class SentenceFile:
 class SentenceVectors:
     """Sentence vectors by chunk id, from memory when the index is small enough, else from the store."""
 
-    def __init__(self, store: "StoreReader", dimension: int, max_memory_bytes: int | None = None) -> None:
+    def __init__(self, store: "ServiceStore", dimension: int, max_memory_bytes: int | None = None) -> None:
         """Hold every sentence vector in memory if they take at most ``max_memory_bytes`` (MAX_MEMORY_BYTES)."""
         self.store = store
         self.dimension = dimension

@@ -207,15 +207,17 @@ def _open_segments(
     (an index of one segment that hides nothing is read as it is)."""
     segments = segments_of(manifest)
     parts: list[VectorIndex] = []
+    postings: list[Postings] = []
     for segment, store in zip(segments, stores):
         parts.append(_load_vectors(files, segment))
         store.keywords = _load_keywords(files, segment)
+        postings.append(store.keywords)
         store.attach_sentences(_load_sentences(files, segment))
     if len(parts) == 1 and not segments[0].hidden:
         return parts[0], stores[0]
     hidden = [store.hidden_chunks() for store in stores]
     joined = SegmentedStore(stores, segments)
-    joined.keywords = SegmentedPostings([store.keywords for store in stores], hidden)
+    joined.keywords = SegmentedPostings(postings, hidden)
     return SegmentedVectors(parts, hidden, manifest.dimension), joined
 
 

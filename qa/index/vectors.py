@@ -240,8 +240,9 @@ class VectorIndex:
         with open(rows_path, "wb") as handle:
             handle.write(header)
             if len(self):  # (a segment of an update that only removed documents has no vectors)
-                handle.write(memoryview(np.ascontiguousarray(self._ids, dtype="<i8")).cast("B"))
-                handle.write(memoryview(np.ascontiguousarray(self._rows, dtype="<f4")).cast("B"))
+                # ``.data`` is the array's memoryview (numpy's stubs give ndarray the buffer protocol only on 3.12+).
+                handle.write(np.ascontiguousarray(self._ids, dtype="<i8").data.cast("B"))
+                handle.write(np.ascontiguousarray(self._rows, dtype="<f4").data.cast("B"))
         if self._codes is not None:
             try:
                 _faiss().write_index(self._codes, str(codes_path))

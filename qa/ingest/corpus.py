@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, cast
 
 from qa.errors import CorpusError
 from qa.ingest.formats import SUFFIXES, Extracted, Heading, Unreadable, extract
@@ -324,9 +324,9 @@ def read_file(root: Path, doc_id: str, path: str | os.PathLike[str]) -> tuple[Ra
         return None, Skipped(doc_id, f"larger than {_size_label(MAX_FILE_BYTES)}"), ""
     digest = hashlib.sha256(raw).hexdigest()
     if doc_id.lower().endswith(COMPRESSED_SUFFIX):
-        raw, reason = _decompressed(raw)
-        if reason:
-            return None, Skipped(doc_id, reason), digest
+        raw, refused = _decompressed(raw)
+        if refused:
+            return None, Skipped(doc_id, refused), digest
     if not raw.strip():
         return None, Skipped(doc_id, "empty"), digest
     return RawFile(doc_id, raw, digest, format_suffix(doc_id), info.st_mtime), None, digest
@@ -453,6 +453,7 @@ def _stat_line(doc_id: str, path: str) -> str:
     The change time is in it because no tool can set it back: a file rewritten with the same size and an
     old modification time (``touch -d``, ``cp -p``, an unpacked archive) still changes it.
     """
+    itself: os.stat_result | OSError
     try:
         itself = os.lstat(path)
     except OSError as exc:
@@ -564,7 +565,9 @@ def extractor_version() -> str:
 
     digest = hashlib.sha256()
     for name in _EXTRACTION_MODULES:
-        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+        source = importlib.import_module(name).__file__
+        assert source is not None  # qa's own modules, imported from their files
+        digest.update(Path(source).read_bytes())
     for library in _EXTRACTION_LIBRARIES:
         try:
             digest.update(f"{library}=={importlib.metadata.version(library)}".encode())
@@ -617,6 +620,7 @@ def scan_corpus(
     skipped_at: list[tuple[int, Skipped]] = []  # by candidate position, so the order is the walk's either way
     reuse = reuse or {}
     for position, (doc_id, path) in enumerate(candidates):
+        document: Document | RawFile | None
         known = reuse.get(doc_id)
         if known is not None and known.stat == lines[doc_id]:
             document, skipped, digest = _as_path(known.document, doc_id), None, known.document.content_hash
@@ -626,15 +630,16 @@ def scan_corpus(
             if extract_files is not None:
                 document, skipped, digest = read_file(root_path, doc_id, path)
             else:
-                document, skipped, digest = read_document(
-                    root_path, doc_id, path, main_content=main_content, seen=first_of
-                )
+                # Without extract_files every entry of first_of is a Document (files wait there only for it).
+                seen = cast("dict[str, Document]", first_of)
+                document, skipped, digest = read_document(root_path, doc_id, path, main_content=main_content, seen=seen)
             scan.read_seconds += time.perf_counter() - reading
         if document is not None:
             scan.stats[doc_id] = lines[doc_id]
         fingerprint.update(f"{_display_name(doc_id)}\0{digest}\n".encode())
         key = content_key(digest, format_suffix(doc_id))
         if document is None:
+            assert skipped is not None  # a file that gives no document says why (read_file, read_document)
             skipped_at.append((position, skipped))
         elif key in first_of:
             aliases[key].append(doc_id)
@@ -645,13 +650,20 @@ def scan_corpus(
         reading = time.perf_counter()
         skipped_at += _extract_elsewhere(first_of, aliases, extract_files, scan.stats, positions)
         scan.read_seconds += time.perf_counter() - reading
-    scan.documents = [_with_aliases(document, tuple(aliases[key])) for key, document in first_of.items()]
+    scan.documents = [_with_aliases(_extracted(item), tuple(aliases[key])) for key, item in first_of.items()]
     scan.skipped = [skipped for _, skipped in sorted(skipped_at, key=lambda item: item[0])]
     for skipped in passed_over:
         fingerprint.update(f"{skipped.doc_id}\0{skipped.reason}\n".encode())
         scan.skipped.append(skipped)
     scan.fingerprint = fingerprint.hexdigest()
     return scan
+
+
+def _extracted(item: Document | RawFile) -> Document:
+    """A scanned document: by the end of a scan, every file that waited for extraction elsewhere has been replaced
+    by its document or dropped (``_extract_elsewhere``)."""
+    assert isinstance(item, Document)
+    return item
 
 
 def _extract_elsewhere(
@@ -674,6 +686,7 @@ def _extract_elsewhere(
         if document is not None:
             first_of[key] = document
             continue
+        assert skipped is not None  # an extractor gives a document or the reason it has none (extract_file)
         for doc_id in (file.doc_id, *aliases.pop(key)):
             refused.append((positions[doc_id], Skipped(doc_id, skipped.reason)))
             stats.pop(doc_id, None)

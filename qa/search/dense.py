@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from qa.embed.encoder import Encoder
-from qa.index.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from qa.index.interfaces import VectorStore
 
 
 class DenseRetriever:
     """Ranks chunks by cosine similarity of their embeddings to the question's."""
 
-    def __init__(self, encoder: Encoder, vectors: VectorIndex) -> None:
+    def __init__(self, encoder: Encoder, vectors: VectorStore) -> None:
         self.encoder = encoder
         self.vectors = vectors
 

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.index.manifest import KEYWORDS_FILE
 from qa.index.postings import Postings, QueryTokenizer
-from qa.index.store import StoreReader
 from qa.text.cjk import fts_form, is_stop_term
+
+if TYPE_CHECKING:
+    from qa.index.interfaces import KeywordPostings, ServiceStore
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 # Lucene's English stop words plus question words: they carry no topic and only slow an OR query down.
@@ -48,14 +51,14 @@ class KeywordRetriever:
     """Ranks chunks by BM25 (Porter stemming) over their text and their document context (title, date, author,
     source), from the keyword postings of the store's build: the same scores FTS5's ``bm25()`` gave."""
 
-    def __init__(self, store: StoreReader, *, context_weight: float = 1.0, text_weight: float = 1.0) -> None:
+    def __init__(self, store: ServiceStore, *, context_weight: float = 1.0, text_weight: float = 1.0) -> None:
         self.store = store
         self.weights = (context_weight, text_weight)
-        self._postings = store.keywords
+        self._postings: KeywordPostings | None = store.keywords
         self.tokenizer = QueryTokenizer()
 
     @property
-    def postings(self) -> Postings:
+    def postings(self) -> KeywordPostings:
         """The postings of the store's build: the snapshot's, or (a store opened alone) the file beside it.
 
         Raises:

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from qa.config import Settings
+from qa.embed.encoder import Encoder
 from qa.errors import IndexNotFound, QAError
 from qa.index.manifest import MANIFEST_FILE
 from qa.index.snapshot import directory_identity
 from qa.search.service import SearchService
 
-Opener = Callable[[Settings, object], SearchService]
+Opener = Callable[[Settings, Encoder | None], SearchService]
 
 
 _log = logging.getLogger("qa.reload")
@@ -34,7 +35,7 @@ def _build(service: SearchService | None) -> dict | None:
     }
 
 
-def _default_opener(settings: Settings, encoder: object) -> SearchService:
+def _default_opener(settings: Settings, encoder: Encoder | None) -> SearchService:
     return SearchService.open(settings, encoder=encoder)
 
 
@@ -157,7 +158,7 @@ class LiveService:
                 self._owned.discard(id(current))
                 if not idle:
                     self._retired[id(current)] = current
-        if idle:
+        if idle and current is not None:  # idle implies current; said again for the type checker
             current.close()
         if current is not None:
             self.reloads += 1

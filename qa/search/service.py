@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from qa.config import MODES, Settings
 from qa.embed.encoder import Encoder, load_encoder, model_id_for
 from qa.errors import DocumentNotFound, IndexCorrupt, IndexIncompatible, InvalidRequest
-from qa.index.interfaces import KeywordIndex, SentenceStore
+from qa.index.interfaces import KeywordIndex, SentenceStore, ServiceStore
 from qa.index.manifest import Manifest
 from qa.index.postings import QueryTokenizer
 from qa.index.sentence_vectors import SentenceVectors
 from qa.index.snapshot import Snapshot, open_snapshot
-from qa.index.store import StoredChunk, StoredDocument, StoreReader
+from qa.index.store import StoredChunk, StoredDocument
 from qa.search.confidence import DEFAULT_CALIBRATION, term_coverage
 from qa.search.dense import DenseRetriever
 from qa.search.duplicates import Place, group_duplicates
@@ -45,7 +46,10 @@ _keyword_pool: ThreadPoolExecutor | None = None
 _keyword_pool_lock = threading.Lock()
 
 
-def _in_background(call, *args) -> Future:
+T = TypeVar("T")
+
+
+def _in_background(call: Callable[..., T], *args: object) -> Future[T]:
     """``call(*args)`` started on the keyword thread pool."""
     global _keyword_pool
     if _keyword_pool is None:
@@ -256,11 +260,14 @@ class Answer:
 class SearchService:
     """An opened index plus its model; one per process, shared by every request."""
 
+    # Set by ``open`` (and by ``ShardedService``): what changes when the index is rebuilt (see ``qa.search.reload``).
+    identity: tuple
+
     def __init__(
         self,
         settings: Settings,
         manifest: Manifest,
-        store: StoreReader,
+        store: ServiceStore,
         dense: DenseRetriever,
         reranker: Reranker | None = None,
     ) -> None:
@@ -539,12 +546,14 @@ class SearchService:
         if query is None:
             query = self.dense.embed(question)
         if mode == "keyword":
+            assert pending is not None  # started for every mode but "dense"
             return Ranking(pending.result(), query, {})
         # Dense search runs before waiting for the keyword side (FAISS releases the GIL), so on a second core the
         # two overlap when the postings take longer than the question's model call.
         dense = self.dense.retrieve(query, depth, allowed)
         if mode == "dense":
             return Ranking(dense, query, dict(dense))
+        assert pending is not None  # started for every mode but "dense"
         best: dict[int, float] = {}
         fused, cosines = self._fuse(query, dense, pending, best)
         if self.settings.keyword_feedback and fused:
@@ -559,7 +568,7 @@ class SearchService:
         self,
         query: np.ndarray,
         dense: list[tuple[int, float]],
-        keyword: Future | list[tuple[int, float]],
+        keyword: Future[list[tuple[int, float]]] | list[tuple[int, float]],
         best: dict[int, float],
         cosines: dict[int, float] | None = None,
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:

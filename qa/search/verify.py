@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.errors import InvalidRequest
+from qa.errors import IndexCorrupt, InvalidRequest
 from qa.index.store import StoredChunk, StoredDocument
 from qa.search.confidence import term_coverage
 from qa.search.filters import SearchFilter
@@ -123,20 +123,31 @@ class GivenCitation:
             raise InvalidRequest("citation source must be a non-empty document id")
         if _LONE_SURROGATE.search(source):
             raise InvalidRequest("citation source must be valid Unicode text (it holds an unpaired surrogate)")
-        for name, value in (("start", start), ("end", end), ("page", page)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise InvalidRequest(f"citation {name} must be a whole number of at least 0, got {value!r}")
-        if (start is None) != (end is None):
+        start_at, end_at, page_number = _whole("start", start), _whole("end", end), _whole("page", page)
+        if (start_at is None) != (end_at is None):
             raise InvalidRequest("citation start and end go together: give both or neither")
-        if start is not None and start > end:
-            raise InvalidRequest(f"citation start ({start}) is after its end ({end})")
-        if page is not None and page < 1:
-            raise InvalidRequest(f"citation page must be 1 or more, got {page}")
-        return cls(source.strip(), start, end, page)
+        if start_at is not None and end_at is not None and start_at > end_at:
+            raise InvalidRequest(f"citation start ({start_at}) is after its end ({end_at})")
+        if page_number is not None and page_number < 1:
+            raise InvalidRequest(f"citation page must be 1 or more, got {page_number}")
+        return cls(source.strip(), start_at, end_at, page_number)
 
     def as_dict(self) -> dict:
         """Plain data for JSON."""
         return {"source": self.source, "start": self.start, "end": self.end, "page": self.page}
+
+
+def _whole(name: str, value: object) -> int | None:
+    """A citation's number as given, or None when not given.
+
+    Raises:
+        InvalidRequest: it is not a whole number of at least 0 (a bool is not a number here).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest(f"citation {name} must be a whole number of at least 0, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -301,10 +312,12 @@ class Verifier:
             supported = self._supported(request, [(text[spans[i][0] : spans[i][1]], *spans[i]) for i in unresolved])
             for i, piece in zip(unresolved, supported):
                 pieces[i] = piece
+        judged = [piece for piece in pieces if piece is not None]
+        assert len(judged) == len(pieces)  # _supported judged every piece left unresolved
         if citation is not None:
-            pieces = [_with_check(request, piece, citation) for piece in pieces]
-        verdict = max((piece.verdict for piece in pieces), key=VERDICTS.index)
-        return Verification(text, verdict, pieces, round((time.perf_counter() - started) * 1000, 3))
+            judged = [_with_check(request, piece, citation) for piece in judged]
+        verdict = max((piece.verdict for piece in judged), key=VERDICTS.index)
+        return Verification(text, verdict, judged, round((time.perf_counter() - started) * 1000, 3))
 
     def _quoted(
         self, request: _Request, piece: str, start: int, end: int, citation: GivenCitation | None
@@ -325,7 +338,7 @@ class Verifier:
             request.closest[start] = best[1].similarity if best else 0.0
             return None
         doc_id, alignment, window = best
-        document = request.document(doc_id)
+        document = request.found_document(doc_id)
         base = int(window.origin[0]) if len(window.origin) else 0
         original = document.text[base : int(window.origin[-1]) + 1]
         differences = differing_words(quote, window, original, alignment, base)
@@ -353,7 +366,7 @@ class Verifier:
         service = self.service
         queries = service.dense.encoder.encode(texts)
         _, dense_ids = service.dense.vectors.search(np.asarray(queries), DENSE_CANDIDATES)
-        found = []
+        found: list[Evidence | None] = []
         for text, query, ids in zip(texts, queries, dense_ids):
             keyword = request.keyword_ids.get(clean_quote(text))
             if keyword is None:
@@ -364,7 +377,7 @@ class Verifier:
                 found.append(None)
                 continue
             chunk, sentence, cosine = best
-            sentence_text = request.document(chunk.doc_id).text[sentence[0] : sentence[1]]
+            sentence_text = request.found_document(chunk.doc_id).text[sentence[0] : sentence[1]]
             [passage] = service.dense.vectors.reconstruct([chunk.id])
             coverage = term_coverage(query_terms(text), sentence_text)
             unmatched = min(len(unmatched_specifics(text, sentence_text)), MAX_UNMATCHED)
@@ -517,6 +530,17 @@ class _Request:
             self._documents[doc_id] = self.service.store.document(doc_id)
         return self._documents[doc_id]
 
+    def found_document(self, doc_id: str) -> StoredDocument:
+        """The document of a passage or window found in the store (``document``, which cannot be None for it).
+
+        Raises:
+            IndexCorrupt: the store holds a passage of a document it does not hold.
+        """
+        document = self.document(doc_id)
+        if document is None:
+            raise IndexCorrupt(f"the index holds passages of {doc_id!r} but not the document: rebuild it")
+        return document
+
     def windows(self, quote: str, citation: GivenCitation | None) -> list[tuple[str, Folded]]:
         """The folded stretches of text to look for ``quote`` in: around each passage its words rank highest
         (widened by the quote's length either way, so a quote crossing into the next passage is whole), and
@@ -539,7 +563,7 @@ class _Request:
                 spans.setdefault(document.doc_id, []).insert(0, _cited_span(document, citation, reach))
         windows = []
         for doc_id, wanted in spans.items():
-            text = self.document(doc_id).text
+            text = self.found_document(doc_id).text
             for start, end in _merged(wanted, len(text)):
                 windows.append((doc_id, fold(text[start:end], base=start)))
         return windows
@@ -564,7 +588,7 @@ class _Request:
 
     def match(self, doc_id: str, start: int, end: int, score: float) -> Match:
         """A found span ``start:end`` of a document as a match with its full citation."""
-        document = self.document(doc_id)
+        document = self.found_document(doc_id)
         return Match(document.text[start:end], self.span_citation(document, start, end), score)
 
     def span_citation(self, document: StoredDocument, start: int, end: int) -> Citation:
@@ -601,10 +625,12 @@ class _Request:
         if missing:
             self._chunks.update(self.service.store.chunks(missing))
         vectors = self.service.sentences.of(ids)
-        best = None
+        best: tuple[StoredChunk, tuple[int, int], float] | None = None
         for chunk_id, rows in vectors.items():
             chunk = self._chunks.get(chunk_id)
-            spans = split_sentences(chunk.text) if chunk is not None else []
+            if chunk is None:
+                continue
+            spans = split_sentences(chunk.text)
             if not len(rows) or len(rows) != len(spans):
                 continue
             scores = rows @ query
@@ -641,7 +667,7 @@ def _longest_change(piece: Piece) -> int:
 
 def _cited_span(document: StoredDocument, citation: GivenCitation, reach: int) -> tuple[int, int]:
     """The stretch of a cited document to search: the cited span or page widened by ``reach``, else all of it."""
-    if citation.start is not None:
+    if citation.start is not None and citation.end is not None:  # ``GivenCitation.of`` gives both or neither
         return citation.start - reach, citation.end + reach
     if citation.page is not None and document.pages and citation.page <= len(document.pages):
         pages = document.pages
@@ -722,7 +748,7 @@ def check_citation(request: _Request, piece: Piece, citation: GivenCitation) -> 
 
 def _points_at(citation: GivenCitation, span: Highlight, found: Citation) -> bool:
     """Whether a citation covers a found span: its span overlaps at least half of it, or its page holds it."""
-    if citation.start is not None:
+    if citation.start is not None and citation.end is not None:  # ``GivenCitation.of`` gives both or neither
         overlap = min(citation.end, span.end) - max(citation.start, span.start)
         return overlap > 0 and overlap * 2 >= span.end - span.start
     if citation.page is not None:

@@ -167,6 +167,9 @@ def closest_span(quote: str, window: Folded, rough=None) -> Alignment | None:
             score = Levenshtein.normalized_similarity(needle, hay[start:end])
             if best is None or score > best[0]:
                 best = (score, start, end)
+    # ``first`` is at most ``last + 1`` (the word ending after the rough start, the word starting before its end), so
+    # the loops always meet at least one (i, j).
+    assert best is not None
     score, start, end = best
     original = window.span(start, end)
     return Alignment(original[0], original[1], round(score, 4), start, end)

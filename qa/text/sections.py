@@ -68,8 +68,9 @@ def place(
         section = paths[h] if h >= 0 and paths[h] else None
         a = bisect_right(anchor_offsets, point) - 1
         found = [anchors[a]] if a >= 0 else []
-        if h >= 0 and headings[h].anchor:
-            found.append((headings[h].start, headings[h].anchor))
+        heading_anchor = headings[h].anchor if h >= 0 else None
+        if heading_anchor:
+            found.append((headings[h].start, heading_anchor))
         anchor = max(found, key=lambda pair: pair[0])[1] if found else None
         placed.append(replace(chunk, section=section, anchor=anchor))
     return placed

@@ -68,7 +68,7 @@ def read_docx(raw: bytes) -> Extracted:
         raise Unreadable(_too_much_text(f"DOCX of {len(raw)} bytes", len(text), limit))
     if not text.strip():
         raise Unreadable("DOCX has no text")
-    styled = {}  # the first paragraph in each title style
+    styled: dict[str, str] = {}  # the first paragraph in each title style
     for line, style, _level in lines:
         if line and style in _TITLE_STYLES:
             styled.setdefault(style, line)

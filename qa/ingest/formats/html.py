@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -471,7 +472,7 @@ def _ancestors(node: _Node):
         parent = parent.parent
 
 
-def _has_ancestor(node: _Node, tags: set[str] | frozenset[str]) -> bool:
+def _has_ancestor(node: _Node, tags: Container[str]) -> bool:
     """Whether an element named in ``tags`` encloses ``node``."""
     return any(parent.tag in tags for parent in _ancestors(node))
 
@@ -1087,9 +1088,9 @@ def _page_date(meta: dict[str, str], document: _Node) -> str | None:
     for value in declared:
         if value.strip() and parse_date(value):
             return value.strip()
-    for value in (_time_element_date(document), _date_line(document)):
-        if value and parse_date(value):
-            return value
+    for found in (_time_element_date(document), _date_line(document)):
+        if found and parse_date(found):
+            return found
     return None
 
 
