@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from qa.errors import ConfigError
 
@@ -180,16 +182,17 @@ class Settings:
         object.__setattr__(self, "cors_origins", tuple(o.strip() for o in origins if o and o.strip()))
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
         """Defaults, then ``QA_*`` environment variables, then non-None ``overrides``.
 
         Raises:
             ConfigError: an environment variable holds a value of the wrong type.
         """
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        # Keyword arguments of the constructor, each converted to its field's type by _convert.
+        values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = environ.get(ENV_VARS[f.name])
+            raw = env.get(ENV_VARS[f.name])
             if raw is None or raw == "":
                 continue
             values[f.name] = _convert(f.name, raw)
@@ -204,7 +207,7 @@ class Settings:
             raise ConfigError(f"{', '.join(blamed)}: {message}" if blamed else message)
         return settings
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: Any) -> "Settings":
         """A copy with the non-None ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -217,7 +220,7 @@ class Settings:
         for _names, message in self.problems():
             raise ConfigError(message)
 
-    def problems(self):
+    def problems(self) -> Iterator[tuple[tuple[str, ...], str]]:
         """Yield ``(field names, message)`` for each value that cannot work; the API key itself is never shown."""
         if self.html_content not in HTML_CONTENT:
             yield ("html_content",), f"HTML content must be one of {', '.join(HTML_CONTENT)}, got {self.html_content!r}"

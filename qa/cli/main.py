@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -399,7 +400,8 @@ def _index_shards(
 
         require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
-    options = dict(
+    # What build_index takes besides the corpus, directory and encoder (build_shards passes them on).
+    options: dict[str, Any] = dict(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title,
@@ -411,7 +413,7 @@ def _index_shards(
     if settings.ray is None:
         reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, **options)
     else:
-        reports, clusters = _shards_on_cluster(settings, corpus, model, encoder, shards, options)
+        reports, clusters = _shards_on_cluster(settings, settings.ray, corpus, model, encoder, shards, options)
     for number, report in enumerate(reports):
         if as_json:
             click.echo(
@@ -444,10 +446,10 @@ def _index_shards(
 
 
 def _shards_on_cluster(
-    settings: Settings, corpus: Path, model: str | None, encoder, shards: int, options: dict
+    settings: Settings, address: str, corpus: Path, model: str | None, encoder, shards: int, options: dict[str, Any]
 ) -> tuple[list, list]:
     """`qa index --shards N --ray ADDRESS`: each shard built as `qa index --ray` builds an index (its passages
-    embedded on the cluster, one session for all shards); the corpus is read, split and chunked here.
+    embedded on the cluster at ``address``, one session for all shards); the corpus is read, split and chunked here.
 
     Returns:
         Each shard's build report and its ``ClusterStats``, in shard order."""
@@ -461,7 +463,7 @@ def _shards_on_cluster(
             corpus,
             shard_dir,
             encoder,
-            address=settings.ray,
+            address=address,
             model=model or DEFAULT_MODEL,
             workers=settings.ray_workers,
             model_cache=settings.cache_dir,
@@ -470,7 +472,7 @@ def _shards_on_cluster(
         clusters.append(stats)
         return report
 
-    with ray_session(settings.ray):
+    with ray_session(address):
         reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, build=on_cluster, **options)
     return reports, clusters
 
@@ -930,6 +932,7 @@ def mcp(index_dir, model, encoder) -> None:
     import contextlib
     import logging
 
+    from qa.errors import IndexNotFound
     from qa.mcp.server import serve_stdio
     from qa.search.reload import LiveService
     from qa.search.service import SearchService
@@ -939,9 +942,16 @@ def mcp(index_dir, model, encoder) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         live = LiveService(settings, SearchService.open(settings))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+    def current() -> SearchService:
+        service = live.current()
+        if service is None:
+            raise IndexNotFound(live.last_error or "no index is loaded")
+        return service
+
     live.start(settings.reload_interval)
     try:
-        serve_stdio(live.current)
+        serve_stdio(current)
     finally:
         live.stop()
 
