@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_INDEX_DIR, Settings
+from qa.config import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_INDEX_DIR,
+    Settings,
+    build_precision,
+)
 from qa.embed.encoder import DEFAULT_MODEL, Encoder, load_encoder
 from qa.index.indexer import BuildReport, build_index, recorded_precision
 from qa.index.store import StoredDocument
@@ -50,7 +57,7 @@ class Index:
         Raises:
             IndexNotFound, IndexIncompatible, IndexCorrupt, ModelError: the index cannot be used.
         """
-        settings = (settings or Settings()).with_(index_dir=Path(index_dir), encoder=encoder)
+        settings = dataclasses.replace(settings or Settings(), index_dir=Path(index_dir), encoder=encoder)
         settings.check()
         return cls(SearchService.open(settings))
 
@@ -90,7 +97,7 @@ class Index:
             embed_title=embed_title,
             encoder=encoder,
         )
-        settings = settings.with_(precision=precision or recorded_precision(index_dir))
+        settings = dataclasses.replace(settings, precision=build_precision(precision, recorded_precision(index_dir)))
         settings.check()
         # Every core for embedding the corpus; the same loaded model then answers the questions.
         loaded: Encoder = load_encoder(

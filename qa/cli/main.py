@@ -12,16 +12,8 @@ from typing import Any
 
 import click
 
-from qa.config import (
-    DEFAULT_CHUNK_OVERLAP,
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_CORPUS,
-    DEFAULT_RERANK_DEPTH,
-    MAX_RAY_WORKERS,
-    MAX_RERANK_DEPTH,
-    MAX_WORKERS,
-    Settings,
-)
+from qa.cli.options import setting_option
+from qa.config import DEFAULT_CORPUS, ENV_VARS, MODES, Settings, build_precision
 from qa.errors import QAError
 
 # `qa index --shards N`: a sanity bound (each shard is a whole index, and a question visits every one).
@@ -30,56 +22,13 @@ MAX_SHARDS = 256
 # so a build folder that skips hundreds of files does not bury its summary.
 MAX_SKIP_WARNINGS = 20
 
-INDEX_OPTION = click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    envvar="QA_INDEX_DIR",
-    default=None,
-    help="Index directory [env QA_INDEX_DIR; default: embeddings].",
-)
-MODEL_OPTION = click.option(
-    "--model",
-    envvar="QA_MODEL",
-    default=None,
-    help="sentence-transformers model name or path [env QA_MODEL; default: the index's model, "
-    "or all-MiniLM-L6-v2 for a new index].",
-)
-
-ENCODER_OPTION = click.option(
-    "--encoder",
-    type=click.Choice(["auto", "onnx", "torch"]),
-    envvar="QA_ENCODER",
-    default=None,
-    help="Embedding backend: onnx (ONNX Runtime, exported once and cached), torch (sentence-transformers), or "
-    "auto: onnx when the model allows it [env QA_ENCODER; default auto].",
-)
-PRECISION_OPTION = click.option(
-    "--precision",
-    type=click.Choice(["fp32", "int8"]),
-    envvar="QA_PRECISION",
-    default=None,
-    help="Arithmetic the index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
-    "are always embedded at the index's own precision [env QA_PRECISION; default: the existing index's own, "
-    "int8 for a new one].",
-)
-RERANK_OPTION = click.option(
-    "--rerank",
-    envvar="QA_RERANK",
-    default=None,
-    metavar="MODEL",
-    help="Re-order the best candidates with this cross-encoder: a directory holding a sentence-transformers "
-    "CrossEncoder or its ONNX export (model.onnx + tokenizer.json), or a cached model name [env QA_RERANK; "
-    "default: off].",
-)
-RERANK_DEPTH_OPTION = click.option(
-    "--rerank-depth",
-    type=click.IntRange(1, MAX_RERANK_DEPTH),
-    envvar="QA_RERANK_DEPTH",
-    default=None,
-    metavar="N",
-    help=f"Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default {DEFAULT_RERANK_DEPTH}].",
-)
+# The options several commands share, each made from its setting's definition (qa/cli/options.py).
+INDEX_OPTION = setting_option("index_dir", "--index")
+MODEL_OPTION = setting_option("model")
+ENCODER_OPTION = setting_option("encoder")
+PRECISION_OPTION = setting_option("precision")
+RERANK_OPTION = setting_option("rerank")
+RERANK_DEPTH_OPTION = setting_option("rerank_depth")
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1
 
@@ -157,31 +106,13 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("corpus", type=click.Path(path_type=Path), required=False, envvar="QA_CORPUS")
+@click.argument("corpus", type=click.Path(path_type=Path), required=False, envvar=ENV_VARS["corpus"])
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=8),
-    envvar="QA_CHUNK_SIZE",
-    default=DEFAULT_CHUNK_SIZE,
-    show_default=True,
-    help="Passage size in model tokens [env QA_CHUNK_SIZE].",
-)
-@click.option(
-    "--overlap",
-    "chunk_overlap",
-    type=click.IntRange(min=0),
-    envvar="QA_CHUNK_OVERLAP",
-    default=DEFAULT_CHUNK_OVERLAP,
-    show_default=True,
-    help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].",
-)
-@click.option(
-    "--embed-title/--no-embed-title",
-    default=None,
-    help="Embed each passage with its document's title [env QA_EMBED_TITLE].",
-)
+@setting_option("chunk_size", help="passage size in model tokens")
+# Below the chunk size as well, which Settings checks once both are known.
+@setting_option("chunk_overlap", "--overlap", type=click.IntRange(min=0))
+@setting_option("embed_title", "--embed-title/--no-embed-title", envvar=False)
 @ENCODER_OPTION
 @PRECISION_OPTION
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
@@ -190,23 +121,13 @@ def main() -> None:
     is_flag=True,
     help="Write the index as one segment again (nothing is embedded again), instead of adding one.",
 )
-@click.option(
-    "--ray",
-    "ray_address",
-    envvar="QA_RAY",
-    default=None,
-    metavar="ADDRESS",
-    help="Read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
-    "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: all here].",
+@setting_option(
+    "ray",
+    help="read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
+    "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]'",
+    shown="all here",
 )
-@click.option(
-    "--ray-workers",
-    type=click.IntRange(1, MAX_RAY_WORKERS),
-    envvar="QA_RAY_WORKERS",
-    default=None,
-    metavar="N",
-    help="Chunking and embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].",
-)
+@setting_option("ray_workers", help="chunking and embedding actors on the Ray cluster")
 @click.option(
     "--shards",
     type=click.IntRange(1, MAX_SHARDS),
@@ -230,7 +151,7 @@ def index(
     precision,
     full,
     merge,
-    ray_address,
+    ray,
     ray_workers,
     shards,
     as_json,
@@ -256,11 +177,12 @@ def index(
         embed_title=embed_title,
         encoder=encoder,
         precision=precision,
-        ray=ray_address,
+        ray=ray,
         ray_workers=ray_workers,
     )
-    if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
-        settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
+    # --precision (or QA_PRECISION), else the existing index's own, else the default.
+    built_at = build_precision(precision, recorded_precision(settings.index_dir))
+    settings = dataclasses.replace(settings, precision=built_at)
     corpus = _corpus_to_index(settings)
     if shards is not None:
         _index_shards(settings, corpus, model, shards, full=full, merge=merge, as_json=as_json)
@@ -520,16 +442,8 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
 @click.argument("question", required=False)
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option(
-    "--top-k", "-k", type=int, envvar="QA_TOP_K", default=None, help="Passages per question [env QA_TOP_K; default 5]."
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["hybrid", "dense", "keyword"]),
-    envvar="QA_MODE",
-    default=None,
-    help="Retrieval mode [env QA_MODE; default hybrid].",
-)
+@setting_option("top_k", "--top-k", "-k")
+@setting_option("mode")
 @click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
 @click.option("--after", default=None, help="Only documents dated on or after this ISO date.")
 @click.option("--before", default=None, help="Only documents dated on or before this ISO date.")
@@ -698,70 +612,26 @@ def info(index_dir, as_json) -> None:
 @main.command()
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    envvar="QA_CORPUS",
-    default=None,
-    help="Corpus to (re)build from when the index is missing or stale [env QA_CORPUS; default: the "
-    "index's own corpus, or seeds for a new index].",
-)
-@click.option("--host", envvar="QA_HOST", default="127.0.0.1", show_default=True, help="Address to bind [env QA_HOST].")
-@click.option(
-    "--port",
-    envvar="QA_PORT",
-    type=click.IntRange(1, 65535),
-    default=8000,
-    show_default=True,
-    help="Port [env QA_PORT].",
-)
-@click.option(
-    "--api-key",
-    envvar="QA_API_KEY",
-    default=None,
-    metavar="KEY",
-    help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
-    "characters [env QA_API_KEY, better: an option shows in the process list; default: open].",
+@setting_option("corpus", help="corpus to (re)build from when the index is missing or stale (default: the index's own)")
+@setting_option("host")
+@setting_option("port")
+@setting_option(
+    "api_key",
+    help="require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 characters (better "
+    "the variable: an option shows in the process list)",
 )
 @click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
-@click.option(
-    "--log-level",
-    default=None,
-    metavar="LEVEL",
-    help="debug, info, warning or error [env QA_LOG_LEVEL; default: info].",
+# The level and format are checked by Settings, whatever their case, with the variable named in the error.
+@setting_option("log_level", envvar=False, type=str, metavar="LEVEL")
+@setting_option("log_format", envvar=False, type=str, metavar="FORMAT")
+@setting_option("workers")
+@setting_option(
+    "ray",
+    help="serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
+    "see the index at the same path",
+    shown="serve from this machine",
 )
-@click.option(
-    "--log-format",
-    default=None,
-    metavar="FORMAT",
-    help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; default: auto].",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, MAX_WORKERS),
-    envvar="QA_WORKERS",
-    default=None,
-    metavar="N",
-    help="Server processes answering on the one port; more than one lets searches use more cores, each "
-    "holding its own model and index [env QA_WORKERS; default: 1].",
-)
-@click.option(
-    "--ray",
-    "ray_address",
-    envvar="QA_RAY",
-    default=None,
-    metavar="ADDRESS",
-    help="Serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
-    "see the index at the same path [env QA_RAY; default: serve from this machine].",
-)
-@click.option(
-    "--replicas",
-    type=click.IntRange(1, MAX_RAY_WORKERS),
-    envvar="QA_RAY_WORKERS",
-    default=None,
-    metavar="N",
-    help="Ray Serve replicas, one CPU each (with --ray) [env QA_RAY_WORKERS; default: 1].",
-)
+@setting_option("ray_workers", "--replicas", help="Ray Serve replicas, one CPU each (with --ray)", shown="1")
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
@@ -778,8 +648,8 @@ def serve(
     log_level,
     log_format,
     workers,
-    ray_address,
-    replicas,
+    ray,
+    ray_workers,
     encoder,
     precision,
     rerank,
@@ -810,10 +680,10 @@ def serve(
         rerank=rerank,
         rerank_depth=rerank_depth,
         workers=workers,
-        ray=ray_address,
-        ray_workers=replicas,
+        ray=ray,
+        ray_workers=ray_workers,
     )
-    if replicas is not None and settings.ray is None:
+    if ray_workers is not None and settings.ray is None:
         raise click.UsageError("--replicas sets the Ray Serve replicas: give --ray ADDRESS too (or use --workers)")
     if settings.ray is not None and settings.workers > 1:
         raise click.UsageError("--workers and --ray exclude each other: with --ray, --replicas sets the processes")
@@ -860,7 +730,7 @@ def serve(
             precision=precision,
             progress=_progress_printer(),
             # Set only when asked for: an index built with the whole pages keeps them otherwise.
-            html_content=settings.html_content if os.environ.get("QA_HTML_CONTENT") else None,
+            html_content=settings.html_content if os.environ.get(ENV_VARS["html_content"]) else None,
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"
@@ -976,19 +846,13 @@ def mcp(index_dir, model, encoder) -> None:
     "--mode",
     "modes",
     multiple=True,
-    type=click.Choice(["hybrid", "dense", "keyword", "all"]),
+    type=click.Choice(MODES + ("all",)),
     help="Retrieval mode(s) to score; repeat, or 'all' [default: the configured mode].",
 )
 @MODEL_OPTION
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=8),
-    envvar="QA_CHUNK_SIZE",
-    default=None,
-    help="Passage size in model tokens for the dataset's index.",
-)
-@click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP", default=None)
-@click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
+@setting_option("chunk_size", help="passage size in model tokens for the dataset's index")
+@setting_option("chunk_overlap", "--overlap", type=click.IntRange(min=0))
+@setting_option("embed_title", "--embed-title/--no-embed-title", envvar=False)
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
@@ -1015,7 +879,6 @@ def evaluate(
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.cli.render import render_eval_table
-    from qa.config import MODES
     from qa.eval.datasets import load_dataset
     from qa.eval.evaluate import evaluate as run_evaluation
 
