@@ -15,6 +15,7 @@ from qa.cli.main import main
 from qa.cli.options import plain, setting_option
 from qa.config import ENV_VARS, MODES, SETTINGS, Mode, Settings, build_precision, settings_table
 from qa.errors import ConfigError
+from qa.index.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +129,19 @@ def test_every_settings_option_of_qa_names_its_variable_in_help():
         for param in command.params:
             if isinstance(param, click.Option) and param.name in SETTINGS and param.help and "[env " in param.help:
                 assert f"[env {ENV_VARS[param.name]};" in param.help, (command.name, param.name)
+
+
+def test_a_served_index_is_built_with_the_settings_then_left_alone(tmp_path):
+    from qa.library import ensure_served_index
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tea.txt").write_text("Green tea is steeped at eighty degrees for two minutes.", encoding="utf-8")
+    (corpus / "bread.txt").write_text("Sourdough bread rises overnight in a cool kitchen.", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "idx", chunk_size=64, chunk_overlap=8, embed_title=False, precision="fp32")
+    report, reason = ensure_served_index(settings, corpus=corpus, precision=None, html_content=None)
+    assert report is not None and reason and report.documents == 2
+    manifest = Manifest.read(settings.index_dir)
+    assert (manifest.chunking["size"], manifest.chunking["overlap"], manifest.precision) == (64, 8, "fp32")
+    # Nothing changed: nothing is built, and the recorded corpus is found without being named.
+    assert ensure_served_index(settings, corpus=None, precision=None, html_content=None) == (None, None)

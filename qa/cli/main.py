@@ -664,8 +664,7 @@ def serve(
     from qa.api.logs import log_config
     from qa.api.server import serve_workers, server_config
     from qa.cli.render import safe_line
-    from qa.embed.encoder import DEFAULT_MODEL, load_encoder
-    from qa.index.indexer import ensure_index
+    from qa.library import ensure_served_index
 
     settings = Settings.from_env(
         index_dir=index_dir,
@@ -709,28 +708,13 @@ def serve(
 
     sharded = is_sharded(settings.index_dir)
     if not no_build and not sharded:  # shards are built with `qa index --shards N`, never by `qa serve`
-        report, reason = ensure_index(
-            settings.index_dir,
+        report, reason = ensure_served_index(
+            settings,
             corpus=corpus,
-            default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
-            model=settings.model,
-            chunk_size=None,
-            chunk_overlap=None,
-            defaults=(
-                DEFAULT_MODEL,
-                settings.chunk_size,
-                settings.chunk_overlap,
-                settings.embed_title,
-                settings.precision,
-            ),
-            # One thread, like the queries that follow: the same loaded model then serves them.
-            load_model=lambda name, precision: load_encoder(
-                name, settings.encoder, precision=precision, cache_dir=settings.cache_dir
-            ),
             precision=precision,
-            progress=_progress_printer(),
             # Set only when asked for: an index built with the whole pages keeps them otherwise.
             html_content=settings.html_content if os.environ.get(ENV_VARS["html_content"]) else None,
+            progress=_progress_printer(),
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"
