@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from qa.cli.main import main
 from qa.cli.options import plain, setting_option
 from qa.config import ENV_VARS, MODES, SETTINGS, Mode, Settings, build_precision, settings_table
-from qa.errors import ConfigError
+from qa.errors import ConfigError, IndexNotFound
+from qa.index.info import index_info
 from qa.index.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +130,21 @@ def test_every_settings_option_of_qa_names_its_variable_in_help():
         for param in command.params:
             if isinstance(param, click.Option) and param.name in SETTINGS and param.help and "[env " in param.help:
                 assert f"[env {ENV_VARS[param.name]};" in param.help, (command.name, param.name)
+
+
+def test_index_info_describes_the_index_from_its_manifest_and_store(seeds_index):
+    info = index_info(seeds_index)
+    manifest = Manifest.read(seeds_index)
+    described = info.as_dict()
+    assert described["index_dir"] == str(seeds_index.absolute()) and described["model"] == manifest.model
+    assert len(described["documents"]) == manifest.counts["documents"]
+    assert sum(doc["chunks"] for doc in described["documents"]) == manifest.counts["chunks"]
+    assert described["segments"] == (len(manifest.segments) or 1)
+
+
+def test_index_info_of_no_index_says_there_is_none(tmp_path):
+    with pytest.raises(IndexNotFound):
+        index_info(tmp_path / "none")
 
 
 def test_a_served_index_is_built_with_the_settings_then_left_alone(tmp_path):

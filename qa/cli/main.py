@@ -531,82 +531,11 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
 @_expected_errors
 def info(index_dir, as_json) -> None:
     """Describe an index: model, build parameters, documents and skipped files."""
-    from qa.cli.render import safe_line
-    from qa.index.manifest import Manifest, verify_checksums
-    from qa.index.segments import open_store
+    from qa.cli.render import render_info
+    from qa.index.info import index_info
 
-    settings = Settings.from_env(index_dir=index_dir)
-    manifest = Manifest.read(settings.index_dir)
-    verify_checksums(settings.index_dir, manifest)
-    store = open_store(settings.index_dir, manifest)
-    try:
-        documents = store.documents()
-        skipped = store.skipped()
-    finally:
-        store.close()
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "index_dir": str(settings.index_dir.absolute()),
-                    "model": manifest.model,
-                    "dimension": manifest.dimension,
-                    "encoder": manifest.encoder,
-                    "vectors": manifest.vectors,
-                    "format_version": manifest.format_version,
-                    "chunking": manifest.chunking,
-                    "corpus": manifest.corpus,
-                    "counts": manifest.counts,
-                    "created": manifest.created,
-                    "segments": len(manifest.segments) or 1,
-                    "documents": [
-                        {
-                            "source": d,
-                            "title": m.title,
-                            "date": m.date,
-                            "author": m.author,
-                            "source_name": m.source,
-                            "chunks": n,
-                        }
-                        for d, m, n in documents
-                    ],
-                    "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],
-                },
-                ensure_ascii=False,
-            )
-        )
-        return
-    # Every value printed below comes from documents or the manifest: each is escaped to one safe line.
-    chunking = {key: safe_line(value) for key, value in manifest.chunking.items()}
-    click.echo(
-        f"index:     {safe_line(settings.index_dir.absolute())} (format {manifest.format_version}, "
-        f"built {safe_line(manifest.created)})"
-    )
-    click.echo(
-        f"model:     {safe_line(manifest.model)} ({manifest.dimension} dimensions, cosine; embedded with "
-        f"{safe_line(manifest.encoder.get('backend'))} {safe_line(manifest.encoder.get('precision'))}; "
-        f"{safe_line(manifest.vectors.get('kind', 'exact'))} vector search)"
-    )
-    click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
-    click.echo(f"corpus:    {safe_line(manifest.corpus.get('root'))}")
-    folded = manifest.counts.get("duplicates", 0)
-    click.echo(
-        f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
-        f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else "")
-    )
-    if len(manifest.segments) > 1:
-        hidden = sum(int(s.get("hidden_chunks", 0)) for s in manifest.segments)
-        click.echo(
-            f"segments:  {len(manifest.segments)} (updates added them; {hidden} replaced passages still in "
-            "their files until a merge: `qa index --merge`)"
-        )
-    for doc_id, meta, n in documents:
-        click.echo(
-            f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
-            f"{safe_line(meta.title or '(no title)')}"
-        )
-    for s in skipped:
-        click.echo(f"  skipped {safe_line(s.doc_id)}: {safe_line(s.reason)}")
+    described = index_info(Settings.from_env(index_dir=index_dir).index_dir)
+    click.echo(json.dumps(described.as_dict(), ensure_ascii=False) if as_json else render_info(described))
 
 
 @main.command()
