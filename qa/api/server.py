@@ -46,7 +46,6 @@ class _RequestDeadlines(asyncio.Protocol):
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     _deadline: asyncio.TimerHandle | None = None
-    _answered = False
 
     def _arm(self, seconds: float, part: str) -> None:
         self._disarm()
