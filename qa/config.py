@@ -1,4 +1,8 @@
-"""Settings: one object, filled from defaults, then environment variables, then command-line options."""
+"""Settings: one object, filled from defaults, then environment variables, then command-line options.
+
+Each setting is defined once (``setting``): its default, variable, parsing, checks and help; the CLI's options
+(qa/cli/options.py) and the table in docs/configuration.md (``settings_table``) are made from that definition.
+"""
 
 from __future__ import annotations
 
@@ -108,8 +112,9 @@ class Setting:
     """How one field of ``Settings`` is read, checked and explained: what the CLI, the HTTP app and the docs use.
 
     ``low``/``high`` bound a number (``low_open``: strictly above ``low``); ``choices`` lists the accepted words;
-    ``check`` returns a message for a value no bound says is wrong. ``shown`` names a default that depends on
-    the index (``None`` fields); ``label`` names the setting in messages (default: its name with spaces).
+    ``check`` returns a message for a value no bound says is wrong. ``shown`` is how the docs and ``--help`` name
+    a default its value alone would not explain (one that depends on the index, say); ``label`` names the setting
+    in messages (default: its name with spaces); ``metavar`` is its value's name in ``--help``.
     """
 
     env: str
@@ -476,7 +481,7 @@ class Settings:
         high=MAX_WORKERS,
         metavar="N",
         help="server processes answering on the one port, each holding its own model and index: more than one "
-        "lets searches use more cores (see [operations](operations.md#more-than-one-core))",
+        "lets searches use more cores: see [operations](operations.md#more-than-one-core)",
     )
     ray: str | None = setting(
         None,

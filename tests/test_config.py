@@ -122,7 +122,9 @@ def test_an_option_made_from_a_setting_has_its_flag_type_variable_and_help():
 
 
 def test_help_shows_the_docs_markdown_as_plain_text():
-    assert plain("see [distributed](distributed.md); `qa serve`") == "see distributed; qa serve"
+    linked = "see [distributed](distributed.md#ray); `qa serve`"
+    assert plain(linked) == "see distributed (docs/distributed.md); qa serve"
+    assert plain("skipped: [documents.md](documents.md)") == "skipped: docs/documents.md"
 
 
 def test_every_settings_option_of_qa_names_its_variable_in_help():

@@ -541,7 +541,11 @@ def info(index_dir, as_json) -> None:
 @main.command()
 @INDEX_OPTION
 @MODEL_OPTION
-@setting_option("corpus", help="corpus to (re)build from when the index is missing or stale (default: the index's own)")
+@setting_option(
+    "corpus",
+    help="corpus to (re)build from when the index is missing or stale",
+    shown="the index's own corpus, or seeds for a new index",
+)
 @setting_option("host")
 @setting_option("port")
 @setting_option(
@@ -742,6 +746,8 @@ def mcp(index_dir, model, encoder) -> None:
 @main.command(name="eval")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split to score.")
+# --corpus and --index name the dataset's own corpus and index, not the settings QA_CORPUS and QA_INDEX_DIR: plain
+# options, with no variable, so a configured index is never taken for a dataset's.
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),

@@ -13,13 +13,18 @@ from qa.config import SETTINGS, shown_default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Markdown links and code spans, written for docs/configuration.md, read as plain text in --help.
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+# Markdown links (relative to docs/) and code spans, written for docs/configuration.md, read as plain text in --help.
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)#]+)[^)]*\)")
+
+
+def _link(match: re.Match) -> str:
+    words, page = match.group(1), "docs/" + match.group(2)
+    return page if words == match.group(2) else f"{words} ({page})"
 
 
 def plain(text: str) -> str:
-    """``text`` without markdown: a link becomes its words, a code span its contents."""
-    return _LINK.sub(r"\1", text).replace("`", "")
+    """``text`` without markdown: a link becomes its words and the docs page, a code span its contents."""
+    return _LINK.sub(_link, text).replace("`", "")
 
 
 def setting_option(
