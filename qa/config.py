@@ -1,11 +1,17 @@
-"""Settings: one object, filled from defaults, then environment variables, then command-line options."""
+"""Settings: one object, filled from defaults, then environment variables, then command-line options.
+
+Each setting is defined once (``setting``): its default, variable, parsing, checks and help; the CLI's options
+(qa/cli/options.py) and the table in docs/configuration.md (``settings_table``) are made from that definition.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 from qa.errors import ConfigError
 
@@ -16,7 +22,8 @@ DEFAULT_CHUNK_SIZE = 128
 DEFAULT_CHUNK_OVERLAP = 24
 
 # Retrieval modes; the default is the best on the measurements in docs/retrieval-quality.md.
-MODES = ("hybrid", "dense", "keyword")
+Mode = Literal["hybrid", "dense", "keyword"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 # What `qa index` keeps of an HTML page: its main content (the default) or the whole visible page.
 HTML_CONTENT = ("main", "all")
 FUSIONS = ("score", "rrf")
@@ -50,127 +57,454 @@ MAX_RERANK_DEPTH = 500
 MAX_KEYWORD_FEEDBACK = 4.0
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
-# Environment variable for each setting; documented in docs/configuration.md.
-ENV_VARS = {
-    "index_dir": "QA_INDEX_DIR",
-    "corpus": "QA_CORPUS",
-    "model": "QA_MODEL",
-    "encoder": "QA_ENCODER",
-    "precision": "QA_PRECISION",
-    "cache_dir": "QA_CACHE_DIR",
-    "chunk_size": "QA_CHUNK_SIZE",
-    "chunk_overlap": "QA_CHUNK_OVERLAP",
-    "embed_title": "QA_EMBED_TITLE",
-    "html_content": "QA_HTML_CONTENT",
-    "host": "QA_HOST",
-    "port": "QA_PORT",
-    "top_k": "QA_TOP_K",
-    "max_top_k": "QA_MAX_TOP_K",
-    "max_question_chars": "QA_MAX_QUESTION_CHARS",
-    "mode": "QA_MODE",
-    "fusion": "QA_FUSION",
-    "dense_weight": "QA_DENSE_WEIGHT",
-    "rrf_k": "QA_RRF_K",
-    "candidates": "QA_CANDIDATES",
-    "fusion_window": "QA_FUSION_WINDOW",
-    "sentence_weight": "QA_SENTENCE_WEIGHT",
-    "section_lead": "QA_SECTION_LEAD",
-    "keyword_feedback": "QA_KEYWORD_FEEDBACK",
-    "context_weight": "QA_CONTEXT_WEIGHT",
-    "text_weight": "QA_TEXT_WEIGHT",
-    "rerank": "QA_RERANK",
-    "rerank_depth": "QA_RERANK_DEPTH",
-    "api_key": "QA_API_KEY",
-    "cors_origins": "QA_CORS_ORIGINS",
-    "max_body_bytes": "QA_MAX_BODY_BYTES",
-    "reload_interval": "QA_RELOAD_INTERVAL",
-    "log_level": "QA_LOG_LEVEL",
-    "log_format": "QA_LOG_FORMAT",
-    "log_questions": "QA_LOG_QUESTIONS",
-    "header_timeout": "QA_HEADER_TIMEOUT",
-    "body_timeout": "QA_BODY_TIMEOUT",
-    "keep_alive_timeout": "QA_KEEP_ALIVE_TIMEOUT",
-    "max_connections": "QA_MAX_CONNECTIONS",
-    "workers": "QA_WORKERS",
-    "ray": "QA_RAY",
-    "ray_workers": "QA_RAY_WORKERS",
-}
+
+class _Unparsable(ValueError):
+    """An environment string that is not of the setting's type; the message says what it should be."""
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _lower(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _path(raw: str) -> Path:
+    return Path(raw)
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise _Unparsable("a whole number") from None
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise _Unparsable("a number") from None
+
+
+def _bool(raw: str) -> bool:
+    if raw.strip().lower() not in _BOOLEANS:
+        raise _Unparsable("true or false")
+    return _BOOLEANS[raw.strip().lower()]
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+
+
+# The type of a setting's values, by how its variable is parsed (what a click option takes, for one).
+_KINDS: dict[Callable[[str], object], str] = {_path: "path", _int: "int", _float: "float", _bool: "bool"}
+
+
+def _number(value: float) -> str:
+    """A bound as a message or a table shows it: 1 rather than 1.0."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one field of ``Settings`` is read, checked and explained: what the CLI, the HTTP app and the docs use.
+
+    ``low``/``high`` bound a number (``low_open``: strictly above ``low``); ``choices`` lists the accepted words;
+    ``check`` returns a message for a value no bound says is wrong. ``shown`` is how the docs and ``--help`` name
+    a default its value alone would not explain (one that depends on the index, say); ``label`` names the setting
+    in messages (default: its name with spaces); ``metavar`` is its value's name in ``--help``.
+    """
+
+    env: str
+    help: str
+    parse: Callable[[str], object] = _text
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    unit: str = ""
+    label: str | None = None
+    check: Callable[[Any], str | None] | None = None
+    shown: str | None = None
+    metavar: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The type of the setting's values: "path", "int", "float", "bool", or "text" for the rest."""
+        return _KINDS.get(self.parse, "text")
+
+    def accepted(self) -> str:
+        """The values the setting takes, as the docs' table shows them: its choices or its bounds ("" for any)."""
+        if self.choices is not None:
+            return ", ".join(f"`{choice}`" for choice in self.choices)
+        if self.kind == "bool":
+            return "`true`, `false`"
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            return (
+                f"over {_number(low)}, at most {_number(high)}"
+                if self.low_open
+                else f"{_number(low)} to {_number(high)}"
+            )
+        if low is not None:
+            return f"over {_number(low)}" if self.low_open else f"{_number(low)} or more"
+        return ""
+
+    def problem(self, name: str, value: object) -> str | None:
+        """Why ``value`` cannot work for the setting ``name``, or None when it can (None values always can)."""
+        if value is None:
+            return None
+        label = self.label or name.replace("_", " ")
+        if self.choices is not None and value not in self.choices:
+            return f"{label} must be one of {', '.join(self.choices)}, got {value!r}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            message = self._out_of_bounds(label, value)
+            if message is not None:
+                return message
+        return self.check(value) if self.check is not None else None
+
+    def _out_of_bounds(self, label: str, value: float) -> str | None:
+        low, high = self.low, self.high
+        below = low is not None and (value <= low if self.low_open else value < low)
+        above = high is not None and value > high
+        if not (below or above):
+            return None
+        if low is not None and high is not None:
+            if self.low_open:
+                return f"{label} must be over {_number(low)} and at most {_number(high)}{self.unit}, got {value}"
+            return f"{label} must be between {_number(low)} and {_number(high)}{self.unit}, got {value}"
+        if low is not None and self.low_open and low == 0:
+            return f"{label} must be positive, got {value}"
+        if low == 0:
+            return f"{label} must not be negative, got {value}"
+        return f"{label} must be at least {_number(low or 0)}{self.unit}, got {value}"
+
+
+def setting(default: object, *, env: str, help: str, repr: bool = True, **how: Any) -> Any:
+    """A ``Settings`` field: its default, its ``QA_*`` variable, its help, and ``Setting``'s other keywords
+    (how the variable is parsed, the bounds or choices it is checked against)."""
+    return field(default=default, repr=repr, metadata={"setting": Setting(env=env, help=help, **how)})
+
+
+def _api_key_problem(key: str) -> str | None:
+    # Never echo the key itself: only its length.
+    if len(key) < MIN_API_KEY_CHARS:
+        return f"API key must be at least {MIN_API_KEY_CHARS} characters, got {len(key)}"
+    if not _API_KEY_RE.fullmatch(key):
+        return "API key must be visible ASCII characters without spaces"
+    return None
+
+
+def _origins_problem(origins: tuple[str, ...]) -> str | None:
+    for origin in origins:
+        if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
+            return f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, got {origin!r}"
+    return None
+
+
+def _ray_problem(address: str) -> str | None:
+    return None if valid_ray_address(address) else f"a Ray address is local, auto or ray://host:port, got {address!r}"
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything a process needs to build, load and serve an index.
 
-    Each field has a ``QA_*`` environment variable (``ENV_VARS``; the table in docs/configuration.md,
-    says what each means).
+    Each field is defined once, by ``setting``: its default, its ``QA_*`` environment variable, how that variable
+    is parsed and checked, and its help, which `qa`'s options (qa/cli/options.py) and the table in
+    docs/configuration.md (``settings_table``) are made from.
 
     ``model`` is None to mean "whatever model the index was built with"; when set, a different model in
     the index is refused. ``api_key`` None leaves the HTTP service open; it is kept out of ``repr``.
     """
 
-    index_dir: Path = DEFAULT_INDEX_DIR
-    corpus: Path | None = None
-    model: str | None = None
-    # Encoder backend (docs/configuration.md, "Encoders"): onnx, torch, or auto (onnx when the model allows it).
-    encoder: str = "auto"
-    # Precision a new index is embedded at (docs/configuration.md, "Precision"); an existing index keeps its own.
-    precision: str = DEFAULT_PRECISION
-    # Where the ONNX export of a model is cached; None for $XDG_CACHE_HOME/qa or ~/.cache/qa.
-    cache_dir: Path | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
-    embed_title: bool = True
-    # What an HTML page contributes: "main" (its main content, navigation and page furniture left out) or "all".
-    html_content: str = "main"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    top_k: int = 5
-    max_top_k: int = 100
-    max_question_chars: int = 2000
+    index_dir: Path = setting(
+        DEFAULT_INDEX_DIR, env="QA_INDEX_DIR", parse=_path, help="index directory", metavar="PATH"
+    )
+    corpus: Path | None = setting(
+        None,
+        env="QA_CORPUS",
+        parse=_path,
+        shown="`seeds` for a new index",
+        help="corpus folder for `qa index` / `qa serve`",
+    )
+    model: str | None = setting(
+        None,
+        env="QA_MODEL",
+        shown="the index's model; `all-MiniLM-L6-v2` for a new index",
+        help="the model: any sentence-transformers name or local path",
+    )
+    encoder: str = setting(
+        "auto",
+        env="QA_ENCODER",
+        choices=ENCODERS,
+        help="embedding backend: `onnx` (ONNX Runtime, exported once and cached), `torch` (sentence-transformers), "
+        "or `auto`: ONNX when the model's pipeline allows it",
+    )
+    precision: str = setting(
+        DEFAULT_PRECISION,
+        env="QA_PRECISION",
+        choices=PRECISIONS,
+        shown="the index's own; `int8` for a new index",
+        help="arithmetic passages are embedded at: `int8` (ONNX only, faster) or `fp32` (equals PyTorch); questions "
+        "follow the index",
+    )
+    cache_dir: Path | None = setting(
+        None,
+        env="QA_CACHE_DIR",
+        parse=_path,
+        shown="`$XDG_CACHE_HOME/qa` or `~/.cache/qa`",
+        help="where the one-time ONNX export of a model is kept",
+    )
+    chunk_size: int = setting(
+        DEFAULT_CHUNK_SIZE,
+        env="QA_CHUNK_SIZE",
+        parse=_int,
+        low=8,
+        unit=" tokens",
+        help="passage size in model tokens, whole sentences; a sentence under a quarter of the size that could only "
+        "stand alone joins the passage before, which may then hold up to 1.25 times the size",
+    )
+    chunk_overlap: int = setting(
+        DEFAULT_CHUNK_OVERLAP,
+        env="QA_CHUNK_OVERLAP",
+        parse=_int,
+        help="tokens of whole sentences repeated from one passage into the next",
+    )
+    embed_title: bool = setting(
+        True, env="QA_EMBED_TITLE", parse=_bool, help="embed each passage with its document's title before it"
+    )
+    html_content: str = setting(
+        "main",
+        env="QA_HTML_CONTENT",
+        parse=_lower,
+        choices=HTML_CONTENT,
+        label="HTML content",
+        help="what an HTML page contributes: `main` (its main content; navigation, headers, footers, sidebars and "
+        "tables of contents left out, and the pages a documentation builder generates, its indexes, search page "
+        "and highlighted source, skipped: [documents.md](documents.md)) or `all` (the whole visible page, of "
+        "every page); recorded in the index, so changing it rebuilds",
+    )
+    host: str = setting("127.0.0.1", env="QA_HOST", help="address `qa serve` listens on")
+    port: int = setting(8000, env="QA_PORT", parse=_int, low=1, high=65535, help="port `qa serve` listens on")
+    top_k: int = setting(5, env="QA_TOP_K", parse=_int, help="passages per question")
+    max_top_k: int = setting(
+        100, env="QA_MAX_TOP_K", parse=_int, low=1, high=1000, label="max top_k", help="largest number of passages"
+    )
+    max_question_chars: int = setting(
+        2000,
+        env="QA_MAX_QUESTION_CHARS",
+        parse=_int,
+        low=0,
+        low_open=True,
+        label="max question length",
+        help="longest accepted question",
+    )
     # Retrieval: how dense and keyword rankings are combined (see docs/retrieval-quality.md).
-    mode: str = "hybrid"
-    fusion: str = "score"
-    dense_weight: float = 0.5
-    rrf_k: float = 60.0
-    candidates: int = 100
-    # Score fusion scales each list by its best and its ``fusion_window``-th best score (0: best and lowest).
-    fusion_window: int = 100
-    # Share of a passage's meaning score taken from its best sentence (hybrid score fusion).
-    sentence_weight: float = 0.8
-    # Added to the fused score of a passage that opens a headed section (hybrid score fusion).
-    section_lead: float = 0.2
-    # Weight of the second keyword query made of the best fused passage's most frequent words, when that passage
-    # is under a heading (hybrid mode; 0: off; docs/retrieval-quality.md, "Round three").
-    keyword_feedback: float = 1.0
-    context_weight: float = 1.0
-    text_weight: float = 1.0
-    # A cross-encoder (directory or cached model name) that re-scores the best ``rerank_depth`` candidates.
-    rerank: str | None = None
-    rerank_depth: int = DEFAULT_RERANK_DEPTH
+    mode: str = setting(
+        "hybrid", env="QA_MODE", choices=MODES, help="retrieval mode: `hybrid`, `dense` (meaning) or `keyword` (BM25)"
+    )
+    fusion: str = setting(
+        "score", env="QA_FUSION", choices=FUSIONS, help="how hybrid mode fuses the two rankings: `score` or `rrf`"
+    )
+    dense_weight: float = setting(
+        0.5, env="QA_DENSE_WEIGHT", parse=_float, low=0, high=1, help="the weight of meaning in score fusion"
+    )
+    rrf_k: float = setting(
+        60.0, env="QA_RRF_K", parse=_float, low=0, low_open=True, label="rrf_k", help="reciprocal-rank fusion constant"
+    )
+    candidates: int = setting(
+        100, env="QA_CANDIDATES", parse=_int, low=0, low_open=True, help="candidates taken from each retriever"
+    )
+    fusion_window: int = setting(
+        100,
+        env="QA_FUSION_WINDOW",
+        parse=_int,
+        low=0,
+        help="score fusion scales each list by its best and its N-th best score; `0` for its best and lowest",
+    )
+    sentence_weight: float = setting(
+        0.8,
+        env="QA_SENTENCE_WEIGHT",
+        parse=_float,
+        low=0,
+        high=1,
+        help="how much a passage's best sentence counts in its meaning score",
+    )
+    section_lead: float = setting(
+        0.2,
+        env="QA_SECTION_LEAD",
+        parse=_float,
+        low=0,
+        high=1,
+        help="added to the hybrid score of a passage of 20 words or more that opens a headed section (0 turns it "
+        "off; [retrieval-quality](retrieval-quality.md#documentation))",
+    )
+    keyword_feedback: float = setting(
+        1.0,
+        env="QA_KEYWORD_FEEDBACK",
+        parse=_float,
+        low=0,
+        high=MAX_KEYWORD_FEEDBACK,
+        help="hybrid mode: when the best passage is under a heading, its five most frequent words the question "
+        "lacks become a second keyword query, weighted this much against the question's own (0 turns it off; "
+        "documents without headings are never affected: [retrieval-quality](retrieval-quality.md#documentation), "
+        '"Round three")',
+    )
+    context_weight: float = setting(
+        1.0, env="QA_CONTEXT_WEIGHT", parse=_float, help="BM25 weight of a passage's document context"
+    )
+    text_weight: float = setting(1.0, env="QA_TEXT_WEIGHT", parse=_float, help="BM25 weight of a passage's text")
+    rerank: str | None = setting(
+        None,
+        env="QA_RERANK",
+        shown="off",
+        metavar="MODEL",
+        help="a cross-encoder that re-orders the best candidates (`qa ask`, `qa serve`, `qa eval`): a directory "
+        "holding a sentence-transformers CrossEncoder or its ONNX export (model.onnx + tokenizer.json), or a cached "
+        "model name",
+    )
+    rerank_depth: int = setting(
+        DEFAULT_RERANK_DEPTH,
+        env="QA_RERANK_DEPTH",
+        parse=_int,
+        low=1,
+        high=MAX_RERANK_DEPTH,
+        metavar="N",
+        help="candidates the cross-encoder re-scores per question",
+    )
     # Access to the HTTP service (docs/http.md, "Access").
-    api_key: str | None = field(default=None, repr=False)
-    cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    # Seconds between looks for a rebuilt index while serving; 0 turns live reload off.
-    reload_interval: float = 2.0
+    api_key: str | None = setting(
+        None,
+        env="QA_API_KEY",
+        repr=False,
+        check=_api_key_problem,
+        shown="none (open)",
+        label="API key",
+        metavar="KEY",
+        help=f"bearer key required on every endpoint but `GET /health`; at least {MIN_API_KEY_CHARS} characters",
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (),
+        env="QA_CORS_ORIGINS",
+        parse=_origins,
+        check=_origins_problem,
+        shown="empty (no CORS)",
+        help="comma-separated origins allowed to call the API from a browser",
+    )
+    max_body_bytes: int = setting(
+        DEFAULT_MAX_BODY_BYTES,
+        env="QA_MAX_BODY_BYTES",
+        parse=_int,
+        low=MIN_BODY_LIMIT,
+        high=MAX_BODY_LIMIT,
+        help="largest request body accepted",
+    )
+    reload_interval: float = setting(
+        2.0,
+        env="QA_RELOAD_INTERVAL",
+        parse=_float,
+        low=0,
+        high=3600,
+        unit=" seconds",
+        help="seconds between looks for a rebuilt index while serving; `0` turns it off",
+    )
     # Logs of `qa serve` (docs/operations.md): one line per request, on standard error. Questions are
     # left out unless ``log_questions`` is set: they can hold what a user would not want written down.
-    log_level: str = "info"
-    log_format: str = "auto"
-    log_questions: bool = False
-    # Slow and numerous clients (docs/http.md, "Access"; qa/api/server.py): seconds a request's headers and then
-    # its body may take to arrive, seconds an idle connection is kept, and open connections plus requests.
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    keep_alive_timeout: float = 5.0
-    max_connections: int = 100
-    # Server processes sharing the listening socket (qa/api/server.py): more than one lets searches use more
-    # than one core, each process holding its own model and index.
-    workers: int = 1
-    # A Ray cluster to embed on (`qa index`) or serve from (`qa serve`): local, auto or ray://host:port; None for
-    # this process alone. ``ray_workers``: embedding actors or Serve replicas (None: one per CPU, or one replica).
-    ray: str | None = None
-    ray_workers: int | None = None
+    log_level: str = setting(
+        "info",
+        env="QA_LOG_LEVEL",
+        parse=_lower,
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help="what `qa serve` logs: `debug`, `info`, `warning` or `error`",
+    )
+    log_format: str = setting(
+        "auto",
+        env="QA_LOG_FORMAT",
+        parse=_lower,
+        choices=LOG_FORMATS,
+        metavar="FORMAT",
+        help="format of `qa serve`'s log: `json` (one object per line), `text` (`key=value`), or `auto`: JSON "
+        "unless standard error is a terminal",
+    )
+    log_questions: bool = setting(
+        False, env="QA_LOG_QUESTIONS", parse=_bool, help="also write each search's question into its log line"
+    )
+    # Slow and numerous clients (docs/http.md, "Access"; qa/api/server.py).
+    header_timeout: float = setting(
+        10.0,
+        env="QA_HEADER_TIMEOUT",
+        parse=_float,
+        low=0,
+        low_open=True,
+        high=3600,
+        unit=" seconds",
+        help="seconds a request's line and headers may take to arrive before `qa serve` answers 408 and closes "
+        "the connection",
+    )
+    body_timeout: float = setting(
+        30.0,
+        env="QA_BODY_TIMEOUT",
+        parse=_float,
+        low=0,
+        low_open=True,
+        high=3600,
+        unit=" seconds",
+        help="seconds a request's body may take to arrive after its headers, likewise",
+    )
+    keep_alive_timeout: float = setting(
+        5.0,
+        env="QA_KEEP_ALIVE_TIMEOUT",
+        parse=_float,
+        low=0,
+        low_open=True,
+        high=3600,
+        unit=" seconds",
+        help="seconds an idle keep-alive connection is kept open",
+    )
+    max_connections: int = setting(
+        100,
+        env="QA_MAX_CONNECTIONS",
+        parse=_int,
+        low=1,
+        high=100_000,
+        help="open connections and requests together; beyond it `qa serve` answers 503 (per worker)",
+    )
+    workers: int = setting(
+        1,
+        env="QA_WORKERS",
+        parse=_int,
+        low=1,
+        high=MAX_WORKERS,
+        metavar="N",
+        help="server processes answering on the one port, each holding its own model and index: more than one "
+        "lets searches use more cores: see [operations](operations.md#more-than-one-core)",
+    )
+    ray: str | None = setting(
+        None,
+        env="QA_RAY",
+        check=_ray_problem,
+        shown="unset",
+        metavar="ADDRESS",
+        help="a Ray cluster: `qa index --ray ADDRESS` embeds on it, `qa serve --ray ADDRESS` serves as Ray Serve "
+        "replicas: `local`, `auto` or `ray://host:port` ([distributed](distributed.md); needs "
+        "`pip install 'qa[ray]'`)",
+    )
+    ray_workers: int | None = setting(
+        None,
+        env="QA_RAY_WORKERS",
+        parse=_int,
+        low=1,
+        high=MAX_RAY_WORKERS,
+        label="Ray workers",
+        shown="one per CPU",
+        metavar="N",
+        help="`qa index --ray-workers N`: chunking and embedding actors; `qa serve --replicas N`: Serve replicas "
+        "(default 1)",
+    )
 
     def __post_init__(self) -> None:
         # Accept "a, b" or any iterable of origins; keep one immutable, whitespace-free tuple.
@@ -180,19 +514,23 @@ class Settings:
         object.__setattr__(self, "cors_origins", tuple(o.strip() for o in origins if o and o.strip()))
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
         """Defaults, then ``QA_*`` environment variables, then non-None ``overrides``.
 
         Raises:
-            ConfigError: an environment variable holds a value of the wrong type.
+            ConfigError: an environment variable holds a value of the wrong type, or a value cannot work.
         """
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(ENV_VARS[f.name])
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        # Keyword arguments of the constructor, each parsed to its field's type by its Setting.
+        values: dict[str, Any] = {}
+        for name, spec in SETTINGS.items():
+            raw = env.get(spec.env)
             if raw is None or raw == "":
                 continue
-            values[f.name] = _convert(f.name, raw)
+            try:
+                values[name] = spec.parse(raw)
+            except _Unparsable as wrong:
+                raise ConfigError(f"{spec.env} must be {wrong}, got {raw!r}") from None
         from_environment = set(values)
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)
@@ -204,10 +542,6 @@ class Settings:
             raise ConfigError(f"{', '.join(blamed)}: {message}" if blamed else message)
         return settings
 
-    def with_(self, **changes: object) -> "Settings":
-        """A copy with the non-None ``changes`` applied."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
-
     def check(self) -> None:
         """Reject values that cannot work, with a message naming the setting.
 
@@ -217,12 +551,15 @@ class Settings:
         for _names, message in self.problems():
             raise ConfigError(message)
 
-    def problems(self):
-        """Yield ``(field names, message)`` for each value that cannot work; the API key itself is never shown."""
-        if self.html_content not in HTML_CONTENT:
-            yield ("html_content",), f"HTML content must be one of {', '.join(HTML_CONTENT)}, got {self.html_content!r}"
-        if self.chunk_size < 8:
-            yield ("chunk_size",), f"chunk size must be at least 8 tokens, got {self.chunk_size}"
+    def problems(self) -> Iterator[tuple[tuple[str, ...], str]]:
+        """Yield ``(field names, message)`` for each value that cannot work; the API key itself is never shown.
+
+        Each setting's own bounds, choices and check come first (``Setting.problem``), then the rules that tie two
+        settings together."""
+        for name, spec in SETTINGS.items():
+            message = spec.problem(name, getattr(self, name))
+            if message is not None:
+                yield (name,), message
         if not 0 <= self.chunk_overlap < self.chunk_size:
             yield (
                 ("chunk_overlap", "chunk_size"),
@@ -231,152 +568,61 @@ class Settings:
                     f"got {self.chunk_overlap}"
                 ),
             )
-        if not 1 <= self.port <= 65535:
-            yield ("port",), f"port must be between 1 and 65535, got {self.port}"
-        if not 1 <= self.max_top_k <= 1000:
-            yield ("max_top_k",), f"max top_k must be between 1 and 1000, got {self.max_top_k}"
         if not 1 <= self.top_k <= self.max_top_k:
             yield ("top_k", "max_top_k"), f"top_k must be between 1 and {self.max_top_k}, got {self.top_k}"
-        if self.encoder not in ENCODERS:
-            yield ("encoder",), f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}"
-        if self.precision not in PRECISIONS:
-            yield ("precision",), f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-        if self.mode not in MODES:
-            yield ("mode",), f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"
-        if self.fusion not in FUSIONS:
-            yield ("fusion",), f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}"
-        if not 0.0 <= self.dense_weight <= 1.0:
-            yield ("dense_weight",), f"dense weight must be between 0 and 1, got {self.dense_weight}"
-        if not 0.0 <= self.sentence_weight <= 1.0:
-            yield ("sentence_weight",), f"sentence weight must be between 0 and 1, got {self.sentence_weight}"
-        if not 0.0 <= self.section_lead <= 1.0:
-            yield ("section_lead",), f"section lead must be between 0 and 1, got {self.section_lead}"
-        if not 0.0 <= self.keyword_feedback <= MAX_KEYWORD_FEEDBACK:
-            yield (
-                ("keyword_feedback",),
-                (f"keyword feedback must be between 0 and {MAX_KEYWORD_FEEDBACK:g}, got {self.keyword_feedback}"),
-            )
-        if self.candidates < 1:
-            yield ("candidates",), f"candidates must be positive, got {self.candidates}"
-        if self.fusion_window < 0:
-            yield ("fusion_window",), f"fusion window must not be negative, got {self.fusion_window}"
-        if self.rrf_k <= 0:
-            yield ("rrf_k",), f"rrf_k must be positive, got {self.rrf_k}"
         if self.context_weight < 0 or self.text_weight < 0:
             yield ("context_weight", "text_weight"), "keyword weights must not be negative"
-        if not 1 <= self.rerank_depth <= MAX_RERANK_DEPTH:
-            yield ("rerank_depth",), (f"rerank depth must be between 1 and {MAX_RERANK_DEPTH}, got {self.rerank_depth}")
-        if self.max_question_chars < 1:
-            yield ("max_question_chars",), f"max question length must be positive, got {self.max_question_chars}"
-        if self.api_key is not None:
-            # Never echo the key itself: only its length.
-            if len(self.api_key) < MIN_API_KEY_CHARS:
-                yield ("api_key",), f"API key must be at least {MIN_API_KEY_CHARS} characters, got {len(self.api_key)}"
-            elif not _API_KEY_RE.fullmatch(self.api_key):
-                yield ("api_key",), "API key must be visible ASCII characters without spaces"
-        for origin in self.cors_origins:
-            if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
-                yield (
-                    ("cors_origins",),
-                    (
-                        f"CORS origin must look like https://host[:port] (no path or trailing slash) or be *, "
-                        f"got {origin!r}"
-                    ),
-                )
-        if not 0 <= self.reload_interval <= 3600:
-            yield (
-                ("reload_interval",),
-                (f"reload interval must be between 0 and 3600 seconds, got {self.reload_interval}"),
-            )
-        if not MIN_BODY_LIMIT <= self.max_body_bytes <= MAX_BODY_LIMIT:
-            yield (
-                ("max_body_bytes",),
-                (f"max body bytes must be between {MIN_BODY_LIMIT} and {MAX_BODY_LIMIT}, got {self.max_body_bytes}"),
-            )
-        if self.log_level not in LOG_LEVELS:
-            yield ("log_level",), f"log level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
-        if self.log_format not in LOG_FORMATS:
-            yield ("log_format",), f"log format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
-        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
-            value = getattr(self, name)
-            if not 0 < value <= 3600:
-                yield (name,), f"{name.replace('_', ' ')} must be over 0 and at most 3600 seconds, got {value}"
-        if not 1 <= self.max_connections <= 100_000:
-            yield ("max_connections",), f"max connections must be between 1 and 100000, got {self.max_connections}"
-        if not 1 <= self.workers <= MAX_WORKERS:
-            yield ("workers",), f"workers must be between 1 and {MAX_WORKERS}, got {self.workers}"
-        if self.ray is not None and not valid_ray_address(self.ray):
-            yield ("ray",), f"a Ray address is local, auto or ray://host:port, got {self.ray!r}"
-        if self.ray_workers is not None and not 1 <= self.ray_workers <= MAX_RAY_WORKERS:
-            yield ("ray_workers",), f"Ray workers must be between 1 and {MAX_RAY_WORKERS}, got {self.ray_workers}"
 
     def environment(self) -> dict[str, str]:
         """Every setting as its ``QA_*`` variable, as ``from_env`` reads it back (None settings left out), so a
         child process (a server worker) resolves exactly these settings."""
         values = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name, spec in SETTINGS.items():
+            value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(value)
-            values[ENV_VARS[f.name]] = str(value)
+            values[spec.env] = str(value)
         return values
+
+
+# Each setting's definition, by field name, in the order of the fields.
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(Settings)}
+# Environment variable for each setting; documented in docs/configuration.md.
+ENV_VARS: dict[str, str] = {name: spec.env for name, spec in SETTINGS.items()}
+
+
+def shown_default(name: str) -> str:
+    """The default of setting ``name`` as the docs and `--help` show it (markdown: values in backticks)."""
+    spec = SETTINGS[name]
+    if spec.shown is not None:
+        return spec.shown
+    value = next(f.default for f in fields(Settings) if f.name == name)
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (int, float)):
+        return f"`{_number(value)}`"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The markdown table of every setting (variable, field, default, accepted values, meaning) that
+    docs/configuration.md holds."""
+    rows = ["| variable | setting | default | accepted | meaning |", "|---|---|---|---|---|"]
+    for name, spec in SETTINGS.items():
+        rows.append(f"| `{spec.env}` | `{name}` | {shown_default(name)} | {spec.accepted()} | {spec.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def build_precision(asked: str | None, recorded: str | None) -> str:
+    """The precision a build embeds at: the one asked for (an option or ``QA_PRECISION``), else the one the existing
+    index records (an update keeps its precision), else int8 for a new index."""
+    return asked or recorded or DEFAULT_PRECISION
 
 
 def valid_ray_address(address: str) -> bool:
     """Whether ``address`` is one `--ray` takes: local, auto, or ray://host:port."""
     return address in RAY_ADDRESSES or (address.startswith(RAY_CLIENT_PREFIX) and len(address) > len(RAY_CLIENT_PREFIX))
-
-
-def _convert(name: str, raw: str) -> object:
-    """Turn an environment string into the setting's type."""
-    if name in ("index_dir", "corpus", "cache_dir"):
-        return Path(raw)
-    if name in ("embed_title", "log_questions"):
-        if raw.strip().lower() not in _BOOLEANS:
-            raise ConfigError(f"{ENV_VARS[name]} must be true or false, got {raw!r}")
-        return _BOOLEANS[raw.strip().lower()]
-    if name in ("log_level", "log_format", "html_content"):
-        return raw.strip().lower()
-    if name in (
-        "dense_weight",
-        "sentence_weight",
-        "section_lead",
-        "keyword_feedback",
-        "rrf_k",
-        "context_weight",
-        "text_weight",
-        "reload_interval",
-        "header_timeout",
-        "body_timeout",
-        "keep_alive_timeout",
-    ):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_VARS[name]} must be a number, got {raw!r}") from None
-    if name == "cors_origins":
-        return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
-    if name in (
-        "chunk_size",
-        "chunk_overlap",
-        "port",
-        "top_k",
-        "max_top_k",
-        "max_question_chars",
-        "candidates",
-        "max_body_bytes",
-        "fusion_window",
-        "rerank_depth",
-        "max_connections",
-        "workers",
-        "ray_workers",
-    ):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV_VARS[name]} must be a whole number, got {raw!r}") from None
-    return raw

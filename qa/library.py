@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_INDEX_DIR, Settings
+from qa.config import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CORPUS,
+    DEFAULT_INDEX_DIR,
+    Settings,
+    build_precision,
+)
 from qa.embed.encoder import DEFAULT_MODEL, Encoder, load_encoder
-from qa.index.indexer import BuildReport, build_index, recorded_precision
+from qa.index.indexer import BuildDefaults, BuildReport, build_index, ensure_index, recorded_precision
 from qa.index.store import StoredDocument
 from qa.search.filters import SearchFilter
 from qa.search.service import Answer, SearchService
 
 if TYPE_CHECKING:
+    from qa.index.indexer import Progress
     from qa.search.verify import Verification
 
 
@@ -50,7 +59,7 @@ class Index:
         Raises:
             IndexNotFound, IndexIncompatible, IndexCorrupt, ModelError: the index cannot be used.
         """
-        settings = (settings or Settings()).with_(index_dir=Path(index_dir), encoder=encoder)
+        settings = dataclasses.replace(settings or Settings(), index_dir=Path(index_dir), encoder=encoder)
         settings.check()
         return cls(SearchService.open(settings))
 
@@ -90,7 +99,7 @@ class Index:
             embed_title=embed_title,
             encoder=encoder,
         )
-        settings = settings.with_(precision=precision or recorded_precision(index_dir))
+        settings = dataclasses.replace(settings, precision=build_precision(precision, recorded_precision(index_dir)))
         settings.check()
         # Every core for embedding the corpus; the same loaded model then answers the questions.
         loaded: Encoder = load_encoder(
@@ -187,3 +196,49 @@ class Index:
             f"Index({str(self.service.settings.index_dir)!r}: {counts.get('documents')} documents, "
             f"{counts.get('chunks')} passages, {self.service.manifest.model})"
         )
+
+
+def ensure_served_index(
+    settings: Settings,
+    *,
+    corpus: Path | None,
+    precision: str | None,
+    html_content: str | None,
+    progress: Progress | None = None,
+) -> tuple[BuildReport | None, str | None]:
+    """What `qa serve` does before serving: build the index if it is missing, update it if its corpus changed.
+
+    The policy of a serve-time build: the corpus is ``corpus``, else the index's own, else ./seeds when it is here;
+    model, chunking and precision are the index's own when it has them (``settings.model`` and ``precision``, when
+    given, win), else the settings' for a new index; the model is loaded on one thread, like the queries that
+    follow, so the same loaded model then serves them.
+
+    Args:
+        precision: the precision asked for (an option or ``QA_PRECISION``), None to keep the index's own.
+        html_content: what an HTML page contributes when it was asked for; None keeps the index's own, so an index
+            built with the whole pages keeps them.
+
+    Returns:
+        ``(report, reason)`` after a build, ``(None, None)`` when nothing needed doing.
+    """
+    return ensure_index(
+        settings.index_dir,
+        corpus=corpus,
+        default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
+        model=settings.model,
+        chunk_size=None,
+        chunk_overlap=None,
+        defaults=BuildDefaults(
+            model=DEFAULT_MODEL,
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            embed_title=settings.embed_title,
+            precision=settings.precision,
+        ),
+        load_model=lambda name, precision: load_encoder(
+            name, settings.encoder, precision=precision, cache_dir=settings.cache_dir
+        ),
+        precision=precision,
+        progress=progress,
+        html_content=html_content,
+    )

@@ -201,7 +201,7 @@ def test_serve_rebuilds_a_stale_index_and_keeps_a_fresh_one(small_corpus, tmp_pa
     assert run_qa("index", corpus, "--index", index_dir).returncode == 0
     created = json.loads((index_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["created"]
     from qa.embed.encoder import load_encoder
-    from qa.index.indexer import ensure_index
+    from qa.index.indexer import BuildDefaults, ensure_index
 
     args = dict(
         corpus=None,
@@ -209,7 +209,7 @@ def test_serve_rebuilds_a_stale_index_and_keeps_a_fresh_one(small_corpus, tmp_pa
         model=None,
         chunk_size=None,
         chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 128, 24, False, "fp32"),
+        defaults=BuildDefaults("all-MiniLM-L6-v2", 128, 24, False, "fp32"),
         load_model=lambda name, precision: load_encoder(name, precision=precision),
     )
     assert ensure_index(index_dir, **args) == (None, None)

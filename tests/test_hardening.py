@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -538,7 +539,7 @@ def _server_with_limits(app, settings: Settings, implementation: str):
 
     from qa.api.server import protocol_with_deadlines, server_config
 
-    config = server_config(app, settings.with_(port=free_port()), log_level="warning")
+    config = server_config(app, dataclasses.replace(settings, port=free_port()), log_level="warning")
     config.http = protocol_with_deadlines(settings, implementation)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,7 +14,7 @@ from conftest import SEEDS
 from test_cli import run_qa
 
 from qa.config import Settings
-from qa.index.indexer import build_index, ensure_index
+from qa.index.indexer import BuildDefaults, build_index, ensure_index
 from qa.index.manifest import DATABASE_FILE, KEYWORDS_FILE, MANIFEST_FILE, VECTORS_FILE
 from qa.index.store import keyword_rows, text_hash
 from qa.index.vectors import VectorIndex
@@ -229,7 +229,7 @@ def test_serve_freshness_check_updates_a_stale_index(small_corpus, tmp_path, enc
         model=None,
         chunk_size=None,
         chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 128, 24, True, "fp32"),
+        defaults=BuildDefaults("all-MiniLM-L6-v2", 128, 24, True, "fp32"),
         load_model=lambda name, precision: counting,
     )
     assert "has changed" in reason

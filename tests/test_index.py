@@ -10,7 +10,7 @@ from conftest import SEEDS
 
 from qa.config import Settings
 from qa.errors import BuildInProgress, ConfigError, CorpusError, IndexCorrupt, IndexIncompatible, IndexNotFound
-from qa.index.indexer import build_index, ensure_index
+from qa.index.indexer import BuildDefaults, build_index, ensure_index
 from qa.index.manifest import (
     DATABASE_FILE,
     FORMAT_VERSION,
@@ -194,7 +194,7 @@ def test_a_swap_cut_short_is_named_by_readers_and_put_back_by_the_next_build_ste
         model=None,
         chunk_size=None,
         chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 128, 24, True, "int8"),
+        defaults=BuildDefaults("all-MiniLM-L6-v2", 128, 24, True, "int8"),
         load_model=lambda name, precision: encoder,
     )
     assert not retired.exists() and _answers(index_copy, encoder) == before

@@ -103,7 +103,7 @@ def test_qa_index_warns_and_qa_info_lists_hidden_and_linked_entries(corpus, tmp_
 
 
 def test_an_unchanged_corpus_with_hidden_and_linked_entries_needs_no_rebuild(corpus, tmp_path, encoder):
-    from qa.index.indexer import build_index, ensure_index
+    from qa.index.indexer import BuildDefaults, build_index, ensure_index
 
     (corpus / ".hidden.txt").write_text("secret", encoding="utf-8")
     os.symlink(tmp_path, corpus / "up")
@@ -120,7 +120,7 @@ def test_an_unchanged_corpus_with_hidden_and_linked_entries_needs_no_rebuild(cor
         model=encoder.model_id,
         chunk_size=128,
         chunk_overlap=24,
-        defaults=("all-MiniLM-L6-v2", 128, 24, False, encoder.precision),
+        defaults=BuildDefaults("all-MiniLM-L6-v2", 128, 24, False, encoder.precision),
         load_model=load_model,
         precision=encoder.precision,
     )

@@ -13,7 +13,7 @@ from conftest import SEEDS
 from test_cli import run_qa
 
 from qa.config import Settings
-from qa.index.indexer import build_index, ensure_index, unchanged_since_build
+from qa.index.indexer import BuildDefaults, build_index, ensure_index, unchanged_since_build
 from qa.index.manifest import DATABASE_FILE, MANIFEST_FILE, VECTORS_FILE
 from qa.ingest.corpus import corpus_stamp
 
@@ -80,7 +80,7 @@ def test_an_unchanged_corpus_is_recognised_from_the_file_system_without_a_scan(c
         model=None,
         chunk_size=None,
         chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"),
+        defaults=BuildDefaults("all-MiniLM-L6-v2", 0, 0, False, "int8"),
         load_model=None,
     )
     assert ensure_index(built, **args) == (None, None)
@@ -163,7 +163,7 @@ def test_serving_an_index_whose_text_other_code_extracted_brings_it_up_to_date(c
         model=None,
         chunk_size=None,
         chunk_overlap=None,
-        defaults=("all-MiniLM-L6-v2", 0, 0, False, "int8"),
+        defaults=BuildDefaults("all-MiniLM-L6-v2", 0, 0, False, "int8"),
         load_model=lambda name, precision: encoder,
     )
     report, reason = ensure_index(built, **args)

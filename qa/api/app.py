@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from qa import __version__
 from qa.api.docs import router as docs_router
@@ -102,7 +103,7 @@ def create_app(
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Unknown routes and methods answer in the same shape as every other error.
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
@@ -129,7 +130,8 @@ def create_app(
     app.include_router(metrics_router)
     app.include_router(docs_router)
     # MCP over streamable HTTP (qa/mcp/server.py), behind the same key and body limit as every other route.
-    app.add_route("/mcp", mcp, include_in_schema=False)
+    # The Route add_route would make, built here because add_route is typed for request functions, not ASGI apps.
+    app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
     document_request_ids(app)
 
     # add_middleware wraps what is already there, so the last one added sees a request first.

@@ -35,26 +35,27 @@ class MCPEndpoint:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Serve /mcp until the context ends."""
-        self._wanted, self._ready, self._manager, self._failure = anyio.Event(), anyio.Event(), None, None
+        wanted, ready = anyio.Event(), anyio.Event()
+        self._wanted, self._ready, self._manager, self._failure = wanted, ready, None, None
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._serve_when_wanted)
+            tasks.start_soon(self._serve_when_wanted, wanted, ready)
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
 
-    async def _serve_when_wanted(self) -> None:
-        await self._wanted.wait()
+    async def _serve_when_wanted(self, wanted: anyio.Event, ready: anyio.Event) -> None:
+        await wanted.wait()
         try:
             # Imported and built in a thread: the event loop keeps answering other requests meanwhile.
             manager = await anyio.to_thread.run_sync(self._new_manager)
         except Exception as exc:  # reported to each /mcp request; the rest of the app keeps serving
             self._failure = exc
-            self._ready.set()
+            ready.set()
             return
         async with manager.run():
             self._manager = manager
-            self._ready.set()
+            ready.set()
             await anyio.sleep_forever()
 
     def _new_manager(self):
@@ -63,10 +64,11 @@ class MCPEndpoint:
         return session_manager(self._current_service, host=self._host, max_body_bytes=self._max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._wanted is None:
+        wanted, ready = self._wanted, self._ready
+        if wanted is None or ready is None:
             raise RuntimeError("the MCP endpoint is not running: the app's lifespan has not started")
-        self._wanted.set()
-        await self._ready.wait()
+        wanted.set()
+        await ready.wait()
         if self._manager is None:
             raise RuntimeError("the MCP server could not start") from self._failure
         await self._manager.handle_request(scope, receive, send)

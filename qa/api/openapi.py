@@ -7,9 +7,17 @@ fuzz test (tests/test_schema_fuzz.py) sends the request examples too.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fastapi import FastAPI
 
 from qa.api.schemas import ErrorResponse
+
+if TYPE_CHECKING:
+    from fastapi.openapi.models import Example
+
+# What FastAPI's ``responses=`` takes: status code to its OpenAPI response object.
+Responses = dict[int | str, dict[str, Any]]
 
 SEARCH_EXAMPLES = {
     "question": {
@@ -31,7 +39,7 @@ SEARCH_EXAMPLES = {
     },
 }
 
-SEARCH_QUERY_EXAMPLES = {
+SEARCH_QUERY_EXAMPLES: dict[str, dict[str, Example]] = {
     "q": {"railway": {"summary": "A question", "value": "Which railway cases does the Guizhou procuratorate handle?"}},
     "top_k": {"three": {"summary": "Three passages", "value": 3}},
     "mode": {"hybrid": {"summary": "Meaning and wording (default)", "value": "hybrid"}},
@@ -121,7 +129,7 @@ HEALTH_EXAMPLES = {
 }
 
 
-def _error(status: int, description: str, **examples: tuple[str, str]) -> dict:
+def _error(status: int, description: str, **examples: tuple[str, str]) -> dict[str, Any]:
     """A documented error status: the ErrorResponse model and one example per way of getting it."""
     return {
         "model": ErrorResponse,
@@ -168,13 +176,13 @@ TOO_LARGE = _error(
     too_large=("payload_too_large", "request body is 70000 bytes; the limit is 65536"),
 )
 
-SEARCH_GET_RESPONSES = {
+SEARCH_GET_RESPONSES: Responses = {
     200: {"content": {"application/json": {"examples": SEARCH_RESPONSE_EXAMPLES}}},
     401: UNAUTHORIZED,
     422: INVALID,
     503: UNAVAILABLE,
 }
-SEARCH_POST_RESPONSES = {**SEARCH_GET_RESPONSES, 400: NOT_JSON, 413: TOO_LARGE}
+SEARCH_POST_RESPONSES: Responses = {**SEARCH_GET_RESPONSES, 400: NOT_JSON, 413: TOO_LARGE}
 VERIFY_INVALID = _error(
     422,
     "Empty or over-long text, more than 50 sentences, a malformed citation (an empty source, a start without an "
@@ -182,15 +190,15 @@ VERIFY_INVALID = _error(
     empty=("invalid_request", "text to check is empty"),
     span=("invalid_request", "citation start and end go together: give both or neither"),
 )
-VERIFY_RESPONSES = {401: UNAUTHORIZED, 422: VERIFY_INVALID, 503: UNAVAILABLE, 400: NOT_JSON, 413: TOO_LARGE}
-DOCUMENT_RESPONSES = {
+VERIFY_RESPONSES: Responses = {401: UNAUTHORIZED, 422: VERIFY_INVALID, 503: UNAVAILABLE, 400: NOT_JSON, 413: TOO_LARGE}
+DOCUMENT_RESPONSES: Responses = {
     200: {"content": {"application/json": {"example": DOCUMENT_EXAMPLE}}},
     401: UNAUTHORIZED,
     404: NOT_FOUND,
     503: UNAVAILABLE,
 }
-HEALTH_RESPONSES = {200: {"content": {"application/json": {"examples": HEALTH_EXAMPLES}}}}
-METRICS_RESPONSES = {
+HEALTH_RESPONSES: Responses = {200: {"content": {"application/json": {"examples": HEALTH_EXAMPLES}}}}
+METRICS_RESPONSES: Responses = {
     200: {
         "description": "Prometheus text exposition format.",
         "content": {

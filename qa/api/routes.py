@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic_core import to_json
@@ -32,7 +32,7 @@ from qa.api.schemas import (
     VerifyResponse,
 )
 from qa.api.security import is_authenticated
-from qa.config import Settings
+from qa.config import Mode, Settings
 from qa.search.filters import SearchFilter
 from qa.search.service import Answer, SearchService
 from qa.search.verify import GivenCitation, Verifier
@@ -53,7 +53,7 @@ def answer_body(answer: Answer) -> bytes:
 
 
 async def _search(
-    request: Request, question: str, top_k: int | None, mode: str | None, **filters: str | None
+    request: Request, question: str, top_k: int | None, mode: Mode | None, **filters: str | None
 ) -> Response:
     """Answer one search; its request's log line gets the mode, top_k, names of the filters used and the outcome.
 
@@ -104,9 +104,10 @@ async def search_get(
         json_schema_extra=TOP_K_SCHEMA,
         openapi_examples=SEARCH_QUERY_EXAMPLES["top_k"],
     ),
-    mode: Literal["hybrid", "dense", "keyword"] | None = Query(
-        default=None, description="Retrieval mode (default hybrid).", openapi_examples=SEARCH_QUERY_EXAMPLES["mode"]
-    ),
+    mode: Annotated[
+        Mode | None,
+        Query(description="Retrieval mode (default hybrid).", openapi_examples=SEARCH_QUERY_EXAMPLES["mode"]),
+    ] = None,
     source: str | None = Query(
         default=None,
         description="Only documents whose id matches this glob.",

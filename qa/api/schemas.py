@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from qa.config import Settings
+from qa.config import Mode, Settings
 from qa.search.verify import MAX_PIECES, MAX_TEXT_CHARS
 
 # What the service accepts, written into the OpenAPI schema so that clients and schema-driven tools know it.
@@ -59,9 +59,7 @@ class SearchRequest(BaseModel):
         json_schema_extra=TOP_K_SCHEMA,
         description=f"How many passages to return (default {_DEFAULTS.top_k}, at most {_DEFAULTS.max_top_k}).",
     )
-    mode: Literal["hybrid", "dense", "keyword"] | None = Field(
-        default=None, description="Retrieval mode (default hybrid).", examples=["hybrid"]
-    )
+    mode: Mode | None = Field(default=None, description="Retrieval mode (default hybrid).", examples=["hybrid"])
     source: str | None = Field(
         default=None, description="Only documents whose id matches this glob.", examples=["00*.txt"]
     )

@@ -18,8 +18,10 @@ the operating system) and reads its settings from the environment the supervisor
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+from typing import cast
 
 import uvicorn
 
@@ -33,13 +35,17 @@ _REQUEST_TIMEOUT = (
 )
 
 
-class _RequestDeadlines:
+class _RequestDeadlines(asyncio.Protocol):
     """Mixin for a uvicorn HTTP protocol: close a connection whose request is not received in time."""
+
+    # Set by uvicorn's protocol, which comes after this mixin in the method order.
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
-    _deadline = None
-    _answered = False
+    _deadline: asyncio.TimerHandle | None = None
 
     def _arm(self, seconds: float, part: str) -> None:
         self._disarm()
@@ -69,7 +75,7 @@ class _RequestDeadlines:
         super().connection_lost(exc)
 
 
-def _httptools_protocol():
+def _httptools_protocol() -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class HttpToolsWithDeadlines(_RequestDeadlines, HttpToolsProtocol):
@@ -90,7 +96,7 @@ def _httptools_protocol():
     return HttpToolsWithDeadlines
 
 
-def _h11_protocol():
+def _h11_protocol() -> type[asyncio.Protocol]:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -158,8 +164,10 @@ def server_config(app, settings: Settings, **options) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.port,
-        http=protocol_factory(settings),
-        timeout_keep_alive=settings.keep_alive_timeout,
+        # uvicorn calls ``http`` to make each connection's protocol, so a factory works though it is typed as a class.
+        http=cast(type[asyncio.Protocol], protocol_factory(settings)),
+        # uvicorn passes it to loop.call_later, which takes seconds as a float though it is typed int.
+        timeout_keep_alive=cast(int, settings.keep_alive_timeout),
         limit_concurrency=settings.max_connections,
         **options,
     )

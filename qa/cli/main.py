@@ -8,19 +8,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from qa.config import (
-    DEFAULT_CHUNK_OVERLAP,
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_CORPUS,
-    DEFAULT_RERANK_DEPTH,
-    MAX_RAY_WORKERS,
-    MAX_RERANK_DEPTH,
-    MAX_WORKERS,
-    Settings,
-)
+from qa.cli.options import setting_option
+from qa.config import DEFAULT_CORPUS, ENV_VARS, MODES, Settings, build_precision
 from qa.errors import QAError
 
 # `qa index --shards N`: a sanity bound (each shard is a whole index, and a question visits every one).
@@ -29,56 +22,13 @@ MAX_SHARDS = 256
 # so a build folder that skips hundreds of files does not bury its summary.
 MAX_SKIP_WARNINGS = 20
 
-INDEX_OPTION = click.option(
-    "--index",
-    "index_dir",
-    type=click.Path(path_type=Path),
-    envvar="QA_INDEX_DIR",
-    default=None,
-    help="Index directory [env QA_INDEX_DIR; default: embeddings].",
-)
-MODEL_OPTION = click.option(
-    "--model",
-    envvar="QA_MODEL",
-    default=None,
-    help="sentence-transformers model name or path [env QA_MODEL; default: the index's model, "
-    "or all-MiniLM-L6-v2 for a new index].",
-)
-
-ENCODER_OPTION = click.option(
-    "--encoder",
-    type=click.Choice(["auto", "onnx", "torch"]),
-    envvar="QA_ENCODER",
-    default=None,
-    help="Embedding backend: onnx (ONNX Runtime, exported once and cached), torch (sentence-transformers), or "
-    "auto: onnx when the model allows it [env QA_ENCODER; default auto].",
-)
-PRECISION_OPTION = click.option(
-    "--precision",
-    type=click.Choice(["fp32", "int8"]),
-    envvar="QA_PRECISION",
-    default=None,
-    help="Arithmetic the index is embedded at: int8 (ONNX only) embeds faster, fp32 equals PyTorch; questions "
-    "are always embedded at the index's own precision [env QA_PRECISION; default: the existing index's own, "
-    "int8 for a new one].",
-)
-RERANK_OPTION = click.option(
-    "--rerank",
-    envvar="QA_RERANK",
-    default=None,
-    metavar="MODEL",
-    help="Re-order the best candidates with this cross-encoder: a directory holding a sentence-transformers "
-    "CrossEncoder or its ONNX export (model.onnx + tokenizer.json), or a cached model name [env QA_RERANK; "
-    "default: off].",
-)
-RERANK_DEPTH_OPTION = click.option(
-    "--rerank-depth",
-    type=click.IntRange(1, MAX_RERANK_DEPTH),
-    envvar="QA_RERANK_DEPTH",
-    default=None,
-    metavar="N",
-    help=f"Candidates the cross-encoder re-scores per question [env QA_RERANK_DEPTH; default {DEFAULT_RERANK_DEPTH}].",
-)
+# The options several commands share, each made from its setting's definition (qa/cli/options.py).
+INDEX_OPTION = setting_option("index_dir", "--index")
+MODEL_OPTION = setting_option("model")
+ENCODER_OPTION = setting_option("encoder")
+PRECISION_OPTION = setting_option("precision")
+RERANK_OPTION = setting_option("rerank")
+RERANK_DEPTH_OPTION = setting_option("rerank_depth")
 # Threads for bulk embedding: every core; a server or one-shot query uses one thread per call.
 BUILD_THREADS = os.cpu_count() or 1
 
@@ -156,31 +106,13 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("corpus", type=click.Path(path_type=Path), required=False, envvar="QA_CORPUS")
+@click.argument("corpus", type=click.Path(path_type=Path), required=False, envvar=ENV_VARS["corpus"])
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=8),
-    envvar="QA_CHUNK_SIZE",
-    default=DEFAULT_CHUNK_SIZE,
-    show_default=True,
-    help="Passage size in model tokens [env QA_CHUNK_SIZE].",
-)
-@click.option(
-    "--overlap",
-    "chunk_overlap",
-    type=click.IntRange(min=0),
-    envvar="QA_CHUNK_OVERLAP",
-    default=DEFAULT_CHUNK_OVERLAP,
-    show_default=True,
-    help="Tokens of whole sentences repeated from one passage into the next [env QA_CHUNK_OVERLAP].",
-)
-@click.option(
-    "--embed-title/--no-embed-title",
-    default=None,
-    help="Embed each passage with its document's title [env QA_EMBED_TITLE].",
-)
+@setting_option("chunk_size", help="passage size in model tokens")
+# Below the chunk size as well, which Settings checks once both are known.
+@setting_option("chunk_overlap", "--overlap", type=click.IntRange(min=0))
+@setting_option("embed_title", "--embed-title/--no-embed-title", envvar=False)
 @ENCODER_OPTION
 @PRECISION_OPTION
 @click.option("--full", is_flag=True, help="Rebuild everything, even when the previous index could be updated.")
@@ -189,23 +121,13 @@ def main() -> None:
     is_flag=True,
     help="Write the index as one segment again (nothing is embedded again), instead of adding one.",
 )
-@click.option(
-    "--ray",
-    "ray_address",
-    envvar="QA_RAY",
-    default=None,
-    metavar="ADDRESS",
-    help="Read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
-    "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]' [env QA_RAY; default: all here].",
+@setting_option(
+    "ray",
+    help="read, chunk and embed on a Ray cluster: local (start one on this machine), auto (the one "
+    "`ray start` runs here) or ray://host:port; needs pip install 'qa[ray]'",
+    shown="all here",
 )
-@click.option(
-    "--ray-workers",
-    type=click.IntRange(1, MAX_RAY_WORKERS),
-    envvar="QA_RAY_WORKERS",
-    default=None,
-    metavar="N",
-    help="Chunking and embedding actors on the Ray cluster [env QA_RAY_WORKERS; default: one per CPU].",
-)
+@setting_option("ray_workers", help="chunking and embedding actors on the Ray cluster")
 @click.option(
     "--shards",
     type=click.IntRange(1, MAX_SHARDS),
@@ -229,7 +151,7 @@ def index(
     precision,
     full,
     merge,
-    ray_address,
+    ray,
     ray_workers,
     shards,
     as_json,
@@ -255,11 +177,12 @@ def index(
         embed_title=embed_title,
         encoder=encoder,
         precision=precision,
-        ray=ray_address,
+        ray=ray,
         ray_workers=ray_workers,
     )
-    if precision is None:  # neither --precision nor QA_PRECISION: an existing index keeps its own
-        settings = dataclasses.replace(settings, precision=recorded_precision(settings.index_dir) or settings.precision)
+    # --precision (or QA_PRECISION), else the existing index's own, else the default.
+    built_at = build_precision(precision, recorded_precision(settings.index_dir))
+    settings = dataclasses.replace(settings, precision=built_at)
     corpus = _corpus_to_index(settings)
     if shards is not None:
         _index_shards(settings, corpus, model, shards, full=full, merge=merge, as_json=as_json)
@@ -399,7 +322,8 @@ def _index_shards(
 
         require_ray()  # before the model is loaded: a missing install fails at once
     encoder = _bulk_encoder(model, settings)
-    options = dict(
+    # What build_index takes besides the corpus, directory and encoder (build_shards passes them on).
+    options: dict[str, Any] = dict(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         embed_title=settings.embed_title,
@@ -411,7 +335,7 @@ def _index_shards(
     if settings.ray is None:
         reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, **options)
     else:
-        reports, clusters = _shards_on_cluster(settings, corpus, model, encoder, shards, options)
+        reports, clusters = _shards_on_cluster(settings, settings.ray, corpus, model, encoder, shards, options)
     for number, report in enumerate(reports):
         if as_json:
             click.echo(
@@ -444,10 +368,10 @@ def _index_shards(
 
 
 def _shards_on_cluster(
-    settings: Settings, corpus: Path, model: str | None, encoder, shards: int, options: dict
+    settings: Settings, address: str, corpus: Path, model: str | None, encoder, shards: int, options: dict[str, Any]
 ) -> tuple[list, list]:
     """`qa index --shards N --ray ADDRESS`: each shard built as `qa index --ray` builds an index (its passages
-    embedded on the cluster, one session for all shards); the corpus is read, split and chunked here.
+    embedded on the cluster at ``address``, one session for all shards); the corpus is read, split and chunked here.
 
     Returns:
         Each shard's build report and its ``ClusterStats``, in shard order."""
@@ -461,7 +385,7 @@ def _shards_on_cluster(
             corpus,
             shard_dir,
             encoder,
-            address=settings.ray,
+            address=address,
             model=model or DEFAULT_MODEL,
             workers=settings.ray_workers,
             model_cache=settings.cache_dir,
@@ -470,7 +394,7 @@ def _shards_on_cluster(
         clusters.append(stats)
         return report
 
-    with ray_session(settings.ray):
+    with ray_session(address):
         reports = build_shards(corpus, settings.index_dir, encoder, shards=shards, build=on_cluster, **options)
     return reports, clusters
 
@@ -518,16 +442,8 @@ def _print_unchanged(report, model: str, as_json: bool) -> None:
 @click.argument("question", required=False)
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option(
-    "--top-k", "-k", type=int, envvar="QA_TOP_K", default=None, help="Passages per question [env QA_TOP_K; default 5]."
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["hybrid", "dense", "keyword"]),
-    envvar="QA_MODE",
-    default=None,
-    help="Retrieval mode [env QA_MODE; default hybrid].",
-)
+@setting_option("top_k", "--top-k", "-k")
+@setting_option("mode")
 @click.option("--source", default=None, help="Only documents whose id matches this glob, e.g. 'reports/*.md'.")
 @click.option("--after", default=None, help="Only documents dated on or after this ISO date.")
 @click.option("--before", default=None, help="Only documents dated on or before this ISO date.")
@@ -615,151 +531,40 @@ def verify(text, index_dir, model, encoder, source, start, end, page, as_json) -
 @_expected_errors
 def info(index_dir, as_json) -> None:
     """Describe an index: model, build parameters, documents and skipped files."""
-    from qa.cli.render import safe_line
-    from qa.index.manifest import Manifest, verify_checksums
-    from qa.index.segments import open_store
+    from qa.cli.render import render_info
+    from qa.index.info import index_info
 
-    settings = Settings.from_env(index_dir=index_dir)
-    manifest = Manifest.read(settings.index_dir)
-    verify_checksums(settings.index_dir, manifest)
-    store = open_store(settings.index_dir, manifest)
-    try:
-        documents = store.documents()
-        skipped = store.skipped()
-    finally:
-        store.close()
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "index_dir": str(settings.index_dir.absolute()),
-                    "model": manifest.model,
-                    "dimension": manifest.dimension,
-                    "encoder": manifest.encoder,
-                    "vectors": manifest.vectors,
-                    "format_version": manifest.format_version,
-                    "chunking": manifest.chunking,
-                    "corpus": manifest.corpus,
-                    "counts": manifest.counts,
-                    "created": manifest.created,
-                    "segments": len(manifest.segments) or 1,
-                    "documents": [
-                        {
-                            "source": d,
-                            "title": m.title,
-                            "date": m.date,
-                            "author": m.author,
-                            "source_name": m.source,
-                            "chunks": n,
-                        }
-                        for d, m, n in documents
-                    ],
-                    "skipped": [{"source": s.doc_id, "reason": s.reason} for s in skipped],
-                },
-                ensure_ascii=False,
-            )
-        )
-        return
-    # Every value printed below comes from documents or the manifest: each is escaped to one safe line.
-    chunking = {key: safe_line(value) for key, value in manifest.chunking.items()}
-    click.echo(
-        f"index:     {safe_line(settings.index_dir.absolute())} (format {manifest.format_version}, "
-        f"built {safe_line(manifest.created)})"
-    )
-    click.echo(
-        f"model:     {safe_line(manifest.model)} ({manifest.dimension} dimensions, cosine; embedded with "
-        f"{safe_line(manifest.encoder.get('backend'))} {safe_line(manifest.encoder.get('precision'))}; "
-        f"{safe_line(manifest.vectors.get('kind', 'exact'))} vector search)"
-    )
-    click.echo(f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})")
-    click.echo(f"corpus:    {safe_line(manifest.corpus.get('root'))}")
-    folded = manifest.counts.get("duplicates", 0)
-    click.echo(
-        f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
-        f"{len(skipped)} skipped" + (f", {folded} identical files folded into others" if folded else "")
-    )
-    if len(manifest.segments) > 1:
-        hidden = sum(int(s.get("hidden_chunks", 0)) for s in manifest.segments)
-        click.echo(
-            f"segments:  {len(manifest.segments)} (updates added them; {hidden} replaced passages still in "
-            "their files until a merge: `qa index --merge`)"
-        )
-    for doc_id, meta, n in documents:
-        click.echo(
-            f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
-            f"{safe_line(meta.title or '(no title)')}"
-        )
-    for s in skipped:
-        click.echo(f"  skipped {safe_line(s.doc_id)}: {safe_line(s.reason)}")
+    described = index_info(Settings.from_env(index_dir=index_dir).index_dir)
+    click.echo(json.dumps(described.as_dict(), ensure_ascii=False) if as_json else render_info(described))
 
 
 @main.command()
 @INDEX_OPTION
 @MODEL_OPTION
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    envvar="QA_CORPUS",
-    default=None,
-    help="Corpus to (re)build from when the index is missing or stale [env QA_CORPUS; default: the "
-    "index's own corpus, or seeds for a new index].",
+@setting_option(
+    "corpus",
+    help="corpus to (re)build from when the index is missing or stale",
+    shown="the index's own corpus, or seeds for a new index",
 )
-@click.option("--host", envvar="QA_HOST", default="127.0.0.1", show_default=True, help="Address to bind [env QA_HOST].")
-@click.option(
-    "--port",
-    envvar="QA_PORT",
-    type=click.IntRange(1, 65535),
-    default=8000,
-    show_default=True,
-    help="Port [env QA_PORT].",
-)
-@click.option(
-    "--api-key",
-    envvar="QA_API_KEY",
-    default=None,
-    metavar="KEY",
-    help="Require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 "
-    "characters [env QA_API_KEY, better: an option shows in the process list; default: open].",
+@setting_option("host")
+@setting_option("port")
+@setting_option(
+    "api_key",
+    help="require 'Authorization: Bearer KEY' on every endpoint but GET /health; at least 16 characters (better "
+    "the variable: an option shows in the process list)",
 )
 @click.option("--no-build", is_flag=True, help="Serve the index as it is; never build or rebuild it.")
-@click.option(
-    "--log-level",
-    default=None,
-    metavar="LEVEL",
-    help="debug, info, warning or error [env QA_LOG_LEVEL; default: info].",
+# The level and format are checked by Settings, whatever their case, with the variable named in the error.
+@setting_option("log_level", envvar=False, type=str, metavar="LEVEL")
+@setting_option("log_format", envvar=False, type=str, metavar="FORMAT")
+@setting_option("workers")
+@setting_option(
+    "ray",
+    help="serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
+    "see the index at the same path",
+    shown="serve from this machine",
 )
-@click.option(
-    "--log-format",
-    default=None,
-    metavar="FORMAT",
-    help="json, text, or auto: JSON lines unless standard error is a terminal [env QA_LOG_FORMAT; default: auto].",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, MAX_WORKERS),
-    envvar="QA_WORKERS",
-    default=None,
-    metavar="N",
-    help="Server processes answering on the one port; more than one lets searches use more cores, each "
-    "holding its own model and index [env QA_WORKERS; default: 1].",
-)
-@click.option(
-    "--ray",
-    "ray_address",
-    envvar="QA_RAY",
-    default=None,
-    metavar="ADDRESS",
-    help="Serve as a Ray Serve deployment on this cluster: local, auto or ray://host:port; every node must "
-    "see the index at the same path [env QA_RAY; default: serve from this machine].",
-)
-@click.option(
-    "--replicas",
-    type=click.IntRange(1, MAX_RAY_WORKERS),
-    envvar="QA_RAY_WORKERS",
-    default=None,
-    metavar="N",
-    help="Ray Serve replicas, one CPU each (with --ray) [env QA_RAY_WORKERS; default: 1].",
-)
+@setting_option("ray_workers", "--replicas", help="Ray Serve replicas, one CPU each (with --ray)", shown="1")
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
@@ -776,8 +581,8 @@ def serve(
     log_level,
     log_format,
     workers,
-    ray_address,
-    replicas,
+    ray,
+    ray_workers,
     encoder,
     precision,
     rerank,
@@ -792,8 +597,7 @@ def serve(
     from qa.api.logs import log_config
     from qa.api.server import serve_workers, server_config
     from qa.cli.render import safe_line
-    from qa.embed.encoder import DEFAULT_MODEL, load_encoder
-    from qa.index.indexer import ensure_index
+    from qa.library import ensure_served_index
 
     settings = Settings.from_env(
         index_dir=index_dir,
@@ -808,10 +612,10 @@ def serve(
         rerank=rerank,
         rerank_depth=rerank_depth,
         workers=workers,
-        ray=ray_address,
-        ray_workers=replicas,
+        ray=ray,
+        ray_workers=ray_workers,
     )
-    if replicas is not None and settings.ray is None:
+    if ray_workers is not None and settings.ray is None:
         raise click.UsageError("--replicas sets the Ray Serve replicas: give --ray ADDRESS too (or use --workers)")
     if settings.ray is not None and settings.workers > 1:
         raise click.UsageError("--workers and --ray exclude each other: with --ray, --replicas sets the processes")
@@ -837,28 +641,13 @@ def serve(
 
     sharded = is_sharded(settings.index_dir)
     if not no_build and not sharded:  # shards are built with `qa index --shards N`, never by `qa serve`
-        report, reason = ensure_index(
-            settings.index_dir,
+        report, reason = ensure_served_index(
+            settings,
             corpus=corpus,
-            default_corpus=DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None,
-            model=settings.model,
-            chunk_size=None,
-            chunk_overlap=None,
-            defaults=(
-                DEFAULT_MODEL,
-                settings.chunk_size,
-                settings.chunk_overlap,
-                settings.embed_title,
-                settings.precision,
-            ),
-            # One thread, like the queries that follow: the same loaded model then serves them.
-            load_model=lambda name, precision: load_encoder(
-                name, settings.encoder, precision=precision, cache_dir=settings.cache_dir
-            ),
             precision=precision,
-            progress=_progress_printer(),
             # Set only when asked for: an index built with the whole pages keeps them otherwise.
-            html_content=settings.html_content if os.environ.get("QA_HTML_CONTENT") else None,
+            html_content=settings.html_content if os.environ.get(ENV_VARS["html_content"]) else None,
+            progress=_progress_printer(),
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"
@@ -930,6 +719,7 @@ def mcp(index_dir, model, encoder) -> None:
     import contextlib
     import logging
 
+    from qa.errors import IndexNotFound
     from qa.mcp.server import serve_stdio
     from qa.search.reload import LiveService
     from qa.search.service import SearchService
@@ -939,9 +729,16 @@ def mcp(index_dir, model, encoder) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         live = LiveService(settings, SearchService.open(settings))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+    def current() -> SearchService:
+        service = live.current()
+        if service is None:
+            raise IndexNotFound(live.last_error or "no index is loaded")
+        return service
+
     live.start(settings.reload_interval)
     try:
-        serve_stdio(live.current)
+        serve_stdio(current)
     finally:
         live.stop()
 
@@ -949,6 +746,8 @@ def mcp(index_dir, model, encoder) -> None:
 @main.command(name="eval")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="BEIR qrels split to score.")
+# --corpus and --index name the dataset's own corpus and index, not the settings QA_CORPUS and QA_INDEX_DIR: plain
+# options, with no variable, so a configured index is never taken for a dataset's.
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),
@@ -966,19 +765,13 @@ def mcp(index_dir, model, encoder) -> None:
     "--mode",
     "modes",
     multiple=True,
-    type=click.Choice(["hybrid", "dense", "keyword", "all"]),
+    type=click.Choice(MODES + ("all",)),
     help="Retrieval mode(s) to score; repeat, or 'all' [default: the configured mode].",
 )
 @MODEL_OPTION
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=8),
-    envvar="QA_CHUNK_SIZE",
-    default=None,
-    help="Passage size in model tokens for the dataset's index.",
-)
-@click.option("--overlap", "chunk_overlap", type=click.IntRange(min=0), envvar="QA_CHUNK_OVERLAP", default=None)
-@click.option("--embed-title/--no-embed-title", default=None, help="Embed passages with their document's title.")
+@setting_option("chunk_size", help="passage size in model tokens for the dataset's index")
+@setting_option("chunk_overlap", "--overlap", type=click.IntRange(min=0))
+@setting_option("embed_title", "--embed-title/--no-embed-title", envvar=False)
 @ENCODER_OPTION
 @PRECISION_OPTION
 @RERANK_OPTION
@@ -1005,7 +798,6 @@ def evaluate(
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.cli.render import render_eval_table
-    from qa.config import MODES
     from qa.eval.datasets import load_dataset
     from qa.eval.evaluate import evaluate as run_evaluation
 

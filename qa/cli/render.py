@@ -10,6 +10,7 @@ from qa.search.service import Answer, Citation, Hit
 
 if TYPE_CHECKING:
     from qa.eval.evaluate import EvalReport
+    from qa.index.info import IndexInfo
 
 
 # What a terminal may act on rather than show: C0 controls, DEL and C1 controls (ESC and CSI start escape
@@ -181,4 +182,38 @@ def render_eval_table(reports: "list[EvalReport]", *, split: str | None = None) 
     lines = [f"dataset: {reports[0].dataset}" + (f" (split {split})" if split else "") if reports else "no results"]
     for row in [header, *rows]:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+    return "\n".join(lines)
+
+
+def render_info(info: IndexInfo) -> str:
+    """`qa info`'s text: the index, model, chunking and contents, then a line per document and per skipped file."""
+    manifest = info.manifest
+    # Every value printed below comes from documents or the manifest: each is escaped to one safe line.
+    chunking = {key: safe_line(value) for key, value in manifest.chunking.items()}
+    lines = [
+        f"index:     {safe_line(info.index_dir)} (format {manifest.format_version}, "
+        f"built {safe_line(manifest.created)})",
+        f"model:     {safe_line(manifest.model)} ({manifest.dimension} dimensions, cosine; embedded with "
+        f"{safe_line(manifest.encoder.get('backend'))} {safe_line(manifest.encoder.get('precision'))}; "
+        f"{safe_line(manifest.vectors.get('kind', 'exact'))} vector search)",
+        f"chunking:  {chunking['size']} tokens, overlap {chunking['overlap']} ({chunking['splitter']})",
+        f"corpus:    {safe_line(manifest.corpus.get('root'))}",
+    ]
+    folded = manifest.counts.get("duplicates", 0)
+    lines.append(
+        f"contents:  {manifest.counts['documents']} documents, {manifest.counts['chunks']} passages, "
+        f"{len(info.skipped)} skipped" + (f", {folded} identical files folded into others" if folded else "")
+    )
+    if len(manifest.segments) > 1:
+        hidden = sum(int(s.get("hidden_chunks", 0)) for s in manifest.segments)
+        lines.append(
+            f"segments:  {len(manifest.segments)} (updates added them; {hidden} replaced passages still in "
+            "their files until a merge: `qa index --merge`)"
+        )
+    for doc_id, meta, n in info.documents:
+        lines.append(
+            f"  {safe_line(doc_id)}  [{safe_line(meta.date or 'no date')}, {n} passages]  "
+            f"{safe_line(meta.title or '(no title)')}"
+        )
+    lines.extend(f"  skipped {safe_line(s.doc_id)}: {safe_line(s.reason)}" for s in info.skipped)
     return "\n".join(lines)

@@ -1051,6 +1051,17 @@ def unchanged_since_build(
     )
 
 
+@dataclass(frozen=True)
+class BuildDefaults:
+    """What ``ensure_index`` builds a new index with when neither its arguments nor an existing index say."""
+
+    model: str
+    chunk_size: int
+    chunk_overlap: int
+    embed_title: bool
+    precision: str
+
+
 def ensure_index(
     index_dir: Path,
     *,
@@ -1059,7 +1070,7 @@ def ensure_index(
     model: str | None,
     chunk_size: int | None,
     chunk_overlap: int | None,
-    defaults: tuple[str, int, int, bool, str],
+    defaults: BuildDefaults,
     load_model: Callable[[str, str], Encoder],
     precision: str | None = None,
     progress: Progress | None = None,
@@ -1072,7 +1083,7 @@ def ensure_index(
 
     The corpus is ``corpus`` if given, else the one the index was built from (when it still exists here),
     else ``default_corpus``. Model and chunking come from the arguments, else from the existing index,
-    else from ``defaults`` (model, size, overlap, embed_title, precision); ``load_model(name, precision)`` loads
+    else from ``defaults``; ``load_model(name, precision)`` loads
     the model for a build. ``html_content`` ("main" or "all") comes from the argument, else the existing index,
     else "main". A copied index whose corpus is not on this machine is used as it is.
 
@@ -1096,13 +1107,15 @@ def ensure_index(
         corpus = default_corpus
     if corpus is None:
         return None, None
-    model = model or (manifest.model if manifest else defaults[0])
-    chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults[1])
+    model = model or (manifest.model if manifest else defaults.model)
+    chunk_size = chunk_size or (manifest.chunking["size"] if manifest else defaults.chunk_size)
     chunk_overlap = (
-        chunk_overlap if chunk_overlap is not None else (manifest.chunking["overlap"] if manifest else defaults[2])
+        chunk_overlap
+        if chunk_overlap is not None
+        else (manifest.chunking["overlap"] if manifest else defaults.chunk_overlap)
     )
-    embed_title = manifest.chunking.get("embed_title", defaults[3]) if manifest else defaults[3]
-    precision = precision or (manifest.precision if manifest else defaults[4])
+    embed_title = manifest.chunking.get("embed_title", defaults.embed_title) if manifest else defaults.embed_title
+    precision = precision or (manifest.precision if manifest else defaults.precision)
     html_content = html_content or (manifest.chunking.get("html_content", "main") if manifest else "main")
     settings = _BuildSettings(
         model=model,

@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from qa import __version__
 from qa.api.schemas import SearchResponse, VerifyResponse
+from qa.config import Mode
 from qa.errors import InvalidRequest, QAError
 from qa.search.filters import SearchFilter
 from qa.search.service import Answer, Hit, SearchService
@@ -55,7 +56,6 @@ VERIFY_DESCRIPTION = (
     "to learn whether it points at the text and, if not, where the text really is. Fix or drop any sentence that "
     "is not_found before presenting it; quote verbatim only text found exact, and cite the source and lines it gives."
 )
-_MODES = Literal["hybrid", "dense", "keyword"]
 
 
 class DocumentSpan(BaseModel):
@@ -101,7 +101,7 @@ def create_mcp_server(current_service: Callable[[], SearchService]) -> MCPServer
         question: Annotated[str, Field(description="The question, in plain language.")],
         top_k: Annotated[int | None, Field(description="How many passages to return (default 5).")] = None,
         mode: Annotated[
-            _MODES | None,
+            Mode | None,
             Field(description="hybrid (default): meaning and wording; dense: meaning only; keyword: exact words."),
         ] = None,
         source: Annotated[
