@@ -1,4 +1,9 @@
-"""Shared fixtures: the real packaged model loaded once, and a real index of the seeds built once."""
+"""Shared fixtures: the real packaged model loaded once, and a real index of the seeds built once.
+
+Tests come in two tiers. Every test runs by default; ``-m "not slow"`` leaves out the slow ones, which are
+every test that uses the real model (marked here, from its fixtures) and the modules that build real indexes,
+start servers, run the CLI in a subprocess, drive Chromium or start Ray (marked with ``pytestmark``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,16 @@ from qa.config import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
+
+# The fixtures that load the real model; every other shared fixture that needs it depends on one of these.
+MODEL_FIXTURES = frozenset({"encoder", "torch_encoder"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark slow every test that loads the real model, directly or through a fixture that depends on it."""
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

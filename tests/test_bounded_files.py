@@ -144,6 +144,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, len
 """
 
 
+@pytest.mark.slow  # a subprocess chunks 10 MB with the real tokenizer
 def test_chunking_a_10_mb_sentence_grows_memory_by_far_less_than_the_text_would_cost_whole():
     # Counted whole and cut into a list of two million words, this sentence took gigabytes; streamed, the growth
     # is the passages themselves (about the size of the text) and one batch of pieces.
@@ -196,6 +197,7 @@ def test_entity_references_adding_more_than_the_limit_are_refused_before_any_is_
     assert root.text == "ten chars." * 5
 
 
+@pytest.mark.slow  # builds and reads a huge .docx
 def test_a_docx_with_one_huge_run_is_refused_with_its_size_in_the_reason():
     raw = _docx(["Introduction", "z" * (3 * TEXT_ALWAYS_ALLOWED)])
     assert MAX_TEXT_PER_BYTE * len(raw) < 3 * TEXT_ALWAYS_ALLOWED  # zip compression made it small

@@ -122,6 +122,7 @@ def _check_chunks(text: str, chunks, size: int, count, limit: int | None = None)
     assert not lost, f"characters lost at {lost[:10]}: {[text[i] for i in lost[:10]]}"
 
 
+@pytest.mark.slow  # hundreds of generated examples
 @settings(max_examples=400, deadline=None, database=None)
 @given(text=TEXT, size=st.integers(1, 80), count=COUNTERS, data=st.data())
 @example(text="." * 3000 + "x", size=4, count=four_chars_a_token, data=None)  # terminators, no space after
@@ -139,6 +140,7 @@ def test_chunks_are_exact_complete_ordered_and_within_size(text, size, count, da
         assert chunks
 
 
+@pytest.mark.slow  # hundreds of generated examples
 @settings(max_examples=300, deadline=None, database=None)
 @given(text=TEXT)
 def test_sentences_cover_every_visible_character_exactly_once(text):
@@ -166,6 +168,7 @@ def test_real_tokenizer_never_gets_a_passage_over_its_limit(encoder, text, data)
     assert all(chunk.n_tokens <= encoder.max_tokens for chunk in chunks)
 
 
+@pytest.mark.slow  # splits very long runs of punctuation
 @pytest.mark.parametrize(
     "text", ["." * 200_000 + "x", "a " + "," * 200_000 + "x", "!?" * 100_000 + "x"], ids=["dots", "commas", "bangs"]
 )

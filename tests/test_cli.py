@@ -14,6 +14,9 @@ from conftest import SEEDS, free_port, wait_for_server
 
 from qa.index.manifest import MANIFEST_FILE
 
+# Slow tier (see conftest.py): the real `qa` command in subprocesses.
+pytestmark = pytest.mark.slow
+
 
 def run_qa(*args, input=None, env=None, cwd=None, timeout=300):
     """Run `python -m qa ...` offline and capture everything."""

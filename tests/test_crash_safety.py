@@ -21,6 +21,9 @@ from qa.index.indexer import build_index
 from qa.index.manifest import MANIFEST_FILE
 from qa.search.service import SearchService
 
+# Slow tier (see conftest.py): kills `qa index` subprocesses mid-build.
+pytestmark = pytest.mark.slow
+
 QUESTIONS = ("Who led the research group to Guizhou?", "railway procuratorates", "minor crimes governance")
 TRIALS = 24
 # Each trial kills one of these: a full build, an update that merges (it hides most of the index), an update that

@@ -32,6 +32,9 @@ from qa.index.segments import segments_of
 from qa.index.store import keyword_rows
 from qa.search.service import SearchService
 
+# Slow tier (see conftest.py): starts a local Ray cluster.
+pytestmark = pytest.mark.slow
+
 DEFAULTS = Settings()
 BUILD = {
     "chunk_size": DEFAULTS.chunk_size,

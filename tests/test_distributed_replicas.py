@@ -14,6 +14,9 @@ import httpx
 import pytest
 from conftest import SEEDS, free_port, wait_for_server
 
+# Slow tier (see conftest.py): starts `qa serve` processes.
+pytestmark = pytest.mark.slow
+
 QUESTIONS = [json.loads(line)["question"] for line in (SEEDS.parent / "tests/data/seeds_questions.jsonl").open()][:10]
 QUESTIONS += ["railway procuratorates", "How long does green tea steep?"]
 FILTERS = [{}, {"source": "00[0-2]*"}, {"after": "2024-07"}, {"before": "2024-06-30"}]

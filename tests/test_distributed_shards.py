@@ -20,6 +20,9 @@ from qa.distributed.shard_serving import sharded_deployment
 from qa.distributed.shards import build_shards
 from qa.search.filters import SearchFilter
 
+# Slow tier (see conftest.py): starts a local Ray cluster.
+pytestmark = pytest.mark.slow
+
 FILTERS = {"no-filter": {}, "source": {"source": "00[0-2]*"}, "after": {"after": "2024-07"}}
 # Every question unfiltered, and the first ones with each filter: tests/test_shards.py asks every question with
 # every filter of the same code in one process; here the point is the calls through Ray Serve.

@@ -221,6 +221,7 @@ def tiny_docs(tmp_path) -> tuple[Path, Path]:
     return corpus, questions
 
 
+@pytest.mark.slow  # indexes and asks with the real model
 def test_docs_quality_prints_one_row_and_saves_per_question_ranks_to_compare(tiny_docs, tmp_path, capsys):
     corpus, questions = tiny_docs
     saved, index = tmp_path / "run.json", tmp_path / "index"

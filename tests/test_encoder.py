@@ -24,6 +24,7 @@ def test_a_local_directory_loads_as_itself(tmp_path):
     assert model_id_for("some-org/other-model") == "some-org/other-model"
 
 
+@pytest.mark.slow  # waits for the model hub lookup to fail
 def test_model_that_is_not_available_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="cannot load embedding model 'no-such-org/no-such-model'.*HF_HUB_OFFLINE"):

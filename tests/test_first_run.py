@@ -37,6 +37,7 @@ def test_bare_index_without_seeds_says_how_to_point_it_at_a_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing was created
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess
 def test_a_folder_named_by_qa_corpus_is_indexed_from_an_empty_folder(tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()

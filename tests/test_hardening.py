@@ -409,12 +409,14 @@ def hostile_index(tmp_path_factory):
     return root / "index", result.output
 
 
+@pytest.mark.slow  # hostile_index builds with the real model
 def test_qa_index_warnings_cannot_be_forged_by_a_file_name(hostile_index):
     _, output = hostile_index
     warnings = [line for line in output.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: skipped empty\\nwarning: skipped forged.md")
 
 
+@pytest.mark.slow  # hostile_index builds with the real model
 def test_qa_index_names_added_documents_without_raw_escapes(hostile_index):
     _, output = hostile_index
     added = [line for line in output.splitlines() if line.startswith("added: ")]
@@ -422,6 +424,7 @@ def test_qa_index_names_added_documents_without_raw_escapes(hostile_index):
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", output), output
 
 
+@pytest.mark.slow  # hostile_index builds with the real model
 def test_qa_info_and_ask_print_no_raw_escapes_and_json_stays_exact(hostile_index):
     index_dir, _ = hostile_index
     for args in (["info"], ["ask", "green tea"]):

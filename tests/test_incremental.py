@@ -237,6 +237,7 @@ def test_serve_freshness_check_updates_a_stale_index(small_corpus, tmp_path, enc
     assert all("meeting" not in t.lower() for t in counting.texts) and len(counting.texts) == report.passages_embedded
 
 
+@pytest.mark.slow  # runs `qa index` in subprocesses
 def test_cli_prints_the_update_counts(small_corpus, tmp_path):
     index_dir = tmp_path / "idx"
     first = run_qa("index", small_corpus, "--index", index_dir)

@@ -85,6 +85,7 @@ def test_the_fingerprint_of_a_corpus_with_hidden_and_linked_entries_is_stable(co
     assert scan_corpus(corpus).fingerprint != first  # so `qa info`'s skipped list follows the corpus
 
 
+@pytest.mark.slow  # runs `qa` in subprocesses
 def test_qa_index_warns_and_qa_info_lists_hidden_and_linked_entries(corpus, tmp_path):
     (corpus / ".hidden.txt").write_text("secret", encoding="utf-8")
     os.symlink(tmp_path, corpus / "up")
@@ -199,6 +200,7 @@ def test_a_folder_whose_path_is_too_long_to_open_is_reported_and_the_rest_indexe
     assert folder.startswith(name + "/") and reason == "folder cannot be read: File name too long"
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess
 def test_qa_index_of_a_corpus_with_a_thousand_deep_folder_succeeds_with_a_warning(corpus, nest, tmp_path):
     nest(1000)
     result = _run_qa("index", str(corpus), "--index", str(tmp_path / "index"), "--progress", "none")
@@ -304,6 +306,7 @@ def test_a_build_on_a_full_disk_is_one_error_line_and_the_previous_index_stays(i
     assert _run_qa("ask", "green tea", "--index", str(index_copy)).returncode == 0
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess
 def test_an_index_folder_below_a_regular_file_is_one_error_line(corpus, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("in the way", encoding="utf-8")

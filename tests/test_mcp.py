@@ -19,6 +19,9 @@ from qa.api.app import create_app
 from qa.api.schemas import SearchResponse, VerifyResponse
 from qa.config import Settings
 
+# Slow tier (see conftest.py): runs the MCP server over stdio subprocesses and HTTP.
+pytestmark = pytest.mark.slow
+
 KEY = "mcp-test-key-0123456789"
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
 QUOTE = "They went to Anshun, Guiyang and other places in Guizhou for research."

@@ -16,6 +16,9 @@ from test_web import CHROMIUM, CHROMIUM_ARGS, _install_chromium
 from qa.api.app import create_app
 from qa.config import Settings
 
+# Slow tier (see conftest.py): drives Chromium against a live server.
+pytestmark = pytest.mark.slow
+
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 

@@ -102,6 +102,7 @@ def test_an_index_of_another_precision_is_refused(tmp_path, seeds_index, encoder
         SearchService.open(Settings(index_dir=copy), encoder=encoder)
 
 
+@pytest.mark.slow  # exports the real model to ONNX
 def test_the_export_is_made_once_and_reused(tmp_path, monkeypatch):
     first = onnx_export.cached_export("all-MiniLM-L6-v2", str(packaged_model_path()), tmp_path)
     assert {p.name for p in first.iterdir()} == {"model.onnx", "tokenizer.json", "encoder.json"}
@@ -120,6 +121,7 @@ def test_a_changed_model_directory_gets_a_new_export_key(tmp_path):
     assert onnx_export.export_key("other", str(model)) != onnx_export.export_key("m", str(model))
 
 
+@pytest.mark.slow  # loads the real model on PyTorch
 def test_a_pipeline_the_onnx_encoder_cannot_reproduce_falls_back_or_fails_clearly(tmp_path, monkeypatch):
     def unsupported(*args):
         raise EncoderUnavailable("model 'x' is a Transformer → Pooling → Dense pipeline: use --encoder torch")

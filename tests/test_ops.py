@@ -484,6 +484,7 @@ def _index_command(corpus, index_dir):
     return [sys.executable, "-m", "qa", "index", str(corpus), "--index", str(index_dir)]
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess
 def test_off_a_terminal_progress_is_plain_lines_never_redrawn(tiny_corpus, tmp_path):
     result = subprocess.run(
         _index_command(tiny_corpus, tmp_path / "idx"),
@@ -499,6 +500,7 @@ def test_off_a_terminal_progress_is_plain_lines_never_redrawn(tiny_corpus, tmp_p
     assert "Indexed 2 documents" in result.stdout
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess on a pseudo-terminal
 def test_progress_is_drawn_on_a_terminal(tiny_corpus, tmp_path):
     controller, terminal = pty.openpty()
     chunks: list[bytes] = []

@@ -24,6 +24,9 @@ from qa.ingest.corpus import scan_corpus
 from qa.search.reload import LiveService
 from qa.search.service import SearchService
 
+# Slow tier (see conftest.py): quantises and runs the real model at int8.
+pytestmark = pytest.mark.slow
+
 DEFAULTS = Settings()
 BUILD = dict(chunk_size=DEFAULTS.chunk_size, chunk_overlap=DEFAULTS.chunk_overlap, embed_title=DEFAULTS.embed_title)
 

@@ -87,6 +87,7 @@ def corpus(tmp_path):
     return target
 
 
+@pytest.mark.slow  # runs `qa index` in subprocesses
 def test_index_off_a_terminal_reports_each_stage_and_names_what_changed(corpus, tmp_path):
     index_dir = tmp_path / "index"
     first = run_qa("index", corpus, "--index", index_dir, "--progress", "json", "--json")

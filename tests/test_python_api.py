@@ -106,6 +106,7 @@ CORPUS = {
 }
 
 
+@pytest.mark.slow  # loads the real model
 def test_build_then_search_with_source_and_date_filters(tmp_path):
     corpus = tmp_path / "docs"
     for name, text in CORPUS.items():
@@ -161,6 +162,7 @@ def test_public_names_are_importable_from_qa(name):
     assert name in qa.__all__ and getattr(qa, name).__name__ == name
 
 
+@pytest.mark.slow  # loads the real model
 def test_the_example_in_docs_python_md_runs_as_written(tmp_path):
     page = (ROOT / "docs" / "python.md").read_text(encoding="utf-8")
     example = page.split("```python\n", 1)[1].split("```", 1)[0]

@@ -99,6 +99,7 @@ def test_onnx_export_and_pytorch_give_the_same_order_and_scores(service, tiny_mo
         assert [hit.score for hit in onnx_results] == pytest.approx([hit.score for hit in torch_results], abs=1e-4)
 
 
+@pytest.mark.slow  # makes and exports a cross-encoder
 def test_onnx_backend_truncates_long_pairs_like_sentence_transformers(tiny_model, tiny_onnx, cross_encoder):
     # Past the model's 512 tokens, both must cut the same way (longest first) to give the same score.
     passages = ["procuratorate reform " * n for n in (5, 200, 400)] + ["short"]
@@ -196,6 +197,7 @@ BAD_MODELS = [
 ]
 
 
+@pytest.mark.slow  # makes and exports cross-encoders
 @pytest.mark.parametrize("kind, message", BAD_MODELS)
 def test_a_path_that_is_not_a_one_label_cross_encoder_is_refused_with_what_is_expected(
     kind, message, tmp_path, three_label_models, tiny_onnx

@@ -184,6 +184,7 @@ def test_rst_passages_cite_their_section_exactly_through_the_index_and_the_cli(s
     assert [s["source"] for s in skipped] == ["html/_sources/howto/kettles.rst.txt"]
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess
 def test_qa_index_names_the_first_skipped_files_and_counts_the_rest(tmp_path):
     root = tmp_path / "build"
     (root / "_sources").mkdir(parents=True)

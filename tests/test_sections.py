@@ -178,6 +178,7 @@ def test_the_cli_and_http_report_undated_documents_left_out(undated_service):
 # ------------------------------------------------------------------------------------------------ output
 
 
+@pytest.mark.slow  # runs `qa` in subprocesses
 def test_cli_prints_passages_with_their_line_breaks(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -206,6 +207,7 @@ def test_a_word_the_tokenizer_reads_as_one_token_still_makes_bounded_passages(en
     assert max(len(c.text) for c in chunks) <= 254 * MAX_CHARS_PER_TOKEN
 
 
+@pytest.mark.slow  # builds real indexes
 def test_whole_html_pages_are_kept_only_when_asked_and_the_choice_is_part_of_the_index(tmp_path):
     from qa.config import Settings as S
     from qa.errors import ConfigError

@@ -221,6 +221,7 @@ def test_the_http_app_over_a_sharded_directory_answers_as_over_the_unsharded_ind
 # Building, reloading and failing.
 
 
+@pytest.mark.slow  # runs `qa index` in a subprocess
 def test_qa_index_shards_builds_n_shards_and_refuses_another_count(tmp_path):
     index_dir = tmp_path / "index"
     result = run_qa("index", str(SEEDS), "--index", str(index_dir), "--shards", "2", "--json")

@@ -17,6 +17,9 @@ from qa.index.manifest import CODES_FILE, VECTORS_FILE
 from qa.index.vectors import APPROXIMATE, VectorIndex
 from qa.search.service import SearchService
 
+# Slow tier (see conftest.py): builds inverted-file FAISS indexes big enough to need them.
+pytestmark = pytest.mark.slow
+
 N = 8_000
 CLUSTERS = 40
 DIMENSION = 384

@@ -11,6 +11,9 @@ import pytest
 import qa.index.vectors as vectors_module
 from qa.index.vectors import APPROXIMATE, EXACT, EXACT_MAX_VECTORS, VectorIndex
 
+# Slow tier (see conftest.py): builds FAISS indexes at the sizes that switch to approximate search.
+pytestmark = pytest.mark.slow
+
 N = 2_000
 DIMENSION = 384
 

@@ -23,6 +23,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 from qa.api.app import create_app
 from qa.config import Settings
 
+# Slow tier (see conftest.py): drives Chromium against a live server.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium reaches for Google's services, which a closed network refuses.
 CHROMIUM_ARGS = [

@@ -19,6 +19,9 @@ from qa.api.server import protocol_factory
 from qa.config import Settings
 from qa.errors import ConfigError
 
+# Slow tier (see conftest.py): starts `qa serve --workers` processes.
+pytestmark = pytest.mark.slow
+
 API_KEY = "k" * 24
 QUESTION = "Which railway cases does the Guizhou procuratorate handle?"
 
