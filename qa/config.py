@@ -167,9 +167,10 @@ class Setting:
 
     def _out_of_bounds(self, label: str, value: float) -> str | None:
         low, high = self.low, self.high
-        below = low is not None and (value <= low if self.low_open else value < low)
-        above = high is not None and value > high
-        if not (below or above):
+        # Written as "inside" so that NaN, which compares false with everything, is out of bounds.
+        above_low = low is None or (value > low if self.low_open else value >= low)
+        below_high = high is None or value <= high
+        if above_low and below_high:
             return None
         if low is not None and high is not None:
             if self.low_open:

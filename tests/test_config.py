@@ -37,6 +37,15 @@ def test_every_field_is_a_setting_with_its_own_variable_and_help():
 
 
 @pytest.mark.parametrize(
+    "name", [name for name, spec in SETTINGS.items() if spec.kind == "float" and (spec.low, spec.high) != (None, None)]
+)
+def test_a_bounded_number_refuses_nan(name):
+    # NaN compares false with every bound, so a check written as "below low or above high" would let it through.
+    with pytest.raises(ConfigError, match=f"{SETTINGS[name].env}: .* got nan"):
+        Settings.from_env({SETTINGS[name].env: "nan"})
+
+
+@pytest.mark.parametrize(
     "environ, expected",
     [
         ({"QA_PORT": "9000"}, ("port", 9000)),
