@@ -41,7 +41,7 @@ class HashingEncoder:
             return vector
         return vector / norm
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text."""
         rows = [self._vector(text) for text in texts]
         return np.array(rows, dtype=np.float32).reshape(len(rows), self.dimension)
@@ -51,7 +51,7 @@ class HashingEncoder:
         return [len(_TOKEN.findall(text)) for text in texts]
 
     def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = 32
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Text embeddings plus, per text, one unit vector per character span (the span's own text embedded)."""
         vectors = self.encode(texts)

@@ -231,10 +231,10 @@ class TokenizerOnlyEncoder:
         vector = np.random.default_rng(zlib.crc32(text.encode("utf-8"))).standard_normal(self.dimension)
         return (vector / np.linalg.norm(vector)).astype(np.float32)
 
-    def encode(self, texts, *, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts) -> np.ndarray:
         return np.array([self._vector(t) for t in texts], dtype=np.float32).reshape(len(texts), self.dimension)
 
-    def encode_with_spans(self, texts, spans, *, batch_size: int = 32):
+    def encode_with_spans(self, texts, spans):
         vectors = self.encode(texts)
         return vectors, [np.repeat(v[None, :], len(s), axis=0) for v, s in zip(vectors, spans)]
 

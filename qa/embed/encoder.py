@@ -30,14 +30,14 @@ class Encoder(Protocol):
     dimension: int
     max_tokens: int  # tokens per passage, special tokens excluded
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text."""
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them, special tokens excluded."""
 
     def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = 32
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Text embeddings plus, per text, one unit vector per character span (pooled from the same pass)."""
 

@@ -25,9 +25,6 @@ from qa.embed.encoder import pool_spans, untruncated_counter
 from qa.embed.onnx_export import SETTINGS_FILE, TOKENIZER_FILE, graph_path
 from qa.errors import EncoderUnavailable, ModelError
 
-# Accepted for the Encoder interface; this encoder runs each text alone (see the module's docstring).
-BATCH = 32
-
 
 class OnnxEncoder:
     """A sentence-transformers model exported to ONNX, on the CPU."""
@@ -87,7 +84,7 @@ class OnnxEncoder:
         """Tokens per text as the model's tokenizer counts them, special tokens excluded."""
         return self._counter(texts) if texts else []
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = BATCH) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text."""
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, _, tokens in self._runs(texts):
@@ -95,7 +92,7 @@ class OnnxEncoder:
         return vectors
 
     def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = BATCH
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Text embeddings plus, per text, a unit vector for each ``(start, end)`` character span.
 

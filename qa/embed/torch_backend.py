@@ -56,7 +56,7 @@ class SentenceTransformerEncoder:
         self._counter = _token_counter(self._model.tokenizer)
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -64,7 +64,6 @@ class SentenceTransformerEncoder:
         with self._lock:
             vectors = self._model.encode(
                 list(texts),
-                batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
@@ -76,7 +75,7 @@ class SentenceTransformerEncoder:
         return self._counter(texts) if texts else []
 
     def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *, batch_size: int = 32
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Text embeddings plus, per text, a unit vector for each ``(start, end)`` character span.
 
@@ -93,7 +92,7 @@ class SentenceTransformerEncoder:
             # the list for one input (a pair, or a chat's messages) and promise a single dict.
             outputs = cast(
                 "list[dict[str, torch.Tensor]]",
-                self._model.encode(list(texts), batch_size=batch_size, output_value=None, show_progress_bar=False),
+                self._model.encode(list(texts), output_value=None, show_progress_bar=False),
             )
             offsets = self._model.tokenizer(
                 list(texts), return_offsets_mapping=True, truncation=True, max_length=self._model.max_seq_length
