@@ -50,6 +50,8 @@ _ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 # Logging (docs/operations.md): "auto" is JSON lines unless standard error is a terminal.
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "text")
+# How long jobs show progress on standard error (qa.cli.progress): auto is bar on a terminal, plain elsewhere.
+PROGRESS_STYLES = ("auto", "bar", "plain", "json", "none")
 # Re-ranking (off unless a cross-encoder is named): how many fused candidates it may re-score per question.
 DEFAULT_RERANK_DEPTH = 30
 MAX_RERANK_DEPTH = 500
@@ -433,6 +435,15 @@ class Settings:
     )
     log_questions: bool = setting(
         False, env="QA_LOG_QUESTIONS", parse=_bool, help="also write each search's question into its log line"
+    )
+    progress: str = setting(
+        "auto",
+        env="QA_PROGRESS",
+        parse=_lower,
+        choices=PROGRESS_STYLES,
+        help="how `qa index`, `qa eval` and `qa serve`'s build show progress on standard error: `auto` is a redrawn "
+        "line on a terminal and a plain line every 10 s elsewhere (`bar`, `plain`), `json` one JSON object per "
+        "report, `none` nothing",
     )
     # Slow and numerous clients (docs/http.md, "Access"; qa/api/server.py).
     header_timeout: float = setting(

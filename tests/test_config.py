@@ -58,6 +58,7 @@ def test_a_bounded_number_refuses_nan(name):
         ({"QA_INDEX_DIR": "elsewhere"}, ("index_dir", Path("elsewhere"))),
         ({"QA_RELOAD_INTERVAL": "0.5"}, ("reload_interval", 0.5)),
         ({"QA_RAY_WORKERS": ""}, ("ray_workers", None)),  # an empty variable is unset
+        ({"QA_PROGRESS": " JSON "}, ("progress", "json")),
     ],
 )
 def test_each_variable_is_parsed_by_its_setting(environ, expected):

@@ -107,3 +107,13 @@ def test_index_off_a_terminal_reports_each_stage_and_names_what_changed(corpus, 
     assert "added: new.md" in second.stderr.splitlines()
     assert any(line.startswith("removed: 000_") for line in second.stderr.splitlines())
     assert any(line.startswith("embedding: ") and "took" in line for line in second.stderr.splitlines())
+
+
+@pytest.mark.slow  # runs `qa index` in a subprocess
+def test_the_progress_style_is_a_setting_its_variable_chooses(corpus, tmp_path):
+    result = run_qa("index", corpus, "--index", tmp_path / "index", env={"QA_PROGRESS": "json"})
+    assert result.returncode == 0, result.stderr
+    stages = {json.loads(line)["stage"] for line in result.stderr.splitlines() if line.startswith("{")}
+    assert stages == {"chunking", "embedding"}
+    refused = run_qa("index", corpus, "--index", tmp_path / "index", env={"QA_PROGRESS": "loud"})
+    assert refused.returncode != 0 and "QA_PROGRESS" in refused.stderr

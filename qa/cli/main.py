@@ -79,7 +79,7 @@ def _expected_errors(command):
     return wrapper
 
 
-def _progress_printer(style: str = "auto"):
+def _progress_printer(style: str):
     """The progress callback for a long job (see qa.cli.progress): a redrawn line with rate and time left on a
     terminal, a plain line every few seconds elsewhere, JSON lines, or nothing."""
     from qa.cli.progress import Progress
@@ -87,16 +87,7 @@ def _progress_printer(style: str = "auto"):
     return Progress(style)
 
 
-PROGRESS_OPTION = click.option(
-    "--progress",
-    "progress_style",
-    type=click.Choice(["auto", "bar", "plain", "json", "none"]),
-    default="auto",
-    envvar="QA_PROGRESS",
-    show_default=True,
-    help="How to show progress on standard error: auto is a redrawn line on a terminal and a plain line every "
-    "10 s elsewhere; json writes one JSON object per report [env QA_PROGRESS].",
-)
+PROGRESS_OPTION = setting_option("progress", envvar=False)  # a bad QA_PROGRESS is named by Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,7 +147,7 @@ def index(
     shards,
     as_json,
     verbose,
-    progress_style,
+    progress,
 ) -> None:
     """Build or update the index of CORPUS (default: seeds), swapping it in atomically.
 
@@ -179,6 +170,7 @@ def index(
         precision=precision,
         ray=ray,
         ray_workers=ray_workers,
+        progress=progress,
     )
     # --precision (or QA_PRECISION), else the existing index's own, else the default.
     built_at = build_precision(precision, recorded_precision(settings.index_dir))
@@ -216,7 +208,7 @@ def index(
         "chunk_overlap": settings.chunk_overlap,
         "embed_title": settings.embed_title,
         "html_content": settings.html_content,
-        "progress": _progress_printer(progress_style),
+        "progress": _progress_printer(settings.progress),
         "full": full,
         "merge": merge,
     }
@@ -647,7 +639,7 @@ def serve(
             precision=precision,
             # Set only when asked for: an index built with the whole pages keeps them otherwise.
             html_content=settings.html_content if os.environ.get(ENV_VARS["html_content"]) else None,
-            progress=_progress_printer(),
+            progress=_progress_printer(settings.progress),
         )
         if report is not None:
             how = "Updated" if report.update else "Rebuilt"
@@ -794,7 +786,7 @@ def evaluate(
     rerank,
     rerank_depth,
     as_json,
-    progress_style,
+    progress,
 ) -> None:
     """Score retrieval on DATASET: a BEIR folder or a phrase-labelled questions .jsonl."""
     from qa.cli.render import render_eval_table
@@ -809,6 +801,7 @@ def evaluate(
         precision=precision,
         rerank=rerank,
         rerank_depth=rerank_depth,
+        progress=progress,
     )
     if settings.rerank:
         from qa.search.rerank import load_reranker
@@ -823,7 +816,7 @@ def evaluate(
         encoder,
         chosen,
         index_dir=index_dir,
-        progress=_progress_printer(progress_style),
+        progress=_progress_printer(settings.progress),
         log=lambda message: click.echo(message, err=True),
     )
     if settings.rerank:

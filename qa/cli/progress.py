@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Callable, TextIO
 
-# What ``--progress`` accepts: auto picks ``bar`` on a terminal and ``plain`` elsewhere.
-STYLES = ("auto", "bar", "plain", "json", "none")
+from qa.config import PROGRESS_STYLES
+
 # Off a terminal, how often a line is written while a stage runs (its end is always written).
 PLAIN_INTERVAL_S = 10.0
 # A terminal line is redrawn at most this often: redrawing on every batch costs more than it shows.
@@ -45,8 +45,8 @@ class Progress:
         interval: float = PLAIN_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if style not in STYLES:
-            raise ValueError(f"progress style must be one of {', '.join(STYLES)}, got {style!r}")
+        if style not in PROGRESS_STYLES:
+            raise ValueError(f"progress style must be one of {', '.join(PROGRESS_STYLES)}, got {style!r}")
         self.stream = stream if stream is not None else sys.stderr
         if style == "auto":
             style = "bar" if self.stream.isatty() else "plain"
