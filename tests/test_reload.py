@@ -14,6 +14,7 @@ from conftest import ROOT, SEEDS, serving
 
 from qa.api.app import create_app
 from qa.config import Settings
+from qa.errors import IndexNotFound
 from qa.index.indexer import build_index
 from qa.search.reload import LiveService
 
@@ -127,8 +128,11 @@ def test_index_appearing_after_start_is_picked_up(tmp_path, encoder):
     index_dir = tmp_path / "later"
     live = LiveService(Settings(index_dir=index_dir))
     assert live.current() is None and "no index" in live.last_error
+    with pytest.raises(IndexNotFound, match="no index"):
+        live.loaded()
     _build(SEEDS, index_dir, encoder)
     assert live.check() is True
+    assert live.loaded() is live.current()
     assert live.current().search("railway", 1).results
 
 

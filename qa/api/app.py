@@ -29,7 +29,7 @@ from qa.api.security import OPEN_ENDPOINTS, LimitRequestBody, RequireAPIKey, err
 from qa.api.telemetry import RequestTelemetry
 from qa.api.web import router as web_router
 from qa.config import Settings
-from qa.errors import IndexNotFound, QAError
+from qa.errors import QAError
 from qa.search.reload import LiveService
 from qa.search.service import SearchService
 
@@ -71,7 +71,7 @@ def create_app(
         live = LiveService(settings, service, opener=opener, identify=identify)
     else:
         live = LiveService(settings, service)
-    mcp = MCPEndpoint(lambda: _loaded_service(live), host=settings.host, max_body_bytes=settings.max_body_bytes)
+    mcp = MCPEndpoint(live.loaded, host=settings.host, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -156,18 +156,6 @@ def _is_sharded(settings: Settings) -> bool:
     from pathlib import Path
 
     return (Path(settings.index_dir) / "shards.json").is_file()
-
-
-def _loaded_service(live: LiveService) -> SearchService:
-    """The service serving now, for one MCP tool call.
-
-    Raises:
-        IndexNotFound: no index is loaded (the message says why).
-    """
-    service = live.current()
-    if service is None:
-        raise IndexNotFound(live.last_error or "no index is loaded")
-    return service
 
 
 def _document_bearer_auth(app: FastAPI) -> None:

@@ -711,7 +711,6 @@ def mcp(index_dir, model, encoder) -> None:
     import contextlib
     import logging
 
-    from qa.errors import IndexNotFound
     from qa.mcp.server import serve_stdio
     from qa.search.reload import LiveService
     from qa.search.service import SearchService
@@ -722,15 +721,9 @@ def mcp(index_dir, model, encoder) -> None:
         live = LiveService(settings, SearchService.open(settings))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
-    def current() -> SearchService:
-        service = live.current()
-        if service is None:
-            raise IndexNotFound(live.last_error or "no index is loaded")
-        return service
-
     live.start(settings.reload_interval)
     try:
-        serve_stdio(current)
+        serve_stdio(live.loaded)
     finally:
         live.stop()
 

@@ -95,6 +95,20 @@ class LiveService:
         """
         return self._service
 
+    def loaded(self) -> SearchService:
+        """The service answering now, for a caller that cannot answer without one (an MCP tool call).
+
+        Raises:
+            IndexNotFound: no index is loaded (its message says why).
+        """
+        service = self._service
+        if service is None:
+            raise self._not_loaded()
+        return service
+
+    def _not_loaded(self) -> IndexNotFound:
+        return IndexNotFound(self.last_error or "no index is loaded")
+
     @contextmanager
     def lease(self) -> Iterator[SearchService]:
         """The current service, kept open until the block ends even if a reload replaces it meanwhile.
@@ -105,7 +119,7 @@ class LiveService:
         with self._lock:
             service = self._service
             if service is None:
-                raise IndexNotFound(self.last_error or "no index is loaded")
+                raise self._not_loaded()
             self._leases[id(service)] = self._leases.get(id(service), 0) + 1
         try:
             yield service
